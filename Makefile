@@ -1,0 +1,48 @@
+# Every target does its own set-up: on a fresh machine `make run` or `make test` is enough.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROTOS := $(shell find proto -name '*.proto')
+GENERATED := tarif/charging/v1/charging_pb2.py
+
+.PHONY: run test test-all lint typecheck bench proto clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Installs the project (editable) with its dev tools; re-runs when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	touch $@
+
+# gRPC/protobuf code is generated into tarif/ (git-ignored), never edited by hand.
+$(GENERATED): $(PROTOS) $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. \
+		--mypy_out=. --mypy_grpc_out=. $(PROTOS)
+	touch $@
+
+proto: $(GENERATED)
+
+run: $(GENERATED)
+	$(BIN)/tarif up
+
+test: $(GENERATED)
+	$(BIN)/pytest -q
+
+# Everything, including the load/benchmark tests (bounded in time).
+test-all: $(GENERATED)
+	$(BIN)/pytest -q -m ''
+
+bench: $(GENERATED)
+	$(BIN)/python -m loadtest.bench
+
+lint: $(GENERATED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(GENERATED)
+	$(BIN)/mypy engine tarif_common loadtest
+
+clean:
+	rm -rf $(VENV) tarif .state .pytest_cache .mypy_cache .ruff_cache

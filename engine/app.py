@@ -1,0 +1,193 @@
+"""The engine process: one App object owns Redis, the gRPC server, metrics and background tasks.
+
+`async with App(settings) as app: await app.serve_until_stopped()`. Start-up opens everything
+through an AsyncExitStack and shutdown closes it in reverse: health turns NOT_SERVING, the server
+stops taking calls and lets in-flight ones finish for `shutdown_grace` seconds, then the tasks
+and connections close. If a background task dies the process stops loudly instead of limping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any, Self
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, start_http_server
+from redis.asyncio import Redis
+
+from engine.catalog import CatalogCache
+from engine.charger import Charger
+from engine.edge import EdgeInterceptor
+from engine.housekeeping import Sweeper, watch_gauges
+from engine.metrics import EngineMetrics
+from engine.routes import RouteCache
+from engine.servicer import ChargingServicer
+from engine.store import RedisBalanceStore, StoreLimits
+from engine.validation import Limits
+from tarif.charging.v1 import charging_pb2, charging_pb2_grpc
+from tarif_common import keys
+from tarif_common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = charging_pb2.DESCRIPTOR.services_by_name["ChargingService"].full_name
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+        serve_metrics: bool = True,
+    ) -> None:
+        if settings.redis_url is None:
+            raise ValueError("App needs settings.redis_url (the CLI starts an embedded Redis)")
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = EngineMetrics(self.registry)
+        self.clock = clock
+        self._serve_metrics = serve_metrics
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self._closed = False
+        self.grpc_port = 0
+        self.metrics_port = 0
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self.shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def _start(self) -> None:
+        s = self.settings
+        assert s.redis_url is not None
+        self.redis = Redis.from_url(s.redis_url, decode_responses=False, health_check_interval=30)
+        self._stack.push_async_callback(self.redis.aclose)
+        await self.redis.ping()
+        await self.redis.hsetnx(keys.META, "partitions", s.partitions)
+        self.partitions = int(await self.redis.hget(keys.META, "partitions") or s.partitions)
+
+        self.catalog = CatalogCache(self.redis, s.catalog_poll_interval)
+        await self.catalog.refresh()
+        self.store = RedisBalanceStore(
+            self.redis,
+            StoreLimits(s.idempotency_ttl, s.validity_time, s.reservation_grace),
+            observe=self.metrics.script_latency,
+        )
+        self.charger = Charger(
+            self.store,
+            self.catalog,
+            RouteCache(s.route_cache_size),
+            Limits(s.max_units, s.max_event_age, s.max_clock_skew),
+            clock=self.clock,
+        )
+
+        self.server = grpc.aio.server(
+            interceptors=[EdgeInterceptor(self.metrics)],
+            options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 16 * 1024 * 1024)],
+        )
+        charging_pb2_grpc.add_ChargingServiceServicer_to_server(
+            ChargingServicer(self.charger, self.clock), self.server
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server,
+        )
+        credentials = _credentials(s)
+        if credentials is None:
+            self.grpc_port = self.server.add_insecure_port(s.grpc_addr)
+        else:
+            self.grpc_port = self.server.add_secure_port(s.grpc_addr, credentials)
+        await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        if self._serve_metrics:
+            host, port = split_addr(s.metrics_addr)
+            http_server, thread = start_http_server(port, host, registry=self.registry)
+            self.metrics_port = http_server.server_port
+            self._stack.callback(thread.join, 5)
+            self._stack.callback(http_server.shutdown)
+
+        sweeper = Sweeper(self.store, self.partitions, self.metrics, self.clock)
+        self._spawn("catalog", self.catalog.watch())
+        self._spawn("sweeper", sweeper.run(s.sweep_interval))
+        self._spawn("gauges", watch_gauges(self.redis, self.partitions, self.metrics, 5.0))
+        self.metrics.catalog_version.set(self.catalog.version)
+        log.info(
+            "engine.started",
+            extra={"grpc": s.grpc_addr, "grpc_port": self.grpc_port, "metrics_port": self.metrics_port},
+        )
+
+    def _spawn(self, name: str, work: Any) -> None:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        log.critical("engine.task_died", extra={"task": task.get_name(), "error": repr(error)})
+        self._stopped.set()
+
+    def stop(self) -> None:
+        """Ask the process to stop (signal handlers call this); returns at once."""
+        self._stopped.set()
+
+    async def serve_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+        await self._stopped.wait()
+
+    async def shutdown(self) -> None:
+        """Graceful stop; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        log.info("engine.stopping")
+        if hasattr(self, "health"):
+            await self.health.enter_graceful_shutdown()
+        if hasattr(self, "server"):
+            await self.server.stop(self.settings.shutdown_grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stack.aclose()
+        log.info("engine.stopped")

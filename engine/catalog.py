@@ -1,0 +1,73 @@
+"""In-process cache of the compiled catalog, refreshed when the catalog version in Redis changes.
+
+Rating never reads Redis: it uses the compiled catalog held here. A publish bumps
+`tarif:catalog:version` and announces it on a pub/sub channel; the watcher reacts to the message at
+once and also polls the version, so a lost message only delays a refresh by one poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from engine.rating import CompiledCatalog, parse_catalog
+from tarif_common import keys
+from tarif_common.errors import TarifError
+
+log = logging.getLogger(__name__)
+
+
+class CatalogSource(Protocol):
+    @property
+    def current(self) -> CompiledCatalog | None: ...
+
+
+class CatalogCache:
+    def __init__(self, redis: Redis, poll_interval: float) -> None:
+        self._redis = redis
+        self._poll_interval = poll_interval
+        self._current: CompiledCatalog | None = None
+        self.version = 0
+
+    @property
+    def current(self) -> CompiledCatalog | None:
+        return self._current
+
+    async def refresh(self) -> bool:
+        """Load and compile the catalog if its version moved. Returns whether it changed."""
+        raw_version = await self._redis.get(keys.CATALOG_VERSION)
+        version = int(raw_version or 0)
+        if version == self.version:
+            return False
+        raw = await self._redis.get(keys.CATALOG)
+        if raw is None:
+            return False
+        try:
+            compiled = CompiledCatalog(parse_catalog(json.loads(raw)))
+        except (TarifError, ValueError) as exc:
+            # Provisioning validates before publishing; keep serving the last good catalog.
+            log.error("catalog.invalid", extra={"version": version, "error": str(exc)})
+            return False
+        self._current = compiled
+        self.version = version
+        log.info("catalog.loaded", extra={"version": version})
+        return True
+
+    async def watch(self) -> None:
+        """Refresh on every announcement and every poll interval, until cancelled."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(keys.CATALOG_CHANNEL)
+        try:
+            while True:
+                await pubsub.get_message(timeout=self._poll_interval)
+                try:
+                    await self.refresh()
+                except (OSError, ConnectionError) as exc:
+                    log.warning("catalog.refresh_failed", extra={"error": str(exc)})
+                    await asyncio.sleep(self._poll_interval)
+        finally:
+            await pubsub.aclose()

@@ -1,0 +1,248 @@
+"""The charging service: validate, route, rate, then one atomic step in the balance store.
+
+Transport-free: the gRPC servicer converts protobuf to the steps of `engine.model` and back.
+Malformed input raises `InvalidRequest` before anything is read or written; business outcomes
+(unknown subscriber, no credit, unratable usage) are results in the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from engine.catalog import CatalogSource
+from engine.model import (
+    BalanceSheet,
+    BalanceView,
+    EventOutcome,
+    EventStep,
+    Impact,
+    Money,
+    RefundOutcome,
+    RefundStep,
+    Route,
+    SessionOp,
+    SessionOutcome,
+    SessionStep,
+)
+from engine.rating import CompiledCatalog, Pricing
+from engine.routes import RouteCache
+from engine.store import ROUTE_STALE, Answer, BalanceStore, EventCall, pricing_blob
+from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
+from tarif_common.errors import RatingError
+from tarif_common.results import Result
+
+Clock = Callable[[], float]  # seconds since the epoch
+
+
+def _impacts(answer: Answer) -> tuple[Impact, ...]:
+    return tuple(Impact(str(b), str(r), int(a)) for b, r, a in answer.get("imp") or ())
+
+
+def _money(answer: Answer, key: str) -> Money | None:
+    if answer.get("cur") is None or answer.get(key) is None:
+        return None
+    return Money(answer["cur"], int(answer[key]), int(answer["d"]))
+
+
+def _attributes_text(attributes: dict[str, str]) -> str:
+    return json.dumps(attributes, separators=(",", ":"), sort_keys=True) if attributes else "{}"
+
+
+class Charger:
+    def __init__(
+        self,
+        store: BalanceStore,
+        catalog: CatalogSource,
+        routes: RouteCache,
+        limits: Limits,
+        clock: Clock = time.time,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._routes = routes
+        self._limits = limits
+        self._clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _compiled(self) -> CompiledCatalog:
+        compiled = self._catalog.current
+        if compiled is None:
+            raise RatingError("no catalog is published")
+        return compiled
+
+    async def _route(self, subscriber: str) -> Route | None:
+        route = self._routes.get(subscriber)
+        if route is None:
+            route = await self._store.resolve(subscriber)
+            if route is not None:
+                self._routes.put(subscriber, route)
+        return route
+
+    async def _reroute(self, subscriber: str) -> Route | None:
+        self._routes.drop(subscriber)
+        return await self._route(subscriber)
+
+    async def session(self, step: SessionStep) -> SessionOutcome:
+        validate_session(step, self._limits, self._clock())
+        route = await self._route(step.subscriber)
+        for _ in range(2):
+            if route is None:
+                return SessionOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
+            pricing = b""
+            if step.op is SessionOp.START:
+                try:
+                    pricing = pricing_blob(self._price(route, step.service, step.attributes, step.event_time))
+                except RatingError as exc:
+                    return SessionOutcome(Result.RATING_FAILED, message=exc.message)
+            answer = await self._store.session(
+                route, step, self._now_ms(), pricing, _attributes_text(step.attributes)
+            )
+            if answer["r"] != ROUTE_STALE:
+                return SessionOutcome(
+                    result=Result(answer["r"]),
+                    granted_units=int(answer.get("g", 0)),
+                    validity_time=int(answer.get("vt", 0)),
+                    final_unit=bool(answer.get("f", False)),
+                    cost=_money(answer, "c"),
+                    session_cost=_money(answer, "sc"),
+                    impacts=_impacts(answer),
+                    message=str(answer.get("m", "")),
+                )
+            route = await self._reroute(step.subscriber)
+        return SessionOutcome(Result.USER_UNKNOWN, message="subscriber moved while charging")
+
+    def _price(self, route: Route, service: str, attributes: dict[str, str], at: datetime) -> Pricing:
+        return self._compiled().price(route.plan, service, attributes, at)
+
+    async def event(self, step: EventStep) -> EventOutcome:
+        return (await self.events([step]))[0]
+
+    async def events(self, steps: Sequence[EventStep]) -> list[EventOutcome]:
+        """Charge events in order; all are validated before any is charged."""
+        now = self._clock()
+        for index, step in enumerate(steps):
+            validate_event(step, self._limits, now, index if len(steps) > 1 else None)
+        outcomes: list[EventOutcome | None] = [None] * len(steps)
+        pending = list(range(len(steps)))
+        for _attempt in range(2):
+            calls: list[EventCall] = []
+            called: list[int] = []
+            for index in pending:
+                step = steps[index]
+                route = await (self._route(step.subscriber) if _attempt == 0 else self._reroute(step.subscriber))
+                if route is None:
+                    outcomes[index] = EventOutcome(Result.USER_UNKNOWN, step.event_id, message="unknown subscriber")
+                    continue
+                try:
+                    pricing = self._price(route, step.service, step.attributes, step.event_time)
+                except RatingError as exc:
+                    outcomes[index] = EventOutcome(Result.RATING_FAILED, step.event_id, message=exc.message)
+                    continue
+                calls.append(
+                    EventCall(
+                        route=route,
+                        event_id=step.event_id,
+                        event_time_ms=int(step.event_time.timestamp() * 1000),
+                        units=step.units,
+                        action=int(step.action),
+                        subscriber=step.subscriber,
+                        pricing=pricing_blob(pricing),
+                        attributes=_attributes_text(step.attributes),
+                    )
+                )
+                called.append(index)
+            answers = await self._store.events(calls, self._now_ms()) if calls else []
+            pending = []
+            for index, answer in zip(called, answers, strict=True):
+                if answer["r"] == ROUTE_STALE:
+                    pending.append(index)
+                    continue
+                outcomes[index] = EventOutcome(
+                    result=Result(answer["r"]),
+                    event_id=steps[index].event_id,
+                    granted_units=int(answer.get("g", 0)),
+                    cost=_money(answer, "c"),
+                    impacts=_impacts(answer),
+                    message=str(answer.get("m", "")),
+                )
+            if not pending:
+                break
+        for index in pending:
+            outcomes[index] = EventOutcome(
+                Result.USER_UNKNOWN, steps[index].event_id, message="subscriber moved while charging"
+            )
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def refund(self, step: RefundStep) -> RefundOutcome:
+        validate_refund(step, self._limits, self._clock())
+        route = await self._route(step.subscriber)
+        for _ in range(2):
+            if route is None:
+                return RefundOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
+            amount = None if step.amount is None else step.amount.minor_units
+            answer = await self._store.refund(
+                route,
+                step.subscriber,
+                step.refund_id,
+                step.original_event_id,
+                amount,
+                int(step.event_time.timestamp() * 1000),
+                self._now_ms(),
+            )
+            if answer["r"] != ROUTE_STALE:
+                return RefundOutcome(
+                    result=Result(answer["r"]),
+                    refunded=_money(answer, "c"),
+                    impacts=_impacts(answer),
+                    message=str(answer.get("m", "")),
+                )
+            route = await self._reroute(step.subscriber)
+        return RefundOutcome(Result.USER_UNKNOWN, message="subscriber moved while refunding")
+
+    async def balances(self, subscriber: str) -> BalanceSheet:
+        check_id("subscriber", subscriber)
+        route = await self._reroute(subscriber)  # a read: always the current owner
+        if route is None:
+            return BalanceSheet(Result.USER_UNKNOWN, subscriber, message="unknown subscriber")
+        fields = await self._store.account(route)
+        if fields.get(f"s:{subscriber}") is None:
+            return BalanceSheet(Result.USER_UNKNOWN, subscriber, message="unknown subscriber")
+        now_ms = self._now_ms()
+        compiled = self._catalog.current
+        views = []
+        for name, value in fields.items():
+            if not name.startswith("b:") or name.count(":") != 1:
+                continue
+            balance_id = name[2:]
+            resource, valid_from, valid_to, priority, floor = value.split("|")
+            if int(valid_to) and int(valid_to) <= now_ms:
+                continue
+            amount = int(fields.get(f"{name}:a", 0))
+            reserved = int(fields.get(f"{name}:v", 0))
+            known = compiled.catalog.resources.get(resource) if compiled is not None else None
+            unit = known.unit if known is not None else resource
+            views.append(
+                BalanceView(
+                    id=balance_id,
+                    resource=resource,
+                    unit=unit,
+                    amount=amount,
+                    reserved=reserved,
+                    available=max(0, amount - reserved - int(floor)),
+                    valid_from=_from_ms(int(valid_from)),
+                    valid_to=_from_ms(int(valid_to)),
+                    priority=int(priority),
+                )
+            )
+        views.sort(key=lambda v: (v.resource, v.id))
+        return BalanceSheet(Result.SUCCESS, subscriber, route.account, tuple(views))
+
+
+def _from_ms(ms: int) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+

@@ -1,0 +1,163 @@
+"""Protobuf <-> domain conversion: the only engine module besides the servicer that knows `*_pb2`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from engine.model import (
+    Action,
+    BalanceSheet,
+    EventOutcome,
+    EventStep,
+    Impact,
+    Money,
+    RefundOutcome,
+    RefundStep,
+    SessionOp,
+    SessionOutcome,
+    SessionStep,
+)
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_common.errors import InvalidRequest
+from tarif_common.results import diameter_code
+
+# Timestamp.seconds bounds of RFC 3339 (0001-01-01 .. 9999-12-31).
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799
+
+
+def to_datetime(field: str, ts: Timestamp, has: bool, now: Callable[[], float]) -> datetime:
+    """An absent timestamp means "now" (Event-Timestamp is optional in Diameter)."""
+    if not has:
+        return datetime.fromtimestamp(now(), UTC)
+    if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS) or not (0 <= ts.nanos < 1_000_000_000):
+        raise InvalidRequest(field, "is not a valid timestamp")
+    return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+
+
+def _set_time(ts: Timestamp, at: datetime | None) -> None:
+    if at is not None:
+        ts.FromDatetime(at)
+
+
+def session_step(op: SessionOp, req: pb.SessionRequest, now: Callable[[], float]) -> SessionStep:
+    return SessionStep(
+        op=op,
+        subscriber=req.subscriber,
+        service=req.service,
+        session_id=req.session_id,
+        request_number=req.request_number,
+        event_time=to_datetime("event_time", req.event_time, req.HasField("event_time"), now),
+        attributes=dict(req.attributes),
+        requested_units=req.requested_units,
+        used_units=req.used_units,
+    )
+
+
+def event_step(req: pb.EventRequest, now: Callable[[], float], prefix: str = "") -> EventStep:
+    try:
+        action = Action(req.action)
+    except ValueError:
+        raise InvalidRequest(f"{prefix}action", f"unknown requested action {req.action}") from None
+    return EventStep(
+        subscriber=req.subscriber,
+        service=req.service,
+        event_id=req.event_id,
+        event_time=to_datetime(f"{prefix}event_time", req.event_time, req.HasField("event_time"), now),
+        attributes=dict(req.attributes),
+        units=req.units,
+        action=action,
+    )
+
+
+def refund_step(req: pb.RefundRequest, now: Callable[[], float]) -> RefundStep:
+    amount = None
+    if req.HasField("amount"):
+        amount = Money(req.amount.currency, req.amount.minor_units, req.amount.decimals)
+    return RefundStep(
+        subscriber=req.subscriber,
+        refund_id=req.refund_id,
+        original_event_id=req.original_event_id,
+        event_time=to_datetime("event_time", req.event_time, req.HasField("event_time"), now),
+        amount=amount,
+    )
+
+
+def _money(target: pb.Money, money: Money | None) -> None:
+    if money is not None:
+        target.currency = money.currency
+        target.minor_units = money.minor_units
+        target.decimals = money.decimals
+
+
+def _impacts(target: object, impacts: tuple[Impact, ...]) -> None:
+    target.extend(  # type: ignore[attr-defined]
+        pb.BalanceImpact(balance_id=i.balance_id, resource=i.resource, amount=i.amount) for i in impacts
+    )
+
+
+def session_answer(req: pb.SessionRequest, out: SessionOutcome) -> pb.SessionAnswer:
+    answer = pb.SessionAnswer(
+        result=int(out.result),
+        diameter_result_code=diameter_code(out.result),
+        session_id=req.session_id,
+        request_number=req.request_number,
+        granted_units=out.granted_units,
+        validity_time=out.validity_time,
+        final_unit=out.final_unit,
+        message=out.message,
+    )
+    _money(answer.cost, out.cost)
+    _money(answer.session_cost, out.session_cost)
+    _impacts(answer.impacts, out.impacts)
+    return answer
+
+
+def event_answer(out: EventOutcome) -> pb.EventAnswer:
+    answer = pb.EventAnswer(
+        result=int(out.result),
+        diameter_result_code=diameter_code(out.result),
+        event_id=out.event_id,
+        granted_units=out.granted_units,
+        message=out.message,
+    )
+    _money(answer.cost, out.cost)
+    _impacts(answer.impacts, out.impacts)
+    return answer
+
+
+def refund_answer(req: pb.RefundRequest, out: RefundOutcome) -> pb.RefundAnswer:
+    answer = pb.RefundAnswer(
+        result=int(out.result),
+        diameter_result_code=diameter_code(out.result),
+        refund_id=req.refund_id,
+        message=out.message,
+    )
+    _money(answer.refunded, out.refunded)
+    _impacts(answer.impacts, out.impacts)
+    return answer
+
+
+def balance_report(sheet: BalanceSheet) -> pb.BalanceReport:
+    report = pb.BalanceReport(
+        result=int(sheet.result),
+        diameter_result_code=diameter_code(sheet.result),
+        subscriber=sheet.subscriber,
+        account=sheet.account,
+        message=sheet.message,
+    )
+    for view in sheet.balances:
+        balance = report.balances.add(
+            id=view.id,
+            resource=view.resource,
+            unit=view.unit,
+            amount=view.amount,
+            reserved=view.reserved,
+            available=view.available,
+            priority=view.priority,
+        )
+        _set_time(balance.valid_from, view.valid_from)
+        _set_time(balance.valid_to, view.valid_to)
+    return report

@@ -1,0 +1,72 @@
+-- event.lua: one-shot events (CCR-Event), a batch of them for accounts of one partition, each
+-- atomic and in order: replay check, lazy expiry, rating against free units then money, all or
+-- nothing, rated record, stored answer. Balance checks and price enquiries move nothing.
+--
+-- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats
+-- then for event i (1-based): KEYS[2+2i] tarif:{p}:a:<account>   KEYS[3+2i] tarif:{p}:i:<account>:e:<id>
+-- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
+-- then for event i, 9 values from ARGV[4+9(i-1)]: account id, subscriber, plan (route check),
+--   event id, event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
+--   pricing (msgpack), rating fields (JSON text)
+-- returns an array of msgpack answers {r, g, c, imp, cur, d, m}, in the order of the events;
+-- r = 100 means "route is stale, resolve again" and changed nothing for that event.
+
+local stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3]
+local now, ttl, count = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+
+local function charge(acct_key, idem_key, a)
+  local account_id, subscriber, plan, event_id = a[1], a[2], a[3], a[4]
+  local t, units, action = tonumber(a[5]), tonumber(a[6]), tonumber(a[7])
+  local debit = action == 0
+  if debit then
+    local stored = redis.call('GET', idem_key)
+    if stored then return stored end
+  end
+  local acct = load_account(acct_key)
+  local stop = gate(acct, subscriber, plan)
+  if stop then
+    if debit and stop.r ~= ROUTE_STALE and stop.r ~= USER_UNKNOWN then
+      local packed = cmsgpack.pack(stop)
+      redis.call('SET', idem_key, packed, 'EX', ttl)
+      return packed
+    end
+    return cmsgpack.pack(stop)
+  end
+  local p = cmsgpack.unpack(a[8])
+  if debit then expire_sessions(acct, account_id, now, sexp_key, stats_key, stream) end
+
+  local rated = rated_units(units, p.i1, p.i2)
+  local free = free_balances(acct, p, t)
+  local money = eligible(acct, p.mr, p.mo, t)
+  local fu = math.min(rated, total_available(free))
+  local cost = cost_minor(rated - fu, rated, p)
+  local answer = { r = SUCCESS, g = units, c = cost, imp = {}, cur = p.cur, d = p.d, mr = p.mr,
+                   svc = p.svc }
+  if cost > total_available(money) then
+    answer.r, answer.g, answer.m = CREDIT_LIMIT_REACHED, 0, 'no credit left for ' .. p.svc
+  end
+  if not debit then return cmsgpack.pack(answer) end
+
+  if answer.r == SUCCESS then
+    consume(acct, free, fu, answer.imp)
+    consume(acct, money, cost, answer.imp)
+    redis.call('XADD', stream, '*', 'id', 'e:' .. event_id, 'k', 'event', 'acct', account_id,
+      'sub', subscriber, 'svc', p.svc, 'rate', p.r, 't', fmt(t), 'at', fmt(now), 'u', fmt(units),
+      'ru', fmt(rated), 'cost', fmt(cost), 'cur', p.cur, 'imp', impacts_text(answer.imp),
+      'unc', '0', 'sid', '', 'attrs', a[9])
+  end
+  -- Refund bookkeeping rides on the stored answer: money refunded so far, per balance.
+  answer.rf, answer.rb = 0, {}
+  local packed = cmsgpack.pack(answer)
+  redis.call('SET', idem_key, packed, 'EX', ttl)
+  return packed
+end
+
+local answers = {}
+for i = 1, count do
+  local base = 3 + 9 * (i - 1)
+  local a = {}
+  for j = 1, 9 do a[j] = ARGV[base + j] end
+  answers[i] = charge(KEYS[2 + 2 * i], KEYS[3 + 2 * i], a)
+end
+return answers

@@ -1,0 +1,90 @@
+-- refund.lua: give back all or part of a charged event, once. Money goes back to the balances it
+-- came from, the last debited first; a full refund also returns the free units. The refund has
+-- its own request id (replays return the stored answer) and the original's stored answer keeps
+-- what was refunded, so refunds never return more than was charged.
+--
+-- KEYS[1] tarif:{p}:a:<account>   KEYS[2] tarif:{p}:i:<account>:r:<refund id>
+-- KEYS[3] tarif:{p}:i:<account>:e:<original event id>   KEYS[4] tarif:{p}:rated
+-- ARGV[1] now (ms)  ARGV[2] answer TTL (s)  ARGV[3] account id  ARGV[4] subscriber  ARGV[5] plan
+-- ARGV[6] refund id  ARGV[7] original event id  ARGV[8] amount in minor units (-1 = everything)
+-- ARGV[9] event time (ms)
+-- returns msgpack answer {r, c (refunded), imp, cur, d, m}; r = 100: route stale, nothing changed.
+
+local acct_key, idem_key, orig_key, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, ttl, account_id, subscriber, plan = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local refund_id, original_id, amount, t = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+
+local stored = redis.call('GET', idem_key)
+if stored then return stored end
+
+local function finish(answer)
+  local packed = cmsgpack.pack(answer)
+  redis.call('SET', idem_key, packed, 'EX', ttl)
+  return packed
+end
+
+local acct = load_account(acct_key)
+local stop = gate(acct, subscriber, plan)
+if stop and (stop.r == ROUTE_STALE or stop.r == USER_UNKNOWN) then return cmsgpack.pack(stop) end
+
+local raw = redis.call('GET', orig_key)
+if not raw then return finish({ r = EVENT_UNKNOWN, m = 'no charged event ' .. original_id }) end
+local o = cmsgpack.unpack(raw)
+if o.r ~= SUCCESS or o.rf == nil then
+  return finish({ r = EVENT_UNKNOWN, m = 'event ' .. original_id .. ' charged nothing' })
+end
+
+local money_left = o.c - o.rf
+local full = amount < 0
+if full then
+  if o.fr and money_left == 0 then
+    return finish({ r = EVENT_UNKNOWN, m = 'event ' .. original_id .. ' is already refunded' })
+  end
+  amount = money_left
+end
+if amount > money_left then
+  return finish({ r = CREDIT_CONTROL_NOT_APPLICABLE, m = 'refund exceeds the refundable '
+    .. fmt(money_left), cur = o.cur, d = o.d })
+end
+
+-- Where to put back units of a balance that no longer exists: the first of its resource.
+local function target(bid, res)
+  if acct.bal[bid] then return bid end
+  for _, b in ipairs(eligible(acct, res, 'earliest_expiry', t)) do return b.id end
+  return nil
+end
+
+local impacts = {}
+local function credit(bid, res, x)
+  local to = target(bid, res)
+  if to == nil or x <= 0 then return 0 end
+  redis.call('HINCRBY', acct_key, 'b:' .. to .. ':a', fmt(x))
+  impacts[#impacts + 1] = { to, res, x }
+  return x
+end
+
+local remaining = amount
+for i = #o.imp, 1, -1 do
+  local bid, res, moved = o.imp[i][1], o.imp[i][2], -o.imp[i][3]
+  if res == o.mr then
+    local back = math.min(moved - (o.rb[bid] or 0), remaining)
+    if back > 0 then
+      local given = credit(bid, res, back)
+      o.rb[bid] = (o.rb[bid] or 0) + given
+      remaining = remaining - given
+    end
+  elseif full and not o.fr then
+    credit(bid, res, moved)
+  end
+end
+if full then o.fr = true end
+local refunded = amount - remaining
+o.rf = o.rf + refunded
+redis.call('SET', orig_key, cmsgpack.pack(o), 'KEEPTTL')
+
+redis.call('XADD', stream, '*', 'id', 'r:' .. refund_id, 'k', 'refund', 'acct', account_id,
+  'sub', subscriber, 'svc', o.svc, 'rate', '', 't', fmt(t), 'at', fmt(now), 'u', '0', 'ru', '0',
+  'cost', fmt(-refunded), 'cur', o.cur, 'imp', impacts_text(impacts), 'unc', '0', 'sid', '',
+  'attrs', '', 'ref', original_id)
+
+return finish({ r = SUCCESS, c = refunded, imp = impacts, cur = o.cur, d = o.d })

@@ -1,0 +1,156 @@
+-- session.lua: one step of a charging session (Diameter Gy CCR-Initial/Update/Terminate), or the
+-- sweeper's release of an expired one. One call is atomic: replay check, lazy expiry, release of
+-- the session's previous hold, commit of the used units (free units first, then money), new
+-- reservation, rated record, stored answer.
+--
+-- KEYS[1] tarif:{p}:a:<account>          account hash (balances, services, open sessions)
+-- KEYS[2] tarif:{p}:i:<account>:<req>    stored answer of this request (TTL ARGV[11])
+-- KEYS[3] tarif:{p}:rated                rated-record stream
+-- KEYS[4] tarif:{p}:sexp                 session expiry index
+-- KEYS[5] tarif:{p}:stats                partition counters (open sessions, reserved units)
+-- ARGV[1] op: start | update | end | expire
+-- ARGV[2] account id     ARGV[3] subscriber      ARGV[4] plan (route check)
+-- ARGV[5] session id     ARGV[6] request number  ARGV[7] now (ms)   ARGV[8] event time (ms)
+-- ARGV[9] requested units                        ARGV[10] used units
+-- ARGV[11] answer TTL (s)  ARGV[12] grant validity (s)  ARGV[13] grace (s)
+-- ARGV[14] pricing (msgpack; start only)         ARGV[15] rating fields (JSON text, start only)
+-- returns msgpack answer {r, g, f, c, sc, imp, vt, cur, d, m}; r = 100 means "route is stale,
+-- resolve the subscriber again" and changes nothing. A replay returns the stored answer.
+
+local acct_key, idem_key, stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local op, account_id, subscriber, plan = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local sid, reqno = ARGV[5], tonumber(ARGV[6])
+local now, t = tonumber(ARGV[7]), tonumber(ARGV[8])
+local requested, used = tonumber(ARGV[9]), tonumber(ARGV[10])
+local ttl, validity, grace = ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
+
+if op ~= 'expire' then
+  local stored = redis.call('GET', idem_key)
+  if stored then return stored end
+end
+
+local acct = load_account(acct_key)
+
+if op == 'expire' then
+  -- Sweeper: release the session only if it is still there and still expired.
+  if acct == nil or acct.sess[sid] == nil then
+    redis.call('ZREM', sexp_key, session_member(account_id, sid))
+    return cmsgpack.pack({ r = SESSION_UNKNOWN })
+  end
+  local s = cmsgpack.unpack(acct.sess[sid])
+  if s.e > now then return cmsgpack.pack({ r = SUCCESS, m = 'not expired' }) end
+  drop_session(acct, account_id, sid, s, sexp_key, stats_key)
+  add_expired_record(stream, account_id, sid, s, now)
+  return cmsgpack.pack({ r = SUCCESS, m = 'released' })
+end
+
+local function finish(answer)
+  local packed = cmsgpack.pack(answer)
+  redis.call('SET', idem_key, packed, 'EX', ttl)
+  return packed
+end
+
+local stop = gate(acct, subscriber, plan)
+if stop then
+  if stop.r == ROUTE_STALE or stop.r == USER_UNKNOWN then return cmsgpack.pack(stop) end
+  return finish(stop)
+end
+
+expire_sessions(acct, account_id, now, sexp_key, stats_key, stream)
+
+local s
+if op == 'start' then
+  if acct.sess[sid] then
+    return finish({ r = REQUEST_OUT_OF_ORDER, m = 'session already started' })
+  end
+  s = { n = reqno, sub = subscriber, p = cmsgpack.unpack(ARGV[14]), attrs = ARGV[15], t0 = t,
+        u = 0, ru = 0, fu = 0, mu = 0, cm = 0, unc = 0, rv = {} }
+  redis.call('HINCRBY', stats_key, 'open', 1)
+else
+  if acct.sess[sid] == nil then
+    return finish({ r = SESSION_UNKNOWN, m = 'no open session ' .. sid })
+  end
+  s = cmsgpack.unpack(acct.sess[sid])
+  if reqno <= s.n then
+    return finish({ r = REQUEST_OUT_OF_ORDER, m = 'request number ' .. reqno .. ' after ' .. s.n })
+  end
+  s.n = reqno
+  release(acct, s, stats_key)
+end
+
+local p = s.p
+-- Balances are chosen by the time the session started: its rate and its validity windows.
+local free = free_balances(acct, p, s.t0)
+local money = eligible(acct, p.mr, p.mo, s.t0)
+
+-- Commit the used units: rate the cumulative usage, charge only the difference, so however the
+-- usage is split across reports the session costs exactly what the whole would cost.
+local impacts = {}
+local charged = 0
+local uncovered = 0
+local dr = 0
+if used > 0 then
+  local ru2 = rated_units(s.u + used, p.i1, p.i2)
+  dr = ru2 - s.ru
+  local fu = consume(acct, free, dr, impacts)
+  local mu2 = s.mu + dr - fu
+  local due = cost_minor(mu2, ru2, p) - s.cm
+  charged = consume(acct, money, due, impacts)
+  uncovered = due - charged
+  s.u, s.ru, s.fu, s.mu, s.cm, s.unc = s.u + used, ru2, s.fu + fu, mu2, s.cm + due, s.unc + uncovered
+end
+
+local answer = { r = SUCCESS, g = 0, f = false, c = charged, sc = s.cm - s.unc, imp = impacts,
+                 vt = 0, cur = p.cur, d = p.d }
+
+if op == 'end' then
+  drop_session(acct, account_id, sid, s, sexp_key, stats_key)
+else
+  -- Grant: the largest g <= requested whose cumulative cost the free units and money cover.
+  local free_avail = total_available(free)
+  local money_avail = total_available(money)
+  local function need(g)
+    local ru2 = rated_units(s.u + g, p.i1, p.i2)
+    local d = ru2 - s.ru
+    local fu = math.min(d, free_avail)
+    return d, fu, cost_minor(s.mu + d - fu, ru2, p) - s.cm
+  end
+  local lo, hi = 0, requested
+  if requested > 0 then
+    local _, _, m_all = need(requested)
+    if m_all <= money_avail then
+      lo = requested
+    else
+      while lo < hi do
+        local mid = math.floor((lo + hi + 1) / 2)
+        local _, _, m = need(mid)
+        if m <= money_avail then lo = mid else hi = mid - 1 end
+      end
+    end
+  end
+  local g = lo
+  if g > 0 then
+    local _, fu, m = need(g)
+    reserve(acct, free, fu, s.rv, stats_key)
+    reserve(acct, money, m, s.rv, stats_key)
+  end
+  answer.g = g
+  answer.f = g < requested
+  if requested > 0 and g == 0 then
+    answer.r = CREDIT_LIMIT_REACHED
+    answer.m = 'no credit left for ' .. p.svc
+  end
+  answer.vt = validity
+  s.e = now + (validity + grace) * 1000
+  redis.call('HSET', acct_key, 'x:' .. sid, cmsgpack.pack(s))
+  redis.call('ZADD', sexp_key, fmt(s.e), session_member(account_id, sid))
+end
+
+if used > 0 or op == 'end' then
+  redis.call('XADD', stream, '*', 'id', 's:' .. sid .. '#' .. reqno, 'k', op, 'acct', account_id,
+    'sub', subscriber, 'svc', p.svc, 'rate', p.r, 't', fmt(t), 'at', fmt(now), 'u', fmt(used),
+    'ru', fmt(dr), 'cost', fmt(charged), 'cur', p.cur, 'imp', impacts_text(impacts),
+    'unc', fmt(uncovered), 'sid', sid, 'attrs', s.attrs)
+end
+
+return finish(answer)

@@ -1,0 +1,138 @@
+"""Domain types of the charging core: what a request asks and what it gets back.
+
+Plain dataclasses, free of protobuf and of Redis, so the charger can be driven from gRPC, from the
+admin API or from tests alike. Units are integers in the service type's unit; money is an integer
+amount of the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+from tarif_common.results import Result
+
+
+class Action(IntEnum):
+    """Requested-Action of an event (RFC 4006); values match the wire enum."""
+
+    DEBIT = 0
+    CHECK_BALANCE = 2
+    PRICE_ENQUIRY = 3
+
+
+class SessionOp(StrEnum):
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    currency: str
+    minor_units: int
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """One balance movement: negative consumed, positive given back."""
+
+    balance_id: str
+    resource: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a service identifier's account lives and which plan rates it."""
+
+    partition: int
+    account: str
+    plan: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStep:
+    op: SessionOp
+    subscriber: str
+    service: str
+    session_id: str
+    request_number: int
+    event_time: datetime
+    attributes: dict[str, str]
+    requested_units: int
+    used_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventStep:
+    subscriber: str
+    service: str
+    event_id: str
+    event_time: datetime
+    attributes: dict[str, str]
+    units: int
+    action: Action = Action.DEBIT
+
+
+@dataclass(frozen=True, slots=True)
+class RefundStep:
+    subscriber: str
+    refund_id: str
+    original_event_id: str
+    event_time: datetime
+    amount: Money | None = None  # None: the whole event
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOutcome:
+    result: Result
+    granted_units: int = 0
+    validity_time: int = 0
+    final_unit: bool = False
+    cost: Money | None = None
+    session_cost: Money | None = None
+    impacts: tuple[Impact, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    result: Result
+    event_id: str
+    granted_units: int = 0
+    cost: Money | None = None
+    impacts: tuple[Impact, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    result: Result
+    refunded: Money | None = None
+    impacts: tuple[Impact, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceView:
+    id: str
+    resource: str
+    unit: str
+    amount: int
+    reserved: int
+    available: int
+    valid_from: datetime | None
+    valid_to: datetime | None
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSheet:
+    result: Result
+    subscriber: str
+    account: str = ""
+    balances: tuple[BalanceView, ...] = field(default_factory=tuple)
+    message: str = ""

@@ -1,0 +1,219 @@
+"""Load a catalog and accounts with balances into Redis (`tarif provision FILE`).
+
+The document (YAML or JSON) has a `catalog` (see `engine.rating.parse`) and `accounts`. Everything
+is validated before anything is written; each account is then written in one MULTI/EXEC, so an
+account is never half provisioned. The admin API calls the same code.
+
+Balance amounts: money as decimal strings in the currency ("10.00"), units as integers. Sign
+convention: `amount` is what the customer has; charges lower it. Prepaid balances stop at zero; a
+postpaid money balance may carry a `credit_limit` and then goes negative (what the customer owes)
+down to minus that limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from redis.asyncio import Redis
+
+from engine.rating import Catalog, parse_catalog
+from tarif_common import keys
+from tarif_common.errors import ProvisioningError
+
+BALANCE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class BalanceDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=BALANCE_ID)
+    resource: str
+    amount: str | int
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    credit_limit: str | int | None = None
+
+    @field_validator("amount", "credit_limit", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("write amounts as strings (\"10.00\") or integers, never floats")
+        return value
+
+
+class AccountDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=keys.ID_PATTERN.pattern)
+    plan: str
+    payment_type: Literal["prepaid", "postpaid"] = "prepaid"
+    status: Literal["active", "suspended", "inactive"] = "active"
+    services: list[str] = Field(min_length=1, max_length=1000)
+    balances: list[BalanceDoc] = Field(default_factory=list, max_length=200)
+
+    @field_validator("services")
+    @classmethod
+    def _identifiers(cls, value: list[str]) -> list[str]:
+        for identifier in value:
+            if not keys.ID_PATTERN.match(identifier):
+                raise ValueError(f"bad service identifier {identifier!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("service identifiers repeat")
+        return value
+
+
+class ProvisioningDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    catalog: dict[str, Any] | None = None
+    accounts: list[AccountDoc] = Field(default_factory=list)
+
+
+def _ms(at: datetime | None) -> int:
+    if at is None:
+        return 0
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
+
+
+def _amount(value: str | int, decimals: int, where: str) -> int:
+    """Decimal text in the resource's unit -> integer of its smallest unit, never rounded."""
+    try:
+        exact = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ProvisioningError(f"{where}: not a number: {value!r}") from exc
+    scaled = exact.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ProvisioningError(f"{where}: more than {decimals} decimals in {value}")
+    return int(scaled)
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(doc, dict):
+        raise ProvisioningError(f"{path}: expected a mapping at the top")
+    return doc
+
+
+def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[str, str]:
+    if account.plan not in catalog.plans:
+        raise ProvisioningError(f"{where}.plan: unknown plan {account.plan!r}")
+    fields = {"st": account.status, "pt": account.payment_type}
+    for identifier in account.services:
+        fields[f"s:{identifier}"] = account.plan
+    seen = set()
+    for i, balance in enumerate(account.balances):
+        at = f"{where}.balances[{i}]"
+        if balance.id in seen:
+            raise ProvisioningError(f"{at}.id: repeats {balance.id!r}")
+        seen.add(balance.id)
+        resource = catalog.resources.get(balance.resource)
+        if resource is None:
+            raise ProvisioningError(f"{at}.resource: unknown resource {balance.resource!r}")
+        floor = 0
+        if balance.credit_limit is not None:
+            if account.payment_type != "postpaid" or resource.kind != "money":
+                raise ProvisioningError(f"{at}.credit_limit: only on a postpaid money balance")
+            floor = -_amount(balance.credit_limit, resource.decimals, f"{at}.credit_limit")
+            if floor > 0:
+                raise ProvisioningError(f"{at}.credit_limit: must not be negative")
+        amount = _amount(balance.amount, resource.decimals, f"{at}.amount")
+        start, end = _ms(balance.valid_from), _ms(balance.valid_to)
+        if end and end <= start:
+            raise ProvisioningError(f"{at}.valid_to: must be after valid_from")
+        fields[f"b:{balance.id}"] = f"{resource.name}|{start}|{end}|{balance.priority}|{floor}"
+        fields[f"b:{balance.id}:a"] = str(amount)
+    return fields
+
+
+class Provisioner:
+    def __init__(self, redis: Redis, partitions: int) -> None:
+        self._redis = redis
+        self._partitions = partitions
+
+    async def partitions(self) -> int:
+        """The deployment's partition count: recorded on first use, fixed afterwards."""
+        await self._redis.hsetnx(keys.META, "partitions", self._partitions)
+        return int(await self._redis.hget(keys.META, "partitions") or self._partitions)
+
+    async def publish_catalog(self, document: Mapping[str, Any]) -> int:
+        """Validate, store and announce a catalog; returns its new version."""
+        parse_catalog(document)
+        text = json.dumps(document, separators=(",", ":"), default=str)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.CATALOG, text)
+            pipe.incr(keys.CATALOG_VERSION)
+            _, version = await pipe.execute()
+        await self._redis.publish(keys.CATALOG_CHANNEL, str(version))
+        return int(version)
+
+    async def current_catalog(self) -> Catalog:
+        raw = await self._redis.get(keys.CATALOG)
+        if raw is None:
+            raise ProvisioningError("no catalog is published yet")
+        return parse_catalog(json.loads(raw))
+
+    async def apply(self, document: Mapping[str, Any]) -> dict[str, int]:
+        """Provision a whole document; validates everything before writing anything."""
+        try:
+            doc = ProvisioningDoc.model_validate(document)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ProvisioningError(f"{where}: {first['msg']}") from exc
+        catalog = parse_catalog(doc.catalog) if doc.catalog else await self.current_catalog()
+        planned = [
+            (account, _account_fields(account, catalog, f"accounts[{i}]"))
+            for i, account in enumerate(doc.accounts)
+        ]
+        owners: dict[str, str] = {}
+        for i, (account, _) in enumerate(planned):
+            for identifier in account.services:
+                if owners.setdefault(identifier, account.id) != account.id:
+                    raise ProvisioningError(f"accounts[{i}].services: {identifier} is used twice")
+        version = await self.publish_catalog(doc.catalog) if doc.catalog else 0
+        partitions = await self.partitions()
+        for account, fields in planned:
+            await self.put_account(account.id, fields, partitions)
+        return {"catalog_version": version, "accounts": len(planned)}
+
+    async def put_account(self, account_id: str, fields: dict[str, str], partitions: int) -> None:
+        """Create or replace one account atomically, keeping open sessions and reservations."""
+        identifiers = [f[2:] for f in fields if f.startswith("s:")]
+        routes = await self._redis.mget([keys.route(i) for i in identifiers])
+        partition = keys.partition_of(account_id, partitions)
+        for identifier, raw in zip(identifiers, routes, strict=True):
+            if raw is None:
+                continue
+            owner_partition, owner, _ = raw.decode().split("|", 2)
+            if owner != account_id:
+                raise ProvisioningError(f"service {identifier} belongs to account {owner}")
+            partition = int(owner_partition)
+        key = keys.account(partition, account_id)
+        existing = {k.decode(): v for k, v in (await self._redis.hgetall(key)).items()}
+        stale = [
+            name
+            for name in existing
+            if (name.startswith(("s:", "b:")) and not name.endswith(":v") and name not in fields)
+        ]
+        plan = fields[f"s:{identifiers[0]}"]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if stale:
+                pipe.hdel(key, *stale)
+                for name in stale:
+                    if name.startswith("s:"):
+                        pipe.delete(keys.route(name[2:]))
+            pipe.hset(key, mapping=fields)
+            for identifier in identifiers:
+                pipe.set(keys.route(identifier), f"{partition}|{account_id}|{plan}")
+            await pipe.execute()

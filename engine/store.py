@@ -1,0 +1,281 @@
+"""Redis adapter of the charging core: the Lua scripts and the keys they touch.
+
+Each charging request is one EVALSHA (a batch of events is one EVALSHA per partition, all sent in
+one pipeline). Scripts are `.lua` files shipped with the package; `lib.lua` is prepended to each.
+redis-py's `Script` re-loads a script after SCRIPT FLUSH or a failover (NoScriptError). Driver
+errors become `StoreUnavailable` here, so the domain never sees redis exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Protocol
+
+import msgpack
+from prometheus_client import Histogram
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from engine.model import Route, SessionStep
+from engine.rating import Pricing
+from tarif_common import keys
+from tarif_common.errors import StoreUnavailable
+
+Answer = dict[str, Any]
+
+# Result code a script returns when the account no longer owns the service identifier (the route
+# cache was stale). Never leaves the engine.
+ROUTE_STALE = 100
+
+_DRIVER_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+def _script_source(name: str) -> str:
+    lua = resources.files("engine") / "lua"
+    return (lua / "lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+def unpack(raw: bytes) -> Answer:
+    answer: Answer = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class EventCall:
+    """One event of a batch, ready for the script."""
+
+    route: Route
+    event_id: str
+    event_time_ms: int
+    units: int
+    action: int
+    subscriber: str
+    pricing: bytes
+    attributes: str
+
+
+class BalanceStore(Protocol):
+    async def resolve(self, subscriber: str) -> Route | None: ...
+
+    async def session(
+        self, route: Route, step: SessionStep, now_ms: int, pricing: bytes, attributes: str
+    ) -> Answer: ...
+
+    async def events(self, calls: Sequence[EventCall], now_ms: int) -> list[Answer]: ...
+
+    async def refund(
+        self,
+        route: Route,
+        subscriber: str,
+        refund_id: str,
+        original_event_id: str,
+        amount: int | None,
+        event_time_ms: int,
+        now_ms: int,
+    ) -> Answer: ...
+
+    async def account(self, route: Route) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """The store's share of the settings."""
+
+    idempotency_ttl: int
+    validity_time: int
+    reservation_grace: int
+    batch_chunk: int = 250  # events per EVALSHA: bounds how long one script blocks Redis
+
+
+class RedisBalanceStore:
+    def __init__(self, redis: Redis, limits: StoreLimits, observe: Histogram | None = None) -> None:
+        self._redis = redis
+        self._limits = limits
+        self._observe = observe
+        self._session = redis.register_script(_script_source("session"))
+        self._event = redis.register_script(_script_source("event"))
+        self._refund = redis.register_script(_script_source("refund"))
+
+    async def resolve(self, subscriber: str) -> Route | None:
+        try:
+            raw = await self._redis.get(keys.route(subscriber))
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if raw is None:
+            return None
+        partition, account, plan = raw.decode().split("|", 2)
+        return Route(int(partition), account, plan)
+
+    async def session(
+        self, route: Route, step: SessionStep, now_ms: int, pricing: bytes, attributes: str
+    ) -> Answer:
+        p = route.partition
+        request_id = keys.session_request_id(step.session_id, step.request_number)
+        script_keys = [
+            keys.account(p, route.account),
+            keys.idempotency(p, route.account, request_id),
+            keys.rated_stream(p),
+            keys.session_expiry(p),
+            keys.partition_stats(p),
+        ]
+        args: list[Any] = [
+            step.op.value,
+            route.account,
+            step.subscriber,
+            route.plan,
+            step.session_id,
+            step.request_number,
+            now_ms,
+            int(step.event_time.timestamp() * 1000),
+            step.requested_units,
+            step.used_units,
+            self._limits.idempotency_ttl,
+            self._limits.validity_time,
+            self._limits.reservation_grace,
+            pricing,
+            attributes,
+        ]
+        return unpack(await self._run("session", self._session, script_keys, args))
+
+    async def expire_session(self, partition: int, account: str, session_id: str, now_ms: int) -> Answer:
+        """Release one expired session (the sweeper's path); a no-op if it was renewed."""
+        script_keys = [
+            keys.account(partition, account),
+            keys.idempotency(partition, account, "sweep"),
+            keys.rated_stream(partition),
+            keys.session_expiry(partition),
+            keys.partition_stats(partition),
+        ]
+        args: list[Any] = ["expire", account, "", "", session_id, 0, now_ms, now_ms, 0, 0, 1, 1, 0, b"", ""]
+        return unpack(await self._run("expire", self._session, script_keys, args))
+
+    async def expired_sessions(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        try:
+            members = await self._redis.zrangebyscore(
+                keys.session_expiry(partition), "-inf", now_ms, start=0, num=limit
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        found = []
+        for member in members:
+            account, _, session_id = member.decode().partition("|")
+            found.append((account, session_id))
+        return found
+
+    async def events(self, calls: Sequence[EventCall], now_ms: int) -> list[Answer]:
+        """Charge a batch: one EVALSHA per partition chunk, all in one pipelined round trip."""
+        groups: dict[int, list[int]] = {}
+        for index, call in enumerate(calls):
+            groups.setdefault(call.route.partition, []).append(index)
+        chunks: list[list[int]] = []
+        size = self._limits.batch_chunk
+        for indexes in groups.values():
+            chunks.extend(indexes[i : i + size] for i in range(0, len(indexes), size))
+        started = time.perf_counter()
+        try:
+            if len(chunks) == 1:
+                replies = [await self._event_chunk(self._redis, calls, chunks[0], now_ms)]
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for chunk in chunks:
+                        await self._event_chunk(pipe, calls, chunk, now_ms)
+                    replies = await pipe.execute()
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if self._observe is not None:
+            self._observe.labels("event").observe(time.perf_counter() - started)
+        answers: list[Answer] = [{}] * len(calls)
+        for chunk, reply in zip(chunks, replies, strict=True):
+            for index, raw in zip(chunk, reply, strict=True):
+                answers[index] = unpack(raw)
+        return answers
+
+    async def _event_chunk(self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int) -> Any:
+        p = calls[chunk[0]].route.partition
+        script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
+        args: list[Any] = [now_ms, self._limits.idempotency_ttl, len(chunk)]
+        for index in chunk:
+            c = calls[index]
+            account = c.route.account
+            script_keys.append(keys.account(p, account))
+            script_keys.append(keys.idempotency(p, account, keys.event_request_id(c.event_id)))
+            args.extend(
+                (account, c.subscriber, c.route.plan, c.event_id, c.event_time_ms, c.units,
+                 c.action, c.pricing, c.attributes)
+            )
+        return await self._event(keys=script_keys, args=args, client=client)
+
+    async def refund(
+        self,
+        route: Route,
+        subscriber: str,
+        refund_id: str,
+        original_event_id: str,
+        amount: int | None,
+        event_time_ms: int,
+        now_ms: int,
+    ) -> Answer:
+        p, account = route.partition, route.account
+        script_keys = [
+            keys.account(p, account),
+            keys.idempotency(p, account, keys.refund_request_id(refund_id)),
+            keys.idempotency(p, account, keys.event_request_id(original_event_id)),
+            keys.rated_stream(p),
+        ]
+        args: list[Any] = [
+            now_ms,
+            self._limits.idempotency_ttl,
+            account,
+            subscriber,
+            route.plan,
+            refund_id,
+            original_event_id,
+            -1 if amount is None else amount,
+            event_time_ms,
+        ]
+        return unpack(await self._run("refund", self._refund, script_keys, args))
+
+    async def account(self, route: Route) -> dict[str, str]:
+        try:
+            raw = await self._redis.hgetall(keys.account(route.partition, route.account))
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return {k.decode(): v.decode(errors="replace") for k, v in raw.items() if not k.startswith(b"x:")}
+
+    async def _run(self, name: str, script: AsyncScript, script_keys: list[str], args: list[Any]) -> bytes:
+        started = time.perf_counter()
+        try:
+            reply: bytes = await script(keys=script_keys, args=args)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if self._observe is not None:
+            self._observe.labels(name).observe(time.perf_counter() - started)
+        return reply
+
+
+@functools.lru_cache(maxsize=65536)
+def pricing_blob(pricing: Pricing) -> bytes:
+    """A rate in the scripts' format (msgpack); cached, since few rates serve many requests."""
+    return msgpack.packb(
+        {
+            "t": pricing.tariff_id,
+            "r": pricing.rate_id,
+            "svc": pricing.service,
+            "mr": pricing.money_resource,
+            "cur": pricing.currency,
+            "d": pricing.decimals,
+            "mo": pricing.money_order.value,
+            "fr": [[name, order.value] for name, order in pricing.free_resources],
+            "cf": pricing.connect_fee_micros,
+            "i1": pricing.first_increment,
+            "i2": pricing.next_increment,
+            "tiers": [
+                [-1 if t.up_to is None else t.up_to, t.price_micros, t.per_units] for t in pricing.tiers
+            ],
+        }
+    )

@@ -1,0 +1,81 @@
+"""One error hierarchy for every process.
+
+Each error carries the business result it maps to; `tarif_common.results` holds the one table from
+result to Diameter Result-Code, gRPC status and HTTP status. The class docstring is the default
+message.
+"""
+
+from __future__ import annotations
+
+from tarif_common.results import Result
+
+
+class TarifError(Exception):
+    """Tarif failed to handle the request."""
+
+    result: Result = Result.UNABLE_TO_COMPLY
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.__class__.__name__).strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidRequest(TarifError):
+    """The request is malformed."""
+
+    result = Result.INVALID_REQUEST
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class CatalogError(TarifError):
+    """The catalog document is invalid."""
+
+    result = Result.INVALID_REQUEST
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ProvisioningError(TarifError):
+    """The provisioning document is invalid."""
+
+    result = Result.INVALID_REQUEST
+
+
+class RatingError(TarifError):
+    """The usage could not be rated."""
+
+    result = Result.RATING_FAILED
+
+
+class UnknownService(RatingError):
+    """The service type is not in the catalog."""
+
+
+class MissingRatingField(RatingError):
+    """A mandatory rating field is missing."""
+
+
+class NoTariff(RatingError):
+    """No tariff or rate matches the usage."""
+
+
+class SubscriberUnknown(TarifError):
+    """No subscriber has this service identifier."""
+
+    result = Result.USER_UNKNOWN
+
+
+class StoreUnavailable(TarifError):
+    """The balance store cannot be reached."""
+
+    result = Result.UNAVAILABLE

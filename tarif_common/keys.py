@@ -1,0 +1,81 @@
+"""Every Redis key name Tarif uses, with its lifetime beside it.
+
+Cluster layout: the keys one charging script touches share the hash tag of the account's
+partition (`{p7}`), so one script runs unchanged on a single Redis or a Redis Cluster. Accounts are
+placed in a partition when provisioned; the number of partitions is fixed per deployment and kept
+in `META`. Keys without a hash tag (routes, catalog) are never touched by a charging script.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+PREFIX = "tarif"
+
+# Hash: deployment facts (partitions). No TTL.
+META = f"{PREFIX}:meta"
+# String: the catalog document (JSON). No TTL.
+CATALOG = f"{PREFIX}:catalog"
+# Integer: bumped on every catalog publish; engines poll it and listen on CATALOG_CHANNEL.
+CATALOG_VERSION = f"{PREFIX}:catalog:version"
+CATALOG_CHANNEL = f"{PREFIX}:catalog:changed"
+
+# Ids that end up inside keys and records: no separators, no hash-tag braces.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+
+
+def route(identifier: str) -> str:
+    """String "partition|account|plan" for a service identifier (MSISDN...). No TTL."""
+    return f"{PREFIX}:svc:{identifier}"
+
+
+def partition_of(account: str, partitions: int) -> int:
+    """Default placement of a new account: stable across processes and restarts."""
+    return zlib.crc32(account.encode()) % partitions
+
+
+def tag(partition: int) -> str:
+    return f"{{p{partition}}}"
+
+
+def account(partition: int, account_id: str) -> str:
+    """Hash: status, payment type, services, balances and open sessions of one account.
+
+    Fields: `st` status, `pt` payment type, `s:<identifier>` plan of a service,
+    `b:<id>` balance descriptor "resource|valid_from_ms|valid_to_ms|priority|floor",
+    `b:<id>:a` amount, `b:<id>:v` reserved, `x:<session>` open session (msgpack). No TTL.
+    """
+    return f"{PREFIX}:{tag(partition)}:a:{account_id}"
+
+
+def idempotency(partition: int, account_id: str, request_id: str) -> str:
+    """String (msgpack): the stored answer of one request. TTL: settings.idempotency_ttl."""
+    return f"{PREFIX}:{tag(partition)}:i:{account_id}:{request_id}"
+
+
+def session_request_id(session_id: str, request_number: int) -> str:
+    return f"s:{session_id}#{request_number}"
+
+
+def event_request_id(event_id: str) -> str:
+    return f"e:{event_id}"
+
+
+def refund_request_id(refund_id: str) -> str:
+    return f"r:{refund_id}"
+
+
+def rated_stream(partition: int) -> str:
+    """Stream of rated records, written by the charging scripts, read by billing_batch."""
+    return f"{PREFIX}:{tag(partition)}:rated"
+
+
+def session_expiry(partition: int) -> str:
+    """Sorted set "account|session" -> expiry (ms): what the sweeper releases. No TTL."""
+    return f"{PREFIX}:{tag(partition)}:sexp"
+
+
+def partition_stats(partition: int) -> str:
+    """Hash: `open` sessions, `rv:<resource>` units reserved. Read by the metrics task."""
+    return f"{PREFIX}:{tag(partition)}:stats"
