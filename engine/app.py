@@ -116,7 +116,10 @@ class App:
 
         self.server = grpc.aio.server(
             interceptors=[EdgeInterceptor(self.metrics)],
-            options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 16 * 1024 * 1024)],
+            options=[
+                ("grpc.so_reuseport", 1),
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ],
         )
         charging_pb2_grpc.add_ChargingServiceServicer_to_server(
             ChargingServicer(self.charger, self.clock), self.server
@@ -124,7 +127,11 @@ class App:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             self.server,
         )
         credentials = _credentials(s)
@@ -150,7 +157,11 @@ class App:
         self.metrics.catalog_version.set(self.catalog.version)
         log.info(
             "engine.started",
-            extra={"grpc": s.grpc_addr, "grpc_port": self.grpc_port, "metrics_port": self.metrics_port},
+            extra={
+                "grpc": s.grpc_addr,
+                "grpc_port": self.grpc_port,
+                "metrics_port": self.metrics_port,
+            },
         )
 
     def _spawn(self, name: str, work: Any) -> None:

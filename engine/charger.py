@@ -96,7 +96,9 @@ class Charger:
             pricing = b""
             if step.op is SessionOp.START:
                 try:
-                    pricing = pricing_blob(self._price(route, step.service, step.attributes, step.event_time))
+                    pricing = pricing_blob(
+                        self._price(route, step.service, step.attributes, step.event_time)
+                    )
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
             answer = await self._store.session(
@@ -116,7 +118,9 @@ class Charger:
             route = await self._reroute(step.subscriber)
         return SessionOutcome(Result.USER_UNKNOWN, message="subscriber moved while charging")
 
-    def _price(self, route: Route, service: str, attributes: dict[str, str], at: datetime) -> Pricing:
+    def _price(
+        self, route: Route, service: str, attributes: dict[str, str], at: datetime
+    ) -> Pricing:
         return self._compiled().price(route.plan, service, attributes, at)
 
     async def event(self, step: EventStep) -> EventOutcome:
@@ -134,14 +138,22 @@ class Charger:
             called: list[int] = []
             for index in pending:
                 step = steps[index]
-                route = await (self._route(step.subscriber) if _attempt == 0 else self._reroute(step.subscriber))
+                route = await (
+                    self._route(step.subscriber)
+                    if _attempt == 0
+                    else self._reroute(step.subscriber)
+                )
                 if route is None:
-                    outcomes[index] = EventOutcome(Result.USER_UNKNOWN, step.event_id, message="unknown subscriber")
+                    outcomes[index] = EventOutcome(
+                        Result.USER_UNKNOWN, step.event_id, message="unknown subscriber"
+                    )
                     continue
                 try:
                     pricing = self._price(route, step.service, step.attributes, step.event_time)
                 except RatingError as exc:
-                    outcomes[index] = EventOutcome(Result.RATING_FAILED, step.event_id, message=exc.message)
+                    outcomes[index] = EventOutcome(
+                        Result.RATING_FAILED, step.event_id, message=exc.message
+                    )
                     continue
                 calls.append(
                     EventCall(
@@ -174,7 +186,9 @@ class Charger:
                 break
         for index in pending:
             outcomes[index] = EventOutcome(
-                Result.USER_UNKNOWN, steps[index].event_id, message="subscriber moved while charging"
+                Result.USER_UNKNOWN,
+                steps[index].event_id,
+                message="subscriber moved while charging",
             )
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -245,4 +259,3 @@ class Charger:
 
 def _from_ms(ms: int) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
-

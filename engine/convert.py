@@ -1,4 +1,4 @@
-"""Protobuf <-> domain conversion: the only engine module besides the servicer that knows `*_pb2`."""
+"""Protobuf <-> domain conversion: with the servicer, the only engine code that knows `*_pb2`."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ def event_step(req: pb.EventRequest, now: Callable[[], float], prefix: str = "")
         subscriber=req.subscriber,
         service=req.service,
         event_id=req.event_id,
-        event_time=to_datetime(f"{prefix}event_time", req.event_time, req.HasField("event_time"), now),
+        event_time=to_datetime(
+            f"{prefix}event_time", req.event_time, req.HasField("event_time"), now
+        ),
         attributes=dict(req.attributes),
         units=req.units,
         action=action,
@@ -94,13 +96,14 @@ def _money(target: pb.Money, money: Money | None) -> None:
 
 def _impacts(target: object, impacts: tuple[Impact, ...]) -> None:
     target.extend(  # type: ignore[attr-defined]
-        pb.BalanceImpact(balance_id=i.balance_id, resource=i.resource, amount=i.amount) for i in impacts
+        pb.BalanceImpact(balance_id=i.balance_id, resource=i.resource, amount=i.amount)
+        for i in impacts
     )
 
 
 def session_answer(req: pb.SessionRequest, out: SessionOutcome) -> pb.SessionAnswer:
     answer = pb.SessionAnswer(
-        result=int(out.result),
+        result=pb.ResultCode.ValueType(out.result),
         diameter_result_code=diameter_code(out.result),
         session_id=req.session_id,
         request_number=req.request_number,
@@ -117,7 +120,7 @@ def session_answer(req: pb.SessionRequest, out: SessionOutcome) -> pb.SessionAns
 
 def event_answer(out: EventOutcome) -> pb.EventAnswer:
     answer = pb.EventAnswer(
-        result=int(out.result),
+        result=pb.ResultCode.ValueType(out.result),
         diameter_result_code=diameter_code(out.result),
         event_id=out.event_id,
         granted_units=out.granted_units,
@@ -130,7 +133,7 @@ def event_answer(out: EventOutcome) -> pb.EventAnswer:
 
 def refund_answer(req: pb.RefundRequest, out: RefundOutcome) -> pb.RefundAnswer:
     answer = pb.RefundAnswer(
-        result=int(out.result),
+        result=pb.ResultCode.ValueType(out.result),
         diameter_result_code=diameter_code(out.result),
         refund_id=req.refund_id,
         message=out.message,
@@ -142,7 +145,7 @@ def refund_answer(req: pb.RefundRequest, out: RefundOutcome) -> pb.RefundAnswer:
 
 def balance_report(sheet: BalanceSheet) -> pb.BalanceReport:
     report = pb.BalanceReport(
-        result=int(sheet.result),
+        result=pb.ResultCode.ValueType(sheet.result),
         diameter_result_code=diameter_code(sheet.result),
         subscriber=sheet.subscriber,
         account=sheet.account,

@@ -25,7 +25,11 @@ SWEEP_BATCH = 200
 
 class Sweeper:
     def __init__(
-        self, store: RedisBalanceStore, partitions: int, metrics: EngineMetrics, clock: Callable[[], float] = time.time
+        self,
+        store: RedisBalanceStore,
+        partitions: int,
+        metrics: EngineMetrics,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._partitions = partitions
@@ -40,7 +44,9 @@ class Sweeper:
             while True:
                 expired = await self._store.expired_sessions(partition, now_ms, SWEEP_BATCH)
                 for account, session_id in expired:
-                    answer = await self._store.expire_session(partition, account, session_id, now_ms)
+                    answer = await self._store.expire_session(
+                        partition, account, session_id, now_ms
+                    )
                     if answer.get("m") == "released":
                         released += 1
                 if len(expired) < SWEEP_BATCH:
@@ -76,7 +82,9 @@ async def refresh_gauges(redis: Redis, partitions: int, metrics: EngineMetrics) 
         metrics.reserved_units.labels(resource).set(units)
 
 
-async def watch_gauges(redis: Redis, partitions: int, metrics: EngineMetrics, interval: float) -> None:
+async def watch_gauges(
+    redis: Redis, partitions: int, metrics: EngineMetrics, interval: float
+) -> None:
     while True:
         await refresh_gauges(redis, partitions, metrics)
         await asyncio.sleep(interval)

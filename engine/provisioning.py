@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from engine.rating import Catalog, parse_catalog
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
+from tarif_common.keys import text
 
 BALANCE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -45,7 +46,7 @@ class BalanceDoc(BaseModel):
     @classmethod
     def _no_float(cls, value: Any) -> Any:
         if isinstance(value, float):
-            raise ValueError("write amounts as strings (\"10.00\") or integers, never floats")
+            raise ValueError('write amounts as strings ("10.00") or integers, never floats')
         return value
 
 
@@ -108,7 +109,7 @@ def load_document(path: Path) -> dict[str, Any]:
 def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[str, str]:
     if account.plan not in catalog.plans:
         raise ProvisioningError(f"{where}.plan: unknown plan {account.plan!r}")
-    fields = {"st": account.status, "pt": account.payment_type}
+    fields: dict[str, str] = {"st": account.status, "pt": account.payment_type}
     for identifier in account.services:
         fields[f"s:{identifier}"] = account.plan
     seen = set()
@@ -195,12 +196,12 @@ class Provisioner:
         for identifier, raw in zip(identifiers, routes, strict=True):
             if raw is None:
                 continue
-            owner_partition, owner, _ = raw.decode().split("|", 2)
+            owner_partition, owner, _ = text(raw).split("|", 2)
             if owner != account_id:
                 raise ProvisioningError(f"service {identifier} belongs to account {owner}")
             partition = int(owner_partition)
         key = keys.account(partition, account_id)
-        existing = {k.decode(): v for k, v in (await self._redis.hgetall(key)).items()}
+        existing = {text(k): v for k, v in (await self._redis.hgetall(key)).items()}
         stale = [
             name
             for name in existing
@@ -213,7 +214,7 @@ class Provisioner:
                 for name in stale:
                     if name.startswith("s:"):
                         pipe.delete(keys.route(name[2:]))
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=cast("Mapping[Any, Any]", fields))
             for identifier in identifiers:
                 pipe.set(keys.route(identifier), f"{partition}|{account_id}|{plan}")
             await pipe.execute()

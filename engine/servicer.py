@@ -16,7 +16,7 @@ from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 
 
-class ChargingServicer(pb_grpc.ChargingServiceServicer):  # type: ignore[misc]
+class ChargingServicer(pb_grpc.ChargingServiceServicer):
     def __init__(self, charger: Charger, clock: Callable[[], float]) -> None:
         self._charger = charger
         self._clock = clock
@@ -25,24 +25,36 @@ class ChargingServicer(pb_grpc.ChargingServiceServicer):  # type: ignore[misc]
         outcome = await self._charger.session(convert.session_step(op, request, self._clock))
         return convert.session_answer(request, outcome)
 
-    async def StartSession(self, request: pb.SessionRequest, context: grpc.aio.ServicerContext) -> pb.SessionAnswer:
+    async def StartSession(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SessionAnswer:
         return await self._session(SessionOp.START, request)
 
-    async def UpdateSession(self, request: pb.SessionRequest, context: grpc.aio.ServicerContext) -> pb.SessionAnswer:
+    async def UpdateSession(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SessionAnswer:
         return await self._session(SessionOp.UPDATE, request)
 
-    async def EndSession(self, request: pb.SessionRequest, context: grpc.aio.ServicerContext) -> pb.SessionAnswer:
+    async def EndSession(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SessionAnswer:
         return await self._session(SessionOp.END, request)
 
-    async def ChargeEvent(self, request: pb.EventRequest, context: grpc.aio.ServicerContext) -> pb.EventAnswer:
+    async def ChargeEvent(
+        self, request: pb.EventRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EventAnswer:
         outcome = await self._charger.event(convert.event_step(request, self._clock))
         return convert.event_answer(outcome)
 
-    async def Refund(self, request: pb.RefundRequest, context: grpc.aio.ServicerContext) -> pb.RefundAnswer:
+    async def Refund(
+        self, request: pb.RefundRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RefundAnswer:
         outcome = await self._charger.refund(convert.refund_step(request, self._clock))
         return convert.refund_answer(request, outcome)
 
-    async def GetBalances(self, request: pb.BalanceQuery, context: grpc.aio.ServicerContext) -> pb.BalanceReport:
+    async def GetBalances(
+        self, request: pb.BalanceQuery, context: grpc.aio.ServicerContext
+    ) -> pb.BalanceReport:
         return convert.balance_report(await self._charger.balances(request.subscriber))
 
     async def ChargeEvents(

@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 from prometheus_client import Histogram
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -108,7 +108,7 @@ class RedisBalanceStore:
             raise StoreUnavailable(str(exc)) from exc
         if raw is None:
             return None
-        partition, account, plan = raw.decode().split("|", 2)
+        partition, account, plan = keys.text(raw).split("|", 2)
         return Route(int(partition), account, plan)
 
     async def session(
@@ -142,7 +142,9 @@ class RedisBalanceStore:
         ]
         return unpack(await self._run("session", self._session, script_keys, args))
 
-    async def expire_session(self, partition: int, account: str, session_id: str, now_ms: int) -> Answer:
+    async def expire_session(
+        self, partition: int, account: str, session_id: str, now_ms: int
+    ) -> Answer:
         """Release one expired session (the sweeper's path); a no-op if it was renewed."""
         script_keys = [
             keys.account(partition, account),
@@ -151,10 +153,28 @@ class RedisBalanceStore:
             keys.session_expiry(partition),
             keys.partition_stats(partition),
         ]
-        args: list[Any] = ["expire", account, "", "", session_id, 0, now_ms, now_ms, 0, 0, 1, 1, 0, b"", ""]
+        args: list[Any] = [
+            "expire",
+            account,
+            "",
+            "",
+            session_id,
+            0,
+            now_ms,
+            now_ms,
+            0,
+            0,
+            1,
+            1,
+            0,
+            b"",
+            "",
+        ]
         return unpack(await self._run("expire", self._session, script_keys, args))
 
-    async def expired_sessions(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
+    async def expired_sessions(
+        self, partition: int, now_ms: int, limit: int
+    ) -> list[tuple[str, str]]:
         try:
             members = await self._redis.zrangebyscore(
                 keys.session_expiry(partition), "-inf", now_ms, start=0, num=limit
@@ -163,7 +183,7 @@ class RedisBalanceStore:
             raise StoreUnavailable(str(exc)) from exc
         found = []
         for member in members:
-            account, _, session_id = member.decode().partition("|")
+            account, _, session_id = keys.text(cast(bytes, member)).partition("|")
             found.append((account, session_id))
         return found
 
@@ -195,7 +215,9 @@ class RedisBalanceStore:
                 answers[index] = unpack(raw)
         return answers
 
-    async def _event_chunk(self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int) -> Any:
+    async def _event_chunk(
+        self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int
+    ) -> Any:
         p = calls[chunk[0]].route.partition
         script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
         args: list[Any] = [now_ms, self._limits.idempotency_ttl, len(chunk)]
@@ -205,8 +227,17 @@ class RedisBalanceStore:
             script_keys.append(keys.account(p, account))
             script_keys.append(keys.idempotency(p, account, keys.event_request_id(c.event_id)))
             args.extend(
-                (account, c.subscriber, c.route.plan, c.event_id, c.event_time_ms, c.units,
-                 c.action, c.pricing, c.attributes)
+                (
+                    account,
+                    c.subscriber,
+                    c.route.plan,
+                    c.event_id,
+                    c.event_time_ms,
+                    c.units,
+                    c.action,
+                    c.pricing,
+                    c.attributes,
+                )
             )
         return await self._event(keys=script_keys, args=args, client=client)
 
@@ -245,23 +276,26 @@ class RedisBalanceStore:
             raw = await self._redis.hgetall(keys.account(route.partition, route.account))
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return {k.decode(): v.decode(errors="replace") for k, v in raw.items() if not k.startswith(b"x:")}
+        fields = {keys.text(k): v for k, v in raw.items()}
+        return {k: keys.text(v) for k, v in fields.items() if not k.startswith("x:")}
 
-    async def _run(self, name: str, script: AsyncScript, script_keys: list[str], args: list[Any]) -> bytes:
+    async def _run(
+        self, name: str, script: AsyncScript, script_keys: list[str], args: list[Any]
+    ) -> bytes:
         started = time.perf_counter()
         try:
-            reply: bytes = await script(keys=script_keys, args=args)
+            reply = await script(keys=script_keys, args=args)
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         if self._observe is not None:
             self._observe.labels(name).observe(time.perf_counter() - started)
-        return reply
+        return bytes(reply)
 
 
 @functools.lru_cache(maxsize=65536)
 def pricing_blob(pricing: Pricing) -> bytes:
     """A rate in the scripts' format (msgpack); cached, since few rates serve many requests."""
-    return msgpack.packb(
+    blob: bytes = msgpack.packb(
         {
             "t": pricing.tariff_id,
             "r": pricing.rate_id,
@@ -275,7 +309,9 @@ def pricing_blob(pricing: Pricing) -> bytes:
             "i1": pricing.first_increment,
             "i2": pricing.next_increment,
             "tiers": [
-                [-1 if t.up_to is None else t.up_to, t.price_micros, t.per_units] for t in pricing.tiers
+                [-1 if t.up_to is None else t.up_to, t.price_micros, t.per_units]
+                for t in pricing.tiers
             ],
         }
     )
+    return blob

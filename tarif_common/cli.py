@@ -1,16 +1,15 @@
 """The `tarif` command: run processes, provision, and talk to a running engine.
 
-    tarif up                  embedded (or configured) Redis + Postgres, demo data, engine
-    tarif engine              the charging engine (gRPC + /metrics)
-    tarif provision FILE      load a catalog and accounts (YAML or JSON) into Redis
-    tarif event SUB SERVICE   send one ChargeEvent to a running engine
-    tarif balances SUB        show a subscriber's balances
+tarif up                  embedded (or configured) Redis + Postgres, demo data, engine
+tarif engine              the charging engine (gRPC + /metrics)
+tarif provision FILE      load a catalog and accounts (YAML or JSON) into Redis
+tarif event SUB SERVICE   send one ChargeEvent to a running engine
+tarif balances SUB        show a subscriber's balances
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import uuid
@@ -57,35 +56,47 @@ async def _provision(settings: Settings, path: Path) -> dict[str, int]:
 
 def cmd_engine(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings, postgres=False) as urls:
-        return _run(_serve(settings.model_copy(update={"redis_url": urls.redis_url})))
+        code: int = _run(_serve(settings.model_copy(update={"redis_url": urls.redis_url})))
+    return code
 
 
 def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings, postgres=False) as urls:
-        done = _run(_provision(settings.model_copy(update={"redis_url": urls.redis_url}), args.file))
+        done = _run(
+            _provision(settings.model_copy(update={"redis_url": urls.redis_url}), args.file)
+        )
     print(json.dumps(done))
     return 0
 
 
+def _embedded(name: str, started: tuple[str, ...]) -> str:
+    return " (embedded)" if name in started else ""
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings) as urls:
-        settings = settings.model_copy(update={"redis_url": urls.redis_url, "database_url": urls.database_url})
+        settings = settings.model_copy(
+            update={"redis_url": urls.redis_url, "database_url": urls.database_url}
+        )
         done = _run(_provision(settings, args.demo))
         metrics_host = settings.metrics_addr.rpartition(":")[0]
+        embedded = {name: " (embedded)" for name in urls.embedded}
         banner = "\n".join(
             [
                 "Tarif is up.",
-                f"  Redis:    {urls.redis_url}" + (" (embedded)" if "redis" in urls.embedded else ""),
-                f"  Postgres: {urls.database_url}" + (" (embedded)" if "postgres" in urls.embedded else ""),
-                f"  demo:     {done['accounts']} accounts, catalog v{done['catalog_version']} ({args.demo.name})",
-                f"  gRPC:     {settings.grpc_addr}  (tarif.charging.v1.ChargingService, health, reflection)",
+                f"  Redis:    {urls.redis_url}{embedded.get('redis', '')}",
+                f"  Postgres: {urls.database_url}{embedded.get('postgres', '')}",
+                f"  demo:     {done['accounts']} accounts from {args.demo}",
+                f"  gRPC:     {settings.grpc_addr}  (ChargingService, health, reflection)",
                 f"  metrics:  http://{metrics_host}:{{metrics_port}}/metrics",
-                "  try:      .venv/bin/tarif event 38640111222 voice --units 60 --attr destination=393331234567",
+                "  try:      .venv/bin/tarif event 38640111222 voice --units 60 \\",
+                "                --attr destination=393331234567",
                 "            .venv/bin/tarif balances 38640111222",
                 "Ctrl-C stops everything.",
             ]
         )
-        return _run(_serve(settings, banner))
+        code: int = _run(_serve(settings, banner))
+    return code
 
 
 async def _client_call(settings: Settings, method: str, request: Any) -> Any:
@@ -123,7 +134,9 @@ def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_balances(settings: Settings, args: argparse.Namespace) -> int:
     from tarif.charging.v1 import charging_pb2 as pb
 
-    _print_message(_run(_client_call(settings, "GetBalances", pb.BalanceQuery(subscriber=args.subscriber))))
+    _print_message(
+        _run(_client_call(settings, "GetBalances", pb.BalanceQuery(subscriber=args.subscriber)))
+    )
     return 0
 
 
@@ -153,7 +166,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
-    logs.configure(settings.log_level, settings.log_format if sys.stderr.isatty() is False else "text")
+    logs.configure(
+        settings.log_level, settings.log_format if sys.stderr.isatty() is False else "text"
+    )
     try:
         code: int = args.func(settings, args)
     except TarifError as exc:

@@ -25,6 +25,11 @@ CATALOG_CHANNEL = f"{PREFIX}:catalog:changed"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply as text: clients may be built with or without decode_responses."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def route(identifier: str) -> str:
     """String "partition|account|plan" for a service identifier (MSISDN...). No TTL."""
     return f"{PREFIX}:svc:{identifier}"

@@ -42,8 +42,16 @@ def catalog() -> dict[str, Any]:
     return copy.deepcopy(DEMO["catalog"])
 
 
-def account(account_id: str, msisdn: str, *balances: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"id": account_id, "plan": "basic", "services": [msisdn], "balances": list(balances), **extra}
+def account(
+    account_id: str, msisdn: str, *balances: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": account_id,
+        "plan": "basic",
+        "services": [msisdn],
+        "balances": list(balances),
+        **extra,
+    }
 
 
 def eur(amount: str, balance_id: str = "main", **extra: Any) -> dict[str, Any]:
@@ -64,7 +72,9 @@ class Engine:
     clock: Clock
     redis: Redis
 
-    async def provision(self, *accounts: dict[str, Any], catalog_doc: dict[str, Any] | None = None) -> None:
+    async def provision(
+        self, *accounts: dict[str, Any], catalog_doc: dict[str, Any] | None = None
+    ) -> None:
         doc: dict[str, Any] = {"accounts": list(accounts)}
         if catalog_doc is not None:
             doc["catalog"] = catalog_doc
@@ -89,7 +99,10 @@ async def running_engine(
 ) -> AsyncIterator[Engine]:
     clock = Clock()
     settings = Settings(
-        redis_url=redis_url, grpc_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0", shutdown_grace=1.0,
+        redis_url=redis_url,
+        grpc_addr="127.0.0.1:0",
+        metrics_addr="127.0.0.1:0",
+        shutdown_grace=1.0,
         **overrides,
     )
     async with App(settings, clock=clock, serve_metrics=serve_metrics) as app:

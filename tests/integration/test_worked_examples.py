@@ -3,22 +3,8 @@
 from __future__ import annotations
 
 from tarif.charging.v1 import charging_pb2 as pb
-from tests.integration.harness import Engine, account, eur, ts
-
-ITALY = {"destination": "393331234567", "origin": "38640111222"}
-
-
-def session(msisdn: str, sid: str, n: int, at: float, *, requested: int = 0, used: int = 0) -> pb.SessionRequest:
-    return pb.SessionRequest(
-        subscriber=msisdn,
-        service="voice",
-        session_id=sid,
-        request_number=n,
-        event_time=ts(at),
-        attributes=ITALY,
-        requested_units=requested,
-        used_units=used,
-    )
+from tests.integration.harness import Engine, account, eur
+from tests.integration.requests import voice as session
 
 
 async def call_of_1200_seconds(engine: Engine, msisdn: str, sid: str) -> list[pb.SessionAnswer]:
@@ -27,7 +13,11 @@ async def call_of_1200_seconds(engine: Engine, msisdn: str, sid: str) -> list[pb
     answers = [await engine.stub.StartSession(session(msisdn, sid, 0, t, requested=300))]
     for n in range(1, 4):
         engine.clock.advance(300)
-        answers.append(await engine.stub.UpdateSession(session(msisdn, sid, n, t + 300 * n, requested=300, used=300)))
+        answers.append(
+            await engine.stub.UpdateSession(
+                session(msisdn, sid, n, t + 300 * n, requested=300, used=300)
+            )
+        )
     engine.clock.advance(300)
     answers.append(await engine.stub.EndSession(session(msisdn, sid, 4, t + 1200, used=300)))
     return answers
@@ -86,12 +76,16 @@ async def test_credit_runs_out_mid_session(engine: Engine) -> None:
     first = await engine.stub.StartSession(session("38640000004", "c4", 0, t, requested=180))
     assert (first.result, first.granted_units, first.final_unit) == (pb.SUCCESS, 180, False)
     engine.clock.advance(180)
-    last = await engine.stub.UpdateSession(session("38640000004", "c4", 1, t + 180, requested=180, used=180))
+    last = await engine.stub.UpdateSession(
+        session("38640000004", "c4", 1, t + 180, requested=180, used=180)
+    )
     assert last.result == pb.SUCCESS
     assert last.granted_units == 60
     assert last.final_unit
     engine.clock.advance(60)
-    denied = await engine.stub.UpdateSession(session("38640000004", "c4", 2, t + 240, requested=180, used=60))
+    denied = await engine.stub.UpdateSession(
+        session("38640000004", "c4", 2, t + 240, requested=180, used=60)
+    )
     assert denied.result == pb.CREDIT_LIMIT_REACHED
     assert denied.diameter_result_code == 4012
     assert denied.granted_units == 0

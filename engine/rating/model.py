@@ -1,0 +1,138 @@
+"""The product catalog as immutable values.
+
+Everything here is already validated by `engine.rating.parse` and carries money as integer
+micro-units (1/1,000,000 of the currency), so no rounding can happen before the single rounding
+step in `engine.rating.units.to_minor`. Instances are frozen and the mappings are read-only views,
+so one catalog can be shared by every request without copying or locking.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+ResourceKind = Literal["money", "unit"]
+
+MICROS_PER_UNIT = 1_000_000
+"""Money amounts are integers of 1/1,000,000 of the currency (micro-units)."""
+
+
+class ConsumptionOrder(StrEnum):
+    """Which of a subscriber's buckets of one resource is drawn first."""
+
+    EARLIEST_EXPIRY = "earliest_expiry"
+    PRIORITY = "priority"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Something a balance is kept in: money (in `currency`) or units (of `unit`).
+
+    For money, `unit` is the currency code and balances are kept in the currency's minor unit
+    (`decimals` digits after the point, e.g. cents for EUR, yen for JPY). Unit resources always
+    have `decimals == 0` and `currency is None`.
+    """
+
+    name: str
+    kind: ResourceKind
+    unit: str
+    currency: str | None
+    decimals: int
+    order: ConsumptionOrder
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceType:
+    """A kind of usage (voice, data, sms) and the request fields it needs.
+
+    `rating_field` names the attribute whose digits select a rate by prefix; `None` means the
+    service is rated without a destination and only rates with the empty prefix apply.
+    `free_resources` are unit resources of the same `unit`, drawn in the listed order before money.
+    """
+
+    name: str
+    unit: str
+    rating_field: str | None
+    mandatory: tuple[str, ...]
+    optional: tuple[str, ...]
+    free_resources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBand:
+    """Weekly recurring window in the catalog's local (wall-clock) time.
+
+    `days` holds the weekdays (0 = Monday) on which the window *starts*. `end <= start` means the
+    window wraps past midnight into the next day (so 22:00-06:00 on Friday runs until Saturday
+    06:00); an end of "24:00" is stored as `time(0, 0)`, which by that rule means "until
+    midnight", and `start == end` means a full 24 hours.
+    """
+
+    name: str
+    days: frozenset[int]
+    start: datetime.time
+    end: datetime.time
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """`price_micros` per `per_units` units, for cumulative units up to `up_to` (None: open)."""
+
+    up_to: int | None
+    price_micros: int
+    per_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """One priced destination prefix of a tariff, optionally limited to a time band.
+
+    `id` is `"<tariff>:<prefix>[:<band>]"`, with `*` standing for the empty prefix.
+    """
+
+    id: str
+    prefix: str
+    band: str | None
+    connect_fee_micros: int
+    first_increment: int
+    next_increment: int
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """The rates of one service, charged to one money resource."""
+
+    id: str
+    service: str
+    money_resource: str
+    rates: tuple[Rate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a subscriber is on: the tariff used for each service (service name -> tariff id)."""
+
+    id: str
+    tariffs: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The whole validated catalog; every mapping is keyed by the object's name or id."""
+
+    timezone: str
+    resources: Mapping[str, Resource]
+    service_types: Mapping[str, ServiceType]
+    time_bands: Mapping[str, TimeBand]
+    tariffs: Mapping[str, Tariff]
+    plans: Mapping[str, Plan]
+
+
+def rate_id(tariff: str, prefix: str, band: str | None) -> str:
+    """The stable id of a rate, as recorded on every charge (`*` for the empty prefix)."""
+    rid = f"{tariff}:{prefix or '*'}"
+    return f"{rid}:{band}" if band else rid

@@ -1,0 +1,347 @@
+"""Validate a catalog document (parsed YAML/JSON) into an immutable `Catalog`.
+
+Every problem is reported as `CatalogError(path, reason)`, the path written like
+`tariffs.voice-std.rates[2].price`, so an operator can find the offending line. Validation is
+complete here so that rating never meets a dangling reference or an ambiguous rate:
+
+- unknown keys are rejected (a typo must not silently fall back to a default);
+- money is a decimal string (or an integer) with at most 6 decimals, never a float;
+- references resolve: free resources are unit resources of the service's unit, a tariff's
+  `currency` is a money resource, rate bands and plan tariffs exist and match;
+- one tariff holds at most one rate per (prefix, band) and, per prefix, no two overlapping bands,
+  so at most one rate can ever match a given destination and time.
+
+Shape (`time_bands` and `plans` optional; defaults: resource `order: earliest_expiry`, band
+`days`: all week, rate `increment: [1, 1]`, `per: 1`, `connect_fee: "0"`):
+
+    timezone: Europe/Ljubljana
+    resources:
+      EUR: {kind: money, currency: EUR, decimals: 2, order: earliest_expiry}
+      voice_seconds: {kind: unit, unit: second, order: priority}
+    service_types:
+      voice: {unit: second, rating_field: destination, mandatory: [destination],
+              optional: [origin], free_resources: [voice_seconds]}
+    time_bands:
+      peak: {days: [mon, tue, wed, thu, fri], from: "08:00", to: "20:00"}
+    tariffs:
+      voice-std:
+        service: voice
+        currency: EUR
+        rates:
+          - {prefix: "386", band: peak, price: "0.05", per: 60, increment: [1, 1]}
+          - {prefix: "", connect_fee: "0.10", increment: [60, 60],
+             tiers: [{up_to: 600, price: "0.10", per: 60}, {price: "0.05", per: 60}]}
+    plans:
+      basic: {tariffs: {voice: voice-std}}
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from engine.rating import _fields as f
+from engine.rating.bands import overlaps, week_bitmap
+from engine.rating.model import (
+    Catalog,
+    ConsumptionOrder,
+    Plan,
+    Rate,
+    Resource,
+    ServiceType,
+    Tariff,
+    Tier,
+    TimeBand,
+    rate_id,
+)
+from tarif_common.errors import CatalogError
+
+_DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_PREFIX = re.compile(r"[0-9]{0,32}")
+
+
+def parse_catalog(doc: Mapping[str, Any]) -> Catalog:
+    """Validate `doc` (shape in the module docstring) and build the `Catalog`."""
+    if not isinstance(doc, Mapping):
+        raise CatalogError("$", f"expected a mapping, got {f.describe(doc)}")
+    return _Parser().catalog(f.mapping(doc, ""))
+
+
+class _Parser:
+    """Holds what later sections refer to while the document is walked top-down."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, Resource] = {}
+        self.service_types: dict[str, ServiceType] = {}
+        self.bands: dict[str, TimeBand] = {}
+        self.bitmaps: dict[str, bytes] = {}
+        self.band_overlap: dict[tuple[str, str], bool] = {}
+        self.tariffs: dict[str, Tariff] = {}
+        # Generated catalogs repeat the same few prices: share equal tier tuples.
+        self.tier_cache: dict[tuple[Tier, ...], tuple[Tier, ...]] = {}
+
+    def catalog(self, root: Mapping[str, Any]) -> Catalog:
+        f.keys(
+            root, "", ("timezone", "resources", "service_types", "tariffs"), ("time_bands", "plans")
+        )
+        timezone = _timezone(root["timezone"], "timezone")
+        for key, value in f.mapping(root["resources"], "resources").items():
+            self.resources[key] = _resource(key, value, f.at("resources", key))
+        for key, value in f.mapping(root["service_types"], "service_types").items():
+            self.service_types[key] = self.service_type(key, value, f.at("service_types", key))
+        for key, value in f.mapping(root.get("time_bands", {}), "time_bands").items():
+            self.bands[key] = _time_band(key, value, f.at("time_bands", key))
+            self.bitmaps[key] = week_bitmap(self.bands[key])
+        for key, value in f.mapping(root["tariffs"], "tariffs").items():
+            self.tariffs[key] = self.tariff(key, value, f.at("tariffs", key))
+        plans = {
+            key: self.plan(key, value, f.at("plans", key))
+            for key, value in f.mapping(root.get("plans", {}), "plans").items()
+        }
+        return Catalog(
+            timezone=timezone,
+            resources=MappingProxyType(self.resources),
+            service_types=MappingProxyType(self.service_types),
+            time_bands=MappingProxyType(self.bands),
+            tariffs=MappingProxyType(self.tariffs),
+            plans=MappingProxyType(plans),
+        )
+
+    def service_type(self, key: str, value: Any, path: str) -> ServiceType:
+        name = f.key_name(key, "service_types")
+        m = f.mapping(value, path)
+        f.keys(m, path, ("unit",), ("rating_field", "mandatory", "optional", "free_resources"))
+        unit = f.name(m["unit"], f.at(path, "unit"))
+        raw_field = m.get("rating_field")
+        rating_field = None if raw_field is None else f.name(raw_field, f.at(path, "rating_field"))
+        mandatory = f.names(m.get("mandatory", []), f.at(path, "mandatory"))
+        optional = f.names(m.get("optional", []), f.at(path, "optional"))
+        for i, field in enumerate(optional):
+            if field in mandatory:
+                raise CatalogError(f.at(f.at(path, "optional"), i), f"{field!r} is also mandatory")
+        if rating_field is not None and rating_field not in mandatory + optional:
+            raise CatalogError(
+                f.at(path, "rating_field"),
+                f"{rating_field!r} must be listed in mandatory or optional",
+            )
+        free_path = f.at(path, "free_resources")
+        free = f.names(m.get("free_resources", []), free_path)
+        for i, resource_name in enumerate(free):
+            resource = self.resources.get(resource_name)
+            if resource is None:
+                raise CatalogError(f.at(free_path, i), f"unknown resource {resource_name!r}")
+            if resource.kind != "unit" or resource.unit != unit:
+                raise CatalogError(
+                    f.at(free_path, i),
+                    f"{resource_name!r} must be a unit resource of unit {unit!r} "
+                    f"(it is a {resource.kind} resource of {resource.unit!r})",
+                )
+        return ServiceType(name, unit, rating_field, mandatory, optional, free)
+
+    def tariff(self, key: str, value: Any, path: str) -> Tariff:
+        name = f.key_name(key, "tariffs")
+        m = f.mapping(value, path)
+        f.keys(m, path, ("service", "currency", "rates"), ())
+        service = f.name(m["service"], f.at(path, "service"))
+        service_type = self.service_types.get(service)
+        if service_type is None:
+            raise CatalogError(f.at(path, "service"), f"unknown service type {service!r}")
+        currency = f.name(m["currency"], f.at(path, "currency"))
+        resource = self.resources.get(currency)
+        if resource is None or resource.kind != "money":
+            raise CatalogError(f.at(path, "currency"), f"{currency!r} is not a money resource")
+        rates_path = f.at(path, "rates")
+        raw_rates = f.sequence(m["rates"], rates_path)
+        if not raw_rates:
+            raise CatalogError(rates_path, "a tariff needs at least one rate")
+        rates: list[Rate] = []
+        by_key: dict[tuple[str, str | None], int] = {}
+        banded: dict[str, list[int]] = {}
+        for i, raw in enumerate(raw_rates):
+            rate_path = f.at(rates_path, i)
+            rate = self.rate(name, raw, rate_path)
+            if rate.prefix and service_type.rating_field is None:
+                raise CatalogError(
+                    f.at(rate_path, "prefix"),
+                    f'service {service!r} has no rating_field, so only prefix "" can match',
+                )
+            first = by_key.setdefault((rate.prefix, rate.band), i)
+            if first != i:
+                raise CatalogError(
+                    rate_path,
+                    f"duplicate rate for prefix {rate.prefix!r} and band {rate.band!r} "
+                    f"(same as rates[{first}])",
+                )
+            if rate.band is not None:
+                for j in banded.setdefault(rate.prefix, []):
+                    other = rates[j].band
+                    assert other is not None
+                    if self.overlap(rate.band, other):
+                        raise CatalogError(
+                            f.at(rate_path, "band"),
+                            f"band {rate.band!r} overlaps band {other!r} of rates[{j}] "
+                            f"for prefix {rate.prefix!r}; the rate would be ambiguous",
+                        )
+                banded[rate.prefix].append(i)
+            rates.append(rate)
+        return Tariff(name, service, currency, tuple(rates))
+
+    def rate(self, tariff: str, value: Any, path: str) -> Rate:
+        m = f.mapping(value, path)
+        optional = ("band", "price", "per", "tiers", "increment", "connect_fee")
+        f.keys(m, path, ("prefix",), optional)
+        prefix = m["prefix"]
+        if not isinstance(prefix, str):
+            raise CatalogError(
+                f.at(path, "prefix"), f"expected a quoted digit string, got {f.describe(prefix)}"
+            )
+        if not _PREFIX.fullmatch(prefix):
+            raise CatalogError(f.at(path, "prefix"), f"{prefix!r} must be up to 32 digits")
+        band = m.get("band")
+        if band is not None:
+            band = f.name(band, f.at(path, "band"))
+            if band not in self.bands:
+                raise CatalogError(f.at(path, "band"), f"unknown time band {band!r}")
+        first, nxt = _increment(m.get("increment", [1, 1]), f.at(path, "increment"))
+        connect_fee = f.money_micros(m.get("connect_fee", "0"), f.at(path, "connect_fee"))
+        if ("price" in m) == ("tiers" in m):
+            raise CatalogError(path, "give either price (with optional per) or tiers")
+        if "tiers" in m:
+            if "per" in m:
+                raise CatalogError(f.at(path, "per"), "with tiers, give per inside each tier")
+            tiers = _tiers(m["tiers"], f.at(path, "tiers"))
+        else:
+            price = f.money_micros(m["price"], f.at(path, "price"))
+            per = f.integer(m.get("per", 1), f.at(path, "per"), 1)
+            tiers = (Tier(None, price, per),)
+        tiers = self.tier_cache.setdefault(tiers, tiers)
+        return Rate(rate_id(tariff, prefix, band), prefix, band, connect_fee, first, nxt, tiers)
+
+    def overlap(self, a: str, b: str) -> bool:
+        pair = (a, b) if a <= b else (b, a)
+        if pair not in self.band_overlap:
+            self.band_overlap[pair] = overlaps(self.bitmaps[a], self.bitmaps[b])
+        return self.band_overlap[pair]
+
+    def plan(self, key: str, value: Any, path: str) -> Plan:
+        name = f.key_name(key, "plans")
+        m = f.mapping(value, path)
+        f.keys(m, path, ("tariffs",), ())
+        tariffs_path = f.at(path, "tariffs")
+        tariffs: dict[str, str] = {}
+        for service, raw in f.mapping(m["tariffs"], tariffs_path).items():
+            entry = f.at(tariffs_path, service)
+            if service not in self.service_types:
+                raise CatalogError(entry, f"unknown service type {service!r}")
+            tariff_name = f.name(raw, entry)
+            tariff = self.tariffs.get(tariff_name)
+            if tariff is None:
+                raise CatalogError(entry, f"unknown tariff {tariff_name!r}")
+            if tariff.service != service:
+                raise CatalogError(
+                    entry, f"tariff {tariff_name!r} rates {tariff.service!r}, not {service!r}"
+                )
+            tariffs[service] = tariff_name
+        return Plan(name, MappingProxyType(tariffs))
+
+
+def _timezone(value: Any, path: str) -> str:
+    name = f.string(value, path)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise CatalogError(path, f"unknown time zone {name!r} (use an IANA name)") from None
+    return name
+
+
+def _resource(key: str, value: Any, path: str) -> Resource:
+    name = f.key_name(key, "resources")
+    m = f.mapping(value, path)
+    kind = m.get("kind")
+    if kind == "money":
+        f.keys(m, path, ("kind", "currency", "decimals"), ("order",))
+        currency = f.string(m["currency"], f.at(path, "currency"))
+        if not _CURRENCY.fullmatch(currency):
+            raise CatalogError(f.at(path, "currency"), f"{currency!r} is not an ISO 4217 code")
+        decimals = f.integer(m["decimals"], f.at(path, "decimals"), 0, 6)
+        unit, resource_currency = currency, currency
+    elif kind == "unit":
+        f.keys(m, path, ("kind", "unit"), ("order",))
+        unit, resource_currency, decimals = f.name(m["unit"], f.at(path, "unit")), None, 0
+    elif kind is None:
+        raise CatalogError(f.at(path, "kind"), "required key is missing")
+    else:
+        raise CatalogError(f.at(path, "kind"), f"must be 'money' or 'unit', got {kind!r}")
+    order = _order(m.get("order", ConsumptionOrder.EARLIEST_EXPIRY.value), f.at(path, "order"))
+    return Resource(name, kind, unit, resource_currency, decimals, order)
+
+
+def _order(value: Any, path: str) -> ConsumptionOrder:
+    text = f.string(value, path)
+    try:
+        return ConsumptionOrder(text)
+    except ValueError:
+        allowed = ", ".join(o.value for o in ConsumptionOrder)
+        raise CatalogError(path, f"{text!r} is not one of {allowed}") from None
+
+
+def _time_band(key: str, value: Any, path: str) -> TimeBand:
+    name = f.key_name(key, "time_bands")
+    m = f.mapping(value, path)
+    f.keys(m, path, ("from", "to"), ("days",))
+    days_path = f.at(path, "days")
+    raw_days = f.sequence(m.get("days", list(_DAYS)), days_path)
+    if not raw_days:
+        raise CatalogError(days_path, "needs at least one day")
+    days: set[int] = set()
+    for i, raw in enumerate(raw_days):
+        day = _DAYS.get(raw) if isinstance(raw, str) else None
+        if day is None:
+            raise CatalogError(f.at(days_path, i), f"{raw!r} is not one of {', '.join(_DAYS)}")
+        if day in days:
+            raise CatalogError(f.at(days_path, i), f"{raw!r} is listed twice")
+        days.add(day)
+    start = f.clock(m["from"], f.at(path, "from"), allow_24=False)
+    end = f.clock(m["to"], f.at(path, "to"), allow_24=True)
+    return TimeBand(name, frozenset(days), start, end)
+
+
+def _increment(value: Any, path: str) -> tuple[int, int]:
+    items = f.sequence(value, path)
+    if len(items) != 2:
+        raise CatalogError(path, "expected [first, next], e.g. [60, 60]")
+    return f.integer(items[0], f.at(path, 0), 1), f.integer(items[1], f.at(path, 1), 1)
+
+
+def _tiers(value: Any, path: str) -> tuple[Tier, ...]:
+    items = f.sequence(value, path)
+    if not items:
+        raise CatalogError(path, "needs at least one tier")
+    tiers: list[Tier] = []
+    previous = 0
+    for i, raw in enumerate(items):
+        tier_path = f.at(path, i)
+        m = f.mapping(raw, tier_path)
+        f.keys(m, tier_path, ("price",), ("up_to", "per"))
+        last = i == len(items) - 1
+        if last and "up_to" in m:
+            raise CatalogError(f.at(tier_path, "up_to"), "the last tier must be open (omit up_to)")
+        if not last and "up_to" not in m:
+            raise CatalogError(f.at(tier_path, "up_to"), "only the last tier may omit up_to")
+        up_to = None
+        if not last:
+            up_to = f.integer(m["up_to"], f.at(tier_path, "up_to"), 1)
+            if up_to <= previous:
+                raise CatalogError(
+                    f.at(tier_path, "up_to"),
+                    f"must be greater than the previous tier's up_to ({previous})",
+                )
+            previous = up_to
+        price = f.money_micros(m["price"], f.at(tier_path, "price"))
+        per = f.integer(m.get("per", 1), f.at(tier_path, "per"), 1)
+        tiers.append(Tier(up_to, price, per))
+    return tuple(tiers)

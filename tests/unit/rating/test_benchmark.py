@@ -1,0 +1,108 @@
+"""Rate selection speed and memory on a catalog with 100,000 prefixes (`make bench` territory)."""
+
+from __future__ import annotations
+
+import datetime
+import gc
+import random
+import tracemalloc
+from typing import Any
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from engine.rating import Catalog, CompiledCatalog, parse_catalog
+
+PREFIXES = 100_000
+LOOKUPS = 1_000
+MONDAY_NOON = datetime.datetime(2024, 5, 6, 10, 0, tzinfo=datetime.UTC)
+
+
+def _generated_doc(rng: random.Random) -> dict[str, Any]:
+    """One voice tariff with PREFIXES distinct prefixes; one in ten also has a peak rate."""
+    prefixes: set[str] = set()
+    while len(prefixes) < PREFIXES:
+        prefixes.add(
+            str(rng.randrange(1, 10)) + "".join(rng.choices("0123456789", k=rng.randint(1, 7)))
+        )
+    prices = ["0.01", "0.05", "0.10", "0.12", "0.25", "0.50", "1.00"]
+    rates: list[dict[str, Any]] = [{"prefix": "", "price": "2", "per": 60}]
+    for i, prefix in enumerate(sorted(prefixes)):
+        rates.append(
+            {"prefix": prefix, "price": rng.choice(prices), "per": 60, "increment": [60, 60]}
+        )
+        if i % 10 == 0:
+            rates.append({"prefix": prefix, "band": "peak", "price": "0.30", "per": 60})
+    return {
+        "timezone": "Europe/Ljubljana",
+        "resources": {"EUR": {"kind": "money", "currency": "EUR", "decimals": 2}},
+        "service_types": {
+            "voice": {"unit": "second", "rating_field": "destination", "mandatory": ["destination"]}
+        },
+        "time_bands": {
+            "peak": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "20:00"}
+        },
+        "tariffs": {"voice-big": {"service": "voice", "currency": "EUR", "rates": rates}},
+        "plans": {"big": {"tariffs": {"voice": "voice-big"}}},
+    }
+
+
+def _retained_bytes(build: Any, *args: Any) -> tuple[Any, int]:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = build(*args)
+        gc.collect()
+        return result, tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.load
+def test_price_with_100k_prefixes(
+    benchmark: BenchmarkFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = random.Random(20240506)
+    # The document is built and dropped inside the measurement: what stays is what a loaded
+    # catalog costs (including the prefix strings, which the document allocated).
+    catalog: Catalog
+    catalog, catalog_bytes = _retained_bytes(lambda: parse_catalog(_generated_doc(rng)))
+    compiled: CompiledCatalog
+    compiled, compiled_bytes = _retained_bytes(CompiledCatalog, catalog)
+
+    prefixes = sorted({rate.prefix for rate in catalog.tariffs["voice-big"].rates} - {""})
+    rates = len(catalog.tariffs["voice-big"].rates)
+    numbers = [
+        "+" + (prefix + "".join(rng.choices("0123456789", k=12)))[:12]
+        for prefix in rng.sample(prefixes, LOOKUPS)
+    ]
+    requests = [{"destination": number} for number in numbers]
+    price = compiled.price
+
+    def lookups() -> None:
+        for attributes in requests:
+            price("big", "voice", attributes, MONDAY_NOON)
+
+    benchmark(lookups)
+    assert all(price("big", "voice", r, MONDAY_NOON).rate_id != "voice-big:*" for r in requests)
+
+    per_prefix_catalog = catalog_bytes / PREFIXES
+    per_prefix_compiled = compiled_bytes / PREFIXES
+    benchmark.extra_info.update(
+        bytes_per_prefix_catalog=round(per_prefix_catalog),
+        bytes_per_prefix_compiled=round(per_prefix_compiled),
+        lookups_per_round=LOOKUPS,
+    )
+    line = (
+        f"\nrating: {PREFIXES} prefixes ({rates} rates): catalog {per_prefix_catalog:.0f}"
+        f" B/prefix, compiled {per_prefix_compiled:.0f} B/prefix"
+    )
+    if benchmark.stats is not None:
+        per_lookup_us = benchmark.stats.stats.mean / LOOKUPS * 1e6
+        benchmark.extra_info["us_per_lookup"] = round(per_lookup_us, 3)
+        line += f"; price() {per_lookup_us:.2f} us/lookup"
+        assert per_lookup_us < 50
+    with capsys.disabled():
+        print(line)
+    assert per_prefix_catalog + per_prefix_compiled < 4096
