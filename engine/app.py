@@ -147,6 +147,7 @@ class App:
             host, port = split_addr(s.metrics_addr)
             http_server, thread = start_http_server(port, host, registry=self.registry)
             self.metrics_port = http_server.server_port
+            self._stack.callback(http_server.server_close)
             self._stack.callback(thread.join, 5)
             self._stack.callback(http_server.shutdown)
 

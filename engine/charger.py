@@ -198,7 +198,9 @@ class Charger:
         for _ in range(2):
             if route is None:
                 return RefundOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            amount = None if step.amount is None else step.amount.minor_units
+            amount = None
+            if step.amount is not None:
+                amount = (step.amount.minor_units, step.amount.currency)
             answer = await self._store.refund(
                 route,
                 step.subscriber,

@@ -74,7 +74,7 @@ class BalanceStore(Protocol):
         subscriber: str,
         refund_id: str,
         original_event_id: str,
-        amount: int | None,
+        amount: tuple[int, str] | None,
         event_time_ms: int,
         now_ms: int,
     ) -> Answer: ...
@@ -247,10 +247,11 @@ class RedisBalanceStore:
         subscriber: str,
         refund_id: str,
         original_event_id: str,
-        amount: int | None,
+        amount: tuple[int, str] | None,
         event_time_ms: int,
         now_ms: int,
     ) -> Answer:
+        """`amount` is (minor units, currency); None refunds the whole event."""
         p, account = route.partition, route.account
         script_keys = [
             keys.account(p, account),
@@ -266,8 +267,9 @@ class RedisBalanceStore:
             route.plan,
             refund_id,
             original_event_id,
-            -1 if amount is None else amount,
+            -1 if amount is None else amount[0],
             event_time_ms,
+            "" if amount is None else amount[1],
         ]
         return unpack(await self._run("refund", self._refund, script_keys, args))
 

@@ -92,5 +92,8 @@ def validate_refund(step: RefundStep, limits: Limits, now: float) -> None:
     check_id("refund_id", step.refund_id)
     check_id("original_event_id", step.original_event_id)
     _check_time("event_time", step.event_time, limits, now)
-    if step.amount is not None and step.amount.minor_units <= 0:
-        raise InvalidRequest("amount.minor_units", "must be positive (leave amount unset for all)")
+    if step.amount is not None:
+        if step.amount.minor_units <= 0:
+            raise InvalidRequest("amount.minor_units", "must be positive (unset refunds all)")
+        if not step.amount.currency:
+            raise InvalidRequest("amount.currency", "is required with an amount")

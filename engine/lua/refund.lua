@@ -7,12 +7,13 @@
 -- KEYS[3] tarif:{p}:i:<account>:e:<original event id>   KEYS[4] tarif:{p}:rated
 -- ARGV[1] now (ms)  ARGV[2] answer TTL (s)  ARGV[3] account id  ARGV[4] subscriber  ARGV[5] plan
 -- ARGV[6] refund id  ARGV[7] original event id  ARGV[8] amount in minor units (-1 = everything)
--- ARGV[9] event time (ms)
+-- ARGV[9] event time (ms)  ARGV[10] currency of the amount ('' when refunding everything)
 -- returns msgpack answer {r, c (refunded), imp, cur, d, m}; r = 100: route stale, nothing changed.
 
 local acct_key, idem_key, orig_key, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, ttl, account_id, subscriber, plan = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local refund_id, original_id, amount, t = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local currency = ARGV[10]
 
 local stored = redis.call('GET', idem_key)
 if stored then return stored end
@@ -32,6 +33,11 @@ if not raw then return finish({ r = EVENT_UNKNOWN, m = 'no charged event ' .. or
 local o = cmsgpack.unpack(raw)
 if o.r ~= SUCCESS or o.rf == nil then
   return finish({ r = EVENT_UNKNOWN, m = 'event ' .. original_id .. ' charged nothing' })
+end
+
+if currency ~= '' and currency ~= o.cur then
+  return finish({ r = CREDIT_CONTROL_NOT_APPLICABLE,
+                  m = 'refund in ' .. currency .. ' of an event charged in ' .. o.cur })
 end
 
 local money_left = o.c - o.rf

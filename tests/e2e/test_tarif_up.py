@@ -1,0 +1,90 @@
+"""`tarif up` (what `make run` runs) as a real process on a fresh state folder, then SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
+from tarif_common.embedded import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for(process: subprocess.Popen[str], text: str, deadline: float) -> list[str]:
+    lines: list[str] = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError("did not see " + repr(text) + " in:\n" + "".join(lines))
+
+
+def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
+    state = Path(f"/tmp/tarif-e2e-{os.getpid()}")  # postgres' user must traverse its parents
+    grpc_port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")} | {
+        "TARIF_STATE_DIR": str(state),
+        "TARIF_GRPC_ADDR": f"127.0.0.1:{grpc_port}",
+        "TARIF_METRICS_ADDR": f"127.0.0.1:{metrics_port}",
+        "TARIF_LOG_FORMAT": "text",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tarif_common.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = "".join(_wait_for(process, "Ctrl-C stops everything", time.monotonic() + 60))
+        assert f"127.0.0.1:{grpc_port}" in banner
+        assert f"http://127.0.0.1:{metrics_port}/metrics" in banner
+        assert "(embedded)" in banner
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert {c.name() for c in children} >= {"valkey-server", "postgres"}
+
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.ChargingServiceStub(channel)
+            request = pb.EventRequest(
+                subscriber="38640111222",
+                service="voice",
+                event_id="e2e-1",
+                units=60,
+                attributes={"destination": "393331234567"},
+            )
+            answer = stub.ChargeEvent(request, timeout=10)
+            assert (answer.result, answer.cost.minor_units) == (pb.SUCCESS, 12)
+            report = stub.GetBalances(pb.BalanceQuery(subscriber="38640111222"), timeout=10)
+            assert report.balances[0].amount == 988
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
+        ).read()
+        assert b'tarif_engine_requests_total{result="SUCCESS",rpc="ChargeEvent"} 1.0' in metrics
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        for child in children:
+            assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+        assert (state / "redis" / "appendonlydir").exists()  # AOF durability on by default
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+        subprocess.run(["rm", "-rf", str(state)], check=False)
