@@ -1,0 +1,91 @@
+"""Provisioning: everything validated before anything is written; the CLI loads a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from engine.provisioning import Provisioner
+from tarif_common import cli, keys
+from tarif_common.errors import CatalogError, ProvisioningError
+from tests.integration.harness import account, catalog, eur
+
+BAD = {
+    "float money": ({"amount": 10.5}, "never floats"),
+    "too many decimals": ({"amount": "1.005"}, "more than 2 decimals"),
+    "unknown resource": ({"resource": "GOLD"}, "unknown resource"),
+    "credit limit on prepaid": ({"credit_limit": "10"}, "only on a postpaid"),
+    "bad id": ({"id": "a:b"}, "balances"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+async def test_bad_balance_writes_nothing(redis: Redis, case: str) -> None:
+    change, message = BAD[case]
+    good = account("g1", "38640000071", eur("1.00"))
+    bad = account("g2", "38640000072", {**eur("1.00"), **change})
+    with pytest.raises(ProvisioningError, match=message):
+        await Provisioner(redis, 4).apply({"catalog": catalog(), "accounts": [good, bad]})
+    assert await redis.keys("*") == []
+
+
+async def test_bad_catalog_and_references_write_nothing(redis: Redis) -> None:
+    broken = catalog()
+    broken["tariffs"]["sms-std"]["rates"][0]["price"] = 0.05
+    with pytest.raises(CatalogError, match="price"):
+        await Provisioner(redis, 4).apply({"catalog": broken, "accounts": []})
+    unknown_plan: dict[str, Any] = {**account("g3", "38640000073"), "plan": "gold"}
+    with pytest.raises(ProvisioningError, match="unknown plan"):
+        await Provisioner(redis, 4).apply({"catalog": catalog(), "accounts": [unknown_plan]})
+    twice = [account("g4", "38640000074"), account("g5", "38640000074")]
+    with pytest.raises(ProvisioningError, match="used twice"):
+        await Provisioner(redis, 4).apply({"catalog": catalog(), "accounts": twice})
+    assert await redis.keys("*") == []
+
+
+async def test_an_identifier_owned_by_another_account_is_refused(redis: Redis) -> None:
+    provisioner = Provisioner(redis, 4)
+    await provisioner.apply({"catalog": catalog(), "accounts": [account("h1", "38640000075")]})
+    with pytest.raises(ProvisioningError, match="belongs to account h1"):
+        await provisioner.apply({"accounts": [account("h2", "38640000075")]})
+    assert await redis.exists(keys.account(keys.partition_of("h2", 4), "h2")) == 0
+
+
+async def test_reprovisioning_keeps_partition_and_removes_what_left(redis: Redis) -> None:
+    provisioner = Provisioner(redis, 4)
+    first = account(
+        "k1", "38640000076", eur("1.00"), {"id": "old", "resource": "sms_count", "amount": 5}
+    )
+    await provisioner.apply({"catalog": catalog(), "accounts": [first]})
+    await provisioner.apply({"accounts": [account("k1", "38640000077", eur("2.00"))]})
+    key = keys.account(keys.partition_of("k1", 4), "k1")
+    fields = {k.decode(): v.decode() for k, v in (await redis.hgetall(key)).items()}
+    assert fields == {
+        "st": "active",
+        "pt": "prepaid",
+        "s:38640000077": "basic",
+        "b:main": "EUR|0|0|0|0",
+        "b:main:a": "200",
+    }
+    assert await redis.get(keys.route("38640000076")) is None
+    route = await redis.get(keys.route("38640000077"))
+    assert route == f"{keys.partition_of('k1', 4)}|k1|basic".encode()
+
+
+def test_cli_provision_loads_the_demo(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushdb()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    demo = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
+    assert cli.main(["provision", str(demo)]) == 0
+    assert '"accounts": 3' in capsys.readouterr().out
+    assert client.get(keys.route("38640111222")) is not None
+    assert client.get(keys.CATALOG_VERSION) == b"1"
+    client.close()
