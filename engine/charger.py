@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from engine.catalog import CatalogSource
+from engine.coalescer import EventCoalescer
 from engine.model import (
     BalanceSheet,
     BalanceView,
@@ -65,6 +66,7 @@ class Charger:
         self._routes = routes
         self._limits = limits
         self._clock = clock
+        self._coalescer = EventCoalescer(store)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -168,7 +170,7 @@ class Charger:
                     )
                 )
                 called.append(index)
-            answers = await self._store.events(calls, self._now_ms()) if calls else []
+            answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
             pending = []
             for index, answer in zip(called, answers, strict=True):
                 if answer["r"] == ROUTE_STALE:

@@ -1,0 +1,63 @@
+"""The coalescer merges concurrent submissions into one store call and splits the answers back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from engine import coalescer
+from engine.coalescer import EventCoalescer
+from engine.model import Route
+from engine.store import Answer, EventCall
+from tarif_common.errors import StoreUnavailable
+
+
+def call(event_id: str) -> EventCall:
+    return EventCall(Route(0, "a", "basic"), event_id, 0, 1, 0, "s", b"", "{}")
+
+
+class RecordingStore:
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    async def events(self, calls: Sequence[EventCall], now_ms: int) -> list[Answer]:
+        self.batches.append([c.event_id for c in calls])
+        await asyncio.sleep(0)
+        if self.fail:
+            raise StoreUnavailable("down")
+        return [{"r": 1, "id": c.event_id} for c in calls]
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected store call {name}")
+
+
+async def test_concurrent_submissions_share_one_store_call() -> None:
+    store = RecordingStore()
+    merged = EventCoalescer(store)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        merged.events([call("a")], 1),
+        merged.events([call("b"), call("c")], 2),
+        merged.events([call("d")], 3),
+    )
+    assert store.batches == [["a", "b", "c", "d"]]
+    assert [[answer["id"] for answer in result] for result in results] == [["a"], ["b", "c"], ["d"]]
+
+
+async def test_flushes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coalescer, "MAX_FLUSH", 3)
+    store = RecordingStore()
+    merged = EventCoalescer(store)  # type: ignore[arg-type]
+    await asyncio.gather(*(merged.events([call(str(i))], 0) for i in range(7)))
+    assert [len(batch) for batch in store.batches] == [3, 3, 1]
+
+
+async def test_a_store_failure_reaches_every_waiter() -> None:
+    merged = EventCoalescer(RecordingStore(fail=True))  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        merged.events([call("a")], 0), merged.events([call("b")], 0), return_exceptions=True
+    )
+    assert all(isinstance(r, StoreUnavailable) for r in results)
