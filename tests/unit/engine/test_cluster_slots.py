@@ -1,0 +1,58 @@
+"""Every key one script call touches hashes to one Redis Cluster slot (the partition's tag)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+from engine.model import Route, SessionOp, SessionStep
+from engine.store import EventCall, RedisBalanceStore, StoreLimits
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.keys: list[list[str]] = []
+
+    async def __call__(self, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        self.keys.append(keys)
+        if len(args) > 3 and args[2] and isinstance(args[2], int) and client is not None:
+            return [b"\x80"] * args[2]
+        return [b"\x80"] * 64 if client is not None else b"\x80"
+
+
+def _store() -> tuple[RedisBalanceStore, Recorder]:
+    store = RedisBalanceStore(Redis(), StoreLimits(60, 300, 30))  # never connects
+    recorder = Recorder()
+    store._session = store._event = store._refund = recorder  # type: ignore[assignment]
+    return store, recorder
+
+
+def _one_slot(keys: list[str]) -> bool:
+    return len({key_slot(k.encode()) for k in keys}) == 1
+
+
+async def test_session_and_refund_keys_share_a_slot() -> None:
+    store, recorder = _store()
+    step = SessionStep(SessionOp.START, "sub", "voice", "s-1", 0, datetime.now(UTC), {}, 60, 0)
+    for partition in (0, 7, 15):
+        route = Route(partition, "acct-42", "basic")
+        await store.session(route, step, 0, b"", "{}")
+        await store.expire_session(partition, "acct-42", "s-1", 0)
+        await store.refund(route, "sub", "r-1", "e-1", None, 0, 0)
+    assert len(recorder.keys) == 9
+    assert all(_one_slot(keys) for keys in recorder.keys)
+
+
+async def test_an_event_chunk_of_one_partition_is_in_one_slot() -> None:
+    store, recorder = _store()
+    calls = [
+        EventCall(Route(5, f"acct-{i}", "basic"), f"e{i}", 0, 1, 0, "s", b"", "{}")
+        for i in range(20)
+    ]
+    await store._event_chunk(None, calls, list(range(20)), 0)
+    (keys,) = recorder.keys
+    assert len(keys) == 3 + 2 * 20
+    assert _one_slot(keys)
