@@ -1,7 +1,7 @@
 """The `tarif` command: run processes, provision, and talk to a running engine.
 
 tarif up                  embedded (or configured) Redis + Postgres, demo data, engine
-tarif engine              the charging engine (gRPC + /metrics)
+tarif engine [--workers N] the charging engine (gRPC + /metrics)
 tarif provision FILE      load a catalog and accounts (YAML or JSON) into Redis
 tarif event SUB SERVICE   send one ChargeEvent to a running engine
 tarif balances SUB        show a subscriber's balances
@@ -10,7 +10,10 @@ tarif balances SUB        show a subscriber's balances
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import signal
 import sys
 import uuid
 from collections.abc import Coroutine
@@ -31,14 +34,52 @@ def _run(main: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(main)
 
 
-async def _serve(settings: Settings, banner: str | None = None) -> int:
-    from engine.app import App
+async def _serve(settings: Settings, banner: str | None = None, workers: int = 1) -> int:
+    """Run an engine here and `workers - 1` more as child processes on the same gRPC port.
 
+    The gRPC server sets SO_REUSEPORT, so the kernel spreads connections over the processes;
+    worker i serves its metrics on the metrics port + i. If a worker dies, all stop.
+    """
+    from engine.app import App, split_addr
+
+    children = await _start_workers(settings, workers - 1)
     async with App(settings) as app:
+        watchers = [asyncio.create_task(child.wait()) for child in children]
+        for watcher in watchers:
+            watcher.add_done_callback(lambda _: app.stop())
         if banner:
             print(banner.format(grpc_port=app.grpc_port, metrics_port=app.metrics_port), flush=True)
+        if workers > 1:
+            port = split_addr(settings.metrics_addr)[1]
+            print(
+                f"  workers:  {workers} (metrics on ports {port}-{port + workers - 1})", flush=True
+            )
         await app.serve_until_stopped()
-    return 0
+    failed = [child.returncode for child in children if child.returncode not in (None, 0)]
+    for child in children:
+        if child.returncode is None:
+            child.terminate()
+    codes = [await child.wait() for child in children]
+    return 1 if failed or any(code not in (0, -signal.SIGTERM) for code in codes) else 0
+
+
+async def _start_workers(settings: Settings, count: int) -> list[asyncio.subprocess.Process]:
+    from engine.app import split_addr
+
+    host, port = split_addr(settings.metrics_addr)
+    children = []
+    for i in range(1, count + 1):
+        env = os.environ | {
+            "REDIS_URL": settings.redis_url or "",
+            "TARIF_GRPC_ADDR": settings.grpc_addr,
+            "TARIF_METRICS_ADDR": f"{host}:{port + i}",
+        }
+        children.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tarif_common.cli", "engine", env=env
+            )
+        )
+    return children
 
 
 async def _provision(settings: Settings, path: Path) -> dict[str, int]:
@@ -56,7 +97,8 @@ async def _provision(settings: Settings, path: Path) -> dict[str, int]:
 
 def cmd_engine(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings, postgres=False) as urls:
-        code: int = _run(_serve(settings.model_copy(update={"redis_url": urls.redis_url})))
+        settings = settings.model_copy(update={"redis_url": urls.redis_url})
+        code: int = _run(_serve(settings, workers=args.workers))
     return code
 
 
@@ -95,7 +137,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 "Ctrl-C stops everything.",
             ]
         )
-        code: int = _run(_serve(settings, banner))
+        code: int = _run(_serve(settings, banner, args.workers))
     return code
 
 
@@ -143,8 +185,13 @@ def cmd_balances(settings: Settings, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tarif", description="Tarif rating and charging engine")
     sub = top.add_subparsers(dest="command", required=True)
-    sub.add_parser("engine", help="run the charging engine").set_defaults(func=cmd_engine)
+    engine = sub.add_parser("engine", help="run the charging engine")
+    engine.set_defaults(func=cmd_engine)
     up = sub.add_parser("up", help="start everything with demo data (make run)")
+    for command in (engine, up):
+        command.add_argument(
+            "--workers", type=int, default=1, help="engine processes sharing the gRPC port"
+        )
     up.add_argument("--demo", type=Path, default=DEMO, help="provisioning file to load first")
     up.set_defaults(func=cmd_up)
     prov = sub.add_parser("provision", help="load a catalog and accounts into Redis")
