@@ -65,7 +65,6 @@ if op == 'start' then
   end
   s = { n = reqno, sub = subscriber, p = cmsgpack.unpack(ARGV[14]), attrs = ARGV[15], t0 = t,
         u = 0, ru = 0, fu = 0, mu = 0, cm = 0, unc = 0, rv = {} }
-  redis.call('HINCRBY', stats_key, 'open', 1)
 else
   if acct.sess[sid] == nil then
     return finish({ r = SESSION_UNKNOWN, m = 'no open session ' .. sid })
@@ -141,9 +140,15 @@ else
     answer.m = 'no credit left for ' .. p.svc
   end
   answer.vt = validity
-  s.e = now + (validity + grace) * 1000
-  redis.call('HSET', acct_key, 'x:' .. sid, cmsgpack.pack(s))
-  redis.call('ZADD', sexp_key, fmt(s.e), session_member(account_id, sid))
+  if op == 'start' and answer.r == CREDIT_LIMIT_REACHED then
+    -- Nothing could be granted: no session is opened; the client stops.
+    answer.vt = 0
+  else
+    if op == 'start' then redis.call('HINCRBY', stats_key, 'open', 1) end
+    s.e = now + (validity + grace) * 1000
+    redis.call('HSET', acct_key, 'x:' .. sid, cmsgpack.pack(s))
+    redis.call('ZADD', sexp_key, fmt(s.e), session_member(account_id, sid))
+  end
 end
 
 if used > 0 or op == 'end' then

@@ -89,3 +89,36 @@ async def test_suspended_account_is_denied(engine: Engine) -> None:
     answer = await engine.stub.ChargeEvent(sms("38640000035", "x", engine.clock.now))
     assert (answer.result, answer.diameter_result_code) == (pb.END_USER_SERVICE_DENIED, 4010)
     assert await engine.balance("38640000035") == 1000
+
+
+async def test_a_start_without_credit_opens_no_session(engine: Engine) -> None:
+    await engine.provision(account("e6", "38640000036", eur("0.00")))
+    start = await engine.stub.StartSession(
+        voice("38640000036", "broke", 0, engine.clock.now, requested=60)
+    )
+    assert (start.result, start.granted_units, start.validity_time) == (
+        pb.CREDIT_LIMIT_REACHED,
+        0,
+        0,
+    )
+    expiring = [
+        await engine.redis.zcard(f"tarif:{{p{p}}}:sexp") for p in range(engine.app.partitions)
+    ]
+    assert sum(expiring) == 0
+    stats = [
+        await engine.redis.hget(f"tarif:{{p{p}}}:stats", "open")
+        for p in range(engine.app.partitions)
+    ]
+    assert all(value in (None, b"0") for value in stats)
+    end = await engine.stub.EndSession(voice("38640000036", "broke", 1, engine.clock.now))
+    assert end.result == pb.SESSION_UNKNOWN
+
+
+async def test_a_start_without_a_request_opens_a_session(engine: Engine) -> None:
+    await engine.provision(account("e7", "38640000037", eur("1.00")))
+    start = await engine.stub.StartSession(voice("38640000037", "later", 0, engine.clock.now))
+    assert (start.result, start.granted_units) == (pb.SUCCESS, 0)
+    update = await engine.stub.UpdateSession(
+        voice("38640000037", "later", 1, engine.clock.now, requested=60)
+    )
+    assert (update.result, update.granted_units) == (pb.SUCCESS, 60)
