@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from engine.catalog import CatalogCache
 from engine.charger import Charger
@@ -76,6 +76,7 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._closed = False
+        self.failed = False  # a background task died: the process must exit non-zero
         self.grpc_port = 0
         self.metrics_port = 0
 
@@ -93,7 +94,15 @@ class App:
     async def _start(self) -> None:
         s = self.settings
         assert s.redis_url is not None
-        self.redis = Redis.from_url(s.redis_url, decode_responses=False, health_check_interval=30)
+        # A bounded pool that waits for a free connection instead of failing at once.
+        pool = BlockingConnectionPool.from_url(
+            s.redis_url,
+            max_connections=s.redis_max_connections,
+            timeout=s.redis_pool_timeout,
+            health_check_interval=30,
+        )
+        self.redis = Redis(connection_pool=pool)
+        self._stack.push_async_callback(pool.disconnect)
         self._stack.push_async_callback(self.redis.aclose)
         await self.redis.ping()
         await self.redis.hsetnx(keys.META, "partitions", s.partitions)
@@ -116,6 +125,7 @@ class App:
 
         self.server = grpc.aio.server(
             interceptors=[EdgeInterceptor(self.metrics)],
+            maximum_concurrent_rpcs=s.max_concurrent_rpcs,
             options=[
                 ("grpc.so_reuseport", 1),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -175,6 +185,7 @@ class App:
             return
         error = task.exception()
         log.critical("engine.task_died", extra={"task": task.get_name(), "error": repr(error)})
+        self.failed = True
         self._stopped.set()
 
     def stop(self) -> None:

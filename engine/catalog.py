@@ -13,6 +13,7 @@ import logging
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from engine.rating import CompiledCatalog, parse_catalog
 from tarif_common import keys
@@ -63,16 +64,23 @@ class CatalogCache:
         return True
 
     async def watch(self) -> None:
-        """Refresh on every announcement and every poll interval, until cancelled."""
+        """Refresh on every announcement and every poll interval, until cancelled.
+
+        Survives Redis going away: the subscription is made again once it answers.
+        """
+        while True:
+            try:
+                await self._listen()
+            except (TarifError, RedisError, OSError) as exc:
+                log.warning("catalog.watch_retry", extra={"error": repr(exc)})
+                await asyncio.sleep(self._poll_interval)
+
+    async def _listen(self) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(keys.CATALOG_CHANNEL)
         try:
+            await pubsub.subscribe(keys.CATALOG_CHANNEL)
             while True:
                 await pubsub.get_message(timeout=self._poll_interval)
-                try:
-                    await self.refresh()
-                except (OSError, ConnectionError) as exc:
-                    log.warning("catalog.refresh_failed", extra={"error": str(exc)})
-                    await asyncio.sleep(self._poll_interval)
+                await self.refresh()
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]

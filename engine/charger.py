@@ -85,6 +85,27 @@ class Charger:
                 self._routes.put(subscriber, route)
         return route
 
+    async def _routes_of(self, subscribers: Sequence[str], fresh: bool) -> dict[str, Route | None]:
+        """Routes of a batch: cached ones, then all misses (or all, if `fresh`) in one MGET."""
+        found: dict[str, Route | None] = {}
+        missing: list[str] = []
+        for subscriber in dict.fromkeys(subscribers):
+            route = None if fresh else self._routes.get(subscriber)
+            if route is None:
+                missing.append(subscriber)
+            else:
+                found[subscriber] = route
+        if missing:
+            for subscriber, route in zip(
+                missing, await self._store.resolve_many(missing), strict=True
+            ):
+                found[subscriber] = route
+                if route is None:
+                    self._routes.drop(subscriber)
+                else:
+                    self._routes.put(subscriber, route)
+        return found
+
     async def _reroute(self, subscriber: str) -> Route | None:
         self._routes.drop(subscriber)
         return await self._route(subscriber)
@@ -135,16 +156,13 @@ class Charger:
             validate_event(step, self._limits, now, index if len(steps) > 1 else None)
         outcomes: list[EventOutcome | None] = [None] * len(steps)
         pending = list(range(len(steps)))
-        for _attempt in range(2):
+        for attempt in range(2):
             calls: list[EventCall] = []
             called: list[int] = []
+            routes = await self._routes_of([steps[i].subscriber for i in pending], attempt > 0)
             for index in pending:
                 step = steps[index]
-                route = await (
-                    self._route(step.subscriber)
-                    if _attempt == 0
-                    else self._reroute(step.subscriber)
-                )
+                route = routes[step.subscriber]
                 if route is None:
                     outcomes[index] = EventOutcome(
                         Result.USER_UNKNOWN, step.event_id, message="unknown subscriber"

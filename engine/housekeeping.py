@@ -10,17 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from engine.metrics import EngineMetrics
 from engine.store import RedisBalanceStore
 from tarif_common import keys
+from tarif_common.errors import TarifError
 
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
+
+# Errors a background loop outlives: Redis briefly away or busy. Anything else is a bug and
+# ends the task (the App then stops the process, non-zero).
+TRANSIENT = (TarifError, RedisError, OSError)
+
+
+async def every(interval: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `work` every `interval` seconds until cancelled, surviving transient errors."""
+    while True:
+        try:
+            await work()
+        except TRANSIENT as exc:
+            log.warning("task.retry", extra={"task": name, "error": repr(exc)})
+        await asyncio.sleep(interval)
 
 
 class Sweeper:
@@ -57,9 +73,7 @@ class Sweeper:
         return released
 
     async def run(self, interval: float) -> None:
-        while True:
-            await self.run_once()
-            await asyncio.sleep(interval)
+        await every(interval, self.run_once, "sweeper")
 
 
 async def refresh_gauges(redis: Redis, partitions: int, metrics: EngineMetrics) -> None:

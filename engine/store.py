@@ -40,6 +40,11 @@ def _script_source(name: str) -> str:
     return (lua / "lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
+def _route(raw: bytes | str) -> Route:
+    partition, account, plan = keys.text(raw).split("|", 2)
+    return Route(int(partition), account, plan)
+
+
 def unpack(raw: bytes) -> Answer:
     answer: Answer = msgpack.unpackb(raw, raw=False, strict_map_key=False)
     return answer
@@ -61,6 +66,8 @@ class EventCall:
 
 class BalanceStore(Protocol):
     async def resolve(self, subscriber: str) -> Route | None: ...
+
+    async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]: ...
 
     async def session(
         self, route: Route, step: SessionStep, now_ms: int, pricing: bytes, attributes: str
@@ -102,14 +109,15 @@ class RedisBalanceStore:
         self._refund = redis.register_script(_script_source("refund"))
 
     async def resolve(self, subscriber: str) -> Route | None:
+        return (await self.resolve_many([subscriber]))[0]
+
+    async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
+        """Routes of many identifiers in one round trip (MGET)."""
         try:
-            raw = await self._redis.get(keys.route(subscriber))
+            raws = await self._redis.mget([keys.route(s) for s in subscribers])
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-        if raw is None:
-            return None
-        partition, account, plan = keys.text(raw).split("|", 2)
-        return Route(int(partition), account, plan)
+        return [None if raw is None else _route(raw) for raw in raws]
 
     async def session(
         self, route: Route, step: SessionStep, now_ms: int, pricing: bytes, attributes: str

@@ -56,6 +56,8 @@ async def _serve(settings: Settings, banner: str | None = None, workers: int = 1
             )
         await app.serve_until_stopped()
     failed = [child.returncode for child in children if child.returncode not in (None, 0)]
+    if app.failed:
+        failed.append(1)
     for child in children:
         if child.returncode is None:
             child.terminate()

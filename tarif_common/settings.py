@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     max_event_age: int = Field(default=30 * 86400, ge=60)
     max_clock_skew: int = Field(default=300, ge=0)
 
+    # Redis connections per engine process; a request waits up to redis_pool_timeout for one.
+    redis_max_connections: int = Field(default=64, ge=1, le=10_000)
+    redis_pool_timeout: float = Field(default=5.0, gt=0)
+    # gRPC calls handled at once; beyond it calls fail fast with RESOURCE_EXHAUSTED.
+    max_concurrent_rpcs: int = Field(default=2000, ge=1)
+
     catalog_poll_interval: float = Field(default=2.0, gt=0)
     route_cache_size: int = Field(default=200_000, ge=0)
     sweep_interval: float = Field(default=1.0, gt=0)

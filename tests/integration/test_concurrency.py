@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from redis.asyncio import Redis
+
 from tarif.charging.v1 import charging_pb2 as pb
-from tests.integration.harness import Engine, account, eur
+from tests.integration.harness import Engine, account, eur, running_engine
 from tests.integration.requests import sms, voice
 
 
@@ -42,3 +44,19 @@ async def test_concurrent_sessions_never_reserve_more_than_the_balance(engine: E
     report = await engine.stub.GetBalances(pb.BalanceQuery(subscriber="38640000022"))
     (main,) = report.balances
     assert (main.amount, main.reserved, main.available) == (120, 120, 0)
+
+
+async def test_a_small_redis_pool_makes_requests_wait_not_fail(
+    redis_url: str, redis: Redis
+) -> None:
+    async with running_engine(redis_url, redis, redis_max_connections=2) as small:
+        await small.provision(account("c3", "38640000023", eur("100.00")))
+        answers = await asyncio.gather(
+            *(
+                small.stub.StartSession(
+                    voice("38640000023", f"p-{i}", 0, small.clock.now, requested=60)
+                )
+                for i in range(150)
+            )
+        )
+        assert Counter(a.result for a in answers) == {pb.SUCCESS: 150}

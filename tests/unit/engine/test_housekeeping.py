@@ -1,0 +1,38 @@
+"""Background loops outlive transient Redis errors; other errors end them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from engine.housekeeping import every
+from tarif_common.errors import StoreUnavailable
+
+
+async def test_transient_errors_are_survived() -> None:
+    calls: list[int] = []
+    fourth = asyncio.Event()
+
+    async def work() -> None:
+        calls.append(len(calls))
+        if len(calls) == 4:
+            fourth.set()
+        if len(calls) == 1:
+            raise StoreUnavailable("Too many connections")
+        if len(calls) == 2:
+            raise RedisConnectionError("reset by peer")
+
+    task = asyncio.create_task(every(0.001, work, "test"))
+    await asyncio.wait_for(fourth.wait(), 1)
+    task.cancel()
+    assert len(calls) >= 4
+
+
+async def test_a_bug_ends_the_loop() -> None:
+    async def work() -> None:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        await asyncio.wait_for(every(0.001, work, "test"), 1)
