@@ -1,0 +1,170 @@
+"""The raw limit: `event.lua` driven straight over a socket, with no gRPC and no engine in the path.
+
+Keys, arguments and script text are built exactly as `engine.store.RedisBalanceStore` builds
+them (`_script_source("event")`, `_event_chunk`'s layout, `pricing_blob` of the real `Pricing`),
+and batches are split per partition into chunks of `StoreLimits.batch_chunk` like the engine, so
+the engine/raw ratio isolates the engine's own cost. Commands are encoded with
+`hiredis.pack_command` and replies parsed with `hiredis.Reader`, on a few pipelined connections
+with a bounded number of events in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import hiredis
+import msgpack  # type: ignore[import-untyped]
+
+from engine.rating import CompiledCatalog, parse_catalog
+from engine.store import StoreLimits, _script_source, pricing_blob
+from loadtest import wire
+from loadtest.setup import PLAN, demo_catalog, msisdn, route_of
+from loadtest.workers import Gate, Result
+from tarif_common import keys
+from tarif_common.settings import Settings
+
+BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
+IDEMPOTENCY_TTL = Settings().idempotency_ttl
+DRAIN_TIMEOUT = 10.0
+
+
+def sms_pricing_blob() -> bytes:
+    """The msgpack pricing the engine sends for our SMS events (from the real compiled catalog)."""
+    compiled = CompiledCatalog(parse_catalog(demo_catalog()))
+    return pricing_blob(compiled.price(PLAN, wire.SERVICE, wire.ATTRIBUTES, datetime.now(UTC)))
+
+
+def event_script() -> str:
+    return _script_source("event")
+
+
+class _Commands:
+    """Builds EVALSHA commands for events, grouped like `RedisBalanceStore.events`."""
+
+    def __init__(self, sha: str, pricing: bytes, subscribers: int, tag: str) -> None:
+        self._sha, self._pricing, self._tag = sha, pricing, tag
+        self._subs = [(msisdn(i), *route_of(i)) for i in range(subscribers)]
+        self._counter = 0
+
+    def batch(self, indexes: list[int]) -> list[tuple[bytes, int]]:
+        """(encoded command, events in it) per partition chunk of the given subscribers."""
+        groups: dict[int, list[int]] = {}
+        for index in indexes:
+            groups.setdefault(self._subs[index][1], []).append(index)
+        now_ms = int(time.time() * 1000)
+        commands = []
+        for partition, members in groups.items():
+            for first in range(0, len(members), BATCH_CHUNK):
+                chunk = members[first : first + BATCH_CHUNK]
+                commands.append((self._chunk(partition, chunk, now_ms), len(chunk)))
+        return commands
+
+    def _chunk(self, p: int, chunk: list[int], now_ms: int) -> bytes:
+        script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
+        args: list[Any] = [now_ms, IDEMPOTENCY_TTL, len(chunk)]
+        for index in chunk:
+            subscriber, _, account = self._subs[index]
+            self._counter += 1
+            event_id = f"{self._tag}-{self._counter}"
+            script_keys.append(keys.account(p, account))
+            script_keys.append(keys.idempotency(p, account, keys.event_request_id(event_id)))
+            args.extend(
+                (account, subscriber, PLAN, event_id, now_ms, wire.UNITS, 0, self._pricing,
+                 wire.ATTRIBUTES_TEXT)
+            )  # fmt: skip
+        command: tuple[Any, ...] = ("EVALSHA", self._sha, len(script_keys), *script_keys, *args)
+        return bytes(hiredis.pack_command(command))
+
+
+async def _connection(
+    spec: dict[str, Any],
+    commands: _Commands,
+    rng: random.Random,
+    window: int,
+    start: float,
+    results: collections.Counter[int],
+    errors: collections.Counter[str],
+) -> None:
+    """One pipelined connection keeping about `window` events in flight until the window ends."""
+    reader, writer = await asyncio.open_connection(spec["host"], spec["port"])
+    parser = hiredis.Reader()
+    in_flight: deque[int] = deque()  # events per outstanding command, in send order
+    n, batch, end = spec["subscribers"], spec["batch"], start + spec["duration"]
+
+    async def reply() -> Any:
+        while (answer := parser.gets()) is False:
+            data = await reader.read(1 << 20)
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            parser.feed(data)
+        return answer
+
+    try:
+        outstanding = 0
+        while True:
+            now = time.monotonic()
+            if now < end:
+                while outstanding + batch <= window:
+                    for payload, count in commands.batch([rng.randrange(n) for _ in range(batch)]):
+                        writer.write(payload)
+                        in_flight.append(count)
+                        outstanding += count
+                await writer.drain()
+            elif not in_flight or now > end + DRAIN_TIMEOUT:
+                break
+            answer = await reply()
+            outstanding -= in_flight.popleft()
+            if isinstance(answer, hiredis.ReplyError):
+                errors[str(answer).split(" ", 1)[0]] += 1
+            elif time.monotonic() <= end:
+                results.update(msgpack.unpackb(raw)["r"] for raw in answer)
+    finally:
+        writer.close()
+
+
+async def _load_script(host: str, port: int) -> str:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        load: tuple[Any, ...] = ("SCRIPT", "LOAD", event_script())
+        writer.write(hiredis.pack_command(load))
+        parser = hiredis.Reader()
+        while (answer := parser.gets()) is False:
+            parser.feed(await reader.read(4096))
+        return str(answer.decode())
+    finally:
+        writer.close()
+
+
+async def raw_job(spec: dict[str, Any], gate: Gate) -> Result:
+    """`connections` pipelined connections, `window` events in flight over all of them.
+
+    Several connections, like the engine's pool: with appendfsync=always Redis fsyncs once per
+    event-loop turn, and one connection alone would get fewer commands into each turn.
+    """
+    rng = random.Random(spec["seed"])
+    sha = await _load_script(spec["host"], spec["port"])
+    commands = _Commands(sha, spec["pricing"], spec["subscribers"], spec["tag"])
+    results: collections.Counter[int] = collections.Counter()
+    errors: collections.Counter[str] = collections.Counter()
+    connections = spec["connections"]
+    window = max(spec["batch"], spec["window"] // connections)
+    start = await gate.wait()
+    cpu0 = time.process_time()
+    await asyncio.gather(
+        *(
+            _connection(spec, commands, rng, window, start, results, errors)
+            for _ in range(connections)
+        )
+    )
+    return {
+        "events": sum(results.values()),
+        "results": dict(results),
+        "errors": dict(errors),
+        "cpu": time.process_time() - cpu0,
+    }

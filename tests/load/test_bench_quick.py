@@ -1,0 +1,30 @@
+"""The benchmark's quick mode end to end (`pytest -m load`): it runs and measures something.
+
+Only completion and non-zero figures are asserted: throughput on a shared CI box says nothing
+about the targets, which `python -m loadtest.bench` reports with PASS/FAIL instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtest.bench import Options, run_benchmark
+
+
+@pytest.mark.load
+@pytest.mark.timeout(180)
+def test_quick_benchmark_produces_figures(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    runs, text = run_benchmark(Options.make(True, ("everysec",)), out, "pytest -m load")
+
+    (run,) = runs
+    phases = (run.unary, run.batch, run.latency, run.raw_single, run.raw_batch)
+    for phase in phases:
+        assert phase is not None
+        assert phase.events > 0
+    assert run.engine_rss_max > 0
+    assert run.memory_before.per_subscriber > 0
+    assert out.read_text() == text
+    assert "## Targets" in text
