@@ -252,14 +252,14 @@ class Charger:
         compiled = self._catalog.current
         views = []
         for name, value in fields.items():
-            if not name.startswith("b:") or name.count(":") != 1:
+            if not name.startswith("b:"):
                 continue
             balance_id = name[2:]
             resource, valid_from, valid_to, priority, floor = value.split("|")
             if int(valid_to) and int(valid_to) <= now_ms:
                 continue
-            amount = int(fields.get(f"{name}:a", 0))
-            reserved = int(fields.get(f"{name}:v", 0))
+            amount = int(fields.get(f"a:{balance_id}", 0))
+            reserved = int(fields.get(f"v:{balance_id}", 0))
             known = compiled.catalog.resources.get(resource) if compiled is not None else None
             unit = known.unit if known is not None else resource
             views.append(

@@ -133,7 +133,7 @@ def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[s
         if end and end <= start:
             raise ProvisioningError(f"{at}.valid_to: must be after valid_from")
         fields[f"b:{balance.id}"] = f"{resource.name}|{start}|{end}|{balance.priority}|{floor}"
-        fields[f"b:{balance.id}:a"] = str(amount)
+        fields[f"a:{balance.id}"] = str(amount)
     return fields
 
 
@@ -203,9 +203,7 @@ class Provisioner:
         key = keys.account(partition, account_id)
         existing = {text(k): v for k, v in (await self._redis.hgetall(key)).items()}
         stale = [
-            name
-            for name in existing
-            if (name.startswith(("s:", "b:")) and not name.endswith(":v") and name not in fields)
+            name for name in existing if name.startswith(("s:", "b:", "a:")) and name not in fields
         ]
         plan = fields[f"s:{identifiers[0]}"]
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -45,6 +45,44 @@ def _route(raw: bytes | str) -> Route:
     return Route(int(partition), account, plan)
 
 
+def event_script_call(
+    calls: Sequence[EventCall], now_ms: int, ttl: int
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of `event.lua` for events of one partition (see the script's header)."""
+    p = calls[0].route.partition
+    script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
+    pricings: dict[bytes, int] = {}
+    events: list[bytes] = []
+    for c in calls:
+        account = c.route.account
+        script_keys.append(keys.account(p, account))
+        script_keys.append(keys.idempotency(p, account, keys.event_request_id(c.event_id)))
+        pricing = pricings.setdefault(c.pricing, len(pricings) + 1)
+        events.append(
+            _pack(
+                (
+                    account,
+                    c.subscriber,
+                    c.route.plan,
+                    c.event_id,
+                    c.event_time_ms,
+                    c.units,
+                    c.action,
+                    pricing,
+                    c.attributes,
+                )
+            )
+        )
+    header: list[Any] = [now_ms, ttl, len(calls), _pack(list(pricings))]
+    return script_keys, header + events
+
+
+def _pack(value: Any) -> bytes:
+    """msgpack for the scripts: Redis' Lua cmsgpack knows only the legacy raw string types."""
+    packed: bytes = msgpack.packb(value, use_bin_type=False)
+    return packed
+
+
 def unpack(raw: bytes) -> Answer:
     answer: Answer = msgpack.unpackb(raw, raw=False, strict_map_key=False)
     return answer
@@ -226,27 +264,9 @@ class RedisBalanceStore:
     async def _event_chunk(
         self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int
     ) -> Any:
-        p = calls[chunk[0]].route.partition
-        script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
-        args: list[Any] = [now_ms, self._limits.idempotency_ttl, len(chunk)]
-        for index in chunk:
-            c = calls[index]
-            account = c.route.account
-            script_keys.append(keys.account(p, account))
-            script_keys.append(keys.idempotency(p, account, keys.event_request_id(c.event_id)))
-            args.extend(
-                (
-                    account,
-                    c.subscriber,
-                    c.route.plan,
-                    c.event_id,
-                    c.event_time_ms,
-                    c.units,
-                    c.action,
-                    c.pricing,
-                    c.attributes,
-                )
-            )
+        script_keys, args = event_script_call(
+            [calls[i] for i in chunk], now_ms, self._limits.idempotency_ttl
+        )
         return await self._event(keys=script_keys, args=args, client=client)
 
     async def refund(
@@ -305,7 +325,7 @@ class RedisBalanceStore:
 @functools.lru_cache(maxsize=65536)
 def pricing_blob(pricing: Pricing) -> bytes:
     """A rate in the scripts' format (msgpack); cached, since few rates serve many requests."""
-    blob: bytes = msgpack.packb(
+    return _pack(
         {
             "t": pricing.tariff_id,
             "r": pricing.rate_id,
@@ -324,4 +344,3 @@ def pricing_blob(pricing: Pricing) -> bytes:
             ],
         }
     )
-    return blob

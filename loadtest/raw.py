@@ -21,12 +21,12 @@ from typing import Any
 import hiredis
 import msgpack  # type: ignore[import-untyped]
 
+from engine.model import Route
 from engine.rating import CompiledCatalog, parse_catalog
-from engine.store import StoreLimits, _script_source, pricing_blob
+from engine.store import EventCall, StoreLimits, _script_source, event_script_call, pricing_blob
 from loadtest import wire
 from loadtest.setup import PLAN, demo_catalog, msisdn, route_of
 from loadtest.workers import Gate, Result
-from tarif_common import keys
 from tarif_common.settings import Settings
 
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
@@ -66,18 +66,15 @@ class _Commands:
         return commands
 
     def _chunk(self, p: int, chunk: list[int], now_ms: int) -> bytes:
-        script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
-        args: list[Any] = [now_ms, IDEMPOTENCY_TTL, len(chunk)]
+        calls = []
         for index in chunk:
             subscriber, _, account = self._subs[index]
             self._counter += 1
-            event_id = f"{self._tag}-{self._counter}"
-            script_keys.append(keys.account(p, account))
-            script_keys.append(keys.idempotency(p, account, keys.event_request_id(event_id)))
-            args.extend(
-                (account, subscriber, PLAN, event_id, now_ms, wire.UNITS, 0, self._pricing,
-                 wire.ATTRIBUTES_TEXT)
+            calls.append(
+                EventCall(Route(p, account, PLAN), f"{self._tag}-{self._counter}", now_ms,
+                          wire.UNITS, 0, subscriber, self._pricing, wire.ATTRIBUTES_TEXT)
             )  # fmt: skip
+        script_keys, args = event_script_call(calls, now_ms, IDEMPOTENCY_TTL)
         command: tuple[Any, ...] = ("EVALSHA", self._sha, len(script_keys), *script_keys, *args)
         return bytes(hiredis.pack_command(command))
 

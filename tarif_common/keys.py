@@ -49,7 +49,8 @@ def account(partition: int, account_id: str) -> str:
 
     Fields: `st` status, `pt` payment type, `s:<identifier>` plan of a service,
     `b:<id>` balance descriptor "resource|valid_from_ms|valid_to_ms|priority|floor",
-    `b:<id>:a` amount, `b:<id>:v` reserved, `x:<session>` open session (msgpack). No TTL.
+    `a:<id>` amount, `v:<id>` reserved, `x:<session>` open session (msgpack), `xe` earliest
+    expiry of the open sessions (ms; may be early, never late). No TTL.
     """
     return f"{PREFIX}:{tag(partition)}:a:{account_id}"
 

@@ -5,18 +5,32 @@
 -- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats
 -- then for event i (1-based): KEYS[2+2i] tarif:{p}:a:<account>   KEYS[3+2i] tarif:{p}:i:<account>:e:<id>
 -- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
--- then for event i, 9 values from ARGV[4+9(i-1)]: account id, subscriber, plan (route check),
---   event id, event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
---   pricing (msgpack), rating fields (JSON text)
+-- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack)
+-- ARGV[4+i] event i, msgpack array: account id, subscriber, plan (route check), event id,
+--   event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
+--   index of its pricing in ARGV[4] (1-based), rating fields (JSON text)
+-- (one argument per event: the client packs commands in pure Python, per argument)
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m}, in the order of the events;
 -- r = 100 means "route is stale, resolve again" and changed nothing for that event.
 
 local stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3]
 local now, ttl, count = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local blobs = cmsgpack.unpack(ARGV[4])
+local pricings = {}
+
+-- Each distinct pricing is decoded once per call.
+local function pricing(index)
+  local p = pricings[index]
+  if p == nil then
+    p = cmsgpack.unpack(blobs[index])
+    pricings[index] = p
+  end
+  return p
+end
 
 local function charge(acct_key, idem_key, a)
   local account_id, subscriber, plan, event_id = a[1], a[2], a[3], a[4]
-  local t, units, action = tonumber(a[5]), tonumber(a[6]), tonumber(a[7])
+  local t, units, action = a[5], a[6], a[7]
   local debit = action == 0
   if debit then
     local stored = redis.call('GET', idem_key)
@@ -32,7 +46,7 @@ local function charge(acct_key, idem_key, a)
     end
     return cmsgpack.pack(stop)
   end
-  local p = cmsgpack.unpack(a[8])
+  local p = pricing(a[8])
   if debit then expire_sessions(acct, account_id, now, sexp_key, stats_key, stream) end
 
   local rated = rated_units(units, p.i1, p.i2)
@@ -64,9 +78,6 @@ end
 
 local answers = {}
 for i = 1, count do
-  local base = 3 + 9 * (i - 1)
-  local a = {}
-  for j = 1, 9 do a[j] = ARGV[base + j] end
-  answers[i] = charge(KEYS[2 + 2 * i], KEYS[3 + 2 * i], a)
+  answers[i] = charge(KEYS[2 + 2 * i], KEYS[3 + 2 * i], cmsgpack.unpack(ARGV[4 + i]))
 end
 return answers

@@ -59,18 +59,17 @@ local function load_account(key)
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
     local c = string.sub(f, 1, 2)
-    if c == 'b:' then
-      local id, part = string.match(f, '^b:([^:]+):([av])$')
-      if id then
-        if part == 'a' then amounts[id] = tonumber(v) else reserved[id] = tonumber(v) end
-      else
-        local bid = string.sub(f, 3)
-        local res, vf, vt, prio, floor =
-          string.match(v, '^([^|]+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
-        if res then
-          acct.bal[bid] = { id = bid, res = res, from = tonumber(vf), to = tonumber(vt),
-                            prio = tonumber(prio), floor = tonumber(floor) }
-        end
+    if c == 'a:' then
+      amounts[string.sub(f, 3)] = tonumber(v)
+    elseif c == 'v:' then
+      reserved[string.sub(f, 3)] = tonumber(v)
+    elseif c == 'b:' then
+      local bid = string.sub(f, 3)
+      local res, vf, vt, prio, floor =
+        string.match(v, '^([^|]+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
+      if res then
+        acct.bal[bid] = { id = bid, res = res, from = tonumber(vf), to = tonumber(vt),
+                          prio = tonumber(prio), floor = tonumber(floor) }
       end
     elseif c == 's:' then
       acct.services[string.sub(f, 3)] = v
@@ -80,6 +79,8 @@ local function load_account(key)
       acct.st = v
     elseif f == 'pt' then
       acct.pt = v
+    elseif f == 'xe' then
+      acct.xe = tonumber(v)
     end
   end
   for id, b in pairs(acct.bal) do
@@ -146,7 +147,7 @@ local function consume(acct, list, amount, impacts)
     local x = math.min(available(b), amount - taken)
     if x > 0 then
       b.a = b.a - x
-      redis.call('HINCRBY', acct.key, 'b:' .. b.id .. ':a', fmt(-x))
+      redis.call('HINCRBY', acct.key, 'a:' .. b.id, fmt(-x))
       impacts[#impacts + 1] = { b.id, b.res, -x }
       taken = taken + x
     end
@@ -162,7 +163,7 @@ local function reserve(acct, list, amount, rv, stats_key)
     local x = math.min(available(b), amount - taken)
     if x > 0 then
       b.v = b.v + x
-      redis.call('HINCRBY', acct.key, 'b:' .. b.id .. ':v', fmt(x))
+      redis.call('HINCRBY', acct.key, 'v:' .. b.id, fmt(x))
       redis.call('HINCRBY', stats_key, 'rv:' .. b.res, fmt(x))
       rv[b.id] = (rv[b.id] or 0) + x
       taken = taken + x
@@ -177,7 +178,7 @@ local function release(acct, s, stats_key)
     local b = acct.bal[bid]
     if b then
       b.v = b.v - x
-      redis.call('HINCRBY', acct.key, 'b:' .. bid .. ':v', fmt(-x))
+      redis.call('HINCRBY', acct.key, 'v:' .. bid, fmt(-x))
       redis.call('HINCRBY', stats_key, 'rv:' .. b.res, fmt(-x))
     end
   end
@@ -211,13 +212,33 @@ local function add_expired_record(stream, account_id, sid, s, now)
 end
 
 -- Lazy expiry: release every session of this account whose validity (plus grace) has passed.
+-- `xe` (earliest expiry of the account's sessions, possibly too early, never too late) lets
+-- most calls skip unpacking the sessions.
 local function expire_sessions(acct, account_id, now, sexp_key, stats_key, stream)
+  if acct.xe and acct.xe > now then return end
+  local earliest = nil
   for sid, raw in pairs(acct.sess) do
     local s = cmsgpack.unpack(raw)
     if s.e <= now then
       drop_session(acct, account_id, sid, s, sexp_key, stats_key)
       add_expired_record(stream, account_id, sid, s, now)
+    elseif earliest == nil or s.e < earliest then
+      earliest = s.e
     end
+  end
+  if earliest then
+    redis.call('HSET', acct.key, 'xe', fmt(earliest))
+  elseif acct.xe then
+    redis.call('HDEL', acct.key, 'xe')
+  end
+  acct.xe = earliest
+end
+
+-- Record a session's expiry in the account's `xe` (kept at or below every session's expiry).
+local function note_expiry(acct, e)
+  if acct.xe == nil or e < acct.xe then
+    acct.xe = e
+    redis.call('HSET', acct.key, 'xe', fmt(e))
   end
 end
 

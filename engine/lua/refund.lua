@@ -64,7 +64,7 @@ local impacts = {}
 local function credit(bid, res, x)
   local to = target(bid, res)
   if to == nil or x <= 0 then return 0 end
-  redis.call('HINCRBY', acct_key, 'b:' .. to .. ':a', fmt(x))
+  redis.call('HINCRBY', acct_key, 'a:' .. to, fmt(x))
   impacts[#impacts + 1] = { to, res, x }
   return x
 end

@@ -148,6 +148,7 @@ else
     s.e = now + (validity + grace) * 1000
     redis.call('HSET', acct_key, 'x:' .. sid, cmsgpack.pack(s))
     redis.call('ZADD', sexp_key, fmt(s.e), session_member(account_id, sid))
+    note_expiry(acct, s.e)
   end
 end
 

@@ -68,7 +68,7 @@ async def test_reprovisioning_keeps_partition_and_removes_what_left(redis: Redis
         "pt": "prepaid",
         "s:38640000077": "basic",
         "b:main": "EUR|0|0|0|0",
-        "b:main:a": "200",
+        "a:main": "200",
     }
     assert await redis.get(keys.route("38640000076")) is None
     route = await redis.get(keys.route("38640000077"))
