@@ -114,6 +114,7 @@ class App:
             self.redis,
             StoreLimits(s.idempotency_ttl, s.validity_time, s.reservation_grace),
             observe=self.metrics.script_latency,
+            fired=self.metrics.thresholds_fired,
         )
         self.charger = Charger(
             self.store,

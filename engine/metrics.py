@@ -66,6 +66,11 @@ class EngineMetrics:
             "Sessions released by the sweeper after their validity time.",
             registry=registry,
         )
+        self.thresholds_fired = Counter(
+            "tarif_engine_thresholds_fired",
+            "Credit-profile thresholds crossed (notifications written), all types.",
+            registry=registry,
+        )
         self.catalog_version = Gauge(
             "tarif_engine_catalog_version",
             "Version of the compiled catalog in use.",

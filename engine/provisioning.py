@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from redis.asyncio import Redis
 
 from engine.rating import Catalog, parse_catalog
+from engine.rating.model import Direction, Threshold, ThresholdBasis
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text
@@ -59,6 +60,7 @@ class AccountDoc(BaseModel):
     status: Literal["active", "suspended", "inactive"] = "active"
     services: list[str] = Field(min_length=1, max_length=1000)
     balances: list[BalanceDoc] = Field(default_factory=list, max_length=200)
+    credit_profile: str | None = None
 
     @field_validator("services")
     @classmethod
@@ -110,6 +112,8 @@ def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[s
     if account.plan not in catalog.plans:
         raise ProvisioningError(f"{where}.plan: unknown plan {account.plan!r}")
     fields: dict[str, str] = {"st": account.status, "pt": account.payment_type}
+    initial: dict[str, int] = {}
+    floors: dict[str, int] = {}
     for identifier in account.services:
         fields[f"s:{identifier}"] = account.plan
     seen = set()
@@ -134,7 +138,36 @@ def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[s
             raise ProvisioningError(f"{at}.valid_to: must be after valid_from")
         fields[f"b:{balance.id}"] = f"{resource.name}|{start}|{end}|{balance.priority}|{floor}"
         fields[f"a:{balance.id}"] = str(amount)
+        initial[resource.name] = initial.get(resource.name, 0) + amount
+        floors[resource.name] = floors.get(resource.name, 0) + floor
+    if account.credit_profile is not None:
+        profile = catalog.credit_profiles.get(account.credit_profile)
+        if profile is None:
+            raise ProvisioningError(
+                f"{where}.credit_profile: unknown credit profile {account.credit_profile!r}"
+            )
+        fields["th"] = json.dumps([_level(t, initial, floors) for t in profile.thresholds])
     return fields
+
+
+def _level(threshold: Threshold, initial: dict[str, int], floors: dict[str, int]) -> list[Any]:
+    """A threshold as the scripts use it: [id, resource, level, f|r, type, channels].
+
+    The level is the resource's total amount at which it fires, from this account's balances:
+    `percent_of_initial` p = p % of the provisioned amount consumed; `percent_of_limit` p = p %
+    of the credit limit owed. Re-provisioning (a top-up) computes it again.
+    """
+    resource = threshold.resource
+    if threshold.basis is ThresholdBasis.ABSOLUTE:
+        level = threshold.value
+    elif threshold.basis is ThresholdBasis.PERCENT_OF_INITIAL:
+        start = initial.get(resource, 0)
+        level = start - start * threshold.value // 100
+    else:
+        level = floors.get(resource, 0) * threshold.value // 100
+    direction = "f" if threshold.direction is Direction.FALLING else "r"
+    channels = ",".join(threshold.channels)
+    return [threshold.id, resource, level, direction, threshold.type, channels]
 
 
 class Provisioner:
@@ -203,7 +236,9 @@ class Provisioner:
         key = keys.account(partition, account_id)
         existing = {text(k): v for k, v in (await self._redis.hgetall(key)).items()}
         stale = [
-            name for name in existing if name.startswith(("s:", "b:", "a:")) and name not in fields
+            name
+            for name in existing
+            if (name.startswith(("s:", "b:", "a:")) or name == "th") and name not in fields
         ]
         plan = fields[f"s:{identifiers[0]}"]
         async with self._redis.pipeline(transaction=True) as pipe:

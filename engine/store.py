@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any, Protocol, cast
 
 import msgpack  # type: ignore[import-untyped]
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -50,7 +50,12 @@ def event_script_call(
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of `event.lua` for events of one partition (see the script's header)."""
     p = calls[0].route.partition
-    script_keys = [keys.rated_stream(p), keys.session_expiry(p), keys.partition_stats(p)]
+    script_keys = [
+        keys.rated_stream(p),
+        keys.session_expiry(p),
+        keys.partition_stats(p),
+        keys.notification_stream(p),
+    ]
     pricings: dict[bytes, int] = {}
     events: list[bytes] = []
     for c in calls:
@@ -138,10 +143,17 @@ class StoreLimits:
 
 
 class RedisBalanceStore:
-    def __init__(self, redis: Redis, limits: StoreLimits, observe: Histogram | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        limits: StoreLimits,
+        observe: Histogram | None = None,
+        fired: Counter | None = None,
+    ) -> None:
         self._redis = redis
         self._limits = limits
         self._observe = observe
+        self._fired = fired
         self._session = redis.register_script(_script_source("session"))
         self._event = redis.register_script(_script_source("event"))
         self._refund = redis.register_script(_script_source("refund"))
@@ -168,6 +180,7 @@ class RedisBalanceStore:
             keys.rated_stream(p),
             keys.session_expiry(p),
             keys.partition_stats(p),
+            keys.notification_stream(p),
         ]
         args: list[Any] = [
             step.op.value,
@@ -186,7 +199,7 @@ class RedisBalanceStore:
             pricing,
             attributes,
         ]
-        return unpack(await self._run("session", self._session, script_keys, args))
+        return self._count(unpack(await self._run("session", self._session, script_keys, args)))
 
     async def expire_session(
         self, partition: int, account: str, session_id: str, now_ms: int
@@ -198,6 +211,7 @@ class RedisBalanceStore:
             keys.rated_stream(partition),
             keys.session_expiry(partition),
             keys.partition_stats(partition),
+            keys.notification_stream(partition),
         ]
         args: list[Any] = [
             "expire",
@@ -258,8 +272,13 @@ class RedisBalanceStore:
         answers: list[Answer] = [{}] * len(calls)
         for chunk, reply in zip(chunks, replies, strict=True):
             for index, raw in zip(chunk, reply, strict=True):
-                answers[index] = unpack(raw)
+                answers[index] = self._count(unpack(raw))
         return answers
+
+    def _count(self, answer: Answer) -> Answer:
+        if self._fired is not None and answer.get("n"):
+            self._fired.inc(answer["n"])
+        return answer
 
     async def _event_chunk(
         self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int
@@ -286,6 +305,7 @@ class RedisBalanceStore:
             keys.idempotency(p, account, keys.refund_request_id(refund_id)),
             keys.idempotency(p, account, keys.event_request_id(original_event_id)),
             keys.rated_stream(p),
+            keys.notification_stream(p),
         ]
         args: list[Any] = [
             now_ms,
@@ -299,7 +319,7 @@ class RedisBalanceStore:
             event_time_ms,
             "" if amount is None else amount[1],
         ]
-        return unpack(await self._run("refund", self._refund, script_keys, args))
+        return self._count(unpack(await self._run("refund", self._refund, script_keys, args)))
 
     async def account(self, route: Route) -> dict[str, str]:
         try:

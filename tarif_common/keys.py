@@ -50,7 +50,8 @@ def account(partition: int, account_id: str) -> str:
     Fields: `st` status, `pt` payment type, `s:<identifier>` plan of a service,
     `b:<id>` balance descriptor "resource|valid_from_ms|valid_to_ms|priority|floor",
     `a:<id>` amount, `v:<id>` reserved, `x:<session>` open session (msgpack), `xe` earliest
-    expiry of the open sessions (ms; may be early, never late). No TTL.
+    expiry of the open sessions (ms; may be early, never late), `th` thresholds of the credit
+    profile (JSON [[id, resource, level, f|r, type, channels], ...]). No TTL.
     """
     return f"{PREFIX}:{tag(partition)}:a:{account_id}"
 
@@ -75,6 +76,11 @@ def refund_request_id(refund_id: str) -> str:
 def rated_stream(partition: int) -> str:
     """Stream of rated records, written by the charging scripts, read by billing_batch."""
     return f"{PREFIX}:{tag(partition)}:rated"
+
+
+def notification_stream(partition: int) -> str:
+    """Stream of notifications (thresholds crossed), written by the charging scripts."""
+    return f"{PREFIX}:{tag(partition)}:notif"
 
 
 def session_expiry(partition: int) -> str:

@@ -2,18 +2,19 @@
 -- atomic and in order: replay check, lazy expiry, rating against free units then money, all or
 -- nothing, rated record, stored answer. Balance checks and price enquiries move nothing.
 --
--- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats
--- then for event i (1-based): KEYS[2+2i] tarif:{p}:a:<account>   KEYS[3+2i] tarif:{p}:i:<account>:e:<id>
+-- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats   KEYS[4] tarif:{p}:notif
+-- then for event i (1-based): KEYS[3+2i] tarif:{p}:a:<account>   KEYS[4+2i] tarif:{p}:i:<account>:e:<id>
 -- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
 -- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack)
 -- ARGV[4+i] event i, msgpack array: account id, subscriber, plan (route check), event id,
 --   event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
 --   index of its pricing in ARGV[4] (1-based), rating fields (JSON text)
 -- (one argument per event: the client packs commands in pure Python, per argument)
--- returns an array of msgpack answers {r, g, c, imp, cur, d, m}, in the order of the events;
+-- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired)}, in the
+-- order of the events;
 -- r = 100 means "route is stale, resolve again" and changed nothing for that event.
 
-local stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3]
+local stream, sexp_key, stats_key, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, ttl, count = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local blobs = cmsgpack.unpack(ARGV[4])
 local pricings = {}
@@ -68,6 +69,8 @@ local function charge(acct_key, idem_key, a)
       'sub', subscriber, 'svc', p.svc, 'rate', p.r, 't', fmt(t), 'at', fmt(now), 'u', fmt(units),
       'ru', fmt(rated), 'cost', fmt(cost), 'cur', p.cur, 'imp', impacts_text(answer.imp),
       'unc', '0', 'sid', '', 'attrs', a[9])
+    answer.n = notify_crossings(acct, answer.imp, t, now, notif_key, 'e:' .. event_id, account_id,
+      subscriber)
   end
   -- Refund bookkeeping rides on the stored answer: money refunded so far, per balance.
   answer.rf, answer.rb = 0, {}
@@ -78,6 +81,6 @@ end
 
 local answers = {}
 for i = 1, count do
-  answers[i] = charge(KEYS[2 + 2 * i], KEYS[3 + 2 * i], cmsgpack.unpack(ARGV[4 + i]))
+  answers[i] = charge(KEYS[3 + 2 * i], KEYS[4 + 2 * i], cmsgpack.unpack(ARGV[4 + i]))
 end
 return answers

@@ -81,6 +81,8 @@ local function load_account(key)
       acct.pt = v
     elseif f == 'xe' then
       acct.xe = tonumber(v)
+    elseif f == 'th' then
+      acct.th = cjson.decode(v)
     end
   end
   for id, b in pairs(acct.bal) do
@@ -240,6 +242,45 @@ local function note_expiry(acct, e)
     acct.xe = e
     redis.call('HSET', acct.key, 'xe', fmt(e))
   end
+end
+
+-- The account's total of `res` at time `t`: what thresholds are measured on.
+local function level(acct, res, t)
+  local total = 0
+  for _, b in pairs(acct.bal) do
+    if b.res == res and b.from <= t and (b.to == 0 or t < b.to) then total = total + b.a end
+  end
+  return total
+end
+
+-- Thresholds of the credit profile crossed by the movements in `impacts` (already applied):
+-- one notification each, in the same atomic step, so a crossing is never lost nor doubled.
+-- A falling threshold fires when the level goes from above it to at or below it; a rising one
+-- the other way. Returns how many fired.
+local function notify_crossings(acct, impacts, t, now, notif_key, request_id, account_id, sub)
+  if acct.th == nil or #impacts == 0 then return 0 end
+  local delta = {}
+  for _, x in ipairs(impacts) do delta[x[2]] = (delta[x[2]] or 0) + x[3] end
+  local fired, levels = 0, {}
+  for _, th in ipairs(acct.th) do
+    local res, at, dir = th[2], th[3], th[4]
+    local d = delta[res]
+    if d and d ~= 0 then
+      local after = levels[res]
+      if after == nil then
+        after = level(acct, res, t)
+        levels[res] = after
+      end
+      local before = after - d
+      if (dir == 'f' and before > at and after <= at) or (dir == 'r' and before < at and after >= at) then
+        redis.call('XADD', notif_key, '*', 'id', request_id .. '|' .. th[1], 'k', th[5],
+          'th', th[1], 'acct', account_id, 'sub', sub, 'res', res, 'level', fmt(at),
+          'value', fmt(after), 'dir', dir, 'ch', th[6], 't', fmt(t), 'at', fmt(now))
+        fired = fired + 1
+      end
+    end
+  end
+  return fired
 end
 
 -- Checks shared by every charging request. Returns an answer table to stop with, or nil.

@@ -5,12 +5,13 @@
 --
 -- KEYS[1] tarif:{p}:a:<account>   KEYS[2] tarif:{p}:i:<account>:r:<refund id>
 -- KEYS[3] tarif:{p}:i:<account>:e:<original event id>   KEYS[4] tarif:{p}:rated
+-- KEYS[5] tarif:{p}:notif (rising thresholds crossed by the refund)
 -- ARGV[1] now (ms)  ARGV[2] answer TTL (s)  ARGV[3] account id  ARGV[4] subscriber  ARGV[5] plan
 -- ARGV[6] refund id  ARGV[7] original event id  ARGV[8] amount in minor units (-1 = everything)
 -- ARGV[9] event time (ms)  ARGV[10] currency of the amount ('' when refunding everything)
 -- returns msgpack answer {r, c (refunded), imp, cur, d, m}; r = 100: route stale, nothing changed.
 
-local acct_key, idem_key, orig_key, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local acct_key, idem_key, orig_key, stream, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, ttl, account_id, subscriber, plan = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local refund_id, original_id, amount, t = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local currency = ARGV[10]
@@ -65,6 +66,7 @@ local function credit(bid, res, x)
   local to = target(bid, res)
   if to == nil or x <= 0 then return 0 end
   redis.call('HINCRBY', acct_key, 'a:' .. to, fmt(x))
+  acct.bal[to].a = acct.bal[to].a + x
   impacts[#impacts + 1] = { to, res, x }
   return x
 end
@@ -93,4 +95,6 @@ redis.call('XADD', stream, '*', 'id', 'r:' .. refund_id, 'k', 'refund', 'acct', 
   'cost', fmt(-refunded), 'cur', o.cur, 'imp', impacts_text(impacts), 'unc', '0', 'sid', '',
   'attrs', '', 'ref', original_id)
 
-return finish({ r = SUCCESS, c = refunded, imp = impacts, cur = o.cur, d = o.d })
+local fired = notify_crossings(acct, impacts, t, now, notif_key, 'r:' .. refund_id, account_id,
+  subscriber)
+return finish({ r = SUCCESS, c = refunded, imp = impacts, cur = o.cur, d = o.d, n = fired })

@@ -8,16 +8,18 @@
 -- KEYS[3] tarif:{p}:rated                rated-record stream
 -- KEYS[4] tarif:{p}:sexp                 session expiry index
 -- KEYS[5] tarif:{p}:stats                partition counters (open sessions, reserved units)
+-- KEYS[6] tarif:{p}:notif                notifications (credit-profile thresholds crossed)
 -- ARGV[1] op: start | update | end | expire
 -- ARGV[2] account id     ARGV[3] subscriber      ARGV[4] plan (route check)
 -- ARGV[5] session id     ARGV[6] request number  ARGV[7] now (ms)   ARGV[8] event time (ms)
 -- ARGV[9] requested units                        ARGV[10] used units
 -- ARGV[11] answer TTL (s)  ARGV[12] grant validity (s)  ARGV[13] grace (s)
 -- ARGV[14] pricing (msgpack; start only)         ARGV[15] rating fields (JSON text, start only)
--- returns msgpack answer {r, g, f, c, sc, imp, vt, cur, d, m}; r = 100 means "route is stale,
+-- returns msgpack answer {r, g, f, c, sc, imp, vt, cur, d, m, n (notifications fired)}; r = 100 means "route is stale,
 -- resolve the subscriber again" and changes nothing. A replay returns the stored answer.
 
 local acct_key, idem_key, stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local notif_key = KEYS[6]
 local op, account_id, subscriber, plan = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local sid, reqno = ARGV[5], tonumber(ARGV[6])
 local now, t = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -101,6 +103,8 @@ end
 
 local answer = { r = SUCCESS, g = 0, f = false, c = charged, sc = s.cm - s.unc, imp = impacts,
                  vt = 0, cur = p.cur, d = p.d }
+answer.n = notify_crossings(acct, impacts, s.t0, now, notif_key, 's:' .. sid .. '#' .. reqno,
+  account_id, subscriber)
 
 if op == 'end' then
   drop_session(acct, account_id, sid, s, sexp_key, stats_key)

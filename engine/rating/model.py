@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Literal
 
 ResourceKind = Literal["money", "unit"]
@@ -120,6 +121,43 @@ class Plan:
     tariffs: Mapping[str, str]
 
 
+class ThresholdBasis(StrEnum):
+    """What a threshold's value is measured against."""
+
+    ABSOLUTE = "absolute"  # a level of the resource (decimal string for money, units otherwise)
+    PERCENT_OF_INITIAL = "percent_of_initial"  # share of the provisioned amount consumed
+    PERCENT_OF_LIMIT = "percent_of_limit"  # share of the credit limit used (postpaid money)
+
+
+class Direction(StrEnum):
+    FALLING = "falling"  # the resource's level goes down through the threshold (consumption)
+    RISING = "rising"  # the level goes up through it (a refund, a top-up seen by a charge)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One notification point of a credit profile.
+
+    `value` is in the resource's smallest unit for `absolute` (minor units for money) and a
+    percentage (0-100) otherwise; `type` names the notification (e.g. `credit_low`) and
+    `channels` the ways the customer is told (email, sms, webhook).
+    """
+
+    id: str
+    resource: str
+    basis: ThresholdBasis
+    value: int
+    direction: Direction
+    type: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CreditProfile:
+    name: str
+    thresholds: tuple[Threshold, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """The whole validated catalog; every mapping is keyed by the object's name or id."""
@@ -130,6 +168,9 @@ class Catalog:
     time_bands: Mapping[str, TimeBand]
     tariffs: Mapping[str, Tariff]
     plans: Mapping[str, Plan]
+    credit_profiles: Mapping[str, CreditProfile] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 def rate_id(tariff: str, prefix: str, band: str | None) -> str:

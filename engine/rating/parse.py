@@ -45,6 +45,7 @@ from typing import Any
 
 from engine.rating import _fields as f
 from engine.rating.bands import overlaps, week_bitmap
+from engine.rating.credit_profiles import parse_credit_profiles
 from engine.rating.model import (
     Catalog,
     ConsumptionOrder,
@@ -86,7 +87,10 @@ class _Parser:
 
     def catalog(self, root: Mapping[str, Any]) -> Catalog:
         f.keys(
-            root, "", ("timezone", "resources", "service_types", "tariffs"), ("time_bands", "plans")
+            root,
+            "",
+            ("timezone", "resources", "service_types", "tariffs"),
+            ("time_bands", "plans", "credit_profiles"),
         )
         timezone = _timezone(root["timezone"], "timezone")
         for key, value in f.mapping(root["resources"], "resources").items():
@@ -109,6 +113,9 @@ class _Parser:
             time_bands=MappingProxyType(self.bands),
             tariffs=MappingProxyType(self.tariffs),
             plans=MappingProxyType(plans),
+            credit_profiles=MappingProxyType(
+                parse_credit_profiles(root.get("credit_profiles", {}), self.resources)
+            ),
         )
 
     def service_type(self, key: str, value: Any, path: str) -> ServiceType:

@@ -54,5 +54,5 @@ async def test_an_event_chunk_of_one_partition_is_in_one_slot() -> None:
     ]
     await store._event_chunk(None, calls, list(range(20)), 0)
     (keys,) = recorder.keys
-    assert len(keys) == 3 + 2 * 20
+    assert len(keys) == 4 + 2 * 20
     assert _one_slot(keys)
