@@ -125,7 +125,12 @@ class Charger:
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
             answer = await self._store.session(
-                route, step, self._now_ms(), pricing, _attributes_text(step.attributes)
+                route,
+                step,
+                self._now_ms(),
+                pricing,
+                _attributes_text(step.attributes),
+                self._cycle(step.event_time),
             )
             if answer["r"] != ROUTE_STALE:
                 return SessionOutcome(
@@ -140,6 +145,12 @@ class Charger:
                 )
             route = await self._reroute(step.subscriber)
         return SessionOutcome(Result.USER_UNKNOWN, message="subscriber moved while charging")
+
+    def _cycle(self, at: datetime) -> str:
+        """The billing cycle of a time (calendar month in the catalog's time zone, for now)."""
+        compiled = self._catalog.current
+        local = at.astimezone(compiled.zone) if compiled is not None else at
+        return f"{local.year:04d}{local.month:02d}"
 
     def _price(
         self, route: Route, service: str, attributes: dict[str, str], at: datetime
@@ -185,6 +196,7 @@ class Charger:
                         subscriber=step.subscriber,
                         pricing=pricing_blob(pricing),
                         attributes=_attributes_text(step.attributes),
+                        cycle=self._cycle(step.event_time),
                     )
                 )
                 called.append(index)

@@ -46,11 +46,13 @@ class Impact:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where a service identifier's account lives and which plan rates it."""
+    """Where a service identifier's account lives, which plan rates it, and its sharing group."""
 
     partition: int
     account: str
     plan: str
+    group: str = ""  # sharing group the account is a member of ("" when none)
+    owner: str = ""  # that group's owner account
 
 
 @dataclass(frozen=True, slots=True)

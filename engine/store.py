@@ -41,8 +41,15 @@ def _script_source(name: str) -> str:
 
 
 def _route(raw: bytes | str) -> Route:
-    partition, account, plan = keys.text(raw).split("|", 2)
-    return Route(int(partition), account, plan)
+    partition, account, plan, *group = keys.text(raw).split("|")
+    return Route(int(partition), account, plan, *group)
+
+
+def _group_keys(route: Route, account_key: str) -> list[str]:
+    """The group and owner keys of a member; the account's own key twice otherwise (same slot)."""
+    if not route.group:
+        return [account_key, account_key]
+    return [keys.group(route.partition, route.group), keys.account(route.partition, route.owner)]
 
 
 def event_script_call(
@@ -60,8 +67,11 @@ def event_script_call(
     events: list[bytes] = []
     for c in calls:
         account = c.route.account
+        index = len(script_keys) + 1
         script_keys.append(keys.account(p, account))
         script_keys.append(keys.idempotency(p, account, keys.event_request_id(c.event_id)))
+        if c.route.group:
+            script_keys.extend(_group_keys(c.route, script_keys[-2]))
         pricing = pricings.setdefault(c.pricing, len(pricings) + 1)
         events.append(
             _pack(
@@ -75,6 +85,10 @@ def event_script_call(
                     c.action,
                     pricing,
                     c.attributes,
+                    index,
+                    c.route.group,
+                    c.route.owner,
+                    c.cycle,
                 )
             )
         )
@@ -105,6 +119,7 @@ class EventCall:
     subscriber: str
     pricing: bytes
     attributes: str
+    cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
 
 
 class BalanceStore(Protocol):
@@ -113,7 +128,13 @@ class BalanceStore(Protocol):
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]: ...
 
     async def session(
-        self, route: Route, step: SessionStep, now_ms: int, pricing: bytes, attributes: str
+        self,
+        route: Route,
+        step: SessionStep,
+        now_ms: int,
+        pricing: bytes,
+        attributes: str,
+        cycle: str = "",
     ) -> Answer: ...
 
     async def events(self, calls: Sequence[EventCall], now_ms: int) -> list[Answer]: ...
@@ -170,7 +191,13 @@ class RedisBalanceStore:
         return [None if raw is None else _route(raw) for raw in raws]
 
     async def session(
-        self, route: Route, step: SessionStep, now_ms: int, pricing: bytes, attributes: str
+        self,
+        route: Route,
+        step: SessionStep,
+        now_ms: int,
+        pricing: bytes,
+        attributes: str,
+        cycle: str = "",
     ) -> Answer:
         p = route.partition
         request_id = keys.session_request_id(step.session_id, step.request_number)
@@ -182,6 +209,7 @@ class RedisBalanceStore:
             keys.partition_stats(p),
             keys.notification_stream(p),
         ]
+        script_keys.extend(_group_keys(route, script_keys[0]))
         args: list[Any] = [
             step.op.value,
             route.account,
@@ -198,6 +226,9 @@ class RedisBalanceStore:
             self._limits.reservation_grace,
             pricing,
             attributes,
+            route.group,
+            route.owner,
+            cycle,
         ]
         return self._count(unpack(await self._run("session", self._session, script_keys, args)))
 
@@ -205,6 +236,7 @@ class RedisBalanceStore:
         self, partition: int, account: str, session_id: str, now_ms: int
     ) -> Answer:
         """Release one expired session (the sweeper's path); a no-op if it was renewed."""
+        route = await self._member_route(partition, account)
         script_keys = [
             keys.account(partition, account),
             keys.idempotency(partition, account, "sweep"),
@@ -213,6 +245,7 @@ class RedisBalanceStore:
             keys.partition_stats(partition),
             keys.notification_stream(partition),
         ]
+        script_keys.extend(_group_keys(route, script_keys[0]))
         args: list[Any] = [
             "expire",
             account,
@@ -229,8 +262,24 @@ class RedisBalanceStore:
             0,
             b"",
             "",
+            route.group,
+            route.owner,
+            "",
         ]
         return unpack(await self._run("expire", self._session, script_keys, args))
+
+    async def _member_route(self, partition: int, account: str) -> Route:
+        """The group of an account, read from Redis (the sweeper has no route at hand)."""
+        try:
+            group = await self._redis.hget(keys.account(partition, account), "g")
+            owner = None
+            if group:
+                owner = await self._redis.hget(keys.group(partition, keys.text(group)), "owner")
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if not group or not owner:
+            return Route(partition, account, "")
+        return Route(partition, account, "", keys.text(group), keys.text(owner))
 
     async def expired_sessions(
         self, partition: int, now_ms: int, limit: int
@@ -307,6 +356,7 @@ class RedisBalanceStore:
             keys.rated_stream(p),
             keys.notification_stream(p),
         ]
+        script_keys.extend(_group_keys(route, script_keys[0]))
         args: list[Any] = [
             now_ms,
             self._limits.idempotency_ttl,
@@ -318,6 +368,8 @@ class RedisBalanceStore:
             -1 if amount is None else amount[0],
             event_time_ms,
             "" if amount is None else amount[1],
+            route.group,
+            route.owner,
         ]
         return self._count(unpack(await self._run("refund", self._refund, script_keys, args)))
 

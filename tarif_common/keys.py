@@ -31,7 +31,10 @@ def text(value: bytes | str) -> str:
 
 
 def route(identifier: str) -> str:
-    """String "partition|account|plan" for a service identifier (MSISDN...). No TTL."""
+    """String "partition|account|plan|group|owner" for a service identifier (MSISDN...).
+
+    `group` and `owner` are empty unless the account is a member of a sharing group. No TTL.
+    """
     return f"{PREFIX}:svc:{identifier}"
 
 
@@ -54,6 +57,16 @@ def account(partition: int, account_id: str) -> str:
     profile (JSON [[id, resource, level, f|r, type, channels], ...]). No TTL.
     """
     return f"{PREFIX}:{tag(partition)}:a:{account_id}"
+
+
+def group(partition: int, group_id: str) -> str:
+    """Hash of a sharing group, in its owner's partition (members are placed there too).
+
+    Fields: `owner`, `st` active|cancelled, `vf`/`vt` validity (ms, 0 = open), `ord`
+    own_first|pool_first, `r:<resource>` cap per member per cycle (-1 = none) of each shared
+    resource, `m:<account>` active|suspended, `u:<account>:<resource>:<cycle>` used + held.
+    """
+    return f"{PREFIX}:{tag(partition)}:g:{group_id}"
 
 
 def idempotency(partition: int, account_id: str, request_id: str) -> str:

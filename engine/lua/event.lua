@@ -3,12 +3,14 @@
 -- nothing, rated record, stored answer. Balance checks and price enquiries move nothing.
 --
 -- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats   KEYS[4] tarif:{p}:notif
--- then for event i (1-based): KEYS[3+2i] tarif:{p}:a:<account>   KEYS[4+2i] tarif:{p}:i:<account>:e:<id>
+-- then for each event: tarif:{p}:a:<account>, tarif:{p}:i:<account>:e:<id>, and for a member of
+-- a sharing group also tarif:{p}:g:<group>, tarif:{p}:a:<owner> (the event gives the index)
 -- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
 -- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack)
 -- ARGV[4+i] event i, msgpack array: account id, subscriber, plan (route check), event id,
 --   event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
---   index of its pricing in ARGV[4] (1-based), rating fields (JSON text)
+--   index of its pricing in ARGV[4] (1-based), rating fields (JSON text), index of its account
+--   key in KEYS, group id ('' when none; route check), owner account id, cycle id
 -- (one argument per event: the client packs commands in pure Python, per argument)
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired)}, in the
 -- order of the events;
@@ -29,16 +31,19 @@ local function pricing(index)
   return p
 end
 
-local function charge(acct_key, idem_key, a)
+local function charge(a)
   local account_id, subscriber, plan, event_id = a[1], a[2], a[3], a[4]
   local t, units, action = a[5], a[6], a[7]
+  local ki, group_id, owner_id, cycle = a[10], a[11], a[12], a[13]
+  local acct_key, idem_key = KEYS[ki], KEYS[ki + 1]
   local debit = action == 0
   if debit then
     local stored = redis.call('GET', idem_key)
     if stored then return stored end
   end
   local acct = load_account(acct_key)
-  local stop = gate(acct, subscriber, plan)
+  if acct and group_id ~= '' then attach_group(acct, KEYS[ki + 2], KEYS[ki + 3], owner_id) end
+  local stop = gate(acct, subscriber, plan, group_id)
   if stop then
     if debit and stop.r ~= ROUTE_STALE and stop.r ~= USER_UNKNOWN then
       local packed = cmsgpack.pack(stop)
@@ -51,8 +56,8 @@ local function charge(acct_key, idem_key, a)
   if debit then expire_sessions(acct, account_id, now, sexp_key, stats_key, stream) end
 
   local rated = rated_units(units, p.i1, p.i2)
-  local free = free_balances(acct, p, t)
-  local money = eligible(acct, p.mr, p.mo, t)
+  local free = free_balances(acct, p, t, account_id, cycle)
+  local money = with_pool(acct, account_id, p.mr, p.mo, t, cycle)
   local fu = math.min(rated, total_available(free))
   local cost = cost_minor(rated - fu, rated, p)
   local answer = { r = SUCCESS, g = units, c = cost, imp = {}, cur = p.cur, d = p.d, mr = p.mr,
@@ -81,6 +86,6 @@ end
 
 local answers = {}
 for i = 1, count do
-  answers[i] = charge(KEYS[3 + 2 * i], KEYS[4 + 2 * i], cmsgpack.unpack(ARGV[4 + i]))
+  answers[i] = charge(cmsgpack.unpack(ARGV[4 + i]))
 end
 return answers

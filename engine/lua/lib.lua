@@ -68,8 +68,8 @@ local function load_account(key)
       local res, vf, vt, prio, floor =
         string.match(v, '^([^|]+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
       if res then
-        acct.bal[bid] = { id = bid, res = res, from = tonumber(vf), to = tonumber(vt),
-                          prio = tonumber(prio), floor = tonumber(floor) }
+        acct.bal[bid] = { id = bid, ref = bid, key = key, res = res, from = tonumber(vf),
+                          to = tonumber(vt), prio = tonumber(prio), floor = tonumber(floor) }
       end
     elseif c == 's:' then
       acct.services[string.sub(f, 3)] = v
@@ -83,13 +83,42 @@ local function load_account(key)
       acct.xe = tonumber(v)
     elseif f == 'th' then
       acct.th = cjson.decode(v)
+    elseif f == 'g' then
+      acct.g = v
     end
   end
+  acct.index = {}
   for id, b in pairs(acct.bal) do
     b.a = amounts[id] or 0
     b.v = reserved[id] or 0
+    acct.index[id] = b
   end
   return acct
+end
+
+-- A sharing group's hash, parsed: owner, status, validity, order, shared resources with the
+-- per-member cap per cycle (-1: none), member statuses and usage counters.
+local function load_group(key)
+  local raw = redis.call('HGETALL', key)
+  if #raw == 0 then return nil end
+  local g = { key = key, caps = {}, members = {}, used = {}, vf = 0, vt = 0 }
+  for i = 1, #raw, 2 do
+    local f, v = raw[i], raw[i + 1]
+    local c = string.sub(f, 1, 2)
+    if c == 'm:' then
+      g.members[string.sub(f, 3)] = v
+    elseif c == 'u:' then
+      g.used[string.sub(f, 3)] = tonumber(v)
+    elseif c == 'r:' then
+      g.caps[string.sub(f, 3)] = tonumber(v)
+    elseif f == 'st' then g.st = v
+    elseif f == 'ord' then g.ord = v
+    elseif f == 'owner' then g.owner = v
+    elseif f == 'vf' then g.vf = tonumber(v)
+    elseif f == 'vt' then g.vt = tonumber(v)
+    end
+  end
+  return g
 end
 
 local function expiry_of(b)
@@ -122,23 +151,88 @@ end
 local function available(b)
   local n = b.a - b.v - b.floor
   if n < 0 then return 0 end
+  if b.budget and b.budget.left < n then return b.budget.left end
   return n
 end
 
+-- What a list can give: pool balances that share a member's cap count at most the cap left.
 local function total_available(list)
-  local n = 0
-  for _, b in ipairs(list) do n = n + available(b) end
+  local n, pooled = 0, {}
+  for _, b in ipairs(list) do
+    if b.budget then
+      pooled[b.budget] = (pooled[b.budget] or 0) + math.max(0, b.a - b.v - b.floor)
+    else
+      n = n + available(b)
+    end
+  end
+  for budget, sum in pairs(pooled) do n = n + math.min(sum, budget.left) end
   return n
+end
+
+-- Spend from a pool balance's budget (the member's cap), counting it in the group's usage.
+local function spend(b, x, sess)
+  if b.budget == nil then return end
+  b.budget.left = b.budget.left - x
+  redis.call('HINCRBY', b.budget.key, b.budget.field, fmt(x))
+  if sess then sess.pu[b.budget.field] = (sess.pu[b.budget.field] or 0) + x end
+end
+
+-- The owner's balances of `res` a member may draw on now, each carrying the member's budget
+-- (cap per cycle minus what it used and holds). Empty when the group, the member or the
+-- resource is not active/shared.
+local function pool_of(acct, member_id, res, order, t, cycle)
+  local g, owner = acct.group, acct.owner
+  if g == nil or owner == nil or g.st ~= 'active' or g.members[member_id] ~= 'active' then
+    return {}
+  end
+  if g.vf > t or (g.vt ~= 0 and t >= g.vt) then return {} end
+  local cap = g.caps[res]
+  if cap == nil then return {} end
+  local field = member_id .. ':' .. res .. ':' .. cycle
+  local left = NO_END
+  if cap >= 0 then left = math.max(0, cap - (g.used[field] or 0)) end
+  local budget = { key = g.key, field = 'u:' .. field, left = left }
+  local list = eligible(owner, res, order, t)
+  for _, b in ipairs(list) do b.budget = budget end
+  return list
+end
+
+-- Own balances and the group's pool, in the group's order (own first unless pool_first).
+local function with_pool(acct, member_id, res, order, t, cycle)
+  local own = eligible(acct, res, order, t)
+  local pool = pool_of(acct, member_id, res, order, t, cycle)
+  if #pool == 0 then return own end
+  local first, second = own, pool
+  if acct.group.ord == 'pool_first' then first, second = pool, own end
+  local list = {}
+  for _, b in ipairs(first) do list[#list + 1] = b end
+  for _, b in ipairs(second) do list[#list + 1] = b end
+  return list
 end
 
 -- The free-unit balances of a pricing, flattened in order: free resources in their listed order,
--- each resource's balances in its own consumption order.
-local function free_balances(acct, p, t)
+-- each resource's balances in its own consumption order (with the group's pool, if any).
+local function free_balances(acct, p, t, member_id, cycle)
   local list = {}
   for _, fr in ipairs(p.fr) do
-    for _, b in ipairs(eligible(acct, fr[1], fr[2], t)) do list[#list + 1] = b end
+    for _, b in ipairs(with_pool(acct, member_id, fr[1], fr[2], t, cycle)) do
+      list[#list + 1] = b
+    end
   end
   return list
+end
+
+-- Attach a member's group and its owner (same partition) to the loaded account.
+local function attach_group(acct, group_key, owner_key, owner_id)
+  if acct.g == nil or acct.g == '' then return end
+  acct.group = load_group(group_key)
+  if acct.group == nil then return end
+  acct.owner = load_account(owner_key)
+  if acct.owner == nil then return end
+  for id, b in pairs(acct.owner.bal) do
+    b.ref = owner_id .. '/' .. id
+    acct.index[b.ref] = b
+  end
 end
 
 -- Take up to `amount` from `list` in order: moves amounts, appends impacts. Returns what it took.
@@ -149,42 +243,51 @@ local function consume(acct, list, amount, impacts)
     local x = math.min(available(b), amount - taken)
     if x > 0 then
       b.a = b.a - x
-      redis.call('HINCRBY', acct.key, 'a:' .. b.id, fmt(-x))
-      impacts[#impacts + 1] = { b.id, b.res, -x }
+      redis.call('HINCRBY', b.key, 'a:' .. b.id, fmt(-x))
+      spend(b, x, nil)
+      impacts[#impacts + 1] = { b.ref, b.res, -x }
       taken = taken + x
     end
   end
   return taken
 end
 
--- Hold up to `amount` from `list` in order for a session; records holds in `rv` (id -> units).
-local function reserve(acct, list, amount, rv, stats_key)
+-- Hold up to `amount` from `list` in order for session `s`; holds go to `s.rv` (ref -> units),
+-- and holds on a group's pool count toward the member's cap (`s.pu`) until released.
+local function reserve(acct, list, amount, s, stats_key)
   local taken = 0
   for _, b in ipairs(list) do
     if taken >= amount then break end
     local x = math.min(available(b), amount - taken)
     if x > 0 then
       b.v = b.v + x
-      redis.call('HINCRBY', acct.key, 'v:' .. b.id, fmt(x))
+      redis.call('HINCRBY', b.key, 'v:' .. b.id, fmt(x))
       redis.call('HINCRBY', stats_key, 'rv:' .. b.res, fmt(x))
-      rv[b.id] = (rv[b.id] or 0) + x
+      spend(b, x, s)
+      s.rv[b.ref] = (s.rv[b.ref] or 0) + x
       taken = taken + x
     end
   end
   return taken
 end
 
--- Give back what a session holds.
+-- Give back what a session holds (and the cap usage its pool holds counted).
 local function release(acct, s, stats_key)
-  for bid, x in pairs(s.rv) do
-    local b = acct.bal[bid]
+  for ref, x in pairs(s.rv) do
+    local b = acct.index[ref]
     if b then
       b.v = b.v - x
-      redis.call('HINCRBY', acct.key, 'v:' .. bid, fmt(-x))
+      redis.call('HINCRBY', b.key, 'v:' .. b.id, fmt(-x))
       redis.call('HINCRBY', stats_key, 'rv:' .. b.res, fmt(-x))
     end
   end
-  s.rv = {}
+  if s.pu and acct.group then
+    for field, x in pairs(s.pu) do
+      redis.call('HINCRBY', acct.group.key, field, fmt(-x))
+      acct.group.used[string.sub(field, 3)] = (acct.group.used[string.sub(field, 3)] or 0) - x
+    end
+  end
+  s.rv, s.pu = {}, {}
 end
 
 local function impacts_text(impacts)
@@ -260,7 +363,10 @@ end
 local function notify_crossings(acct, impacts, t, now, notif_key, request_id, account_id, sub)
   if acct.th == nil or #impacts == 0 then return 0 end
   local delta = {}
-  for _, x in ipairs(impacts) do delta[x[2]] = (delta[x[2]] or 0) + x[3] end
+  for _, x in ipairs(impacts) do
+    -- the member's own balances only: a group's pool ("owner/id") is the owner's level
+    if not string.find(x[1], '/', 1, true) then delta[x[2]] = (delta[x[2]] or 0) + x[3] end
+  end
   local fired, levels = 0, {}
   for _, th in ipairs(acct.th) do
     local res, at, dir = th[2], th[3], th[4]
@@ -284,9 +390,10 @@ local function notify_crossings(acct, impacts, t, now, notif_key, request_id, ac
 end
 
 -- Checks shared by every charging request. Returns an answer table to stop with, or nil.
-local function gate(acct, subscriber, plan)
+local function gate(acct, subscriber, plan, group)
   if acct == nil then return { r = USER_UNKNOWN, m = 'no such account' } end
   if acct.services[subscriber] ~= plan then return { r = ROUTE_STALE } end
+  if (acct.g or '') ~= (group or '') then return { r = ROUTE_STALE } end
   if acct.st ~= 'active' then return { r = END_USER_SERVICE_DENIED, m = 'account is ' .. acct.st } end
   return nil
 end

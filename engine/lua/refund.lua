@@ -6,15 +6,17 @@
 -- KEYS[1] tarif:{p}:a:<account>   KEYS[2] tarif:{p}:i:<account>:r:<refund id>
 -- KEYS[3] tarif:{p}:i:<account>:e:<original event id>   KEYS[4] tarif:{p}:rated
 -- KEYS[5] tarif:{p}:notif (rising thresholds crossed by the refund)
+-- KEYS[6] tarif:{p}:g:<group>, KEYS[7] tarif:{p}:a:<owner> of a member's group (KEYS[1] if none)
 -- ARGV[1] now (ms)  ARGV[2] answer TTL (s)  ARGV[3] account id  ARGV[4] subscriber  ARGV[5] plan
 -- ARGV[6] refund id  ARGV[7] original event id  ARGV[8] amount in minor units (-1 = everything)
 -- ARGV[9] event time (ms)  ARGV[10] currency of the amount ('' when refunding everything)
+-- ARGV[11] group id ('' when none; route check)  ARGV[12] owner account id
 -- returns msgpack answer {r, c (refunded), imp, cur, d, m}; r = 100: route stale, nothing changed.
 
 local acct_key, idem_key, orig_key, stream, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, ttl, account_id, subscriber, plan = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local refund_id, original_id, amount, t = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
-local currency = ARGV[10]
+local currency, group_id, owner_id = ARGV[10], ARGV[11], ARGV[12]
 
 local stored = redis.call('GET', idem_key)
 if stored then return stored end
@@ -26,7 +28,8 @@ local function finish(answer)
 end
 
 local acct = load_account(acct_key)
-local stop = gate(acct, subscriber, plan)
+if acct then attach_group(acct, KEYS[6], KEYS[7], owner_id) end
+local stop = gate(acct, subscriber, plan, group_id)
 if stop and (stop.r == ROUTE_STALE or stop.r == USER_UNKNOWN) then return cmsgpack.pack(stop) end
 
 local raw = redis.call('GET', orig_key)
@@ -54,10 +57,11 @@ if amount > money_left then
     .. fmt(money_left), cur = o.cur, d = o.d })
 end
 
--- Where to put back units of a balance that no longer exists: the first of its resource.
-local function target(bid, res)
-  if acct.bal[bid] then return bid end
-  for _, b in ipairs(eligible(acct, res, 'earliest_expiry', t)) do return b.id end
+-- Where to put back units: the balance they came from (own, or the group's pool), else the
+-- first own balance of the resource.
+local function target(ref, res)
+  if acct.index[ref] then return acct.index[ref] end
+  for _, b in ipairs(eligible(acct, res, 'earliest_expiry', t)) do return b end
   return nil
 end
 
@@ -65,9 +69,9 @@ local impacts = {}
 local function credit(bid, res, x)
   local to = target(bid, res)
   if to == nil or x <= 0 then return 0 end
-  redis.call('HINCRBY', acct_key, 'a:' .. to, fmt(x))
-  acct.bal[to].a = acct.bal[to].a + x
-  impacts[#impacts + 1] = { to, res, x }
+  redis.call('HINCRBY', to.key, 'a:' .. to.id, fmt(x))
+  to.a = to.a + x
+  impacts[#impacts + 1] = { to.ref, res, x }
   return x
 end
 

@@ -9,17 +9,22 @@
 -- KEYS[4] tarif:{p}:sexp                 session expiry index
 -- KEYS[5] tarif:{p}:stats                partition counters (open sessions, reserved units)
 -- KEYS[6] tarif:{p}:notif                notifications (credit-profile thresholds crossed)
+-- KEYS[7] tarif:{p}:g:<group>            the member's sharing group (KEYS[1] when none)
+-- KEYS[8] tarif:{p}:a:<owner>            the group owner's account (KEYS[1] when none)
 -- ARGV[1] op: start | update | end | expire
 -- ARGV[2] account id     ARGV[3] subscriber      ARGV[4] plan (route check)
 -- ARGV[5] session id     ARGV[6] request number  ARGV[7] now (ms)   ARGV[8] event time (ms)
 -- ARGV[9] requested units                        ARGV[10] used units
 -- ARGV[11] answer TTL (s)  ARGV[12] grant validity (s)  ARGV[13] grace (s)
 -- ARGV[14] pricing (msgpack; start only)         ARGV[15] rating fields (JSON text, start only)
+-- ARGV[16] group id ('' when none; route check)  ARGV[17] owner account id
+-- ARGV[18] cycle id of the event time (the member's cap is per cycle; start only)
 -- returns msgpack answer {r, g, f, c, sc, imp, vt, cur, d, m, n (notifications fired)}; r = 100 means "route is stale,
 -- resolve the subscriber again" and changes nothing. A replay returns the stored answer.
 
 local acct_key, idem_key, stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local notif_key = KEYS[6]
+local notif_key, group_key, owner_key = KEYS[6], KEYS[7], KEYS[8]
+local group_id, owner_id, cycle = ARGV[16], ARGV[17], ARGV[18]
 local op, account_id, subscriber, plan = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local sid, reqno = ARGV[5], tonumber(ARGV[6])
 local now, t = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -32,6 +37,7 @@ if op ~= 'expire' then
 end
 
 local acct = load_account(acct_key)
+if acct then attach_group(acct, group_key, owner_key, owner_id) end
 
 if op == 'expire' then
   -- Sweeper: release the session only if it is still there and still expired.
@@ -52,7 +58,7 @@ local function finish(answer)
   return packed
 end
 
-local stop = gate(acct, subscriber, plan)
+local stop = gate(acct, subscriber, plan, group_id)
 if stop then
   if stop.r == ROUTE_STALE or stop.r == USER_UNKNOWN then return cmsgpack.pack(stop) end
   return finish(stop)
@@ -66,7 +72,7 @@ if op == 'start' then
     return finish({ r = REQUEST_OUT_OF_ORDER, m = 'session already started' })
   end
   s = { n = reqno, sub = subscriber, p = cmsgpack.unpack(ARGV[14]), attrs = ARGV[15], t0 = t,
-        u = 0, ru = 0, fu = 0, mu = 0, cm = 0, unc = 0, rv = {} }
+        cy = cycle, u = 0, ru = 0, fu = 0, mu = 0, cm = 0, unc = 0, rv = {}, pu = {} }
 else
   if acct.sess[sid] == nil then
     return finish({ r = SESSION_UNKNOWN, m = 'no open session ' .. sid })
@@ -81,8 +87,8 @@ end
 
 local p = s.p
 -- Balances are chosen by the time the session started: its rate and its validity windows.
-local free = free_balances(acct, p, s.t0)
-local money = eligible(acct, p.mr, p.mo, s.t0)
+local free = free_balances(acct, p, s.t0, account_id, s.cy)
+local money = with_pool(acct, account_id, p.mr, p.mo, s.t0, s.cy)
 
 -- Commit the used units: rate the cumulative usage, charge only the difference, so however the
 -- usage is split across reports the session costs exactly what the whole would cost.
@@ -134,8 +140,8 @@ else
   local g = lo
   if g > 0 then
     local _, fu, m = need(g)
-    reserve(acct, free, fu, s.rv, stats_key)
-    reserve(acct, money, m, s.rv, stats_key)
+    reserve(acct, free, fu, s, stats_key)
+    reserve(acct, money, m, s, stats_key)
   end
   answer.g = g
   answer.f = g < requested

@@ -27,6 +27,11 @@ def _store() -> tuple[RedisBalanceStore, Recorder]:
     store = RedisBalanceStore(Redis(), StoreLimits(60, 300, 30))  # never connects
     recorder = Recorder()
     store._session = store._event = store._refund = recorder  # type: ignore[assignment]
+
+    async def member(partition: int, account: str) -> Route:  # no Redis in unit tests
+        return Route(partition, account, "", "family", "owner-1")
+
+    store._member_route = member  # type: ignore[method-assign]
     return store, recorder
 
 
@@ -38,11 +43,12 @@ async def test_session_and_refund_keys_share_a_slot() -> None:
     store, recorder = _store()
     step = SessionStep(SessionOp.START, "sub", "voice", "s-1", 0, datetime.now(UTC), {}, 60, 0)
     for partition in (0, 7, 15):
-        route = Route(partition, "acct-42", "basic")
-        await store.session(route, step, 0, b"", "{}")
-        await store.expire_session(partition, "acct-42", "s-1", 0)
-        await store.refund(route, "sub", "r-1", "e-1", None, 0, 0)
-    assert len(recorder.keys) == 9
+        for route in (Route(partition, "a42", "basic"), Route(partition, "m", "basic", "fam", "o")):
+            await store.session(route, step, 0, b"", "{}")
+            await store.refund(route, "sub", "r-1", "e-1", None, 0, 0)
+        await store.expire_session(partition, "a42", "s-1", 0)
+    assert len(recorder.keys) == 15
+    assert any(":g:fam" in key for keys in recorder.keys for key in keys)
     assert all(_one_slot(keys) for keys in recorder.keys)
 
 
@@ -52,7 +58,8 @@ async def test_an_event_chunk_of_one_partition_is_in_one_slot() -> None:
         EventCall(Route(5, f"acct-{i}", "basic"), f"e{i}", 0, 1, 0, "s", b"", "{}")
         for i in range(20)
     ]
+    calls[3] = EventCall(Route(5, "m", "basic", "family", "o"), "e3", 0, 1, 0, "s", b"", "{}")
     await store._event_chunk(None, calls, list(range(20)), 0)
     (keys,) = recorder.keys
-    assert len(keys) == 4 + 2 * 20
+    assert len(keys) == 4 + 2 * 20 + 2  # a member also brings its group and owner
     assert _one_slot(keys)
