@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from engine.rating import Catalog, parse_catalog
 from engine.rating.model import Direction, Threshold, ThresholdBasis
+from engine.sharing import GroupDoc, Groups, group_of
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text
@@ -78,6 +79,7 @@ class ProvisioningDoc(BaseModel):
 
     catalog: dict[str, Any] | None = None
     accounts: list[AccountDoc] = Field(default_factory=list)
+    sharing_groups: list[GroupDoc] = Field(default_factory=list)
 
 
 def _ms(at: datetime | None) -> int:
@@ -219,13 +221,21 @@ class Provisioner:
         partitions = await self.partitions()
         for account, fields in planned:
             await self.put_account(account.id, fields, partitions)
-        return {"catalog_version": version, "accounts": len(planned)}
+        groups = Groups(self._redis, catalog)
+        for i, group in enumerate(doc.sharing_groups):
+            await groups.put(group, f"sharing_groups[{i}]")
+        return {
+            "catalog_version": version,
+            "accounts": len(planned),
+            "sharing_groups": len(doc.sharing_groups),
+        }
 
     async def put_account(self, account_id: str, fields: dict[str, str], partitions: int) -> None:
         """Create or replace one account atomically, keeping open sessions and reservations."""
         identifiers = [f[2:] for f in fields if f.startswith("s:")]
         routes = await self._redis.mget([keys.route(i) for i in identifiers])
-        partition = keys.partition_of(account_id, partitions)
+        located = await self._redis.get(keys.locator(account_id))
+        partition = keys.partition_of(account_id, partitions) if located is None else int(located)
         for identifier, raw in zip(identifiers, routes, strict=True):
             if raw is None:
                 continue
@@ -241,6 +251,7 @@ class Provisioner:
             if (name.startswith(("s:", "b:", "a:")) or name == "th") and name not in fields
         ]
         plan = fields[f"s:{identifiers[0]}"]
+        group, owner = await group_of(self._redis, partition, existing.get("g"))
         async with self._redis.pipeline(transaction=True) as pipe:
             if stale:
                 pipe.hdel(key, *stale)
@@ -249,5 +260,7 @@ class Provisioner:
                         pipe.delete(keys.route(name[2:]))
             pipe.hset(key, mapping=cast("Mapping[Any, Any]", fields))
             for identifier in identifiers:
-                pipe.set(keys.route(identifier), f"{partition}|{account_id}|{plan}")
+                route = keys.route_value(partition, account_id, plan, group, owner)
+                pipe.set(keys.route(identifier), route)
+            pipe.set(keys.locator(account_id), partition)
             await pipe.execute()

@@ -38,6 +38,21 @@ def route(identifier: str) -> str:
     return f"{PREFIX}:svc:{identifier}"
 
 
+def locator(account_id: str) -> str:
+    """String: the partition an account lives in (it moves into its group owner's). No TTL."""
+    return f"{PREFIX}:loc:{account_id}"
+
+
+def group_locator(group_id: str) -> str:
+    """String "partition|owner" of a sharing group. No TTL."""
+    return f"{PREFIX}:grp:{group_id}"
+
+
+def route_value(partition: int, account: str, plan: str, group: str = "", owner: str = "") -> str:
+    """The value of `route(identifier)`; the engine's store parses it back."""
+    return f"{partition}|{account}|{plan}|{group}|{owner}"
+
+
 def partition_of(account: str, partitions: int) -> int:
     """Default placement of a new account: stable across processes and restarts."""
     return zlib.crc32(account.encode()) % partitions

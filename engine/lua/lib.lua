@@ -391,7 +391,8 @@ end
 
 -- Checks shared by every charging request. Returns an answer table to stop with, or nil.
 local function gate(acct, subscriber, plan, group)
-  if acct == nil then return { r = USER_UNKNOWN, m = 'no such account' } end
+  -- No account at the route's key: it moved (or went): resolve the route again.
+  if acct == nil then return { r = ROUTE_STALE } end
   if acct.services[subscriber] ~= plan then return { r = ROUTE_STALE } end
   if (acct.g or '') ~= (group or '') then return { r = ROUTE_STALE } end
   if acct.st ~= 'active' then return { r = END_USER_SERVICE_DENIED, m = 'account is ' .. acct.st } end

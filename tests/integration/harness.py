@@ -73,9 +73,12 @@ class Engine:
     redis: Redis
 
     async def provision(
-        self, *accounts: dict[str, Any], catalog_doc: dict[str, Any] | None = None
+        self,
+        *accounts: dict[str, Any],
+        catalog_doc: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
     ) -> None:
-        doc: dict[str, Any] = {"accounts": list(accounts)}
+        doc: dict[str, Any] = {"accounts": list(accounts), "sharing_groups": groups or []}
         if catalog_doc is not None:
             doc["catalog"] = catalog_doc
         await Provisioner(self.redis, self.app.partitions).apply(doc)

@@ -72,7 +72,7 @@ async def test_reprovisioning_keeps_partition_and_removes_what_left(redis: Redis
     }
     assert await redis.get(keys.route("38640000076")) is None
     route = await redis.get(keys.route("38640000077"))
-    assert route == f"{keys.partition_of('k1', 4)}|k1|basic".encode()
+    assert route == f"{keys.partition_of('k1', 4)}|k1|basic||".encode()
 
 
 def test_cli_provision_loads_the_demo(
