@@ -37,6 +37,8 @@ from tarif_common.settings import Settings
 
 log = logging.getLogger(__name__)
 
+TASK_STOP_TIMEOUT = 5.0  # seconds background tasks get to end on shutdown
+
 SERVICE_NAME = charging_pb2.DESCRIPTOR.services_by_name["ChargingService"].full_name
 
 
@@ -163,9 +165,11 @@ class App:
             self._stack.callback(http_server.shutdown)
 
         sweeper = Sweeper(self.store, self.partitions, self.metrics, self.clock)
-        self._spawn("catalog", self.catalog.watch())
-        self._spawn("sweeper", sweeper.run(s.sweep_interval))
-        self._spawn("gauges", watch_gauges(self.redis, self.partitions, self.metrics, 5.0))
+        self._spawn("catalog", self.catalog.watch(self._stopped))
+        self._spawn("sweeper", sweeper.run(s.sweep_interval, self._stopped))
+        self._spawn(
+            "gauges", watch_gauges(self.redis, self.partitions, self.metrics, 5.0, self._stopped)
+        )
         self.metrics.catalog_version.set(self.catalog.version)
         log.info(
             "engine.started",
@@ -182,7 +186,7 @@ class App:
         self._tasks.append(task)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
+        if task.cancelled() or (task.exception() is None and self._stopped.is_set()):
             return
         error = task.exception()
         log.critical("engine.task_died", extra={"task": task.get_name(), "error": repr(error)})
@@ -210,8 +214,12 @@ class App:
             await self.health.enter_graceful_shutdown()
         if hasattr(self, "server"):
             await self.server.stop(self.settings.shutdown_grace)
+        self._stopped.set()  # the loops end at their next check...
         for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            task.cancel()  # ...or now, if cancelling reaches them
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT)
+            for task in stuck:
+                log.error("engine.task_stuck", extra={"task": task.get_name()})
         await self._stack.aclose()
         log.info("engine.stopped")

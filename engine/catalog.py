@@ -8,6 +8,7 @@ once and also polls the version, so a lost message only delays a refresh by one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Protocol
@@ -63,23 +64,24 @@ class CatalogCache:
         log.info("catalog.loaded", extra={"version": version})
         return True
 
-    async def watch(self) -> None:
-        """Refresh on every announcement and every poll interval, until cancelled.
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Refresh on every announcement and every poll interval, until `stop` is set.
 
         Survives Redis going away: the subscription is made again once it answers.
         """
-        while True:
+        while not stop.is_set():
             try:
-                await self._listen()
+                await self._listen(stop)
             except (TarifError, RedisError, OSError) as exc:
                 log.warning("catalog.watch_retry", extra={"error": repr(exc)})
-                await asyncio.sleep(self._poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._poll_interval)
 
-    async def _listen(self) -> None:
+    async def _listen(self, stop: asyncio.Event) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(keys.CATALOG_CHANNEL)
-            while True:
+            while not stop.is_set():
                 await pubsub.get_message(timeout=self._poll_interval)
                 await self.refresh()
         finally:

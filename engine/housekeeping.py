@@ -8,6 +8,7 @@ open-session gauge stay true.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,14 +30,21 @@ SWEEP_BATCH = 200
 TRANSIENT = (TarifError, RedisError, OSError)
 
 
-async def every(interval: float, work: Callable[[], Awaitable[object]], name: str) -> None:
-    """Run `work` every `interval` seconds until cancelled, surviving transient errors."""
-    while True:
+async def every(
+    interval: float, work: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event
+) -> None:
+    """Run `work` every `interval` seconds until `stop` is set, surviving transient errors.
+
+    Stopping does not rely on cancellation alone: a cancel that lands inside a Redis call can
+    be swallowed by the client, and the loop must still end.
+    """
+    while not stop.is_set():
         try:
             await work()
         except TRANSIENT as exc:
             log.warning("task.retry", extra={"task": name, "error": repr(exc)})
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 class Sweeper:
@@ -72,8 +80,8 @@ class Sweeper:
             log.info("sessions.expired", extra={"released": released})
         return released
 
-    async def run(self, interval: float) -> None:
-        await every(interval, self.run_once, "sweeper")
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        await every(interval, self.run_once, "sweeper", stop)
 
 
 async def refresh_gauges(redis: Redis, partitions: int, metrics: EngineMetrics) -> None:
@@ -97,8 +105,6 @@ async def refresh_gauges(redis: Redis, partitions: int, metrics: EngineMetrics) 
 
 
 async def watch_gauges(
-    redis: Redis, partitions: int, metrics: EngineMetrics, interval: float
+    redis: Redis, partitions: int, metrics: EngineMetrics, interval: float, stop: asyncio.Event
 ) -> None:
-    while True:
-        await refresh_gauges(redis, partitions, metrics)
-        await asyncio.sleep(interval)
+    await every(interval, lambda: refresh_gauges(redis, partitions, metrics), "gauges", stop)
