@@ -148,12 +148,31 @@ def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[s
             raise ProvisioningError(
                 f"{where}.credit_profile: unknown credit profile {account.credit_profile!r}"
             )
-        fields["th"] = json.dumps([_level(t, initial, floors) for t in profile.thresholds])
+        fields.update(_threshold_fields(profile.thresholds, initial, floors))
     return fields
 
 
-def _level(threshold: Threshold, initial: dict[str, int], floors: dict[str, int]) -> list[Any]:
-    """A threshold as the scripts use it: [id, resource, level, f|r, type, channels].
+def _threshold_fields(
+    thresholds: tuple[Threshold, ...], initial: dict[str, int], floors: dict[str, int]
+) -> dict[str, str]:
+    """Per resource: `t:<res>` "level,f|r;..." (all a charge reads) and `ti:<res>`, the JSON
+    [[id, type, channels], ...] in the same order (read only when one fires)."""
+    levels: dict[str, list[str]] = {}
+    details: dict[str, list[list[str]]] = {}
+    for threshold in thresholds:
+        level, direction = _level(threshold, initial, floors)
+        levels.setdefault(threshold.resource, []).append(f"{level},{direction}")
+        channels = ",".join(threshold.channels)
+        details.setdefault(threshold.resource, []).append([threshold.id, threshold.type, channels])
+    fields = {f"t:{res}": ";".join(specs) for res, specs in levels.items()}
+    fields.update({f"ti:{res}": json.dumps(items) for res, items in details.items()})
+    return fields
+
+
+def _level(
+    threshold: Threshold, initial: dict[str, int], floors: dict[str, int]
+) -> tuple[int, str]:
+    """A threshold's level in this account, and its direction ("f" falling, "r" rising).
 
     The level is the resource's total amount at which it fires, from this account's balances:
     `percent_of_initial` p = p % of the provisioned amount consumed; `percent_of_limit` p = p %
@@ -167,9 +186,7 @@ def _level(threshold: Threshold, initial: dict[str, int], floors: dict[str, int]
         level = start - start * threshold.value // 100
     else:
         level = floors.get(resource, 0) * threshold.value // 100
-    direction = "f" if threshold.direction is Direction.FALLING else "r"
-    channels = ",".join(threshold.channels)
-    return [threshold.id, resource, level, direction, threshold.type, channels]
+    return level, "f" if threshold.direction is Direction.FALLING else "r"
 
 
 class Provisioner:
@@ -248,7 +265,7 @@ class Provisioner:
         stale = [
             name
             for name in existing
-            if (name.startswith(("s:", "b:", "a:")) or name == "th") and name not in fields
+            if name.startswith(("s:", "b:", "a:", "t:", "ti:")) and name not in fields
         ]
         plan = fields[f"s:{identifiers[0]}"]
         group, owner = await group_of(self._redis, partition, existing.get("g"))

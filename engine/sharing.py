@@ -217,6 +217,7 @@ class Groups:
         }
         fields.update({name: value for name, value in existing.items() if name.startswith("u:")})
         fields.update({f"r:{resource}": cap for resource, cap in caps.items()})
+        fields["res"] = ",".join(caps)  # the shared resources, read with the member's fields
         fields.update({f"m:{m.account}": m.status for m in doc.members})
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(group_key)

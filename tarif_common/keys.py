@@ -68,8 +68,9 @@ def account(partition: int, account_id: str) -> str:
     Fields: `st` status, `pt` payment type, `s:<identifier>` plan of a service,
     `b:<id>` balance descriptor "resource|valid_from_ms|valid_to_ms|priority|floor",
     `a:<id>` amount, `v:<id>` reserved, `x:<session>` open session (msgpack), `xe` earliest
-    expiry of the open sessions (ms; may be early, never late), `th` thresholds of the credit
-    profile (JSON [[id, resource, level, f|r, type, channels], ...]). No TTL.
+    expiry of the open sessions (ms; may be early, never late), `t:<resource>` levels of the
+    credit profile's thresholds ("level,f|r;..."), `ti:<resource>` their [[id, type, channels]]
+    (JSON, same order), `g` sharing group. No TTL.
     """
     return f"{PREFIX}:{tag(partition)}:a:{account_id}"
 
@@ -78,8 +79,9 @@ def group(partition: int, group_id: str) -> str:
     """Hash of a sharing group, in its owner's partition (members are placed there too).
 
     Fields: `owner`, `st` active|cancelled, `vf`/`vt` validity (ms, 0 = open), `ord`
-    own_first|pool_first, `r:<resource>` cap per member per cycle (-1 = none) of each shared
-    resource, `m:<account>` active|suspended, `u:<account>:<resource>:<cycle>` used + held.
+    own_first|pool_first, `res` the shared resources (comma-separated), `r:<resource>` cap per
+    member per cycle (-1 = none), `m:<account>` active|suspended, `u:<account>:<resource>:<cycle>`
+    used + held (kept only for capped resources).
     """
     return f"{PREFIX}:{tag(partition)}:g:{group_id}"
 

@@ -42,7 +42,7 @@ local function charge(a)
     if stored then return stored end
   end
   local acct = load_account(acct_key)
-  if acct and group_id ~= '' then attach_group(acct, KEYS[ki + 2], KEYS[ki + 3], owner_id) end
+  if acct and group_id ~= '' then attach_group(acct, KEYS[ki + 2], KEYS[ki + 3], owner_id, account_id) end
   local stop = gate(acct, subscriber, plan, group_id)
   if stop then
     if debit and stop.r ~= ROUTE_STALE and stop.r ~= USER_UNKNOWN then

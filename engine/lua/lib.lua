@@ -81,8 +81,9 @@ local function load_account(key)
       acct.pt = v
     elseif f == 'xe' then
       acct.xe = tonumber(v)
-    elseif f == 'th' then
-      acct.th = cjson.decode(v)
+    elseif c == 't:' then
+      acct.t = acct.t or {}
+      acct.t[string.sub(f, 3)] = v
     elseif f == 'g' then
       acct.g = v
     end
@@ -96,29 +97,14 @@ local function load_account(key)
   return acct
 end
 
--- A sharing group's hash, parsed: owner, status, validity, order, shared resources with the
--- per-member cap per cycle (-1: none), member statuses and usage counters.
-local function load_group(key)
-  local raw = redis.call('HGETALL', key)
-  if #raw == 0 then return nil end
-  local g = { key = key, caps = {}, members = {}, used = {}, vf = 0, vt = 0 }
-  for i = 1, #raw, 2 do
-    local f, v = raw[i], raw[i + 1]
-    local c = string.sub(f, 1, 2)
-    if c == 'm:' then
-      g.members[string.sub(f, 3)] = v
-    elseif c == 'u:' then
-      g.used[string.sub(f, 3)] = tonumber(v)
-    elseif c == 'r:' then
-      g.caps[string.sub(f, 3)] = tonumber(v)
-    elseif f == 'st' then g.st = v
-    elseif f == 'ord' then g.ord = v
-    elseif f == 'owner' then g.owner = v
-    elseif f == 'vf' then g.vf = tonumber(v)
-    elseif f == 'vt' then g.vt = tonumber(v)
-    end
-  end
-  return g
+-- What a member needs of its sharing group's hash: owner, status, validity, order and its own
+-- status (HMGET: the hash also holds every other member's fields). Caps and usage are read per
+-- resource, when a resource is first needed (`group_budget`).
+local function load_group(key, member_id)
+  local v = redis.call('HMGET', key, 'owner', 'st', 'vf', 'vt', 'ord', 'm:' .. member_id, 'res')
+  if not v[1] then return nil end
+  return { key = key, owner = v[1], st = v[2], vf = tonumber(v[3]) or 0, vt = tonumber(v[4]) or 0,
+           ord = v[5], member = v[6], shared = ',' .. (v[7] or '') .. ',', caps = {}, used = {} }
 end
 
 local function expiry_of(b)
@@ -182,17 +168,22 @@ end
 -- resource is not active/shared.
 local function pool_of(acct, member_id, res, order, t, cycle)
   local g, owner = acct.group, acct.owner
-  if g == nil or owner == nil or g.st ~= 'active' or g.members[member_id] ~= 'active' then
+  if g == nil or owner == nil or g.st ~= 'active' or g.member ~= 'active' then
     return {}
   end
   if g.vf > t or (g.vt ~= 0 and t >= g.vt) then return {} end
-  local cap = g.caps[res]
-  if cap == nil then return {} end
+  if not string.find(g.shared, ',' .. res .. ',', 1, true) then return {} end
   local field = member_id .. ':' .. res .. ':' .. cycle
-  local left = NO_END
-  if cap >= 0 then left = math.max(0, cap - (g.used[field] or 0)) end
-  local budget = { key = g.key, field = 'u:' .. field, left = left }
+  if g.caps[res] == nil then
+    local v = redis.call('HMGET', g.key, 'r:' .. res, 'u:' .. field)
+    g.caps[res] = tonumber(v[1]) or false
+    g.used[field] = tonumber(v[2]) or 0
+  end
+  local cap = g.caps[res]
+  if not cap then return {} end
   local list = eligible(owner, res, order, t)
+  if cap < 0 then return list end -- no cap: nothing to count (usage is in the rated records)
+  local budget = { key = g.key, field = 'u:' .. field, left = math.max(0, cap - g.used[field]) }
   for _, b in ipairs(list) do b.budget = budget end
   return list
 end
@@ -223,9 +214,9 @@ local function free_balances(acct, p, t, member_id, cycle)
 end
 
 -- Attach a member's group and its owner (same partition) to the loaded account.
-local function attach_group(acct, group_key, owner_key, owner_id)
+local function attach_group(acct, group_key, owner_key, owner_id, member_id)
   if acct.g == nil or acct.g == '' then return end
-  acct.group = load_group(group_key)
+  acct.group = load_group(group_key, member_id)
   if acct.group == nil then return end
   acct.owner = load_account(owner_key)
   if acct.owner == nil then return end
@@ -361,28 +352,31 @@ end
 -- A falling threshold fires when the level goes from above it to at or below it; a rising one
 -- the other way. Returns how many fired.
 local function notify_crossings(acct, impacts, t, now, notif_key, request_id, account_id, sub)
-  if acct.th == nil or #impacts == 0 then return 0 end
+  if acct.t == nil or #impacts == 0 then return 0 end
   local delta = {}
   for _, x in ipairs(impacts) do
     -- the member's own balances only: a group's pool ("owner/id") is the owner's level
     if not string.find(x[1], '/', 1, true) then delta[x[2]] = (delta[x[2]] or 0) + x[3] end
   end
-  local fired, levels = 0, {}
-  for _, th in ipairs(acct.th) do
-    local res, at, dir = th[2], th[3], th[4]
-    local d = delta[res]
-    if d and d ~= 0 then
-      local after = levels[res]
-      if after == nil then
-        after = level(acct, res, t)
-        levels[res] = after
-      end
+  local fired = 0
+  for res, d in pairs(delta) do
+    local spec = acct.t[res] -- "level,f|r;level,f|r": only numbers on the hot path
+    if spec and d ~= 0 then
+      local after = level(acct, res, t)
       local before = after - d
-      if (dir == 'f' and before > at and after <= at) or (dir == 'r' and before < at and after >= at) then
-        redis.call('XADD', notif_key, '*', 'id', request_id .. '|' .. th[1], 'k', th[5],
-          'th', th[1], 'acct', account_id, 'sub', sub, 'res', res, 'level', fmt(at),
-          'value', fmt(after), 'dir', dir, 'ch', th[6], 't', fmt(t), 'at', fmt(now))
-        fired = fired + 1
+      local i, details = 0, nil
+      for raw, dir in string.gmatch(spec, '(%-?%d+),([fr])') do
+        i = i + 1
+        local at = tonumber(raw)
+        if (dir == 'f' and before > at and after <= at) or (dir == 'r' and before < at and after >= at) then
+          -- names, type and channels are read only when a threshold fires
+          details = details or cjson.decode(redis.call('HGET', acct.key, 'ti:' .. res))
+          local th = details[i]
+          redis.call('XADD', notif_key, '*', 'id', request_id .. '|' .. th[1], 'k', th[2],
+            'th', th[1], 'acct', account_id, 'sub', sub, 'res', res, 'level', fmt(at),
+            'value', fmt(after), 'dir', dir, 'ch', th[3], 't', fmt(t), 'at', fmt(now))
+          fired = fired + 1
+        end
       end
     end
   end

@@ -28,7 +28,7 @@ local function finish(answer)
 end
 
 local acct = load_account(acct_key)
-if acct then attach_group(acct, KEYS[6], KEYS[7], owner_id) end
+if acct then attach_group(acct, KEYS[6], KEYS[7], owner_id, account_id) end
 local stop = gate(acct, subscriber, plan, group_id)
 if stop and (stop.r == ROUTE_STALE or stop.r == USER_UNKNOWN) then return cmsgpack.pack(stop) end
 

@@ -37,7 +37,7 @@ if op ~= 'expire' then
 end
 
 local acct = load_account(acct_key)
-if acct then attach_group(acct, group_key, owner_key, owner_id) end
+if acct then attach_group(acct, group_key, owner_key, owner_id, account_id) end
 
 if op == 'expire' then
   -- Sweeper: release the session only if it is still there and still expired.
