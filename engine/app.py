@@ -117,6 +117,7 @@ class App:
             StoreLimits(s.idempotency_ttl, s.validity_time, s.reservation_grace),
             observe=self.metrics.script_latency,
             fired=self.metrics.thresholds_fired,
+            unrated=self.metrics.unrated,
         )
         self.charger = Charger(
             self.store,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from engine.catalog import CatalogSource
 from engine.coalescer import EventCoalescer
 from engine.model import (
+    Action,
     BalanceSheet,
     BalanceView,
     EventOutcome,
@@ -30,12 +31,25 @@ from engine.model import (
 )
 from engine.rating import CompiledCatalog, Pricing
 from engine.routes import RouteCache
-from engine.store import ROUTE_STALE, Answer, BalanceStore, EventCall, pricing_blob
+from engine.store import (
+    ROUTE_STALE,
+    Answer,
+    BalanceStore,
+    EventCall,
+    UnratedEvent,
+    pricing_blob,
+)
 from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
-from tarif_common.errors import RatingError
+from tarif_common.errors import MissingRatingField, NoTariff, RatingError, UnknownService
 from tarif_common.results import Result
 
 Clock = Callable[[], float]  # seconds since the epoch
+
+_REASONS: dict[type[RatingError], str] = {
+    UnknownService: "unknown_service",
+    MissingRatingField: "missing_rating_field",
+    NoTariff: "no_tariff",
+}
 
 
 def _impacts(answer: Answer) -> tuple[Impact, ...]:
@@ -166,6 +180,7 @@ class Charger:
         for index, step in enumerate(steps):
             validate_event(step, self._limits, now, index if len(steps) > 1 else None)
         outcomes: list[EventOutcome | None] = [None] * len(steps)
+        unrated: dict[int, str] = {}  # index -> reason, for the debits that cannot be rated
         pending = list(range(len(steps)))
         for attempt in range(2):
             calls: list[EventCall] = []
@@ -178,6 +193,7 @@ class Charger:
                     outcomes[index] = EventOutcome(
                         Result.USER_UNKNOWN, step.event_id, message="unknown subscriber"
                     )
+                    unrated[index] = "unknown_subscriber"
                     continue
                 try:
                     pricing = self._price(route, step.service, step.attributes, step.event_time)
@@ -185,6 +201,7 @@ class Charger:
                     outcomes[index] = EventOutcome(
                         Result.RATING_FAILED, step.event_id, message=exc.message
                     )
+                    unrated[index] = _REASONS.get(type(exc), "rating_failed")
                     continue
                 calls.append(
                     EventCall(
@@ -222,7 +239,36 @@ class Charger:
                 steps[index].event_id,
                 message="subscriber moved while charging",
             )
+            unrated[index] = "unknown_subscriber"
+        await self._keep_unrated(steps, outcomes, unrated)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _keep_unrated(
+        self,
+        steps: Sequence[EventStep],
+        outcomes: Sequence[EventOutcome | None],
+        unrated: dict[int, str],
+    ) -> None:
+        """Usage that cannot be rated must not vanish: keep the debits, with why."""
+        kept = []
+        for index, reason in sorted(unrated.items()):
+            step, outcome = steps[index], outcomes[index]
+            if step.action is not Action.DEBIT or outcome is None:
+                continue  # a balance check or price enquiry is not usage
+            kept.append(
+                UnratedEvent(
+                    event_id=step.event_id,
+                    reason=reason,
+                    message=outcome.message,
+                    subscriber=step.subscriber,
+                    service=step.service,
+                    event_time_ms=int(step.event_time.timestamp() * 1000),
+                    units=step.units,
+                    attributes=_attributes_text(step.attributes),
+                )
+            )
+        if kept:
+            await self._store.keep_unrated(kept, self._now_ms())
 
     async def refund(self, step: RefundStep) -> RefundOutcome:
         validate_refund(step, self._limits, self._clock())

@@ -71,6 +71,12 @@ class EngineMetrics:
             "Credit-profile thresholds crossed (notifications written), all types.",
             registry=registry,
         )
+        self.unrated = Counter(
+            "tarif_engine_unratable_events",
+            "Debits that could not be rated, kept in tarif:unrated, by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self.catalog_version = Gauge(
             "tarif_engine_catalog_version",
             "Version of the compiled catalog in use.",

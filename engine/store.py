@@ -152,6 +152,22 @@ class BalanceStore(Protocol):
 
     async def account(self, route: Route) -> dict[str, str]: ...
 
+    async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnratedEvent:
+    """A debit the engine could not rate: kept, with why, so it can be corrected and re-rated."""
+
+    event_id: str
+    reason: str  # unknown_subscriber, unknown_service, missing_rating_field, no_tariff, ...
+    message: str
+    subscriber: str
+    service: str
+    event_time_ms: int
+    units: int
+    attributes: str
+
 
 @dataclass(frozen=True, slots=True)
 class StoreLimits:
@@ -170,11 +186,13 @@ class RedisBalanceStore:
         limits: StoreLimits,
         observe: Histogram | None = None,
         fired: Counter | None = None,
+        unrated: Counter | None = None,
     ) -> None:
         self._redis = redis
         self._limits = limits
         self._observe = observe
         self._fired = fired
+        self._unrated = unrated
         self._session = redis.register_script(_script_source("session"))
         self._event = redis.register_script(_script_source("event"))
         self._refund = redis.register_script(_script_source("refund"))
@@ -372,6 +390,33 @@ class RedisBalanceStore:
             route.owner,
         ]
         return self._count(unpack(await self._run("refund", self._refund, script_keys, args)))
+
+    async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int:
+        """Append unratable events to `tarif:unrated`, once per event id; returns how many."""
+        ttl = self._limits.idempotency_ttl
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.set(keys.unrated_seen(event.event_id), now_ms, nx=True, ex=ttl)
+                fresh = await pipe.execute()
+            kept = [event for event, new in zip(events, fresh, strict=True) if new]
+            if kept:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for e in kept:
+                        pipe.xadd(
+                            keys.UNRATED,
+                            {"id": keys.event_request_id(e.event_id), "reason": e.reason,
+                             "m": e.message, "sub": e.subscriber, "svc": e.service,
+                             "t": e.event_time_ms, "u": e.units, "attrs": e.attributes,
+                             "at": now_ms},
+                        )  # fmt: skip
+                    await pipe.execute()
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if self._unrated is not None:
+            for e in kept:
+                self._unrated.labels(e.reason).inc()
+        return len(kept)
 
     async def account(self, route: Route) -> dict[str, str]:
         try:

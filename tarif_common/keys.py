@@ -30,6 +30,16 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# Stream of usage events that could not be rated (unknown subscriber, service, rating field or
+# tariff), kept with their reason until the back office corrects and re-rates them.
+UNRATED = f"{PREFIX}:unrated"
+
+
+def unrated_seen(event_id: str) -> str:
+    """String: marks an event id already kept as unrated (TTL: settings.idempotency_ttl)."""
+    return f"{PREFIX}:unrated:seen:{event_id}"
+
+
 def route(identifier: str) -> str:
     """String "partition|account|plan|group|owner" for a service identifier (MSISDN...).
 
