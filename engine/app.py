@@ -118,6 +118,7 @@ class App:
             observe=self.metrics.script_latency,
             fired=self.metrics.thresholds_fired,
             unrated=self.metrics.unrated,
+            pooled=self.metrics.pool_consumed,
         )
         self.charger = Charger(
             self.store,

@@ -71,6 +71,12 @@ class EngineMetrics:
             "Credit-profile thresholds crossed (notifications written), all types.",
             registry=registry,
         )
+        self.pool_consumed = Counter(
+            "tarif_engine_pool_consumed",
+            "Units taken by group members from their owners' pools, by resource.",
+            ["resource"],
+            registry=registry,
+        )
         self.unrated = Counter(
             "tarif_engine_unratable_events",
             "Debits that could not be rated, kept in tarif:unrated, by reason.",

@@ -187,12 +187,14 @@ class RedisBalanceStore:
         observe: Histogram | None = None,
         fired: Counter | None = None,
         unrated: Counter | None = None,
+        pooled: Counter | None = None,
     ) -> None:
         self._redis = redis
         self._limits = limits
         self._observe = observe
         self._fired = fired
         self._unrated = unrated
+        self._pooled = pooled
         self._session = redis.register_script(_script_source("session"))
         self._event = redis.register_script(_script_source("event"))
         self._refund = redis.register_script(_script_source("refund"))
@@ -345,6 +347,10 @@ class RedisBalanceStore:
     def _count(self, answer: Answer) -> Answer:
         if self._fired is not None and answer.get("n"):
             self._fired.inc(answer["n"])
+        if self._pooled is not None:
+            for ref, resource, amount in answer.get("imp") or ():
+                if "/" in ref and amount < 0:  # a pool balance ("owner/id") was consumed
+                    self._pooled.labels(resource).inc(-amount)
         return answer
 
     async def _event_chunk(

@@ -97,6 +97,8 @@ async def test_50_members_charging_at_once_never_overdraw_the_pool(engine: Engin
     )
     assert Counter(a.result for a in answers) == {pb.SUCCESS: 33, pb.CREDIT_LIMIT_REACHED: 17}
     assert await pool_left(engine) == 10 * MB
+    consumed = engine.app.metrics.pool_consumed.labels("data_bytes")._value.get()
+    assert consumed == 990 * MB
 
 
 async def test_a_held_reservation_counts_toward_the_cap(engine: Engine) -> None:
