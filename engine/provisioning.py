@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -23,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from redis.asyncio import Redis
 
+from engine.amounts import to_units
 from engine.rating import Catalog, parse_catalog
 from engine.rating.model import Direction, Threshold, ThresholdBasis
 from engine.sharing import GroupDoc, Groups, group_of
@@ -90,18 +90,6 @@ def _ms(at: datetime | None) -> int:
     return int(at.timestamp() * 1000)
 
 
-def _amount(value: str | int, decimals: int, where: str) -> int:
-    """Decimal text in the resource's unit -> integer of its smallest unit, never rounded."""
-    try:
-        exact = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ProvisioningError(f"{where}: not a number: {value!r}") from exc
-    scaled = exact.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise ProvisioningError(f"{where}: more than {decimals} decimals in {value}")
-    return int(scaled)
-
-
 def load_document(path: Path) -> dict[str, Any]:
     text = path.read_text()
     doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -131,10 +119,10 @@ def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[s
         if balance.credit_limit is not None:
             if account.payment_type != "postpaid" or resource.kind != "money":
                 raise ProvisioningError(f"{at}.credit_limit: only on a postpaid money balance")
-            floor = -_amount(balance.credit_limit, resource.decimals, f"{at}.credit_limit")
+            floor = -to_units(balance.credit_limit, resource.decimals, f"{at}.credit_limit")
             if floor > 0:
                 raise ProvisioningError(f"{at}.credit_limit: must not be negative")
-        amount = _amount(balance.amount, resource.decimals, f"{at}.amount")
+        amount = to_units(balance.amount, resource.decimals, f"{at}.amount")
         start, end = _ms(balance.valid_from), _ms(balance.valid_to)
         if end and end <= start:
             raise ProvisioningError(f"{at}.valid_to: must be after valid_from")

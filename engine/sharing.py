@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
+from engine.amounts import to_units
 from engine.rating import Catalog
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
@@ -119,18 +119,15 @@ class Groups:
         if cap.cap is None:
             return -1
         raw = str(cap.cap)
-        try:
-            if raw.endswith("%"):
-                share = Decimal(raw[:-1])
-                if not 0 <= share <= 100:
-                    raise ProvisioningError(f"{where}.cap: a share must be 0% to 100%")
-                return int(owner_total * share / 100)
-            amount = Decimal(raw).scaleb(known.decimals)
-        except InvalidOperation as exc:
-            raise ProvisioningError(f"{where}.cap: not a number or share: {raw!r}") from exc
-        if amount < 0 or amount != amount.to_integral_value():
+        if raw.endswith("%"):
+            millionths = to_units(raw[:-1], 6, f"{where}.cap")  # of a percent: exact maths
+            if not 0 <= millionths <= 100 * 10**6:
+                raise ProvisioningError(f"{where}.cap: a share must be 0% to 100%")
+            return owner_total * millionths // (100 * 10**6)
+        amount = to_units(raw, known.decimals, f"{where}.cap")
+        if amount < 0:
             raise ProvisioningError(f"{where}.cap: must be a non-negative amount of {resource}")
-        return int(amount)
+        return amount
 
     async def put(self, doc: GroupDoc, where: str) -> None:
         """Validate a group against what Redis holds, then move members in and write it."""
