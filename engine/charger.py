@@ -91,14 +91,6 @@ class Charger:
             raise RatingError("no catalog is published")
         return compiled
 
-    async def _route(self, subscriber: str) -> Route | None:
-        route = self._routes.get(subscriber)
-        if route is None:
-            route = await self._store.resolve(subscriber)
-            if route is not None:
-                self._routes.put(subscriber, route)
-        return route
-
     async def _routes_of(self, subscribers: Sequence[str], fresh: bool) -> dict[str, Route | None]:
         """Routes of a batch: cached ones, then all misses (or all, if `fresh`) in one MGET."""
         found: dict[str, Route | None] = {}
@@ -120,9 +112,12 @@ class Charger:
                     self._routes.put(subscriber, route)
         return found
 
+    async def _route(self, subscriber: str) -> Route | None:
+        return (await self._routes_of([subscriber], fresh=False))[subscriber]
+
     async def _reroute(self, subscriber: str) -> Route | None:
-        self._routes.drop(subscriber)
-        return await self._route(subscriber)
+        """The route read again from Redis (after a script found the cached one stale)."""
+        return (await self._routes_of([subscriber], fresh=True))[subscriber]
 
     async def session(self, step: SessionStep) -> SessionOutcome:
         validate_session(step, self._limits, self._clock())

@@ -123,8 +123,6 @@ class EventCall:
 
 
 class BalanceStore(Protocol):
-    async def resolve(self, subscriber: str) -> Route | None: ...
-
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]: ...
 
     async def session(
@@ -198,9 +196,6 @@ class RedisBalanceStore:
         self._session = redis.register_script(_script_source("session"))
         self._event = redis.register_script(_script_source("event"))
         self._refund = redis.register_script(_script_source("refund"))
-
-    async def resolve(self, subscriber: str) -> Route | None:
-        return (await self.resolve_many([subscriber]))[0]
 
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
         """Routes of many identifiers in one round trip (MGET)."""

@@ -16,7 +16,6 @@ from tarif_common.keys import ID_PATTERN
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 256
-SERVICE_PATTERN = ID_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
