@@ -22,7 +22,7 @@ import grpc
 
 from loadtest import wire
 from loadtest.setup import msisdn
-from loadtest.workers import Gate, Result
+from loadtest.workers import Gate, Result, tally
 from tarif.charging.v1 import charging_pb2 as pb
 
 SERVICE = "/tarif.charging.v1.ChargingService"
@@ -96,13 +96,7 @@ async def unary_job(spec: dict[str, Any], gate: Gate) -> Result:
 
         await asyncio.gather(*(caller(i) for i in range(spec["concurrency"])))
         cpu = _cpu() - cpu0
-    return {
-        "events": sum(results.values()),
-        "results": dict(results),
-        "errors": dict(errors),
-        "latencies": latencies,
-        "cpu": cpu,
-    }
+    return tally(results, errors, cpu, latencies=latencies)
 
 
 async def batch_job(spec: dict[str, Any], gate: Gate) -> Result:
@@ -159,13 +153,7 @@ async def batch_job(spec: dict[str, Any], gate: Gate) -> Result:
 
         await asyncio.gather(*(stream() for _ in range(spec["streams"])))
         cpu = _cpu() - cpu0
-    return {
-        "events": sum(results.values()),
-        "results": dict(results),
-        "errors": dict(errors),
-        "latencies": batch_latencies,
-        "cpu": cpu,
-    }
+    return tally(results, errors, cpu, latencies=batch_latencies)
 
 
 async def warm_job(spec: dict[str, Any], gate: Gate) -> Result:
@@ -255,18 +243,17 @@ async def open_loop_job(spec: dict[str, Any], gate: Gate) -> Result:
         if pending:
             await asyncio.wait(pending, timeout=CALL_TIMEOUT + 1)
         cpu = _cpu() - cpu0
-    return {
-        "events": sum(results.values()),
-        "results": dict(results),
-        "errors": dict(errors),
-        "latencies": latencies,
-        "scheduled_latencies": scheduled_latencies,
-        "lags": lags,
-        "offered": total,
-        "skipped": skipped,
-        "send_seconds": send_end - start,
-        "cpu": cpu,
-    }
+    return tally(
+        results,
+        errors,
+        cpu,
+        latencies=latencies,
+        scheduled_latencies=scheduled_latencies,
+        lags=lags,
+        offered=total,
+        skipped=skipped,
+        send_seconds=send_end - start,
+    )
 
 
 def merge(results: list[Result]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from engine.rating import CompiledCatalog, parse_catalog
 from engine.store import EventCall, StoreLimits, _script_source, event_script_call, pricing_blob
 from loadtest import wire
 from loadtest.setup import PLAN, demo_catalog, msisdn, route_of
-from loadtest.workers import Gate, Result
+from loadtest.workers import Gate, Result, tally
 from tarif_common.settings import Settings
 
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
@@ -159,9 +159,4 @@ async def raw_job(spec: dict[str, Any], gate: Gate) -> Result:
             for _ in range(connections)
         )
     )
-    return {
-        "events": sum(results.values()),
-        "results": dict(results),
-        "errors": dict(errors),
-        "cpu": time.process_time() - cpu0,
-    }
+    return tally(results, errors, time.process_time() - cpu0)

@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,19 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 Result = dict[str, Any]
+
+
+def tally(results: Counter[int], errors: Counter[str], cpu: float, **extra: Any) -> Result:
+    """What every job reports: answers by result code, errors by kind, CPU seconds, extras."""
+    return {
+        "events": sum(results.values()),
+        "results": dict(results),
+        "errors": dict(errors),
+        "cpu": cpu,
+        **extra,
+    }
+
+
 READY_TIMEOUT = 60.0  # spawn + imports + warm-up of one worker
 START_DELAY = 0.3  # seconds between "go" and the common start instant
 COLLECT_GRACE = 30.0  # after the window: in-flight answers, bounded by the jobs' own timeouts

@@ -8,18 +8,35 @@ from tests.integration.harness import ts
 ITALY = {"destination": "393331234567", "origin": "38640111222"}
 
 
-def voice(
-    msisdn: str, sid: str, n: int, at: float, *, requested: int = 0, used: int = 0
+def session(
+    msisdn: str,
+    sid: str,
+    n: int,
+    at: float,
+    *,
+    service: str,
+    attributes: dict[str, str],
+    requested: int = 0,
+    used: int = 0,
 ) -> pb.SessionRequest:
     return pb.SessionRequest(
         subscriber=msisdn,
-        service="voice",
+        service=service,
         session_id=sid,
         request_number=n,
         event_time=ts(at),
-        attributes=ITALY,
+        attributes=attributes,
         requested_units=requested,
         used_units=used,
+    )
+
+
+def voice(
+    msisdn: str, sid: str, n: int, at: float, *, requested: int = 0, used: int = 0
+) -> pb.SessionRequest:
+    """A voice session step of a call to Italy."""
+    return session(
+        msisdn, sid, n, at, service="voice", attributes=ITALY, requested=requested, used=used
     )
 
 

@@ -14,6 +14,7 @@ from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
 from tests.integration.harness import Engine, account, catalog, eur, ts
+from tests.integration.requests import session
 
 MB = 1024 * 1024
 OWNER = "38659000000"
@@ -42,14 +43,8 @@ def member(n: int) -> dict[str, Any]:
 def data(
     msisdn: str, sid: str, n: int, at: float, *, requested: int = 0, used: int = 0
 ) -> pb.SessionRequest:
-    return pb.SessionRequest(
-        subscriber=msisdn,
-        service="data",
-        session_id=sid,
-        request_number=n,
-        event_time=ts(at),
-        requested_units=requested,
-        used_units=used,
+    return session(
+        msisdn, sid, n, at, service="data", attributes={}, requested=requested, used=used
     )
 
 
