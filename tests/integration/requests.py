@@ -52,3 +52,15 @@ def sms(msisdn: str, event_id: str, at: float, **fields: object) -> pb.EventRequ
     for name, value in fields.items():
         setattr(request, name, value)
     return request
+
+
+def voice_call(msisdn: str, event_id: str, at: float, seconds: int) -> pb.EventRequest:
+    """A one-shot voice call to Italy, charged as an event."""
+    return pb.EventRequest(
+        subscriber=msisdn,
+        service="voice",
+        event_id=event_id,
+        units=seconds,
+        attributes={"destination": "39333"},
+        event_time=ts(at),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.harness import Engine, account, eur, ts
-from tests.integration.requests import sms, voice
+from tests.integration.requests import sms, voice, voice_call
 
 MSISDN = "38640000051"
 
@@ -24,16 +24,7 @@ def refund(
 
 async def test_partial_refunds_never_exceed_the_charge(engine: Engine) -> None:
     await engine.provision(account("f1", MSISDN, eur("10.00")))
-    charged = await engine.stub.ChargeEvent(
-        pb.EventRequest(
-            subscriber=MSISDN,
-            service="voice",
-            event_id="call",
-            units=600,
-            attributes={"destination": "39333"},
-            event_time=ts(engine.clock.now),
-        )
-    )
+    charged = await engine.stub.ChargeEvent(voice_call(MSISDN, "call", engine.clock.now, 600))
     assert charged.cost.minor_units == 120
     now = engine.clock.now
     first = await engine.stub.Refund(refund("p1", "call", now, 50))
@@ -93,15 +84,7 @@ async def test_postpaid_stops_at_the_credit_limit(engine: Engine) -> None:
     over = await engine.stub.ChargeEvent(sms(MSISDN, "one-more", engine.clock.now))
     assert over.result == pb.CREDIT_LIMIT_REACHED
     last = await engine.stub.ChargeEvent(
-        pb.EventRequest(
-            subscriber=MSISDN,
-            service="sms",
-            event_id="cheap",
-            units=1,
-            attributes={"destination": "386"},
-            event_time=ts(engine.clock.now),
-            action=pb.CHECK_BALANCE,
-        )
+        sms(MSISDN, "cheap", engine.clock.now, action=pb.CHECK_BALANCE)
     )
     assert last.result == pb.CREDIT_LIMIT_REACHED  # 0.04 left, an SMS costs 0.05
     report = await engine.stub.GetBalances(pb.BalanceQuery(subscriber=MSISDN))

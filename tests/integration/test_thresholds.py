@@ -12,7 +12,7 @@ from engine.provisioning import Provisioner
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common.errors import CatalogError, ProvisioningError
 from tests.integration.harness import Engine, account, catalog, eur, ts
-from tests.integration.requests import sms, voice
+from tests.integration.requests import sms, voice, voice_call
 
 MSISDN = "38640000081"
 
@@ -53,14 +53,7 @@ async def test_a_top_up_re_arms_the_threshold(engine: Engine) -> None:
 
 async def test_a_refund_crosses_a_rising_threshold(engine: Engine) -> None:
     await engine.provision(account("t3", MSISDN, eur("10.00"), credit_profile="standard"))
-    call = pb.EventRequest(
-        subscriber=MSISDN,
-        service="voice",
-        event_id="big",
-        units=3000,
-        attributes={"destination": "39"},
-        event_time=ts(engine.clock.now),
-    )
+    call = voice_call(MSISDN, "big", engine.clock.now, 3000)
     assert (await engine.stub.ChargeEvent(call)).cost.minor_units == 600  # 10.00 -> 4.00
     assert await notifications(engine) == []  # 4.00 is above the 80 % point (2.00)
     refund = pb.RefundRequest(
