@@ -1,25 +1,20 @@
 """The engine process: one App object owns Redis, the gRPC server, metrics and background tasks.
 
-`async with App(settings) as app: await app.serve_until_stopped()`. Start-up opens everything
-through an AsyncExitStack and shutdown closes it in reverse: health turns NOT_SERVING, the server
-stops taking calls and lets in-flight ones finish for `shutdown_grace` seconds, then the tasks
-and connections close. If a background task dies the process stops loudly instead of limping.
+`async with App(settings) as app: await app.serve_until_stopped()` (see tarif_common.lifecycle).
+On shutdown health turns NOT_SERVING and the server lets in-flight calls finish for
+`shutdown_grace` seconds before the tasks and connections close.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
-from typing import Any, Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from engine.catalog import CatalogCache
@@ -33,18 +28,12 @@ from engine.store import RedisBalanceStore, StoreLimits
 from engine.validation import Limits
 from tarif.charging.v1 import charging_pb2, charging_pb2_grpc
 from tarif_common import keys
+from tarif_common.lifecycle import Process
 from tarif_common.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_STOP_TIMEOUT = 5.0  # seconds background tasks get to end on shutdown
-
 SERVICE_NAME = charging_pb2.DESCRIPTOR.services_by_name["ChargingService"].full_name
-
-
-def split_addr(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -58,7 +47,9 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
-class App:
+class App(Process):
+    name = "engine"
+
     def __init__(
         self,
         settings: Settings,
@@ -69,29 +60,12 @@ class App:
     ) -> None:
         if settings.redis_url is None:
             raise ValueError("App needs settings.redis_url (the CLI starts an embedded Redis)")
+        super().__init__(registry=registry)
         self.settings = settings
-        self.registry = registry or CollectorRegistry()
         self.metrics = EngineMetrics(self.registry)
         self.clock = clock
-        self._serve_metrics = serve_metrics
-        self._stack = contextlib.AsyncExitStack()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopped = asyncio.Event()
-        self._closed = False
-        self.failed = False  # a background task died: the process must exit non-zero
+        self._metrics_wanted = serve_metrics
         self.grpc_port = 0
-        self.metrics_port = 0
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self._start()
-        except BaseException:
-            await self.shutdown()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.shutdown()
 
     async def _start(self) -> None:
         s = self.settings
@@ -158,13 +132,8 @@ class App:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-        if self._serve_metrics:
-            host, port = split_addr(s.metrics_addr)
-            http_server, thread = start_http_server(port, host, registry=self.registry)
-            self.metrics_port = http_server.server_port
-            self._stack.callback(http_server.server_close)
-            self._stack.callback(thread.join, 5)
-            self._stack.callback(http_server.shutdown)
+        if self._metrics_wanted:
+            self._serve_metrics(s.metrics_addr)
 
         sweeper = Sweeper(self.store, self.partitions, self.metrics, self.clock)
         self._spawn("catalog", self.catalog.watch(self._stopped))
@@ -182,46 +151,8 @@ class App:
             },
         )
 
-    def _spawn(self, name: str, work: Any) -> None:
-        task = asyncio.create_task(work, name=name)
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or (task.exception() is None and self._stopped.is_set()):
-            return
-        error = task.exception()
-        log.critical("engine.task_died", extra={"task": task.get_name(), "error": repr(error)})
-        self.failed = True
-        self._stopped.set()
-
-    def stop(self) -> None:
-        """Ask the process to stop (signal handlers call this); returns at once."""
-        self._stopped.set()
-
-    async def serve_until_stopped(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stop)
-        await self._stopped.wait()
-
-    async def shutdown(self) -> None:
-        """Graceful stop; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        log.info("engine.stopping")
+    async def _before_tasks_stop(self) -> None:
         if hasattr(self, "health"):
             await self.health.enter_graceful_shutdown()
         if hasattr(self, "server"):
             await self.server.stop(self.settings.shutdown_grace)
-        self._stopped.set()  # the loops end at their next check...
-        for task in self._tasks:
-            task.cancel()  # ...or now, if cancelling reaches them
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT)
-            for task in stuck:
-                log.error("engine.task_stuck", extra={"task": task.get_name()})
-        await self._stack.aclose()
-        log.info("engine.stopped")

@@ -8,43 +8,20 @@ open-session gauge stay true.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from engine.metrics import EngineMetrics
 from engine.store import RedisBalanceStore
 from tarif_common import keys
-from tarif_common.errors import TarifError
+from tarif_common.lifecycle import every
 
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
-
-# Errors a background loop outlives: Redis briefly away or busy. Anything else is a bug and
-# ends the task (the App then stops the process, non-zero).
-TRANSIENT = (TarifError, RedisError, OSError)
-
-
-async def every(
-    interval: float, work: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event
-) -> None:
-    """Run `work` every `interval` seconds until `stop` is set, surviving transient errors.
-
-    Stopping does not rely on cancellation alone: a cancel that lands inside a Redis call can
-    be swallowed by the client, and the loop must still end.
-    """
-    while not stop.is_set():
-        try:
-            await work()
-        except TRANSIENT as exc:
-            log.warning("task.retry", extra={"task": name, "error": repr(exc)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
 
 
 class Sweeper:

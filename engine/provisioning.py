@@ -52,6 +52,23 @@ class BalanceDoc(BaseModel):
         return value
 
 
+class ContactDoc(BaseModel):
+    """Where the customer is told things (threshold notifications); kept in Postgres."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag: str = Field(default="primary", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{6,15}$")
+
+    @field_validator("phone")
+    @classmethod
+    def _some_address(cls, value: str | None, info: Any) -> str | None:
+        if value is None and info.data.get("email") is None:
+            raise ValueError("a contact needs an email or a phone")
+        return value
+
+
 class AccountDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,6 +79,16 @@ class AccountDoc(BaseModel):
     services: list[str] = Field(min_length=1, max_length=1000)
     balances: list[BalanceDoc] = Field(default_factory=list, max_length=200)
     credit_profile: str | None = None
+    # None: leave the account's contacts as they are; a list (even empty) replaces them.
+    contacts: list[ContactDoc] | None = Field(default=None, max_length=20)
+
+    @field_validator("contacts")
+    @classmethod
+    def _tags(cls, value: list[ContactDoc] | None) -> list[ContactDoc] | None:
+        tags = [c.tag for c in value or []]
+        if len(set(tags)) != len(tags):
+            raise ValueError("contact tags repeat")
+        return value
 
     @field_validator("services")
     @classmethod
@@ -80,6 +107,15 @@ class ProvisioningDoc(BaseModel):
     catalog: dict[str, Any] | None = None
     accounts: list[AccountDoc] = Field(default_factory=list)
     sharing_groups: list[GroupDoc] = Field(default_factory=list)
+
+
+def parse_document(document: Mapping[str, Any]) -> ProvisioningDoc:
+    try:
+        return ProvisioningDoc.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProvisioningError(f"{where}: {first['msg']}") from exc
 
 
 def _ms(at: datetime | None) -> int:
@@ -206,12 +242,7 @@ class Provisioner:
 
     async def apply(self, document: Mapping[str, Any]) -> dict[str, int]:
         """Provision a whole document; validates everything before writing anything."""
-        try:
-            doc = ProvisioningDoc.model_validate(document)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ProvisioningError(f"{where}: {first['msg']}") from exc
+        doc = parse_document(document)
         catalog = parse_catalog(doc.catalog) if doc.catalog else await self.current_catalog()
         planned = [
             (account, _account_fields(account, catalog, f"accounts[{i}]"))

@@ -1,10 +1,14 @@
 """The `tarif` command: run processes, provision, and talk to a running engine.
 
-tarif up                  embedded (or configured) Redis + Postgres, demo data, engine
+tarif up                  embedded (or configured) Redis + Postgres, demo data, engine, batch
 tarif engine [--workers N] the charging engine (gRPC + /metrics)
-tarif provision FILE      load a catalog and accounts (YAML or JSON) into Redis
+tarif batch               billing_batch: stream ingestion into Postgres, the notifier
+tarif migrate             apply the Postgres schema migrations (also done by `batch` on start)
+tarif provision FILE      load a catalog and accounts (YAML or JSON); contacts go to Postgres
 tarif event SUB SERVICE   send one ChargeEvent to a running engine
 tarif balances SUB        show a subscriber's balances
+tarif notifications SUB   a subscriber's notifications and their deliveries
+tarif unrated list|show|correct|rerate   unratable usage
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from tarif_common import logs
-from tarif_common.embedded import embedded_services
-from tarif_common.errors import TarifError
+from tarif_common.embedded import ServiceUrls, embedded_services
+from tarif_common.errors import InvalidRequest, TarifError
 from tarif_common.settings import Settings
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
@@ -34,15 +38,21 @@ def _run(main: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(main)
 
 
-async def _serve(settings: Settings, banner: str | None = None, workers: int = 1) -> int:
-    """Run an engine here and `workers - 1` more as child processes on the same gRPC port.
+async def _serve(
+    settings: Settings, banner: str | None = None, workers: int = 1, batch: bool = False
+) -> int:
+    """Run an engine here and `workers - 1` more as child processes on the same gRPC port,
+    plus a billing_batch child if `batch`.
 
     The gRPC server sets SO_REUSEPORT, so the kernel spreads connections over the processes;
-    worker i serves its metrics on the metrics port + i. If a worker dies, all stop.
+    worker i serves its metrics on the metrics port + i. If a child dies, all stop.
     """
-    from engine.app import App, split_addr
+    from engine.app import App
+    from tarif_common.lifecycle import split_addr
 
     children = await _start_workers(settings, workers - 1)
+    if batch:
+        children.append(await _child(settings, "batch"))
     async with App(settings) as app:
         watchers = [asyncio.create_task(child.wait()) for child in children]
         for watcher in watchers:
@@ -66,35 +76,57 @@ async def _serve(settings: Settings, banner: str | None = None, workers: int = 1
 
 
 async def _start_workers(settings: Settings, count: int) -> list[asyncio.subprocess.Process]:
-    from engine.app import split_addr
+    from tarif_common.lifecycle import split_addr
 
     host, port = split_addr(settings.metrics_addr)
-    children = []
-    for i in range(1, count + 1):
-        env = os.environ | {
-            "REDIS_URL": settings.redis_url or "",
-            "TARIF_GRPC_ADDR": settings.grpc_addr,
-            "TARIF_METRICS_ADDR": f"{host}:{port + i}",
-        }
-        children.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tarif_common.cli", "engine", env=env
-            )
-        )
-    return children
+    return [
+        await _child(settings, "engine", TARIF_METRICS_ADDR=f"{host}:{port + i}")
+        for i in range(1, count + 1)
+    ]
+
+
+async def _child(settings: Settings, command: str, **env: str) -> asyncio.subprocess.Process:
+    """A `tarif <command>` child process on the same servers."""
+    urls = {"REDIS_URL": settings.redis_url or "", "TARIF_GRPC_ADDR": settings.grpc_addr}
+    if settings.database_url:
+        urls["DATABASE_URL"] = settings.database_url
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tarif_common.cli", command, env=os.environ | urls | env
+    )
 
 
 async def _provision(settings: Settings, path: Path) -> dict[str, int]:
     from redis.asyncio import Redis
 
-    from engine.provisioning import Provisioner, load_document
+    from engine.provisioning import Provisioner, load_document, parse_document
 
     assert settings.redis_url is not None
+    document = load_document(path)
+    accounts = parse_document(document).accounts  # validated before anything is written
     redis = Redis.from_url(settings.redis_url)
     try:
-        return await Provisioner(redis, settings.partitions).apply(load_document(path))
+        done = await Provisioner(redis, settings.partitions).apply(document)
     finally:
         await redis.aclose()
+    with_contacts = [a for a in accounts if a.contacts is not None]
+    if with_contacts and settings.database_url:
+        from billing_batch.notifier.store import Contact, put_contacts
+        from tarif_common import db
+
+        await db.migrate_url(settings.database_url)
+        pool = await db.create_pool(settings.database_url, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                for account in with_contacts:
+                    await put_contacts(
+                        conn,
+                        account.id,
+                        [Contact(c.tag, c.email, c.phone) for c in account.contacts or []],
+                    )
+        finally:
+            await pool.close()
+        done["contacts"] = sum(len(a.contacts or []) for a in with_contacts)
+    return done
 
 
 def cmd_engine(settings: Settings, args: argparse.Namespace) -> int:
@@ -104,13 +136,116 @@ def cmd_engine(settings: Settings, args: argparse.Namespace) -> int:
     return code
 
 
+def _with_urls(settings: Settings, urls: ServiceUrls) -> Settings:
+    return settings.model_copy(
+        update={"redis_url": urls.redis_url, "database_url": urls.database_url}
+    )
+
+
 def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
-    with embedded_services(settings, postgres=False) as urls:
-        done = _run(
-            _provision(settings.model_copy(update={"redis_url": urls.redis_url}), args.file)
-        )
+    with embedded_services(settings) as urls:
+        done = _run(_provision(_with_urls(settings, urls), args.file))
     print(json.dumps(done))
     return 0
+
+
+def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_batch.app import BatchApp
+
+    async def serve(settings: Settings) -> int:
+        async with BatchApp(settings) as app:
+            await app.serve_until_stopped()
+        return 1 if app.failed else 0
+
+    with embedded_services(settings) as urls:
+        code: int = _run(serve(_with_urls(settings, urls)))
+    return code
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from tarif_common import db
+
+    with embedded_services(settings) as urls:
+        assert urls.database_url is not None
+        applied = _run(db.migrate_url(urls.database_url))
+    print(json.dumps({"applied": applied}))
+    return 0
+
+
+async def _with_pool(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from tarif_common import db
+
+    assert settings.database_url is not None
+    await db.migrate_url(settings.database_url)
+    pool = await db.create_pool(settings.database_url, max_size=2)
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+def cmd_notifications(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_batch.notifier.store import list_notifications
+
+    async def work(pool: Any) -> Any:
+        async with pool.acquire() as conn:
+            who = (
+                {"account_id": args.subscriber} if args.account else {"subscriber": args.subscriber}
+            )
+            return await list_notifications(conn, **who, before_id=args.before, limit=args.limit)
+
+    with embedded_services(settings) as urls:
+        listed = _run(_with_pool(_with_urls(settings, urls), work))
+    print(json.dumps(listed, indent=2, default=str))
+    return 0
+
+
+def cmd_unrated(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_batch import unrated
+    from billing_batch.engine_client import GrpcEngine
+
+    async def work(pool: Any) -> Any:
+        if args.action == "rerate":
+            engine = GrpcEngine(settings.grpc_addr)
+            try:
+                return await unrated.rerate(pool, engine, args.id)
+            finally:
+                await engine.close()
+        async with pool.acquire() as conn:
+            if args.action == "list":
+                return await unrated.list_unrated(
+                    conn,
+                    status=args.status,
+                    reason=args.reason,
+                    subscriber=args.subscriber,
+                    after_id=args.after,
+                    limit=args.limit,
+                )
+            if args.action == "show":
+                return await unrated.get_unrated(conn, args.id)
+            return await unrated.correct(
+                conn,
+                args.id,
+                subscriber=args.subscriber,
+                service=args.service,
+                set_attributes=dict(_pairs(args.attr)),
+                remove_attributes=args.remove_attr,
+            )
+
+    with embedded_services(settings) as urls:
+        result = _run(_with_pool(_with_urls(settings, urls), work))
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _pairs(items: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidRequest("--attr", f"{item!r} is not name=value")
+        pairs.append((name, value))
+    return pairs
 
 
 def _embedded(name: str, started: tuple[str, ...]) -> str:
@@ -119,9 +254,7 @@ def _embedded(name: str, started: tuple[str, ...]) -> str:
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings) as urls:
-        settings = settings.model_copy(
-            update={"redis_url": urls.redis_url, "database_url": urls.database_url}
-        )
+        settings = _with_urls(settings, urls)
         done = _run(_provision(settings, args.demo))
         metrics_host = settings.metrics_addr.rpartition(":")[0]
         embedded = {name: " (embedded)" for name in urls.embedded}
@@ -133,13 +266,15 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 f"  demo:     {done['accounts']} accounts from {args.demo}",
                 f"  gRPC:     {settings.grpc_addr}  (ChargingService, health, reflection)",
                 f"  metrics:  http://{metrics_host}:{{metrics_port}}/metrics",
+                f"  batch:    ingestion + notifier, metrics http://{settings.batch_metrics_addr}"
+                "/metrics",
                 "  try:      .venv/bin/tarif event 38640111222 voice --units 60 \\",
                 "                --attr destination=393331234567",
                 "            .venv/bin/tarif balances 38640111222",
                 "Ctrl-C stops everything.",
             ]
         )
-        code: int = _run(_serve(settings, banner, args.workers))
+        code: int = _run(_serve(settings, banner, args.workers, batch=True))
     return code
 
 
@@ -209,7 +344,39 @@ def parser() -> argparse.ArgumentParser:
     bal = sub.add_parser("balances", help="show a subscriber's balances")
     bal.add_argument("subscriber")
     bal.set_defaults(func=cmd_balances)
+    sub.add_parser("batch", help="run billing_batch (ingestion, notifier)").set_defaults(
+        func=cmd_batch
+    )
+    sub.add_parser("migrate", help="apply the Postgres migrations").set_defaults(func=cmd_migrate)
+    notes = sub.add_parser("notifications", help="a subscriber's notifications")
+    notes.add_argument("subscriber")
+    notes.add_argument("--account", action="store_true", help="the argument is an account id")
+    notes.add_argument("--before", type=int, help="next page: the last id seen")
+    notes.add_argument("--limit", type=int, default=50)
+    notes.set_defaults(func=cmd_notifications)
+    _unrated_parser(sub.add_parser("unrated", help="unratable usage: list, correct, re-rate"))
     return top
+
+
+def _unrated_parser(unrated: argparse.ArgumentParser) -> None:
+    unrated.set_defaults(func=cmd_unrated)
+    actions = unrated.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="oldest first")
+    listing.add_argument("--status", choices=["open", "corrected", "rerated", "rejected"])
+    listing.add_argument("--reason")
+    listing.add_argument("--subscriber")
+    listing.add_argument("--after", type=int, help="next page: the last id seen")
+    listing.add_argument("--limit", type=int, default=100)
+    actions.add_parser("show").add_argument("id", type=int)
+    fix = actions.add_parser("correct", help="fix the identifier, service or rating fields")
+    fix.add_argument("id", type=int)
+    fix.add_argument("--subscriber", help="the right service identifier")
+    fix.add_argument("--service")
+    fix.add_argument("--attr", action="append", default=[], help="set a rating field, name=value")
+    fix.add_argument("--remove-attr", action="append", default=[], help="drop a rating field")
+    actions.add_parser("rerate", help="charge it through the engine (once)").add_argument(
+        "id", type=int
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,6 +159,8 @@ class _Server(abc.ABC):
             self.stop()
             raise
         atexit.register(self.stop)
+        # Other `tarif` commands on this state dir use the running server (see live_url).
+        (self.data_dir / "url").write_text(self.url)
         seconds = round(time.monotonic() - began, 3)
         log.info(f"embedded.{self.kind}.started", extra={"port": self.port, "seconds": seconds})
         return self.url
@@ -177,6 +179,7 @@ class _Server(abc.ABC):
                     proc.wait()
             log.info(f"embedded.{self.kind}.stopped", extra={"port": self.port})
         if self._lock_fd is not None:
+            (self.data_dir / "url").unlink(missing_ok=True)
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -186,6 +189,23 @@ class _Server(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @staticmethod
+    def live_url(data_dir: Path) -> str | None:
+        """The URL of a server another process runs from `data_dir`, if one is running."""
+        try:
+            fd = os.open(data_dir / ".lock", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: its owner is alive
+            with contextlib.suppress(OSError):
+                return (data_dir / "url").read_text().strip() or None
+            return None
+        finally:
+            os.close(fd)
+        return None
 
     def _lock(self) -> None:
         fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -421,6 +441,10 @@ def embedded_services(settings: Settings, *, postgres: bool = True) -> Iterator[
     state = settings.state_dir.resolve()
     with contextlib.ExitStack() as stack:
         redis_url, database_url, started = settings.redis_url, settings.database_url, []
+        # A server that `tarif up` runs from the same state dir is shared, not started again.
+        redis_url = redis_url or _Server.live_url(state / "redis")
+        if postgres:
+            database_url = database_url or _Server.live_url(state / "postgres")
         if not redis_url:
             redis = EmbeddedRedis(state / "redis", appendfsync=settings.redis_appendfsync)
             redis_url = stack.enter_context(redis).url

@@ -79,3 +79,15 @@ class StoreUnavailable(TarifError):
     """The balance store cannot be reached."""
 
     result = Result.UNAVAILABLE
+
+
+class NotFound(TarifError):
+    """No such object."""
+
+    result = Result.NOT_FOUND
+
+
+class Conflict(TarifError):
+    """The object's state does not allow this change."""
+
+    result = Result.CONFLICT

@@ -24,6 +24,8 @@ class Result(IntEnum):
     INVALID_REQUEST = -1
     UNAVAILABLE = -2
     UNABLE_TO_COMPLY = -3
+    NOT_FOUND = -4
+    CONFLICT = -5
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ RESULTS: dict[Result, Mapping] = {
     Result.INVALID_REQUEST: Mapping(5004, "INVALID_ARGUMENT", 422),
     Result.UNAVAILABLE: Mapping(3002, "UNAVAILABLE", 503),
     Result.UNABLE_TO_COMPLY: Mapping(5012, "INTERNAL", 500),
+    Result.NOT_FOUND: Mapping(5012, "NOT_FOUND", 404),
+    Result.CONFLICT: Mapping(5012, "FAILED_PRECONDITION", 409),
 }
 
 

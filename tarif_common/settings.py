@@ -6,10 +6,11 @@ Names without a prefix (`REDIS_URL`, `DATABASE_URL`) are the conventional ones; 
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,5 +60,46 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
 
+    # billing_batch: its metrics, its name in the streams' consumer groups (unique per process),
+    # and how long a read-but-unacknowledged stream entry waits before another consumer takes it.
+    batch_metrics_addr: str = "127.0.0.1:9465"
+    batch_consumer: str = Field(default_factory=socket.gethostname, min_length=1)
+    stream_claim_idle: float = Field(default=30.0, gt=0)
+
+    # Notifier. A delivery is tried up to notify_max_attempts times, waiting notify_backoff
+    # seconds after the first failure and twice as long after each next one (at most
+    # notify_backoff_max); then it is dead-lettered. A sender holds a delivery for notify_lease
+    # seconds: if it dies, the delivery is taken again after that (longer than notify_timeout).
+    notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    notify_backoff: float = Field(default=5.0, gt=0)
+    notify_backoff_max: float = Field(default=3600.0, gt=0)
+    notify_timeout: float = Field(default=10.0, gt=0)
+    notify_lease: float = Field(default=60.0, gt=0)
+    notify_concurrency: int = Field(default=20, ge=1, le=1000)
+    # Operator-supplied templates (`<type>.email.j2`, `<type>.sms.j2`) override the built-in ones.
+    templates_dir: Path | None = None
+    # E-mail (SMTP). No host: the e-mail channel is off and its deliveries are recorded as skipped.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Tarif <notifications@localhost>"
+    # SMS through an HTTP gateway: POST {to, from, text} as JSON with a bearer token.
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    sms_sender: str = "Tarif"
+    # Webhook: every notification POSTed as JSON, signed (Standard Webhooks, HMAC-SHA256).
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Self:
+        if self.notify_lease <= self.notify_timeout:
+            raise ValueError("TARIF_NOTIFY_LEASE must be longer than TARIF_NOTIFY_TIMEOUT")
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("TARIF_WEBHOOK_URL needs TARIF_WEBHOOK_SECRET (deliveries are signed)")
+        return self

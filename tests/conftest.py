@@ -1,15 +1,18 @@
-"""Test harness: real Redis for every integration test.
+"""Test harness: real Redis and Postgres for the integration tests.
 
 REDIS_URL set: that server is used (its database is flushed before each test, so point it at a
-scratch database). Unset (CI, a fresh machine): one embedded server for the whole run.
+scratch database). DATABASE_URL set: a scratch database is created on that server for the run and
+dropped after. Unset (CI, a fresh machine): one embedded server of each for the whole run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from redis.asyncio import Redis
 
@@ -33,3 +36,59 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A scratch database, migrated: on DATABASE_URL's server if set, else on an embedded one."""
+    import asyncio
+    import shutil
+    import tempfile
+    import uuid
+
+    import asyncpg
+
+    from tarif_common import db
+    from tarif_common.embedded import EmbeddedPostgres
+
+    async def admin(url: str, sql: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    with contextlib.ExitStack() as stack:
+        server_url = os.environ.get("DATABASE_URL")
+        if not server_url:
+            # A fresh /tmp folder the server's system user may traverse when we are root.
+            root = Path(tempfile.mkdtemp(prefix="tarif-test-pg-"))
+            stack.callback(shutil.rmtree, root, True)
+            server_url = stack.enter_context(EmbeddedPostgres(root / "pg", owned_root=root)).url
+        name = f"tarif_test_{uuid.uuid4().hex[:12]}"
+        base, _, _ = server_url.rpartition("/")
+        asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
+        url = f"{base}/{name}"
+        try:
+            asyncio.run(db.migrate_url(url))
+            yield url
+        finally:
+            asyncio.run(admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the scratch database, every table emptied first."""
+    from tarif_common import db
+
+    pool = await db.create_pool(database_url, max_size=10)
+    async with pool.acquire() as conn:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'schema_migrations'"
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    yield pool
+    await pool.close()

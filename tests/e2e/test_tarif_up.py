@@ -36,11 +36,12 @@ def _wait_for(process: subprocess.Popen[str], text: str, deadline: float) -> lis
 
 def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
     state = Path(f"/tmp/tarif-e2e-{os.getpid()}")  # postgres' user must traverse its parents
-    grpc_port, metrics_port = free_port(), free_port()
+    grpc_port, metrics_port, batch_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")} | {
         "TARIF_STATE_DIR": str(state),
         "TARIF_GRPC_ADDR": f"127.0.0.1:{grpc_port}",
         "TARIF_METRICS_ADDR": f"127.0.0.1:{metrics_port}",
+        "TARIF_BATCH_METRICS_ADDR": f"127.0.0.1:{batch_port}",
         "TARIF_LOG_FORMAT": "text",
     }
     process = subprocess.Popen(
@@ -75,6 +76,31 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
             f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
         ).read()
         assert b'tarif_engine_requests_total{result="SUCCESS",rpc="ChargeEvent"} 1.0' in metrics
+
+        # The batch child moves unratable usage into Postgres; other `tarif` commands on the
+        # same state dir use the running embedded servers.
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stray = pb.EventRequest(
+                subscriber="38699999999", service="sms", event_id="e2e-stray", units=1
+            )
+            stub = pb_grpc.ChargingServiceStub(channel)
+            assert stub.ChargeEvent(stray, timeout=10).result == pb.USER_UNKNOWN
+        listing = ""
+        deadline = time.monotonic() + 30
+        while "e2e-stray" not in listing and time.monotonic() < deadline:
+            listing = subprocess.run(
+                [sys.executable, "-m", "tarif_common.cli", "unrated", "list"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+        assert '"reason": "unknown_subscriber"' in listing
+        batch_metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{batch_port}/metrics", timeout=5
+        ).read()
+        assert b'tarif_batch_ingested_total{ingestor="unrated"} 1.0' in batch_metrics
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

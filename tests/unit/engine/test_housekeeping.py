@@ -8,8 +8,8 @@ import contextlib
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from engine.housekeeping import every
 from tarif_common.errors import StoreUnavailable
+from tarif_common.lifecycle import every
 
 
 async def test_transient_errors_are_survived() -> None:

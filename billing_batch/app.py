@@ -1,0 +1,173 @@
+"""The billing_batch process: moves the engine's streams into Postgres and runs the notifier.
+
+Migrations are applied on start (idempotent, under an advisory lock). Several batch processes may
+run side by side, each with its own TARIF_BATCH_CONSUMER name: the consumer groups share the
+streams and `SKIP LOCKED` shares the deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from billing_batch import unrated
+from billing_batch.metrics import BatchMetrics
+from billing_batch.notifier import store as notifier_store
+from billing_batch.notifier.channels import (
+    Channel,
+    EmailChannel,
+    SmsGatewayChannel,
+    WebhookChannel,
+)
+from billing_batch.notifier.dispatcher import Dispatcher, RetryPolicy
+from billing_batch.notifier.ingest import NotificationIngest
+from billing_batch.notifier.messages import Renderer
+from billing_batch.streams import StreamIngestor
+from engine.catalog import CatalogCache
+from engine.rating.model import Resource
+from tarif_common import db, keys
+from tarif_common.lifecycle import TRANSIENT, Process, every
+from tarif_common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_PG_TRANSIENT = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def channels_from(
+    settings: Settings, renderer: Renderer, client: httpx.AsyncClient
+) -> dict[str, Channel]:
+    """The channels the settings configure; the others are off."""
+    s = settings
+    found: dict[str, Channel] = {}
+    if s.smtp_host:
+        found["email"] = EmailChannel(
+            renderer,
+            host=s.smtp_host,
+            port=s.smtp_port,
+            sender=s.mail_from,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            starttls=s.smtp_starttls,
+            timeout=s.notify_timeout,
+        )
+    if s.sms_gateway_url:
+        found["sms"] = SmsGatewayChannel(
+            renderer, client, url=s.sms_gateway_url, sender=s.sms_sender, token=s.sms_gateway_token
+        )
+    if s.webhook_url and s.webhook_secret:
+        found["webhook"] = WebhookChannel(client, secret=s.webhook_secret)
+    return found
+
+
+class BatchApp(Process):
+    name = "batch"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        serve_metrics: bool = True,
+        idle_poll: float = 1.0,
+    ) -> None:
+        if settings.redis_url is None or settings.database_url is None:
+            raise ValueError("BatchApp needs redis_url and database_url (the CLI embeds them)")
+        super().__init__(registry=registry)
+        self.settings = settings
+        self.metrics = BatchMetrics(self.registry)
+        self._metrics_wanted = serve_metrics
+        self._idle_poll = idle_poll
+
+    async def _start(self) -> None:
+        s = self.settings
+        assert s.redis_url is not None
+        assert s.database_url is not None
+        self.redis = Redis.from_url(s.redis_url)
+        self._stack.push_async_callback(self.redis.aclose)
+        await self.redis.ping()
+        await self.redis.hsetnx(keys.META, "partitions", s.partitions)
+        partitions = int(await self.redis.hget(keys.META, "partitions") or s.partitions)
+
+        await db.migrate_url(s.database_url)
+        self.pool = await db.create_pool(s.database_url, max_size=s.notify_concurrency + 5)
+        self._stack.push_async_callback(self.pool.close)
+
+        self.catalog = CatalogCache(self.redis, s.catalog_poll_interval)
+        await self.catalog.refresh()
+        client = httpx.AsyncClient(timeout=s.notify_timeout)
+        self._stack.push_async_callback(client.aclose)
+        renderer = Renderer(s.templates_dir)
+        channels = channels_from(s, renderer, client)
+        self.dispatcher = Dispatcher(
+            self.pool,
+            channels,
+            RetryPolicy(s.notify_max_attempts, s.notify_backoff, s.notify_backoff_max),
+            self.metrics,
+            lease=s.notify_lease,
+            concurrency=s.notify_concurrency,
+            idle_poll=self._idle_poll,
+        )
+        common = {
+            "consumer": s.batch_consumer,
+            "claim_idle_ms": int(s.stream_claim_idle * 1000),
+            "block_ms": int(self._idle_poll * 1000),
+            "ingested": self.metrics.ingested,
+        }
+        self.ingestors = [
+            StreamIngestor(
+                self.redis,
+                "notifications",
+                [keys.notification_stream(p) for p in range(partitions)],
+                NotificationIngest(
+                    self.pool,
+                    self._resources,
+                    set(channels),
+                    s.webhook_url,
+                    self.metrics,
+                    self.dispatcher.wake,
+                ),
+                **common,  # type: ignore[arg-type]
+            ),
+            StreamIngestor(
+                self.redis,
+                "unrated",
+                [keys.UNRATED],
+                unrated.UnratedIngest(self.pool, self.metrics),
+                **common,  # type: ignore[arg-type]
+            ),
+        ]
+        for ingestor in self.ingestors:
+            await ingestor.prepare()
+        if self._metrics_wanted:
+            self._serve_metrics(s.batch_metrics_addr)
+
+        self._spawn("catalog", self.catalog.watch(self._stopped))
+        for ingestor in self.ingestors:
+            self._spawn(f"ingest-{ingestor.name}", ingestor.run(self._stopped))
+        self._spawn("notifier", self.dispatcher.run(self._stopped))
+        self._spawn(
+            "gauges", every(5.0, self.refresh_gauges, "gauges", self._stopped, _PG_TRANSIENT)
+        )
+        log.info(
+            "batch.started",
+            extra={"channels": sorted(channels), "metrics_port": self.metrics_port},
+        )
+
+    def _resources(self) -> dict[str, Resource]:
+        compiled = self.catalog.current
+        return dict(compiled.catalog.resources) if compiled else {}
+
+    async def refresh_gauges(self) -> None:
+        for ingestor in self.ingestors:
+            self.metrics.stream_pending.labels(ingestor.name).set(await ingestor.pending())
+        async with self.pool.acquire() as conn:
+            self.metrics.waiting.set(await notifier_store.waiting(conn))
+            counts = await unrated.open_counts(conn)
+        self.metrics.unrated_open.clear()
+        for reason, count in counts.items():
+            self.metrics.unrated_open.labels(reason).set(count)

@@ -1,0 +1,52 @@
+"""Prometheus metrics of the billing_batch process (registry injected: tests stay isolated)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class BatchMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.ingested = Counter(
+            "tarif_batch_ingested",
+            "Stream entries stored in Postgres and acknowledged, by ingestor.",
+            ["ingestor"],
+            registry=registry,
+        )
+        self.stream_pending = Gauge(
+            "tarif_batch_stream_pending",
+            "Stream entries read but not yet acknowledged, by ingestor.",
+            ["ingestor"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "tarif_notifier_deliveries",
+            "Notification delivery attempts by channel and outcome"
+            " (delivered, failed = will retry, dead = gave up, skipped = no recipient/channel).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.delivery_seconds = Histogram(
+            "tarif_notifier_delivery_seconds",
+            "Time of one delivery attempt, by channel.",
+            ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.waiting = Gauge(
+            "tarif_notifier_waiting_deliveries",
+            "Deliveries not done yet (pending, waiting to retry, or in flight).",
+            registry=registry,
+        )
+        self.unrated_open = Gauge(
+            "tarif_unrated_open_events",
+            "Unratable events kept and not yet re-rated, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.reratings = Counter(
+            "tarif_unrated_reratings",
+            "Re-ratings of unratable events sent to the engine, by the engine's result.",
+            ["result"],
+            registry=registry,
+        )

@@ -1,0 +1,147 @@
+"""The ways a notification reaches people: e-mail (SMTP), SMS (an HTTP gateway), webhook.
+
+Each channel is one small class with `send(outgoing) -> detail`; a failure raises DeliveryFailed
+and the dispatcher decides about retries. Every message carries an id that stays the same on
+retries (Message-ID, the gateway's reference, `webhook-id`), so a receiver can drop a repeat.
+"""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+
+import aiosmtplib
+import httpx
+
+from billing_batch.notifier import signing
+from billing_batch.notifier.messages import Renderer
+from billing_batch.notifier.model import Outgoing
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(self, out: Outgoing) -> str: ...
+
+
+def message_id(out: Outgoing) -> str:
+    return f"tarif-delivery-{out.delivery_id}"
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self._renderer = renderer
+        self._host, self._port, self._sender = host, port, sender
+        self._username, self._password = username, password
+        self._starttls, self._timeout = starttls, timeout
+
+    async def send(self, out: Outgoing) -> str:
+        email = self._renderer.email(out.notification)
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = out.recipient
+        message["Subject"] = email.subject
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = f"<{message_id(out)}@tarif>"
+        message.set_content(email.body)
+        try:
+            _, response = await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                start_tls=self._starttls,
+                use_tls=False,
+                timeout=self._timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"smtp: {exc}") from exc
+        return f"smtp: {response}"
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], what: str
+) -> str:
+    try:
+        response = await client.post(
+            url, content=body, headers={"content-type": "application/json", **headers}
+        )
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"{what}: {type(exc).__name__}: {exc}") from exc
+    if not response.is_success:
+        raise DeliveryFailed(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+    return f"{what}: HTTP {response.status_code}"
+
+
+class SmsGatewayChannel:
+    """An HTTP SMS gateway: POST {"to", "from", "text", "reference"} with a bearer token.
+
+    Gateways differ; another one is another small class with the same `send`.
+    """
+
+    name = "sms"
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        client: httpx.AsyncClient,
+        *,
+        url: str,
+        sender: str,
+        token: str | None = None,
+    ) -> None:
+        self._renderer, self._client = renderer, client
+        self._url, self._sender, self._token = url, sender, token
+
+    async def send(self, out: Outgoing) -> str:
+        body = json.dumps(
+            {
+                "to": out.recipient,
+                "from": self._sender,
+                "text": self._renderer.sms(out.notification),
+                "reference": message_id(out),
+            }
+        ).encode()
+        headers = {"idempotency-key": message_id(out)}
+        if self._token:
+            headers["authorization"] = f"Bearer {self._token}"
+        return await _post(self._client, self._url, body, headers, "sms gateway")
+
+
+class WebhookChannel:
+    """A signed JSON POST of the notification to the operator's endpoint."""
+
+    name = "webhook"
+
+    def __init__(self, client: httpx.AsyncClient, *, secret: str) -> None:
+        self._client, self._secret = client, secret
+
+    async def send(self, out: Outgoing) -> str:
+        body = json.dumps(
+            {"type": "notification.threshold_crossed", "data": out.notification.as_json()},
+            separators=(",", ":"),
+        ).encode()
+        headers = signing.headers(self._secret, message_id(out), body)
+        return await _post(self._client, out.recipient, body, headers, "webhook")

@@ -1,0 +1,66 @@
+"""The words of a notification: Jinja2 templates per notification type and channel.
+
+`<type>.email.j2` (first line `Subject: ...`, a blank line, then the body) and `<type>.sms.j2`;
+a type without its own template uses `default.*`. Templates in `TARIF_TEMPLATES_DIR` override the
+built-in ones of the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from billing_batch.notifier.model import Notification
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    subject: str
+    body: str
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if templates_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(templates_dir))
+        loaders.append(jinja2.PackageLoader("billing_batch.notifier", "templates"))
+        self._env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=False,  # plain-text mail and SMS
+            undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly, not blank
+            keep_trailing_newline=False,
+        )
+
+    def email(self, n: Notification) -> Email:
+        text = self._render(n, "email")
+        first, _, body = text.partition("\n")
+        if not first.startswith("Subject:"):
+            raise jinja2.TemplateError("an e-mail template must start with 'Subject: ...'")
+        return Email(first.removeprefix("Subject:").strip(), body.lstrip("\n"))
+
+    def sms(self, n: Notification) -> str:
+        return self._render(n, "sms").strip()
+
+    def _render(self, n: Notification, channel: str) -> str:
+        template = self._env.select_template([f"{n.type}.{channel}.j2", f"default.{channel}.j2"])
+        return template.render(_context(n))
+
+
+def _context(n: Notification) -> dict[str, Any]:
+    return {
+        "n": n,
+        "type": n.type,
+        "subscriber": n.subscriber,
+        "account_id": n.account_id,
+        "resource": n.resource,
+        "unit": n.unit,
+        "threshold": n.threshold_id,
+        "threshold_value": n.amount(n.threshold_level),
+        "value": n.amount(n.value),
+        "direction": n.direction,
+        "fired_at": n.fired_at,
+    }

@@ -1,0 +1,109 @@
+"""A notification as the notifier sees it: a credit-profile threshold crossed, and where it goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.rating.credit_profiles import CHANNELS
+from engine.rating.model import Resource
+
+DIRECTIONS = {"f": "falling", "r": "rising"}
+
+
+class UnreadableEntry(ValueError):
+    """A stream entry that is not a notification the engine writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    account_id: str
+    source_id: str  # "<request id>|<threshold id>": unique per crossing of one account
+    subscriber: str
+    type: str
+    threshold_id: str
+    resource: str
+    direction: str
+    threshold_level: int  # the resource's smallest unit (cents, seconds, bytes...)
+    value: int
+    decimals: int
+    unit: str
+    event_time: datetime
+    fired_at: datetime
+    channels: tuple[str, ...]
+    id: int = 0
+
+    def amount(self, units: int) -> Decimal:
+        """Units of the smallest unit as the amount people read (cents -> euros)."""
+        return Decimal(units).scaleb(-self.decimals)
+
+    def as_json(self) -> dict[str, Any]:
+        """The notification as webhooks and listings show it (amounts as decimal strings)."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "subscriber": self.subscriber,
+            "type": self.type,
+            "threshold": self.threshold_id,
+            "resource": self.resource,
+            "unit": self.unit,
+            "direction": self.direction,
+            "threshold_value": str(self.amount(self.threshold_level)),
+            "value": str(self.amount(self.value)),
+            "event_time": self.event_time.isoformat(),
+            "fired_at": self.fired_at.isoformat(),
+        }
+
+
+def from_entry(fields: dict[str, str], resources: dict[str, Resource]) -> Notification:
+    """Read a `tarif:{p}:notif` entry (written by lib.lua's notify_crossings)."""
+    try:
+        channels = tuple(c for c in fields["ch"].split(",") if c)
+        unknown = [c for c in channels if c not in CHANNELS]
+        if unknown or fields["dir"] not in DIRECTIONS:
+            raise UnreadableEntry(f"unknown channel or direction in {fields}")
+        resource = resources.get(fields["res"])
+        return Notification(
+            account_id=fields["acct"],
+            source_id=fields["id"],
+            subscriber=fields["sub"],
+            type=fields["k"],
+            threshold_id=fields["th"],
+            resource=fields["res"],
+            direction=DIRECTIONS[fields["dir"]],
+            threshold_level=int(fields["level"]),
+            value=int(fields["value"]),
+            decimals=resource.decimals if resource else 0,
+            unit=resource.unit if resource else fields["res"],
+            event_time=_ms(fields["t"]),
+            fired_at=_ms(fields["at"]),
+            channels=channels,
+        )
+    except (KeyError, ValueError) as exc:
+        raise UnreadableEntry(str(exc)) from exc
+
+
+def _ms(raw: str) -> datetime:
+    return datetime.fromtimestamp(int(raw) / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Where one channel delivers; an empty address with `skip` says why it cannot."""
+
+    channel: str
+    address: str
+    skip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One delivery attempt handed to a channel."""
+
+    delivery_id: int
+    channel: str
+    recipient: str
+    attempt: int
+    notification: Notification

@@ -1,0 +1,261 @@
+"""Postgres side of notifications: contacts, the notifications kept, and their deliveries.
+
+Deliveries are claimed with `FOR UPDATE SKIP LOCKED` under a lease, so several notifiers share
+the work and a delivery held by a notifier that died is taken again once its lease ends. A
+result is recorded only by the holder of the current attempt (status `sending`, same attempt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from billing_batch.notifier.model import Notification, Outgoing, Recipient
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    tag: str
+    email: str | None = None
+    phone: str | None = None
+
+
+async def put_contacts(
+    conn: asyncpg.Connection, account_id: str, contacts: Sequence[Contact]
+) -> None:
+    """Replace an account's contacts (the provisioning document is the whole truth for it)."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM account_contacts WHERE account_id = $1", account_id)
+        await conn.executemany(
+            "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
+            [(account_id, c.tag, c.email, c.phone) for c in contacts],
+        )
+
+
+async def contacts_of(
+    conn: asyncpg.Connection, account_ids: Sequence[str]
+) -> dict[str, list[Contact]]:
+    rows = await conn.fetch(
+        "SELECT account_id, tag, email, phone FROM account_contacts"
+        " WHERE account_id = ANY($1::text[]) ORDER BY account_id, tag",
+        list(account_ids),
+    )
+    found: dict[str, list[Contact]] = {}
+    for row in rows:
+        found.setdefault(row["account_id"], []).append(
+            Contact(row["tag"], row["email"], row["phone"])
+        )
+    return found
+
+
+async def add_notifications(
+    conn: asyncpg.Connection, items: Sequence[tuple[Notification, Sequence[Recipient]]]
+) -> int:
+    """Store notifications and their deliveries in one transaction; a replay adds nothing."""
+    added = 0
+    async with conn.transaction():
+        for n, recipients in items:
+            notification_id = await conn.fetchval(
+                """INSERT INTO notifications (account_id, source_id, subscriber, type,
+                       threshold_id, resource, direction, threshold_level, value, decimals,
+                       unit, event_time, fired_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   ON CONFLICT (account_id, source_id) DO NOTHING RETURNING id""",
+                n.account_id,
+                n.source_id,
+                n.subscriber,
+                n.type,
+                n.threshold_id,
+                n.resource,
+                n.direction,
+                n.threshold_level,
+                n.value,
+                n.decimals,
+                n.unit,
+                n.event_time,
+                n.fired_at,
+            )
+            if notification_id is None:
+                continue  # stored before a crash, acknowledged now
+            added += 1
+            await conn.executemany(
+                """INSERT INTO notification_deliveries
+                       (notification_id, channel, recipient, status, last_error)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                [
+                    (
+                        notification_id,
+                        r.channel,
+                        r.address,
+                        "skipped" if r.skip else "pending",
+                        r.skip,
+                    )
+                    for r in recipients
+                ],
+            )
+    return added
+
+
+_CLAIM = """
+WITH due AS (
+    SELECT id, status FROM notification_deliveries
+    WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE notification_deliveries d
+    SET status = 'sending', attempts = d.attempts + 1,
+        next_attempt_at = now() + make_interval(secs => $2)
+    FROM due WHERE d.id = due.id
+    RETURNING d.id, d.notification_id, d.channel, d.recipient, d.attempts, due.status AS was
+)
+SELECT c.id AS delivery_id, c.channel, c.recipient, c.attempts, c.was, n.*
+FROM claimed c JOIN notifications n ON n.id = c.notification_id
+ORDER BY c.id
+"""
+
+
+async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[Outgoing]:
+    """Take up to `limit` due deliveries for `lease` seconds; counts the attempt."""
+    async with conn.transaction():
+        rows = await conn.fetch(_CLAIM, limit, lease)
+        interrupted = [(r["delivery_id"], r["attempts"] - 1) for r in rows if r["was"] == "sending"]
+        if interrupted:
+            # the previous holder died mid-attempt: say so in the attempt history
+            await conn.executemany(
+                """INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail)
+                   VALUES ($1, $2, 'interrupted', 'sender stopped before recording a result')
+                   ON CONFLICT DO NOTHING""",
+                interrupted,
+            )
+    return [
+        Outgoing(r["delivery_id"], r["channel"], r["recipient"], r["attempts"], _notification(r))
+        for r in rows
+    ]
+
+
+async def delivered(conn: asyncpg.Connection, out: Outgoing, detail: str) -> bool:
+    """Record success; False if the lease was lost (another sender holds a later attempt)."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            """UPDATE notification_deliveries
+               SET status = 'delivered', delivered_at = now(), last_error = ''
+               WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING id""",
+            out.delivery_id,
+            out.attempt,
+        )
+        await _attempt(conn, out, "delivered", detail)
+    return done is not None
+
+
+async def failed(
+    conn: asyncpg.Connection, out: Outgoing, detail: str, retry_in: float | None
+) -> str | None:
+    """Record a failure: retry after `retry_in` seconds, or dead-letter it when None.
+
+    Returns the new status, or None if the lease was lost.
+    """
+    status = "dead" if retry_in is None else "pending"
+    async with conn.transaction():
+        done = await conn.fetchval(
+            """UPDATE notification_deliveries
+               SET status = $3, last_error = $4,
+                   next_attempt_at = now() + make_interval(secs => $5)
+               WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING id""",
+            out.delivery_id,
+            out.attempt,
+            status,
+            detail[:2000],
+            retry_in or 0.0,
+        )
+        await _attempt(conn, out, "failed", detail)
+    return status if done is not None else None
+
+
+async def _attempt(conn: asyncpg.Connection, out: Outgoing, outcome: str, detail: str) -> None:
+    await conn.execute(
+        """INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail)
+           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
+        out.delivery_id,
+        out.attempt,
+        outcome,
+        detail[:2000],
+    )
+
+
+def _notification(row: Mapping[str, Any]) -> Notification:
+    return Notification(
+        id=row["id"],
+        account_id=row["account_id"],
+        source_id=row["source_id"],
+        subscriber=row["subscriber"],
+        type=row["type"],
+        threshold_id=row["threshold_id"],
+        resource=row["resource"],
+        direction=row["direction"],
+        threshold_level=int(row["threshold_level"]),
+        value=int(row["value"]),
+        decimals=row["decimals"],
+        unit=row["unit"],
+        event_time=row["event_time"],
+        fired_at=row["fired_at"],
+        channels=(),
+    )
+
+
+async def list_notifications(
+    conn: asyncpg.Connection,
+    *,
+    subscriber: str | None = None,
+    account_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Notifications of a subscriber (or account), newest first, each with its deliveries.
+
+    Keyset pagination: pass the last `id` seen as `before_id` for the next page.
+    """
+    if (subscriber is None) == (account_id is None):
+        raise ValueError("give exactly one of subscriber or account_id")
+    rows = await conn.fetch(
+        """SELECT n.*, coalesce(json_agg(json_build_object(
+                   'channel', d.channel, 'recipient', d.recipient, 'status', d.status,
+                   'attempts', d.attempts, 'last_error', d.last_error,
+                   'delivered_at', d.delivered_at) ORDER BY d.id)
+                   FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
+           FROM notifications n LEFT JOIN notification_deliveries d ON d.notification_id = n.id
+           WHERE ($1::text IS NULL OR n.subscriber = $1)
+             AND ($2::text IS NULL OR n.account_id = $2)
+             AND ($3::bigint IS NULL OR n.id < $3)
+           GROUP BY n.id
+           ORDER BY n.id DESC
+           LIMIT $4""",
+        subscriber,
+        account_id,
+        before_id,
+        limit,
+    )
+    listed = []
+    for row in rows:
+        item = _notification(row).as_json()
+        item["deliveries"] = _json(row["deliveries"])
+        listed.append(item)
+    return listed
+
+
+def _json(value: Any) -> Any:
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def waiting(conn: asyncpg.Connection) -> int:
+    """Deliveries not yet done (pending, retrying or in flight): a gauge for operations."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'sending')"
+    )
+    return count

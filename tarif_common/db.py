@@ -1,0 +1,120 @@
+"""Postgres access shared by every process: the pool and the schema migrations.
+
+Migrations are the numbered `*.sql` files of `tarif_common/migrations`, applied in order, each in
+its own transaction, under an advisory lock so that processes starting together apply them once.
+An applied file must never change: its checksum is recorded and checked on every start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from tarif_common.errors import TarifError
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = "tarif_common.migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# pg_advisory_lock key: any constant the application owns ("tarif" as an int64).
+_LOCK_KEY = int.from_bytes(b"tarifmig", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class MigrationError(TarifError):
+    """The database's schema history disagrees with the migration files."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    """The migration files shipped with the package, in version order."""
+    found = []
+    for entry in resources.files(_MIGRATIONS).iterdir():
+        if match := _NAME.match(entry.name):
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise MigrationError(f"migration versions must be 1..n without gaps, found {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Bring the schema up to date; returns the versions applied now (none if up to date)."""
+    applied_now = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        done = {row["version"]: row for row in rows}
+        known = migrations()
+        if unknown := sorted(set(done) - {m.version for m in known}):
+            raise MigrationError(f"database has migrations this code does not know: {unknown}")
+        for migration in known:
+            row = done.get(migration.version)
+            if row is not None:
+                if row["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} changed after it was"
+                        " applied; add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            done = {"version": migration.version, "migration": migration.name}
+            log.info("db.migrated", extra=done)
+            applied_now.append(migration.version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied_now
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections exchange `jsonb` as Python objects."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        import json
+
+        await conn.set_type_codec(
+            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=init
+    )
+    return pool
+
+
+async def migrate_url(url: str) -> list[int]:
+    conn: Any = await asyncpg.connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
