@@ -16,10 +16,17 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from redis.asyncio import Redis
 
 from engine.amounts import to_units
@@ -61,12 +68,11 @@ class ContactDoc(BaseModel):
     email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{6,15}$")
 
-    @field_validator("phone")
-    @classmethod
-    def _some_address(cls, value: str | None, info: Any) -> str | None:
-        if value is None and info.data.get("email") is None:
+    @model_validator(mode="after")
+    def _some_address(self) -> Self:
+        if self.email is None and self.phone is None:
             raise ValueError("a contact needs an email or a phone")
-        return value
+        return self
 
 
 class AccountDoc(BaseModel):

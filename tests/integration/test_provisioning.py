@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+import yaml
 from redis.asyncio import Redis
 
 from engine.provisioning import Provisioner
 from tarif_common import cli, keys
 from tarif_common.errors import CatalogError, ProvisioningError
+from tarif_common.settings import Settings
 from tests.integration.harness import account, catalog, eur
 
 BAD = {
@@ -89,3 +92,37 @@ def test_cli_provision_loads_the_demo(
     assert client.get(keys.route("38640111222")) is not None
     assert client.get(keys.CATALOG_VERSION) == b"1"
     client.close()
+
+
+async def test_contacts_are_validated_and_written_to_postgres(
+    redis_url: str, database_url: str, pg: asyncpg.Pool, tmp_path: Path
+) -> None:
+    settings = Settings(redis_url=redis_url, database_url=database_url)
+    contacts = [
+        {"tag": "billing", "email": "ana@example.com"},
+        {"tag": "mobile", "phone": "+38640111222"},
+    ]
+    doc = {"catalog": catalog(), "accounts": [account("c1", "38640000121", contacts=contacts)]}
+    path = tmp_path / "doc.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    done = await cli._provision(settings, path)
+    assert done["contacts"] == 2
+    async with pg.acquire() as conn:
+        rows = await conn.fetch("SELECT tag, email, phone FROM account_contacts ORDER BY tag")
+    assert [tuple(r) for r in rows] == [
+        ("billing", "ana@example.com", None),
+        ("mobile", None, "+38640111222"),
+    ]
+    bad = [
+        ([{"tag": "x"}], "email or a phone"),
+        ([{"email": "not-an-address"}], "contacts.0.email"),
+        ([{"phone": "12"}], "contacts.0.phone"),
+        ([{"tag": "a", "email": "a@b.c"}, {"tag": "a", "email": "d@e.f"}], "tags repeat"),
+    ]
+    for value, message in bad:
+        doc = {"accounts": [account("c1", "38640000121", contacts=value)]}
+        path.write_text(yaml.safe_dump(doc))
+        with pytest.raises(ProvisioningError, match=message):
+            await cli._provision(settings, path)
+    async with pg.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM account_contacts") == 2  # unchanged
