@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 from prometheus_client import Counter
@@ -153,6 +154,11 @@ class StreamIngestor:
             info = await self._redis.xpending(stream, self._group)
             total += int(info["pending"])
         return total
+
+
+def ms_time(raw: str) -> datetime:
+    """A stream field holding Unix milliseconds (the engine's `t`, `at`) as an aware datetime."""
+    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 def _text_fields(fields: dict[bytes | str, bytes | str]) -> dict[str, str]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from billing_batch.engine_client import Charged, Engine
 from billing_batch.metrics import BatchMetrics
-from billing_batch.streams import Entry
+from billing_batch.streams import Entry, ms_time
 from tarif_common import keys
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
@@ -68,15 +67,11 @@ def _row(f: Mapping[str, str]) -> tuple[Any, ...]:
         f.get("m", ""),
         f["sub"],
         f["svc"],
-        _ms(f["t"]),
+        ms_time(f["t"]),
         int(f["u"]),
         attributes,
-        _ms(f["at"]),
+        ms_time(f["at"]),
     )
-
-
-def _ms(raw: str) -> datetime:
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 _COLUMNS = """id, event_id, reason, message, subscriber, service, event_time, units, attributes,

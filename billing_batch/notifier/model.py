@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from billing_batch.streams import ms_time
 from engine.rating.credit_profiles import CHANNELS
 from engine.rating.model import Resource
 
@@ -77,16 +78,12 @@ def from_entry(fields: dict[str, str], resources: dict[str, Resource]) -> Notifi
             value=int(fields["value"]),
             decimals=resource.decimals if resource else 0,
             unit=resource.unit if resource else fields["res"],
-            event_time=_ms(fields["t"]),
-            fired_at=_ms(fields["at"]),
+            event_time=ms_time(fields["t"]),
+            fired_at=ms_time(fields["at"]),
             channels=channels,
         )
     except (KeyError, ValueError) as exc:
         raise UnreadableEntry(str(exc)) from exc
-
-
-def _ms(raw: str) -> datetime:
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 @dataclass(frozen=True, slots=True)
