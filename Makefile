@@ -42,7 +42,7 @@ lint: $(GENERATED)
 	$(BIN)/ruff format --check .
 
 typecheck: $(GENERATED)
-	$(BIN)/mypy engine tarif_common billing_batch loadtest
+	$(BIN)/mypy engine tarif_common billing_batch admin_api loadtest
 
 clean:
 	rm -rf $(VENV) tarif .state .pytest_cache .mypy_cache .ruff_cache

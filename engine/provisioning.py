@@ -140,7 +140,7 @@ def load_document(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[str, str]:
+def account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[str, str]:
     if account.plan not in catalog.plans:
         raise ProvisioningError(f"{where}.plan: unknown plan {account.plan!r}")
     fields: dict[str, str] = {"st": account.status, "pt": account.payment_type}
@@ -223,6 +223,7 @@ class Provisioner:
     def __init__(self, redis: Redis, partitions: int) -> None:
         self._redis = redis
         self._partitions = partitions
+        self._parsed: tuple[Any, Catalog] | None = None
 
     async def partitions(self) -> int:
         """The deployment's partition count: recorded on first use, fixed afterwards."""
@@ -241,17 +242,21 @@ class Provisioner:
         return int(version)
 
     async def current_catalog(self) -> Catalog:
-        raw = await self._redis.get(keys.CATALOG)
+        """The published catalog, parsed once per version (provisioning many accounts reads it
+        for each)."""
+        version, raw = await self._redis.mget(keys.CATALOG_VERSION, keys.CATALOG)
         if raw is None:
             raise ProvisioningError("no catalog is published yet")
-        return parse_catalog(json.loads(raw))
+        if self._parsed is None or self._parsed[0] != version:
+            self._parsed = (version, parse_catalog(json.loads(raw)))
+        return self._parsed[1]
 
     async def apply(self, document: Mapping[str, Any]) -> dict[str, int]:
         """Provision a whole document; validates everything before writing anything."""
         doc = parse_document(document)
         catalog = parse_catalog(doc.catalog) if doc.catalog else await self.current_catalog()
         planned = [
-            (account, _account_fields(account, catalog, f"accounts[{i}]"))
+            (account, account_fields(account, catalog, f"accounts[{i}]"))
             for i, account in enumerate(doc.accounts)
         ]
         owners: dict[str, str] = {}
@@ -272,8 +277,26 @@ class Provisioner:
             "sharing_groups": len(doc.sharing_groups),
         }
 
-    async def put_account(self, account_id: str, fields: dict[str, str], partitions: int) -> None:
-        """Create or replace one account atomically, keeping open sessions and reservations."""
+    async def sync_account(self, document: Mapping[str, Any]) -> None:
+        """Bring one account (an `accounts[]` item) up to date, keeping live balance amounts."""
+        doc = parse_document({"accounts": [document]})
+        (account,) = doc.accounts
+        fields = account_fields(account, await self.current_catalog(), "account")
+        await self.put_account(account.id, fields, await self.partitions(), keep_amounts=True)
+
+    async def put_account(
+        self,
+        account_id: str,
+        fields: dict[str, str],
+        partitions: int,
+        *,
+        keep_amounts: bool = False,
+    ) -> None:
+        """Create or replace one account atomically, keeping open sessions and reservations.
+
+        `keep_amounts`: a balance that already exists keeps its live amount (only new balances
+        get the amount written). That makes a replay harmless: the admin API's outbox uses it.
+        """
         identifiers = [f[2:] for f in fields if f.startswith("s:")]
         routes = await self._redis.mget([keys.route(i) for i in identifiers])
         located = await self._redis.get(keys.locator(account_id))
@@ -292,6 +315,8 @@ class Provisioner:
             for name in existing
             if name.startswith(("s:", "b:", "a:", "t:", "ti:")) and name not in fields
         ]
+        if keep_amounts:
+            fields = {k: v for k, v in fields.items() if not (k.startswith("a:") and k in existing)}
         plan = fields[f"s:{identifiers[0]}"]
         group, owner = await group_of(self._redis, partition, existing.get("g"))
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -9,6 +9,10 @@ tarif event SUB SERVICE   send one ChargeEvent to a running engine
 tarif balances SUB        show a subscriber's balances
 tarif notifications SUB   a subscriber's notifications and their deliveries
 tarif unrated list|show|correct|rerate   unratable usage
+tarif admin serve         the REST admin API (also started by `tarif up`)
+tarif admin create-key --role R   a new API key (printed once)
+tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
+tarif reconcile           list differences between Postgres and Redis
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ async def _serve(
     children = await _start_workers(settings, workers - 1)
     if batch:
         children.append(await _child(settings, "batch"))
+        children.append(await _child(settings, "admin", "serve"))
     async with App(settings) as app:
         watchers = [asyncio.create_task(child.wait()) for child in children]
         for watcher in watchers:
@@ -85,13 +90,13 @@ async def _start_workers(settings: Settings, count: int) -> list[asyncio.subproc
     ]
 
 
-async def _child(settings: Settings, command: str, **env: str) -> asyncio.subprocess.Process:
+async def _child(settings: Settings, *command: str, **env: str) -> asyncio.subprocess.Process:
     """A `tarif <command>` child process on the same servers."""
     urls = {"REDIS_URL": settings.redis_url or "", "TARIF_GRPC_ADDR": settings.grpc_addr}
     if settings.database_url:
         urls["DATABASE_URL"] = settings.database_url
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tarif_common.cli", command, env=os.environ | urls | env
+        sys.executable, "-m", "tarif_common.cli", *command, env=os.environ | urls | env
     )
 
 
@@ -108,6 +113,8 @@ async def _provision(settings: Settings, path: Path) -> dict[str, int]:
         done = await Provisioner(redis, settings.partitions).apply(document)
     finally:
         await redis.aclose()
+    if settings.database_url and document.get("catalog"):
+        await _keep_catalog(settings.database_url, document["catalog"])
     with_contacts = [a for a in accounts if a.contacts is not None]
     if with_contacts and settings.database_url:
         from billing_batch.notifier.store import Contact, put_contacts
@@ -127,6 +134,27 @@ async def _provision(settings: Settings, path: Path) -> dict[str, int]:
             await pool.close()
         done["contacts"] = sum(len(a.contacts or []) for a in with_contacts)
     return done
+
+
+async def _keep_catalog(database_url: str, document: dict[str, Any]) -> None:
+    """Postgres keeps every catalog the engines run (a new version only if it changed)."""
+    from tarif_common import db
+
+    await db.migrate_url(database_url)
+    pool = await db.create_pool(database_url, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            latest = await conn.fetchval(
+                "SELECT document FROM catalog_versions ORDER BY version DESC LIMIT 1"
+            )
+            if latest != json.loads(json.dumps(document, default=str)):
+                await conn.execute(
+                    "INSERT INTO catalog_versions (document, published_by) VALUES ($1, $2)",
+                    json.loads(json.dumps(document, default=str)),
+                    "tarif provision",
+                )
+    finally:
+        await pool.close()
 
 
 def cmd_engine(settings: Settings, args: argparse.Namespace) -> int:
@@ -238,6 +266,56 @@ def cmd_unrated(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "serve":
+        from admin_api.app import AdminProcess
+
+        async def serve(settings: Settings) -> int:
+            async with AdminProcess(settings) as admin:
+                print(f"admin API on http://{settings.admin_addr.rpartition(':')[0]}:{admin.port}")
+                await admin.serve_until_stopped()
+            return 1 if admin.failed else 0
+
+        with embedded_services(settings) as urls:
+            code: int = _run(serve(_with_urls(settings, urls)))
+        return code
+    from admin_api.auth import Role, create_key
+
+    async def work(pool: Any) -> Any:
+        async with pool.acquire() as conn:
+            return await create_key(conn, Role(args.role), args.name)
+
+    with embedded_services(settings) as urls:
+        key, prefix = _run(_with_pool(_with_urls(settings, urls), work))
+    print(json.dumps({"key": key, "prefix": prefix, "role": args.role}))
+    return 0
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from redis.asyncio import Redis
+
+    from admin_api.outbox import Relay, reconcile
+
+    async def work(pool: Any) -> Any:
+        assert settings.redis_url is not None
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            relay = Relay(pool, redis, settings.partitions)
+            if args.command == "reconcile":
+                return {"differences": await reconcile(pool, redis, settings.partitions)}
+            if args.pending:
+                return {"applied": await relay.drain(10_000)}
+            return await relay.sync_all()
+        finally:
+            await redis.aclose()
+
+    with embedded_services(settings) as urls:
+        settings = _with_urls(settings, urls)
+        result = _run(_with_pool(settings, work))
+    print(json.dumps(result, indent=2, default=str))
+    return 1 if result.get("differences") else 0
+
+
 def _pairs(items: list[str]) -> list[tuple[str, str]]:
     pairs = []
     for item in items:
@@ -252,10 +330,19 @@ def _embedded(name: str, started: tuple[str, ...]) -> str:
     return " (embedded)" if name in started else ""
 
 
+async def _demo_key(pool: Any) -> str:
+    from admin_api.auth import Role, create_key
+
+    async with pool.acquire() as conn:
+        key, _ = await create_key(conn, Role.ADMIN, "tarif up")
+    return key
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings) as urls:
         settings = _with_urls(settings, urls)
         done = _run(_provision(settings, args.demo))
+        admin_key = _run(_with_pool(settings, _demo_key))
         metrics_host = settings.metrics_addr.rpartition(":")[0]
         embedded = {name: " (embedded)" for name in urls.embedded}
         banner = "\n".join(
@@ -268,6 +355,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 f"  metrics:  http://{metrics_host}:{{metrics_port}}/metrics",
                 f"  batch:    ingestion + notifier, metrics http://{settings.batch_metrics_addr}"
                 "/metrics",
+                f"  admin:    http://{settings.admin_addr}/docs  (REST, OpenAPI at /openapi.json)",
+                f"  admin key: {admin_key}  (X-API-Key header; role admin)",
                 "  try:      .venv/bin/tarif event 38640111222 voice --units 60 \\",
                 "                --attr destination=393331234567",
                 "            .venv/bin/tarif balances 38640111222",
@@ -355,6 +444,17 @@ def parser() -> argparse.ArgumentParser:
     notes.add_argument("--limit", type=int, default=50)
     notes.set_defaults(func=cmd_notifications)
     _unrated_parser(sub.add_parser("unrated", help="unratable usage: list, correct, re-rate"))
+    admin = sub.add_parser("admin", help="the REST admin API")
+    admin.set_defaults(func=cmd_admin)
+    admin_actions = admin.add_subparsers(dest="action", required=True)
+    admin_actions.add_parser("serve", help="run it")
+    key = admin_actions.add_parser("create-key", help="a new API key, printed once")
+    key.add_argument("--role", required=True, choices=["admin", "operator", "auditor"])
+    key.add_argument("--name", default="")
+    sync = sub.add_parser("sync", help="rebuild Redis from Postgres")
+    sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
+    sync.set_defaults(func=cmd_sync)
+    sub.add_parser("reconcile", help="Postgres vs Redis differences").set_defaults(func=cmd_sync)
     return top
 
 

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
 
+    # Admin API (REST): where it listens; how long a closed account is kept before deletion.
+    admin_addr: str = "127.0.0.1:8080"
+    closed_retention_days: int = Field(default=90, ge=0, le=3650)
+    outbox_interval: float = Field(default=2.0, gt=0)
+
     # billing_batch: its metrics, its name in the streams' consumer groups (unique per process),
     # and how long a read-but-unacknowledged stream entry waits before another consumer takes it.
     batch_metrics_addr: str = "127.0.0.1:9465"

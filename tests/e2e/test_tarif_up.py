@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,11 +38,13 @@ def _wait_for(process: subprocess.Popen[str], text: str, deadline: float) -> lis
 def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
     state = Path(f"/tmp/tarif-e2e-{os.getpid()}")  # postgres' user must traverse its parents
     grpc_port, metrics_port, batch_port = free_port(), free_port(), free_port()
+    admin_port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")} | {
         "TARIF_STATE_DIR": str(state),
         "TARIF_GRPC_ADDR": f"127.0.0.1:{grpc_port}",
         "TARIF_METRICS_ADDR": f"127.0.0.1:{metrics_port}",
         "TARIF_BATCH_METRICS_ADDR": f"127.0.0.1:{batch_port}",
+        "TARIF_ADMIN_ADDR": f"127.0.0.1:{admin_port}",
         "TARIF_LOG_FORMAT": "text",
     }
     process = subprocess.Popen(
@@ -101,6 +104,22 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
             f"http://127.0.0.1:{batch_port}/metrics", timeout=5
         ).read()
         assert b'tarif_batch_ingested_total{ingestor="unrated"} 1.0' in batch_metrics
+
+        # The admin API answers with the key the banner printed.
+        key = banner.split("admin key: ")[1].split()[0]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{admin_port}/v1/customer-types", headers={"X-API-Key": key}
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                types = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert {t["name"] for t in types["items"]} == {"residential", "business"}
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

@@ -1,0 +1,122 @@
+"""The admin API: a FastAPI app over Postgres (the system of record) and Redis (the engine's).
+
+`create_app(state)` builds the ASGI app (tests drive it in-process); `AdminProcess` runs it with
+uvicorn beside the outbox relay, as `tarif admin serve` and inside `tarif up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from admin_api import problems
+from admin_api.outbox import Relay
+from admin_api.routes import admin, catalog, customers, unrated
+from billing_batch.engine_client import Engine, GrpcEngine
+from tarif_common import db, keys
+from tarif_common.lifecycle import TRANSIENT, Process, every, split_addr
+from tarif_common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Run the business: customers, catalog, usage.
+
+**Auth**: every call needs an `X-API-Key` header (`tarif admin create-key --role R`). Roles:
+`admin` (everything), `operator` (read; correct and re-rate usage), `auditor` (read only).
+
+**Lists**: `limit` and `cursor` (from `next_cursor`), `sort` (`field` or `-field`), filters named
+after the field. **Errors**: `application/problem+json` with `field` naming the bad input.
+"""
+
+
+@dataclass
+class State:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    relay: Relay
+    engine: Engine
+
+
+def create_app(state: State) -> FastAPI:
+    app = FastAPI(
+        title="Tarif admin API",
+        version="1",
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    for name, value in vars(state).items():
+        setattr(app.state, name, value)
+    problems.install(app)
+    for module in (customers, catalog, unrated, admin):
+        app.include_router(module.router)
+    return app
+
+
+class AdminProcess(Process):
+    name = "admin"
+
+    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
+        if settings.redis_url is None or settings.database_url is None:
+            raise ValueError("the admin API needs redis_url and database_url")
+        super().__init__(registry=registry)
+        self.settings = settings
+        self.port = 0
+
+    async def _start(self) -> None:
+        s = self.settings
+        assert s.redis_url is not None
+        assert s.database_url is not None
+        await db.migrate_url(s.database_url)
+        pool = await db.create_pool(s.database_url, max_size=20)
+        self._stack.push_async_callback(pool.close)
+        redis = Redis.from_url(s.redis_url)
+        self._stack.push_async_callback(redis.aclose)
+        await redis.hsetnx(keys.META, "partitions", s.partitions)
+        partitions = int(await redis.hget(keys.META, "partitions") or s.partitions)
+        engine = GrpcEngine(s.grpc_addr)
+        self._stack.push_async_callback(engine.close)
+        relay = Relay(pool, redis, partitions)
+        self.app = create_app(State(s, pool, redis, relay, engine))
+        host, port = split_addr(s.admin_addr)
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self._spawn("http", self._serve())
+        self._http = self._tasks[-1]
+        while not self.server.started:
+            if self._stopped.is_set():
+                return
+            await asyncio.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        transient = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
+        self._spawn(
+            "outbox", every(s.outbox_interval, relay.drain, "outbox", self._stopped, transient)
+        )
+        log.info("admin.started", extra={"url": f"http://{host}:{self.port}"})
+
+    async def _serve(self) -> None:
+        await self.server.serve()
+        if not self._stopped.is_set():
+            raise RuntimeError("the HTTP server stopped")
+
+    async def _before_tasks_stop(self) -> None:
+        if hasattr(self, "server"):
+            self.server.should_exit = True  # uvicorn finishes the requests in flight
+            await asyncio.wait([self._http], timeout=self.settings.shutdown_grace)
+
+
+def openapi(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document without servers (for docs and schema tests)."""
+    return create_app(State(settings, None, None, None, None)).openapi()  # type: ignore[arg-type]

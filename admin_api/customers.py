@@ -1,0 +1,451 @@
+"""Customers in Postgres: onboarding (all or nothing), listing and search, details, changes.
+
+Every change runs in one transaction with its audit record and, when the engine must see it, an
+outbox row; the caller then lets the relay bring Redis up to date.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from admin_api import audit, catalog, outbox
+from admin_api.auth import Principal
+from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order, timestamp
+from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
+from engine.provisioning import AccountDoc, account_fields
+from tarif_common import keys
+from tarif_common.errors import Conflict, InvalidRequest, NotFound, ProvisioningError
+
+ACCOUNT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "customer_type",
+    "address",
+    "city",
+    "state",
+    "country",
+    "organisation",
+    "postcode",
+    "custom_attributes",
+)
+
+SORTS = {
+    "id": SortField("c.id"),
+    "last_name": SortField("lower(c.last_name)"),
+    "city": SortField("lower(c.city)"),
+    "country": SortField("c.country"),
+    "created_at": SortField("c.created_at", timestamp().load, timestamp().dump),
+}
+
+
+async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], where: str) -> None:
+    """The customer type exists; custom attributes are declared and of their declared type."""
+    if "customer_type" in info and info["customer_type"] is not None:
+        known = await conn.fetchval(
+            "SELECT 1 FROM customer_types WHERE name = $1", info["customer_type"]
+        )
+        if known is None:
+            raise InvalidRequest(
+                f"{where}.customer_type", f"unknown type {info['customer_type']!r}"
+            )
+    attributes = info.get("custom_attributes")
+    if attributes is None:
+        return
+    declared = {
+        r["name"]: r for r in await conn.fetch("SELECT name, type, required FROM custom_attributes")
+    }
+    for name, value in attributes.items():
+        if name not in declared:
+            raise InvalidRequest(f"{where}.custom_attributes.{name}", "is not a declared attribute")
+        if reason := check_attribute(name, declared[name]["type"], value):
+            raise InvalidRequest(f"{where}.custom_attributes.{name}", reason)
+    for name, row in declared.items():
+        if row["required"] and name not in attributes:
+            raise InvalidRequest(f"{where}.custom_attributes.{name}", "is required")
+
+
+def _engine_doc(request: Onboarding, account_id: str) -> AccountDoc:
+    s = request.subscription
+    balances = [b.model_dump(exclude_none=True) for b in s.balances]
+    if s.payment_type == "postpaid" and s.credit_limit is not None:
+        money = [b for b in balances if b["resource"] == s.currency]
+        if not money:
+            balances.append({"id": "main", "resource": s.currency, "amount": "0"})
+            money = balances[-1:]
+        money[0].setdefault("credit_limit", s.credit_limit)
+    document = {
+        "id": account_id,
+        "plan": s.plan,
+        "payment_type": s.payment_type,
+        "services": s.services,
+        "balances": balances,
+        "credit_profile": s.credit_profile,
+    }
+    try:
+        return AccountDoc.model_validate(document)
+    except ValueError as exc:
+        raise InvalidRequest("body.subscription", str(exc)) from None
+
+
+async def onboard(
+    conn: asyncpg.Connection, redis: Redis, who: Principal, request: Onboarding
+) -> str:
+    """Create the customer, its subscription, services, balances and contacts; returns the
+    engine account id. Raises before anything is written when any part is wrong."""
+    info = request.account.model_dump()
+    await _check_reference(conn, info, "body.account")
+    async with conn.transaction():
+        customer_id: int = await conn.fetchval("SELECT nextval('customers_id_seq')")
+        account_id = request.account_id or f"C{customer_id}"
+        doc = _engine_doc(request, account_id)
+        try:
+            account_fields(doc, await catalog.current(conn), "body.subscription")
+        except ProvisioningError as exc:
+            raise InvalidRequest("body.subscription", exc.message) from None
+        s = request.subscription
+        if s.currency not in (await catalog.current(conn)).resources:
+            raise InvalidRequest("body.subscription.currency", f"unknown resource {s.currency!r}")
+        await _services_free(conn, redis, s.services, account_id)
+        payment = request.payment.model_dump(mode="json")
+        try:
+            await conn.execute(
+                """INSERT INTO customers (id, account_id, customer_type, first_name, last_name,
+                       email, phone, organisation, address, city, state, postcode, country,
+                       custom_attributes, payment_method, payment_info)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                           $16)""",
+                customer_id,
+                account_id,
+                info["customer_type"],
+                info["first_name"],
+                info["last_name"],
+                info["email"],
+                info["phone"],
+                info["organisation"],
+                info["address"],
+                info["city"],
+                info["state"],
+                info["postcode"],
+                info["country"],
+                info["custom_attributes"],
+                payment.pop("method"),
+                payment,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"account id {account_id!r} is taken") from None
+        subscription_id = await conn.fetchval(
+            """INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
+                   billing_interval, billing_day, credit_profile, credit_limit)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric) RETURNING id""",
+            customer_id,
+            s.plan,
+            s.payment_type,
+            s.currency,
+            s.interval,
+            s.billing_day,
+            s.credit_profile,
+            s.credit_limit,
+        )
+        try:
+            await conn.executemany(
+                "INSERT INTO services (identifier, subscription_id) VALUES ($1, $2)",
+                [(identifier, subscription_id) for identifier in s.services],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            taken = re.search(r"\(identifier\)=\((.*?)\)", str(exc.detail or ""))
+            name = taken[1] if taken else "a service identifier"
+            raise Conflict(f"subscription.services: {name} is already in use") from None
+        await conn.executemany(
+            """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_from,
+                   valid_to, priority, credit_limit)
+               VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8::numeric)""",
+            [
+                (
+                    customer_id,
+                    b.id,
+                    b.resource,
+                    str(b.amount),
+                    b.valid_from,
+                    b.valid_to,
+                    b.priority,
+                    None if b.credit_limit is None else str(b.credit_limit),
+                )
+                for b in doc.balances
+            ],
+        )
+        await _put_contacts(conn, account_id, [c.model_dump() for c in request.contacts])
+        await outbox.queue(conn, "account", account_id)
+        await audit.record(
+            conn, who, "customer.onboard", "customer", str(customer_id), None,
+            request.model_dump(mode="json"),
+        )  # fmt: skip
+    return account_id
+
+
+async def _services_free(
+    conn: asyncpg.Connection, redis: Redis, identifiers: list[str], account_id: str
+) -> None:
+    """Unique across every customer, and not held in Redis by an account Postgres does not know."""
+    taken = await conn.fetch(
+        "SELECT identifier FROM services WHERE identifier = ANY($1::text[])", identifiers
+    )
+    if taken:
+        raise Conflict(f"subscription.services: {taken[0]['identifier']} is already in use")
+    routes = await redis.mget([keys.route(i) for i in identifiers])
+    for identifier, raw in zip(identifiers, routes, strict=True):
+        if raw is not None and keys.text(raw).split("|")[1] != account_id:
+            raise Conflict(f"subscription.services: {identifier} is already in use")
+
+
+async def _put_contacts(
+    conn: asyncpg.Connection, account_id: str, contacts: list[dict[str, Any]]
+) -> None:
+    await conn.execute("DELETE FROM account_contacts WHERE account_id = $1", account_id)
+    await conn.executemany(
+        "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
+        [(account_id, c["tag"], c.get("email"), c.get("phone")) for c in contacts],
+    )
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def search_words(text: str) -> str | None:
+    """Free text as a prefix tsquery: `ana nov` -> `ana:* & nov:*` (letters and digits only)."""
+    words = re.findall(r"\w+", text.lower())[:10]
+    return " & ".join(f"{w}:*" for w in words) or None
+
+
+def _like_prefix(value: str) -> str:
+    return re.sub(r"([\\%_])", r"\\\1", value.lower()) + "%"
+
+
+def _filters(select: Select, filters: Mapping[str, str | None]) -> None:
+    if (q := filters.get("q")) and (words := search_words(q)):
+        select.where("c.search @@ to_tsquery('simple', {})", words)
+    if value := filters.get("full_name"):
+        select.where("lower(c.full_name) LIKE {}", _like_prefix(value))
+    if value := filters.get("email"):
+        select.where("lower(c.email) LIKE {}", _like_prefix(value))
+    if (value := filters.get("address")) and (words := search_words(value)):
+        select.where("c.search @@ to_tsquery('simple', {})", words)
+    if value := filters.get("city"):
+        select.where("lower(c.city) = {}", value.lower())
+    for name in ("country", "status", "customer_type", "payment_method"):
+        if value := filters.get(name):
+            select.where(f"c.{name} = {{}}", value)
+
+
+_SUMMARY = """c.id, c.account_id, c.full_name, c.email, c.city, c.country, c.status,
+    c.customer_type, c.payment_method, c.created_at,
+    (SELECT count(*) FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
+    (SELECT count(*) FROM services v JOIN subscriptions s ON s.id = v.subscription_id
+      WHERE s.customer_id = c.id) AS services"""
+
+
+async def list_customers(
+    conn: asyncpg.Connection, listing: Listing, filters: Mapping[str, str | None]
+) -> tuple[list[dict[str, Any]], str | None]:
+    select = Select()
+    _filters(select, filters)
+    chosen: Order = order(select, listing, SORTS, "id", "c.id")
+    rows = await conn.fetch(
+        f"""SELECT {_SUMMARY}, {chosen.expression} AS sort_key FROM customers c
+            WHERE {select.where_sql()} ORDER BY {chosen.sql} LIMIT {listing.limit:d}""",
+        *select.params,
+    )
+    items = [dict(r) for r in rows]
+    cursor = next_cursor(items, listing.limit, chosen, "id")
+    for item in items:
+        item.pop("sort_key")
+    return items, cursor
+
+
+CSV_COLUMNS = [
+    "id", "account_id", "status", "customer_type", "first_name", "last_name", "email", "phone",
+    "organisation", "address", "city", "state", "postcode", "country", "payment_method",
+    "created_at",
+]  # fmt: skip
+
+
+async def export_csv(
+    pool: asyncpg.Pool, filters: Mapping[str, str | None], sort: str | None
+) -> AsyncIterator[str]:
+    """Every matching customer as CSV, streamed from a server-side cursor."""
+    select = Select()
+    _filters(select, filters)
+    chosen = order(select, Listing(1, None, sort), SORTS, "id", "c.id")
+    columns = ", ".join(f"c.{name}" for name in CSV_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    async with pool.acquire() as conn, conn.transaction():
+        batch: list[Any] = []
+        query = (
+            f"SELECT {columns} FROM customers c WHERE {select.where_sql()} ORDER BY {chosen.sql}"
+        )
+        async for row in conn.cursor(query, *select.params, prefetch=2000):
+            batch.append([_csv_value(row[name]) for name in CSV_COLUMNS])
+            if len(batch) >= 2000:
+                yield _csv_lines(batch)
+                batch = []
+        if batch:
+            yield _csv_lines(batch)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # no formula injection when opened in a spreadsheet
+    return "" if value is None else value
+
+
+def _csv_lines(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, Any]:
+    row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", customer_id)
+    if row is None:
+        raise NotFound(f"no customer {customer_id}")
+    subscriptions = await conn.fetch(
+        """SELECT s.id, s.plan, s.payment_type, s.currency, s.billing_interval AS interval,
+                  s.billing_day, s.status, s.credit_profile, s.credit_limit::text AS credit_limit,
+                  s.created_at, s.cancelled_at,
+                  coalesce(array_agg(v.identifier ORDER BY v.identifier)
+                           FILTER (WHERE v.identifier IS NOT NULL), '{}') AS services
+           FROM subscriptions s LEFT JOIN services v ON v.subscription_id = s.id
+           WHERE s.customer_id = $1 GROUP BY s.id ORDER BY s.id""",
+        customer_id,
+    )
+    balances = await conn.fetch(
+        """SELECT balance_id AS id, resource, amount::text AS amount, valid_from, valid_to,
+                  priority, credit_limit::text AS credit_limit
+           FROM balances WHERE customer_id = $1 ORDER BY balance_id""",
+        customer_id,
+    )
+    contacts = await conn.fetch(
+        "SELECT tag, email, phone FROM account_contacts WHERE account_id = $1 ORDER BY tag",
+        row["account_id"],
+    )
+    pending = await conn.fetchval(
+        "SELECT count(*) FROM outbox WHERE kind = 'account' AND key = $1 AND applied_at IS NULL",
+        row["account_id"],
+    )
+    return {
+        "id": row["id"],
+        "account_id": row["account_id"],
+        "status": row["status"],
+        "account": {name: row[name] for name in ACCOUNT_FIELDS} | {"full_name": row["full_name"]},
+        "payment": {"method": row["payment_method"], **row["payment_info"]},
+        "contacts": [{k: v for k, v in dict(c).items() if v is not None} for c in contacts],
+        "subscriptions": [dict(s) for s in subscriptions],
+        "balances": [dict(b) for b in balances],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "closed_at": row["closed_at"],
+        "delete_after": row["delete_after"],
+        "engine": "pending" if pending else "synced",
+    }
+
+
+async def _locked(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1 FOR UPDATE", customer_id)
+    if row is None:
+        raise NotFound(f"no customer {customer_id}")
+    return row
+
+
+async def update_account(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, patch: AccountPatch
+) -> str:
+    changes = patch.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidRequest("body", "nothing to change")
+    required = set(ACCOUNT_FIELDS) - {"organisation", "postcode", "custom_attributes"}
+    for name in required & changes.keys():
+        if changes[name] is None:
+            raise InvalidRequest(f"body.{name}", "cannot be removed")
+    if changes.get("custom_attributes", ...) is None:
+        changes["custom_attributes"] = {}
+    await _check_reference(conn, changes, "body")
+    async with conn.transaction():
+        row = await _locked(conn, customer_id)
+        if row["status"] == "closed":
+            raise Conflict(f"customer {customer_id} is closed")
+        select = Select()
+        select.bind(customer_id)
+        assignments = [f"{name} = {select.bind(value)}" for name, value in changes.items()]
+        await conn.execute(
+            f"UPDATE customers SET {', '.join(assignments)}, updated_at = now() WHERE id = $1",
+            *select.params,
+        )
+        before = {name: row[name] for name in changes}
+        if "status" in changes:
+            await outbox.queue(conn, "account", row["account_id"])
+        await audit.record(
+            conn, who, "customer.update", "customer", str(customer_id), before, changes
+        )
+    return str(row["account_id"])
+
+
+async def close_account(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, retention_days: int
+) -> str:
+    """Closed now (the engine refuses its usage); deleted by a later job after the retention."""
+    async with conn.transaction():
+        row = await _locked(conn, customer_id)
+        if row["status"] == "closed":
+            raise Conflict(f"customer {customer_id} is already closed")
+        now = datetime.now(UTC)
+        await conn.execute(
+            """UPDATE customers SET status = 'closed', closed_at = $2, delete_after = $3,
+                   updated_at = now() WHERE id = $1""",
+            customer_id,
+            now,
+            now + timedelta(days=retention_days),
+        )
+        await outbox.queue(conn, "account", row["account_id"])
+        await audit.record(
+            conn, who, "customer.close", "customer", str(customer_id),
+            {"status": row["status"]}, {"status": "closed"},
+        )  # fmt: skip
+    return str(row["account_id"])
+
+
+async def put_contacts(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, body: Contacts
+) -> None:
+    async with conn.transaction():
+        row = await _locked(conn, customer_id)
+        before = await conn.fetch(
+            "SELECT tag, email, phone FROM account_contacts WHERE account_id = $1",
+            row["account_id"],
+        )
+        after = [c.model_dump(exclude_none=True) for c in body.contacts]
+        await _put_contacts(conn, row["account_id"], after)
+        await audit.record(
+            conn, who, "customer.contacts", "customer", str(customer_id),
+            [dict(r) for r in before], after,
+        )  # fmt: skip
+
+
+async def account_of(conn: asyncpg.Connection, customer_id: int) -> str:
+    account_id = await conn.fetchval("SELECT account_id FROM customers WHERE id = $1", customer_id)
+    if account_id is None:
+        raise NotFound(f"no customer {customer_id}")
+    return str(account_id)

@@ -1,0 +1,125 @@
+"""List conventions shared by every collection endpoint.
+
+- `limit` (1-500, default 50) and `cursor` (opaque, from the previous page's `next_cursor`):
+  keyset pagination, so page 1000 costs what page 1 costs.
+- `sort`: a field name, `-` in front for descending (e.g. `-created_at`); the id breaks ties.
+- filters are query parameters named after the field; `q` searches text.
+Only whitelisted column names ever reach SQL; every value is a bind parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from tarif_common.errors import InvalidRequest
+
+T = TypeVar("T")
+
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SortField:
+    column: str  # trusted SQL (from the whitelist), e.g. "lower(city)"
+    load: Callable[[Any], Any] = lambda v: v  # cursor value (JSON) -> bind parameter
+    dump: Callable[[Any], Any] = lambda v: v  # row value -> JSON
+
+
+def timestamp() -> SortField:
+    return SortField("", datetime.fromisoformat, lambda v: v.isoformat())
+
+
+@dataclass
+class Select:
+    """Builds `WHERE` conditions with numbered bind parameters."""
+
+    params: list[Any] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def where(self, condition: str, *values: Any) -> None:
+        """`condition` holds `{}` for each value, e.g. `"country = {}"`."""
+        self.conditions.append(condition.format(*(self.bind(v) for v in values)))
+
+    def where_sql(self) -> str:
+        return " AND ".join(self.conditions) if self.conditions else "TRUE"
+
+
+@dataclass(frozen=True)
+class Listing:
+    limit: int
+    cursor: str | None
+    sort: str | None
+
+
+def listing(
+    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="items per page"),
+    cursor: str | None = Query(None, max_length=1000, description="next_cursor of the last page"),
+    sort: str | None = Query(None, max_length=64, description="field, `-field` for descending"),
+) -> Listing:
+    return Listing(limit, cursor, sort)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """The chosen sort: select `expression AS sort_key`, order by `sql`."""
+
+    name: str
+    expression: str
+    sql: str
+    field: SortField
+
+
+def order(
+    select: Select, listing: Listing, fields: Mapping[str, SortField], default: str, id_column: str
+) -> Order:
+    """Adds the cursor's condition to `select`; returns the order to select and sort by."""
+    name = listing.sort or default
+    descending = name.startswith("-")
+    key = name.removeprefix("-")
+    if key not in fields:
+        raise InvalidRequest(
+            "sort", f"must be one of {', '.join(sorted(fields))} (- for descending)"
+        )
+    sort_field = fields[key]
+    column = sort_field.column or key
+    direction = "DESC" if descending else "ASC"
+    if listing.cursor:
+        try:
+            cursor_name, value, last_id = json.loads(base64.urlsafe_b64decode(listing.cursor))
+            if cursor_name != name:
+                raise ValueError("the cursor belongs to another sort")
+            value = sort_field.load(value)
+        except (ValueError, TypeError, binascii.Error) as exc:
+            raise InvalidRequest("cursor", f"is not a cursor of this listing ({exc})") from None
+        op = "<" if descending else ">"
+        select.where(f"({column}, {id_column}) {op} ({{}}, {{}})", value, int(last_id))
+    return Order(name, column, f"{column} {direction}, {id_column} {direction}", sort_field)
+
+
+def next_cursor(
+    rows: Sequence[Mapping[str, Any]], limit: int, chosen: Order, id_key: str
+) -> str | None:
+    """The cursor after the last row (rows must carry `sort_key`), or None on the last page."""
+    if len(rows) < limit:
+        return None
+    last = rows[-1]
+    payload = [chosen.name, chosen.field.dump(last["sort_key"]), last[id_key]]
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()

@@ -1,0 +1,85 @@
+"""Errors as `application/problem+json` (RFC 9457), the same shape from every endpoint.
+
+`{"type", "title", "status", "detail", "field"?, "errors"?}`: validation errors name the field
+(`body.account.email`, `query.limit`), domain errors carry the message of the TarifError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from tarif_common.errors import InvalidRequest, TarifError
+from tarif_common.results import RESULTS
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = ""
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
+    body = Problem(status=status, title=title, detail=detail, **extra)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=MEDIA_TYPE
+    )
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _location(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": None, "message": "invalid request"}
+    return problem(
+        422,
+        "Invalid request",
+        f"{first['field']}: {first['message']}",
+        field=first["field"],
+        errors=errors,
+    )
+
+
+async def _tarif_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TarifError)
+    status = RESULTS[exc.result].http_status
+    field = exc.field if isinstance(exc, InvalidRequest) else None
+    title = type(exc).__doc__ or type(exc).__name__
+    return problem(status, title.strip().rstrip("."), exc.message, field=field)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    response = problem(exc.status_code, str(exc.detail), "")
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(TarifError, _tarif_error)
+    app.add_exception_handler(HTTPException, _http_error)
+
+
+# For the OpenAPI document: what every endpoint may answer besides its success.
+COMMON = {
+    401: {"model": Problem, "description": "no or bad API key"},
+    403: {"model": Problem, "description": "the key's role may not do this"},
+    422: {"model": Problem, "description": "invalid input; `field` names it"},
+}

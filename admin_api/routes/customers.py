@@ -1,0 +1,150 @@
+"""/v1/customers: list, search, export, onboard, details, account changes, contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from admin_api import customers
+from admin_api.auth import Admin, Reader
+from admin_api.paging import Listing, Page, Select, listing, order
+from admin_api.problems import COMMON
+from admin_api.routes.deps import Pool, sync_engine
+from admin_api.schemas import AccountPatch, Contacts, Customer, CustomerSummary, Onboarding
+from billing_batch.notifier.store import list_notifications
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON)  # type: ignore[arg-type]
+
+CustomerId = Annotated[int, Path(ge=1, le=2**62)]
+Short = Annotated[str | None, Query(max_length=200)]
+
+
+def filters(
+    q: Short = None,
+    full_name: Short = None,
+    email: Short = None,
+    address: Short = None,
+    city: Short = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    status: Annotated[str | None, Query(pattern=r"^(active|inactive|closed)$")] = None,
+    customer_type: Short = None,
+    payment_method: Annotated[
+        str | None, Query(pattern=r"^(invoice|credit_card|direct_debit)$")
+    ] = None,
+) -> dict[str, str | None]:
+    """`q` searches words (prefixes) of name, e-mail, address, city and organisation;
+    `full_name` and `email` match a prefix; the others match exactly."""
+    return {
+        "q": q,
+        "full_name": full_name,
+        "email": email,
+        "address": address,
+        "city": city,
+        "country": country,
+        "status": status,
+        "customer_type": customer_type,
+        "payment_method": payment_method,
+    }
+
+
+Filters = Annotated[dict[str, str | None], Depends(filters)]
+
+
+@router.get("", response_model=Page[CustomerSummary], summary="List and search customers")
+async def list_customers(
+    _: Reader, pool: Pool, found: Filters, page: Annotated[Listing, Depends(listing)]
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        items, cursor = await customers.list_customers(conn, page, found)
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.get(
+    "/export",
+    summary="Customers as CSV (same filters and sort as the list)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export(
+    _: Reader,
+    pool: Pool,
+    found: Filters,
+    sort: Annotated[str | None, Query(max_length=64)] = None,
+) -> StreamingResponse:
+    order(Select(), Listing(1, None, sort), customers.SORTS, "id", "c.id")  # 422 before streaming
+    return StreamingResponse(
+        customers.export_csv(pool, found, sort),
+        media_type="text/csv",
+        headers={"content-disposition": 'attachment; filename="customers.csv"'},
+    )
+
+
+@router.post("", status_code=201, response_model=Customer, summary="Onboard a customer")
+async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) -> dict[str, Any]:
+    """Account, payment, contacts and a subscription with its services and balances: all of
+    it is created, or nothing (e.g. a service identifier already in use: 409)."""
+    redis = request.app.state.redis
+    async with pool.acquire() as conn:
+        account_id = await customers.onboard(conn, redis, who, body)
+    await sync_engine(request)
+    async with pool.acquire() as conn:
+        customer_id = await conn.fetchval(
+            "SELECT id FROM customers WHERE account_id = $1", account_id
+        )
+        return await customers.get_customer(conn, customer_id)
+
+
+@router.get("/{customer_id}", response_model=Customer, summary="A customer's details")
+async def get(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await customers.get_customer(conn, customer_id)
+
+
+@router.patch("/{customer_id}", response_model=Customer, summary="Edit account info or status")
+async def patch(
+    who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: AccountPatch
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        await customers.update_account(conn, who, customer_id, body)
+    await sync_engine(request)
+    async with pool.acquire() as conn:
+        return await customers.get_customer(conn, customer_id)
+
+
+@router.post("/{customer_id}/close", response_model=Customer, summary="Close the account")
+async def close(
+    who: Admin, pool: Pool, request: Request, customer_id: CustomerId
+) -> dict[str, Any]:
+    """The engine refuses its usage at once; a later job deletes it after the retention."""
+    retention = request.app.state.settings.closed_retention_days
+    async with pool.acquire() as conn:
+        await customers.close_account(conn, who, customer_id, retention)
+    await sync_engine(request)
+    async with pool.acquire() as conn:
+        return await customers.get_customer(conn, customer_id)
+
+
+@router.put("/{customer_id}/contacts", response_model=Contacts, summary="Replace the contacts")
+async def put_contacts(who: Admin, pool: Pool, customer_id: CustomerId, body: Contacts) -> Contacts:
+    async with pool.acquire() as conn:
+        await customers.put_contacts(conn, who, customer_id, body)
+    return body
+
+
+@router.get("/{customer_id}/notifications", summary="Notifications and their deliveries")
+async def notifications(
+    _: Reader,
+    pool: Pool,
+    customer_id: CustomerId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        account_id = await customers.account_of(conn, customer_id)
+        items = await list_notifications(
+            conn, account_id=account_id, before_id=before_id, limit=limit
+        )
+    cursor = str(items[-1]["id"]) if len(items) == limit else None
+    return {"items": items, "next_cursor": cursor}

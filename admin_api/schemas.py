@@ -1,0 +1,287 @@
+"""Request and response bodies of the admin API (pydantic): validation lives here, once."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+from tarif_common.keys import ID_PATTERN
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Identifier = Annotated[str, Field(pattern=ID_PATTERN.pattern)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$")]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+AttributeValue = str | int | bool
+DecimalText = Annotated[
+    str, Field(pattern=r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$", description='a decimal, e.g. "10.00"')
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AccountInfo(Strict):
+    first_name: Name
+    last_name: Name
+    email: Annotated[EmailStr, Field(max_length=254)]
+    phone: Phone
+    customer_type: Annotated[str, Field(min_length=1, max_length=64)]
+    address: Text
+    city: Name
+    state: Name
+    country: Country
+    organisation: Annotated[str, Field(max_length=200)] | None = None
+    postcode: Annotated[str, Field(max_length=20)] | None = None
+    custom_attributes: Annotated[dict[str, AttributeValue], Field(max_length=50)] = {}
+
+
+class AccountPatch(Strict):
+    """Any subset of the account info, and the status (active/inactive)."""
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Annotated[EmailStr, Field(max_length=254)] | None = None
+    phone: Phone | None = None
+    customer_type: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    address: Text | None = None
+    city: Name | None = None
+    state: Name | None = None
+    country: Country | None = None
+    organisation: Annotated[str, Field(max_length=200)] | None = None
+    postcode: Annotated[str, Field(max_length=20)] | None = None
+    custom_attributes: Annotated[dict[str, AttributeValue], Field(max_length=50)] | None = None
+    status: Literal["active", "inactive"] | None = None
+
+
+class InvoicePayment(Strict):
+    method: Literal["invoice"]
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+class CardPayment(Strict):
+    """A card is kept as its holder and the payment gateway's token, never its number."""
+
+    method: Literal["credit_card"]
+    holder: Name
+    gateway: Annotated[str, Field(min_length=1, max_length=64)]
+    token: Annotated[str, Field(min_length=4, max_length=200)]
+
+    @field_validator("token")
+    @classmethod
+    def _not_a_card_number(cls, value: str) -> str:
+        digits = re.sub(r"[ -]", "", value)
+        if digits.isdigit() and 12 <= len(digits) <= 19 and _luhn(digits):
+            raise ValueError("looks like a card number: send the gateway's token, never the PAN")
+        return value
+
+
+class DirectDebitPayment(Strict):
+    """SEPA direct debit: a signed mandate and the account's IBAN (and BIC)."""
+
+    method: Literal["direct_debit"]
+    mandate_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9+?/:().,' -]{1,35}$")]
+    signature_date: date
+    iban: Annotated[str, Field(min_length=15, max_length=42)]
+    bic: Annotated[str, Field(min_length=8, max_length=11)] | None = None
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str) -> str:
+        try:
+            return str(IBAN(value).compact)
+        except SchwiftyException as exc:
+            raise ValueError(f"invalid IBAN: {exc}") from None
+
+    @field_validator("bic")
+    @classmethod
+    def _bic(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(BIC(value).compact)
+        except SchwiftyException as exc:
+            raise ValueError(f"invalid BIC: {exc}") from None
+
+    @field_validator("signature_date")
+    @classmethod
+    def _signed_already(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("a mandate cannot be signed in the future")
+        return value
+
+
+Payment = Annotated[
+    InvoicePayment | CardPayment | DirectDebitPayment, Field(discriminator="method")
+]
+
+
+class ContactIn(Strict):
+    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "primary"
+    email: Annotated[EmailStr, Field(max_length=254)] | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _some_address(self) -> ContactIn:
+        if self.email is None and self.phone is None:
+            raise ValueError("a contact needs an email or a phone")
+        return self
+
+
+def _unique_tags(contacts: list[ContactIn]) -> list[ContactIn]:
+    tags = [c.tag for c in contacts]
+    if len(set(tags)) != len(tags):
+        raise ValueError("contact tags repeat")
+    return contacts
+
+
+class Contacts(Strict):
+    contacts: Annotated[list[ContactIn], Field(max_length=20)]
+
+    _tags = field_validator("contacts")(_unique_tags)
+
+
+class BalanceIn(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    resource: Annotated[str, Field(min_length=1, max_length=64)]
+    amount: DecimalText
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+    credit_limit: DecimalText | None = None
+
+
+class SubscriptionIn(Strict):
+    plan: Annotated[str, Field(min_length=1, max_length=64)]
+    payment_type: Literal["prepaid", "postpaid"] = "prepaid"
+    currency: Annotated[str, Field(min_length=1, max_length=64, description="money resource")]
+    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
+    billing_day: Annotated[int, Field(ge=1, le=28)] = 1
+    credit_profile: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    credit_limit: DecimalText | None = None
+    services: Annotated[list[Identifier], Field(min_length=1, max_length=100)]
+    balances: Annotated[list[BalanceIn], Field(max_length=50)] = []
+
+    @field_validator("services")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("service identifiers repeat")
+        return value
+
+    @field_validator("balances")
+    @classmethod
+    def _distinct_balances(cls, value: list[BalanceIn]) -> list[BalanceIn]:
+        ids = [b.id for b in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("balance ids repeat")
+        return value
+
+
+class Onboarding(Strict):
+    """Everything a new customer needs, in one request: all of it is created, or nothing."""
+
+    account_id: Identifier | None = Field(
+        default=None, description="the engine's account id; default C<customer id>"
+    )
+    account: AccountInfo
+    payment: Payment
+    contacts: Annotated[list[ContactIn], Field(max_length=20)] = []
+    subscription: SubscriptionIn
+
+    _tags = field_validator("contacts")(_unique_tags)
+
+
+class CustomerSummary(BaseModel):
+    id: int
+    account_id: str
+    full_name: str
+    email: str
+    city: str
+    country: str
+    status: str
+    customer_type: str
+    payment_method: str
+    subscriptions: int
+    services: int
+    created_at: datetime
+
+
+class Customer(BaseModel):
+    id: int
+    account_id: str
+    status: str
+    account: dict[str, Any]
+    payment: dict[str, Any]
+    contacts: list[dict[str, Any]]
+    subscriptions: list[dict[str, Any]]
+    balances: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    delete_after: datetime | None = None
+    engine: str = Field(description="synced: Redis has it; pending: the outbox will bring it")
+
+
+class AttributeDef(Strict):
+    type: Literal["string", "integer", "decimal", "boolean", "date"]
+    required: bool = False
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class CustomerType(Strict):
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class KeyRequest(Strict):
+    role: Literal["admin", "operator", "auditor"]
+    name: Annotated[str, Field(max_length=100)] = ""
+
+
+class Correction(Strict):
+    subscriber: Identifier | None = None
+    service: Identifier | None = None
+    set_attributes: Annotated[
+        dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=50)
+    ] = {}
+    remove_attributes: Annotated[
+        list[Annotated[str, Field(max_length=256)]], Field(max_length=50)
+    ] = []
+
+
+def check_attribute(name: str, kind: str, value: AttributeValue) -> str | None:
+    """Why `value` is not of the declared `kind`, or None if it is."""
+    if kind == "string":
+        return None if isinstance(value, str) and len(value) <= 500 else "must be a text up to 500"
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "must be an integer"
+    if kind == "decimal":
+        try:
+            Decimal(str(value))
+        except InvalidOperation:
+            return "must be a decimal"
+        return None if not isinstance(value, bool) else "must be a decimal"
+    if kind == "date":
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            return "must be a date (YYYY-MM-DD)"
+        return None
+    return f"has an unknown type {kind}"

@@ -1,0 +1,75 @@
+"""Every endpoint x every role x no key / bad key / revoked key gives the right status."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.admin_harness import Admin, onboarding
+
+READ, OPERATE, ADMIN = {"admin", "operator", "auditor"}, {"admin", "operator"}, {"admin"}
+
+# Who may call what: written out here, not read from the code, so a route that loses its
+# guard fails this test.
+EXPECTED = {
+    ("GET", "/v1/customers"): READ,
+    ("POST", "/v1/customers"): ADMIN,
+    ("GET", "/v1/customers/export"): READ,
+    ("GET", "/v1/customers/{customer_id}"): READ,
+    ("PATCH", "/v1/customers/{customer_id}"): ADMIN,
+    ("POST", "/v1/customers/{customer_id}/close"): ADMIN,
+    ("PUT", "/v1/customers/{customer_id}/contacts"): ADMIN,
+    ("GET", "/v1/customers/{customer_id}/notifications"): READ,
+    ("GET", "/v1/catalog"): READ,
+    ("PUT", "/v1/catalog"): ADMIN,
+    ("GET", "/v1/catalog/versions"): READ,
+    ("GET", "/v1/customer-types"): READ,
+    ("PUT", "/v1/customer-types/{name}"): ADMIN,
+    ("DELETE", "/v1/customer-types/{name}"): ADMIN,
+    ("GET", "/v1/custom-attributes"): READ,
+    ("PUT", "/v1/custom-attributes/{name}"): ADMIN,
+    ("DELETE", "/v1/custom-attributes/{name}"): ADMIN,
+    ("GET", "/v1/unrated-events"): READ,
+    ("GET", "/v1/unrated-events/{event_id}"): READ,
+    ("PATCH", "/v1/unrated-events/{event_id}"): OPERATE,
+    ("POST", "/v1/unrated-events/{event_id}/rerate"): OPERATE,
+    ("GET", "/v1/api-keys"): ADMIN,
+    ("POST", "/v1/api-keys"): ADMIN,
+    ("DELETE", "/v1/api-keys/{prefix}"): ADMIN,
+    ("GET", "/v1/audit-log"): READ,
+}
+
+PATH_VALUES = {"customer_id": "1", "name": "vip", "event_id": "1", "prefix": "tk_00000000"}
+
+
+async def test_the_matrix_covers_every_endpoint(admin: Admin) -> None:
+    paths = (await admin.client.get("/openapi.json")).json()["paths"]
+    published = sorted((m.upper(), p) for p, ops in paths.items() for m in ops)
+    assert sorted(EXPECTED) == published
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
+async def test_every_endpoint_checks_key_and_role(admin: Admin, method: str, path: str) -> None:
+    await admin.call("POST", "/v1/customers", json=onboarding())
+    url = path.format(**PATH_VALUES)
+    body = {"contacts": []} if path.endswith("contacts") else {}
+    for headers in ({}, {"X-API-Key": "tk_nope_nope"}, {"X-API-Key": ""}):
+        response = await admin.client.request(method, url, headers=headers, json=body)
+        assert response.status_code == 401, (method, url, headers)
+        assert response.headers["content-type"] == "application/problem+json"
+    for role in ("admin", "operator", "auditor"):
+        response = await admin.call(method, url, role, json=body)
+        if role in EXPECTED[(method, path)]:
+            assert response.status_code not in (401, 403), (method, url, role, response.text)
+        else:
+            assert response.status_code == 403, (method, url, role, response.text)
+
+
+async def test_a_revoked_key_stops_working(admin: Admin) -> None:
+    created = (await admin.call("POST", "/v1/api-keys", json={"role": "auditor"})).json()
+    headers = {"X-API-Key": created["key"]}
+    assert (await admin.client.get("/v1/customers", headers=headers)).status_code == 200
+    listed = (await admin.call("GET", "/v1/api-keys")).json()["items"]
+    assert created["prefix"] in [k["prefix"] for k in listed]
+    assert all("key" not in k and "hash" not in k for k in listed)
+    assert (await admin.call("DELETE", f"/v1/api-keys/{created['prefix']}")).status_code == 204
+    assert (await admin.client.get("/v1/customers", headers=headers)).status_code == 401
