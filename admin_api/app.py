@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -54,6 +54,7 @@ def create_app(state: State) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(problems.reject_nul)],
     )
     for name, value in vars(state).items():
         setattr(app.state, name, value)

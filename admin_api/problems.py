@@ -71,6 +71,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def reject_nul(request: Request) -> None:
+    """Postgres text cannot hold NUL: refuse it at the edge (query or body), with a clear 422."""
+    if "%00" in request.url.query or "\x00" in request.url.query:
+        raise InvalidRequest("query", "must not contain NUL characters")
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()  # cached: the endpoint reads the same bytes
+        if b"\x00" in body or b"\\u0000" in body:
+            raise InvalidRequest("body", "must not contain NUL characters")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(TarifError, _tarif_error)
@@ -78,8 +88,20 @@ def install(app: FastAPI) -> None:
 
 
 # For the OpenAPI document: what every endpoint may answer besides its success.
-COMMON = {
-    401: {"model": Problem, "description": "no or bad API key"},
-    403: {"model": Problem, "description": "the key's role may not do this"},
-    422: {"model": Problem, "description": "invalid input; `field` names it"},
+def _documented(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        "model": Problem,  # puts Problem in the components
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": schema}},
+    }
+
+
+COMMON: dict[int | str, dict[str, Any]] = {
+    401: _documented("no or bad API key"),
+    403: _documented("the key's role may not do this"),
+    404: _documented("no such object"),
+    409: _documented("the object's state does not allow it"),
+    422: _documented("invalid input; `field` names it"),
+    503: _documented("the engine or a store is unavailable; retry"),
 }

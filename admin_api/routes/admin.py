@@ -13,7 +13,7 @@ from admin_api.routes.deps import Pool
 from admin_api.schemas import KeyRequest
 from tarif_common.errors import NotFound
 
-router = APIRouter(tags=["administration"], responses=COMMON)  # type: ignore[arg-type]
+router = APIRouter(tags=["administration"], responses=COMMON)
 
 
 @router.get("/v1/api-keys", summary="API keys (never the keys themselves)")

@@ -13,7 +13,7 @@ from admin_api.routes.deps import Pool, sync_engine
 from admin_api.schemas import AttributeDef, CustomerType
 from tarif_common.errors import Conflict, NotFound
 
-router = APIRouter(tags=["catalog"], responses=COMMON)  # type: ignore[arg-type]
+router = APIRouter(tags=["catalog"], responses=COMMON)
 
 Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 

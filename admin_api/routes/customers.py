@@ -15,7 +15,7 @@ from admin_api.routes.deps import Pool, sync_engine
 from admin_api.schemas import AccountPatch, Contacts, Customer, CustomerSummary, Onboarding
 from billing_batch.notifier.store import list_notifications
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON)  # type: ignore[arg-type]
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON)
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 Short = Annotated[str | None, Query(max_length=200)]

@@ -13,7 +13,7 @@ from admin_api.routes.deps import Pool
 from admin_api.schemas import Correction
 from billing_batch import unrated
 
-router = APIRouter(prefix="/v1/unrated-events", tags=["usage"], responses=COMMON)  # type: ignore[arg-type]
+router = APIRouter(prefix="/v1/unrated-events", tags=["usage"], responses=COMMON)
 
 EventId = Annotated[int, Path(ge=1, le=2**62)]
 

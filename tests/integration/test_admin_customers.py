@@ -151,6 +151,11 @@ async def test_unknown_ids_and_malformed_requests_are_4xx_problems(admin: Admin)
         response = await admin.call(method, path, json=body)
         assert response.status_code == status, (method, path, response.text)
         assert response.headers["content-type"] == PROBLEM
+    nul = await admin.call("POST", "/v1/customers", json=onboarding(account__city="Kr\x00anj"))
+    assert (nul.status_code, nul.json()["field"]) == (422, "body")
+    nul = await admin.call("GET", "/v1/customers", params={"q": "a\x00"})
+    assert (nul.status_code, nul.json()["field"]) == (422, "query")
+    await nothing_written(admin)
     response = await admin.client.post(
         "/v1/customers",
         content=b"{not json",
