@@ -24,9 +24,14 @@ async def latest(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
 
 
 async def current(conn: asyncpg.Connection) -> Catalog:
-    """The newest catalog, parsed once per version."""
-    version, document = await latest(conn)
+    """The newest catalog, read and parsed once per version."""
+    version = await conn.fetchval("SELECT max(version) FROM catalog_versions")
+    if version is None:
+        raise NotFound("no catalog is published yet")
     if version not in _parsed:
+        document = await conn.fetchval(
+            "SELECT document FROM catalog_versions WHERE version = $1", version
+        )
         _parsed.clear()
         _parsed[version] = parse_catalog(document)
     return _parsed[version]

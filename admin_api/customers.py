@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -99,21 +100,22 @@ def _engine_doc(request: Onboarding, account_id: str) -> AccountDoc:
 
 async def onboard(
     conn: asyncpg.Connection, redis: Redis, who: Principal, request: Onboarding
-) -> str:
-    """Create the customer, its subscription, services, balances and contacts; returns the
-    engine account id. Raises before anything is written when any part is wrong."""
+) -> tuple[int, str]:
+    """Create the customer, its subscription, services, balances and contacts; returns its id
+    and the engine account id. Raises before anything is written when any part is wrong."""
     info = request.account.model_dump()
     await _check_reference(conn, info, "body.account")
     async with conn.transaction():
         customer_id: int = await conn.fetchval("SELECT nextval('customers_id_seq')")
         account_id = request.account_id or f"C{customer_id}"
         doc = _engine_doc(request, account_id)
+        published = await catalog.current(conn)
         try:
-            account_fields(doc, await catalog.current(conn), "body.subscription")
+            account_fields(doc, published, "body.subscription")
         except ProvisioningError as exc:
             raise InvalidRequest("body.subscription", exc.message) from None
         s = request.subscription
-        if s.currency not in (await catalog.current(conn)).resources:
+        if s.currency not in published.resources:
             raise InvalidRequest("body.subscription.currency", f"unknown resource {s.currency!r}")
         await _services_free(conn, redis, s.services, account_id)
         payment = request.payment.model_dump(mode="json")
@@ -183,13 +185,16 @@ async def onboard(
                 for b in doc.balances
             ],
         )
-        await _put_contacts(conn, account_id, [c.model_dump() for c in request.contacts])
+        await conn.executemany(
+            "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
+            [(account_id, c.tag, c.email, c.phone) for c in request.contacts],
+        )
         await outbox.queue(conn, "account", account_id)
         await audit.record(
             conn, who, "customer.onboard", "customer", str(customer_id), None,
             request.model_dump(mode="json"),
         )  # fmt: skip
-    return account_id
+    return customer_id, account_id
 
 
 async def _services_free(
@@ -230,7 +235,7 @@ def _like_prefix(value: str) -> str:
     return re.sub(r"([\\%_])", r"\\\1", value.lower()) + "%"
 
 
-def _filters(select: Select, filters: Mapping[str, str | None]) -> None:
+def apply_filters(select: Select, filters: Mapping[str, str | None]) -> None:
     if (q := filters.get("q")) and (words := search_words(q)):
         select.where("c.search @@ to_tsquery('simple', {})", words)
     if value := filters.get("full_name"):
@@ -246,7 +251,7 @@ def _filters(select: Select, filters: Mapping[str, str | None]) -> None:
             select.where(f"c.{name} = {{}}", value)
 
 
-_SUMMARY = """c.id, c.account_id, c.full_name, c.email, c.city, c.country, c.status,
+SUMMARY_COLUMNS = """c.id, c.account_id, c.full_name, c.email, c.city, c.country, c.status,
     c.customer_type, c.payment_method, c.created_at,
     (SELECT count(*) FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
     (SELECT count(*) FROM services v JOIN subscriptions s ON s.id = v.subscription_id
@@ -257,10 +262,10 @@ async def list_customers(
     conn: asyncpg.Connection, listing: Listing, filters: Mapping[str, str | None]
 ) -> tuple[list[dict[str, Any]], str | None]:
     select = Select()
-    _filters(select, filters)
+    apply_filters(select, filters)
     chosen: Order = order(select, listing, SORTS, "id", "c.id")
     rows = await conn.fetch(
-        f"""SELECT {_SUMMARY}, {chosen.expression} AS sort_key FROM customers c
+        f"""SELECT {SUMMARY_COLUMNS}, {chosen.expression} AS sort_key FROM customers c
             WHERE {select.where_sql()} ORDER BY {chosen.sql} LIMIT {listing.limit:d}""",
         *select.params,
     )
@@ -283,7 +288,7 @@ async def export_csv(
 ) -> AsyncIterator[str]:
     """Every matching customer as CSV, streamed from a server-side cursor."""
     select = Select()
-    _filters(select, filters)
+    apply_filters(select, filters)
     chosen = order(select, Listing(1, None, sort), SORTS, "id", "c.id")
     columns = ", ".join(f"c.{name}" for name in CSV_COLUMNS)
     buffer = io.StringIO()
@@ -318,48 +323,53 @@ def _csv_lines(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
+_DETAIL = """
+SELECT c.*,
+  (SELECT coalesce(json_agg(json_build_object(
+       'id', s.id, 'plan', s.plan, 'payment_type', s.payment_type, 'currency', s.currency,
+       'interval', s.billing_interval, 'billing_day', s.billing_day, 'status', s.status,
+       'credit_profile', s.credit_profile, 'credit_limit', s.credit_limit::text,
+       'created_at', s.created_at, 'cancelled_at', s.cancelled_at,
+       'services', (SELECT coalesce(json_agg(v.identifier ORDER BY v.identifier), '[]')
+                    FROM services v WHERE v.subscription_id = s.id)) ORDER BY s.id), '[]')
+   FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
+  (SELECT coalesce(json_agg(json_build_object(
+       'id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
+       'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
+       'credit_limit', b.credit_limit::text) ORDER BY b.balance_id), '[]')
+   FROM balances b WHERE b.customer_id = c.id) AS balances,
+  (SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
+       'tag', a.tag, 'email', a.email, 'phone', a.phone)) ORDER BY a.tag), '[]')
+   FROM account_contacts a WHERE a.account_id = c.account_id) AS contacts,
+  EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'account' AND o.key = c.account_id
+          AND o.applied_at IS NULL) AS pending
+FROM customers c WHERE c.id = $1
+"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, Any]:
-    row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", customer_id)
+    """Everything about one customer, in one query."""
+    row = await conn.fetchrow(_DETAIL, customer_id)
     if row is None:
         raise NotFound(f"no customer {customer_id}")
-    subscriptions = await conn.fetch(
-        """SELECT s.id, s.plan, s.payment_type, s.currency, s.billing_interval AS interval,
-                  s.billing_day, s.status, s.credit_profile, s.credit_limit::text AS credit_limit,
-                  s.created_at, s.cancelled_at,
-                  coalesce(array_agg(v.identifier ORDER BY v.identifier)
-                           FILTER (WHERE v.identifier IS NOT NULL), '{}') AS services
-           FROM subscriptions s LEFT JOIN services v ON v.subscription_id = s.id
-           WHERE s.customer_id = $1 GROUP BY s.id ORDER BY s.id""",
-        customer_id,
-    )
-    balances = await conn.fetch(
-        """SELECT balance_id AS id, resource, amount::text AS amount, valid_from, valid_to,
-                  priority, credit_limit::text AS credit_limit
-           FROM balances WHERE customer_id = $1 ORDER BY balance_id""",
-        customer_id,
-    )
-    contacts = await conn.fetch(
-        "SELECT tag, email, phone FROM account_contacts WHERE account_id = $1 ORDER BY tag",
-        row["account_id"],
-    )
-    pending = await conn.fetchval(
-        "SELECT count(*) FROM outbox WHERE kind = 'account' AND key = $1 AND applied_at IS NULL",
-        row["account_id"],
-    )
     return {
         "id": row["id"],
         "account_id": row["account_id"],
         "status": row["status"],
         "account": {name: row[name] for name in ACCOUNT_FIELDS} | {"full_name": row["full_name"]},
         "payment": {"method": row["payment_method"], **row["payment_info"]},
-        "contacts": [{k: v for k, v in dict(c).items() if v is not None} for c in contacts],
-        "subscriptions": [dict(s) for s in subscriptions],
-        "balances": [dict(b) for b in balances],
+        "contacts": _json(row["contacts"]),
+        "subscriptions": _json(row["subscriptions"]),
+        "balances": _json(row["balances"]),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "closed_at": row["closed_at"],
         "delete_after": row["delete_after"],
-        "engine": "pending" if pending else "synced",
+        "engine": "pending" if row["pending"] else "synced",
     }
 
 

@@ -25,7 +25,7 @@ from tarif_common.errors import TarifError
 
 log = logging.getLogger(__name__)
 
-_LOCK = int.from_bytes(b"tarifobx", "big") & 0x7FFF_FFFF_FFFF_FFFF
+_LOCK_SPACE = int.from_bytes(b"tobx", "big") & 0x7FFF_FFFF  # advisory locks (space, key)
 _ENGINE_STATUS = {"active": "active", "inactive": "inactive", "closed": "inactive"}
 
 
@@ -33,45 +33,42 @@ async def queue(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("INSERT INTO outbox (kind, key) VALUES ($1, $2)", kind, key)
 
 
+_ACCOUNT = """
+SELECT c.status, s.plan, s.payment_type, s.credit_profile,
+       (SELECT array_agg(v.identifier ORDER BY v.identifier) FROM services v
+         WHERE v.subscription_id = s.id) AS services,
+       (SELECT coalesce(json_agg(json_build_object(
+                 'balance_id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
+                 'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
+                 'credit_limit', b.credit_limit::text) ORDER BY b.balance_id), '[]')
+          FROM balances b WHERE b.customer_id = c.id) AS balances
+FROM customers c
+LEFT JOIN LATERAL (SELECT * FROM subscriptions WHERE customer_id = c.id AND status = 'active'
+                   ORDER BY id LIMIT 1) s ON true
+WHERE c.account_id = $1
+"""
+
+
 async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[str, Any] | None:
-    """The engine's view of one customer (an `accounts[]` item), or None if it has no service."""
-    customer = await conn.fetchrow(
-        "SELECT id, account_id, status FROM customers WHERE account_id = $1", account_id
-    )
-    if customer is None:
+    """The engine's view of one customer (an `accounts[]` item), or None if it has no service.
+
+    One query: the relay runs it for every change."""
+    row = await conn.fetchrow(_ACCOUNT, account_id)
+    if row is None or row["plan"] is None or not row["services"]:
         return None
-    subscription = await conn.fetchrow(
-        """SELECT id, plan, payment_type, credit_profile FROM subscriptions
-           WHERE customer_id = $1 AND status = 'active' ORDER BY id LIMIT 1""",
-        customer["id"],
-    )
-    if subscription is None:
-        return None
-    services = await conn.fetch(
-        "SELECT identifier FROM services WHERE subscription_id = $1 ORDER BY identifier",
-        subscription["id"],
-    )
-    if not services:
-        return None
-    balances = await conn.fetch(
-        """SELECT balance_id, resource, amount, valid_from, valid_to, priority, credit_limit
-           FROM balances WHERE customer_id = $1 ORDER BY balance_id""",
-        customer["id"],
-    )
-    contacts = await conn.fetch(
-        "SELECT tag, email, phone FROM account_contacts WHERE account_id = $1", account_id
-    )
+    balances = row["balances"]
+    if isinstance(balances, str):
+        balances = json.loads(balances)
     document: dict[str, Any] = {
         "id": account_id,
-        "plan": subscription["plan"],
-        "payment_type": subscription["payment_type"],
-        "status": _ENGINE_STATUS[customer["status"]],
-        "services": [s["identifier"] for s in services],
+        "plan": row["plan"],
+        "payment_type": row["payment_type"],
+        "status": _ENGINE_STATUS[row["status"]],
+        "services": list(row["services"]),
         "balances": [_balance(b) for b in balances],
-        "contacts": [{k: v for k, v in dict(c).items() if v is not None} for c in contacts],
     }
-    if subscription["credit_profile"]:
-        document["credit_profile"] = subscription["credit_profile"]
+    if row["credit_profile"]:
+        document["credit_profile"] = row["credit_profile"]
     return document
 
 
@@ -79,14 +76,14 @@ def _balance(row: Mapping[str, Any]) -> dict[str, Any]:
     balance: dict[str, Any] = {
         "id": row["balance_id"],
         "resource": row["resource"],
-        "amount": str(row["amount"]),
+        "amount": row["amount"],
         "priority": row["priority"],
     }
     for name in ("valid_from", "valid_to"):
         if row[name] is not None:
             balance[name] = row[name]
     if row["credit_limit"] is not None:
-        balance["credit_limit"] = str(row["credit_limit"])
+        balance["credit_limit"] = row["credit_limit"]
     return balance
 
 
@@ -97,37 +94,56 @@ class Relay:
         self._provisioner = Provisioner(redis, partitions)
 
     async def drain(self, limit: int = 500) -> int:
-        """Apply pending rows, oldest first, one relay at a time; returns how many applied."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+        """Apply pending rows (the catalog first, then accounts, oldest first); returns how many
+        rows were applied. Objects failing are left pending with their error."""
+        async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, kind, key FROM outbox WHERE applied_at IS NULL ORDER BY id LIMIT $1",
+                """SELECT kind, key, min(id) AS first FROM outbox WHERE applied_at IS NULL
+                   GROUP BY kind, key ORDER BY kind <> 'catalog', first LIMIT $1""",
                 limit,
             )
-            by_object: dict[tuple[str, str], list[int]] = {}
+            applied = 0
             for row in rows:
-                by_object.setdefault((row["kind"], row["key"]), []).append(row["id"])
-            # the catalog first: accounts are checked against it
-            ordered = sorted(by_object.items(), key=lambda item: item[0][0] != "catalog")
-            applied: list[int] = []
-            for (kind, key), ids in ordered:
-                try:
-                    await self._apply(conn, kind, key)
-                except (TarifError, RedisError, OSError) as exc:
-                    log.error("outbox.failed", extra={"kind": kind, "key": key, "error": str(exc)})
-                    await conn.execute(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2"
-                        " WHERE id = ANY($1::bigint[])",
-                        ids,
-                        str(exc)[:2000],
-                    )
-                    continue
-                applied += ids
-            if applied:
-                await conn.execute(
-                    "UPDATE outbox SET applied_at = now() WHERE id = ANY($1::bigint[])", applied
+                applied += await self._apply_pending(conn, row["kind"], row["key"])
+        return applied
+
+    async def drain_one(self, kind: str, key: str, conn: asyncpg.Connection | None = None) -> int:
+        """Apply one object's pending rows now (the API does it right after its commit)."""
+        if conn is not None:
+            return await self._apply_pending(conn, kind, key)
+        async with self._pool.acquire() as acquired:
+            return await self._apply_pending(acquired, kind, key)
+
+    async def _apply_pending(self, conn: asyncpg.Connection, kind: str, key: str) -> int:
+        # One relay per object at a time: it reads the object's state under the lock, so the
+        # last writer to Redis always wrote the newest state. Different objects go in parallel.
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, key)
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM outbox WHERE kind = $1 AND key = $2 AND applied_at IS NULL",
+                    kind,
+                    key,
                 )
-        return len(applied)
+            ]
+            if not ids:
+                return 0
+            try:
+                await self._apply(conn, kind, key)
+            except (TarifError, RedisError, OSError) as exc:
+                log.error("outbox.failed", extra={"kind": kind, "key": key, "error": str(exc)})
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2"
+                    " WHERE id = ANY($1::bigint[])",
+                    ids,
+                    str(exc)[:2000],
+                )
+                return 0
+            await conn.execute(
+                "UPDATE outbox SET applied_at = now() WHERE id = ANY($1::bigint[])", ids
+            )
+        return len(ids)
 
     async def _apply(self, conn: asyncpg.Connection, kind: str, key: str) -> None:
         if kind == "catalog":
@@ -212,7 +228,3 @@ async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[d
                         }
                     )
     return differences
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str)

@@ -69,7 +69,7 @@ class Listing:
     sort: str | None
 
 
-def listing(
+async def listing(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="items per page"),
     cursor: str | None = Query(None, max_length=1000, description="next_cursor of the last page"),
     sort: str | None = Query(None, max_length=64, description="field, `-field` for descending"),

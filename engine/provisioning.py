@@ -224,11 +224,15 @@ class Provisioner:
         self._redis = redis
         self._partitions = partitions
         self._parsed: tuple[Any, Catalog] | None = None
+        self._recorded_partitions: int | None = None
 
     async def partitions(self) -> int:
         """The deployment's partition count: recorded on first use, fixed afterwards."""
-        await self._redis.hsetnx(keys.META, "partitions", self._partitions)
-        return int(await self._redis.hget(keys.META, "partitions") or self._partitions)
+        if self._recorded_partitions is None:
+            await self._redis.hsetnx(keys.META, "partitions", self._partitions)
+            recorded = await self._redis.hget(keys.META, "partitions")
+            self._recorded_partitions = int(recorded or self._partitions)
+        return self._recorded_partitions
 
     async def publish_catalog(self, document: Mapping[str, Any]) -> int:
         """Validate, store and announce a catalog; returns its new version."""
@@ -244,10 +248,12 @@ class Provisioner:
     async def current_catalog(self) -> Catalog:
         """The published catalog, parsed once per version (provisioning many accounts reads it
         for each)."""
-        version, raw = await self._redis.mget(keys.CATALOG_VERSION, keys.CATALOG)
-        if raw is None:
-            raise ProvisioningError("no catalog is published yet")
-        if self._parsed is None or self._parsed[0] != version:
+        version = await self._redis.get(keys.CATALOG_VERSION)
+        if self._parsed is None or self._parsed[0] != version or version is None:
+            # version and document together (a publish between two reads would mismatch them)
+            version, raw = await self._redis.mget(keys.CATALOG_VERSION, keys.CATALOG)
+            if raw is None:
+                raise ProvisioningError("no catalog is published yet")
             self._parsed = (version, parse_catalog(json.loads(raw)))
         return self._parsed[1]
 

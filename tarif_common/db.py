@@ -97,7 +97,16 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections exchange `jsonb` as Python objects."""
+    """A pool whose connections exchange `jsonb` as Python objects.
+
+    Released connections are only rolled back if a transaction is open, instead of asyncpg's
+    default reset query (a round trip on every release): Tarif's pooled connections never
+    LISTEN, SET session variables or take session-level advisory locks.
+    """
+
+    async def reset(conn: asyncpg.Connection) -> None:
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
 
     async def init(conn: asyncpg.Connection) -> None:
         import json
@@ -107,7 +116,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
         )
 
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init
+        url, min_size=min_size, max_size=max_size, init=init, reset=reset
     )
     return pool
 

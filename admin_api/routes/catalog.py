@@ -35,7 +35,7 @@ async def publish(
     """Validated whole; kept as a new version; the engines switch to it without a restart."""
     async with pool.acquire() as conn, conn.transaction():
         version = await catalog.publish(conn, who, document)
-    await sync_engine(request)
+    await sync_engine(request, "catalog", "catalog")
     return {"version": version, "document": document}
 
 

@@ -21,7 +21,7 @@ CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 Short = Annotated[str | None, Query(max_length=200)]
 
 
-def filters(
+async def filters(
     q: Short = None,
     full_name: Short = None,
     email: Short = None,
@@ -85,14 +85,9 @@ async def export(
 async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) -> dict[str, Any]:
     """Account, payment, contacts and a subscription with its services and balances: all of
     it is created, or nothing (e.g. a service identifier already in use: 409)."""
-    redis = request.app.state.redis
     async with pool.acquire() as conn:
-        account_id = await customers.onboard(conn, redis, who, body)
-    await sync_engine(request)
-    async with pool.acquire() as conn:
-        customer_id = await conn.fetchval(
-            "SELECT id FROM customers WHERE account_id = $1", account_id
-        )
+        customer_id, account_id = await customers.onboard(conn, request.app.state.redis, who, body)
+        await sync_engine(request, "account", account_id, conn)
         return await customers.get_customer(conn, customer_id)
 
 
@@ -107,8 +102,8 @@ async def patch(
     who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: AccountPatch
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        await customers.update_account(conn, who, customer_id, body)
-    await sync_engine(request)
+        account_id = await customers.update_account(conn, who, customer_id, body)
+    await sync_engine(request, "account", account_id)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
 
@@ -120,8 +115,8 @@ async def close(
     """The engine refuses its usage at once; a later job deletes it after the retention."""
     retention = request.app.state.settings.closed_retention_days
     async with pool.acquire() as conn:
-        await customers.close_account(conn, who, customer_id, retention)
-    await sync_engine(request)
+        account_id = await customers.close_account(conn, who, customer_id, retention)
+    await sync_engine(request, "account", account_id)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
 

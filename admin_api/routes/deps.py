@@ -14,7 +14,7 @@ from tarif_common.errors import TarifError
 log = logging.getLogger(__name__)
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
@@ -22,10 +22,12 @@ def _pool(request: Request) -> asyncpg.Pool:
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 
 
-async def sync_engine(request: Request) -> bool:
-    """Push committed changes to Redis now; if Redis is away the outbox keeps them for later."""
+async def sync_engine(
+    request: Request, kind: str, key: str, conn: asyncpg.Connection | None = None
+) -> bool:
+    """Push a committed change to Redis now; if Redis is away the outbox keeps it for later."""
     try:
-        await request.app.state.relay.drain()
+        await request.app.state.relay.drain_one(kind, key, conn)
     except (TarifError, RedisError, OSError, asyncpg.PostgresError) as exc:
         log.warning("outbox.deferred", extra={"error": repr(exc)})
         return False
