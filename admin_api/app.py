@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import problems
+from admin_api import problems, subscriptions
 from admin_api.outbox import Relay
 from admin_api.routes import admin, catalog, customers, unrated
 from billing_batch.engine_client import Engine, GrpcEngine
@@ -102,8 +102,14 @@ class AdminProcess(Process):
             await asyncio.sleep(0.01)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         transient = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+        async def housekeeping() -> None:
+            # scheduled plan transitions come due, then the outbox carries every change
+            await subscriptions.apply_due_transitions(pool)
+            await relay.drain()
+
         self._spawn(
-            "outbox", every(s.outbox_interval, relay.drain, "outbox", self._stopped, transient)
+            "outbox", every(s.outbox_interval, housekeeping, "outbox", self._stopped, transient)
         )
         log.info("admin.started", extra={"url": f"http://{host}:{self.port}"})
 

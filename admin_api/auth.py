@@ -43,7 +43,10 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"key:{self.prefix}"
+        return self.prefix if self.key_id == 0 else f"key:{self.prefix}"
+
+
+SYSTEM = Principal(0, "system", Role.ADMIN)  # Tarif's own jobs (scheduled plan transitions)
 
 
 def digest(key: str) -> bytes:

@@ -285,3 +285,25 @@ def check_attribute(name: str, kind: str, value: AttributeValue) -> str | None:
             return "must be a date (YYYY-MM-DD)"
         return None
     return f"has an unknown type {kind}"
+
+
+class PaymentChange(Strict):
+    payment: Payment
+
+
+class ManualEvent(Strict):
+    """A usage event entered by hand; it goes through the engine like any other."""
+
+    event_id: Identifier = Field(description="idempotency key: a retry charges once")
+    service_identifier: Identifier
+    service: Annotated[str, Field(min_length=1, max_length=64)]
+    units: Annotated[int, Field(ge=0, le=10**12)] = 1
+    attributes: Annotated[
+        dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=50)
+    ] = {}
+    event_time: datetime | None = None
+
+
+class PlanChange(Strict):
+    plan: Annotated[str, Field(min_length=1, max_length=64)]
+    effective_at: datetime | None = Field(default=None, description="unset or past: now")

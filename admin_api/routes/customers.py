@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from admin_api import customers
-from admin_api.auth import Admin, Reader
+from admin_api import audit, customers, subscriptions
+from admin_api.auth import Admin, Operator, Reader
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool, sync_engine
-from admin_api.schemas import AccountPatch, Contacts, Customer, CustomerSummary, Onboarding
+from admin_api.schemas import (
+    AccountPatch,
+    Contacts,
+    Customer,
+    CustomerSummary,
+    ManualEvent,
+    Onboarding,
+    PaymentChange,
+    PlanChange,
+)
 from billing_batch.notifier.store import list_notifications
+from tarif_common.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON)
 
@@ -143,3 +154,99 @@ async def notifications(
         )
     cursor = str(items[-1]["id"]) if len(items) == limit else None
     return {"items": items, "next_cursor": cursor}
+
+
+@router.put("/{customer_id}/payment", response_model=Customer, summary="Change payment info")
+async def put_payment(
+    who: Admin, pool: Pool, customer_id: CustomerId, body: PaymentChange
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        await subscriptions.set_payment(conn, who, customer_id, body)
+        return await customers.get_customer(conn, customer_id)
+
+
+SubscriptionId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.put(
+    "/{customer_id}/subscriptions/{subscription_id}/plan",
+    summary="Plan transition, now or at a date",
+)
+async def change_plan(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    body: PlanChange,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        account_id, done = await subscriptions.change_plan(
+            conn, who, customer_id, subscription_id, body
+        )
+        if done["status"] == "done":
+            await sync_engine(request, "account", account_id, conn)
+    return done
+
+
+@router.get("/{customer_id}/plan-transitions", summary="Plan transitions, scheduled and done")
+async def plan_transitions(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        await customers.account_of(conn, customer_id)
+        return {"items": await subscriptions.transitions(conn, customer_id), "next_cursor": None}
+
+
+@router.post(
+    "/{customer_id}/subscriptions/{subscription_id}/cancel",
+    response_model=Customer,
+    summary="Cancel a subscription (its services stop at once)",
+)
+async def cancel_subscription(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        account_id = await subscriptions.cancel(conn, who, customer_id, subscription_id)
+        await sync_engine(request, "account", account_id, conn)
+        return await customers.get_customer(conn, customer_id)
+
+
+@router.post("/{customer_id}/events", summary="Enter a usage event by hand (through the engine)")
+async def manual_event(
+    who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: ManualEvent
+) -> dict[str, Any]:
+    """Rated and charged by the engine like network usage; `event_id` makes a retry harmless."""
+    async with pool.acquire() as conn:
+        services = await conn.fetchval(
+            """SELECT array_agg(v.identifier) FROM services v
+               JOIN subscriptions s ON s.id = v.subscription_id WHERE s.customer_id = $1""",
+            customer_id,
+        )
+        if services is None:
+            await customers.account_of(conn, customer_id)  # 404 for an unknown customer
+        if body.service_identifier not in (services or []):
+            raise InvalidRequest("body.service_identifier", "is not a service of this customer")
+    charged = await request.app.state.engine.charge_event(
+        event_id=body.event_id,
+        subscriber=body.service_identifier,
+        service=body.service,
+        event_time=body.event_time or datetime.now(UTC),
+        units=body.units,
+        attributes=body.attributes,
+    )
+    answer = {
+        "event_id": body.event_id,
+        "result": charged.result,
+        "message": charged.message,
+        "cost": None if charged.cost is None else str(charged.cost),
+        "currency": charged.currency or None,
+    }
+    async with pool.acquire() as conn:
+        await audit.record(
+            conn, who, "usage.manual_event", "customer", str(customer_id),
+            None, body.model_dump(mode="json") | answer,
+        )  # fmt: skip
+    return answer

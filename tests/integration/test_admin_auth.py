@@ -19,6 +19,11 @@ EXPECTED = {
     ("POST", "/v1/customers/{customer_id}/close"): ADMIN,
     ("PUT", "/v1/customers/{customer_id}/contacts"): ADMIN,
     ("GET", "/v1/customers/{customer_id}/notifications"): READ,
+    ("PUT", "/v1/customers/{customer_id}/payment"): ADMIN,
+    ("PUT", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/plan"): ADMIN,
+    ("POST", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/cancel"): ADMIN,
+    ("GET", "/v1/customers/{customer_id}/plan-transitions"): READ,
+    ("POST", "/v1/customers/{customer_id}/events"): OPERATE,
     ("GET", "/v1/catalog"): READ,
     ("PUT", "/v1/catalog"): ADMIN,
     ("GET", "/v1/catalog/versions"): READ,
@@ -38,7 +43,13 @@ EXPECTED = {
     ("GET", "/v1/audit-log"): READ,
 }
 
-PATH_VALUES = {"customer_id": "1", "name": "vip", "event_id": "1", "prefix": "tk_00000000"}
+PATH_VALUES = {
+    "customer_id": "1",
+    "subscription_id": "1",
+    "name": "vip",
+    "event_id": "1",
+    "prefix": "tk_00000000",
+}
 
 
 async def test_the_matrix_covers_every_endpoint(admin: Admin) -> None:

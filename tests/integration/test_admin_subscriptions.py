@@ -1,0 +1,122 @@
+"""After onboarding: payment changes, plan transitions (now and scheduled), cancellation,
+usage entered by hand through the engine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from admin_api.subscriptions import apply_due_transitions
+from tarif.charging.v1 import charging_pb2 as pb
+from tests.integration.admin_harness import Admin, onboarding
+from tests.integration.requests import sms
+
+MSISDN = "38640555100"
+
+
+async def onboarded(admin: Admin) -> dict[str, object]:
+    response = await admin.call("POST", "/v1/customers", json=onboarding(MSISDN))
+    assert response.status_code == 201, response.text
+    customer: dict[str, object] = response.json()
+    return customer
+
+
+async def test_plan_transition_now_and_at_a_date(admin: Admin) -> None:
+    customer = await onboarded(admin)
+    sub = customer["subscriptions"][0]["id"]  # type: ignore[index]
+    path = f"/v1/customers/{customer['id']}/subscriptions/{sub}/plan"
+    assert (await admin.call("PUT", path, json={"plan": "gold"})).status_code == 422
+    engine = admin.engine
+    # the demo catalog has one plan; publish a second one that prices SMS higher
+    document = (await admin.call("GET", "/v1/catalog")).json()["document"]
+    document["tariffs"]["sms-dear"] = {**document["tariffs"]["sms-std"]}
+    document["tariffs"]["sms-dear"]["rates"] = [
+        {**rate, "price": "0.10"} for rate in document["tariffs"]["sms-std"]["rates"]
+    ]
+    document["plans"]["dear"] = {
+        "tariffs": {**document["plans"]["basic"]["tariffs"], "sms": "sms-dear"}
+    }
+    assert (await admin.call("PUT", "/v1/catalog", json=document)).status_code == 200
+    await engine.app.catalog.refresh()
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    scheduled = await admin.call(
+        "PUT", path, json={"plan": "dear", "effective_at": later.isoformat()}
+    )
+    assert scheduled.json()["status"] == "scheduled"
+    answer = await engine.stub.ChargeEvent(sms(MSISDN, "before", engine.clock.now))
+    assert answer.cost.minor_units == 5  # still the old plan
+    assert await apply_due_transitions(admin.pool) == []  # not due yet
+    async with admin.pool.acquire() as conn:
+        await conn.execute("UPDATE plan_transitions SET effective_at = now() - interval '1 s'")
+    assert await apply_due_transitions(admin.pool) == [customer["account_id"]]
+    await admin.relay.drain()
+    answer = await engine.stub.ChargeEvent(sms(MSISDN, "after", engine.clock.now))
+    assert answer.cost.minor_units == 10
+    listed = (await admin.call("GET", f"/v1/customers/{customer['id']}/plan-transitions")).json()
+    assert [(t["plan"], t["status"], t["requested_by"]) for t in listed["items"]] == [
+        ("dear", "done", f"key:{admin.keys['admin'][:11]}")
+    ]
+    now = await admin.call("PUT", path, json={"plan": "basic"})
+    assert now.json() == {"plan": "basic", "status": "done"}
+    answer = await engine.stub.ChargeEvent(sms(MSISDN, "back", engine.clock.now))
+    assert answer.cost.minor_units == 5
+    log = (await admin.call("GET", "/v1/audit-log", params={"object_type": "subscription"})).json()
+    assert [(e["action"], e["actor"]) for e in log["items"]] == [
+        ("subscription.plan", f"key:{admin.keys['admin'][:11]}"),
+        ("subscription.plan", "system"),
+        ("subscription.plan_scheduled", f"key:{admin.keys['admin'][:11]}"),
+    ]
+
+
+async def test_cancelling_stops_the_services_and_drops_scheduled_changes(admin: Admin) -> None:
+    customer = await onboarded(admin)
+    sub = customer["subscriptions"][0]["id"]  # type: ignore[index]
+    base = f"/v1/customers/{customer['id']}/subscriptions/{sub}"
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    await admin.call("PUT", f"{base}/plan", json={"plan": "basic", "effective_at": later})
+    cancelled = await admin.call("POST", f"{base}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["subscriptions"][0]["status"] == "cancelled"
+    engine = admin.engine
+    answer = await engine.stub.ChargeEvent(sms(MSISDN, "after-cancel", engine.clock.now))
+    assert answer.result == pb.END_USER_SERVICE_DENIED
+    assert (await admin.call("POST", f"{base}/cancel")).status_code == 409
+    assert (await admin.call("PUT", f"{base}/plan", json={"plan": "basic"})).status_code == 409
+    listed = (await admin.call("GET", f"/v1/customers/{customer['id']}/plan-transitions")).json()
+    assert [t["status"] for t in listed["items"]] == ["cancelled"]
+    other = await admin.call("POST", f"/v1/customers/{customer['id']}/subscriptions/999/cancel")
+    assert other.status_code == 404
+
+
+async def test_payment_change_and_a_manual_event_through_the_engine(admin: Admin) -> None:
+    customer = await onboarded(admin)
+    path = f"/v1/customers/{customer['id']}"
+    card = {"payment": {"method": "credit_card", "holder": "Ana Novak", "gateway": "stripe",
+                        "token": "tok_1Nxyz"}}  # fmt: skip
+    changed = await admin.call("PUT", f"{path}/payment", json=card)
+    assert changed.json()["payment"] == card["payment"]
+    pan = {"payment": {**card["payment"], "token": "5555555555554444"}}
+    assert (await admin.call("PUT", f"{path}/payment", json=pan)).status_code == 422
+    event = {
+        "event_id": "manual-1",
+        "service_identifier": MSISDN,
+        "service": "sms",
+        "attributes": {"destination": "38641000000"},
+        "event_time": datetime.fromtimestamp(admin.engine.clock.now, UTC).isoformat(),
+    }
+    first = await admin.call("POST", f"{path}/events", "operator", json=event)
+    assert first.json() == {
+        "event_id": "manual-1",
+        "result": "SUCCESS",
+        "message": "",
+        "cost": "0.05",
+        "currency": "EUR",
+    }
+    again = await admin.call("POST", f"{path}/events", "operator", json=event)
+    assert again.json() == first.json()
+    assert await admin.engine.balance(MSISDN) == 995  # charged once
+    foreign = await admin.call(
+        "POST", f"{path}/events", "operator", json={**event, "service_identifier": "38699999999"}
+    )
+    assert (foreign.status_code, foreign.json()["field"]) == (422, "body.service_identifier")
+    assert (await admin.call("POST", f"{path}/events", "auditor", json=event)).status_code == 403
