@@ -17,10 +17,11 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import problems, subscriptions
+from admin_api import balances, problems, subscriptions
 from admin_api.outbox import Relay
 from admin_api.routes import admin, catalog, customers, unrated
 from billing_batch.engine_client import Engine, GrpcEngine
+from engine.store import RedisBalanceStore, StoreLimits
 from tarif_common import db, keys
 from tarif_common.lifecycle import TRANSIENT, Process, every, split_addr
 from tarif_common.settings import Settings
@@ -44,6 +45,7 @@ class State:
     redis: Redis
     relay: Relay
     engine: Engine
+    store: RedisBalanceStore
 
 
 def create_app(state: State) -> FastAPI:
@@ -88,7 +90,8 @@ class AdminProcess(Process):
         engine = GrpcEngine(s.grpc_addr)
         self._stack.push_async_callback(engine.close)
         relay = Relay(pool, redis, partitions)
-        self.app = create_app(State(s, pool, redis, relay, engine))
+        store = balance_store(redis, s)
+        self.app = create_app(State(s, pool, redis, relay, engine, store))
         host, port = split_addr(s.admin_addr)
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
@@ -104,9 +107,11 @@ class AdminProcess(Process):
         transient = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
 
         async def housekeeping() -> None:
-            # scheduled plan transitions come due, then the outbox carries every change
+            # scheduled plan transitions come due, the outbox carries every change to Redis,
+            # and adjustments a crash left pending are applied
             await subscriptions.apply_due_transitions(pool)
             await relay.drain()
+            await balances.apply_pending(pool, store)
 
         self._spawn(
             "outbox", every(s.outbox_interval, housekeeping, "outbox", self._stopped, transient)
@@ -126,4 +131,11 @@ class AdminProcess(Process):
 
 def openapi(settings: Settings) -> dict[str, Any]:
     """The OpenAPI document without servers (for docs and schema tests)."""
-    return create_app(State(settings, None, None, None, None)).openapi()  # type: ignore[arg-type]
+    return create_app(State(settings, None, None, None, None, None)).openapi()  # type: ignore[arg-type]
+
+
+def balance_store(redis: Redis, settings: Settings) -> RedisBalanceStore:
+    limits = StoreLimits(
+        settings.idempotency_ttl, settings.validity_time, settings.reservation_grace
+    )
+    return RedisBalanceStore(redis, limits)

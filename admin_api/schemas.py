@@ -307,3 +307,33 @@ class ManualEvent(Strict):
 class PlanChange(Strict):
     plan: Annotated[str, Field(min_length=1, max_length=64)]
     effective_at: datetime | None = Field(default=None, description="unset or past: now")
+
+
+class NewBalance(Strict):
+    """A credit (the customer has it) or debit (owed) balance, for the current cycle, until a
+    date, or forever."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    resource: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: Literal["credit", "debit"] = "credit"
+    amount: Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="> 0")]
+    validity: Literal["cycle", "until", "forever"] = "forever"
+    valid_to: datetime | None = Field(default=None, description="with validity `until`")
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+
+    @model_validator(mode="after")
+    def _until_needs_a_date(self) -> NewBalance:
+        if (self.validity == "until") != (self.valid_to is not None):
+            raise ValueError("valid_to goes with validity 'until', and only with it")
+        return self
+
+
+class Adjustment(Strict):
+    request_id: Identifier = Field(description="idempotency key: a retry adjusts once")
+    amount: Annotated[
+        str, Field(pattern=r"^[+-]?[0-9]{1,15}(\.[0-9]{1,6})?$", description="+ gives, - takes")
+    ]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    tax: Annotated[str, Field(max_length=64)] | None = None
+    tax_provider: Annotated[str, Field(max_length=64)] | None = None
+    ledger: Annotated[str, Field(max_length=64)] | None = None

@@ -4,7 +4,7 @@ idempotent path as live traffic."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -23,7 +23,22 @@ class Charged:
     currency: str
 
 
+@dataclass(frozen=True, slots=True)
+class LiveBalance:
+    id: str
+    resource: str
+    unit: str
+    amount: int  # the resource's smallest unit
+    reserved: int
+    available: int
+    valid_from: datetime | None
+    valid_to: datetime | None
+    priority: int
+
+
 class Engine(Protocol):
+    async def balances(self, subscriber: str) -> list[LiveBalance]: ...
+
     async def charge_event(
         self,
         *,
@@ -44,6 +59,31 @@ class GrpcEngine:
 
     async def close(self) -> None:
         await self._channel.close()
+
+    async def balances(self, subscriber: str) -> list[LiveBalance]:
+        """What the engine holds now (amounts move with every charge)."""
+        try:
+            report = await self._stub.GetBalances(
+                pb.BalanceQuery(subscriber=subscriber), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise StoreUnavailable(f"engine: {exc.code().name}: {exc.details()}") from exc
+        if report.result != pb.SUCCESS:
+            return []
+        return [
+            LiveBalance(
+                b.id,
+                b.resource,
+                b.unit,
+                b.amount,
+                b.reserved,
+                b.available,
+                b.valid_from.ToDatetime(UTC) if b.HasField("valid_from") else None,
+                b.valid_to.ToDatetime(UTC) if b.HasField("valid_to") else None,
+                b.priority,
+            )
+            for b in report.balances
+        ]
 
     async def charge_event(
         self,

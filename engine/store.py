@@ -25,6 +25,7 @@ from engine.model import Route, SessionStep
 from engine.rating import Pricing
 from tarif_common import keys
 from tarif_common.errors import StoreUnavailable
+from tarif_common.results import Result
 
 Answer = dict[str, Any]
 
@@ -196,6 +197,7 @@ class RedisBalanceStore:
         self._session = redis.register_script(_script_source("session"))
         self._event = redis.register_script(_script_source("event"))
         self._refund = redis.register_script(_script_source("refund"))
+        self._adjust = redis.register_script(_script_source("adjust"))
 
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
         """Routes of many identifiers in one round trip (MGET)."""
@@ -391,6 +393,40 @@ class RedisBalanceStore:
             route.owner,
         ]
         return self._count(unpack(await self._run("refund", self._refund, script_keys, args)))
+
+    async def adjust(
+        self,
+        account_id: str,
+        balance_id: str,
+        delta: int,
+        request_id: str,
+        reason: str,
+        now_ms: int,
+    ) -> Answer:
+        """Add `delta` (smallest units) to one balance, once per `request_id` (back office)."""
+        try:
+            located = await self._redis.get(keys.locator(account_id))
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if located is None:
+            return {"r": int(Result.USER_UNKNOWN), "m": f"no account {account_id}"}
+        p = int(located)
+        script_keys = [
+            keys.account(p, account_id),
+            keys.idempotency(p, account_id, keys.adjustment_request_id(request_id)),
+            keys.rated_stream(p),
+            keys.notification_stream(p),
+        ]
+        args = [
+            now_ms,
+            self._limits.idempotency_ttl,
+            account_id,
+            balance_id,
+            delta,
+            request_id,
+            reason,
+        ]
+        return self._count(unpack(await self._run("adjust", self._adjust, script_keys, args)))
 
     async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int:
         """Append unratable events to `tarif:unrated`, once per event id; returns how many."""

@@ -113,6 +113,10 @@ def refund_request_id(refund_id: str) -> str:
     return f"r:{refund_id}"
 
 
+def adjustment_request_id(adjustment_id: str) -> str:
+    return f"a:{adjustment_id}"
+
+
 def rated_stream(partition: int) -> str:
     """Stream of rated records, written by the charging scripts, read by billing_batch."""
     return f"{PREFIX}:{tag(partition)}:rated"

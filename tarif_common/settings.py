@@ -7,6 +7,7 @@ Names without a prefix (`REDIS_URL`, `DATABASE_URL`) are the conventional ones; 
 from __future__ import annotations
 
 import socket
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Self
 
@@ -64,6 +65,8 @@ class Settings(BaseSettings):
     admin_addr: str = "127.0.0.1:8080"
     closed_retention_days: int = Field(default=90, ge=0, le=3650)
     outbox_interval: float = Field(default=2.0, gt=0)
+    # Largest balance adjustment an operator may make, in the resource's unit (admins: any).
+    operator_adjustment_limit: Decimal = Field(default=Decimal("50"), ge=0)
 
     # billing_batch: its metrics, its name in the streams' consumer groups (unique per process),
     # and how long a read-but-unacknowledged stream entry waits before another consumer takes it.

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from admin_api import audit, customers, subscriptions
-from admin_api.auth import Admin, Operator, Reader
+from admin_api import audit, balances, customers, subscriptions
+from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool, sync_engine
 from admin_api.schemas import (
     AccountPatch,
+    Adjustment,
     Contacts,
     Customer,
     CustomerSummary,
     ManualEvent,
+    NewBalance,
     Onboarding,
     PaymentChange,
     PlanChange,
@@ -250,3 +253,56 @@ async def manual_event(
             None, body.model_dump(mode="json") | answer,
         )  # fmt: skip
     return answer
+
+
+@router.get("/{customer_id}/balances", summary="Live balances (from the engine)")
+async def get_balances(
+    _: Reader, pool: Pool, request: Request, customer_id: CustomerId
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        items = await balances.live(conn, request.app.state.engine, customer_id)
+    return {"items": items, "next_cursor": None}
+
+
+@router.post("/{customer_id}/balances", status_code=201, summary="Create a credit or debit balance")
+async def create_balance(
+    who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: NewBalance
+) -> dict[str, Any]:
+    """Valid for the current cycle (until next month starts in the catalog's time zone), until
+    a date, or forever; a debit balance starts below zero (owed)."""
+    async with pool.acquire() as conn:
+        account_id = await balances.create(conn, who, customer_id, body)
+        synced = await sync_engine(request, "account", account_id, conn)
+        items = await balances.live(conn, request.app.state.engine, customer_id)
+    created = next((b for b in items if b["id"] == body.id), None)
+    return {"balance": created, "engine": "synced" if synced else "pending"}
+
+
+BalanceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+@router.post(
+    "/{customer_id}/balances/{balance_id}/adjustments",
+    summary="Adjust a balance (once per request_id)",
+)
+async def adjust_balance(
+    who: Operator,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    balance_id: BalanceId,
+    body: Adjustment,
+) -> dict[str, Any]:
+    """Operators may adjust up to TARIF_OPERATOR_ADJUSTMENT_LIMIT (in the resource's unit)."""
+    limit = request.app.state.settings.operator_adjustment_limit
+    if who.role is Role.OPERATOR and abs(Decimal(body.amount)) > limit:
+        raise HTTPException(403, f"Operators may adjust at most {limit}")
+    async with pool.acquire() as conn:
+        adjustment_id = await balances.request_adjustment(conn, who, customer_id, balance_id, body)
+    return await balances.apply(pool, request.app.state.store, adjustment_id)
+
+
+@router.get("/{customer_id}/adjustments", summary="Balance adjustments")
+async def list_adjustments(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return {"items": await balances.adjustments(conn, customer_id), "next_cursor": None}

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 
 from admin_api import catalog
-from admin_api.app import State, create_app
+from admin_api.app import State, balance_store, create_app
 from admin_api.auth import Role, create_key
 from admin_api.outbox import Relay
 from billing_batch.engine_client import GrpcEngine
@@ -56,7 +56,8 @@ async def running_admin(engine: Engine, pool: asyncpg.Pool) -> AsyncIterator[Adm
     await engine.app.catalog.refresh()
     grpc_engine = GrpcEngine(f"127.0.0.1:{engine.app.grpc_port}")
     settings = Settings(redis_url="redis://unused", database_url="postgresql://unused")
-    app = create_app(State(settings, pool, engine.redis, relay, grpc_engine))
+    store = balance_store(engine.redis, settings)
+    app = create_app(State(settings, pool, engine.redis, relay, grpc_engine, store))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
         yield Admin(client, keys, relay, pool, engine)

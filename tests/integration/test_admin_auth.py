@@ -24,6 +24,10 @@ EXPECTED = {
     ("POST", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/cancel"): ADMIN,
     ("GET", "/v1/customers/{customer_id}/plan-transitions"): READ,
     ("POST", "/v1/customers/{customer_id}/events"): OPERATE,
+    ("GET", "/v1/customers/{customer_id}/balances"): READ,
+    ("POST", "/v1/customers/{customer_id}/balances"): ADMIN,
+    ("POST", "/v1/customers/{customer_id}/balances/{balance_id}/adjustments"): OPERATE,
+    ("GET", "/v1/customers/{customer_id}/adjustments"): READ,
     ("GET", "/v1/catalog"): READ,
     ("PUT", "/v1/catalog"): ADMIN,
     ("GET", "/v1/catalog/versions"): READ,
@@ -46,6 +50,7 @@ EXPECTED = {
 PATH_VALUES = {
     "customer_id": "1",
     "subscription_id": "1",
+    "balance_id": "main",
     "name": "vip",
     "event_id": "1",
     "prefix": "tk_00000000",

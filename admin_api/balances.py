@@ -1,0 +1,251 @@
+"""Balances in the back office: live amounts from the engine, new credit/debit balances, and
+adjustments the engine applies exactly once.
+
+An adjustment is a change, not a state, so it does not ride the outbox: it is recorded in
+Postgres first (`pending`, with the caller's idempotency key), then applied by the engine under
+the adjustment's own id (a Redis idempotency key), then marked applied or refused. A crash in
+between leaves it pending and the housekeeping loop applies it: at most once in Redis.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit, catalog, outbox
+from admin_api.auth import Principal
+from admin_api.schemas import Adjustment, NewBalance
+from billing_batch.engine_client import Engine
+from engine.rating import Catalog
+from engine.store import RedisBalanceStore
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.results import Result
+
+
+async def _customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT id, account_id, status FROM customers WHERE id = $1", customer_id
+    )
+    if row is None:
+        raise NotFound(f"no customer {customer_id}")
+    return row
+
+
+def _decimals(published: Catalog, resource: str, field: str) -> int:
+    found = published.resources.get(resource)
+    if found is None:
+        raise InvalidRequest(field, f"unknown resource {resource!r}")
+    return found.decimals
+
+
+def _exact(amount: Decimal, decimals: int, field: str) -> None:
+    if amount != amount.quantize(Decimal(1).scaleb(-decimals)):
+        raise InvalidRequest(field, f"has more than {decimals} decimals")
+
+
+async def live(conn: asyncpg.Connection, engine: Engine, customer_id: int) -> list[dict[str, Any]]:
+    """The engine's balances now (amounts move with every charge)."""
+    await _customer(conn, customer_id)
+    identifier = await conn.fetchval(
+        """SELECT v.identifier FROM services v JOIN subscriptions s ON s.id = v.subscription_id
+           WHERE s.customer_id = $1 AND s.status = 'active' ORDER BY v.identifier LIMIT 1""",
+        customer_id,
+    )
+    if identifier is None:
+        return []
+    published = await catalog.current(conn)
+    found = []
+    for b in await engine.balances(identifier):
+        resource = published.resources.get(b.resource)
+        d = resource.decimals if resource else 0
+        found.append(
+            {
+                "id": b.id,
+                "resource": b.resource,
+                "unit": b.unit,
+                "amount": str(Decimal(b.amount).scaleb(-d)),
+                "reserved": str(Decimal(b.reserved).scaleb(-d)),
+                "available": str(Decimal(b.available).scaleb(-d)),
+                "valid_from": b.valid_from,
+                "valid_to": b.valid_to,
+                "priority": b.priority,
+            }
+        )
+    return found
+
+
+def _cycle_end(timezone: str, now: datetime) -> datetime:
+    """The start of next month in the catalog's time zone: the engine's billing cycle."""
+    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=local.tzinfo).astimezone(UTC)
+
+
+async def create(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, body: NewBalance
+) -> str:
+    published = await catalog.current(conn)
+    decimals = _decimals(published, body.resource, "body.resource")
+    amount = Decimal(body.amount)
+    _exact(amount, decimals, "body.amount")
+    if body.kind == "debit":
+        amount = -amount
+    valid_to = {
+        "cycle": _cycle_end(published.timezone, datetime.now(UTC)),
+        "until": body.valid_to,
+        "forever": None,
+    }[body.validity]
+    async with conn.transaction():
+        customer = await _customer(conn, customer_id)
+        if customer["status"] == "closed":
+            raise Conflict(f"customer {customer_id} is closed")
+        try:
+            await conn.execute(
+                """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_to,
+                       priority) VALUES ($1, $2, $3, $4, $5, $6)""",
+                customer_id,
+                body.id,
+                body.resource,
+                amount,
+                valid_to,
+                body.priority,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"customer {customer_id} already has a balance {body.id!r}") from None
+        await outbox.queue(conn, "account", customer["account_id"])
+        await audit.record(
+            conn, who, "balance.create", "customer", str(customer_id), None,
+            body.model_dump(mode="json") | {"amount": str(amount), "valid_to": valid_to},
+        )  # fmt: skip
+    return str(customer["account_id"])
+
+
+_ADJUSTMENT = """id, request_id, customer_id, balance_id, amount::text AS amount, reason, tax,
+    tax_provider, ledger, status, result, balance_after::text AS balance_after, requested_by,
+    requested_at, applied_at"""
+
+
+async def request_adjustment(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, balance_id: str, body: Adjustment
+) -> int:
+    """Record an adjustment (pending); a repeated `request_id` returns the first one."""
+    amount = Decimal(body.amount)
+    if amount == 0:
+        raise InvalidRequest("body.amount", "must not be zero")
+    async with conn.transaction():
+        await _customer(conn, customer_id)
+        resource = await conn.fetchval(
+            "SELECT resource FROM balances WHERE customer_id = $1 AND balance_id = $2",
+            customer_id,
+            balance_id,
+        )
+        if resource is None:
+            raise NotFound(f"customer {customer_id} has no balance {balance_id!r}")
+        _exact(amount, _decimals(await catalog.current(conn), resource, "body"), "body.amount")
+        adjustment_id = await conn.fetchval(
+            """INSERT INTO balance_adjustments (request_id, customer_id, balance_id, amount,
+                   reason, tax, tax_provider, ledger, requested_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (request_id) DO NOTHING RETURNING id""",
+            body.request_id,
+            customer_id,
+            balance_id,
+            amount,
+            body.reason,
+            body.tax,
+            body.tax_provider,
+            body.ledger,
+            who.actor,
+        )
+        if adjustment_id is None:
+            first = await conn.fetchrow(
+                "SELECT id, customer_id, balance_id, amount FROM balance_adjustments"
+                " WHERE request_id = $1",
+                body.request_id,
+            )
+            if (first["customer_id"], first["balance_id"], first["amount"]) != (
+                customer_id, balance_id, amount,
+            ):  # fmt: skip
+                raise Conflict(f"request_id {body.request_id!r} was used for another adjustment")
+            return int(first["id"])
+        await audit.record(
+            conn, who, "balance.adjust", "customer", str(customer_id), None,
+            body.model_dump(mode="json") | {"balance_id": balance_id, "id": adjustment_id},
+        )  # fmt: skip
+    return int(adjustment_id)
+
+
+async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int) -> dict[str, Any]:
+    """Have the engine apply a pending adjustment (at most once) and record its answer."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT a.*, c.account_id, b.resource FROM balance_adjustments a
+               JOIN customers c ON c.id = a.customer_id
+               JOIN balances b ON b.customer_id = a.customer_id AND b.balance_id = a.balance_id
+               WHERE a.id = $1""",
+            adjustment_id,
+        )
+        if row is None:
+            raise NotFound(f"no adjustment {adjustment_id}")
+        if row["status"] == "pending":
+            decimals = _decimals(await catalog.current(conn), row["resource"], "resource")
+            units = int(row["amount"].scaleb(decimals))
+            answer = await store.adjust(
+                row["account_id"],
+                row["balance_id"],
+                units,
+                str(adjustment_id),
+                row["reason"],
+                int(datetime.now(UTC).timestamp() * 1000),
+            )
+            result = Result(answer["r"])
+            after = Decimal(answer["a"]).scaleb(-decimals) if "a" in answer else None
+            if result is Result.USER_UNKNOWN:  # the engine has no account yet: retried later
+                await conn.execute(
+                    "UPDATE balance_adjustments SET result = $2 WHERE id = $1",
+                    adjustment_id,
+                    f"{result.name}: {answer.get('m', '')} (will retry)",
+                )
+                return dict(
+                    await conn.fetchrow(
+                        f"SELECT {_ADJUSTMENT} FROM balance_adjustments WHERE id = $1",
+                        adjustment_id,
+                    )
+                )
+            await conn.execute(
+                """UPDATE balance_adjustments SET status = $2, result = $3, balance_after = $4,
+                       applied_at = now() WHERE id = $1 AND status = 'pending'""",
+                adjustment_id,
+                "applied" if result is Result.SUCCESS else "refused",
+                result.name
+                if result is Result.SUCCESS
+                else f"{result.name}: {answer.get('m', '')}",
+                after if result is Result.SUCCESS else None,
+            )
+        found = await conn.fetchrow(
+            f"SELECT {_ADJUSTMENT} FROM balance_adjustments WHERE id = $1", adjustment_id
+        )
+        return dict(found)
+
+
+async def apply_pending(pool: asyncpg.Pool, store: RedisBalanceStore) -> int:
+    """Adjustments a crash left pending (the housekeeping loop)."""
+    ids = [r["id"] for r in await pool.fetch(
+        "SELECT id FROM balance_adjustments WHERE status = 'pending' ORDER BY id LIMIT 100"
+    )]  # fmt: skip
+    for adjustment_id in ids:
+        await apply(pool, store, adjustment_id)
+    return len(ids)
+
+
+async def adjustments(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    await _customer(conn, customer_id)
+    rows = await conn.fetch(
+        f"SELECT {_ADJUSTMENT} FROM balance_adjustments WHERE customer_id = $1 ORDER BY id",
+        customer_id,
+    )
+    return [dict(r) for r in rows]
