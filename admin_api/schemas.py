@@ -337,3 +337,31 @@ class Adjustment(Strict):
     tax: Annotated[str, Field(max_length=64)] | None = None
     tax_provider: Annotated[str, Field(max_length=64)] | None = None
     ledger: Annotated[str, Field(max_length=64)] | None = None
+
+
+Password = Annotated[str, Field(min_length=10, max_length=256, description="10-256 characters")]
+
+
+class SelfcareNew(Strict):
+    email: Annotated[EmailStr, Field(max_length=254)]
+    password: Password
+
+
+class SelfcarePatch(Strict):
+    email: Annotated[EmailStr, Field(max_length=254)] | None = None
+    enabled: bool | None = None
+    password: Password | None = None
+
+
+class TokenBody(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PasswordReset(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Password
+
+
+class Login(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
