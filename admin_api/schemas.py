@@ -365,3 +365,16 @@ class PasswordReset(Strict):
 class Login(Strict):
     email: Annotated[str, Field(min_length=1, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class UsageAdjustment(Strict):
+    """Lower a charged event's amount: the engine refunds the difference, once per refund_id."""
+
+    request_id: Annotated[str, Field(min_length=3, max_length=150)] = Field(
+        description="the rated event's request id, e.g. e:<event id>"
+    )
+    amount: Annotated[
+        str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="the new amount")
+    ]
+    refund_id: Identifier
+    reason: Annotated[str, Field(min_length=1, max_length=500)]

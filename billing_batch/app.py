@@ -1,4 +1,5 @@
-"""The billing_batch process: moves the engine's streams into Postgres and runs the notifier.
+"""The billing_batch process: moves the engine's streams (rated records, notifications,
+unratable usage) into Postgres and runs the notifier.
 
 Migrations are applied on start (idempotent, under an advisory lock). Several batch processes may
 run side by side, each with its own TARIF_BATCH_CONSUMER name: the consumer groups share the
@@ -26,6 +27,7 @@ from billing_batch.notifier.channels import (
 from billing_batch.notifier.dispatcher import Dispatcher, RetryPolicy
 from billing_batch.notifier.ingest import NotificationIngest
 from billing_batch.notifier.messages import Renderer
+from billing_batch.rated import RatedIngest
 from billing_batch.streams import StreamIngestor
 from engine.catalog import CatalogCache
 from engine.rating.model import Resource
@@ -131,6 +133,13 @@ class BatchApp(Process):
                     self.metrics,
                     self.dispatcher.wake,
                 ),
+                **common,  # type: ignore[arg-type]
+            ),
+            StreamIngestor(
+                self.redis,
+                "rated",
+                [keys.rated_stream(p) for p in range(partitions)],
+                RatedIngest(self.pool, self._resources),
                 **common,  # type: ignore[arg-type]
             ),
             StreamIngestor(

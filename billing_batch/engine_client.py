@@ -39,6 +39,17 @@ class LiveBalance:
 class Engine(Protocol):
     async def balances(self, subscriber: str) -> list[LiveBalance]: ...
 
+    async def refund(
+        self,
+        *,
+        subscriber: str,
+        refund_id: str,
+        original_event_id: str,
+        amount: Decimal,
+        currency: str,
+        decimals: int,
+    ) -> Charged: ...
+
     async def charge_event(
         self,
         *,
@@ -59,6 +70,39 @@ class GrpcEngine:
 
     async def close(self) -> None:
         await self._channel.close()
+
+    async def refund(
+        self,
+        *,
+        subscriber: str,
+        refund_id: str,
+        original_event_id: str,
+        amount: Decimal,
+        currency: str,
+        decimals: int,
+    ) -> Charged:
+        """Give back `amount` of a charged event, once per `refund_id`."""
+        request = pb.RefundRequest(
+            subscriber=subscriber,
+            refund_id=refund_id,
+            original_event_id=original_event_id,
+            amount=pb.Money(
+                currency=currency, minor_units=int(amount.scaleb(decimals)), decimals=decimals
+            ),
+        )
+        request.event_time.GetCurrentTime()
+        try:
+            answer = await self._stub.Refund(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidRequest("refund", exc.details() or "rejected by the engine") from exc
+            raise StoreUnavailable(f"engine: {exc.code().name}: {exc.details()}") from exc
+        refunded = None
+        if answer.HasField("refunded"):
+            refunded = Decimal(answer.refunded.minor_units).scaleb(-answer.refunded.decimals)
+        return Charged(
+            pb.ResultCode.Name(answer.result), answer.message, refunded, answer.refunded.currency
+        )
 
     async def balances(self, subscriber: str) -> list[LiveBalance]:
         """What the engine holds now (amounts move with every charge)."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from admin_api import audit, balances, customers, subscriptions
+from admin_api import audit, balances, customers, subscriptions, usage
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
@@ -25,6 +25,7 @@ from admin_api.schemas import (
     Onboarding,
     PaymentChange,
     PlanChange,
+    UsageAdjustment,
 )
 from billing_batch.notifier.store import list_notifications
 from tarif_common.errors import InvalidRequest
@@ -306,3 +307,51 @@ async def adjust_balance(
 async def list_adjustments(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return {"items": await balances.adjustments(conn, customer_id), "next_cursor": None}
+
+
+Since = Annotated[datetime | None, Query(alias="from", description="event time, inclusive")]
+Until = Annotated[datetime | None, Query(alias="to", description="event time, exclusive")]
+
+
+@router.get("/{customer_id}/usage", summary="Rated usage of a period, oldest first")
+async def list_usage(
+    _: Reader,
+    pool: Pool,
+    customer_id: CustomerId,
+    start: Since = None,
+    end: Until = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        items, next_cursor = await usage.list_usage(conn, customer_id, start, end, limit, cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/{customer_id}/usage/export",
+    summary="Rated usage of a period as CSV",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_usage(
+    _: Reader, pool: Pool, customer_id: CustomerId, start: Since = None, end: Until = None
+) -> StreamingResponse:
+    async with pool.acquire() as conn:
+        await customers.account_of(conn, customer_id)  # 404 before the stream starts
+    if start is not None and end is not None and end <= start:
+        raise InvalidRequest("query.to", "must be after from")
+    return StreamingResponse(
+        usage.export_csv(pool, customer_id, start, end),
+        media_type="text/csv",
+        headers={"content-disposition": 'attachment; filename="usage.csv"'},
+    )
+
+
+@router.post("/{customer_id}/usage/adjustments", summary="Lower a charged event's amount")
+async def adjust_usage(
+    who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: UsageAdjustment
+) -> dict[str, Any]:
+    """The engine refunds the difference (once per refund_id) to the balances it came from."""
+    async with pool.acquire() as conn:
+        return await usage.adjust_amount(conn, request.app.state.engine, who, customer_id, body)

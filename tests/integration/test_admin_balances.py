@@ -93,7 +93,7 @@ async def test_an_adjustment_applies_once_and_respects_limits(admin: Admin) -> N
         ("adj-2", "refused"),
     ]
     records = [r for r in await admin.engine.rated_records() if r["k"] == "adjust"]
-    assert [(r["amount"], r["reason"]) for r in records] == [("500", "goodwill")]
+    assert [(r["imp"], r["reason"]) for r in records] == [("main|EUR|500", "goodwill")]
 
 
 async def test_a_crash_before_the_engine_applied_it_is_repaired_once(admin: Admin) -> None:

@@ -1,0 +1,193 @@
+"""A customer's usage as billing sees it (`rated_events`): listed per period, exported, and an
+event's amount lowered through the engine (a refund of the difference)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit, catalog
+from admin_api.auth import Principal
+from admin_api.schemas import UsageAdjustment
+from billing_batch.engine_client import Charged, Engine
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+FIELDS = (
+    "request_id", "kind", "subscriber", "service", "rate", "event_time", "charged_at", "units",
+    "rated_units", "cost", "currency", "uncovered", "impacts", "session_id", "refunded",
+    "attributes", "reason",
+)  # fmt: skip
+_SELECT = ", ".join(FIELDS)
+
+
+async def _account(conn: asyncpg.Connection, customer_id: int) -> str:
+    account_id = await conn.fetchval("SELECT account_id FROM customers WHERE id = $1", customer_id)
+    if account_id is None:
+        raise NotFound(f"no customer {customer_id}")
+    return str(account_id)
+
+
+def _period(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise InvalidRequest("query.to", "must be after from")
+
+
+def _public(row: asyncpg.Record) -> dict[str, Any]:
+    item = dict(row)
+    for name in ("cost", "uncovered"):
+        item[name] = str(item[name])
+    return item
+
+
+async def list_usage(
+    conn: asyncpg.Connection,
+    customer_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Oldest first within [start, end); keyset pages on (event_time, request_id)."""
+    _period(start, end)
+    account_id = await _account(conn, customer_id)
+    after: tuple[datetime, str] | None = None
+    if cursor:
+        try:
+            at, request_id = json.loads(base64.urlsafe_b64decode(cursor))
+            after = (datetime.fromisoformat(at), str(request_id))
+        except (ValueError, TypeError, binascii.Error):
+            raise InvalidRequest("query.cursor", "is not a cursor of this listing") from None
+    rows = await conn.fetch(
+        f"""SELECT {_SELECT} FROM rated_events
+            WHERE account_id = $1 AND ($2::timestamptz IS NULL OR event_time >= $2)
+              AND ($3::timestamptz IS NULL OR event_time < $3)
+              AND ($4::timestamptz IS NULL OR (event_time, request_id) > ($4, $5))
+            ORDER BY event_time, request_id LIMIT $6""",
+        account_id,
+        start,
+        end,
+        after[0] if after else None,
+        after[1] if after else "",
+        limit,
+    )
+    items = [_public(r) for r in rows]
+    next_cursor = None
+    if len(items) == limit:
+        last = rows[-1]
+        payload = [last["event_time"].isoformat(), last["request_id"]]
+        next_cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+    return items, next_cursor
+
+
+async def export_csv(
+    pool: asyncpg.Pool, customer_id: int, start: datetime | None, end: datetime | None
+) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(FIELDS)
+    yield buffer.getvalue()
+    async with pool.acquire() as conn, conn.transaction():
+        account_id = await _account(conn, customer_id)
+        query = f"""SELECT {_SELECT} FROM rated_events WHERE account_id = $1
+                    AND ($2::timestamptz IS NULL OR event_time >= $2)
+                    AND ($3::timestamptz IS NULL OR event_time < $3)
+                    ORDER BY event_time, request_id"""
+        rows: list[list[Any]] = []
+        async for row in conn.cursor(query, account_id, start, end, prefetch=2000):
+            rows.append([_cell(row[name]) for name in FIELDS])
+            if len(rows) >= 2000:
+                yield _lines(rows)
+                rows = []
+        if rows:
+            yield _lines(rows)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # no spreadsheet formulas
+    return value
+
+
+def _lines(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+async def adjust_amount(
+    conn: asyncpg.Connection,
+    engine: Engine,
+    who: Principal,
+    customer_id: int,
+    body: UsageAdjustment,
+) -> dict[str, Any]:
+    """The engine refunds (charged - new amount); refunds already made count as charged less."""
+    account_id = await _account(conn, customer_id)
+    if not body.request_id.startswith("e:"):
+        raise InvalidRequest("body.request_id", "only charged events (e:...) can be adjusted")
+    event = await conn.fetchrow(
+        """SELECT subscriber, cost, currency FROM rated_events
+           WHERE account_id = $1 AND request_id = $2 AND kind = 'event'""",
+        account_id,
+        body.request_id,
+    )
+    if event is None:
+        raise NotFound(f"no charged event {body.request_id} (or not ingested yet)")
+    refunded = await conn.fetchval(
+        "SELECT coalesce(sum(cost), 0) FROM rated_events WHERE account_id = $1"
+        " AND kind = 'refund' AND refunded = $2",
+        account_id,
+        body.request_id.removeprefix("e:"),
+    )
+    charged = Decimal(event["cost"]) + Decimal(refunded)
+    new = Decimal(body.amount)
+    done = await conn.fetchval(
+        "SELECT cost FROM rated_events WHERE account_id = $1 AND request_id = $2",
+        account_id,
+        f"r:{body.refund_id}",
+    )
+    if done is not None:  # a retry of an adjustment already made: the engine replays it
+        charged -= Decimal(done)
+        new = charged + Decimal(done)
+    elif new >= charged:
+        raise Conflict(f"the event costs {charged} now; an adjustment can only lower it")
+    published = await catalog.current(conn)
+    decimals = next(
+        (r.decimals for r in published.resources.values() if r.currency == event["currency"]), 0
+    )
+    answer: Charged = await engine.refund(
+        subscriber=event["subscriber"],
+        refund_id=body.refund_id,
+        original_event_id=body.request_id.removeprefix("e:"),
+        amount=charged - new,
+        currency=event["currency"],
+        decimals=decimals,
+    )
+    result = {
+        "request_id": body.request_id,
+        "refund_id": body.refund_id,
+        "result": answer.result,
+        "message": answer.message,
+        "refunded": None if answer.cost is None else str(answer.cost),
+        "currency": event["currency"],
+        "amount_before": str(charged),
+        "amount_after": str(new) if answer.result == "SUCCESS" else str(charged),
+    }
+    await audit.record(
+        conn, who, "usage.adjust", "customer", str(customer_id),
+        {"request_id": body.request_id, "amount": str(charged)},
+        result | {"reason": body.reason},
+    )  # fmt: skip
+    return result

@@ -1,0 +1,101 @@
+"""Rated records reach Postgres once each, and they account for every balance movement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from billing_batch.rated import RatedIngest
+from billing_batch.streams import Entry, StreamIngestor
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_common import keys
+from tests.integration.harness import Engine, account, eur, ts
+from tests.integration.notifier_harness import eventually, running_batch
+from tests.integration.requests import sms, voice
+
+MSISDN = "38640000131"
+
+
+async def rows(pg: asyncpg.Pool) -> list[dict[str, object]]:
+    async with pg.acquire() as conn:
+        found = await conn.fetch("SELECT * FROM rated_events ORDER BY charged_at, request_id")
+    return [dict(r) for r in found]
+
+
+async def test_every_record_lands_once_and_explains_the_balance(
+    engine: Engine, pg: asyncpg.Pool, redis_url: str, database_url: str
+) -> None:
+    await engine.provision(account("g1", MSISDN, eur("10.00")))
+    now = engine.clock.now
+    for i in range(3):
+        await engine.stub.ChargeEvent(sms(MSISDN, f"s{i}", now))
+    await engine.stub.StartSession(voice(MSISDN, "call", 1, now, requested=60))
+    engine.clock.advance(30)
+    await engine.stub.EndSession(voice(MSISDN, "call", 2, engine.clock.now, used=30))
+    await engine.stub.Refund(
+        pb.RefundRequest(subscriber=MSISDN, refund_id="rf1", original_event_id="s0",
+                         event_time=ts(engine.clock.now))
+    )  # fmt: skip
+    expected = len(await engine.rated_records())
+    async with running_batch(redis_url, database_url) as app:
+        await eventually(lambda: app.metrics.ingested.labels("rated")._value.get() == expected)
+    stored = await rows(pg)
+    assert len(stored) == expected
+    kinds = sorted(str(r["kind"]) for r in stored)
+    assert kinds == ["end", "event", "event", "event", "refund"]  # a start with no usage: none
+    refund = next(r for r in stored if r["kind"] == "refund")
+    assert (refund["cost"], refund["currency"], refund["refunded"]) == (
+        Decimal("-0.05"),
+        "EUR",
+        "s0",
+    )
+    event = next(r for r in stored if r["request_id"] == "e:s1")
+    assert (event["subscriber"], event["service"], event["units"]) == (MSISDN, "sms", 1)
+    assert event["attributes"] == {"destination": "38641000000"}
+    # The records' movements add up to what the balance lost.
+    moved: dict[str, int] = defaultdict(int)
+    for r in stored:
+        for part in str(r["impacts"]).split(","):
+            if part:
+                balance, _, amount = part.split("|")
+                moved[balance] += int(amount)
+    assert 1000 + moved["main"] == await engine.balance(MSISDN)
+    for p in range(engine.app.partitions):  # acknowledged and gone from Redis
+        assert await engine.redis.xlen(keys.rated_stream(p)) == 0
+    async with pg.acquire() as conn:
+        partitions = await conn.fetchval(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE p.relname = 'rated_events'"
+        )
+    assert partitions >= 1
+
+
+class Crash(Exception):
+    pass
+
+
+async def test_a_crash_after_commit_stores_nothing_twice(engine: Engine, pg: asyncpg.Pool) -> None:
+    await engine.provision(account("g2", MSISDN, eur("1.00")))
+    for i in range(5):
+        await engine.stub.ChargeEvent(sms(MSISDN, f"c{i}", engine.clock.now))
+    real = RatedIngest(pg, lambda: dict(engine.app.catalog.current.catalog.resources))  # type: ignore[union-attr]
+
+    async def commit_then_die(entries: Sequence[Entry]) -> list[Entry]:
+        await real(entries)
+        raise Crash
+
+    streams = [keys.rated_stream(p) for p in range(engine.app.partitions)]
+    redis: Redis = engine.redis
+    first = StreamIngestor(redis, "rated", streams, commit_then_die, consumer="a", claim_idle_ms=1)
+    await first.prepare()
+    with pytest.raises(Crash):
+        await first.step()
+    second = StreamIngestor(redis, "rated", streams, real, consumer="b", claim_idle_ms=1)
+    await second._claim_abandoned()
+    assert [r["request_id"] for r in await rows(pg)] == [f"e:c{i}" for i in range(5)]
+    assert await second.pending() == 0
