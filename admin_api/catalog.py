@@ -12,6 +12,8 @@ from engine.rating import Catalog, parse_catalog
 from tarif_common.errors import NotFound
 
 _parsed: dict[int, Catalog] = {}
+# one publisher at a time: two edits of different objects must not lose one another
+_PUBLISH_LOCK = int.from_bytes(b"tcat", "big")
 
 
 async def latest(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
@@ -42,6 +44,7 @@ async def publish(
 ) -> int:
     """Validate, keep as a new version and queue it for Redis (in the caller's transaction)."""
     parse_catalog(document)  # CatalogError -> 422 naming the path
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
     version: int = await conn.fetchval(
         "INSERT INTO catalog_versions (document, published_by) VALUES ($1, $2) RETURNING version",
         document,
@@ -50,4 +53,34 @@ async def publish(
     await outbox.queue(conn, "catalog", "catalog")
     if who is not None:
         await audit.record(conn, who, "catalog.publish", "catalog", str(version), None, document)
+    return version
+
+
+SECTIONS = ("resources", "service_types", "time_bands", "tariffs", "plans", "credit_profiles")
+
+
+async def put_item(
+    conn: asyncpg.Connection, who: Principal, section: str, name: str, item: dict[str, Any]
+) -> int:
+    """Create or replace one object of the catalog: a new version, validated whole."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
+        _, document = await latest(conn)
+        before = document.get(section, {}).get(name)
+        document.setdefault(section, {})[name] = item
+        version = await publish(conn, None, document, actor=who.actor)
+        await audit.record(conn, who, f"catalog.{section}.put", section, name, before, item)
+    return version
+
+
+async def delete_item(conn: asyncpg.Connection, who: Principal, section: str, name: str) -> int:
+    """Remove one object; refused (422, naming what still uses it) if the catalog would break."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
+        _, document = await latest(conn)
+        before = document.get(section, {}).pop(name, None)
+        if before is None:
+            raise NotFound(f"no {section} {name!r} in the catalog")
+        version = await publish(conn, None, document, actor=who.actor)
+        await audit.record(conn, who, f"catalog.{section}.delete", section, name, before)
     return version

@@ -49,6 +49,58 @@ async def versions(_: Reader, pool: Pool) -> dict[str, Any]:
     return {"items": [dict(r) for r in rows], "next_cursor": None}
 
 
+Section = Annotated[
+    str,
+    Path(pattern=f"^({'|'.join(catalog.SECTIONS)})$", description="a section of the catalog"),
+]
+ItemName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:+-]{1,64}$")]
+
+
+@router.get("/v1/catalog/{section}", summary="The objects of one catalog section")
+async def get_section(_: Reader, pool: Pool, section: Section) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        version, document = await catalog.latest(conn)
+    items = [{"name": k, **v} for k, v in sorted(document.get(section, {}).items())]
+    return {"version": version, "items": items, "next_cursor": None}
+
+
+@router.get("/v1/catalog/{section}/{name}", summary="One catalog object")
+async def get_item(_: Reader, pool: Pool, section: Section, name: ItemName) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        version, document = await catalog.latest(conn)
+    item = document.get(section, {}).get(name)
+    if item is None:
+        raise NotFound(f"no {section} {name!r} in the catalog")
+    return {"version": version, "name": name, "item": item}
+
+
+@router.put("/v1/catalog/{section}/{name}", summary="Create or replace one catalog object")
+async def put_item(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    section: Section,
+    name: ItemName,
+    item: Annotated[dict[str, Any], Body(description="the object, as in the catalog document")],
+) -> dict[str, Any]:
+    """Publishes a new catalog version (validated whole: a tariff naming an unknown resource is
+    refused with the path of the problem)."""
+    async with pool.acquire() as conn:
+        version = await catalog.put_item(conn, who, section, name, item)
+    await sync_engine(request, "catalog", "catalog")
+    return {"version": version, "name": name, "item": item}
+
+
+@router.delete("/v1/catalog/{section}/{name}", summary="Remove one catalog object")
+async def delete_item(
+    who: Admin, pool: Pool, request: Request, section: Section, name: ItemName
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        version = await catalog.delete_item(conn, who, section, name)
+    await sync_engine(request, "catalog", "catalog")
+    return {"version": version}
+
+
 @router.get("/v1/customer-types", summary="Customer types")
 async def customer_types(_: Reader, pool: Pool) -> dict[str, Any]:
     rows = await pool.fetch("SELECT name, description FROM customer_types ORDER BY name")
