@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from admin_api import balances, problems, subscriptions
 from admin_api.outbox import Relay
-from admin_api.routes import admin, catalog, customers, selfcare, unrated
+from admin_api.routes import admin, catalog, customers, reference, selfcare, unrated
 from billing_batch.engine_client import Engine, GrpcEngine
 from engine.store import RedisBalanceStore, StoreLimits
 from tarif_common import db, keys
@@ -61,7 +61,7 @@ def create_app(state: State) -> FastAPI:
     for name, value in vars(state).items():
         setattr(app.state, name, value)
     problems.install(app)
-    for module in (customers, selfcare, catalog, unrated, admin):
+    for module in (customers, selfcare, catalog, reference, unrated, admin):
         app.include_router(module.router)
     return app
 

@@ -146,6 +146,11 @@ async def request_adjustment(
         if resource is None:
             raise NotFound(f"customer {customer_id} has no balance {balance_id!r}")
         _exact(amount, _decimals(await catalog.current(conn), resource, "body"), "body.amount")
+        for field, table, value in (("tax", "taxes", body.tax), ("ledger", "ledgers", body.ledger)):
+            if value is not None and not await conn.fetchval(
+                f"SELECT 1 FROM {table} WHERE name = $1", value
+            ):
+                raise InvalidRequest(f"body.{field}", f"unknown {field} {value!r}")
         adjustment_id = await conn.fetchval(
             """INSERT INTO balance_adjustments (request_id, customer_id, balance_id, amount,
                    reason, tax, tax_provider, ledger, requested_by)

@@ -378,3 +378,42 @@ class UsageAdjustment(Strict):
     ]
     refund_id: Identifier
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Ledger(Strict):
+    account_code: Annotated[str, Field(max_length=64)] = ""
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class Tax(Strict):
+    rate: Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=4)] = Field(
+        description="percent"
+    )
+    provider: Annotated[str, Field(max_length=64)] = ""
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class MailTemplate(Strict):
+    """Jinja2 text; an e-mail template starts with `Subject: ...`."""
+
+    body: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class VoucherNew(Strict):
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+    resource: Annotated[str, Field(min_length=1, max_length=64)]
+    amount: Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="> 0")]
+    max_uses: Annotated[int, Field(ge=1, le=10_000_000)] = 1
+    expires_at: datetime | None = None
+    description: Annotated[str, Field(max_length=500)] = ""
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if Decimal(value) <= 0:
+            raise ValueError("must be more than zero")
+        return value
+
+
+class Redemption(Strict):
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]

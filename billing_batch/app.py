@@ -162,10 +162,23 @@ class BatchApp(Process):
         self._spawn(
             "gauges", every(5.0, self.refresh_gauges, "gauges", self._stopped, _PG_TRANSIENT)
         )
+        self.renderer = renderer
+        await self.load_templates()
+        self._spawn(
+            "templates", every(10.0, self.load_templates, "templates", self._stopped, _PG_TRANSIENT)
+        )
         log.info(
             "batch.started",
             extra={"channels": sorted(channels), "metrics_port": self.metrics_port},
         )
+
+    async def load_templates(self) -> None:
+        """Mail templates kept in Postgres (admin API: /v1/mail-templates) override the others."""
+        rows = await self.pool.fetch("SELECT name, body FROM mail_templates")
+        fresh = {f"{r['name']}.j2": r["body"] for r in rows}
+        if fresh != self.renderer.stored:
+            self.renderer.stored.clear()
+            self.renderer.stored.update(fresh)
 
     def _resources(self) -> dict[str, Resource]:
         compiled = self.catalog.current

@@ -1,4 +1,4 @@
-"""/v1/api-keys and /v1/audit-log."""
+"""/v1/api-keys, /v1/audit-log and /v1/vouchers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from admin_api import audit
+from admin_api import audit, vouchers
 from admin_api.auth import Admin, Reader, Role, create_key
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool
-from admin_api.schemas import KeyRequest
+from admin_api.schemas import KeyRequest, VoucherNew
 from tarif_common.errors import NotFound
 
 router = APIRouter(tags=["administration"], responses=COMMON)
@@ -73,3 +73,31 @@ async def audit_log(
     )
     items = [dict(r) for r in rows]
     return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
+
+
+VoucherCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+
+
+@router.get("/v1/vouchers", summary="Vouchers")
+async def list_vouchers(_: Reader, pool: Pool) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return {"items": await vouchers.list_all(conn), "next_cursor": None}
+
+
+@router.post("/v1/vouchers", status_code=201, summary="Create a voucher")
+async def create_voucher(who: Admin, pool: Pool, body: VoucherNew) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await vouchers.create(conn, who, body)
+
+
+@router.get("/v1/vouchers/{code}", summary="One voucher and how often it was used")
+async def get_voucher(_: Reader, pool: Pool, code: VoucherCode) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await vouchers.get(conn, code)
+
+
+@router.delete("/v1/vouchers/{code}", status_code=204, summary="Delete an unused voucher")
+async def delete_voucher(who: Admin, pool: Pool, code: VoucherCode) -> Response:
+    async with pool.acquire() as conn:
+        await vouchers.delete(conn, who, code)
+    return Response(status_code=204)

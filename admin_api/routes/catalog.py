@@ -1,17 +1,16 @@
-"""/v1/catalog, /v1/customer-types, /v1/custom-attributes: what customers are built from."""
+"""/v1/catalog: the published catalog, its versions and its objects one by one."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import APIRouter, Body, Path, Request
 
-from admin_api import audit, catalog
+from admin_api import catalog
 from admin_api.auth import Admin, Reader
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool, sync_engine
-from admin_api.schemas import AttributeDef, CustomerType
-from tarif_common.errors import Conflict, NotFound
+from tarif_common.errors import NotFound
 
 router = APIRouter(tags=["catalog"], responses=COMMON)
 
@@ -99,96 +98,3 @@ async def delete_item(
         version = await catalog.delete_item(conn, who, section, name)
     await sync_engine(request, "catalog", "catalog")
     return {"version": version}
-
-
-@router.get("/v1/customer-types", summary="Customer types")
-async def customer_types(_: Reader, pool: Pool) -> dict[str, Any]:
-    rows = await pool.fetch("SELECT name, description FROM customer_types ORDER BY name")
-    return {"items": [dict(r) for r in rows], "next_cursor": None}
-
-
-@router.put("/v1/customer-types/{name}", summary="Create or change a customer type")
-async def put_customer_type(
-    who: Admin, pool: Pool, name: Name, body: CustomerType
-) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchrow("SELECT description FROM customer_types WHERE name = $1", name)
-        await conn.execute(
-            """INSERT INTO customer_types (name, description) VALUES ($1, $2)
-               ON CONFLICT (name) DO UPDATE SET description = excluded.description""",
-            name,
-            body.description,
-        )
-        await audit.record(
-            conn, who, "customer_type.put", "customer_type", name,
-            dict(before) if before else None, body.model_dump(),
-        )  # fmt: skip
-    return {"name": name, **body.model_dump()}
-
-
-@router.delete("/v1/customer-types/{name}", status_code=204, summary="Delete an unused type")
-async def delete_customer_type(who: Admin, pool: Pool, name: Name) -> Response:
-    async with pool.acquire() as conn, conn.transaction():
-        used = await conn.fetchval("SELECT 1 FROM customers WHERE customer_type = $1 LIMIT 1", name)
-        if used:
-            raise Conflict(f"customer type {name!r} is in use")
-        gone = await conn.fetchrow(
-            "DELETE FROM customer_types WHERE name = $1 RETURNING description", name
-        )
-        if gone is None:
-            raise NotFound(f"no customer type {name!r}")
-        await audit.record(conn, who, "customer_type.delete", "customer_type", name, dict(gone))
-    return Response(status_code=204)
-
-
-@router.get("/v1/custom-attributes", summary="Declared custom attributes")
-async def custom_attributes(_: Reader, pool: Pool) -> dict[str, Any]:
-    rows = await pool.fetch(
-        "SELECT name, type, required, description FROM custom_attributes ORDER BY name"
-    )
-    return {"items": [dict(r) for r in rows], "next_cursor": None}
-
-
-@router.put("/v1/custom-attributes/{name}", summary="Declare or change a custom attribute")
-async def put_custom_attribute(
-    who: Admin, pool: Pool, name: Name, body: AttributeDef
-) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchrow(
-            "SELECT type, required, description FROM custom_attributes WHERE name = $1", name
-        )
-        await conn.execute(
-            """INSERT INTO custom_attributes (name, type, required, description)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (name) DO UPDATE SET type = excluded.type,
-                   required = excluded.required, description = excluded.description""",
-            name,
-            body.type,
-            body.required,
-            body.description,
-        )
-        await audit.record(
-            conn, who, "custom_attribute.put", "custom_attribute", name,
-            dict(before) if before else None, body.model_dump(),
-        )  # fmt: skip
-    return {"name": name, **body.model_dump()}
-
-
-@router.delete("/v1/custom-attributes/{name}", status_code=204, summary="Delete an attribute")
-async def delete_custom_attribute(who: Admin, pool: Pool, name: Name) -> Response:
-    async with pool.acquire() as conn, conn.transaction():
-        used = await conn.fetchval(
-            "SELECT 1 FROM customers WHERE custom_attributes ? $1 LIMIT 1", name
-        )
-        if used:
-            raise Conflict(f"custom attribute {name!r} is in use")
-        gone = await conn.fetchrow(
-            "DELETE FROM custom_attributes WHERE name = $1 RETURNING type, required, description",
-            name,
-        )
-        if gone is None:
-            raise NotFound(f"no custom attribute {name!r}")
-        await audit.record(
-            conn, who, "custom_attribute.delete", "custom_attribute", name, dict(gone)
-        )
-    return Response(status_code=204)

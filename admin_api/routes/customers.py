@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from admin_api import audit, balances, customers, subscriptions, usage
+from admin_api import audit, balances, customers, subscriptions, usage, vouchers
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
@@ -25,6 +25,7 @@ from admin_api.schemas import (
     Onboarding,
     PaymentChange,
     PlanChange,
+    Redemption,
     UsageAdjustment,
 )
 from billing_batch.notifier.store import list_notifications
@@ -355,3 +356,10 @@ async def adjust_usage(
     """The engine refunds the difference (once per refund_id) to the balances it came from."""
     async with pool.acquire() as conn:
         return await usage.adjust_amount(conn, request.app.state.engine, who, customer_id, body)
+
+
+@router.post("/{customer_id}/vouchers", summary="Apply a voucher (credited once per customer)")
+async def redeem_voucher(
+    who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: Redemption
+) -> dict[str, Any]:
+    return await vouchers.redeem(pool, request.app.state.store, who, customer_id, body.code)

@@ -22,9 +22,28 @@ class Email:
     body: str
 
 
+def check_template(name: str, body: str) -> None:
+    """A template the notifier can use: valid Jinja2; an e-mail one starts with `Subject:`."""
+    from tarif_common.errors import InvalidRequest
+
+    try:
+        jinja2.Environment(autoescape=False).parse(body)
+    except jinja2.TemplateSyntaxError as exc:
+        raise InvalidRequest("body.body", f"line {exc.lineno}: {exc.message}") from None
+    if name.endswith(".email") and not body.startswith("Subject:"):
+        raise InvalidRequest("body.body", "an e-mail template starts with 'Subject: ...'")
+
+
 class Renderer:
-    def __init__(self, templates_dir: Path | None = None) -> None:
-        loaders: list[jinja2.BaseLoader] = []
+    """`stored` holds templates from Postgres (`<type>.<channel>.j2` -> text): they come first,
+    then TARIF_TEMPLATES_DIR, then the built-in ones. Changing the mapping is seen at the next
+    render (the loader compares sources)."""
+
+    def __init__(
+        self, templates_dir: Path | None = None, stored: dict[str, str] | None = None
+    ) -> None:
+        self.stored: dict[str, str] = stored if stored is not None else {}
+        loaders: list[jinja2.BaseLoader] = [jinja2.DictLoader(self.stored)]
         if templates_dir is not None:
             loaders.append(jinja2.FileSystemLoader(templates_dir))
         loaders.append(jinja2.PackageLoader("billing_batch.notifier", "templates"))

@@ -47,12 +47,21 @@ EXPECTED = {
     ("GET", "/v1/catalog/{section}/{name}"): READ,
     ("PUT", "/v1/catalog/{section}/{name}"): ADMIN,
     ("DELETE", "/v1/catalog/{section}/{name}"): ADMIN,
-    ("GET", "/v1/customer-types"): READ,
-    ("PUT", "/v1/customer-types/{name}"): ADMIN,
-    ("DELETE", "/v1/customer-types/{name}"): ADMIN,
-    ("GET", "/v1/custom-attributes"): READ,
-    ("PUT", "/v1/custom-attributes/{name}"): ADMIN,
-    ("DELETE", "/v1/custom-attributes/{name}"): ADMIN,
+    **{
+        (method, f"/v1/{kind}{suffix}"): roles
+        for kind in ("customer-types", "custom-attributes", "ledgers", "taxes", "mail-templates")
+        for method, suffix, roles in (
+            ("GET", "", READ),
+            ("GET", "/{name}", READ),
+            ("PUT", "/{name}", ADMIN),
+            ("DELETE", "/{name}", ADMIN),
+        )
+    },
+    ("GET", "/v1/vouchers"): READ,
+    ("POST", "/v1/vouchers"): ADMIN,
+    ("GET", "/v1/vouchers/{code}"): READ,
+    ("DELETE", "/v1/vouchers/{code}"): ADMIN,
+    ("POST", "/v1/customers/{customer_id}/vouchers"): OPERATE,
     ("GET", "/v1/unrated-events"): READ,
     ("GET", "/v1/unrated-events/{event_id}"): READ,
     ("PATCH", "/v1/unrated-events/{event_id}"): OPERATE,
@@ -68,6 +77,7 @@ PATH_VALUES = {
     "subscription_id": "1",
     "balance_id": "main",
     "section": "time_bands",
+    "code": "CODE1",
     "name": "vip",
     "event_id": "1",
     "prefix": "tk_00000000",

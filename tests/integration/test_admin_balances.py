@@ -67,6 +67,11 @@ async def test_an_adjustment_applies_once_and_respects_limits(admin: Admin) -> N
     customer = await onboarded(admin)
     path = f"/v1/customers/{customer['id']}/balances/main/adjustments"
     body = {"request_id": "adj-1", "amount": "+5.00", "reason": "goodwill", "ledger": "4100"}
+    unknown = await admin.call("POST", path, "operator", json=body)
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "body.ledger")
+    assert (
+        await admin.call("PUT", "/v1/ledgers/4100", json={"account_code": "4100"})
+    ).status_code == 200
     first = await admin.call("POST", path, "operator", json=body)
     assert first.status_code == 200, first.text
     assert (first.json()["status"], first.json()["balance_after"]) == ("applied", "15.00")
