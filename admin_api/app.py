@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import balances, problems, subscriptions
+from admin_api import balances, problems, services, subscriptions
 from admin_api.outbox import Relay
 from admin_api.routes import admin, catalog, customers, reference, selfcare, unrated
 from billing_batch.engine_client import Engine, GrpcEngine
@@ -106,10 +107,16 @@ class AdminProcess(Process):
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         transient = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
 
+        # a restart looks back a day: crossings while it was down are resynced too (harmless)
+        watched = {"since": datetime.now(UTC) - timedelta(days=1)}
+
         async def housekeeping() -> None:
-            # scheduled plan transitions come due, the outbox carries every change to Redis,
-            # and adjustments a crash left pending are applied
+            # scheduled plan transitions come due, services enter or leave their validity, the
+            # outbox carries every change to Redis, adjustments a crash left pending are applied
+            now = datetime.now(UTC)
             await subscriptions.apply_due_transitions(pool)
+            await services.queue_validity_changes(pool, watched["since"])
+            watched["since"] = now
             await relay.drain()
             await balances.apply_pending(pool, store)
 

@@ -36,7 +36,9 @@ async def queue(conn: asyncpg.Connection, kind: str, key: str) -> None:
 _ACCOUNT = """
 SELECT c.status, s.plan, s.payment_type, s.credit_profile,
        (SELECT array_agg(v.identifier ORDER BY v.identifier) FROM services v
-         WHERE v.subscription_id = s.id) AS services,
+         WHERE v.subscription_id = s.id AND v.status = 'active'
+           AND (v.valid_from IS NULL OR v.valid_from <= now())
+           AND (v.valid_to IS NULL OR v.valid_to > now())) AS services,
        (SELECT coalesce(json_agg(json_build_object(
                  'balance_id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
                  'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
@@ -51,6 +53,9 @@ WHERE c.account_id = $1
 
 async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[str, Any] | None:
     """The engine's view of one customer (an `accounts[]` item), or None if it has no service.
+
+    Only active services inside their validity reach the engine: usage from the others is
+    answered USER_UNKNOWN and kept as unratable usage for review.
 
     One query: the relay runs it for every change."""
     row = await conn.fetchrow(_ACCOUNT, account_id)

@@ -417,3 +417,29 @@ class VoucherNew(Strict):
 
 class Redemption(Strict):
     code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+
+
+class Device(Strict):
+    imei: Annotated[str, Field(pattern=r"^[0-9]{14,16}$")] | None = None
+    name: Annotated[str, Field(max_length=100)] = ""
+
+
+class ServiceNew(Strict):
+    identifier: Identifier
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    devices: Annotated[list[Device], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _window(self) -> ServiceNew:
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class ServicePatch(Strict):
+    identifier: Identifier | None = Field(default=None, description="a new identifier")
+    status: Literal["active", "suspended"] | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    devices: Annotated[list[Device], Field(max_length=20)] | None = None

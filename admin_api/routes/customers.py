@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
-from admin_api import audit, balances, customers, subscriptions, usage, vouchers
+from admin_api import audit, balances, customers, services, subscriptions, usage, vouchers
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
@@ -26,6 +26,8 @@ from admin_api.schemas import (
     PaymentChange,
     PlanChange,
     Redemption,
+    ServiceNew,
+    ServicePatch,
     UsageAdjustment,
 )
 from billing_batch.notifier.store import list_notifications
@@ -363,3 +365,65 @@ async def redeem_voucher(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: Redemption
 ) -> dict[str, Any]:
     return await vouchers.redeem(pool, request.app.state.store, who, customer_id, body.code)
+
+
+ServiceIdentifier = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$")]
+
+
+@router.get("/{customer_id}/services", summary="Service identifiers, devices, validity, status")
+async def list_services(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return {"items": await services.list_services(conn, customer_id), "next_cursor": None}
+
+
+@router.post(
+    "/{customer_id}/subscriptions/{subscription_id}/services",
+    status_code=201,
+    summary="Add a service identifier (unique across all customers)",
+)
+async def add_service(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    body: ServiceNew,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        account_id = await services.add(
+            conn, request.app.state.redis, who, customer_id, subscription_id, body
+        )
+        await sync_engine(request, "account", account_id, conn)
+        return {"items": await services.list_services(conn, customer_id), "next_cursor": None}
+
+
+@router.patch(
+    "/{customer_id}/services/{identifier}",
+    summary="Rename, suspend or resume, set validity or devices",
+)
+async def change_service(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    identifier: ServiceIdentifier,
+    body: ServicePatch,
+) -> dict[str, Any]:
+    """Suspended or out of validity, a service's usage is refused by the engine (USER_UNKNOWN)
+    and kept as unratable usage for review."""
+    async with pool.acquire() as conn:
+        account_id, _ = await services.change(
+            conn, request.app.state.redis, who, customer_id, identifier, body
+        )
+        await sync_engine(request, "account", account_id, conn)
+        return {"items": await services.list_services(conn, customer_id), "next_cursor": None}
+
+
+@router.delete("/{customer_id}/services/{identifier}", status_code=204, summary="Remove a service")
+async def remove_service(
+    who: Admin, pool: Pool, request: Request, customer_id: CustomerId, identifier: ServiceIdentifier
+) -> Response:
+    async with pool.acquire() as conn:
+        account_id = await services.remove(conn, who, customer_id, identifier)
+        await sync_engine(request, "account", account_id, conn)
+    return Response(status_code=204)

@@ -1,0 +1,167 @@
+"""Service identifiers after onboarding: add, rename, suspend, validity, devices, remove.
+
+The engine sees a service only while it is active and inside its validity; the admin process'
+housekeeping notices validity boundaries as they pass and resyncs those accounts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from admin_api import audit, outbox
+from admin_api.auth import Principal
+from admin_api.schemas import ServiceNew, ServicePatch
+from tarif_common import keys
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+_PUBLIC = """v.identifier, v.subscription_id, v.status, v.valid_from, v.valid_to, v.devices,
+    v.created_at"""
+
+
+async def list_services(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+        raise NotFound(f"no customer {customer_id}")
+    rows = await conn.fetch(
+        f"""SELECT {_PUBLIC} FROM services v JOIN subscriptions s ON s.id = v.subscription_id
+            WHERE s.customer_id = $1 ORDER BY v.identifier""",
+        customer_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def _free(conn: asyncpg.Connection, redis: Redis, identifier: str, account_id: str) -> None:
+    if await conn.fetchval("SELECT 1 FROM services WHERE identifier = $1", identifier):
+        raise Conflict(f"service {identifier} is already in use")
+    raw = await redis.get(keys.route(identifier))
+    if raw is not None and keys.text(raw).split("|")[1] != account_id:
+        raise Conflict(f"service {identifier} is already in use")
+
+
+async def add(
+    conn: asyncpg.Connection,
+    redis: Redis,
+    who: Principal,
+    customer_id: int,
+    subscription_id: int,
+    body: ServiceNew,
+) -> str:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """SELECT s.status, c.account_id FROM subscriptions s JOIN customers c
+                   ON c.id = s.customer_id WHERE s.id = $1 AND s.customer_id = $2""",
+            subscription_id,
+            customer_id,
+        )
+        if row is None:
+            raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
+        if row["status"] != "active":
+            raise Conflict(f"subscription {subscription_id} is {row['status']}")
+        await _free(conn, redis, body.identifier, row["account_id"])
+        try:
+            await conn.execute(
+                """INSERT INTO services (identifier, subscription_id, valid_from, valid_to,
+                       devices) VALUES ($1, $2, $3, $4, $5)""",
+                body.identifier,
+                subscription_id,
+                body.valid_from,
+                body.valid_to,
+                [d.model_dump() for d in body.devices],
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"service {body.identifier} is already in use") from None
+        await outbox.queue(conn, "account", row["account_id"])
+        await audit.record(
+            conn, who, "service.add", "customer", str(customer_id), None,
+            body.model_dump(mode="json") | {"subscription_id": subscription_id},
+        )  # fmt: skip
+    return str(row["account_id"])
+
+
+async def _owned(conn: asyncpg.Connection, customer_id: int, identifier: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""SELECT {_PUBLIC}, c.account_id FROM services v
+            JOIN subscriptions s ON s.id = v.subscription_id
+            JOIN customers c ON c.id = s.customer_id
+            WHERE v.identifier = $1 AND s.customer_id = $2 FOR UPDATE OF v""",
+        identifier,
+        customer_id,
+    )
+    if row is None:
+        raise NotFound(f"customer {customer_id} has no service {identifier}")
+    return row
+
+
+async def change(
+    conn: asyncpg.Connection,
+    redis: Redis,
+    who: Principal,
+    customer_id: int,
+    identifier: str,
+    body: ServicePatch,
+) -> tuple[str, str]:
+    """Returns (account id, the identifier after the change)."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidRequest("body", "nothing to change")
+    if changes.get("identifier", ...) is None or changes.get("status", ...) is None:
+        raise InvalidRequest("body", "identifier and status cannot be removed")
+    async with conn.transaction():
+        row = await _owned(conn, customer_id, identifier)
+        start = changes.get("valid_from", row["valid_from"])
+        end = changes.get("valid_to", row["valid_to"])
+        if start and end and end <= start:
+            raise InvalidRequest("body.valid_to", "must be after valid_from")
+        new_identifier = changes.get("identifier", identifier)
+        if new_identifier != identifier:
+            await _free(conn, redis, new_identifier, row["account_id"])
+        await conn.execute(
+            """UPDATE services SET identifier = $2, status = $3, valid_from = $4, valid_to = $5,
+                   devices = $6 WHERE identifier = $1""",
+            identifier,
+            new_identifier,
+            changes.get("status", row["status"]),
+            start,
+            end,
+            changes["devices"] if "devices" in changes else row["devices"],
+        )
+        await outbox.queue(conn, "account", row["account_id"])
+        before = {k: row[k] for k in changes}
+        await audit.record(
+            conn, who, "service.change", "customer", str(customer_id), before,
+            body.model_dump(mode="json", exclude_unset=True),
+        )  # fmt: skip
+    return str(row["account_id"]), new_identifier
+
+
+async def remove(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, identifier: str
+) -> str:
+    async with conn.transaction():
+        row = await _owned(conn, customer_id, identifier)
+        await conn.execute("DELETE FROM services WHERE identifier = $1", identifier)
+        await outbox.queue(conn, "account", row["account_id"])
+        await audit.record(
+            conn, who, "service.remove", "customer", str(customer_id),
+            {"identifier": identifier, "subscription_id": row["subscription_id"]},
+        )  # fmt: skip
+    return str(row["account_id"])
+
+
+async def queue_validity_changes(pool: asyncpg.Pool, since: datetime) -> int:
+    """Accounts with a service whose validity began or ended since `since`: resync them."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """SELECT DISTINCT c.account_id FROM services v
+               JOIN subscriptions s ON s.id = v.subscription_id
+               JOIN customers c ON c.id = s.customer_id
+               WHERE (v.valid_from > $1 AND v.valid_from <= now())
+                  OR (v.valid_to > $1 AND v.valid_to <= now())""",
+            since,
+        )
+        for row in rows:
+            await outbox.queue(conn, "account", row["account_id"])
+    return len(rows)
