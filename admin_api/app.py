@@ -20,7 +20,15 @@ from redis.asyncio import Redis
 
 from admin_api import balances, problems, services, subscriptions
 from admin_api.outbox import Relay
-from admin_api.routes import admin, catalog, customers, reference, selfcare, unrated
+from admin_api.routes import (
+    admin,
+    catalog,
+    customers,
+    reference,
+    selfcare,
+    sharing,
+    unrated,
+)
 from billing_batch.engine_client import Engine, GrpcEngine
 from engine.store import RedisBalanceStore, StoreLimits
 from tarif_common import db, keys
@@ -62,7 +70,7 @@ def create_app(state: State) -> FastAPI:
     for name, value in vars(state).items():
         setattr(app.state, name, value)
     problems.install(app)
-    for module in (customers, selfcare, catalog, reference, unrated, admin):
+    for module in (customers, selfcare, sharing, catalog, reference, unrated, admin):
         app.include_router(module.router)
     return app
 

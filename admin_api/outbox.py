@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engine.provisioning import Provisioner
+from engine.sharing import Groups
 from tarif_common import keys
 from tarif_common.errors import TarifError
 
@@ -158,6 +159,13 @@ class Relay:
             if row is not None:
                 await self._provisioner.publish_catalog(row["document"])
             return
+        if kind == "group":
+            from admin_api.sharing import group_document  # sharing builds on this module
+
+            doc = await group_document(conn, key)
+            if doc is not None:
+                await Groups(self._redis, await self._provisioner.current_catalog()).put(doc, key)
+            return
         document = await account_document(conn, key)
         if document is None:
             await self._retire(key)
@@ -171,7 +179,8 @@ class Relay:
             await self._redis.hset(keys.account(int(located), account_id), "st", "inactive")
 
     async def sync_all(self) -> dict[str, int]:
-        """Rebuild Redis from Postgres: the catalog, then every customer (`tarif sync`)."""
+        """Rebuild Redis from Postgres: the catalog, every customer, then the sharing groups
+        (`tarif sync`)."""
         async with self._pool.acquire() as conn:
             await self._apply(conn, "catalog", "catalog")
             accounts = [
@@ -179,7 +188,10 @@ class Relay:
             ]
             for account_id in accounts:
                 await self._apply(conn, "account", account_id)
-        return {"accounts": len(accounts)}
+            groups = [r["id"] for r in await conn.fetch("SELECT id FROM sharing_groups")]
+            for group_id in groups:
+                await self._apply(conn, "group", group_id)
+        return {"accounts": len(accounts), "groups": len(groups)}
 
 
 async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[dict[str, Any]]:

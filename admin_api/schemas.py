@@ -443,3 +443,31 @@ class ServicePatch(Strict):
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     devices: Annotated[list[Device], Field(max_length=20)] | None = None
+
+
+class GroupMember(Strict):
+    customer_id: Annotated[int, Field(ge=1, le=2**62)]
+    status: Literal["active", "suspended"] = "active"
+
+
+class SharingGroupNew(Strict):
+    """An owner's balances shared with its members: which resources, own balances or pool
+    first, and a cap per member per cycle (an amount, a share like "40%", or none)."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    owner_id: Annotated[int, Field(ge=1, le=2**62)]
+    policy: dict[str, Any] = Field(description='{"order": "own_first", "resources": {...}}')
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    members: Annotated[list[GroupMember], Field(max_length=10_000)] = []
+
+
+class SharingGroupPatch(Strict):
+    status: Literal["active", "cancelled"] | None = None
+    policy: dict[str, Any] | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class MemberStatus(Strict):
+    status: Literal["active", "suspended"] = "active"

@@ -124,7 +124,7 @@ async def test_sync_rebuilds_redis_and_reconcile_reports_drift(admin: Admin) -> 
     assert drift == {"account": "C1", "field": "st", "postgres": "active", "redis": "suspended"}
     await redis.flushdb()  # Redis lost everything
     relay = Relay(admin.pool, redis, admin.engine.app.partitions)
-    assert await relay.sync_all() == {"accounts": 1}
+    assert await relay.sync_all() == {"accounts": 1, "groups": 0}
     await admin.engine.app.catalog.refresh()
     assert await reconcile(admin.pool, redis, admin.engine.app.partitions) == []
     engine = admin.engine

@@ -1,0 +1,216 @@
+"""Sharing groups in the back office, written to Postgres and to the engine together.
+
+A change is written in Postgres (with an outbox row), then the group is written to Redis
+(engine.sharing.Groups) before the commit: if the engine refuses it (a member with open
+sessions cannot leave, an unknown resource, a negative cap), the Postgres change is rolled
+back and the caller gets the reason. The outbox row lets the relay rewrite the group from
+Postgres later (a crash between the Redis write and the commit, or `tarif sync`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from admin_api import audit, catalog, outbox
+from admin_api.auth import Principal
+from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
+from engine.sharing import GroupDoc, Groups
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+
+async def group_document(conn: asyncpg.Connection, group_id: str) -> GroupDoc | None:
+    row = await conn.fetchrow(
+        """SELECT g.*, c.account_id AS owner FROM sharing_groups g
+           JOIN customers c ON c.id = g.owner_id WHERE g.id = $1""",
+        group_id,
+    )
+    if row is None:
+        return None
+    members = await conn.fetch(
+        """SELECT c.account_id, m.status FROM sharing_members m
+           JOIN customers c ON c.id = m.customer_id WHERE m.group_id = $1 ORDER BY c.account_id""",
+        group_id,
+    )
+    try:
+        return GroupDoc.model_validate(
+            {
+                "id": group_id,
+                "owner": row["owner"],
+                "status": row["status"],
+                "valid_from": row["valid_from"],
+                "valid_to": row["valid_to"],
+                "policy": row["policy"],
+                "members": [{"account": m["account_id"], "status": m["status"]} for m in members],
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequest(f"body.{where}", first["msg"]) from None
+
+
+async def _write_to_engine(conn: asyncpg.Connection, redis: Redis, group_id: str) -> None:
+    doc = await group_document(conn, group_id)
+    if doc is None:
+        return
+    # ProvisioningError (422, with the reason) rolls the Postgres change back
+    await Groups(redis, await catalog.current(conn)).put(doc, "body")
+
+
+async def get(conn: asyncpg.Connection, group_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """SELECT id, owner_id, status, valid_from, valid_to, policy, created_at, updated_at
+           FROM sharing_groups WHERE id = $1""",
+        group_id,
+    )
+    if row is None:
+        raise NotFound(f"no sharing group {group_id!r}")
+    members = await conn.fetch(
+        "SELECT customer_id, status, joined_at FROM sharing_members WHERE group_id = $1"
+        " ORDER BY customer_id",
+        group_id,
+    )
+    return dict(row) | {"members": [dict(m) for m in members]}
+
+
+async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT g.id, g.owner_id, g.status, count(m.customer_id) AS members
+           FROM sharing_groups g LEFT JOIN sharing_members m ON m.group_id = g.id
+           GROUP BY g.id ORDER BY g.id"""
+    )
+    return [dict(r) for r in rows]
+
+
+async def _member_unique(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
+    other = await conn.fetchval(
+        "SELECT group_id FROM sharing_members WHERE customer_id = $1 AND group_id <> $2",
+        customer_id,
+        group_id,
+    )
+    if other is not None:
+        raise Conflict(f"customer {customer_id} is a member of group {other!r}")
+    owns = await conn.fetchval("SELECT id FROM sharing_groups WHERE owner_id = $1", customer_id)
+    if owns is not None:
+        raise Conflict(f"customer {customer_id} owns group {owns!r}")
+
+
+async def create(
+    conn: asyncpg.Connection, redis: Redis, who: Principal, body: SharingGroupNew
+) -> dict[str, Any]:
+    async with conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", body.owner_id) is None:
+            raise InvalidRequest("body.owner_id", f"no customer {body.owner_id}")
+        if await conn.fetchval(
+            "SELECT 1 FROM sharing_members WHERE customer_id = $1", body.owner_id
+        ):
+            raise Conflict(f"customer {body.owner_id} is a member of another group")
+        try:
+            await conn.execute(
+                """INSERT INTO sharing_groups (id, owner_id, valid_from, valid_to, policy)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                body.id,
+                body.owner_id,
+                body.valid_from,
+                body.valid_to,
+                body.policy,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"group {body.id!r} exists, or its owner owns another") from None
+        for member in body.members:
+            await _join(conn, body.id, member.customer_id, member.status)
+        await outbox.queue(conn, "group", body.id)
+        await _write_to_engine(conn, redis, body.id)
+        created = await get(conn, body.id)
+        await audit.record(conn, who, "sharing.create", "sharing_group", body.id, None, created)
+    return created
+
+
+async def _join(conn: asyncpg.Connection, group_id: str, customer_id: int, status: str) -> None:
+    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+        raise InvalidRequest("body.members", f"no customer {customer_id}")
+    await _member_unique(conn, group_id, customer_id)
+    await conn.execute(
+        """INSERT INTO sharing_members (group_id, customer_id, status) VALUES ($1, $2, $3)
+           ON CONFLICT (group_id, customer_id) DO UPDATE SET status = excluded.status""",
+        group_id,
+        customer_id,
+        status,
+    )
+
+
+async def update(
+    conn: asyncpg.Connection, redis: Redis, who: Principal, group_id: str, body: SharingGroupPatch
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidRequest("body", "nothing to change")
+    async with conn.transaction():
+        before = await get(conn, group_id)
+        await conn.execute(
+            """UPDATE sharing_groups SET status = coalesce($2, status),
+                   policy = coalesce($3, policy),
+                   valid_from = CASE WHEN $6 THEN $4 ELSE valid_from END,
+                   valid_to = CASE WHEN $7 THEN $5 ELSE valid_to END, updated_at = now()
+               WHERE id = $1""",
+            group_id,
+            changes.get("status"),
+            changes.get("policy"),
+            changes.get("valid_from"),
+            changes.get("valid_to"),
+            "valid_from" in changes,
+            "valid_to" in changes,
+        )
+        await outbox.queue(conn, "group", group_id)
+        await _write_to_engine(conn, redis, group_id)
+        after = await get(conn, group_id)
+        await audit.record(conn, who, "sharing.update", "sharing_group", group_id, before, after)
+    return after
+
+
+async def put_member(
+    conn: asyncpg.Connection,
+    redis: Redis,
+    who: Principal,
+    group_id: str,
+    customer_id: int,
+    body: MemberStatus,
+) -> dict[str, Any]:
+    """Join the group, or change a member's status (suspended: uses its own balances only)."""
+    async with conn.transaction():
+        before = await get(conn, group_id)
+        await _join(conn, group_id, customer_id, body.status)
+        await outbox.queue(conn, "group", group_id)
+        await _write_to_engine(conn, redis, group_id)
+        after = await get(conn, group_id)
+        await audit.record(
+            conn, who, "sharing.member", "sharing_group", group_id,
+            before["members"], after["members"],
+        )  # fmt: skip
+    return after
+
+
+async def remove_member(
+    conn: asyncpg.Connection, redis: Redis, who: Principal, group_id: str, customer_id: int
+) -> dict[str, Any]:
+    async with conn.transaction():
+        before = await get(conn, group_id)
+        gone = await conn.fetchval(
+            "DELETE FROM sharing_members WHERE group_id = $1 AND customer_id = $2 RETURNING 1",
+            group_id,
+            customer_id,
+        )
+        if gone is None:
+            raise NotFound(f"customer {customer_id} is not a member of {group_id!r}")
+        await outbox.queue(conn, "group", group_id)
+        await _write_to_engine(conn, redis, group_id)
+        after = await get(conn, group_id)
+        await audit.record(
+            conn, who, "sharing.leave", "sharing_group", group_id,
+            before["members"], after["members"],
+        )  # fmt: skip
+    return after
