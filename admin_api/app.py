@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import balances, problems, services, subscriptions
+from admin_api import balances, problems, retention, services, subscriptions
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
@@ -124,6 +124,7 @@ class AdminProcess(Process):
             now = datetime.now(UTC)
             await subscriptions.apply_due_transitions(pool)
             await services.queue_validity_changes(pool, watched["since"])
+            await retention.delete_due(pool)
             watched["since"] = now
             await relay.drain()
             await balances.apply_pending(pool, store)

@@ -395,8 +395,8 @@ async def update_account(
     await _check_reference(conn, changes, "body")
     async with conn.transaction():
         row = await _locked(conn, customer_id)
-        if row["status"] == "closed":
-            raise Conflict(f"customer {customer_id} is closed")
+        if row["status"] in ("closed", "deleted"):
+            raise Conflict(f"customer {customer_id} is {row['status']}")
         select = Select()
         select.bind(customer_id)
         assignments = [f"{name} = {select.bind(value)}" for name, value in changes.items()]
@@ -419,8 +419,8 @@ async def close_account(
     """Closed now (the engine refuses its usage); deleted by a later job after the retention."""
     async with conn.transaction():
         row = await _locked(conn, customer_id)
-        if row["status"] == "closed":
-            raise Conflict(f"customer {customer_id} is already closed")
+        if row["status"] in ("closed", "deleted"):
+            raise Conflict(f"customer {customer_id} is already {row['status']}")
         now = datetime.now(UTC)
         await conn.execute(
             """UPDATE customers SET status = 'closed', closed_at = $2, delete_after = $3,

@@ -27,7 +27,12 @@ from tarif_common.errors import TarifError
 log = logging.getLogger(__name__)
 
 _LOCK_SPACE = int.from_bytes(b"tobx", "big") & 0x7FFF_FFFF  # advisory locks (space, key)
-_ENGINE_STATUS = {"active": "active", "inactive": "inactive", "closed": "inactive"}
+_ENGINE_STATUS = {
+    "active": "active",
+    "inactive": "inactive",
+    "closed": "inactive",
+    "deleted": "inactive",
+}
 
 
 async def queue(conn: asyncpg.Connection, kind: str, key: str) -> None:
@@ -165,6 +170,10 @@ class Relay:
             doc = await group_document(conn, key)
             if doc is not None:
                 await Groups(self._redis, await self._provisioner.current_catalog()).put(doc, key)
+            return
+        status = await conn.fetchval("SELECT status FROM customers WHERE account_id = $1", key)
+        if status == "deleted":
+            await self._provisioner.remove_account(key)
             return
         document = await account_document(conn, key)
         if document is None:

@@ -290,6 +290,30 @@ class Provisioner:
         fields = account_fields(account, await self.current_catalog(), "account")
         await self.put_account(account.id, fields, await self.partitions(), keep_amounts=True)
 
+    async def remove_account(self, account_id: str) -> bool:
+        """Delete an account and the routes of its services (a closed account's deletion).
+
+        Refused while the account is a sharing group's member or owner (leave or cancel first).
+        Returns False if there was nothing to delete.
+        """
+        located = await self._redis.get(keys.locator(account_id))
+        if located is None:
+            return False
+        key = keys.account(int(located), account_id)
+        fields = {text(k): text(v) for k, v in (await self._redis.hgetall(key)).items()}
+        if fields.get("g"):
+            raise ProvisioningError(f"account {account_id} is in sharing group {fields['g']}")
+        identifiers = [name[2:] for name in fields if name.startswith("s:")]
+        routes = await self._redis.mget([keys.route(i) for i in identifiers]) if identifiers else []
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for identifier, raw in zip(identifiers, routes, strict=True):
+                if raw is not None and text(raw).split("|")[1] == account_id:
+                    pipe.delete(keys.route(identifier))
+            pipe.delete(key)
+            pipe.delete(keys.locator(account_id))
+            await pipe.execute()
+        return True
+
     async def put_account(
         self,
         account_id: str,

@@ -46,7 +46,7 @@ async def filters(
     address: Short = None,
     city: Short = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-    status: Annotated[str | None, Query(pattern=r"^(active|inactive|closed)$")] = None,
+    status: Annotated[str | None, Query(pattern=r"^(active|inactive|closed|deleted)$")] = None,
     customer_type: Short = None,
     payment_method: Annotated[
         str | None, Query(pattern=r"^(invoice|credit_card|direct_debit)$")
