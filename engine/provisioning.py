@@ -112,6 +112,9 @@ class ProvisioningDoc(BaseModel):
 
     catalog: dict[str, Any] | None = None
     accounts: list[AccountDoc] = Field(default_factory=list)
+    # Onboarding documents (the admin API's POST /v1/customers): `tarif provision` writes them
+    # to Postgres, which brings them to Redis; Provisioner.apply leaves them alone.
+    customers: list[dict[str, Any]] = Field(default_factory=list)
     sharing_groups: list[GroupDoc] = Field(default_factory=list)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from tarif_common import logs
 from tarif_common.embedded import ServiceUrls, embedded_services
-from tarif_common.errors import InvalidRequest, TarifError
+from tarif_common.errors import InvalidRequest, ProvisioningError, TarifError
 from tarif_common.settings import Settings
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
@@ -133,7 +133,54 @@ async def _provision(settings: Settings, path: Path) -> dict[str, int]:
         finally:
             await pool.close()
         done["contacts"] = sum(len(a.contacts or []) for a in with_contacts)
+    customers = parse_document(document).customers
+    if customers:
+        if not settings.database_url:
+            raise ProvisioningError("customers go to Postgres: set DATABASE_URL (or let it embed)")
+        done["customers"] = await _onboard(settings, customers)
     return done
+
+
+async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
+    """Onboard each customer that does not exist yet (by account_id); returns how many exist."""
+    from pydantic import ValidationError
+    from redis.asyncio import Redis
+
+    from admin_api import customers
+    from admin_api.auth import SYSTEM
+    from admin_api.outbox import Relay
+    from admin_api.schemas import Onboarding
+    from tarif_common import db
+
+    requests = []
+    for i, document in enumerate(documents):
+        try:
+            requests.append(Onboarding.model_validate(document))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ProvisioningError(f"customers[{i}].{where}: {first['msg']}") from None
+        if requests[-1].account_id is None:
+            raise ProvisioningError(f"customers[{i}].account_id: required in a file")
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    await db.migrate_url(settings.database_url)
+    pool = await db.create_pool(settings.database_url, max_size=2)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        relay = Relay(pool, redis, settings.partitions)
+        async with pool.acquire() as conn:
+            for request in requests:
+                exists = await conn.fetchval(
+                    "SELECT 1 FROM customers WHERE account_id = $1", request.account_id
+                )
+                if not exists:
+                    _, account_id = await customers.onboard(conn, redis, SYSTEM, request)
+                    await relay.drain_one("account", account_id, conn)
+    finally:
+        await redis.aclose()
+        await pool.close()
+    return len(requests)
 
 
 async def _keep_catalog(database_url: str, document: dict[str, Any]) -> None:
@@ -350,7 +397,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 "Tarif is up.",
                 f"  Redis:    {urls.redis_url}{embedded.get('redis', '')}",
                 f"  Postgres: {urls.database_url}{embedded.get('postgres', '')}",
-                f"  demo:     {done['accounts']} accounts from {args.demo}",
+                f"  demo:     {done.get('customers', 0)} customers from {args.demo}",
                 f"  gRPC:     {settings.grpc_addr}  (ChargingService, health, reflection)",
                 f"  metrics:  http://{metrics_host}:{{metrics_port}}/metrics",
                 f"  batch:    ingestion + notifier, metrics http://{settings.batch_metrics_addr}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -78,20 +79,38 @@ async def test_reprovisioning_keeps_partition_and_removes_what_left(redis: Redis
     assert route == f"{keys.partition_of('k1', 4)}|k1|basic||".encode()
 
 
-def test_cli_provision_loads_the_demo(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+async def test_cli_provision_onboards_the_demo_customers_once(
+    redis_url: str,
+    database_url: str,
+    pg: asyncpg.Pool,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import redis as sync_redis
-
-    client = sync_redis.Redis.from_url(redis_url)
-    client.flushdb()
     monkeypatch.setenv("REDIS_URL", redis_url)
-    demo = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
-    assert cli.main(["provision", str(demo)]) == 0
-    assert '"accounts": 3' in capsys.readouterr().out
-    assert client.get(keys.route("38640111222")) is not None
-    assert client.get(keys.CATALOG_VERSION) == b"1"
-    client.close()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    async with pg.acquire() as conn:  # the migration's seed rows (pg empties every table)
+        await conn.execute("INSERT INTO customer_types (name) VALUES ('residential'), ('business')")
+    demo = str(cli.DEMO)
+    assert await asyncio.to_thread(cli.main, ["provision", demo]) == 0
+    assert '"customers": 3' in capsys.readouterr().out
+    assert await redis.get(keys.route("38640111222")) is not None
+    assert await redis.get(keys.CATALOG_VERSION) == b"1"
+    async with pg.acquire() as conn:
+        rows = await conn.fetch("SELECT account_id, customer_type FROM customers ORDER BY 1")
+        assert [tuple(r) for r in rows] == [
+            ("1001", "residential"), ("1002", "residential"), ("1003", "business"),
+        ]  # fmt: skip
+    located = int(await redis.get(keys.locator("1003")))
+    held = await redis.hgetall(keys.account(located, "1003"))
+    assert held[b"pt"] == b"postpaid"
+    assert held[b"b:main"].endswith(b"|-5000")  # the credit limit is the balance's floor
+    ana = keys.account(int(await redis.get(keys.locator("1001"))), "1001")
+    await redis.hset(ana, "a:main", 1)  # as if Ana had spent almost everything
+    assert await asyncio.to_thread(cli.main, ["provision", demo]) == 0  # again: no change
+    assert await redis.hget(ana, "a:main") == b"1"
+    async with pg.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM customers") == 3
 
 
 async def test_contacts_are_validated_and_written_to_postgres(
