@@ -145,10 +145,19 @@ async def onboard(
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"account id {account_id!r} is taken") from None
+        profile_id = await conn.fetchval(
+            """INSERT INTO billing_profiles (customer_id, payment_type, currency,
+                   billing_interval, billing_day) VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            customer_id,
+            s.payment_type,
+            s.currency,
+            s.interval,
+            s.billing_day,
+        )
         subscription_id = await conn.fetchval(
             """INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
-                   billing_interval, billing_day, credit_profile, credit_limit)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric) RETURNING id""",
+                   billing_interval, billing_day, credit_profile, credit_limit, billing_profile_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9) RETURNING id""",
             customer_id,
             s.plan,
             s.payment_type,
@@ -157,6 +166,7 @@ async def onboard(
             s.billing_day,
             s.credit_profile,
             s.credit_limit,
+            profile_id,
         )
         try:
             await conn.executemany(
@@ -330,6 +340,7 @@ SELECT c.*,
        'interval', s.billing_interval, 'billing_day', s.billing_day, 'status', s.status,
        'credit_profile', s.credit_profile, 'credit_limit', s.credit_limit::text,
        'created_at', s.created_at, 'cancelled_at', s.cancelled_at,
+       'billing_profile_id', s.billing_profile_id,
        'services', (SELECT coalesce(json_agg(v.identifier ORDER BY v.identifier), '[]')
                     FROM services v WHERE v.subscription_id = s.id)) ORDER BY s.id), '[]')
    FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,

@@ -471,3 +471,20 @@ class SharingGroupPatch(Strict):
 
 class MemberStatus(Strict):
     status: Literal["active", "suspended"] = "active"
+
+
+class BillingProfileNew(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    payment_type: Literal["prepaid", "postpaid"] = "postpaid"
+    currency: Annotated[str, Field(min_length=1, max_length=64)]
+    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
+    billing_day: Annotated[int, Field(ge=1, le=28)] = 1
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class BillingProfilePatch(Strict):
+    interval: Literal["weekly", "monthly", "quarterly", "yearly"] | None = None
+    billing_day: Annotated[int, Field(ge=1, le=28)] | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None

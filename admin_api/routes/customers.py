@@ -9,7 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from admin_api import audit, balances, customers, services, subscriptions, usage, vouchers
+from admin_api import (
+    audit,
+    balances,
+    billing_profiles,
+    customers,
+    services,
+    subscriptions,
+    usage,
+    vouchers,
+)
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
@@ -17,6 +26,8 @@ from admin_api.routes.deps import Pool, sync_engine
 from admin_api.schemas import (
     AccountPatch,
     Adjustment,
+    BillingProfileNew,
+    BillingProfilePatch,
     Contacts,
     Customer,
     CustomerSummary,
@@ -427,3 +438,35 @@ async def remove_service(
         account_id = await services.remove(conn, who, customer_id, identifier)
         await sync_engine(request, "account", account_id, conn)
     return Response(status_code=204)
+
+
+@router.get("/{customer_id}/billing-profiles", summary="Billing profiles")
+async def list_billing_profiles(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        items = await billing_profiles.list_profiles(conn, customer_id)
+    return {"items": items, "next_cursor": None}
+
+
+@router.post("/{customer_id}/billing-profiles", status_code=201, summary="Add a billing profile")
+async def create_billing_profile(
+    who: Admin, pool: Pool, customer_id: CustomerId, body: BillingProfileNew
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await billing_profiles.create(conn, who, customer_id, body)
+
+
+ProfileId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.patch(
+    "/{customer_id}/billing-profiles/{profile_id}", summary="Change billing day, interval, validity"
+)
+async def change_billing_profile(
+    who: Admin,
+    pool: Pool,
+    customer_id: CustomerId,
+    profile_id: ProfileId,
+    body: BillingProfilePatch,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await billing_profiles.update(conn, who, customer_id, profile_id, body)

@@ -1,0 +1,108 @@
+"""Billing profiles: billing day, interval, payment type, currency, validity; the billing runs
+keep their pending total and credit balance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit, catalog
+from admin_api.auth import Principal
+from admin_api.schemas import BillingProfileNew, BillingProfilePatch
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+_PUBLIC = """id, customer_id, name, payment_type, currency, billing_interval AS interval,
+    billing_day, valid_from, valid_to, pending_total::text AS pending_total,
+    credit_balance::text AS credit_balance, created_at, updated_at"""
+
+
+async def list_profiles(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+        raise NotFound(f"no customer {customer_id}")
+    rows = await conn.fetch(
+        f"SELECT {_PUBLIC} FROM billing_profiles WHERE customer_id = $1 ORDER BY id", customer_id
+    )
+    return [dict(r) for r in rows]
+
+
+def _window(start: Any, end: Any) -> None:
+    if start is not None and end is not None and end <= start:
+        raise InvalidRequest("body.valid_to", "must be after valid_from")
+
+
+async def create(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, body: BillingProfileNew
+) -> dict[str, Any]:
+    published = await catalog.current(conn)
+    money = published.resources.get(body.currency)
+    if money is None or money.currency is None:
+        raise InvalidRequest("body.currency", f"{body.currency!r} is not a money resource")
+    _window(body.valid_from, body.valid_to)
+    async with conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+            raise NotFound(f"no customer {customer_id}")
+        try:
+            profile_id = await conn.fetchval(
+                """INSERT INTO billing_profiles (customer_id, name, payment_type, currency,
+                       billing_interval, billing_day, valid_from, valid_to)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+                customer_id,
+                body.name,
+                body.payment_type,
+                body.currency,
+                body.interval,
+                body.billing_day,
+                body.valid_from,
+                body.valid_to,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"customer {customer_id} has a billing profile {body.name!r}") from None
+        created = dict(
+            await conn.fetchrow(f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1", profile_id)
+        )
+        await audit.record(
+            conn, who, "billing_profile.create", "customer", str(customer_id), None,
+            body.model_dump(mode="json"),
+        )  # fmt: skip
+    return created
+
+
+async def update(
+    conn: asyncpg.Connection,
+    who: Principal,
+    customer_id: int,
+    profile_id: int,
+    body: BillingProfilePatch,
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidRequest("body", "nothing to change")
+    async with conn.transaction():
+        before = await conn.fetchrow(
+            f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1 AND customer_id = $2 FOR UPDATE",
+            profile_id,
+            customer_id,
+        )
+        if before is None:
+            raise NotFound(f"customer {customer_id} has no billing profile {profile_id}")
+        start = changes.get("valid_from", before["valid_from"])
+        end = changes.get("valid_to", before["valid_to"])
+        _window(start, end)
+        await conn.execute(
+            """UPDATE billing_profiles SET billing_interval = $2, billing_day = $3,
+                   valid_from = $4, valid_to = $5, updated_at = now() WHERE id = $1""",
+            profile_id,
+            changes.get("interval", before["interval"]),
+            changes.get("billing_day", before["billing_day"]),
+            start,
+            end,
+        )
+        after = dict(
+            await conn.fetchrow(f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1", profile_id)
+        )
+        await audit.record(
+            conn, who, "billing_profile.update", "customer", str(customer_id),
+            {k: before[k] for k in changes}, body.model_dump(mode="json", exclude_unset=True),
+        )  # fmt: skip
+    return after
