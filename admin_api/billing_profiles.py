@@ -78,6 +78,9 @@ async def update(
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise InvalidRequest("body", "nothing to change")
+    for name in ("interval", "billing_day"):
+        if name in changes and changes[name] is None:
+            raise InvalidRequest(f"body.{name}", "cannot be removed")
     async with conn.transaction():
         before = await conn.fetchrow(
             f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1 AND customer_id = $2 FOR UPDATE",

@@ -31,6 +31,8 @@ async def test_billing_profiles(admin: Admin) -> None:
     window = {"valid_from": "2027-02-01T00:00:00Z", "valid_to": "2027-01-01T00:00:00Z"}
     assert (await admin.call("PATCH", f"{path}/{default['id']}", json=window)).status_code == 422
     assert (await admin.call("PATCH", f"{path}/999", json={"billing_day": 2})).status_code == 404
+    cleared = await admin.call("PATCH", f"{path}/{default['id']}", json={"billing_day": None})
+    assert (cleared.status_code, cleared.json()["field"]) == (422, "body.billing_day")
     assert (
         await admin.call("PATCH", f"{path}/{default['id']}", "operator", json={"billing_day": 2})
     ).status_code == 403
