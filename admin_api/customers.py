@@ -6,8 +6,6 @@ outbox row; the caller then lets the relay bring Redis up to date.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -17,7 +15,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from admin_api import audit, catalog, outbox
+from admin_api import audit, catalog, csvout, outbox
 from admin_api.auth import Principal
 from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order, timestamp
 from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
@@ -301,36 +299,19 @@ async def export_csv(
     apply_filters(select, filters)
     chosen = order(select, Listing(1, None, sort), SORTS, "id", "c.id")
     columns = ", ".join(f"c.{name}" for name in CSV_COLUMNS)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+    yield csvout.lines([CSV_COLUMNS])
     async with pool.acquire() as conn, conn.transaction():
         batch: list[Any] = []
         query = (
             f"SELECT {columns} FROM customers c WHERE {select.where_sql()} ORDER BY {chosen.sql}"
         )
         async for row in conn.cursor(query, *select.params, prefetch=2000):
-            batch.append([_csv_value(row[name]) for name in CSV_COLUMNS])
+            batch.append([csvout.cell(row[name]) for name in CSV_COLUMNS])
             if len(batch) >= 2000:
-                yield _csv_lines(batch)
+                yield csvout.lines(batch)
                 batch = []
         if batch:
-            yield _csv_lines(batch)
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # no formula injection when opened in a spreadsheet
-    return "" if value is None else value
-
-
-def _csv_lines(rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
+            yield csvout.lines(batch)
 
 
 _DETAIL = """

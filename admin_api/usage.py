@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -15,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from admin_api import audit, catalog
+from admin_api import audit, catalog, csvout
 from admin_api.auth import Principal
 from admin_api.schemas import UsageAdjustment
 from billing_batch.engine_client import Charged, Engine
@@ -91,9 +89,7 @@ async def list_usage(
 async def export_csv(
     pool: asyncpg.Pool, customer_id: int, start: datetime | None, end: datetime | None
 ) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(FIELDS)
-    yield buffer.getvalue()
+    yield csvout.lines([FIELDS])
     async with pool.acquire() as conn, conn.transaction():
         account_id = await _account(conn, customer_id)
         query = f"""SELECT {_SELECT} FROM rated_events WHERE account_id = $1
@@ -102,28 +98,12 @@ async def export_csv(
                     ORDER BY event_time, request_id"""
         rows: list[list[Any]] = []
         async for row in conn.cursor(query, account_id, start, end, prefetch=2000):
-            rows.append([_cell(row[name]) for name in FIELDS])
+            rows.append([csvout.cell(row[name]) for name in FIELDS])
             if len(rows) >= 2000:
-                yield _lines(rows)
+                yield csvout.lines(rows)
                 rows = []
         if rows:
-            yield _lines(rows)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # no spreadsheet formulas
-    return value
-
-
-def _lines(rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
+            yield csvout.lines(rows)
 
 
 async def adjust_amount(

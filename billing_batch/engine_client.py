@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -71,6 +71,16 @@ class GrpcEngine:
     async def close(self) -> None:
         await self._channel.close()
 
+    async def _call(self, method: Any, request: Any, what: str) -> Any:
+        """One RPC; the engine's refusal of the input is InvalidRequest, anything else means
+        the engine cannot be reached (StoreUnavailable: retry later)."""
+        try:
+            return await method(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidRequest(what, exc.details() or "rejected by the engine") from exc
+            raise StoreUnavailable(f"engine: {exc.code().name}: {exc.details()}") from exc
+
     async def refund(
         self,
         *,
@@ -91,12 +101,7 @@ class GrpcEngine:
             ),
         )
         request.event_time.GetCurrentTime()
-        try:
-            answer = await self._stub.Refund(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidRequest("refund", exc.details() or "rejected by the engine") from exc
-            raise StoreUnavailable(f"engine: {exc.code().name}: {exc.details()}") from exc
+        answer = await self._call(self._stub.Refund, request, "refund")
         refunded = None
         if answer.HasField("refunded"):
             refunded = Decimal(answer.refunded.minor_units).scaleb(-answer.refunded.decimals)
@@ -147,12 +152,7 @@ class GrpcEngine:
             attributes=attributes,
         )
         request.event_time.FromDatetime(event_time)
-        try:
-            answer = await self._stub.ChargeEvent(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidRequest("event", exc.details() or "rejected by the engine") from exc
-            raise StoreUnavailable(f"engine: {exc.code().name}: {exc.details()}") from exc
+        answer = await self._call(self._stub.ChargeEvent, request, "event")
         cost = None
         if answer.HasField("cost"):
             cost = Decimal(answer.cost.minor_units).scaleb(-answer.cost.decimals)

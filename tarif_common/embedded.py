@@ -154,7 +154,18 @@ class _Server(abc.ABC):
             self._kill_orphan()
             self._prepare()
             self.port = self.port if self._fixed_port else free_port()
-            self._spawn_and_wait()
+            for attempt in range(3):
+                try:
+                    self._spawn_and_wait()
+                    break
+                except EmbeddedServerError:
+                    exited = self._proc is not None and self._proc.poll() is not None
+                    if self._fixed_port or not exited or attempt == 2:
+                        raise
+                    # another process took the free port before the server bound it
+                    log.warning(f"embedded.{self.kind}.port_taken", extra={"port": self.port})
+                    self._proc = None
+                    self.port = free_port()
         except BaseException:
             self.stop()
             raise

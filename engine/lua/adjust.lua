@@ -16,11 +16,7 @@ local delta, request_id, reason = tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local stored = redis.call('GET', idem_key)
 if stored then return stored end
 
-local function finish(answer)
-  local packed = cmsgpack.pack(answer)
-  redis.call('SET', idem_key, packed, 'EX', ttl)
-  return packed
-end
+local function finish(answer) return keep_answer(idem_key, ttl, answer) end
 
 local acct = load_account(acct_key)
 if acct == nil then return cmsgpack.pack({ r = USER_UNKNOWN, m = 'no account ' .. account_id }) end

@@ -46,9 +46,7 @@ local function charge(a)
   local stop = gate(acct, subscriber, plan, group_id)
   if stop then
     if debit and stop.r ~= ROUTE_STALE and stop.r ~= USER_UNKNOWN then
-      local packed = cmsgpack.pack(stop)
-      redis.call('SET', idem_key, packed, 'EX', ttl)
-      return packed
+      return keep_answer(idem_key, ttl, stop)
     end
     return cmsgpack.pack(stop)
   end
@@ -79,9 +77,7 @@ local function charge(a)
   end
   -- Refund bookkeeping rides on the stored answer: money refunded so far, per balance.
   answer.rf, answer.rb = 0, {}
-  local packed = cmsgpack.pack(answer)
-  redis.call('SET', idem_key, packed, 'EX', ttl)
-  return packed
+  return keep_answer(idem_key, ttl, answer)
 end
 
 local answers = {}

@@ -392,3 +392,10 @@ local function gate(acct, subscriber, plan, group)
   if acct.st ~= 'active' then return { r = END_USER_SERVICE_DENIED, m = 'account is ' .. acct.st } end
   return nil
 end
+
+-- Pack an answer and keep it under the request's idempotency key: a replay gets it back as is.
+local function keep_answer(idem_key, ttl, answer)
+  local packed = cmsgpack.pack(answer)
+  redis.call('SET', idem_key, packed, 'EX', ttl)
+  return packed
+end

@@ -21,11 +21,7 @@ local currency, group_id, owner_id = ARGV[10], ARGV[11], ARGV[12]
 local stored = redis.call('GET', idem_key)
 if stored then return stored end
 
-local function finish(answer)
-  local packed = cmsgpack.pack(answer)
-  redis.call('SET', idem_key, packed, 'EX', ttl)
-  return packed
-end
+local function finish(answer) return keep_answer(idem_key, ttl, answer) end
 
 local acct = load_account(acct_key)
 if acct then attach_group(acct, KEYS[6], KEYS[7], owner_id, account_id) end

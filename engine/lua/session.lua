@@ -52,11 +52,7 @@ if op == 'expire' then
   return cmsgpack.pack({ r = SUCCESS, m = 'released' })
 end
 
-local function finish(answer)
-  local packed = cmsgpack.pack(answer)
-  redis.call('SET', idem_key, packed, 'EX', ttl)
-  return packed
-end
+local function finish(answer) return keep_answer(idem_key, ttl, answer) end
 
 local stop = gate(acct, subscriber, plan, group_id)
 if stop then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,9 +41,23 @@ async def _provision(redis_url: str) -> None:
     await client.aclose()
 
 
+def _free_pair() -> int:
+    """A port p with p + 1 free too (worker i serves metrics on p + i)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as first, socket.socket() as second:
+            try:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
 def test_two_workers_share_the_port(redis_url: str) -> None:
     asyncio.run(_provision(redis_url))
-    grpc_port, metrics_port = free_port(), free_port()
+    grpc_port, metrics_port = free_port(), _free_pair()
     env = os.environ | {
         "REDIS_URL": redis_url,
         "TARIF_GRPC_ADDR": f"127.0.0.1:{grpc_port}",
@@ -52,7 +67,7 @@ def test_two_workers_share_the_port(redis_url: str) -> None:
         [sys.executable, "-m", "tarif_common.cli", "engine", "--workers", "2"], env=env
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded CI machine starts processes slowly
         while time.monotonic() < deadline and not (
             _metrics(metrics_port) and _metrics(metrics_port + 1)
         ):
