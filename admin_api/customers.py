@@ -48,28 +48,29 @@ SORTS = {
 
 
 async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], where: str) -> None:
-    """The customer type exists; custom attributes are declared and of their declared type."""
-    if "customer_type" in info and info["customer_type"] is not None:
-        known = await conn.fetchval(
-            "SELECT 1 FROM customer_types WHERE name = $1", info["customer_type"]
-        )
-        if known is None:
-            raise InvalidRequest(
-                f"{where}.customer_type", f"unknown type {info['customer_type']!r}"
-            )
+    """The customer type exists; custom attributes are declared and of their declared type.
+
+    One round trip: onboarding runs it for every customer."""
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM customer_types WHERE name = $1) AS known,
+                  (SELECT coalesce(json_agg(json_build_object('name', name, 'type', type,
+                                                              'required', required)), '[]')
+                   FROM custom_attributes) AS declared""",
+        info.get("customer_type"),
+    )
+    if info.get("customer_type") is not None and not row["known"]:
+        raise InvalidRequest(f"{where}.customer_type", f"unknown type {info['customer_type']!r}")
     attributes = info.get("custom_attributes")
     if attributes is None:
         return
-    declared = {
-        r["name"]: r for r in await conn.fetch("SELECT name, type, required FROM custom_attributes")
-    }
+    declared = {d["name"]: d for d in json.loads(row["declared"])}
     for name, value in attributes.items():
         if name not in declared:
             raise InvalidRequest(f"{where}.custom_attributes.{name}", "is not a declared attribute")
         if reason := check_attribute(name, declared[name]["type"], value):
             raise InvalidRequest(f"{where}.custom_attributes.{name}", reason)
-    for name, row in declared.items():
-        if row["required"] and name not in attributes:
+    for name, d in declared.items():
+        if d["required"] and name not in attributes:
             raise InvalidRequest(f"{where}.custom_attributes.{name}", "is required")
 
 
@@ -143,19 +144,14 @@ async def onboard(
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"account id {account_id!r} is taken") from None
-        profile_id = await conn.fetchval(
-            """INSERT INTO billing_profiles (customer_id, payment_type, currency,
-                   billing_interval, billing_day) VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-            customer_id,
-            s.payment_type,
-            s.currency,
-            s.interval,
-            s.billing_day,
-        )
+        # the default billing profile and the subscription billed by it, in one statement
         subscription_id = await conn.fetchval(
-            """INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
+            """WITH profile AS (
+                   INSERT INTO billing_profiles (customer_id, payment_type, currency,
+                       billing_interval, billing_day) VALUES ($1, $3, $4, $5, $6) RETURNING id)
+               INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
                    billing_interval, billing_day, credit_profile, credit_limit, billing_profile_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9) RETURNING id""",
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8::numeric, id FROM profile RETURNING id""",
             customer_id,
             s.plan,
             s.payment_type,
@@ -164,7 +160,6 @@ async def onboard(
             s.billing_day,
             s.credit_profile,
             s.credit_limit,
-            profile_id,
         )
         try:
             await conn.executemany(
