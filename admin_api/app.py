@@ -24,6 +24,7 @@ from admin_api.routes import (
     admin,
     catalog,
     customers,
+    hierarchy,
     reference,
     selfcare,
     sharing,
@@ -70,7 +71,7 @@ def create_app(state: State) -> FastAPI:
     for name, value in vars(state).items():
         setattr(app.state, name, value)
     problems.install(app)
-    for module in (customers, selfcare, sharing, catalog, reference, unrated, admin):
+    for module in (customers, selfcare, sharing, hierarchy, catalog, reference, unrated, admin):
         app.include_router(module.router)
     return app
 

@@ -61,7 +61,12 @@ async def delete_due(pool: asyncpg.Pool, limit: int = 100) -> list[str]:
                 )
                 for group in groups:
                     await outbox.queue(conn, "group", group["id"])
-                for table in ("balances", "selfcare_users", "sharing_members"):
+                await conn.execute(  # hierarchies: out of one, and one it owns is cancelled
+                    "UPDATE hierarchy_groups SET status = 'cancelled', updated_at = now()"
+                    " WHERE owner_id = $1",
+                    customer_id,
+                )
+                for table in ("balances", "selfcare_users", "sharing_members", "hierarchy_members"):
                     await conn.execute(f"DELETE FROM {table} WHERE customer_id = $1", customer_id)
                 await conn.execute(
                     "UPDATE subscriptions SET status = 'cancelled',"

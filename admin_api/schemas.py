@@ -488,3 +488,18 @@ class BillingProfilePatch(Strict):
     billing_day: Annotated[int, Field(ge=1, le=28)] | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+
+
+class HierarchyNew(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    owner_id: Annotated[int, Field(ge=1, le=2**62)]
+    billing_profile_id: Annotated[int, Field(ge=1, le=2**62)] | None = Field(
+        default=None,
+        description="the owner's profile that receives the invoices; default: its first",
+    )
+    members: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(max_length=10_000)] = []
+
+
+class HierarchyPatch(Strict):
+    status: Literal["active", "cancelled"] | None = None
+    billing_profile_id: Annotated[int, Field(ge=1, le=2**62)] | None = None

@@ -1,0 +1,169 @@
+"""Hierarchy groups: members' invoices transferred to the owner's billing profile.
+
+Postgres only (the engine charges members as usual); the billing runs read it. One level deep:
+an owner is nobody's member, a member owns no hierarchy, a customer is in one at most.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit
+from admin_api.auth import Principal
+from admin_api.schemas import HierarchyNew, HierarchyPatch
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+
+async def get(conn: asyncpg.Connection, group_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """SELECT id, owner_id, billing_profile_id, status, created_at, updated_at
+           FROM hierarchy_groups WHERE id = $1""",
+        group_id,
+    )
+    if row is None:
+        raise NotFound(f"no hierarchy group {group_id!r}")
+    members = await conn.fetch(
+        "SELECT customer_id, joined_at FROM hierarchy_members WHERE group_id = $1"
+        " ORDER BY customer_id",
+        group_id,
+    )
+    return dict(row) | {"members": [dict(m) for m in members]}
+
+
+async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT g.id, g.owner_id, g.status, count(m.customer_id) AS members
+           FROM hierarchy_groups g LEFT JOIN hierarchy_members m ON m.group_id = g.id
+           GROUP BY g.id ORDER BY g.id"""
+    )
+    return [dict(r) for r in rows]
+
+
+async def _profile(conn: asyncpg.Connection, owner_id: int, profile_id: int | None) -> int:
+    found = await conn.fetchval(
+        """SELECT id FROM billing_profiles
+           WHERE customer_id = $1 AND ($2::bigint IS NULL OR id = $2) ORDER BY id LIMIT 1""",
+        owner_id,
+        profile_id,
+    )
+    if found is None:
+        raise InvalidRequest("body.billing_profile_id", "is not a billing profile of the owner")
+    return int(found)
+
+
+async def _can_join(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1) AS known,
+                  (SELECT group_id FROM hierarchy_members WHERE customer_id = $1) AS member_of,
+                  (SELECT id FROM hierarchy_groups WHERE owner_id = $1) AS owns""",
+        customer_id,
+    )
+    if not row["known"]:
+        raise InvalidRequest("body.members", f"no customer {customer_id}")
+    if row["member_of"] not in (None, group_id):
+        raise Conflict(f"customer {customer_id} is in hierarchy {row['member_of']!r}")
+    if row["owns"] is not None:
+        raise Conflict(f"customer {customer_id} owns hierarchy {row['owns']!r}")
+
+
+async def create(conn: asyncpg.Connection, who: Principal, body: HierarchyNew) -> dict[str, Any]:
+    async with conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", body.owner_id) is None:
+            raise InvalidRequest("body.owner_id", f"no customer {body.owner_id}")
+        if await conn.fetchval(
+            "SELECT 1 FROM hierarchy_members WHERE customer_id = $1", body.owner_id
+        ):
+            raise Conflict(f"customer {body.owner_id} is a member of a hierarchy")
+        profile_id = await _profile(conn, body.owner_id, body.billing_profile_id)
+        try:
+            await conn.execute(
+                """INSERT INTO hierarchy_groups (id, owner_id, billing_profile_id)
+                   VALUES ($1, $2, $3)""",
+                body.id,
+                body.owner_id,
+                profile_id,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"hierarchy {body.id!r} exists, or its owner owns another") from None
+        for customer_id in body.members:
+            if customer_id == body.owner_id:
+                raise InvalidRequest("body.members", "the owner cannot be a member")
+            await _can_join(conn, body.id, customer_id)
+            await conn.execute(
+                "INSERT INTO hierarchy_members (group_id, customer_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                body.id,
+                customer_id,
+            )
+        created = await get(conn, body.id)
+        await audit.record(conn, who, "hierarchy.create", "hierarchy_group", body.id, None, created)
+    return created
+
+
+async def update(
+    conn: asyncpg.Connection, who: Principal, group_id: str, body: HierarchyPatch
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    if not changes or any(v is None for v in changes.values()):
+        raise InvalidRequest("body", "give a status or a billing_profile_id")
+    async with conn.transaction():
+        before = await get(conn, group_id)
+        profile = before["billing_profile_id"]
+        if "billing_profile_id" in changes:
+            profile = await _profile(conn, before["owner_id"], changes["billing_profile_id"])
+        await conn.execute(
+            """UPDATE hierarchy_groups SET status = $2, billing_profile_id = $3,
+                   updated_at = now() WHERE id = $1""",
+            group_id,
+            changes.get("status", before["status"]),
+            profile,
+        )
+        after = await get(conn, group_id)
+        await audit.record(
+            conn, who, "hierarchy.update", "hierarchy_group", group_id, before, after
+        )
+    return after
+
+
+async def join(
+    conn: asyncpg.Connection, who: Principal, group_id: str, customer_id: int
+) -> dict[str, Any]:
+    async with conn.transaction():
+        before = await get(conn, group_id)
+        if customer_id == before["owner_id"]:
+            raise InvalidRequest("customer_id", "the owner cannot be a member")
+        await _can_join(conn, group_id, customer_id)
+        await conn.execute(
+            "INSERT INTO hierarchy_members (group_id, customer_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            group_id,
+            customer_id,
+        )
+        after = await get(conn, group_id)
+        await audit.record(
+            conn, who, "hierarchy.join", "hierarchy_group", group_id,
+            before["members"], after["members"],
+        )  # fmt: skip
+    return after
+
+
+async def leave(
+    conn: asyncpg.Connection, who: Principal, group_id: str, customer_id: int
+) -> dict[str, Any]:
+    async with conn.transaction():
+        before = await get(conn, group_id)
+        gone = await conn.fetchval(
+            "DELETE FROM hierarchy_members WHERE group_id = $1 AND customer_id = $2 RETURNING 1",
+            group_id,
+            customer_id,
+        )
+        if gone is None:
+            raise NotFound(f"customer {customer_id} is not in hierarchy {group_id!r}")
+        after = await get(conn, group_id)
+        await audit.record(
+            conn, who, "hierarchy.leave", "hierarchy_group", group_id,
+            before["members"], after["members"],
+        )  # fmt: skip
+    return after
