@@ -10,35 +10,27 @@ from typing import Any
 
 import asyncpg
 
-from admin_api import audit
+from admin_api import audit, groups
 from admin_api.auth import Principal
+from admin_api.groups import GroupTables
 from admin_api.schemas import HierarchyNew, HierarchyPatch
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
+TABLES = GroupTables(
+    "hierarchy group",
+    "hierarchy_groups",
+    "hierarchy_members",
+    "id, owner_id, billing_profile_id, status, created_at, updated_at",
+    "customer_id, joined_at",
+)
+
 
 async def get(conn: asyncpg.Connection, group_id: str) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        """SELECT id, owner_id, billing_profile_id, status, created_at, updated_at
-           FROM hierarchy_groups WHERE id = $1""",
-        group_id,
-    )
-    if row is None:
-        raise NotFound(f"no hierarchy group {group_id!r}")
-    members = await conn.fetch(
-        "SELECT customer_id, joined_at FROM hierarchy_members WHERE group_id = $1"
-        " ORDER BY customer_id",
-        group_id,
-    )
-    return dict(row) | {"members": [dict(m) for m in members]}
+    return await groups.get(conn, TABLES, group_id)
 
 
 async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT g.id, g.owner_id, g.status, count(m.customer_id) AS members
-           FROM hierarchy_groups g LEFT JOIN hierarchy_members m ON m.group_id = g.id
-           GROUP BY g.id ORDER BY g.id"""
-    )
-    return [dict(r) for r in rows]
+    return await groups.list_all(conn, TABLES)
 
 
 async def _profile(conn: asyncpg.Connection, owner_id: int, profile_id: int | None) -> int:

@@ -15,8 +15,9 @@ import asyncpg
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from admin_api import audit, catalog, outbox
+from admin_api import audit, catalog, groups, outbox
 from admin_api.auth import Principal
+from admin_api.groups import GroupTables
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
 from engine.sharing import GroupDoc, Groups
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
@@ -61,29 +62,21 @@ async def _write_to_engine(conn: asyncpg.Connection, redis: Redis, group_id: str
     await Groups(redis, await catalog.current(conn)).put(doc, "body")
 
 
+TABLES = GroupTables(
+    "sharing group",
+    "sharing_groups",
+    "sharing_members",
+    "id, owner_id, status, valid_from, valid_to, policy, created_at, updated_at",
+    "customer_id, status, joined_at",
+)
+
+
 async def get(conn: asyncpg.Connection, group_id: str) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        """SELECT id, owner_id, status, valid_from, valid_to, policy, created_at, updated_at
-           FROM sharing_groups WHERE id = $1""",
-        group_id,
-    )
-    if row is None:
-        raise NotFound(f"no sharing group {group_id!r}")
-    members = await conn.fetch(
-        "SELECT customer_id, status, joined_at FROM sharing_members WHERE group_id = $1"
-        " ORDER BY customer_id",
-        group_id,
-    )
-    return dict(row) | {"members": [dict(m) for m in members]}
+    return await groups.get(conn, TABLES, group_id)
 
 
 async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT g.id, g.owner_id, g.status, count(m.customer_id) AS members
-           FROM sharing_groups g LEFT JOIN sharing_members m ON m.group_id = g.id
-           GROUP BY g.id ORDER BY g.id"""
-    )
-    return [dict(r) for r in rows]
+    return await groups.list_all(conn, TABLES)
 
 
 async def _member_unique(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
