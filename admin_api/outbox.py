@@ -181,6 +181,30 @@ class Relay:
         else:
             await self._provisioner.sync_account(document)
 
+    async def _held_balances(self, account_id: str) -> set[str]:
+        """The balances Redis holds for an account (none if it lost the account)."""
+        located = await self._redis.get(keys.locator(account_id))
+        if located is None:
+            return set()
+        fields = await self._redis.hkeys(keys.account(int(located), account_id))
+        return {keys.text(f)[2:] for f in fields if keys.text(f).startswith("a:")}
+
+    async def _replay_movements(
+        self, account_id: str, held: set[str], moved: dict[tuple[str, str], int]
+    ) -> None:
+        """A balance just created again from its provisioned amount gets back what the rated
+        records say moved since (its thresholds keep their provisioned basis)."""
+        located = await self._redis.get(keys.locator(account_id))
+        if located is None:
+            return
+        key = keys.account(int(located), account_id)
+        for name in await self._redis.hkeys(key):
+            field = keys.text(name)
+            if not field.startswith("a:") or field[2:] in held:  # held: its live amount wins
+                continue
+            if units := moved.get((account_id, field[2:]), 0):
+                await self._redis.hincrby(key, field, units)
+
     async def _retire(self, account_id: str) -> None:
         """No active service left: the engine must refuse the account's usage."""
         located = await self._redis.get(keys.locator(account_id))
@@ -189,18 +213,42 @@ class Relay:
 
     async def sync_all(self) -> dict[str, int]:
         """Rebuild Redis from Postgres: the catalog, every customer, then the sharing groups
-        (`tarif sync`)."""
+        (`tarif sync`). A balance Redis lost comes back as its provisioned amount plus every
+        movement of the ingested rated records (usage, refunds, adjustments, expiries); one
+        Redis still has keeps its live amount."""
         async with self._pool.acquire() as conn:
             await self._apply(conn, "catalog", "catalog")
             accounts = [
                 r["account_id"] for r in await conn.fetch("SELECT account_id FROM customers")
             ]
+            moved = await moved_units(conn)
             for account_id in accounts:
+                held = await self._held_balances(account_id)
                 await self._apply(conn, "account", account_id)
+                await self._replay_movements(account_id, held, moved)
             groups = [r["id"] for r in await conn.fetch("SELECT id FROM sharing_groups")]
             for group_id in groups:
                 await self._apply(conn, "group", group_id)
         return {"accounts": len(accounts), "groups": len(groups)}
+
+
+async def moved_units(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
+    """Per (account, balance): the sum of every movement in the ingested rated records, in the
+    resource's smallest unit. A pool movement `owner/balance` counts for the owner's balance."""
+    rows = await conn.fetch(
+        """WITH moves AS (
+               SELECT account_id, split_part(m, '|', 1) AS balance,
+                      split_part(m, '|', 3)::bigint AS units
+               FROM rated_events, regexp_split_to_table(impacts, ',') AS m
+               WHERE impacts <> '')
+           SELECT CASE WHEN position('/' IN balance) > 0 THEN split_part(balance, '/', 1)
+                       ELSE account_id END AS account,
+                  CASE WHEN position('/' IN balance) > 0 THEN split_part(balance, '/', 2)
+                       ELSE balance END AS balance_id,
+                  sum(units) AS units
+           FROM moves GROUP BY 1, 2"""
+    )
+    return {(r["account"], r["balance_id"]): int(r["units"]) for r in rows}
 
 
 async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[dict[str, Any]]:

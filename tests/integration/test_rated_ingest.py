@@ -14,6 +14,7 @@ from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry, StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
+from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.harness import Engine, account, eur, ts
 from tests.integration.notifier_harness import eventually, running_batch
 from tests.integration.requests import sms, voice
@@ -99,3 +100,26 @@ async def test_a_crash_after_commit_stores_nothing_twice(engine: Engine, pg: asy
     await second._claim_abandoned()
     assert [r["request_id"] for r in await rows(pg)] == [f"e:c{i}" for i in range(5)]
     assert await second.pending() == 0
+
+
+async def test_after_losing_redis_sync_restores_live_balances_from_the_records(
+    admin: Admin, redis_url: str, database_url: str
+) -> None:
+    engine = admin.engine
+    created = await admin.call("POST", "/v1/customers", json=onboarding("38640559100"))
+    customer = created.json()
+    for i in range(3):
+        await engine.stub.ChargeEvent(sms("38640559100", f"k{i}", engine.clock.now))
+    adjust = {"request_id": "k-adj", "amount": "2.00", "reason": "goodwill"}
+    path = f"/v1/customers/{customer['id']}/balances/main/adjustments"
+    assert (await admin.call("POST", path, json=adjust)).json()["status"] == "applied"
+    before = await engine.balance("38640559100")
+    assert before == 1000 - 15 + 200
+    async with running_batch(redis_url, database_url) as app:
+        await eventually(lambda: app.metrics.ingested.labels("rated")._value.get() == 4)
+    await engine.redis.flushdb()  # Redis lost everything
+    assert await admin.relay.sync_all() == {"accounts": 1, "groups": 0}
+    await engine.app.catalog.refresh()
+    assert await engine.balance("38640559100") == before
+    await admin.relay.sync_all()  # again: Redis has it now, nothing moves twice
+    assert await engine.balance("38640559100") == before
