@@ -6,7 +6,6 @@ outbox row; the caller then lets the relay bring Redis up to date.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,10 @@ from redis.asyncio import Redis
 
 from admin_api import audit, catalog, csvout, outbox
 from admin_api.auth import Principal
-from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order, timestamp
+from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order
 from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
+from billing_batch.notifier import store
+from billing_batch.notifier.store import Contact
 from engine.provisioning import AccountDoc, account_fields
 from tarif_common import keys
 from tarif_common.errors import Conflict, InvalidRequest, NotFound, ProvisioningError
@@ -43,7 +44,7 @@ SORTS = {
     "last_name": SortField("lower(c.last_name)"),
     "city": SortField("lower(c.city)"),
     "country": SortField("c.country"),
-    "created_at": SortField("c.created_at", timestamp().load, timestamp().dump),
+    "created_at": SortField("c.created_at", datetime.fromisoformat, lambda v: v.isoformat()),
 }
 
 
@@ -63,7 +64,7 @@ async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], wh
     attributes = info.get("custom_attributes")
     if attributes is None:
         return
-    declared = {d["name"]: d for d in json.loads(row["declared"])}
+    declared = {d["name"]: d for d in row["declared"]}
     for name, value in attributes.items():
         if name not in declared:
             raise InvalidRequest(f"{where}.custom_attributes.{name}", "is not a declared attribute")
@@ -215,16 +216,6 @@ async def _services_free(
             raise Conflict(f"subscription.services: {identifier} is already in use")
 
 
-async def _put_contacts(
-    conn: asyncpg.Connection, account_id: str, contacts: list[dict[str, Any]]
-) -> None:
-    await conn.execute("DELETE FROM account_contacts WHERE account_id = $1", account_id)
-    await conn.executemany(
-        "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
-        [(account_id, c["tag"], c.get("email"), c.get("phone")) for c in contacts],
-    )
-
-
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -334,10 +325,6 @@ FROM customers c WHERE c.id = $1
 """
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, Any]:
     """Everything about one customer, in one query."""
     row = await conn.fetchrow(_DETAIL, customer_id)
@@ -349,9 +336,9 @@ async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, 
         "status": row["status"],
         "account": {name: row[name] for name in ACCOUNT_FIELDS} | {"full_name": row["full_name"]},
         "payment": {"method": row["payment_method"], **row["payment_info"]},
-        "contacts": _json(row["contacts"]),
-        "subscriptions": _json(row["subscriptions"]),
-        "balances": _json(row["balances"]),
+        "contacts": row["contacts"],
+        "subscriptions": row["subscriptions"],
+        "balances": row["balances"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "closed_at": row["closed_at"],
@@ -434,7 +421,7 @@ async def put_contacts(
             row["account_id"],
         )
         after = [c.model_dump(exclude_none=True) for c in body.contacts]
-        await _put_contacts(conn, row["account_id"], after)
+        await store.put_contacts(conn, row["account_id"], [Contact(**c) for c in after])
         await audit.record(
             conn, who, "customer.contacts", "customer", str(customer_id),
             [dict(r) for r in before], after,

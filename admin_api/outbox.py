@@ -10,7 +10,6 @@ repaired on its own. `tarif sync` runs the same builder for everything.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -67,16 +66,13 @@ async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[st
     row = await conn.fetchrow(_ACCOUNT, account_id)
     if row is None or row["plan"] is None or not row["services"]:
         return None
-    balances = row["balances"]
-    if isinstance(balances, str):
-        balances = json.loads(balances)
     document: dict[str, Any] = {
         "id": account_id,
         "plan": row["plan"],
         "payment_type": row["payment_type"],
         "status": _ENGINE_STATUS[row["status"]],
         "services": list(row["services"]),
-        "balances": [_balance(b) for b in balances],
+        "balances": [_balance(b) for b in row["balances"]],
     }
     if row["credit_profile"]:
         document["credit_profile"] = row["credit_profile"]

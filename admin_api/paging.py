@@ -14,7 +14,6 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from fastapi import Query
@@ -37,10 +36,6 @@ class SortField:
     column: str  # trusted SQL (from the whitelist), e.g. "lower(city)"
     load: Callable[[Any], Any] = lambda v: v  # cursor value (JSON) -> bind parameter
     dump: Callable[[Any], Any] = lambda v: v  # row value -> JSON
-
-
-def timestamp() -> SortField:
-    return SortField("", datetime.fromisoformat, lambda v: v.isoformat())
 
 
 @dataclass

@@ -17,6 +17,7 @@ from admin_api import audit, catalog, csvout
 from admin_api.auth import Principal
 from admin_api.schemas import UsageAdjustment
 from billing_batch.engine_client import Charged, Engine
+from billing_batch.rated import currency_decimals
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
 FIELDS = (
@@ -144,9 +145,7 @@ async def adjust_amount(
     elif new >= charged:
         raise Conflict(f"the event costs {charged} now; an adjustment can only lower it")
     published = await catalog.current(conn)
-    decimals = next(
-        (r.decimals for r in published.resources.values() if r.currency == event["currency"]), 0
-    )
+    decimals = currency_decimals(published.resources, event["currency"])
     answer: Charged = await engine.refund(
         subscriber=event["subscriber"],
         refund_id=body.refund_id,

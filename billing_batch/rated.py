@@ -8,7 +8,7 @@ partitions are created when a month first appears.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,8 @@ COLUMNS = [
 _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator at a time
 
 
-def _decimals(resources: dict[str, Resource], currency: str) -> int:
+def currency_decimals(resources: Mapping[str, Resource], currency: str) -> int:
+    """Decimals of the money resource kept in `currency` (0 if the catalog has none)."""
     for resource in resources.values():
         if resource.currency == currency:
             return resource.decimals
@@ -36,7 +37,7 @@ def _decimals(resources: dict[str, Resource], currency: str) -> int:
 def to_row(f: dict[str, str], resources: dict[str, Resource]) -> tuple[Any, ...]:
     """One stream entry as a `rated_events` row; KeyError/ValueError if it is not one."""
     currency = f.get("cur", "")
-    scale = _decimals(resources, currency) if currency else 0
+    scale = currency_decimals(resources, currency) if currency else 0
     attributes = json.loads(f.get("attrs") or "{}")
     return (
         f["acct"],

@@ -97,7 +97,8 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections exchange `jsonb` as Python objects.
+    """A pool whose connections exchange `jsonb` and `json` (what json_agg returns) as Python
+    objects.
 
     Released connections are only rolled back if a transaction is open, instead of asyncpg's
     default reset query (a round trip on every release): Tarif's pooled connections never
@@ -111,9 +112,10 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
     async def init(conn: asyncpg.Connection) -> None:
         import json
 
-        await conn.set_type_codec(
-            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        for name in ("jsonb", "json"):
+            await conn.set_type_codec(
+                name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            )
 
     pool: asyncpg.Pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, init=init, reset=reset

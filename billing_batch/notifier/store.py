@@ -242,15 +242,9 @@ async def list_notifications(
     listed = []
     for row in rows:
         item = _notification(row).as_json()
-        item["deliveries"] = _json(row["deliveries"])
+        item["deliveries"] = row["deliveries"]
         listed.append(item)
     return listed
-
-
-def _json(value: Any) -> Any:
-    import json
-
-    return json.loads(value) if isinstance(value, str) else value
 
 
 async def waiting(conn: asyncpg.Connection) -> int:
