@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import balances, problems, retention, services, subscriptions
+from admin_api import balances, problems, purchases, retention, services, subscriptions
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
@@ -29,6 +29,9 @@ from admin_api.routes import (
     selfcare,
     sharing,
     unrated,
+)
+from admin_api.routes import (
+    subscriptions as subscription_routes,
 )
 from billing_batch.engine_client import Engine, GrpcEngine
 from engine.store import RedisBalanceStore, StoreLimits
@@ -71,7 +74,17 @@ def create_app(state: State) -> FastAPI:
     for name, value in vars(state).items():
         setattr(app.state, name, value)
     problems.install(app)
-    for module in (customers, selfcare, sharing, hierarchy, catalog, reference, unrated, admin):
+    for module in (
+        customers,
+        subscription_routes,
+        selfcare,
+        sharing,
+        hierarchy,
+        catalog,
+        reference,
+        unrated,
+        admin,
+    ):
         app.include_router(module.router)
     return app
 
@@ -129,6 +142,8 @@ class AdminProcess(Process):
             watched["since"] = now
             await relay.drain()
             await balances.apply_pending(pool, store)
+            if await purchases.finish_pending(pool):
+                await relay.drain()
 
         self._spawn(
             "outbox", every(s.outbox_interval, housekeeping, "outbox", self._stopped, transient)

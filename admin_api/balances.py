@@ -16,10 +16,10 @@ from typing import Any
 
 import asyncpg
 
-from admin_api import audit, catalog, outbox
+from admin_api import audit, balance_groups, catalog, outbox
 from admin_api.auth import Principal
 from admin_api.schemas import Adjustment, NewBalance
-from billing_batch.engine_client import Engine
+from billing_batch.engine_client import Engine, LiveBalance
 from engine.rating import Catalog
 from engine.store import RedisBalanceStore
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
@@ -48,37 +48,42 @@ def _exact(amount: Decimal, decimals: int, field: str) -> None:
 
 
 async def live(conn: asyncpg.Connection, engine: Engine, customer_id: int) -> list[dict[str, Any]]:
-    """The engine's balances now (amounts move with every charge)."""
+    """The engine's balances now (amounts move with every charge), of every balance group
+    that has an active service (the engine is asked through one of them)."""
     await _customer(conn, customer_id)
-    identifier = await conn.fetchval(
-        """SELECT v.identifier FROM services v JOIN subscriptions s ON s.id = v.subscription_id
-           WHERE s.customer_id = $1 AND s.status = 'active' ORDER BY v.identifier LIMIT 1""",
+    groups = await conn.fetch(
+        """SELECT g.name, min(v.identifier) AS identifier FROM balance_groups g
+           JOIN subscriptions s ON s.balance_group_id = g.id AND s.status = 'active'
+           JOIN services v ON v.subscription_id = s.id AND v.status = 'active'
+           WHERE g.customer_id = $1 GROUP BY g.id ORDER BY g.id""",
         customer_id,
     )
-    if identifier is None:
-        return []
     published = await catalog.current(conn)
     found = []
-    for b in await engine.balances(identifier):
-        resource = published.resources.get(b.resource)
-        d = resource.decimals if resource else 0
-        found.append(
-            {
-                "id": b.id,
-                "resource": b.resource,
-                "unit": b.unit,
-                "amount": str(Decimal(b.amount).scaleb(-d)),
-                "reserved": str(Decimal(b.reserved).scaleb(-d)),
-                "available": str(Decimal(b.available).scaleb(-d)),
-                "valid_from": b.valid_from,
-                "valid_to": b.valid_to,
-                "priority": b.priority,
-            }
-        )
+    for group in groups:
+        for b in await engine.balances(group["identifier"]):
+            found.append(_live(published, group["name"], b))
     return found
 
 
-def _cycle_end(timezone: str, now: datetime) -> datetime:
+def _live(published: Catalog, group: str, b: LiveBalance) -> dict[str, Any]:
+    resource = published.resources.get(b.resource)
+    d = resource.decimals if resource else 0
+    return {
+        "balance_group": group,
+        "id": b.id,
+        "resource": b.resource,
+        "unit": b.unit,
+        "amount": str(Decimal(b.amount).scaleb(-d)),
+        "reserved": str(Decimal(b.reserved).scaleb(-d)),
+        "available": str(Decimal(b.available).scaleb(-d)),
+        "valid_from": b.valid_from,
+        "valid_to": b.valid_to,
+        "priority": b.priority,
+    }
+
+
+def cycle_end(timezone: str, now: datetime) -> datetime:
     """The start of next month in the catalog's time zone: the engine's billing cycle."""
     local = now.astimezone(zoneinfo.ZoneInfo(timezone))
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
@@ -95,7 +100,7 @@ async def create(
     if body.kind == "debit":
         amount = -amount
     valid_to = {
-        "cycle": _cycle_end(published.timezone, datetime.now(UTC)),
+        "cycle": cycle_end(published.timezone, datetime.now(UTC)),
         "until": body.valid_to,
         "forever": None,
     }[body.validity]
@@ -103,25 +108,29 @@ async def create(
         customer = await _customer(conn, customer_id)
         if customer["status"] == "closed":
             raise Conflict(f"customer {customer_id} is closed")
+        group = await balance_groups.resolve(
+            conn, customer_id, body.balance_group, "body.balance_group"
+        )
         try:
             await conn.execute(
                 """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_to,
-                       priority) VALUES ($1, $2, $3, $4, $5, $6)""",
+                       priority, balance_group_id) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
                 customer_id,
                 body.id,
                 body.resource,
                 amount,
                 valid_to,
                 body.priority,
+                group["id"],
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"customer {customer_id} already has a balance {body.id!r}") from None
-        await outbox.queue(conn, "account", customer["account_id"])
+        await outbox.queue(conn, "account", group["account_id"])
         await audit.record(
             conn, who, "balance.create", "customer", str(customer_id), None,
             body.model_dump(mode="json") | {"amount": str(amount), "valid_to": valid_to},
         )  # fmt: skip
-    return str(customer["account_id"])
+    return str(group["account_id"])
 
 
 _ADJUSTMENT = """id, request_id, customer_id, balance_id, amount::text AS amount, reason, tax,
@@ -188,9 +197,9 @@ async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int
     """Have the engine apply a pending adjustment (at most once) and record its answer."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            """SELECT a.*, c.account_id, b.resource FROM balance_adjustments a
-               JOIN customers c ON c.id = a.customer_id
+            """SELECT a.*, g.account_id, b.resource FROM balance_adjustments a
                JOIN balances b ON b.customer_id = a.customer_id AND b.balance_id = a.balance_id
+               JOIN balance_groups g ON g.id = b.balance_group_id
                WHERE a.id = $1""",
             adjustment_id,
         )

@@ -56,7 +56,17 @@ async def publish(
     return version
 
 
-SECTIONS = ("resources", "service_types", "time_bands", "tariffs", "plans", "credit_profiles")
+SECTIONS = (
+    "resources",
+    "service_types",
+    "time_bands",
+    "tariffs",
+    "plans",
+    "credit_profiles",
+    "products",
+    "bundles",
+    "packs",
+)
 
 
 async def put_item(

@@ -14,15 +14,13 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from admin_api import audit, catalog, csvout, outbox
+from admin_api import audit, balance_groups, csvout, outbox, subscriptions
 from admin_api.auth import Principal
 from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order
 from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
 from billing_batch.notifier import store
 from billing_batch.notifier.store import Contact
-from engine.provisioning import AccountDoc, account_fields
-from tarif_common import keys
-from tarif_common.errors import Conflict, InvalidRequest, NotFound, ProvisioningError
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
 ACCOUNT_FIELDS = (
     "first_name",
@@ -75,49 +73,18 @@ async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], wh
             raise InvalidRequest(f"{where}.custom_attributes.{name}", "is required")
 
 
-def _engine_doc(request: Onboarding, account_id: str) -> AccountDoc:
-    s = request.subscription
-    balances = [b.model_dump(exclude_none=True) for b in s.balances]
-    if s.payment_type == "postpaid" and s.credit_limit is not None:
-        money = [b for b in balances if b["resource"] == s.currency]
-        if not money:
-            balances.append({"id": "main", "resource": s.currency, "amount": "0"})
-            money = balances[-1:]
-        money[0].setdefault("credit_limit", s.credit_limit)
-    document = {
-        "id": account_id,
-        "plan": s.plan,
-        "payment_type": s.payment_type,
-        "services": s.services,
-        "balances": balances,
-        "credit_profile": s.credit_profile,
-    }
-    try:
-        return AccountDoc.model_validate(document)
-    except ValueError as exc:
-        raise InvalidRequest("body.subscription", str(exc)) from None
-
-
 async def onboard(
     conn: asyncpg.Connection, redis: Redis, who: Principal, request: Onboarding
-) -> tuple[int, str]:
-    """Create the customer, its subscription, services, balances and contacts; returns its id
-    and the engine account id. Raises before anything is written when any part is wrong."""
+) -> tuple[int, str, list[int]]:
+    """Create the customer, its first balance group, subscription, services, balances and
+    contacts; returns its id, the engine account id and the payments to settle after the
+    commit. Nothing is written when a part is wrong."""
     info = request.account.model_dump()
     await _check_reference(conn, info, "body.account")
     async with conn.transaction():
         customer_id: int = await conn.fetchval("SELECT nextval('customers_id_seq')")
         account_id = request.account_id or f"C{customer_id}"
-        doc = _engine_doc(request, account_id)
-        published = await catalog.current(conn)
-        try:
-            account_fields(doc, published, "body.subscription")
-        except ProvisioningError as exc:
-            raise InvalidRequest("body.subscription", exc.message) from None
         s = request.subscription
-        if s.currency not in published.resources:
-            raise InvalidRequest("body.subscription.currency", f"unknown resource {s.currency!r}")
-        await _services_free(conn, redis, s.services, account_id)
         payment = request.payment.model_dump(mode="json")
         try:
             await conn.execute(
@@ -145,75 +112,31 @@ async def onboard(
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"account id {account_id!r} is taken") from None
-        # the default billing profile and the subscription billed by it, in one statement
-        subscription_id = await conn.fetchval(
-            """WITH profile AS (
-                   INSERT INTO billing_profiles (customer_id, payment_type, currency,
-                       billing_interval, billing_day) VALUES ($1, $3, $4, $5, $6) RETURNING id)
-               INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
-                   billing_interval, billing_day, credit_profile, credit_limit, billing_profile_id)
-               SELECT $1, $2, $3, $4, $5, $6, $7, $8::numeric, id FROM profile RETURNING id""",
+        profile_id: int = await conn.fetchval(
+            """INSERT INTO billing_profiles (customer_id, payment_type, currency,
+                   billing_interval, billing_day) VALUES ($1, $2, $3, $4, $5) RETURNING id""",
             customer_id,
-            s.plan,
             s.payment_type,
             s.currency,
             s.interval,
             s.billing_day,
-            s.credit_profile,
-            s.credit_limit,
         )
-        try:
-            await conn.executemany(
-                "INSERT INTO services (identifier, subscription_id) VALUES ($1, $2)",
-                [(identifier, subscription_id) for identifier in s.services],
-            )
-        except asyncpg.UniqueViolationError as exc:
-            taken = re.search(r"\(identifier\)=\((.*?)\)", str(exc.detail or ""))
-            name = taken[1] if taken else "a service identifier"
-            raise Conflict(f"subscription.services: {name} is already in use") from None
-        await conn.executemany(
-            """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_from,
-                   valid_to, priority, credit_limit)
-               VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8::numeric)""",
-            [
-                (
-                    customer_id,
-                    b.id,
-                    b.resource,
-                    str(b.amount),
-                    b.valid_from,
-                    b.valid_to,
-                    b.priority,
-                    None if b.credit_limit is None else str(b.credit_limit),
-                )
-                for b in doc.balances
-            ],
+        group_id = await balance_groups.insert(
+            conn, customer_id, s.balance_group or "main", account_id, profile_id
         )
+        opened = await subscriptions.open_subscription(
+            conn, redis, customer_id, group_id, account_id, s, profile_id, "body.subscription",
+            new_money=True,
+        )  # fmt: skip
         await conn.executemany(
             "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
             [(account_id, c.tag, c.email, c.phone) for c in request.contacts],
         )
-        await outbox.queue(conn, "account", account_id)
         await audit.record(
             conn, who, "customer.onboard", "customer", str(customer_id), None,
             request.model_dump(mode="json"),
         )  # fmt: skip
-    return customer_id, account_id
-
-
-async def _services_free(
-    conn: asyncpg.Connection, redis: Redis, identifiers: list[str], account_id: str
-) -> None:
-    """Unique across every customer, and not held in Redis by an account Postgres does not know."""
-    taken = await conn.fetch(
-        "SELECT identifier FROM services WHERE identifier = ANY($1::text[])", identifiers
-    )
-    if taken:
-        raise Conflict(f"subscription.services: {taken[0]['identifier']} is already in use")
-    routes = await redis.mget([keys.route(i) for i in identifiers])
-    for identifier, raw in zip(identifiers, routes, strict=True):
-        if raw is not None and keys.text(raw).split("|")[1] != account_id:
-            raise Conflict(f"subscription.services: {identifier} is already in use")
+    return customer_id, account_id, opened.adjustments
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -308,19 +231,26 @@ SELECT c.*,
        'credit_profile', s.credit_profile, 'credit_limit', s.credit_limit::text,
        'created_at', s.created_at, 'cancelled_at', s.cancelled_at,
        'billing_profile_id', s.billing_profile_id,
+       'balance_group', (SELECT g.name FROM balance_groups g WHERE g.id = s.balance_group_id),
        'services', (SELECT coalesce(json_agg(v.identifier ORDER BY v.identifier), '[]')
                     FROM services v WHERE v.subscription_id = s.id)) ORDER BY s.id), '[]')
    FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
   (SELECT coalesce(json_agg(json_build_object(
        'id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
        'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
-       'credit_limit', b.credit_limit::text) ORDER BY b.balance_id), '[]')
+       'credit_limit', b.credit_limit::text,
+       'balance_group', (SELECT g.name FROM balance_groups g WHERE g.id = b.balance_group_id))
+       ORDER BY b.balance_id), '[]')
    FROM balances b WHERE b.customer_id = c.id) AS balances,
+  (SELECT coalesce(json_agg(json_build_object(
+       'name', g.name, 'account_id', g.account_id, 'billing_profile_id', g.billing_profile_id,
+       'valid_from', g.valid_from, 'valid_to', g.valid_to) ORDER BY g.id), '[]')
+   FROM balance_groups g WHERE g.customer_id = c.id) AS balance_groups,
   (SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
        'tag', a.tag, 'email', a.email, 'phone', a.phone)) ORDER BY a.tag), '[]')
    FROM account_contacts a WHERE a.account_id = c.account_id) AS contacts,
-  EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'account' AND o.key = c.account_id
-          AND o.applied_at IS NULL) AS pending
+  EXISTS (SELECT 1 FROM outbox o JOIN balance_groups g ON g.account_id = o.key
+          WHERE g.customer_id = c.id AND o.kind = 'account' AND o.applied_at IS NULL) AS pending
 FROM customers c WHERE c.id = $1
 """
 
@@ -339,6 +269,7 @@ async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, 
         "contacts": row["contacts"],
         "subscriptions": row["subscriptions"],
         "balances": row["balances"],
+        "balance_groups": row["balance_groups"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "closed_at": row["closed_at"],
@@ -356,7 +287,7 @@ async def _locked(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
 
 async def update_account(
     conn: asyncpg.Connection, who: Principal, customer_id: int, patch: AccountPatch
-) -> str:
+) -> list[str]:
     changes = patch.model_dump(exclude_unset=True)
     if not changes:
         raise InvalidRequest("body", "nothing to change")
@@ -379,17 +310,16 @@ async def update_account(
             *select.params,
         )
         before = {name: row[name] for name in changes}
-        if "status" in changes:
-            await outbox.queue(conn, "account", row["account_id"])
+        accounts = await outbox.queue_customer(conn, customer_id) if "status" in changes else []
         await audit.record(
             conn, who, "customer.update", "customer", str(customer_id), before, changes
         )
-    return str(row["account_id"])
+    return accounts
 
 
 async def close_account(
     conn: asyncpg.Connection, who: Principal, customer_id: int, retention_days: int
-) -> str:
+) -> list[str]:
     """Closed now (the engine refuses its usage); deleted by a later job after the retention."""
     async with conn.transaction():
         row = await _locked(conn, customer_id)
@@ -403,12 +333,12 @@ async def close_account(
             now,
             now + timedelta(days=retention_days),
         )
-        await outbox.queue(conn, "account", row["account_id"])
+        accounts = await outbox.queue_customer(conn, customer_id)
         await audit.record(
             conn, who, "customer.close", "customer", str(customer_id),
             {"status": row["status"]}, {"status": "closed"},
         )  # fmt: skip
-    return str(row["account_id"])
+    return accounts
 
 
 async def put_contacts(
@@ -433,3 +363,15 @@ async def account_of(conn: asyncpg.Connection, customer_id: int) -> str:
     if account_id is None:
         raise NotFound(f"no customer {customer_id}")
     return str(account_id)
+
+
+async def accounts_of(conn: asyncpg.Connection, customer_id: int) -> list[str]:
+    """The engine accounts of the customer's balance groups, its first one first."""
+    accounts = await conn.fetchval(
+        """SELECT array_agg(g.account_id ORDER BY g.id) FROM customers c
+           LEFT JOIN balance_groups g ON g.customer_id = c.id WHERE c.id = $1 GROUP BY c.id""",
+        customer_id,
+    )
+    if accounts is None:
+        raise NotFound(f"no customer {customer_id}")
+    return [a for a in accounts if a is not None]

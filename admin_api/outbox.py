@@ -38,44 +38,68 @@ async def queue(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("INSERT INTO outbox (kind, key) VALUES ($1, $2)", kind, key)
 
 
+async def queue_customer(conn: asyncpg.Connection, customer_id: int) -> list[str]:
+    """Queue every balance group (engine account) of a customer; returns their account ids."""
+    rows = await conn.fetch(
+        """INSERT INTO outbox (kind, key)
+           SELECT 'account', account_id FROM balance_groups WHERE customer_id = $1 ORDER BY id
+           RETURNING key""",
+        customer_id,
+    )
+    return [r["key"] for r in rows]
+
+
 _ACCOUNT = """
-SELECT c.status, s.plan, s.payment_type, s.credit_profile,
-       (SELECT array_agg(v.identifier ORDER BY v.identifier) FROM services v
-         WHERE v.subscription_id = s.id AND v.status = 'active'
+SELECT c.status,
+       (SELECT coalesce(json_agg(json_build_object('plan', s.plan, 'payment_type', s.payment_type,
+                                 'credit_profile', s.credit_profile) ORDER BY s.id), '[]')
+          FROM subscriptions s WHERE s.balance_group_id = g.id AND s.status = 'active')
+           AS subscriptions,
+       (SELECT coalesce(json_agg(json_build_object('identifier', v.identifier, 'plan', s.plan)
+                                 ORDER BY v.identifier), '[]')
+          FROM services v JOIN subscriptions s ON s.id = v.subscription_id
+         WHERE s.balance_group_id = g.id AND s.status = 'active' AND v.status = 'active'
            AND (v.valid_from IS NULL OR v.valid_from <= now())
-           AND (v.valid_to IS NULL OR v.valid_to > now())) AS services,
+           AND (v.valid_to IS NULL OR v.valid_to > now())
+           AND (g.valid_from IS NULL OR g.valid_from <= now())
+           AND (g.valid_to IS NULL OR g.valid_to > now())) AS services,
        (SELECT coalesce(json_agg(json_build_object(
                  'balance_id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
                  'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
                  'credit_limit', b.credit_limit::text) ORDER BY b.balance_id), '[]')
-          FROM balances b WHERE b.customer_id = c.id) AS balances
-FROM customers c
-LEFT JOIN LATERAL (SELECT * FROM subscriptions WHERE customer_id = c.id AND status = 'active'
-                   ORDER BY id LIMIT 1) s ON true
-WHERE c.account_id = $1
+          FROM balances b WHERE b.balance_group_id = g.id) AS balances
+FROM balance_groups g JOIN customers c ON c.id = g.customer_id
+WHERE g.account_id = $1
 """
 
 
 async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[str, Any] | None:
-    """The engine's view of one customer (an `accounts[]` item), or None if it has no service.
+    """The engine's view of one balance group (an `accounts[]` item), or None if it has no
+    service.
 
-    Only active services inside their validity reach the engine: usage from the others is
-    answered USER_UNKNOWN and kept as unratable usage for review.
+    Only active services inside their (and their group's) validity reach the engine: usage
+    from the others is answered USER_UNKNOWN and kept as unratable usage for review. Each
+    service is rated by its own subscription's plan; the group's oldest active subscription
+    gives the payment type and credit profile (later ones must match its payment type).
 
     One query: the relay runs it for every change."""
     row = await conn.fetchrow(_ACCOUNT, account_id)
-    if row is None or row["plan"] is None or not row["services"]:
+    if row is None or not row["subscriptions"] or not row["services"]:
         return None
+    first = row["subscriptions"][0]
+    plans = {s["identifier"]: s["plan"] for s in row["services"]}
     document: dict[str, Any] = {
         "id": account_id,
-        "plan": row["plan"],
-        "payment_type": row["payment_type"],
+        "plan": first["plan"],
+        "payment_type": first["payment_type"],
         "status": _ENGINE_STATUS[row["status"]],
-        "services": list(row["services"]),
+        "services": list(plans),
         "balances": [_balance(b) for b in row["balances"]],
     }
-    if row["credit_profile"]:
-        document["credit_profile"] = row["credit_profile"]
+    if others := {i: p for i, p in plans.items() if p != first["plan"]}:
+        document["service_plans"] = others
+    if first["credit_profile"]:
+        document["credit_profile"] = first["credit_profile"]
     return document
 
 
@@ -167,7 +191,11 @@ class Relay:
             if doc is not None:
                 await Groups(self._redis, await self._provisioner.current_catalog()).put(doc, key)
             return
-        status = await conn.fetchval("SELECT status FROM customers WHERE account_id = $1", key)
+        status = await conn.fetchval(
+            """SELECT c.status FROM balance_groups g JOIN customers c ON c.id = g.customer_id
+               WHERE g.account_id = $1""",
+            key,
+        )
         if status == "deleted":
             await self._provisioner.remove_account(key)
             return
@@ -215,7 +243,7 @@ class Relay:
         async with self._pool.acquire() as conn:
             await self._apply(conn, "catalog", "catalog")
             accounts = [
-                r["account_id"] for r in await conn.fetch("SELECT account_id FROM customers")
+                r["account_id"] for r in await conn.fetch("SELECT account_id FROM balance_groups")
             ]
             moved = await moved_units(conn)
             for account_id in accounts:
@@ -255,7 +283,9 @@ async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[d
     catalog = await provisioner.current_catalog()
     differences: list[dict[str, Any]] = []
     async with pool.acquire() as conn:
-        accounts = [r["account_id"] for r in await conn.fetch("SELECT account_id FROM customers")]
+        accounts = [
+            r["account_id"] for r in await conn.fetch("SELECT account_id FROM balance_groups")
+        ]
         for account_id in accounts:
             document = await account_document(conn, account_id)
             located = await redis.get(keys.locator(account_id))

@@ -75,10 +75,10 @@ async def delete_due(pool: asyncpg.Pool, limit: int = 100) -> list[str]:
                 )
                 await conn.execute("DELETE FROM account_contacts WHERE account_id = $1", account_id)
                 await conn.execute(_ERASE, customer_id)
-                await outbox.queue(conn, "account", account_id)
+                accounts = await outbox.queue_customer(conn, customer_id)
                 await audit.record(
                     conn, SYSTEM, "customer.delete", "customer", str(customer_id),
                     {"status": "closed"}, {"status": "deleted"},
                 )  # fmt: skip
-                deleted.append(str(account_id))
+                deleted.extend(accounts)
     return deleted

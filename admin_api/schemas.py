@@ -19,6 +19,7 @@ Identifier = Annotated[str, Field(pattern=ID_PATTERN.pattern)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 AttributeValue = str | int | bool
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 DecimalText = Annotated[
     str, Field(pattern=r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$", description='a decimal, e.g. "10.00"')
 ]
@@ -165,7 +166,72 @@ class BalanceIn(Strict):
     credit_limit: DecimalText | None = None
 
 
+CatalogName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+PromoCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+
+
+class ProductChoice(Strict):
+    """One product of a bundle or pack as bought: unset fields keep the catalog's."""
+
+    product: CatalogName
+    purchase: bool | None = Field(
+        default=None, description="optional products are bought only when true"
+    )
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    value: (
+        Annotated[
+            str,
+            Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="granted per unit"),
+        ]
+        | None
+    ) = None
+    valid_to: datetime | None = Field(default=None, description="end of what it grants")
+    services: Annotated[list[Identifier], Field(max_length=100)] = Field(
+        default=[], description="service identifiers of a service product"
+    )
+
+
+def _distinct_products(value: list[ProductChoice]) -> list[ProductChoice]:
+    names = [c.product for c in value]
+    if len(set(names)) != len(names):
+        raise ValueError("products repeat")
+    return value
+
+
+class BundleChoice(Strict):
+    bundle: CatalogName
+    products: Annotated[list[ProductChoice], Field(max_length=100)] = []
+
+    _distinct = field_validator("products")(_distinct_products)
+
+
+class PackPurchase(Strict):
+    """An option pack bought on top of the plan."""
+
+    pack: CatalogName
+    products: Annotated[list[ProductChoice], Field(max_length=100)] = []
+    coupon: PromoCode | None = None
+
+    _distinct = field_validator("products")(_distinct_products)
+
+
+class PurchasePatch(Strict):
+    """Modify a bought product: its quantity, what it grants per unit, or the grant's end."""
+
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    value: (
+        Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="per unit")]
+        | None
+    ) = None
+    valid_to: datetime | None = None
+
+
 class SubscriptionIn(Strict):
+    balance_group: GroupName | None = Field(
+        default=None,
+        description="onboarding: the first group's name (default main); adding a subscription:"
+        " an existing group, or a new one of that name (default: the first group)",
+    )
     plan: Annotated[str, Field(min_length=1, max_length=64)]
     payment_type: Literal["prepaid", "postpaid"] = "prepaid"
     currency: Annotated[str, Field(min_length=1, max_length=64, description="money resource")]
@@ -173,8 +239,17 @@ class SubscriptionIn(Strict):
     billing_day: Annotated[int, Field(ge=1, le=28)] = 1
     credit_profile: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     credit_limit: DecimalText | None = None
-    services: Annotated[list[Identifier], Field(min_length=1, max_length=100)]
+    services: Annotated[list[Identifier], Field(max_length=100)] = Field(
+        default=[], description="global service identifiers (or per product, in `bundles`)"
+    )
     balances: Annotated[list[BalanceIn], Field(max_length=50)] = []
+    bundles: Annotated[list[BundleChoice], Field(max_length=20)] = Field(
+        default=[],
+        description="choices per bundle of the plan; bundles not named are bought as the"
+        " catalog has them (mandatory products only)",
+    )
+    coupon: PromoCode | None = None
+    vouchers: Annotated[list[PromoCode], Field(max_length=10)] = []
 
     @field_validator("services")
     @classmethod
@@ -230,6 +305,7 @@ class Customer(BaseModel):
     contacts: list[dict[str, Any]]
     subscriptions: list[dict[str, Any]]
     balances: list[dict[str, Any]]
+    balance_groups: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
@@ -320,6 +396,7 @@ class NewBalance(Strict):
     validity: Literal["cycle", "until", "forever"] = "forever"
     valid_to: datetime | None = Field(default=None, description="with validity `until`")
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+    balance_group: GroupName | None = Field(default=None, description="default: the first")
 
     @model_validator(mode="after")
     def _until_needs_a_date(self) -> NewBalance:
@@ -400,19 +477,33 @@ class MailTemplate(Strict):
 
 
 class VoucherNew(Strict):
+    """Worth an amount of a resource (credited), or an option pack (bought free of charge)."""
+
     code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
-    resource: Annotated[str, Field(min_length=1, max_length=64)]
-    amount: Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="> 0")]
+    resource: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    amount: (
+        Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="> 0")] | None
+    ) = None
+    pack: CatalogName | None = None
     max_uses: Annotated[int, Field(ge=1, le=10_000_000)] = 1
     expires_at: datetime | None = None
     description: Annotated[str, Field(max_length=500)] = ""
 
     @field_validator("amount")
     @classmethod
-    def _positive(cls, value: str) -> str:
-        if Decimal(value) <= 0:
+    def _positive(cls, value: str | None) -> str | None:
+        if value is not None and Decimal(value) <= 0:
             raise ValueError("must be more than zero")
         return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> VoucherNew:
+        credit = self.resource is not None and self.amount is not None
+        if self.pack is None and not credit:
+            raise ValueError("give resource and amount, or pack")
+        if self.pack is not None and (self.resource is not None or self.amount is not None):
+            raise ValueError("a pack voucher has no resource or amount")
+        return self
 
 
 class Redemption(Strict):
@@ -503,3 +594,21 @@ class HierarchyNew(Strict):
 class HierarchyPatch(Strict):
     status: Literal["active", "cancelled"] | None = None
     billing_profile_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+
+
+class BalanceGroupNew(Strict):
+    name: GroupName
+    account_id: Identifier | None = Field(
+        default=None, description="the engine's account id; default <customer account>.<name>"
+    )
+    billing_profile_id: Annotated[int, Field(ge=1, le=2**62)] | None = Field(
+        default=None, description="default: the customer's first billing profile"
+    )
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class BalanceGroupPatch(Strict):
+    billing_profile_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None

@@ -51,8 +51,8 @@ async def add(
 ) -> str:
     async with conn.transaction():
         row = await conn.fetchrow(
-            """SELECT s.status, c.account_id FROM subscriptions s JOIN customers c
-                   ON c.id = s.customer_id WHERE s.id = $1 AND s.customer_id = $2""",
+            """SELECT s.status, g.account_id FROM subscriptions s JOIN balance_groups g
+                   ON g.id = s.balance_group_id WHERE s.id = $1 AND s.customer_id = $2""",
             subscription_id,
             customer_id,
         )
@@ -83,9 +83,9 @@ async def add(
 
 async def _owned(conn: asyncpg.Connection, customer_id: int, identifier: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        f"""SELECT {_PUBLIC}, c.account_id FROM services v
+        f"""SELECT {_PUBLIC}, g.account_id FROM services v
             JOIN subscriptions s ON s.id = v.subscription_id
-            JOIN customers c ON c.id = s.customer_id
+            JOIN balance_groups g ON g.id = s.balance_group_id
             WHERE v.identifier = $1 AND s.customer_id = $2 FOR UPDATE OF v""",
         identifier,
         customer_id,
@@ -152,14 +152,19 @@ async def remove(
 
 
 async def queue_validity_changes(pool: asyncpg.Pool, since: datetime) -> int:
-    """Accounts with a service whose validity began or ended since `since`: resync them."""
+    """Accounts with a service or balance group whose validity began or ended since `since`:
+    resync them."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """SELECT DISTINCT c.account_id FROM services v
+            """SELECT DISTINCT g.account_id FROM services v
                JOIN subscriptions s ON s.id = v.subscription_id
-               JOIN customers c ON c.id = s.customer_id
+               JOIN balance_groups g ON g.id = s.balance_group_id
                WHERE (v.valid_from > $1 AND v.valid_from <= now())
-                  OR (v.valid_to > $1 AND v.valid_to <= now())""",
+                  OR (v.valid_to > $1 AND v.valid_to <= now())
+               UNION
+               SELECT account_id FROM balance_groups
+               WHERE (valid_from > $1 AND valid_from <= now())
+                  OR (valid_to > $1 AND valid_to <= now())""",
             since,
         )
         for row in rows:

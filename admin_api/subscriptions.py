@@ -1,24 +1,264 @@
-"""Subscriptions after onboarding: plan transitions (now or at a date), cancellation, payment."""
+"""Subscriptions: opening one (at onboarding or later, in a balance group), plan transitions
+(now or at a date), cancellation, payment."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from redis.asyncio import Redis
 
-from admin_api import audit, catalog, outbox
+from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, vouchers
 from admin_api.auth import SYSTEM, Principal
-from admin_api.schemas import PaymentChange, PlanChange
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from admin_api.pricing import CouponTerms
+from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn
+from engine.provisioning import AccountDoc, account_fields
+from engine.rating import Catalog
+from tarif_common import keys
+from tarif_common.errors import Conflict, InvalidRequest, NotFound, ProvisioningError
+
+
+def all_services(s: SubscriptionIn) -> list[str]:
+    """Global identifiers and those given per product."""
+    found = list(s.services)
+    for bundle in s.bundles:
+        for choice in bundle.products:
+            found += choice.services
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    subscription_id: int
+    adjustments: list[int]  # to settle after the commit (voucher credits, then the payment)
+
+
+async def redeem_coupon(
+    conn: asyncpg.Connection, code: str, sub: purchases.Subscription, field: str
+) -> CouponTerms:
+    return await coupons.redeem(conn, code, sub.id, sub.plan, sub.currency, field)
+
+
+def _engine_doc(s: SubscriptionIn, account_id: str, where: str) -> AccountDoc:
+    """The new subscription's own part of its group's engine account (checked before any
+    write); a postpaid credit limit goes on its money balance (a `main` one if it has none)."""
+    balances = [b.model_dump(exclude_none=True) for b in s.balances]
+    if s.payment_type == "postpaid" and s.credit_limit is not None:
+        money = [b for b in balances if b["resource"] == s.currency]
+        if not money:
+            balances.append({"id": "main", "resource": s.currency, "amount": "0"})
+            money = balances[-1:]
+        money[0].setdefault("credit_limit", s.credit_limit)
+    document = {
+        "id": account_id,
+        "plan": s.plan,
+        "payment_type": s.payment_type,
+        "services": all_services(s),
+        "balances": balances,
+        "credit_profile": s.credit_profile,
+    }
+    try:
+        return AccountDoc.model_validate(document)
+    except ValueError as exc:
+        raise InvalidRequest(where, str(exc)) from None
+
+
+async def services_free(
+    conn: asyncpg.Connection, redis: Redis, identifiers: list[str], account_id: str, where: str
+) -> None:
+    """Unique across every customer, and not held in Redis by an account Postgres does not know."""
+    taken = await conn.fetch(
+        "SELECT identifier FROM services WHERE identifier = ANY($1::text[])", identifiers
+    )
+    if taken:
+        raise Conflict(f"{where}: {taken[0]['identifier']} is already in use")
+    routes = await redis.mget([keys.route(i) for i in identifiers])
+    for identifier, raw in zip(identifiers, routes, strict=True):
+        if raw is not None and keys.text(raw).split("|")[1] != account_id:
+            raise Conflict(f"{where}: {identifier} is already in use")
+
+
+async def open_subscription(
+    conn: asyncpg.Connection,
+    redis: Redis,
+    customer_id: int,
+    group_id: int,
+    account_id: str,
+    s: SubscriptionIn,
+    billing_profile_id: int | None,
+    where: str,
+    *,
+    new_money: bool,
+) -> Opened:
+    """Insert a subscription with its services, balances, coupon, vouchers and the products of
+    its plan's bundles into a balance group (inside the caller's transaction) and queue the
+    group for the engine. `new_money`: the group is new in this request (see purchases.buy)."""
+    identifiers = all_services(s)
+    if not identifiers:
+        raise InvalidRequest(f"{where}.services", "a subscription needs a service identifier")
+    if len(set(identifiers)) != len(identifiers):
+        raise InvalidRequest(f"{where}.services", "service identifiers repeat")
+    published = await catalog.current(conn)
+    doc = _engine_doc(s, account_id, where)
+    try:
+        account_fields(doc, published, where)
+    except ProvisioningError as exc:
+        raise InvalidRequest(where, exc.message) from None
+    money = published.resources.get(s.currency)
+    if money is None or money.currency is None:
+        raise InvalidRequest(f"{where}.currency", f"{s.currency!r} is not a money resource")
+    other = await conn.fetchval(
+        """SELECT payment_type FROM subscriptions WHERE balance_group_id = $1
+               AND status = 'active' AND payment_type <> $2 LIMIT 1""",
+        group_id,
+        s.payment_type,
+    )
+    if other is not None:
+        raise InvalidRequest(
+            f"{where}.payment_type", f"the balance group's subscriptions are {other}"
+        )
+    await services_free(conn, redis, identifiers, account_id, f"{where}.services")
+    subscription_id: int = await conn.fetchval(
+        """INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
+               billing_interval, billing_day, credit_profile, credit_limit, billing_profile_id,
+               balance_group_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9, $10) RETURNING id""",
+        customer_id,
+        s.plan,
+        s.payment_type,
+        s.currency,
+        s.interval,
+        s.billing_day,
+        s.credit_profile,
+        s.credit_limit,
+        billing_profile_id,
+        group_id,
+    )
+    try:
+        await conn.executemany(
+            "INSERT INTO services (identifier, subscription_id) VALUES ($1, $2)",
+            [(identifier, subscription_id) for identifier in s.services],
+        )
+    except asyncpg.UniqueViolationError as exc:
+        taken = re.search(r"\(identifier\)=\((.*?)\)", str(exc.detail or ""))
+        name = taken[1] if taken else "a service identifier"
+        raise Conflict(f"{where}.services: {name} is already in use") from None
+    try:
+        await conn.executemany(
+            """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_from,
+                   valid_to, priority, credit_limit, balance_group_id)
+               VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8::numeric, $9)""",
+            [
+                (
+                    customer_id,
+                    b.id,
+                    b.resource,
+                    str(b.amount),
+                    b.valid_from,
+                    b.valid_to,
+                    b.priority,
+                    None if b.credit_limit is None else str(b.credit_limit),
+                    group_id,
+                )
+                for b in doc.balances
+            ],
+        )
+    except asyncpg.UniqueViolationError as exc:
+        taken = re.search(r"balance_id\)=\(\d+, (.*?)\)", str(exc.detail or ""))
+        name = taken[1] if taken else "a balance id"
+        raise Conflict(f"{where}.balances: the customer already has a balance {name}") from None
+    sub = purchases.Subscription(
+        subscription_id, customer_id, group_id, account_id, s.plan, s.payment_type, s.currency
+    )
+    coupon = None
+    if s.coupon is not None:
+        coupon = await redeem_coupon(conn, s.coupon, sub, f"{where}.coupon")
+    adjustments = []
+    for i, code in enumerate(s.vouchers):
+        used = await vouchers.use(conn, SYSTEM, customer_id, code, sub, f"{where}.vouchers[{i}]")
+        if used.adjustment is not None:
+            adjustments.append(used.adjustment)
+    bought = await purchases.buy_plan(
+        conn, SYSTEM, sub, s.bundles, coupon, s.services, where, new_money=new_money
+    )
+    if bought.adjustment is not None:
+        adjustments.append(bought.adjustment)
+    await check_group(conn, published, account_id, where)
+    await outbox.queue(conn, "account", account_id)
+    return Opened(subscription_id, adjustments)
+
+
+async def check_group(
+    conn: asyncpg.Connection, published: Catalog, account_id: str, where: str
+) -> None:
+    """The group's whole engine account is valid once the change is in (same transaction)."""
+    document = await outbox.account_document(conn, account_id)
+    if document is None:
+        return
+    try:
+        account_fields(AccountDoc.model_validate(document), published, where)
+    except (ProvisioningError, ValueError) as exc:
+        raise InvalidRequest(where, getattr(exc, "message", str(exc))) from None
+
+
+async def add(
+    conn: asyncpg.Connection, redis: Redis, who: Principal, customer_id: int, s: SubscriptionIn
+) -> tuple[Opened, str]:
+    """Another subscription for an existing customer, in an existing balance group or a new
+    one; returns its id and the group's engine account."""
+    async with conn.transaction():
+        customer = await conn.fetchrow(
+            "SELECT account_id, status FROM customers WHERE id = $1 FOR UPDATE", customer_id
+        )
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        if customer["status"] in ("closed", "deleted"):
+            raise Conflict(f"customer {customer_id} is {customer['status']}")
+        group = await conn.fetchrow(
+            """SELECT id, account_id, billing_profile_id FROM balance_groups
+               WHERE customer_id = $1 AND ($2::text IS NULL OR name = $2) ORDER BY id LIMIT 1""",
+            customer_id,
+            s.balance_group,
+        )
+        if group is None and s.balance_group is None:
+            raise Conflict(f"customer {customer_id} has no balance group")
+        new_money = group is None
+        if group is None:
+            profile = await conn.fetchval(
+                "SELECT id FROM billing_profiles WHERE customer_id = $1 ORDER BY id LIMIT 1",
+                customer_id,
+            )
+            account_id = f"{customer['account_id']}.{s.balance_group}"
+            group_id = await balance_groups.insert(
+                conn, customer_id, str(s.balance_group), account_id, profile
+            )
+        else:
+            group_id, account_id, profile = (
+                group["id"],
+                group["account_id"],
+                group["billing_profile_id"],
+            )
+        opened = await open_subscription(
+            conn, redis, customer_id, group_id, account_id, s, profile, "body",
+            new_money=new_money,
+        )  # fmt: skip
+        await audit.record(
+            conn, who, "subscription.add", "subscription", str(opened.subscription_id), None,
+            s.model_dump(mode="json") | {"customer_id": customer_id},
+        )  # fmt: skip
+    return opened, account_id
 
 
 async def _subscription(
     conn: asyncpg.Connection, customer_id: int, subscription_id: int
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
-        """SELECT s.*, c.account_id, c.status AS customer_status FROM subscriptions s
+        """SELECT s.*, g.account_id, c.status AS customer_status FROM subscriptions s
            JOIN customers c ON c.id = s.customer_id
+           JOIN balance_groups g ON g.id = s.balance_group_id
            WHERE s.id = $1 AND s.customer_id = $2 FOR UPDATE OF s""",
         subscription_id,
         customer_id,
@@ -89,8 +329,9 @@ async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
                 if due is None:
                     return changed
                 row = await conn.fetchrow(
-                    """SELECT s.*, c.account_id FROM subscriptions s
-                       JOIN customers c ON c.id = s.customer_id WHERE s.id = $1 FOR UPDATE OF s""",
+                    """SELECT s.*, g.account_id FROM subscriptions s
+                       JOIN balance_groups g ON g.id = s.balance_group_id
+                       WHERE s.id = $1 FOR UPDATE OF s""",
                     due["subscription_id"],
                 )
                 status = "cancelled"

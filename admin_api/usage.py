@@ -15,6 +15,7 @@ import asyncpg
 
 from admin_api import audit, catalog, csvout
 from admin_api.auth import Principal
+from admin_api.customers import accounts_of
 from admin_api.schemas import UsageAdjustment
 from billing_batch.engine_client import Charged, Engine
 from billing_batch.rated import currency_decimals
@@ -26,13 +27,6 @@ FIELDS = (
     "attributes", "reason",
 )  # fmt: skip
 _SELECT = ", ".join(FIELDS)
-
-
-async def _account(conn: asyncpg.Connection, customer_id: int) -> str:
-    account_id = await conn.fetchval("SELECT account_id FROM customers WHERE id = $1", customer_id)
-    if account_id is None:
-        raise NotFound(f"no customer {customer_id}")
-    return str(account_id)
 
 
 def _period(start: datetime | None, end: datetime | None) -> None:
@@ -57,7 +51,7 @@ async def list_usage(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Oldest first within [start, end); keyset pages on (event_time, request_id)."""
     _period(start, end)
-    account_id = await _account(conn, customer_id)
+    account_id = await accounts_of(conn, customer_id)
     after: tuple[datetime, str] | None = None
     if cursor:
         try:
@@ -67,7 +61,7 @@ async def list_usage(
             raise InvalidRequest("query.cursor", "is not a cursor of this listing") from None
     rows = await conn.fetch(
         f"""SELECT {_SELECT} FROM rated_events
-            WHERE account_id = $1 AND ($2::timestamptz IS NULL OR event_time >= $2)
+            WHERE account_id = ANY($1::text[]) AND ($2::timestamptz IS NULL OR event_time >= $2)
               AND ($3::timestamptz IS NULL OR event_time < $3)
               AND ($4::timestamptz IS NULL OR (event_time, request_id) > ($4, $5))
             ORDER BY event_time, request_id LIMIT $6""",
@@ -92,8 +86,8 @@ async def export_csv(
 ) -> AsyncIterator[str]:
     yield csvout.lines([FIELDS])
     async with pool.acquire() as conn, conn.transaction():
-        account_id = await _account(conn, customer_id)
-        query = f"""SELECT {_SELECT} FROM rated_events WHERE account_id = $1
+        account_id = await accounts_of(conn, customer_id)
+        query = f"""SELECT {_SELECT} FROM rated_events WHERE account_id = ANY($1::text[])
                     AND ($2::timestamptz IS NULL OR event_time >= $2)
                     AND ($3::timestamptz IS NULL OR event_time < $3)
                     ORDER BY event_time, request_id"""
@@ -115,19 +109,19 @@ async def adjust_amount(
     body: UsageAdjustment,
 ) -> dict[str, Any]:
     """The engine refunds (charged - new amount); refunds already made count as charged less."""
-    account_id = await _account(conn, customer_id)
+    account_id = await accounts_of(conn, customer_id)
     if not body.request_id.startswith("e:"):
         raise InvalidRequest("body.request_id", "only charged events (e:...) can be adjusted")
     event = await conn.fetchrow(
         """SELECT subscriber, cost, currency FROM rated_events
-           WHERE account_id = $1 AND request_id = $2 AND kind = 'event'""",
+           WHERE account_id = ANY($1::text[]) AND request_id = $2 AND kind = 'event'""",
         account_id,
         body.request_id,
     )
     if event is None:
         raise NotFound(f"no charged event {body.request_id} (or not ingested yet)")
     refunded = await conn.fetchval(
-        "SELECT coalesce(sum(cost), 0) FROM rated_events WHERE account_id = $1"
+        "SELECT coalesce(sum(cost), 0) FROM rated_events WHERE account_id = ANY($1::text[])"
         " AND kind = 'refund' AND refunded = $2",
         account_id,
         body.request_id.removeprefix("e:"),
@@ -135,7 +129,7 @@ async def adjust_amount(
     charged = Decimal(event["cost"]) + Decimal(refunded)
     new = Decimal(body.amount)
     done = await conn.fetchval(
-        "SELECT cost FROM rated_events WHERE account_id = $1 AND request_id = $2",
+        "SELECT cost FROM rated_events WHERE account_id = ANY($1::text[]) AND request_id = $2",
         account_id,
         f"r:{body.refund_id}",
     )

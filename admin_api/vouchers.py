@@ -1,40 +1,45 @@
-"""Vouchers: a code worth an amount of a resource, single or multi use, with an expiry.
+"""Vouchers: a code worth an amount of a resource, or an option pack; single or multi use,
+with an expiry.
 
-Redeeming one for a customer is an adjustment of the customer's balance of that resource
-(applied once by the engine); a customer redeems a code at most once, and a code at most
-`max_uses` times in all (the row is locked while it is counted).
+A credit voucher is an adjustment of a balance of that resource (applied once by the engine); a
+pack voucher buys the pack for a subscription free of charge. A customer redeems a code at most
+once, and a code is redeemed at most `max_uses` times in all (the row is locked while it is
+counted).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from admin_api import audit, balances, catalog
+from admin_api import audit, balances, catalog, purchases
 from admin_api.auth import Principal
 from admin_api.schemas import Adjustment, VoucherNew
 from engine.store import RedisBalanceStore
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
-_PUBLIC = """code, resource, amount::text AS amount, max_uses, uses, expires_at, description,
-    created_at"""
+_PUBLIC = """code, resource, amount::text AS amount, pack, max_uses, uses, expires_at,
+    description, created_at"""
 
 
 async def create(conn: asyncpg.Connection, who: Principal, body: VoucherNew) -> dict[str, Any]:
     published = await catalog.current(conn)
-    resource = published.resources.get(body.resource)
-    if resource is None:
+    if body.resource is not None and body.resource not in published.resources:
         raise InvalidRequest("body.resource", f"unknown resource {body.resource!r}")
+    if body.pack is not None and body.pack not in published.packs:
+        raise InvalidRequest("body.pack", f"unknown pack {body.pack!r}")
     async with conn.transaction():
         try:
             await conn.execute(
-                """INSERT INTO vouchers (code, resource, amount, max_uses, expires_at, description)
-                   VALUES ($1, $2, $3::numeric, $4, $5, $6)""",
+                """INSERT INTO vouchers (code, resource, amount, pack, max_uses, expires_at,
+                       description) VALUES ($1, $2, $3::numeric, $4, $5, $6, $7)""",
                 body.code,
                 body.resource,
                 body.amount,
+                body.pack,
                 body.max_uses,
                 body.expires_at,
                 body.description,
@@ -70,43 +75,62 @@ async def delete(conn: asyncpg.Connection, who: Principal, code: str) -> None:
         await audit.record(conn, who, "voucher.delete", "voucher", code, before)
 
 
-async def _no_balance(conn: asyncpg.Connection, customer_id: int, resource: str) -> None:
-    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id):
-        raise Conflict(f"customer {customer_id} has no {resource} balance")
-    raise NotFound(f"no customer {customer_id}")
+@dataclass(frozen=True, slots=True)
+class Used:
+    adjustment: int | None  # a credit, to apply after the commit
+    purchases: list[int]  # a pack's
 
 
-async def redeem(
-    pool: asyncpg.Pool,
-    store: RedisBalanceStore,
+async def use(
+    conn: asyncpg.Connection,
     who: Principal,
     customer_id: int,
     code: str,
-) -> dict[str, Any]:
-    """Credit the voucher to the customer (once per customer); returns the adjustment."""
-    async with pool.acquire() as conn, conn.transaction():
-        voucher = await conn.fetchrow("SELECT * FROM vouchers WHERE code = $1 FOR UPDATE", code)
-        if voucher is None:
-            raise NotFound(f"no voucher {code!r}")
-        done = await conn.fetchval(
-            "SELECT adjustment_id FROM voucher_redemptions WHERE code = $1 AND customer_id = $2",
-            code,
+    sub: purchases.Subscription | None,
+    field: str,
+) -> Used:
+    """Redeem inside the caller's transaction: a credit to a balance of the resource (in the
+    subscription's balance group when there is one), or the pack bought for `sub`. A retry of
+    a credit already made gives the same adjustment back."""
+    voucher = await conn.fetchrow("SELECT * FROM vouchers WHERE code = $1 FOR UPDATE", code)
+    if voucher is None:
+        raise InvalidRequest(field, f"no voucher {code!r}")
+    done = await conn.fetchrow(
+        "SELECT adjustment_id FROM voucher_redemptions WHERE code = $1 AND customer_id = $2",
+        code,
+        customer_id,
+    )
+    if done is not None:
+        if done["adjustment_id"] is not None:
+            return Used(done["adjustment_id"], [])
+        raise Conflict(f"voucher {code!r} was already redeemed by customer {customer_id}")
+    if voucher["expires_at"] is not None and voucher["expires_at"] <= datetime.now(UTC):
+        raise Conflict(f"voucher {code!r} expired")
+    if voucher["uses"] >= voucher["max_uses"]:
+        raise Conflict(f"voucher {code!r} is used up")
+    used = Used(None, [])
+    if voucher["pack"] is not None:
+        if sub is None:
+            raise InvalidRequest(field, f"voucher {code!r} buys a pack: apply it to a subscription")
+        published = await catalog.current(conn)
+        pack = published.packs.get(voucher["pack"])
+        if pack is None:
+            raise Conflict(f"voucher {code!r} buys pack {voucher['pack']!r}, no longer sold")
+        bought = await purchases.buy(conn, who, sub, pack, "pack", [], None, field, free=True)
+        used = Used(None, bought.purchases)
+    else:
+        balance_id = await conn.fetchval(
+            """SELECT balance_id FROM balances WHERE customer_id = $1 AND resource = $2
+                   AND ($3::bigint IS NULL OR balance_group_id = $3)
+               ORDER BY valid_to IS NOT NULL, balance_id LIMIT 1""",
             customer_id,
+            voucher["resource"],
+            sub.group_id if sub else None,
         )
-        if done is None:
-            if voucher["expires_at"] is not None and voucher["expires_at"] <= datetime.now(UTC):
-                raise Conflict(f"voucher {code!r} expired")
-            if voucher["uses"] >= voucher["max_uses"]:
-                raise Conflict(f"voucher {code!r} is used up")
-            balance_id = await conn.fetchval(
-                """SELECT balance_id FROM balances WHERE customer_id = $1 AND resource = $2
-                       ORDER BY valid_to IS NOT NULL, balance_id LIMIT 1""",
-                customer_id,
-                voucher["resource"],
-            )
-            if balance_id is None:
-                await _no_balance(conn, customer_id, voucher["resource"])
-            done = await balances.request_adjustment(
+        if balance_id is None:
+            raise Conflict(f"customer {customer_id} has no {voucher['resource']} balance there")
+        used = Used(
+            await balances.request_adjustment(
                 conn,
                 who,
                 customer_id,
@@ -116,13 +140,44 @@ async def redeem(
                     amount=str(voucher["amount"]),
                     reason=f"voucher {code}",
                 ),
-            )
-            await conn.execute(
-                """INSERT INTO voucher_redemptions (code, customer_id, adjustment_id)
-                       VALUES ($1, $2, $3)""",
-                code,
-                customer_id,
-                done,
-            )
-            await conn.execute("UPDATE vouchers SET uses = uses + 1 WHERE code = $1", code)
-    return await balances.apply(pool, store, done)
+            ),
+            [],
+        )
+    await conn.execute(
+        """INSERT INTO voucher_redemptions (code, customer_id, adjustment_id, subscription_id)
+           VALUES ($1, $2, $3, $4)""",
+        code,
+        customer_id,
+        used.adjustment,
+        sub.id if sub else None,
+    )
+    await conn.execute("UPDATE vouchers SET uses = uses + 1 WHERE code = $1", code)
+    return used
+
+
+async def redeem(
+    pool: asyncpg.Pool,
+    store: RedisBalanceStore,
+    who: Principal,
+    customer_id: int,
+    code: str,
+    subscription_id: int | None = None,
+) -> dict[str, Any]:
+    """Apply a voucher to the customer (or one of its subscriptions); returns the adjustment
+    it made, or (a pack voucher) the products it bought and the account to resync."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+                raise NotFound(f"no customer {customer_id}")
+            sub = None
+            if subscription_id is not None:
+                sub = await purchases.subscription(conn, customer_id, subscription_id)
+            used = await use(conn, who, customer_id, code, sub, "body.code")
+            account = sub.account_id if sub else None
+        if used.adjustment is None:
+            return {
+                "code": code,
+                "products": [await purchases.get(conn, p) for p in used.purchases],
+                "account": account,
+            }
+    return await balances.apply(pool, store, used.adjustment)

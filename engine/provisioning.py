@@ -83,6 +83,8 @@ class AccountDoc(BaseModel):
     payment_type: Literal["prepaid", "postpaid"] = "prepaid"
     status: Literal["active", "suspended", "inactive"] = "active"
     services: list[str] = Field(min_length=1, max_length=1000)
+    # a service rated by another plan than `plan` (several subscriptions in one balance group)
+    service_plans: dict[str, str] = Field(default_factory=dict, max_length=1000)
     balances: list[BalanceDoc] = Field(default_factory=list, max_length=200)
     credit_profile: str | None = None
     # None: leave the account's contacts as they are; a list (even empty) replaces them.
@@ -149,8 +151,13 @@ def account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[st
     fields: dict[str, str] = {"st": account.status, "pt": account.payment_type}
     initial: dict[str, int] = {}
     floors: dict[str, int] = {}
+    for identifier, plan in account.service_plans.items():
+        if identifier not in account.services:
+            raise ProvisioningError(f"{where}.service_plans.{identifier}: not a service")
+        if plan not in catalog.plans:
+            raise ProvisioningError(f"{where}.service_plans.{identifier}: unknown plan {plan!r}")
     for identifier in account.services:
-        fields[f"s:{identifier}"] = account.plan
+        fields[f"s:{identifier}"] = account.service_plans.get(identifier, account.plan)
     seen = set()
     for i, balance in enumerate(account.balances):
         at = f"{where}.balances[{i}]"
@@ -350,7 +357,6 @@ class Provisioner:
         ]
         if keep_amounts:
             fields = {k: v for k, v in fields.items() if not (k.startswith("a:") and k in existing)}
-        plan = fields[f"s:{identifiers[0]}"]
         group, owner = await group_of(self._redis, partition, existing.get("g"))
         async with self._redis.pipeline(transaction=True) as pipe:
             if stale:
@@ -360,6 +366,7 @@ class Provisioner:
                         pipe.delete(keys.route(name[2:]))
             pipe.hset(key, mapping=cast("Mapping[Any, Any]", fields))
             for identifier in identifiers:
+                plan = fields[f"s:{identifier}"]
                 route = keys.route_value(partition, account_id, plan, group, owner)
                 pipe.set(keys.route(identifier), route)
             pipe.set(keys.locator(account_id), partition)

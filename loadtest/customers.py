@@ -94,12 +94,19 @@ async def load(conn: asyncpg.Connection, n: int) -> None:
             ),
         )  # fmt: skip
         await conn.copy_records_to_table(
+            "balance_groups",
+            columns=["id", "customer_id", "account_id", "name"],
+            records=((r.index + 1, r.index + 1, r.account_id, "main") for r in rows(n)),
+        )
+        await conn.copy_records_to_table(
             "subscriptions",
             columns=[
                 "id", "customer_id", "plan", "payment_type", "currency", "billing_interval",
-                "billing_day",
+                "billing_day", "balance_group_id",
             ],
-            records=((i + 1, i + 1, "basic", "prepaid", "EUR", "monthly", 1) for i in range(n)),
+            records=(
+                (i + 1, i + 1, "basic", "prepaid", "EUR", "monthly", 1, i + 1) for i in range(n)
+            ),
         )  # fmt: skip
         await conn.copy_records_to_table(
             "services",
@@ -109,6 +116,7 @@ async def load(conn: asyncpg.Connection, n: int) -> None:
         for sequence, table in (
             ("customers_id_seq", "customers"),
             ("subscriptions_id_seq", "subscriptions"),
+            ("balance_groups_id_seq", "balance_groups"),
         ):
             await conn.execute(f"SELECT setval('{sequence}', (SELECT max(id) FROM {table}))")
     await conn.execute("ANALYZE customers")

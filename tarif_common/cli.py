@@ -146,7 +146,8 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
     from pydantic import ValidationError
     from redis.asyncio import Redis
 
-    from admin_api import customers
+    from admin_api import customers, purchases
+    from admin_api.app import balance_store
     from admin_api.auth import SYSTEM
     from admin_api.outbox import Relay
     from admin_api.schemas import Onboarding
@@ -169,13 +170,17 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
     redis = Redis.from_url(settings.redis_url)
     try:
         relay = Relay(pool, redis, settings.partitions)
+        store = balance_store(redis, settings)
         async with pool.acquire() as conn:
             for request in requests:
                 exists = await conn.fetchval(
                     "SELECT 1 FROM customers WHERE account_id = $1", request.account_id
                 )
                 if not exists:
-                    _, account_id = await customers.onboard(conn, redis, SYSTEM, request)
+                    _, account_id, payments = await customers.onboard(conn, redis, SYSTEM, request)
+                    await relay.drain_one("account", account_id, conn)
+                    for adjustment_id in payments:
+                        await purchases.settle(pool, store, adjustment_id)
                     await relay.drain_one("account", account_id, conn)
     finally:
         await redis.aclose()

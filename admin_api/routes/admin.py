@@ -1,4 +1,4 @@
-"""/v1/api-keys, /v1/audit-log and /v1/vouchers."""
+"""/v1/api-keys, /v1/audit-log, /v1/vouchers and /v1/coupons."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from admin_api import audit, vouchers
+from admin_api import audit, coupons, vouchers
 from admin_api.auth import Admin, Reader, Role, create_key
+from admin_api.coupons import CouponNew
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool
 from admin_api.schemas import KeyRequest, VoucherNew
@@ -100,4 +101,32 @@ async def get_voucher(_: Reader, pool: Pool, code: VoucherCode) -> dict[str, Any
 async def delete_voucher(who: Admin, pool: Pool, code: VoucherCode) -> Response:
     async with pool.acquire() as conn:
         await vouchers.delete(conn, who, code)
+    return Response(status_code=204)
+
+
+CouponCode = Annotated[str, Path(pattern=coupons.CODE_PATTERN)]
+
+
+@router.get("/v1/coupons", summary="Coupons")
+async def list_coupons(_: Reader, pool: Pool) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return {"items": await coupons.list_all(conn), "next_cursor": None}
+
+
+@router.post("/v1/coupons", status_code=201, summary="Create a coupon")
+async def create_coupon(who: Admin, pool: Pool, body: CouponNew) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await coupons.create(conn, who, body)
+
+
+@router.get("/v1/coupons/{code}", summary="One coupon and how often it was used")
+async def get_coupon(_: Reader, pool: Pool, code: CouponCode) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await coupons.get(conn, code)
+
+
+@router.delete("/v1/coupons/{code}", status_code=204, summary="Delete an unused coupon")
+async def delete_coupon(who: Admin, pool: Pool, code: CouponCode) -> Response:
+    async with pool.acquire() as conn:
+        await coupons.delete(conn, who, code)
     return Response(status_code=204)

@@ -22,7 +22,7 @@ from admin_api import (
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
 from admin_api.problems import COMMON
-from admin_api.routes.deps import Pool, sync_engine
+from admin_api.routes.deps import Pool, settle, sync_accounts, sync_engine
 from admin_api.schemas import (
     AccountPatch,
     Adjustment,
@@ -115,8 +115,12 @@ async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) ->
     """Account, payment, contacts and a subscription with its services and balances: all of
     it is created, or nothing (e.g. a service identifier already in use: 409)."""
     async with pool.acquire() as conn:
-        customer_id, account_id = await customers.onboard(conn, request.app.state.redis, who, body)
+        customer_id, account_id, payments = await customers.onboard(
+            conn, request.app.state.redis, who, body
+        )
         await sync_engine(request, "account", account_id, conn)
+    await settle(request, payments, account_id)
+    async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
 
 
@@ -131,8 +135,8 @@ async def patch(
     who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: AccountPatch
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        account_id = await customers.update_account(conn, who, customer_id, body)
-    await sync_engine(request, "account", account_id)
+        accounts = await customers.update_account(conn, who, customer_id, body)
+    await sync_accounts(request, accounts)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
 
@@ -144,8 +148,8 @@ async def close(
     """The engine refuses its usage at once; a later job deletes it after the retention."""
     retention = request.app.state.settings.closed_retention_days
     async with pool.acquire() as conn:
-        account_id = await customers.close_account(conn, who, customer_id, retention)
-    await sync_engine(request, "account", account_id)
+        accounts = await customers.close_account(conn, who, customer_id, retention)
+    await sync_accounts(request, accounts)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
 
@@ -166,10 +170,8 @@ async def notifications(
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        account_id = await customers.account_of(conn, customer_id)
-        items = await list_notifications(
-            conn, account_id=account_id, before_id=before_id, limit=limit
-        )
+        accounts = await customers.accounts_of(conn, customer_id)
+        items = await list_notifications(conn, accounts=accounts, before_id=before_id, limit=limit)
     cursor = str(items[-1]["id"]) if len(items) == limit else None
     return {"items": items, "next_cursor": cursor}
 

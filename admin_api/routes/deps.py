@@ -32,3 +32,28 @@ async def sync_engine(
         log.warning("outbox.deferred", extra={"error": repr(exc)})
         return False
     return True
+
+
+async def sync_accounts(
+    request: Request, accounts: list[str], conn: asyncpg.Connection | None = None
+) -> bool:
+    """`sync_engine` for each of a customer's balance groups."""
+    synced = True
+    for account_id in accounts:
+        synced = await sync_engine(request, "account", account_id, conn) and synced
+    return synced
+
+
+async def settle(request: Request, adjustments: list[int], account_id: str) -> None:
+    """Apply a change's adjustments (credits, prepaid payments) now and push what they
+    activated; if the engine is away the housekeeping loop finishes them."""
+    from admin_api import purchases  # routes -> domain, imported late: deps is imported first
+
+    for adjustment_id in adjustments:
+        try:
+            await purchases.settle(request.app.state.pool, request.app.state.store, adjustment_id)
+        except (TarifError, RedisError, OSError, asyncpg.PostgresError) as exc:
+            log.warning("settle.deferred", extra={"error": repr(exc)})
+            return
+    if adjustments:
+        await sync_engine(request, "account", account_id)

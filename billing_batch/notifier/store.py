@@ -38,9 +38,13 @@ async def put_contacts(
 async def contacts_of(
     conn: asyncpg.Connection, account_ids: Sequence[str]
 ) -> dict[str, list[Contact]]:
+    # a customer's contacts are kept under its main account; its other balance groups use them
     rows = await conn.fetch(
-        "SELECT account_id, tag, email, phone FROM account_contacts"
-        " WHERE account_id = ANY($1::text[]) ORDER BY account_id, tag",
+        """SELECT q.id AS account_id, a.tag, a.email, a.phone FROM unnest($1::text[]) q (id)
+           LEFT JOIN balance_groups g ON g.account_id = q.id
+           LEFT JOIN customers c ON c.id = g.customer_id
+           JOIN account_contacts a ON a.account_id = coalesce(c.account_id, q.id)
+           ORDER BY q.id, a.tag""",
         list(account_ids),
     )
     found: dict[str, list[Contact]] = {}
@@ -212,15 +216,19 @@ async def list_notifications(
     *,
     subscriber: str | None = None,
     account_id: str | None = None,
+    accounts: Sequence[str] | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Notifications of a subscriber (or account), newest first, each with its deliveries.
+    """Notifications of a subscriber (or of accounts: a customer's balance groups), newest
+    first, each with its deliveries.
 
     Keyset pagination: pass the last `id` seen as `before_id` for the next page.
     """
-    if (subscriber is None) == (account_id is None):
-        raise ValueError("give exactly one of subscriber or account_id")
+    if account_id is not None:
+        accounts = [account_id]
+    if (subscriber is None) == (accounts is None):
+        raise ValueError("give exactly one of subscriber or account_id/accounts")
     rows = await conn.fetch(
         """SELECT n.*, coalesce(json_agg(json_build_object(
                    'channel', d.channel, 'recipient', d.recipient, 'status', d.status,
@@ -229,13 +237,13 @@ async def list_notifications(
                    FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
            FROM notifications n LEFT JOIN notification_deliveries d ON d.notification_id = n.id
            WHERE ($1::text IS NULL OR n.subscriber = $1)
-             AND ($2::text IS NULL OR n.account_id = $2)
+             AND ($2::text[] IS NULL OR n.account_id = ANY($2::text[]))
              AND ($3::bigint IS NULL OR n.id < $3)
            GROUP BY n.id
            ORDER BY n.id DESC
            LIMIT $4""",
         subscriber,
-        account_id,
+        None if accounts is None else list(accounts),
         before_id,
         limit,
     )

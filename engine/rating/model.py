@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # offers.py builds on this module's values
+    from engine.rating.offers import Offer, Product
 
 ResourceKind = Literal["money", "unit"]
 
@@ -115,10 +118,14 @@ class Tariff:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What a subscriber is on: the tariff used for each service (service name -> tariff id)."""
+    """What a subscriber is on: the tariff used for each service (service name -> tariff id).
+
+    `bundles` names the bundles (`Catalog.bundles`) the plan includes, in catalog order.
+    """
 
     id: str
     tariffs: Mapping[str, str]
+    bundles: tuple[str, ...] = ()
 
 
 class ThresholdBasis(StrEnum):
@@ -171,6 +178,9 @@ class Catalog:
     credit_profiles: Mapping[str, CreditProfile] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    products: Mapping[str, Product] = field(default_factory=lambda: MappingProxyType({}))
+    bundles: Mapping[str, Offer] = field(default_factory=lambda: MappingProxyType({}))
+    packs: Mapping[str, Offer] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def rate_id(tariff: str, prefix: str, band: str | None) -> str:

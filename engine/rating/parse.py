@@ -11,8 +11,9 @@ complete here so that rating never meets a dangling reference or an ambiguous ra
 - one tariff holds at most one rate per (prefix, band) and, per prefix, no two overlapping bands,
   so at most one rate can ever match a given destination and time.
 
-Shape (`time_bands` and `plans` optional; defaults: resource `order: earliest_expiry`, band
-`days`: all week, rate `increment: [1, 1]`, `per: 1`, `connect_fee: "0"`):
+Shape (only `timezone`, `resources`, `service_types` and `tariffs` required; defaults: resource
+`order: earliest_expiry`, band `days`: all week, rate `increment: [1, 1]`, `per: 1`,
+`connect_fee: "0"`, plan `bundles`: none):
 
     timezone: Europe/Ljubljana
     resources:
@@ -32,7 +33,11 @@ Shape (`time_bands` and `plans` optional; defaults: resource `order: earliest_ex
           - {prefix: "", connect_fee: "0.10", increment: [60, 60],
              tiers: [{up_to: 600, price: "0.10", per: 60}, {price: "0.05", per: 60}]}
     plans:
-      basic: {tariffs: {voice: voice-std}}
+      basic: {tariffs: {voice: voice-std}}   # and optionally `bundles: [<bundle>, ...]`
+
+The commercial sections (`products`, `bundles` with discounts, option `packs`) are described and
+parsed in `engine.rating.offers`; `credit_profiles` in `engine.rating.credit_profiles`. A plan's
+`bundles` must name bundles, and a pack's `plans` must name plans.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from engine.rating.model import (
     TimeBand,
     rate_id,
 )
+from engine.rating.offers import Offer, parse_offers, parse_products
 from tarif_common.errors import CatalogError
 
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -82,6 +88,7 @@ class _Parser:
         self.bitmaps: dict[str, bytes] = {}
         self.band_overlap: dict[tuple[str, str], bool] = {}
         self.tariffs: dict[str, Tariff] = {}
+        self.bundles: dict[str, Offer] = {}
         # Generated catalogs repeat the same few prices: share equal tier tuples.
         self.tier_cache: dict[tuple[Tier, ...], tuple[Tier, ...]] = {}
 
@@ -90,7 +97,7 @@ class _Parser:
             root,
             "",
             ("timezone", "resources", "service_types", "tariffs"),
-            ("time_bands", "plans", "credit_profiles"),
+            ("time_bands", "plans", "credit_profiles", "products", "bundles", "packs"),
         )
         timezone = _timezone(root["timezone"], "timezone")
         for key, value in f.mapping(root["resources"], "resources").items():
@@ -102,10 +109,13 @@ class _Parser:
             self.bitmaps[key] = week_bitmap(self.bands[key])
         for key, value in f.mapping(root["tariffs"], "tariffs").items():
             self.tariffs[key] = self.tariff(key, value, f.at("tariffs", key))
+        products = parse_products(root.get("products", {}), self.resources, self.service_types)
+        self.bundles = parse_offers(root.get("bundles", {}), "bundles", products)
         plans = {
             key: self.plan(key, value, f.at("plans", key))
             for key, value in f.mapping(root.get("plans", {}), "plans").items()
         }
+        packs = parse_offers(root.get("packs", {}), "packs", products, plans=plans)
         return Catalog(
             timezone=timezone,
             resources=MappingProxyType(self.resources),
@@ -116,6 +126,9 @@ class _Parser:
             credit_profiles=MappingProxyType(
                 parse_credit_profiles(root.get("credit_profiles", {}), self.resources)
             ),
+            products=MappingProxyType(products),
+            bundles=MappingProxyType(self.bundles),
+            packs=MappingProxyType(packs),
         )
 
     def service_type(self, key: str, value: Any, path: str) -> ServiceType:
@@ -237,7 +250,7 @@ class _Parser:
     def plan(self, key: str, value: Any, path: str) -> Plan:
         name = f.key_name(key, "plans")
         m = f.mapping(value, path)
-        f.keys(m, path, ("tariffs",), ())
+        f.keys(m, path, ("tariffs",), ("bundles",))
         tariffs_path = f.at(path, "tariffs")
         tariffs: dict[str, str] = {}
         for service, raw in f.mapping(m["tariffs"], tariffs_path).items():
@@ -253,7 +266,12 @@ class _Parser:
                     entry, f"tariff {tariff_name!r} rates {tariff.service!r}, not {service!r}"
                 )
             tariffs[service] = tariff_name
-        return Plan(name, MappingProxyType(tariffs))
+        bundles_path = f.at(path, "bundles")
+        bundles = f.names(m.get("bundles", []), bundles_path)
+        for i, bundle in enumerate(bundles):
+            if bundle not in self.bundles:
+                raise CatalogError(f.at(bundles_path, i), f"unknown bundle {bundle!r}")
+        return Plan(name, MappingProxyType(tariffs), bundles)
 
 
 def _timezone(value: Any, path: str) -> str:

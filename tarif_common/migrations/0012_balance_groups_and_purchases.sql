@@ -72,13 +72,23 @@ CREATE TABLE purchases (
     discount numeric NOT NULL CHECK (discount >= 0),
     price numeric NOT NULL CHECK (price >= 0),             -- list_price - discount
     discounts jsonb NOT NULL DEFAULT '[]',                 -- [{source, id, amount}]
+    coupon text REFERENCES coupons (code),
+    -- the grant: a balance of `resource` holding `granted` (value x quantity), created when the
+    -- purchase becomes active
     balance_id text,
+    resource text,
+    granted numeric,
     valid_from timestamptz,
     valid_to timestamptz,
-    status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'cancelled')),
+    -- prepaid: `pending` until the engine took the price from the money balance (the
+    -- adjustment), then `active`, or `refused` when the balance could not pay
+    adjustment_id bigint REFERENCES balance_adjustments (id),
+    status text NOT NULL DEFAULT 'active'
+        CHECK (status IN ('pending', 'active', 'refused', 'cancelled')),
     created_at timestamptz NOT NULL DEFAULT now(),
     cancelled_at timestamptz
 );
+CREATE INDEX purchases_pending ON purchases (adjustment_id) WHERE status = 'pending';
 CREATE INDEX purchases_subscription ON purchases (subscription_id);
 
 ALTER TABLE services ADD COLUMN purchase_id bigint REFERENCES purchases (id);

@@ -1,0 +1,172 @@
+"""Balance groups: each holds balances and is one account of the engine.
+
+A subscription is bound to one group, so the usage of its services can only move that group's
+balances; several subscriptions may share a group. Onboarding creates the customer's first group
+(`main`, whose engine account is the customer's account id). A group's validity bounds its
+services: outside it the engine refuses their usage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit, outbox
+from admin_api.auth import Principal
+from admin_api.schemas import BalanceGroupNew, BalanceGroupPatch
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+_PUBLIC = """g.id, g.name, g.account_id, g.billing_profile_id, g.valid_from, g.valid_to,
+    g.created_at,
+    (SELECT count(*) FROM subscriptions s WHERE s.balance_group_id = g.id
+        AND s.status = 'active') AS subscriptions,
+    (SELECT count(*) FROM balances b WHERE b.balance_group_id = g.id) AS balances"""
+
+
+async def resolve(
+    conn: asyncpg.Connection, customer_id: int, name: str | None, field: str
+) -> asyncpg.Record:
+    """The customer's group of that name, or its first one when `name` is None."""
+    row = await conn.fetchrow(
+        """SELECT id, account_id, name FROM balance_groups WHERE customer_id = $1
+               AND ($2::text IS NULL OR name = $2) ORDER BY id LIMIT 1""",
+        customer_id,
+        name,
+    )
+    if row is None:
+        if name is None:
+            raise NotFound(f"customer {customer_id} has no balance group")
+        raise InvalidRequest(field, f"customer {customer_id} has no balance group {name!r}")
+    return row
+
+
+async def list_groups(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+        raise NotFound(f"no customer {customer_id}")
+    rows = await conn.fetch(
+        f"SELECT {_PUBLIC} FROM balance_groups g WHERE g.customer_id = $1 ORDER BY g.id",
+        customer_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def _get(conn: asyncpg.Connection, group_id: int) -> dict[str, Any]:
+    return dict(
+        await conn.fetchrow(f"SELECT {_PUBLIC} FROM balance_groups g WHERE id = $1", group_id)
+    )
+
+
+def _window(start: Any, end: Any) -> None:
+    if start is not None and end is not None and end <= start:
+        raise InvalidRequest("body.valid_to", "must be after valid_from")
+
+
+async def _profile(
+    conn: asyncpg.Connection, customer_id: int, profile_id: int | None
+) -> int | None:
+    found = await conn.fetchval(
+        """SELECT id FROM billing_profiles WHERE customer_id = $1 AND ($2::bigint IS NULL
+               OR id = $2) ORDER BY id LIMIT 1""",
+        customer_id,
+        profile_id,
+    )
+    if found is None and profile_id is not None:
+        raise InvalidRequest(
+            "body.billing_profile_id", f"customer {customer_id} has no billing profile {profile_id}"
+        )
+    return found  # type: ignore[no-any-return]
+
+
+async def insert(
+    conn: asyncpg.Connection,
+    customer_id: int,
+    name: str,
+    account_id: str,
+    billing_profile_id: int | None,
+    valid_from: Any = None,
+    valid_to: Any = None,
+) -> int:
+    """One group (inside the caller's transaction); a taken name or account id is a conflict."""
+    try:
+        group_id: int = await conn.fetchval(
+            """INSERT INTO balance_groups (customer_id, name, account_id, billing_profile_id,
+                   valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+            customer_id,
+            name,
+            account_id,
+            billing_profile_id,
+            valid_from,
+            valid_to,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if "account_id" in str(exc.constraint_name or ""):
+            raise Conflict(f"account id {account_id!r} is taken") from None
+        raise Conflict(f"customer {customer_id} has a balance group {name!r}") from None
+    return group_id
+
+
+async def create(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, body: BalanceGroupNew
+) -> dict[str, Any]:
+    _window(body.valid_from, body.valid_to)
+    async with conn.transaction():
+        customer = await conn.fetchrow(
+            "SELECT account_id, status FROM customers WHERE id = $1 FOR UPDATE", customer_id
+        )
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        if customer["status"] in ("closed", "deleted"):
+            raise Conflict(f"customer {customer_id} is {customer['status']}")
+        account_id = body.account_id or f"{customer['account_id']}.{body.name}"
+        profile = await _profile(conn, customer_id, body.billing_profile_id)
+        group_id = await insert(
+            conn, customer_id, body.name, account_id, profile, body.valid_from, body.valid_to
+        )
+        created = await _get(conn, group_id)
+        await audit.record(
+            conn, who, "balance_group.create", "customer", str(customer_id), None,
+            body.model_dump(mode="json") | {"account_id": account_id},
+        )  # fmt: skip
+    return created
+
+
+async def update(
+    conn: asyncpg.Connection, who: Principal, customer_id: int, name: str, body: BalanceGroupPatch
+) -> tuple[str, dict[str, Any]]:
+    """Billing profile or validity; returns the group's engine account (to resync) and it."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidRequest("body", "nothing to change")
+    if "billing_profile_id" in changes and changes["billing_profile_id"] is None:
+        raise InvalidRequest("body.billing_profile_id", "cannot be removed")
+    async with conn.transaction():
+        before = await conn.fetchrow(
+            f"""SELECT {_PUBLIC} FROM balance_groups g WHERE g.customer_id = $1 AND g.name = $2
+                FOR UPDATE""",
+            customer_id,
+            name,
+        )
+        if before is None:
+            raise NotFound(f"customer {customer_id} has no balance group {name!r}")
+        start = changes.get("valid_from", before["valid_from"])
+        end = changes.get("valid_to", before["valid_to"])
+        _window(start, end)
+        profile = before["billing_profile_id"]
+        if "billing_profile_id" in changes:
+            profile = await _profile(conn, customer_id, changes["billing_profile_id"])
+        await conn.execute(
+            """UPDATE balance_groups SET billing_profile_id = $2, valid_from = $3, valid_to = $4
+               WHERE id = $1""",
+            before["id"],
+            profile,
+            start,
+            end,
+        )
+        await outbox.queue(conn, "account", before["account_id"])
+        after = await _get(conn, before["id"])
+        await audit.record(
+            conn, who, "balance_group.update", "customer", str(customer_id),
+            {k: before[k] for k in changes}, body.model_dump(mode="json", exclude_unset=True),
+        )  # fmt: skip
+    return str(before["account_id"]), after

@@ -1,0 +1,581 @@
+"""What a subscription buys: the products of its plan's bundles and of option packs.
+
+Buying an offer (a bundle or a pack) records one purchase per chosen product (mandatory ones
+always, optional ones when asked for) with its list price, the offer's and the coupon's
+discounts and the net price (`admin_api.pricing`). A product that grants a resource gets a
+balance of its own in the subscription's balance group (`<product>-<purchase id>`); a service
+product gets its service identifiers.
+
+Paying: a postpaid subscription's prices go to its bills (the billing runs). A prepaid one pays
+at once: the purchases stay `pending` (their grants and services not live yet) while the
+engine takes the total from the group's money balance through an adjustment (exactly once, the
+same path as a back-office adjustment); then they become `active`, or `refused` when the
+balance could not pay. A crash in between is finished by the housekeeping loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit, balances, catalog, outbox
+from admin_api.auth import Principal
+from admin_api.pricing import CouponTerms, Line, price_lines
+from admin_api.schemas import Adjustment, PackPurchase, ProductChoice, PurchasePatch
+from engine.rating import Catalog
+from engine.rating.offers import Offer, Product
+from engine.store import RedisBalanceStore
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What buying needs to know of the subscription it buys for."""
+
+    id: int
+    customer_id: int
+    group_id: int
+    account_id: str
+    plan: str
+    payment_type: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bought:
+    purchases: list[int]
+    adjustment: int | None  # prepaid: the payment to settle after the commit
+    due: Decimal = Decimal(0)  # prepaid, not paid yet (buy(pay=False))
+
+
+async def subscription(
+    conn: asyncpg.Connection, customer_id: int, subscription_id: int
+) -> Subscription:
+    row = await conn.fetchrow(
+        """SELECT s.id, s.customer_id, s.balance_group_id, g.account_id, s.plan, s.payment_type,
+                  s.currency, s.status FROM subscriptions s
+           JOIN balance_groups g ON g.id = s.balance_group_id
+           WHERE s.id = $1 AND s.customer_id = $2 FOR UPDATE OF s""",
+        subscription_id,
+        customer_id,
+    )
+    if row is None:
+        raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
+    if row["status"] != "active":
+        raise Conflict(f"subscription {subscription_id} is {row['status']}")
+    return Subscription(
+        row["id"], row["customer_id"], row["balance_group_id"], row["account_id"], row["plan"],
+        row["payment_type"], row["currency"],
+    )  # fmt: skip
+
+
+def _chosen(
+    offer: Offer, choices: list[ProductChoice], where: str
+) -> tuple[dict[str, int], dict[str, tuple[int, ProductChoice | None]]]:
+    """Which products of the offer are bought, and how many of each."""
+    items = {item.product: item for item in offer.items}
+    by_product: dict[str, tuple[int, ProductChoice | None]] = {}
+    for i, given in enumerate(choices):
+        if given.product not in items:
+            raise InvalidRequest(
+                f"{where}.products[{i}].product", f"{given.product!r} is not in {offer.name!r}"
+            )
+        by_product[given.product] = (i, given)
+    chosen: dict[str, int] = {}
+    for item in offer.items:
+        i, choice = by_product.get(item.product, (-1, None))
+        if choice is not None and choice.purchase is False and not item.optional:
+            raise InvalidRequest(f"{where}.products[{i}].purchase", "the product is not optional")
+        if not item.optional or (choice is not None and choice.purchase):
+            chosen[item.product] = (choice.quantity if choice else None) or item.quantity
+    return chosen, by_product
+
+
+def _validity_end(published: Catalog, product: Product, now: datetime) -> datetime | None:
+    grant = product.grants
+    if grant is None or grant.validity.kind == "forever":
+        return None
+    if grant.validity.kind == "days":
+        return now + timedelta(days=grant.validity.days or 0)
+    return balances.cycle_end(published.timezone, now)
+
+
+def _grant(
+    published: Catalog, product: Product, choice: ProductChoice | None, quantity: int, field: str
+) -> tuple[str, Decimal] | None:
+    """(resource, total granted in the resource's unit), or None for a product granting none."""
+    grant = product.grants
+    if grant is None:
+        if choice is not None and (choice.value is not None or choice.valid_to is not None):
+            raise InvalidRequest(field, f"{product.name!r} grants nothing")
+        return None
+    decimals = published.resources[grant.resource].decimals
+    value = Decimal(grant.amount).scaleb(-decimals)
+    if choice is not None and choice.value is not None:
+        value = Decimal(choice.value)
+        if value <= 0 or value != value.quantize(Decimal(1).scaleb(-decimals)):
+            raise InvalidRequest(f"{field}.value", f"must be > 0 with at most {decimals} decimals")
+    return grant.resource, value * quantity
+
+
+async def buy(
+    conn: asyncpg.Connection,
+    who: Principal,
+    sub: Subscription,
+    offer: Offer,
+    origin: str,
+    choices: list[ProductChoice],
+    coupon: CouponTerms | None,
+    where: str,
+    *,
+    global_services: list[str] = (),  # type: ignore[assignment]
+    free: bool = False,
+    new_money: bool = False,
+    pay: bool = True,
+) -> Bought:
+    """Record the purchases of one offer (inside the caller's transaction).
+
+    `free`: a voucher pays it. `new_money`: the group's money balance was created in this same
+    request (onboarding), so its provisioned amount is what it holds and must cover the price:
+    refused before anything is written rather than after."""
+    published = await catalog.current(conn)
+    chosen, by_product = _chosen(offer, choices, where)
+    decimals = published.resources[sub.currency].decimals
+    lines = price_lines(published.products, offer, chosen, decimals, coupon)
+    now = datetime.now(UTC)
+    total = Decimal(0) if free else sum((line.price for line in lines), Decimal(0))
+    prepaid = sub.payment_type == "prepaid" and total > 0
+    status = "pending" if prepaid else "active"
+    bought: list[int] = []
+    for line in lines:
+        product = published.products[line.product]
+        i, choice = by_product.get(line.product, (-1, None))
+        field = f"{where}.products[{i}]" if i >= 0 else where
+        granted = _grant(published, product, choice, line.quantity, field)
+        valid_to = _validity_end(published, product, now)
+        if choice is not None and choice.valid_to is not None:
+            if choice.valid_to <= now:
+                raise InvalidRequest(f"{field}.valid_to", "must be in the future")
+            valid_to = choice.valid_to
+        identifiers = list(choice.services) if choice is not None else []
+        if identifiers and product.service is None:
+            raise InvalidRequest(f"{field}.services", f"{product.name!r} is not a service product")
+        if product.service is not None and not identifiers and not global_services:
+            raise InvalidRequest(field, f"{product.name!r} needs service identifiers")
+        purchase_id = await _insert(
+            conn, sub, origin, offer.name, line, product, granted, now, valid_to, status, coupon,
+            free,
+        )  # fmt: skip
+        bought.append(purchase_id)
+        if identifiers:
+            await _add_services(conn, sub, purchase_id, identifiers, status, f"{field}.services")
+    if status == "active":
+        await _activate(conn, bought)
+    adjustment = None
+    if prepaid and pay:
+        reason = f"{origin} {offer.name}"
+        adjustment = await _payment(conn, who, sub, bought, total, reason, where, new_money)
+    await outbox.queue(conn, "account", sub.account_id)
+    return Bought(bought, adjustment, total if prepaid and not pay else Decimal(0))
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    sub: Subscription,
+    origin: str,
+    offer: str,
+    line: Line,
+    product: Product,
+    granted: tuple[str, Decimal] | None,
+    now: datetime,
+    valid_to: datetime | None,
+    status: str,
+    coupon: CouponTerms | None,
+    free: bool,
+) -> int:
+    discounts = [{"source": s, "id": i, "amount": str(a)} for s, i, a in line.discounts]
+    discount, price = line.list_price - line.price, line.price
+    if free:
+        discounts.append({"source": "voucher", "id": origin, "amount": str(price)})
+        discount, price = line.list_price, Decimal(0)
+    purchase_id: int = await conn.fetchval(
+        """INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
+               currency, charge, list_price, discount, price, discounts, coupon, resource,
+               granted, valid_from, valid_to, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   $17, $18) RETURNING id""",
+        sub.id,
+        "voucher" if free else origin,
+        offer,
+        product.name,
+        line.quantity,
+        None if granted is None else granted[1] / line.quantity,
+        sub.currency,
+        product.charge,
+        line.list_price,
+        discount,
+        price,
+        discounts,
+        coupon.code if coupon else None,
+        None if granted is None else granted[0],
+        None if granted is None else granted[1],
+        now if granted else None,
+        valid_to if granted else None,
+        status,
+    )
+    if granted is not None:
+        await conn.execute(
+            "UPDATE purchases SET balance_id = product || '-' || id WHERE id = $1", purchase_id
+        )
+    return purchase_id
+
+
+async def _add_services(
+    conn: asyncpg.Connection,
+    sub: Subscription,
+    purchase_id: int,
+    identifiers: list[str],
+    status: str,
+    field: str,
+) -> None:
+    taken = await conn.fetchval(
+        "SELECT min(identifier) FROM services WHERE identifier = ANY($1::text[])", identifiers
+    )
+    if taken is not None:
+        raise Conflict(f"{field}: {taken} is already in use")
+    await conn.executemany(
+        """INSERT INTO services (identifier, subscription_id, purchase_id, status)
+           VALUES ($1, $2, $3, $4)""",
+        [
+            (i, sub.id, purchase_id, "active" if status == "active" else "suspended")
+            for i in identifiers
+        ],
+    )
+
+
+async def _activate(conn: asyncpg.Connection, purchase_ids: list[int]) -> None:
+    """Grants become balances of the group, services go live."""
+    await conn.execute(
+        """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_from, valid_to,
+               balance_group_id)
+           SELECT s.customer_id, p.balance_id, p.resource, p.granted, p.valid_from, p.valid_to,
+                  s.balance_group_id
+           FROM purchases p JOIN subscriptions s ON s.id = p.subscription_id
+           WHERE p.id = ANY($1::bigint[]) AND p.balance_id IS NOT NULL""",
+        purchase_ids,
+    )
+    await conn.execute(
+        "UPDATE services SET status = 'active' WHERE purchase_id = ANY($1::bigint[])",
+        purchase_ids,
+    )
+    await conn.execute(
+        "UPDATE purchases SET status = 'active' WHERE id = ANY($1::bigint[])", purchase_ids
+    )
+
+
+async def _payment(
+    conn: asyncpg.Connection,
+    who: Principal,
+    sub: Subscription,
+    bought: list[int],
+    total: Decimal,
+    reason: str,
+    where: str,
+    new_money: bool,
+) -> int:
+    money = await conn.fetchrow(
+        """SELECT balance_id, amount, coalesce(credit_limit, 0) AS credit_limit FROM balances
+           WHERE balance_group_id = $1 AND resource = $2
+           ORDER BY valid_to IS NOT NULL, balance_id LIMIT 1""",
+        sub.group_id,
+        sub.currency,
+    )
+    if money is None:
+        raise InvalidRequest(where, f"prepaid: the balance group has no {sub.currency} balance")
+    if new_money and money["amount"] + money["credit_limit"] < total:
+        raise InvalidRequest(
+            where, f"prepaid: {total} {sub.currency} is due and the balance holds {money['amount']}"
+        )
+    adjustment: int = await balances.request_adjustment(
+        conn,
+        who,
+        sub.customer_id,
+        money["balance_id"],
+        Adjustment(
+            request_id=f"purchase-{bought[0]}",
+            amount=f"-{total}",
+            reason=reason,
+        ),
+    )
+    await conn.execute(
+        "UPDATE purchases SET adjustment_id = $2 WHERE id = ANY($1::bigint[])", bought, adjustment
+    )
+    return adjustment
+
+
+async def settle(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int) -> str:
+    """Have the engine take a prepaid payment, then activate or refuse what it pays for;
+    returns the purchases' status (`pending` while the engine does not have the account)."""
+    await balances.apply(pool, store, adjustment_id)
+    async with pool.acquire() as conn:
+        return await finish(conn, adjustment_id)
+
+
+async def finish(conn: asyncpg.Connection, adjustment_id: int) -> str:
+    async with conn.transaction():
+        status = await conn.fetchval(
+            "SELECT status FROM balance_adjustments WHERE id = $1", adjustment_id
+        )
+        rows = await conn.fetch(
+            """SELECT p.id, g.account_id FROM purchases p
+               JOIN subscriptions s ON s.id = p.subscription_id
+               JOIN balance_groups g ON g.id = s.balance_group_id
+               WHERE p.adjustment_id = $1 AND p.status = 'pending' FOR UPDATE OF p""",
+            adjustment_id,
+        )
+        if status == "pending" or not rows:
+            return "pending" if rows else "done"
+        ids = [r["id"] for r in rows]
+        if status == "applied":
+            await _activate(conn, ids)
+        else:
+            await conn.execute("DELETE FROM services WHERE purchase_id = ANY($1::bigint[])", ids)
+            await conn.execute(
+                "UPDATE purchases SET status = 'refused' WHERE id = ANY($1::bigint[])", ids
+            )
+        await outbox.queue(conn, "account", rows[0]["account_id"])
+    return "active" if status == "applied" else "refused"
+
+
+async def finish_pending(pool: asyncpg.Pool) -> int:
+    """Purchases whose payment the engine answered but a crash left pending (housekeeping)."""
+    async with pool.acquire() as conn:
+        ids = [r["adjustment_id"] for r in await conn.fetch(
+            """SELECT DISTINCT p.adjustment_id FROM purchases p
+               JOIN balance_adjustments a ON a.id = p.adjustment_id
+               WHERE p.status = 'pending' AND a.status <> 'pending' LIMIT 100"""
+        )]  # fmt: skip
+        for adjustment_id in ids:
+            await finish(conn, adjustment_id)
+    return len(ids)
+
+
+# -- option packs, products after the purchase ---------------------------------------------
+
+_PUBLIC = """p.id, p.subscription_id, p.origin, p.offer, p.product, p.quantity,
+    p.value::text AS value, p.currency, p.charge, p.list_price::text AS list_price,
+    p.discount::text AS discount, p.price::text AS price, p.discounts, p.coupon, p.balance_id,
+    p.resource, p.granted::text AS granted, p.valid_from, p.valid_to, p.status, p.created_at,
+    p.cancelled_at,
+    (SELECT coalesce(array_agg(v.identifier ORDER BY v.identifier), '{}') FROM services v
+      WHERE v.purchase_id = p.id) AS services"""
+
+
+async def list_purchases(
+    conn: asyncpg.Connection, customer_id: int, subscription_id: int
+) -> list[dict[str, Any]]:
+    exists = await conn.fetchval(
+        "SELECT 1 FROM subscriptions WHERE id = $1 AND customer_id = $2",
+        subscription_id,
+        customer_id,
+    )
+    if exists is None:
+        raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
+    rows = await conn.fetch(
+        f"SELECT {_PUBLIC} FROM purchases p WHERE p.subscription_id = $1 ORDER BY p.id",
+        subscription_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get(conn: asyncpg.Connection, purchase_id: int) -> dict[str, Any]:
+    return dict(
+        await conn.fetchrow(f"SELECT {_PUBLIC} FROM purchases p WHERE id = $1", purchase_id)
+    )
+
+
+async def buy_pack(
+    conn: asyncpg.Connection,
+    who: Principal,
+    customer_id: int,
+    subscription_id: int,
+    body: PackPurchase,
+    redeem_coupon: Any,
+) -> Bought:
+    """An option pack on top of the plan; `redeem_coupon(conn, code, sub)` gives the terms."""
+    async with conn.transaction():
+        sub = await subscription(conn, customer_id, subscription_id)
+        published = await catalog.current(conn)
+        pack = published.packs.get(body.pack)
+        if pack is None:
+            raise InvalidRequest("body.pack", f"unknown pack {body.pack!r}")
+        if pack.plans and sub.plan not in pack.plans:
+            raise InvalidRequest("body.pack", f"{body.pack!r} is not sold with plan {sub.plan!r}")
+        coupon = await redeem_coupon(conn, body.coupon, sub, "body.coupon") if body.coupon else None
+        bought = await buy(conn, who, sub, pack, "pack", body.products, coupon, "body")
+        await audit.record(
+            conn, who, "subscription.pack", "subscription", str(subscription_id), None,
+            body.model_dump(mode="json") | {"purchases": bought.purchases},
+        )  # fmt: skip
+    return bought
+
+
+async def _purchase(
+    conn: asyncpg.Connection, customer_id: int, subscription_id: int, purchase_id: int
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """SELECT p.*, g.account_id, s.customer_id FROM purchases p
+           JOIN subscriptions s ON s.id = p.subscription_id
+           JOIN balance_groups g ON g.id = s.balance_group_id
+           WHERE p.id = $1 AND s.id = $2 AND s.customer_id = $3 FOR UPDATE OF p""",
+        purchase_id,
+        subscription_id,
+        customer_id,
+    )
+    if row is None:
+        raise NotFound(f"subscription {subscription_id} has no product {purchase_id}")
+    if row["status"] != "active":
+        raise Conflict(f"product {purchase_id} is {row['status']}")
+    return row
+
+
+async def modify(
+    conn: asyncpg.Connection,
+    who: Principal,
+    customer_id: int,
+    subscription_id: int,
+    purchase_id: int,
+    body: PurchasePatch,
+) -> tuple[str, int | None]:
+    """New quantity, value or end: the price is recomputed for the next charges and the
+    granted balance moves by the difference (an adjustment applied once, like any other).
+    Returns the group's account and that adjustment."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes or any(v is None for v in changes.values()):
+        raise InvalidRequest("body", "give quantity, value or valid_to (none can be removed)")
+    async with conn.transaction():
+        row = await _purchase(conn, customer_id, subscription_id, purchase_id)
+        published = await catalog.current(conn)
+        if row["balance_id"] is None and ("value" in changes or "valid_to" in changes):
+            raise InvalidRequest("body", f"{row['product']!r} grants nothing")
+        quantity = changes.get("quantity", row["quantity"])
+        unit_price = row["list_price"] / row["quantity"]
+        list_price = unit_price * quantity
+        # the discounts scale with the line (a fixed amount stays capped by the new price)
+        discount = min(row["discount"] * quantity / row["quantity"], list_price)
+        decimals = published.resources[row["currency"]].decimals
+        step = Decimal(1).scaleb(-decimals)
+        list_price, discount = list_price.quantize(step), discount.quantize(step)
+        adjustment = None
+        granted = row["granted"]
+        if row["balance_id"] is not None:
+            value = Decimal(changes["value"]) if "value" in changes else row["value"]
+            decimals_r = published.resources[row["resource"]].decimals
+            if value <= 0 or value != value.quantize(Decimal(1).scaleb(-decimals_r)):
+                raise InvalidRequest(
+                    "body.value", f"must be > 0 with at most {decimals_r} decimals"
+                )
+            granted = value * quantity
+            if granted != row["granted"]:
+                adjustment = await balances.request_adjustment(
+                    conn,
+                    who,
+                    customer_id,
+                    row["balance_id"],
+                    Adjustment(
+                        request_id=f"purchase-{purchase_id}-{datetime.now(UTC).timestamp():.6f}",
+                        amount=str(granted - row["granted"]),
+                        reason=f"product {purchase_id} modified",
+                    ),
+                )
+        valid_to = changes.get("valid_to", row["valid_to"])
+        await conn.execute(
+            """UPDATE purchases SET quantity = $2, value = $3, granted = $4, list_price = $5,
+                   discount = $6, price = $5 - $6, valid_to = $7 WHERE id = $1""",
+            purchase_id, quantity, None if granted is None else granted / quantity, granted,
+            list_price, discount, valid_to,
+        )  # fmt: skip
+        if row["balance_id"] is not None:
+            await conn.execute(
+                """UPDATE balances SET amount = $3, valid_to = $4
+                   WHERE customer_id = $1 AND balance_id = $2""",
+                customer_id,
+                row["balance_id"],
+                granted,
+                valid_to,
+            )
+        await outbox.queue(conn, "account", row["account_id"])
+        await audit.record(
+            conn, who, "product.modify", "subscription", str(subscription_id),
+            {k: str(row[k]) for k in changes}, body.model_dump(mode="json", exclude_unset=True)
+            | {"purchase": purchase_id},
+        )  # fmt: skip
+    return str(row["account_id"]), adjustment
+
+
+async def cancel(
+    conn: asyncpg.Connection,
+    who: Principal,
+    customer_id: int,
+    subscription_id: int,
+    purchase_id: int,
+) -> str:
+    """No more charges or renewals; its services stop at once, what it granted stays usable
+    until its end."""
+    async with conn.transaction():
+        row = await _purchase(conn, customer_id, subscription_id, purchase_id)
+        await conn.execute(
+            "UPDATE purchases SET status = 'cancelled', cancelled_at = now() WHERE id = $1",
+            purchase_id,
+        )
+        await conn.execute("DELETE FROM services WHERE purchase_id = $1", purchase_id)
+        await outbox.queue(conn, "account", row["account_id"])
+        await audit.record(
+            conn, who, "product.cancel", "subscription", str(subscription_id),
+            {"purchase": purchase_id, "status": "active"}, {"status": "cancelled"},
+        )  # fmt: skip
+    return str(row["account_id"])
+
+
+async def buy_plan(
+    conn: asyncpg.Connection,
+    who: Principal,
+    sub: Subscription,
+    choices: list[Any],
+    coupon: CouponTerms | None,
+    global_services: list[str],
+    where: str,
+    *,
+    new_money: bool,
+) -> Bought:
+    """Every bundle of the plan: as chosen in `choices` (BundleChoice), or as the catalog has it.
+    One payment for all of it."""
+    published = await catalog.current(conn)
+    plan = published.plans[sub.plan]
+    chosen = {c.bundle: (i, c) for i, c in enumerate(choices)}
+    for name, (i, _) in chosen.items():
+        if name not in plan.bundles:
+            raise InvalidRequest(f"{where}.bundles[{i}].bundle", f"{name!r} is not in {sub.plan!r}")
+    purchases: list[int] = []
+    pending: list[int] = []
+    due = Decimal(0)
+    for name in plan.bundles:
+        i, choice = chosen.get(name, (-1, None))
+        field = f"{where}.bundles[{i}]" if i >= 0 else where
+        bought = await buy(
+            conn, who, sub, published.bundles[name], "plan", choice.products if choice else [],
+            coupon, field, global_services=global_services, pay=False,
+        )  # fmt: skip
+        purchases += bought.purchases
+        if bought.due:
+            pending += bought.purchases
+            due += bought.due
+    if not due:
+        return Bought(purchases, None)
+    reason = f"plan {sub.plan}"
+    adjustment = await _payment(conn, who, sub, pending, due, reason, where, new_money)
+    return Bought(purchases, adjustment)
