@@ -106,18 +106,24 @@ async def insert(
     return group_id
 
 
+async def open_customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
+    """The customer, locked, refused once closed: what it gets next must not race its closing."""
+    customer = await conn.fetchrow(
+        "SELECT account_id, status FROM customers WHERE id = $1 FOR UPDATE", customer_id
+    )
+    if customer is None:
+        raise NotFound(f"no customer {customer_id}")
+    if customer["status"] in ("closed", "deleted"):
+        raise Conflict(f"customer {customer_id} is {customer['status']}")
+    return customer
+
+
 async def create(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: BalanceGroupNew
 ) -> dict[str, Any]:
     _window(body.valid_from, body.valid_to)
     async with conn.transaction():
-        customer = await conn.fetchrow(
-            "SELECT account_id, status FROM customers WHERE id = $1 FOR UPDATE", customer_id
-        )
-        if customer is None:
-            raise NotFound(f"no customer {customer_id}")
-        if customer["status"] in ("closed", "deleted"):
-            raise Conflict(f"customer {customer_id} is {customer['status']}")
+        customer = await open_customer(conn, customer_id)
         account_id = body.account_id or f"{customer['account_id']}.{body.name}"
         profile = await _profile(conn, customer_id, body.billing_profile_id)
         group_id = await insert(

@@ -201,7 +201,7 @@ async def _insert(
     discount, price = line.list_price - line.price, line.price
     if free:
         discounts.append({"source": "voucher", "id": origin, "amount": str(price)})
-        discount, price = line.list_price, Decimal(0)
+        discount, price = line.list_price, line.list_price * 0  # 0 in the currency's decimals
     purchase_id: int = await conn.fetchval(
         """INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
                currency, charge, list_price, discount, price, discounts, coupon, resource,
@@ -495,7 +495,8 @@ async def modify(
         valid_to = changes.get("valid_to", row["valid_to"])
         await conn.execute(
             """UPDATE purchases SET quantity = $2, value = $3, granted = $4, list_price = $5,
-                   discount = $6, price = $5 - $6, valid_to = $7 WHERE id = $1""",
+                   discount = $6, price = $5::numeric - $6::numeric, valid_to = $7
+               WHERE id = $1""",
             purchase_id, quantity, None if granted is None else granted / quantity, granted,
             list_price, discount, valid_to,
         )  # fmt: skip

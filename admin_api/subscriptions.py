@@ -210,13 +210,7 @@ async def add(
     """Another subscription for an existing customer, in an existing balance group or a new
     one; returns its id and the group's engine account."""
     async with conn.transaction():
-        customer = await conn.fetchrow(
-            "SELECT account_id, status FROM customers WHERE id = $1 FOR UPDATE", customer_id
-        )
-        if customer is None:
-            raise NotFound(f"no customer {customer_id}")
-        if customer["status"] in ("closed", "deleted"):
-            raise Conflict(f"customer {customer_id} is {customer['status']}")
+        customer = await balance_groups.open_customer(conn, customer_id)
         group = await conn.fetchrow(
             """SELECT id, account_id, billing_profile_id FROM balance_groups
                WHERE customer_id = $1 AND ($2::text IS NULL OR name = $2) ORDER BY id LIMIT 1""",
@@ -404,3 +398,14 @@ async def set_payment(
             {"method": before["payment_method"], **before["payment_info"]},
             {"method": method, **payment},
         )  # fmt: skip
+
+
+async def account_of(conn: asyncpg.Connection, subscription_id: int) -> str:
+    """The engine account of the subscription's balance group."""
+    return str(
+        await conn.fetchval(
+            """SELECT g.account_id FROM subscriptions s
+               JOIN balance_groups g ON g.id = s.balance_group_id WHERE s.id = $1""",
+            subscription_id,
+        )
+    )

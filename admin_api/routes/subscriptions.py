@@ -1,4 +1,5 @@
-"""Routes of a customer's balance groups and subscriptions (opening one; its products)."""
+"""Routes of a customer's balance groups and subscriptions: opening one, its products, packs
+and vouchers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from admin_api import balance_groups, customers, subscriptions
-from admin_api.auth import Admin, Reader
+from admin_api import balance_groups, customers, purchases, subscriptions, vouchers
+from admin_api.auth import Admin, Operator, Reader
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool, settle, sync_engine
-from admin_api.schemas import BalanceGroupNew, BalanceGroupPatch, Customer, SubscriptionIn
+from admin_api.schemas import (
+    BalanceGroupNew,
+    BalanceGroupPatch,
+    Customer,
+    PackPurchase,
+    PurchasePatch,
+    Redemption,
+    SubscriptionIn,
+)
 
 router = APIRouter(prefix="/v1/customers", tags=["subscriptions"], responses=COMMON)
 
@@ -67,3 +76,103 @@ async def add_subscription(
     await settle(request, opened.adjustments, account_id)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
+
+
+SubscriptionId = Annotated[int, Path(ge=1, le=2**62)]
+PurchaseId = Annotated[int, Path(ge=1, le=2**62)]
+_PRODUCTS = "/{customer_id}/subscriptions/{subscription_id}/products"
+
+
+@router.get(_PRODUCTS, summary="Products bought (plan bundles, packs, vouchers)")
+async def list_products(
+    _: Reader, pool: Pool, customer_id: CustomerId, subscription_id: SubscriptionId
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        items = await purchases.list_purchases(conn, customer_id, subscription_id)
+    return {"items": items, "next_cursor": None}
+
+
+@router.post(
+    "/{customer_id}/subscriptions/{subscription_id}/packs",
+    status_code=201,
+    summary="Buy an option pack",
+)
+async def buy_pack(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    body: PackPurchase,
+) -> dict[str, Any]:
+    """Prepaid: paid at once from the group's money balance (`refused` when it cannot pay);
+    postpaid: its prices go to the bills."""
+    async with pool.acquire() as conn:
+        bought = await purchases.buy_pack(
+            conn, who, customer_id, subscription_id, body, subscriptions.redeem_coupon
+        )
+        account_id = await subscriptions.account_of(conn, subscription_id)
+        await sync_engine(request, "account", account_id, conn)
+    await settle(request, [bought.adjustment] if bought.adjustment else [], account_id)
+    async with pool.acquire() as conn:
+        items = [await purchases.get(conn, p) for p in bought.purchases]
+    return {"items": items, "next_cursor": None}
+
+
+@router.patch(_PRODUCTS + "/{purchase_id}", summary="Modify a product (quantity, value, end)")
+async def modify_product(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    purchase_id: PurchaseId,
+    body: PurchasePatch,
+) -> dict[str, Any]:
+    """What it grants moves by the difference at once; the new price counts from the next
+    charge."""
+    async with pool.acquire() as conn:
+        account_id, adjustment = await purchases.modify(
+            conn, who, customer_id, subscription_id, purchase_id, body
+        )
+        await sync_engine(request, "account", account_id, conn)
+    await settle(request, [adjustment] if adjustment else [], account_id)
+    async with pool.acquire() as conn:
+        return await purchases.get(conn, purchase_id)
+
+
+@router.post(_PRODUCTS + "/{purchase_id}/cancel", summary="Cancel a product")
+async def cancel_product(
+    who: Admin,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    purchase_id: PurchaseId,
+) -> dict[str, Any]:
+    """No more charges or renewals; its services stop at once, what it granted stays usable
+    until its end."""
+    async with pool.acquire() as conn:
+        account_id = await purchases.cancel(conn, who, customer_id, subscription_id, purchase_id)
+        await sync_engine(request, "account", account_id, conn)
+        return await purchases.get(conn, purchase_id)
+
+
+@router.post(
+    "/{customer_id}/subscriptions/{subscription_id}/vouchers",
+    summary="Apply a voucher to a subscription (a credit, or a pack bought free)",
+)
+async def apply_voucher(
+    who: Operator,
+    pool: Pool,
+    request: Request,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    body: Redemption,
+) -> dict[str, Any]:
+    done = await vouchers.redeem(
+        pool, request.app.state.store, who, customer_id, body.code, subscription_id
+    )
+    if done.get("account"):
+        await sync_engine(request, "account", done["account"])
+    return done

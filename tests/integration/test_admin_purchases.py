@@ -1,0 +1,260 @@
+"""Plans made of bundles of products with discounts, option packs, coupons and vouchers:
+what is bought, at what price, what it grants, and how a prepaid customer pays for it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from admin_api import balances, purchases, subscriptions
+from admin_api.app import balance_store
+from admin_api.auth import Principal, Role
+from admin_api.schemas import PackPurchase
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_common.settings import Settings
+from tests.integration.admin_harness import Admin, onboarding
+from tests.integration.requests import sms, voice_call
+
+MSISDN = "38640555001"
+
+
+def smart(amount: str = "30.00", **changes: Any) -> dict[str, Any]:
+    """A prepaid customer on plan `smart` (its bundle: monthly fee 9.99, 2 x 100 minutes at
+    4.00 with 10 % off, an optional SIM activation, 2.50 EUR of welcome credit)."""
+    body = onboarding(
+        subscription__plan="smart",
+        subscription__balances=[{"id": "main", "resource": "EUR", "amount": amount}],
+    )
+    body["subscription"] |= changes
+    return body
+
+
+async def products(admin: Admin, cid: int, sid: int) -> dict[str, dict[str, Any]]:
+    listed = await admin.call("GET", f"/v1/customers/{cid}/subscriptions/{sid}/products")
+    assert listed.status_code == 200, listed.text
+    return {p["product"]: p for p in listed.json()["items"]}
+
+
+async def test_a_prepaid_plan_is_paid_at_once_and_its_bundle_granted(admin: Admin) -> None:
+    response = await admin.call("POST", "/v1/customers", json=smart())
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    bought = await products(admin, cid, sid)
+    assert sorted(bought) == ["monthly-fee", "voice-100min", "welcome-credit"]  # not the SIM
+    fee, voice, credit = bought["monthly-fee"], bought["voice-100min"], bought["welcome-credit"]
+    assert (fee["list_price"], fee["discount"], fee["price"], fee["charge"]) == (
+        "9.99", "0.00", "9.99", "recurring",
+    )  # fmt: skip
+    assert (voice["quantity"], voice["list_price"], voice["discount"], voice["price"]) == (
+        2, "8.00", "0.80", "7.20",
+    )  # fmt: skip
+    assert voice["discounts"] == [{"source": "offer", "id": "launch", "amount": "0.80"}]
+    assert all(p["status"] == "active" for p in bought.values())
+    engine = admin.engine
+    assert await engine.balance(MSISDN, "main") == 3000 - 999 - 720  # 12.81 left
+    assert await engine.balance(MSISDN, voice["balance_id"]) == 12_000  # 2 x 6000 seconds
+    assert await engine.balance(MSISDN, credit["balance_id"]) == 250
+    # the granted minutes are consumed before money (from the purchase on: the engine's clock
+    # is moved to now)
+    engine.clock.now = time.time()
+    call = await engine.stub.ChargeEvent(voice_call(MSISDN, "call-1", engine.clock.now, 120))
+    assert call.result == pb.SUCCESS
+    assert await engine.balance(MSISDN, voice["balance_id"]) == 11_880
+    assert await engine.balance(MSISDN, "main") == 1281
+    adjustments = (await admin.call("GET", f"/v1/customers/{cid}/adjustments")).json()["items"]
+    assert [(a["amount"], a["status"], a["reason"]) for a in adjustments] == [
+        ("-17.19", "applied", "plan smart")
+    ]
+
+
+async def test_a_coupon_lowers_the_prices_once_per_line(admin: Admin) -> None:
+    coupon = {"code": "HALF50", "percent": "50", "max_uses": 1}
+    assert (await admin.call("POST", "/v1/coupons", json=coupon)).status_code == 201
+    response = await admin.call("POST", "/v1/customers", json=smart(coupon="HALF50"))
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    bought = await products(admin, customer["id"], customer["subscriptions"][0]["id"])
+    # 50 % of 9.99 is 4.995, rounded half up once: 5.00
+    assert (bought["monthly-fee"]["price"], bought["voice-100min"]["price"]) == ("4.99", "3.20")
+    assert bought["monthly-fee"]["coupon"] == "HALF50"
+    assert await admin.engine.balance(MSISDN, "main") == 3000 - 499 - 320
+    used_up = await admin.call("POST", "/v1/customers", json=smart(coupon="HALF50") | {
+        "account_id": "other"} | {"subscription": smart(coupon="HALF50")["subscription"] | {
+            "services": ["38640555002"]}})  # fmt: skip
+    assert used_up.status_code == 409, used_up.text
+    assert (await admin.call("GET", "/v1/coupons/HALF50")).json()["uses"] == 1
+
+
+async def test_onboarding_that_cannot_pay_its_plan_writes_nothing(admin: Admin) -> None:
+    response = await admin.call("POST", "/v1/customers", json=smart("10.00"))
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "body.subscription"
+    assert "17.19" in response.json()["detail"]
+    for table in ("customers", "subscriptions", "purchases", "balances", "balance_adjustments"):
+        assert await admin.count(table) == 0, table
+
+
+async def test_a_postpaid_plan_goes_to_the_bills(admin: Admin) -> None:
+    body = smart("0", payment_type="postpaid", credit_limit="50.00")
+    response = await admin.call("POST", "/v1/customers", json=body)
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    bought = await products(admin, customer["id"], customer["subscriptions"][0]["id"])
+    assert bought["monthly-fee"]["status"] == "active"
+    assert await admin.engine.balance(MSISDN, "main") == 0  # nothing taken now
+    assert await admin.count("balance_adjustments") == 0
+
+
+async def test_choices_optional_products_and_bad_choices(admin: Admin) -> None:
+    choices = [
+        {"product": "sim-activation", "purchase": True},
+        {"product": "voice-100min", "quantity": 1, "value": "3000"},
+    ]
+    body = smart(bundles=[{"bundle": "smart-bundle", "products": choices}])
+    response = await admin.call("POST", "/v1/customers", json=body)
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    bought = await products(admin, customer["id"], customer["subscriptions"][0]["id"])
+    assert bought["sim-activation"]["charge"] == "one_off"
+    voice = bought["voice-100min"]
+    assert (voice["quantity"], voice["granted"], voice["price"]) == (1, "3000", "3.60")
+    assert await admin.engine.balance(MSISDN, voice["balance_id"]) == 3000
+    assert await admin.engine.balance(MSISDN, "main") == 3000 - 999 - 360 - 500
+
+    bad = [
+        ({"product": "data-1gb"}, "body.subscription.bundles[0].products[0].product"),
+        ({"product": "monthly-fee", "purchase": False},
+         "body.subscription.bundles[0].products[0].purchase"),
+        ({"product": "monthly-fee", "value": "2"}, "body.subscription.bundles[0].products[0]"),
+        ({"product": "voice-100min", "value": "0.5"},
+         "body.subscription.bundles[0].products[0].value"),
+    ]  # fmt: skip
+    for i, (choice, field) in enumerate(bad):
+        body = smart(
+            bundles=[{"bundle": "smart-bundle", "products": [choice]}],
+            services=[f"3864055590{i}"],
+        ) | {"account_id": f"bad{i}"}
+        refused = await admin.call("POST", "/v1/customers", json=body)
+        assert refused.status_code == 422, (choice, refused.text)
+        assert refused.json()["field"] == field, refused.text
+    wrong_bundle = smart(bundles=[{"bundle": "nope"}], services=["38640555999"])
+    refused = await admin.call("POST", "/v1/customers", json=wrong_bundle | {"account_id": "x"})
+    assert refused.json()["field"] == "body.subscription.bundles[0].bundle"
+    assert await admin.count("customers") == 1
+
+
+async def test_option_packs_paid_or_refused_and_pack_vouchers(admin: Admin) -> None:
+    customer = (await admin.call("POST", "/v1/customers", json=smart("20.19"))).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    engine = admin.engine
+    assert await engine.balance(MSISDN, "main") == 300
+    path = f"/v1/customers/{cid}/subscriptions/{sid}"
+    paid = await admin.call("POST", f"{path}/packs", json={"pack": "data-boost"})
+    assert paid.status_code == 201, paid.text
+    (data,) = paid.json()["items"]
+    assert (data["status"], data["price"], data["granted"]) == ("active", "3.00", "1073741824")
+    assert await engine.balance(MSISDN, "main") == 0
+    assert await engine.balance(MSISDN, data["balance_id"]) == 1073741824
+    again = await admin.call("POST", f"{path}/packs", json={"pack": "data-boost"})
+    (refused,) = again.json()["items"]
+    assert refused["status"] == "refused"  # nothing left to pay with
+    report = await engine.stub.GetBalances(pb.BalanceQuery(subscriber=MSISDN))
+    assert refused["balance_id"] not in [b.id for b in report.balances]
+    assert await engine.balance(MSISDN, "main") == 0
+
+    voucher = {"code": "FREEDATA", "pack": "data-boost", "max_uses": 5}
+    assert (await admin.call("POST", "/v1/vouchers", json=voucher)).status_code == 201
+    applied = await admin.call("POST", f"{path}/vouchers", "operator", json={"code": "FREEDATA"})
+    assert applied.status_code == 200, applied.text
+    (free,) = applied.json()["products"]
+    assert (free["origin"], free["list_price"], free["price"], free["status"]) == (
+        "voucher", "3.00", "0.00", "active",
+    )  # fmt: skip
+    assert await engine.balance(MSISDN, free["balance_id"]) == 1073741824
+    twice = await admin.call("POST", f"{path}/vouchers", "operator", json={"code": "FREEDATA"})
+    assert twice.status_code == 409
+
+    other = onboarding("38640555002") | {"account_id": "basic-1"}
+    basic = (await admin.call("POST", "/v1/customers", json=other)).json()
+    not_sold = await admin.call(
+        "POST",
+        f"/v1/customers/{basic['id']}/subscriptions/{basic['subscriptions'][0]['id']}/packs",
+        json={"pack": "data-boost"},
+    )
+    assert (not_sold.status_code, not_sold.json()["field"]) == (422, "body.pack")
+
+
+async def test_modify_and_cancel_a_product(admin: Admin) -> None:
+    customer = (await admin.call("POST", "/v1/customers", json=smart())).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    voice = (await products(admin, cid, sid))["voice-100min"]
+    path = f"/v1/customers/{cid}/subscriptions/{sid}/products/{voice['id']}"
+    changed = await admin.call("PATCH", path, json={"quantity": 3})
+    assert changed.status_code == 200, changed.text
+    after = changed.json()
+    assert (after["quantity"], after["granted"], after["list_price"], after["price"]) == (
+        3, "18000", "12.00", "10.80",
+    )  # fmt: skip
+    assert await admin.engine.balance(MSISDN, voice["balance_id"]) == 18_000
+    assert (await admin.call("PATCH", path, json={})).status_code == 422
+    cancelled = await admin.call("POST", f"{path}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    assert (await admin.call("POST", f"{path}/cancel")).status_code == 409
+    # what it granted stays usable until its end
+    assert await admin.engine.balance(MSISDN, voice["balance_id"]) == 18_000
+    missing = f"/v1/customers/{cid}/subscriptions/{sid}/products/999999"
+    assert (await admin.call("PATCH", missing, json={"quantity": 1})).status_code == 404
+
+
+async def test_a_service_product_brings_its_own_identifier(admin: Admin) -> None:
+    line = {"service": "sms", "price": "1.00"}
+    assert (
+        await admin.call("PUT", "/v1/catalog/products/extra-line", json=line)
+    ).status_code == 200
+    pack = {"products": [{"product": "extra-line"}]}
+    assert (await admin.call("PUT", "/v1/catalog/packs/second-line", json=pack)).status_code == 200
+    customer = (await admin.call("POST", "/v1/customers", json=onboarding())).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    body = {"pack": "second-line", "products": [{"product": "extra-line",
+                                                 "services": ["38640555777"]}]}  # fmt: skip
+    bought = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=body)
+    assert bought.status_code == 201, bought.text
+    (purchase,) = bought.json()["items"]
+    assert purchase["services"] == ["38640555777"]
+    engine = admin.engine
+    assert await engine.balance(MSISDN, "main") == 900  # prepaid: 1.00 taken
+    ok = await engine.stub.ChargeEvent(sms("38640555777", "line-1", engine.clock.now))
+    assert (ok.result, ok.cost.minor_units) == (pb.SUCCESS, 5)
+    path = f"/v1/customers/{cid}/subscriptions/{sid}/products/{purchase['id']}/cancel"
+    assert (await admin.call("POST", path)).status_code == 200
+    gone = await engine.stub.ChargeEvent(sms("38640555777", "line-2", engine.clock.now))
+    assert gone.result == pb.USER_UNKNOWN
+    taken = {"pack": "second-line", "products": [{"product": "extra-line",
+                                                  "services": [MSISDN]}]}  # fmt: skip
+    clash = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=taken)
+    assert clash.status_code == 409
+
+
+async def test_a_crash_before_the_payment_is_finished_by_the_housekeeping(admin: Admin) -> None:
+    customer = (await admin.call("POST", "/v1/customers", json=smart())).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    who = Principal(0, "tk_test", Role.ADMIN)
+    async with admin.pool.acquire() as conn:  # the API's transaction, then the process dies
+        bought = await purchases.buy_pack(
+            conn, who, cid, sid, PackPurchase(pack="data-boost"), subscriptions.redeem_coupon
+        )
+    assert bought.adjustment is not None
+    assert (await products(admin, cid, sid))["data-1gb"]["status"] == "pending"
+    store = balance_store(admin.engine.redis, Settings(redis_url="redis://x", database_url="x"))
+    # the engine applied the payment, then the process died before activating the pack
+    await balances.apply(admin.pool, store, bought.adjustment)
+    assert await purchases.finish_pending(admin.pool) == 1
+    await admin.relay.drain()
+    data = (await products(admin, cid, sid))["data-1gb"]
+    assert data["status"] == "active"
+    assert await admin.engine.balance(MSISDN, data["balance_id"]) == 1073741824
+    assert await admin.engine.balance(MSISDN, "main") == 1281 - 300  # paid once
+    assert await purchases.finish_pending(admin.pool) == 0
+    await balances.apply_pending(admin.pool, store)  # a replay takes nothing more
+    assert await admin.engine.balance(MSISDN, "main") == 981
