@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from admin_api import audit, balance_groups, csvout, outbox, subscriptions
+from admin_api import audit, balance_groups, csvout, hierarchy, outbox, sharing, subscriptions
 from admin_api.auth import Principal
 from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order
 from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
@@ -132,6 +132,11 @@ async def onboard(
             "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
             [(account_id, c.tag, c.email, c.phone) for c in request.contacts],
         )
+        if request.sharing is not None:
+            # queued after the account: the relay writes the account first, then the group
+            await sharing.join_new(conn, request.sharing.group, customer_id, request.sharing.status)
+        if request.hierarchy is not None:
+            await hierarchy.join_new(conn, request.hierarchy.group, customer_id)
         await audit.record(
             conn, who, "customer.onboard", "customer", str(customer_id), None,
             request.model_dump(mode="json"),

@@ -119,6 +119,22 @@ async def update(
     return after
 
 
+async def join_new(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
+    """A customer being onboarded joins a hierarchy (inside the onboarding's transaction)."""
+    state = await conn.fetchval(
+        "SELECT status FROM hierarchy_groups WHERE id = $1 FOR UPDATE", group_id
+    )
+    if state is None:
+        raise InvalidRequest("body.hierarchy.group", f"no hierarchy group {group_id!r}")
+    if state != "active":
+        raise Conflict(f"hierarchy group {group_id!r} is {state}")
+    await conn.execute(
+        "INSERT INTO hierarchy_members (group_id, customer_id) VALUES ($1, $2)",
+        group_id,
+        customer_id,
+    )
+
+
 async def join(
     conn: asyncpg.Connection, who: Principal, group_id: str, customer_id: int
 ) -> dict[str, Any]:

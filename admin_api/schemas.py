@@ -267,6 +267,19 @@ class SubscriptionIn(Strict):
         return value
 
 
+class SharingMembership(Strict):
+    """Join an existing sharing group as a member (owning one: /v1/sharing-groups)."""
+
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    status: Literal["active", "suspended"] = "active"
+
+
+class HierarchyMembership(Strict):
+    """Join an existing hierarchy group: the owner becomes liable for the invoices."""
+
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
 class Onboarding(Strict):
     """Everything a new customer needs, in one request: all of it is created, or nothing."""
 
@@ -277,6 +290,8 @@ class Onboarding(Strict):
     payment: Payment
     contacts: Annotated[list[ContactIn], Field(max_length=20)] = []
     subscription: SubscriptionIn
+    sharing: SharingMembership | None = None
+    hierarchy: HierarchyMembership | None = None
 
     _tags = field_validator("contacts")(_unique_tags)
 

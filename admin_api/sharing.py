@@ -136,6 +136,20 @@ async def _join(conn: asyncpg.Connection, group_id: str, customer_id: int, statu
     )
 
 
+async def join_new(conn: asyncpg.Connection, group_id: str, customer_id: int, status: str) -> None:
+    """A customer being onboarded joins a group (inside the onboarding's transaction). The
+    engine gets the group from the outbox once the customer's account exists there."""
+    state = await conn.fetchval(
+        "SELECT status FROM sharing_groups WHERE id = $1 FOR UPDATE", group_id
+    )
+    if state is None:
+        raise InvalidRequest("body.sharing.group", f"no sharing group {group_id!r}")
+    if state != "active":
+        raise Conflict(f"sharing group {group_id!r} is {state}")
+    await _join(conn, group_id, customer_id, status)
+    await outbox.queue(conn, "group", group_id)
+
+
 async def update(
     conn: asyncpg.Connection, redis: Redis, who: Principal, group_id: str, body: SharingGroupPatch
 ) -> dict[str, Any]:

@@ -119,6 +119,8 @@ async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) ->
             conn, request.app.state.redis, who, body
         )
         await sync_engine(request, "account", account_id, conn)
+        if body.sharing is not None:
+            await sync_engine(request, "group", body.sharing.group, conn)
     await settle(request, payments, account_id)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)

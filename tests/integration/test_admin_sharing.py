@@ -100,3 +100,32 @@ async def test_bad_groups_are_refused_and_leave_nothing(admin: Admin) -> None:
     assert (
         await admin.call("DELETE", f"/v1/sharing-groups/g1/members/{other_owner}")
     ).status_code == 404
+
+
+async def test_onboarding_joins_a_sharing_group_and_a_hierarchy_all_or_nothing(
+    admin: Admin,
+) -> None:
+    owner = await customer(admin, OWNER, "10.00")
+    group = {"id": "family-2", "owner_id": owner,
+             "policy": {"order": "pool_first", "resources": {"EUR": {}}}}  # fmt: skip
+    assert (await admin.call("POST", "/v1/sharing-groups", json=group)).status_code == 201
+    hierarchy = {"id": "acme", "owner_id": owner}
+    assert (await admin.call("POST", "/v1/hierarchy-groups", json=hierarchy)).status_code == 201
+    body = onboarding(MEMBER) | {"account_id": "member-1"}
+    body["subscription"]["balances"] = [{"id": "main", "resource": "EUR", "amount": "0.00"}]
+    unknown = await admin.call("POST", "/v1/customers", json=body | {"sharing": {"group": "nope"}})
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "body.sharing.group")
+    assert await admin.count("customers") == 1
+    joined = await admin.call(
+        "POST",
+        "/v1/customers",
+        json=body | {"sharing": {"group": "family-2"}, "hierarchy": {"group": "acme"}},
+    )
+    assert joined.status_code == 201, joined.text
+    member = joined.json()["id"]
+    assert await sms_result(admin, MEMBER, "j1") == pb.SUCCESS  # charged to the owner's pool
+    assert await admin.engine.balance(OWNER) == 995
+    shown = (await admin.call("GET", "/v1/sharing-groups/family-2")).json()
+    assert [m["customer_id"] for m in shown["members"]] == [member]
+    tree = (await admin.call("GET", "/v1/hierarchy-groups/acme")).json()
+    assert [m["customer_id"] for m in tree["members"]] == [member]
