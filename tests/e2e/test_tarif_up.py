@@ -75,6 +75,11 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
             assert (answer.result, answer.cost.minor_units) == (pb.SUCCESS, 12)
             report = stub.GetBalances(pb.BalanceQuery(subscriber="38640111222"), timeout=10)
             assert report.balances[0].amount == 988
+            # the demo customer on plan smart paid its bundle at onboarding (30.00 - 17.19)
+            smart = stub.GetBalances(pb.BalanceQuery(subscriber="38640111555"), timeout=10)
+            amounts = {b.resource: b.amount for b in smart.balances if b.id == "main"}
+            assert amounts == {"EUR": 1281}
+            assert sorted(b.resource for b in smart.balances) == ["EUR", "EUR", "voice_seconds"]
         metrics = urllib.request.urlopen(
             f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
         ).read()
