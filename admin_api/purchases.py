@@ -136,6 +136,7 @@ async def buy(
     free: bool = False,
     new_money: bool = False,
     pay: bool = True,
+    carry: dict[str, list[str]] | None = None,
 ) -> Bought:
     """Record the purchases of one offer (inside the caller's transaction).
 
@@ -164,7 +165,8 @@ async def buy(
         identifiers = list(choice.services) if choice is not None else []
         if identifiers and product.service is None:
             raise InvalidRequest(f"{field}.services", f"{product.name!r} is not a service product")
-        if product.service is not None and not identifiers and not global_services:
+        carried = carry.pop(product.service, []) if carry and product.service else []
+        if product.service is not None and not (identifiers or carried or global_services):
             raise InvalidRequest(field, f"{product.name!r} needs service identifiers")
         purchase_id = await _insert(
             conn, sub, origin, offer.name, line, product, granted, now, valid_to, status, coupon,
@@ -173,6 +175,14 @@ async def buy(
         bought.append(purchase_id)
         if identifiers:
             await _add_services(conn, sub, purchase_id, identifiers, status, f"{field}.services")
+        if carried:  # a plan transition: the old plan's line moves to this product
+            await conn.execute(
+                """UPDATE services SET purchase_id = $2, status = $3
+                   WHERE identifier = ANY($1::text[])""",
+                carried,
+                purchase_id,
+                "active" if status == "active" else "suspended",
+            )
     if status == "active":
         await _activate(conn, bought)
     adjustment = None
@@ -552,6 +562,7 @@ async def buy_plan(
     where: str,
     *,
     new_money: bool,
+    carry: dict[str, list[str]] | None = None,
 ) -> Bought:
     """Every bundle of the plan: as chosen in `choices` (BundleChoice), or as the catalog has it.
     One payment for all of it."""
@@ -569,7 +580,7 @@ async def buy_plan(
         field = f"{where}.bundles[{i}]" if i >= 0 else where
         bought = await buy(
             conn, who, sub, published.bundles[name], "plan", choice.products if choice else [],
-            coupon, field, global_services=global_services, pay=False,
+            coupon, field, global_services=global_services, pay=False, carry=carry,
         )  # fmt: skip
         purchases += bought.purchases
         if bought.due:

@@ -294,19 +294,64 @@ async def change_plan(
                 {"plan": row["plan"]}, done,
             )  # fmt: skip
             return row["account_id"], done
-        await _set_plan(conn, who, row, body.plan)
-        return row["account_id"], {"plan": body.plan, "status": "done"}
+        done = {"plan": body.plan, "status": "done"}
+        if payment := await _set_plan(conn, who, row, body.plan):
+            done["payment"] = payment  # a prepaid subscription pays the new bundles now
+        return row["account_id"], done
 
 
 async def _set_plan(
     conn: asyncpg.Connection, who: Principal, row: asyncpg.Record, plan: str
-) -> None:
+) -> int | None:
+    """The new plan's tariffs at once; the old plan's products are cancelled and the new
+    plan's bundles bought as the catalog has them (a prepaid subscription pays for them like
+    at onboarding: returns that payment). Service identifiers of the old plan's service
+    products move to the new plan's product of the same service type, or stay with the
+    subscription."""
+    if await conn.fetchval(
+        "SELECT 1 FROM purchases WHERE subscription_id = $1 AND status = 'pending'", row["id"]
+    ):
+        raise Conflict(f"subscription {row['id']} has a payment in progress: retry shortly")
+    published = await catalog.current(conn)
+    if plan not in published.plans:
+        raise InvalidRequest("body.plan", f"plan {plan!r} is not in the catalog")
     await conn.execute("UPDATE subscriptions SET plan = $2 WHERE id = $1", row["id"], plan)
+    old = await conn.fetch(
+        """UPDATE purchases SET status = 'cancelled', cancelled_at = now()
+           WHERE subscription_id = $1 AND origin = 'plan' AND status = 'active'
+           RETURNING id, product""",
+        row["id"],
+    )
+    carry: dict[str, list[str]] = {}
+    for purchase in old:
+        product = published.products.get(purchase["product"])
+        identifiers = await conn.fetch(
+            "UPDATE services SET purchase_id = NULL WHERE purchase_id = $1 RETURNING identifier",
+            purchase["id"],
+        )
+        if product is not None and product.service is not None and identifiers:
+            carry.setdefault(product.service, []).extend(i["identifier"] for i in identifiers)
+    sub = purchases.Subscription(
+        row["id"], row["customer_id"], row["balance_group_id"], row["account_id"], plan,
+        row["payment_type"], row["currency"],
+    )  # fmt: skip
+    global_services = [
+        r["identifier"]
+        for r in await conn.fetch(
+            "SELECT identifier FROM services WHERE subscription_id = $1 AND purchase_id IS NULL",
+            row["id"],
+        )
+    ]
+    bought = await purchases.buy_plan(
+        conn, who, sub, [], None, global_services, "body", new_money=False, carry=carry
+    )
     await outbox.queue(conn, "account", row["account_id"])
     await audit.record(
         conn, who, "subscription.plan", "subscription", str(row["id"]),
-        {"plan": row["plan"]}, {"plan": plan},
+        {"plan": row["plan"], "products": [p["id"] for p in old]},
+        {"plan": plan, "products": bought.purchases},
     )  # fmt: skip
+    return bought.adjustment
 
 
 async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
@@ -328,22 +373,30 @@ async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
                        WHERE s.id = $1 FOR UPDATE OF s""",
                     due["subscription_id"],
                 )
-                status = "cancelled"
+                status, reason = "cancelled", "the subscription is not active"
                 if row["status"] == "active":
-                    await _set_plan(conn, SYSTEM, row, due["plan"])
-                    changed.append(row["account_id"])
-                    status = "done"
+                    try:
+                        async with conn.transaction():  # a savepoint: a failure undoes it all
+                            await _set_plan(conn, SYSTEM, row, due["plan"])
+                        changed.append(row["account_id"])
+                        status, reason = "done", ""
+                    except Conflict:  # a payment in progress: the next round takes it
+                        return changed
+                    except InvalidRequest as exc:  # e.g. the plan left the catalog
+                        status, reason = "failed", exc.reason
                 await conn.execute(
-                    "UPDATE plan_transitions SET status = $2, done_at = now() WHERE id = $1",
+                    """UPDATE plan_transitions SET status = $2, reason = $3, done_at = now()
+                       WHERE id = $1""",
                     due["id"],
                     status,
+                    reason,
                 )
 
 
 async def transitions(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        """SELECT t.id, t.subscription_id, t.plan, t.effective_at, t.status, t.requested_by,
-                  t.requested_at, t.done_at
+        """SELECT t.id, t.subscription_id, t.plan, t.effective_at, t.status, t.reason,
+                  t.requested_by, t.requested_at, t.done_at
            FROM plan_transitions t JOIN subscriptions s ON s.id = t.subscription_id
            WHERE s.customer_id = $1 ORDER BY t.id""",
         customer_id,

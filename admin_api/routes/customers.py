@@ -208,6 +208,8 @@ async def change_plan(
         )
         if done["status"] == "done":
             await sync_engine(request, "account", account_id, conn)
+    if done.get("payment"):
+        await settle(request, [done["payment"]], account_id)
     return done
 
 

@@ -103,3 +103,9 @@ ALTER TABLE vouchers ADD CHECK (
 -- a pack voucher is redeemed on one subscription and has no adjustment
 ALTER TABLE voucher_redemptions ALTER COLUMN adjustment_id DROP NOT NULL;
 ALTER TABLE voucher_redemptions ADD COLUMN subscription_id bigint REFERENCES subscriptions (id);
+
+-- A scheduled plan transition that cannot be applied when due is `failed`, with the reason.
+ALTER TABLE plan_transitions DROP CONSTRAINT plan_transitions_status_check;
+ALTER TABLE plan_transitions ADD CONSTRAINT plan_transitions_status_check
+    CHECK (status IN ('scheduled', 'done', 'cancelled', 'failed'));
+ALTER TABLE plan_transitions ADD COLUMN reason text NOT NULL DEFAULT '';

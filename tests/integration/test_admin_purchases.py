@@ -10,6 +10,7 @@ from admin_api import balances, purchases, subscriptions
 from admin_api.app import balance_store
 from admin_api.auth import Principal, Role
 from admin_api.schemas import PackPurchase
+from admin_api.subscriptions import apply_due_transitions
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common.settings import Settings
 from tests.integration.admin_harness import Admin, onboarding
@@ -258,3 +259,56 @@ async def test_a_crash_before_the_payment_is_finished_by_the_housekeeping(admin:
     assert await purchases.finish_pending(admin.pool) == 0
     await balances.apply_pending(admin.pool, store)  # a replay takes nothing more
     assert await admin.engine.balance(MSISDN, "main") == 981
+
+
+async def test_a_plan_transition_swaps_the_bundles_and_keeps_the_lines(admin: Admin) -> None:
+    for name, body in (
+        ("products/voice-line", {"service": "sms", "price": "1.00"}),
+        ("products/sms-line", {"service": "sms", "price": "2.00"}),
+        ("bundles/line-a", {"products": [{"product": "voice-line"}]}),
+        ("bundles/line-b", {"products": [{"product": "sms-line"}]}),
+        ("plans/lines-a", {"tariffs": {"sms": "sms-std"}, "bundles": ["line-a"]}),
+        ("plans/lines-b", {"tariffs": {"sms": "sms-std"}, "bundles": ["line-b"]}),
+    ):
+        assert (await admin.call("PUT", f"/v1/catalog/{name}", json=body)).status_code == 200
+    line = "38640555888"
+    body = smart(
+        plan="lines-a",
+        bundles=[{"bundle": "line-a", "products": [{"product": "voice-line", "services": [line]}]}],
+    )
+    customer = (await admin.call("POST", "/v1/customers", json=body)).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    assert (await products(admin, cid, sid))["voice-line"]["services"] == [line]
+    engine = admin.engine
+    assert await engine.balance(MSISDN, "main") == 2900
+
+    path = f"/v1/customers/{cid}/subscriptions/{sid}/plan"
+    moved = await admin.call("PUT", path, json={"plan": "lines-b"})
+    assert moved.status_code == 200, moved.text
+    after = await products(admin, cid, sid)
+    assert (after["voice-line"]["status"], after["sms-line"]["status"]) == ("cancelled", "active")
+    assert after["sms-line"]["services"] == [line]  # the line moved to the new plan's product
+    assert await engine.balance(MSISDN, "main") == 2700  # the new bundle paid at once
+    ok = await engine.stub.ChargeEvent(sms(line, "after-move", engine.clock.now))
+    assert ok.result == pb.SUCCESS
+
+    back = await admin.call("PUT", path, json={"plan": "basic"})
+    assert back.status_code == 200, back.text
+    assert (await products(admin, cid, sid))["sms-line"]["status"] == "cancelled"
+    kept = await engine.stub.ChargeEvent(sms(line, "after-basic", engine.clock.now))
+    assert kept.result == pb.SUCCESS  # no service product in basic: the line stays global
+
+    # a scheduled transition to a plan that left the catalog fails, with the reason recorded
+    later = "2099-01-01T00:00:00Z"
+    assert (
+        await admin.call("PUT", path, json={"plan": "lines-a", "effective_at": later})
+    ).is_success
+    assert (await admin.call("DELETE", "/v1/catalog/plans/lines-a")).status_code == 200
+    async with admin.pool.acquire() as conn:
+        await conn.execute("UPDATE plan_transitions SET effective_at = now() - interval '1 s'")
+    assert await apply_due_transitions(admin.pool) == []
+    (failed,) = (await admin.call("GET", f"/v1/customers/{cid}/plan-transitions")).json()["items"]
+    assert (failed["status"], failed["reason"]) == (
+        "failed",
+        "plan 'lines-a' is not in the catalog",
+    )
