@@ -93,24 +93,27 @@ async def test_cli_provision_onboards_the_demo_customers_once(
         await conn.execute("INSERT INTO customer_types (name) VALUES ('residential'), ('business')")
     demo = str(cli.DEMO)
     assert await asyncio.to_thread(cli.main, ["provision", demo]) == 0
-    assert '"customers": 3' in capsys.readouterr().out
+    assert '"customers": 4' in capsys.readouterr().out
     assert await redis.get(keys.route("38640111222")) is not None
     assert await redis.get(keys.CATALOG_VERSION) == b"1"
     async with pg.acquire() as conn:
         rows = await conn.fetch("SELECT account_id, customer_type FROM customers ORDER BY 1")
         assert [tuple(r) for r in rows] == [
             ("1001", "residential"), ("1002", "residential"), ("1003", "business"),
+            ("1004", "residential"),
         ]  # fmt: skip
     located = int(await redis.get(keys.locator("1003")))
     held = await redis.hgetall(keys.account(located, "1003"))
     assert held[b"pt"] == b"postpaid"
     assert held[b"b:main"].endswith(b"|-5000")  # the credit limit is the balance's floor
+    dana = keys.account(int(await redis.get(keys.locator("1004"))), "1004")
+    assert await redis.hget(dana, "a:main") == b"1281"  # plan smart's bundle paid: 30 - 17.19
     ana = keys.account(int(await redis.get(keys.locator("1001"))), "1001")
     await redis.hset(ana, "a:main", 1)  # as if Ana had spent almost everything
     assert await asyncio.to_thread(cli.main, ["provision", demo]) == 0  # again: no change
     assert await redis.hget(ana, "a:main") == b"1"
     async with pg.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM customers") == 3
+        assert await conn.fetchval("SELECT count(*) FROM customers") == 4
 
 
 async def test_contacts_are_validated_and_written_to_postgres(
