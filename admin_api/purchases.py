@@ -133,22 +133,22 @@ async def buy(
     where: str,
     *,
     global_services: list[str] = (),  # type: ignore[assignment]
-    free: bool = False,
+    voucher: str | None = None,
     new_money: bool = False,
     pay: bool = True,
     carry: dict[str, list[str]] | None = None,
 ) -> Bought:
     """Record the purchases of one offer (inside the caller's transaction).
 
-    `free`: a voucher pays it. `new_money`: the group's money balance was created in this same
-    request (onboarding), so its provisioned amount is what it holds and must cover the price:
-    refused before anything is written rather than after."""
+    `voucher`: the code that pays it. `new_money`: the group's money balance was created in
+    this same request (onboarding), so its provisioned amount is what it holds and must cover
+    the price: refused before anything is written rather than after."""
     published = await catalog.current(conn)
     chosen, by_product = _chosen(offer, choices, where)
     decimals = published.resources[sub.currency].decimals
     lines = price_lines(published.products, offer, chosen, decimals, coupon)
     now = datetime.now(UTC)
-    total = Decimal(0) if free else sum((line.price for line in lines), Decimal(0))
+    total = Decimal(0) if voucher else sum((line.price for line in lines), Decimal(0))
     prepaid = sub.payment_type == "prepaid" and total > 0
     status = "pending" if prepaid else "active"
     bought: list[int] = []
@@ -170,7 +170,7 @@ async def buy(
             raise InvalidRequest(field, f"{product.name!r} needs service identifiers")
         purchase_id = await _insert(
             conn, sub, origin, offer.name, line, product, granted, now, valid_to, status, coupon,
-            free,
+            voucher,
         )  # fmt: skip
         bought.append(purchase_id)
         if identifiers:
@@ -205,12 +205,12 @@ async def _insert(
     valid_to: datetime | None,
     status: str,
     coupon: CouponTerms | None,
-    free: bool,
+    voucher: str | None,
 ) -> int:
     discounts = [{"source": s, "id": i, "amount": str(a)} for s, i, a in line.discounts]
     discount, price = line.list_price - line.price, line.price
-    if free:
-        discounts.append({"source": "voucher", "id": origin, "amount": str(price)})
+    if voucher:
+        discounts.append({"source": "voucher", "id": voucher, "amount": str(price)})
         discount, price = line.list_price, line.list_price * 0  # 0 in the currency's decimals
     purchase_id: int = await conn.fetchval(
         """INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
@@ -219,7 +219,7 @@ async def _insert(
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                    $17, $18) RETURNING id""",
         sub.id,
-        "voucher" if free else origin,
+        "voucher" if voucher else origin,
         offer,
         product.name,
         line.quantity,

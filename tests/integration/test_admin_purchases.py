@@ -172,6 +172,7 @@ async def test_option_packs_paid_or_refused_and_pack_vouchers(admin: Admin) -> N
     assert (free["origin"], free["list_price"], free["price"], free["status"]) == (
         "voucher", "3.00", "0.00", "active",
     )  # fmt: skip
+    assert free["discounts"][-1] == {"source": "voucher", "id": "FREEDATA", "amount": "3.00"}
     assert await engine.balance(MSISDN, free["balance_id"]) == 1073741824
     twice = await admin.call("POST", f"{path}/vouchers", "operator", json={"code": "FREEDATA"})
     assert twice.status_code == 409
