@@ -1,9 +1,9 @@
-"""Prices of what a subscription buys: list price, discounts (the offer's, then a coupon's),
+"""Prices of what a subscription buys: list price, discounts (the offer's, then coupons'),
 net price, in Decimal and rounded once per line to the currency's minor unit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
@@ -36,7 +36,7 @@ def price_lines(
     offer: Offer,
     chosen: Mapping[str, int],
     decimals: int,
-    coupon: CouponTerms | None = None,
+    coupons: Sequence[CouponTerms] = (),
 ) -> list[Line]:
     """Price the products bought from `offer` (`chosen`: product -> quantity).
 
@@ -45,7 +45,7 @@ def price_lines(
 
     - list price = unit price x quantity, rounded half up to the minor unit (10**-decimals);
     - the offer's discounts apply in catalog order (those limited to other products skip the
-      line), then the coupon, which applies to every line;
+      line), then the coupons in the order given, each applying to every line;
     - a percent discount is that percent of the line's *list* price; an amount discount is that
       amount off the line once (not per unit);
     - each discount is rounded half up to the minor unit, then capped at what is left of the
@@ -62,12 +62,13 @@ def price_lines(
             raise ValueError(f"{product!r} is not a product of offer {offer.name!r}")
         if quantity < 1:
             raise ValueError(f"quantity of {product!r} must be at least 1, got {quantity}")
-    if coupon is not None and (
-        (coupon.percent is None) == (coupon.amount is None)
-        or (coupon.percent or 0) < 0
-        or (coupon.amount or 0) < 0
-    ):
-        raise ValueError(f"coupon {coupon.code!r} needs exactly one non-negative percent or amount")
+    for coupon in coupons:
+        if (
+            (coupon.percent is None) == (coupon.amount is None)
+            or (coupon.percent or 0) < 0
+            or (coupon.amount or 0) < 0
+        ):
+            raise ValueError(f"coupon {coupon.code!r} needs one non-negative percent or amount")
     minor = Decimal(1).scaleb(-decimals)
 
     def rounded(value: Decimal) -> Decimal:
@@ -92,8 +93,7 @@ def price_lines(
                 for d in offer.discounts
                 if not d.products or item.product in d.products
             ]
-            if coupon is not None:
-                terms.append(("coupon", coupon.code, coupon.percent, coupon.amount))
+            terms += [("coupon", c.code, c.percent, c.amount) for c in coupons]
             left = list_price
             discounts = []
             for source, ident, percent, amount in terms:

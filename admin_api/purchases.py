@@ -129,7 +129,7 @@ async def buy(
     offer: Offer,
     origin: str,
     choices: list[ProductChoice],
-    coupon: CouponTerms | None,
+    coupons: list[CouponTerms],
     where: str,
     *,
     global_services: list[str] = (),  # type: ignore[assignment]
@@ -146,7 +146,7 @@ async def buy(
     published = await catalog.current(conn)
     chosen, by_product = _chosen(offer, choices, where)
     decimals = published.resources[sub.currency].decimals
-    lines = price_lines(published.products, offer, chosen, decimals, coupon)
+    lines = price_lines(published.products, offer, chosen, decimals, coupons)
     now = datetime.now(UTC)
     total = Decimal(0) if voucher else sum((line.price for line in lines), Decimal(0))
     prepaid = sub.payment_type == "prepaid" and total > 0
@@ -169,7 +169,7 @@ async def buy(
         if product.service is not None and not (identifiers or carried or global_services):
             raise InvalidRequest(field, f"{product.name!r} needs service identifiers")
         purchase_id = await _insert(
-            conn, sub, origin, offer.name, line, product, granted, now, valid_to, status, coupon,
+            conn, sub, origin, offer.name, line, product, granted, now, valid_to, status, coupons,
             voucher,
         )  # fmt: skip
         bought.append(purchase_id)
@@ -204,7 +204,7 @@ async def _insert(
     now: datetime,
     valid_to: datetime | None,
     status: str,
-    coupon: CouponTerms | None,
+    coupons: list[CouponTerms],
     voucher: str | None,
 ) -> int:
     discounts = [{"source": s, "id": i, "amount": str(a)} for s, i, a in line.discounts]
@@ -214,7 +214,7 @@ async def _insert(
         discount, price = line.list_price, line.list_price * 0  # 0 in the currency's decimals
     purchase_id: int = await conn.fetchval(
         """INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
-               currency, charge, list_price, discount, price, discounts, coupon, resource,
+               currency, charge, list_price, discount, price, discounts, coupons, resource,
                granted, valid_from, valid_to, status)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                    $17, $18) RETURNING id""",
@@ -230,7 +230,7 @@ async def _insert(
         discount,
         price,
         discounts,
-        coupon.code if coupon else None,
+        [c.code for c in coupons],
         None if granted is None else granted[0],
         None if granted is None else granted[1],
         now if granted else None,
@@ -378,7 +378,7 @@ async def finish_pending(pool: asyncpg.Pool) -> int:
 
 _PUBLIC = """p.id, p.subscription_id, p.origin, p.offer, p.product, p.quantity,
     p.value::text AS value, p.currency, p.charge, p.list_price::text AS list_price,
-    p.discount::text AS discount, p.price::text AS price, p.discounts, p.coupon, p.balance_id,
+    p.discount::text AS discount, p.price::text AS price, p.discounts, p.coupons, p.balance_id,
     p.resource, p.granted::text AS granted, p.valid_from, p.valid_to, p.status, p.created_at,
     p.cancelled_at,
     (SELECT coalesce(array_agg(v.identifier ORDER BY v.identifier), '{}') FROM services v
@@ -416,7 +416,8 @@ async def buy_pack(
     body: PackPurchase,
     redeem_coupon: Any,
 ) -> Bought:
-    """An option pack on top of the plan; `redeem_coupon(conn, code, sub)` gives the terms."""
+    """An option pack on top of the plan; `redeem_coupon(conn, code, sub, field)` gives each
+    coupon's terms."""
     async with conn.transaction():
         sub = await subscription(conn, customer_id, subscription_id)
         published = await catalog.current(conn)
@@ -425,8 +426,11 @@ async def buy_pack(
             raise InvalidRequest("body.pack", f"unknown pack {body.pack!r}")
         if pack.plans and sub.plan not in pack.plans:
             raise InvalidRequest("body.pack", f"{body.pack!r} is not sold with plan {sub.plan!r}")
-        coupon = await redeem_coupon(conn, body.coupon, sub, "body.coupon") if body.coupon else None
-        bought = await buy(conn, who, sub, pack, "pack", body.products, coupon, "body")
+        coupons = [
+            await redeem_coupon(conn, code, sub, f"body.coupons[{i}]")
+            for i, code in enumerate(body.coupons)
+        ]
+        bought = await buy(conn, who, sub, pack, "pack", body.products, coupons, "body")
         await audit.record(
             conn, who, "subscription.pack", "subscription", str(subscription_id), None,
             body.model_dump(mode="json") | {"purchases": bought.purchases},
@@ -557,7 +561,7 @@ async def buy_plan(
     who: Principal,
     sub: Subscription,
     choices: list[Any],
-    coupon: CouponTerms | None,
+    coupons: list[CouponTerms],
     global_services: list[str],
     where: str,
     *,
@@ -580,7 +584,7 @@ async def buy_plan(
         field = f"{where}.bundles[{i}]" if i >= 0 else where
         bought = await buy(
             conn, who, sub, published.bundles[name], "plan", choice.products if choice else [],
-            coupon, field, global_services=global_services, pay=False, carry=carry,
+            coupons, field, global_services=global_services, pay=False, carry=carry,
         )  # fmt: skip
         purchases += bought.purchases
         if bought.due:

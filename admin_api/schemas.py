@@ -191,6 +191,12 @@ class ProductChoice(Strict):
     )
 
 
+def _distinct_codes(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("codes repeat")
+    return value
+
+
 def _distinct_products(value: list[ProductChoice]) -> list[ProductChoice]:
     names = [c.product for c in value]
     if len(set(names)) != len(names):
@@ -210,9 +216,10 @@ class PackPurchase(Strict):
 
     pack: CatalogName
     products: Annotated[list[ProductChoice], Field(max_length=100)] = []
-    coupon: PromoCode | None = None
+    coupons: Annotated[list[PromoCode], Field(max_length=5)] = []
 
     _distinct = field_validator("products")(_distinct_products)
+    _codes = field_validator("coupons")(_distinct_codes)
 
 
 class PurchasePatch(Strict):
@@ -248,8 +255,12 @@ class SubscriptionIn(Strict):
         description="choices per bundle of the plan; bundles not named are bought as the"
         " catalog has them (mandatory products only)",
     )
-    coupon: PromoCode | None = None
+    coupons: Annotated[list[PromoCode], Field(max_length=5)] = Field(
+        default=[], description="applied in this order, each to every product's list price"
+    )
     vouchers: Annotated[list[PromoCode], Field(max_length=10)] = []
+
+    _codes = field_validator("coupons", "vouchers")(_distinct_codes)
 
     @field_validator("services")
     @classmethod

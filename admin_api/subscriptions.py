@@ -173,16 +173,17 @@ async def open_subscription(
     sub = purchases.Subscription(
         subscription_id, customer_id, group_id, account_id, s.plan, s.payment_type, s.currency
     )
-    coupon = None
-    if s.coupon is not None:
-        coupon = await redeem_coupon(conn, s.coupon, sub, f"{where}.coupon")
+    coupons = [
+        await redeem_coupon(conn, code, sub, f"{where}.coupons[{i}]")
+        for i, code in enumerate(s.coupons)
+    ]
     adjustments = []
     for i, code in enumerate(s.vouchers):
         used = await vouchers.use(conn, SYSTEM, customer_id, code, sub, f"{where}.vouchers[{i}]")
         if used.adjustment is not None:
             adjustments.append(used.adjustment)
     bought = await purchases.buy_plan(
-        conn, SYSTEM, sub, s.bundles, coupon, s.services, where, new_money=new_money
+        conn, SYSTEM, sub, s.bundles, coupons, s.services, where, new_money=new_money
     )
     if bought.adjustment is not None:
         adjustments.append(bought.adjustment)
@@ -343,7 +344,7 @@ async def _set_plan(
         )
     ]
     bought = await purchases.buy_plan(
-        conn, who, sub, [], None, global_services, "body", new_money=False, carry=carry
+        conn, who, sub, [], [], global_services, "body", new_money=False, carry=carry
     )
     await outbox.queue(conn, "account", row["account_id"])
     await audit.record(

@@ -116,7 +116,7 @@ async def use(
         pack = published.packs.get(voucher["pack"])
         if pack is None:
             raise Conflict(f"voucher {code!r} buys pack {voucher['pack']!r}, no longer sold")
-        bought = await purchases.buy(conn, who, sub, pack, "pack", [], None, field, voucher=code)
+        bought = await purchases.buy(conn, who, sub, pack, "pack", [], [], field, voucher=code)
         used = Used(None, bought.purchases)
     else:
         balance_id = await conn.fetchval(

@@ -72,7 +72,7 @@ CREATE TABLE purchases (
     discount numeric NOT NULL CHECK (discount >= 0),
     price numeric NOT NULL CHECK (price >= 0),             -- list_price - discount
     discounts jsonb NOT NULL DEFAULT '[]',                 -- [{source, id, amount}]
-    coupon text REFERENCES coupons (code),
+    coupons text[] NOT NULL DEFAULT '{}',  -- the codes whose discounts it carries
     -- the grant: a balance of `resource` holding `granted` (value x quantity), created when the
     -- purchase becomes active
     balance_id text,

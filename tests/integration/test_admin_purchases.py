@@ -72,16 +72,16 @@ async def test_a_prepaid_plan_is_paid_at_once_and_its_bundle_granted(admin: Admi
 async def test_a_coupon_lowers_the_prices_once_per_line(admin: Admin) -> None:
     coupon = {"code": "HALF50", "percent": "50", "max_uses": 1}
     assert (await admin.call("POST", "/v1/coupons", json=coupon)).status_code == 201
-    response = await admin.call("POST", "/v1/customers", json=smart(coupon="HALF50"))
+    response = await admin.call("POST", "/v1/customers", json=smart(coupons=["HALF50"]))
     assert response.status_code == 201, response.text
     customer = response.json()
     bought = await products(admin, customer["id"], customer["subscriptions"][0]["id"])
     # 50 % of 9.99 is 4.995, rounded half up once: 5.00
     assert (bought["monthly-fee"]["price"], bought["voice-100min"]["price"]) == ("4.99", "3.20")
-    assert bought["monthly-fee"]["coupon"] == "HALF50"
+    assert bought["monthly-fee"]["coupons"] == ["HALF50"]
     assert await admin.engine.balance(MSISDN, "main") == 3000 - 499 - 320
-    used_up = await admin.call("POST", "/v1/customers", json=smart(coupon="HALF50") | {
-        "account_id": "other"} | {"subscription": smart(coupon="HALF50")["subscription"] | {
+    used_up = await admin.call("POST", "/v1/customers", json=smart(coupons=["HALF50"]) | {
+        "account_id": "other"} | {"subscription": smart(coupons=["HALF50"])["subscription"] | {
             "services": ["38640555002"]}})  # fmt: skip
     assert used_up.status_code == 409, used_up.text
     assert (await admin.call("GET", "/v1/coupons/HALF50")).json()["uses"] == 1

@@ -41,7 +41,7 @@ def _one(price_micros: int, *discounts: Discount, quantity: int = 1, decimals: i
 def test_worked_example() -> None:
     coupon = CouponTerms("HALF", D("50"), None)
     chosen = {"voice-100min": 2, "monthly-fee": 1}  # the optional SIM is not bought
-    lines = price_lines(PRODUCTS, VOICE_BUNDLE, chosen, 2, coupon)
+    lines = price_lines(PRODUCTS, VOICE_BUNDLE, chosen, 2, [coupon])
     assert lines == [
         Line(
             "monthly-fee",
@@ -109,7 +109,7 @@ def test_amount_discount_is_capped_and_a_zero_discount_is_not_listed() -> None:
     coupon = CouponTerms("TEN", None, D("10"))
     offer = Offer("o", (OfferItem("p", 3),), (Discount("big", None, 2_000_000),))
     products = {"p": Product("p", 500_000)}
-    (line,) = price_lines(products, offer, {"p": 3}, 2, coupon)
+    (line,) = price_lines(products, offer, {"p": 3}, 2, [coupon])
     # 3 x 0.50 = 1.50; 2.00 off (once, not per unit) is capped at 1.50; the coupon finds nothing
     assert line == Line("p", 3, D("1.50"), (("offer", "big", D("1.50")),), D("0.00"))
 
@@ -123,7 +123,7 @@ def test_amount_discount_rounds_to_the_minor_unit() -> None:
 def test_coupon_amount_applies_to_every_line_after_the_offer() -> None:
     coupon = CouponTerms("TWO", None, D("2"))
     chosen = {"monthly-fee": 1, "voice-100min": 2}
-    lines = price_lines(PRODUCTS, VOICE_BUNDLE, chosen, 2, coupon)
+    lines = price_lines(PRODUCTS, VOICE_BUNDLE, chosen, 2, [coupon])
     assert [line.discounts[-1] for line in lines] == [("coupon", "TWO", D("2.00"))] * 2
     assert [line.price for line in lines] == [D("6.99"), D("4.20")]
 
@@ -144,8 +144,20 @@ def test_refuses_a_product_outside_the_offer_and_a_bad_coupon() -> None:
         price_lines(PRODUCTS, VOICE_BUNDLE, {"data-1gb": 1}, 2)
     with pytest.raises(ValueError, match="at least 1"):
         price_lines(PRODUCTS, VOICE_BUNDLE, {"monthly-fee": 0}, 2)
-    with pytest.raises(ValueError, match="exactly one"):
-        price_lines(PRODUCTS, VOICE_BUNDLE, {"monthly-fee": 1}, 2, CouponTerms("X", D(1), D(1)))
+    with pytest.raises(ValueError, match="one non-negative percent or amount"):
+        price_lines(PRODUCTS, VOICE_BUNDLE, {"monthly-fee": 1}, 2, [CouponTerms("X", D(1), D(1))])
+
+
+def test_several_coupons_apply_in_the_order_given_each_on_the_list_price() -> None:
+    coupons = [CouponTerms("HALF", D("50"), None), CouponTerms("ONE", None, D("1"))]
+    (line,) = price_lines(PRODUCTS, VOICE_BUNDLE, {"monthly-fee": 1}, 2, coupons)
+    # 9.99: the offer's 1.00 off, then 50 % of the list price (4.995 -> 5.00), then 1.00: 2.99
+    assert line.discounts == (
+        ("offer", "loyal", D("1.00")),
+        ("coupon", "HALF", D("5.00")),
+        ("coupon", "ONE", D("1.00")),
+    )
+    assert line.price == D("2.99")
 
 
 NAMES = ("a", "b", "c", "d")
@@ -194,7 +206,7 @@ def test_lines_are_exact_and_never_negative(
     case: tuple[dict[str, Product], Offer, dict[str, int], int, CouponTerms | None],
 ) -> None:
     products, offer, chosen, decimals, coupon = case
-    lines = price_lines(products, offer, chosen, decimals, coupon)
+    lines = price_lines(products, offer, chosen, decimals, [coupon] if coupon else [])
     assert [line.product for line in lines] == [
         i.product for i in offer.items if i.product in chosen
     ]
