@@ -515,12 +515,13 @@ async def modify(
             list_price, discount, valid_to,
         )  # fmt: skip
         if row["balance_id"] is not None:
+            # the provisioned amount stays: the adjustment's rated record carries the change,
+            # so `tarif sync` (provisioned + recorded movements) counts it once
             await conn.execute(
-                """UPDATE balances SET amount = $3, valid_to = $4
+                """UPDATE balances SET valid_to = $3
                    WHERE customer_id = $1 AND balance_id = $2""",
                 customer_id,
                 row["balance_id"],
-                granted,
                 valid_to,
             )
         await outbox.queue(conn, "account", row["account_id"])

@@ -123,3 +123,28 @@ async def test_after_losing_redis_sync_restores_live_balances_from_the_records(
     assert await engine.balance("38640559100") == before
     await admin.relay.sync_all()  # again: Redis has it now, nothing moves twice
     assert await engine.balance("38640559100") == before
+
+
+async def test_after_losing_redis_purchases_come_back_paid_once(
+    admin: Admin, redis_url: str, database_url: str
+) -> None:
+    """A prepaid bundle's payment and a product's modification are adjustments: the rated
+    records carry them, so the balances come back as they were."""
+    engine = admin.engine
+    body = onboarding("38640559200", subscription__plan="smart")
+    body["subscription"]["balances"] = [{"id": "main", "resource": "EUR", "amount": "30.00"}]
+    customer = (await admin.call("POST", "/v1/customers", json=body)).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    listed = await admin.call("GET", f"/v1/customers/{cid}/subscriptions/{sid}/products")
+    voice = next(p for p in listed.json()["items"] if p["product"] == "voice-100min")
+    path = f"/v1/customers/{cid}/subscriptions/{sid}/products/{voice['id']}"
+    assert (await admin.call("PATCH", path, json={"quantity": 3})).status_code == 200
+    before = {b: await engine.balance("38640559200", b) for b in ("main", voice["balance_id"])}
+    assert before == {"main": 3000 - 1719, voice["balance_id"]: 18_000}
+    async with running_batch(redis_url, database_url) as app:
+        await eventually(lambda: app.metrics.ingested.labels("rated")._value.get() == 2)
+    await engine.redis.flushdb()
+    await admin.relay.sync_all()
+    await engine.app.catalog.refresh()
+    after = {b: await engine.balance("38640559200", b) for b in before}
+    assert after == before
