@@ -415,9 +415,10 @@ async def buy_pack(
     subscription_id: int,
     body: PackPurchase,
     redeem_coupon: Any,
+    services_free: Any,
 ) -> Bought:
     """An option pack on top of the plan; `redeem_coupon(conn, code, sub, field)` gives each
-    coupon's terms."""
+    coupon's terms, `services_free(conn, identifiers, account, field)` checks new lines."""
     async with conn.transaction():
         sub = await subscription(conn, customer_id, subscription_id)
         published = await catalog.current(conn)
@@ -426,6 +427,8 @@ async def buy_pack(
             raise InvalidRequest("body.pack", f"unknown pack {body.pack!r}")
         if pack.plans and sub.plan not in pack.plans:
             raise InvalidRequest("body.pack", f"{body.pack!r} is not sold with plan {sub.plan!r}")
+        if lines := [i for choice in body.products for i in choice.services]:
+            await services_free(conn, lines, sub.account_id, "body.products")
         coupons = [
             await redeem_coupon(conn, code, sub, f"body.coupons[{i}]")
             for i, code in enumerate(body.coupons)

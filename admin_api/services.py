@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from admin_api import audit, outbox
 from admin_api.auth import Principal
 from admin_api.schemas import ServiceNew, ServicePatch
-from tarif_common import keys
+from admin_api.subscriptions import services_free
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
 _PUBLIC = """v.identifier, v.subscription_id, v.status, v.valid_from, v.valid_to, v.devices,
@@ -31,14 +31,6 @@ async def list_services(conn: asyncpg.Connection, customer_id: int) -> list[dict
         customer_id,
     )
     return [dict(r) for r in rows]
-
-
-async def _free(conn: asyncpg.Connection, redis: Redis, identifier: str, account_id: str) -> None:
-    if await conn.fetchval("SELECT 1 FROM services WHERE identifier = $1", identifier):
-        raise Conflict(f"service {identifier} is already in use")
-    raw = await redis.get(keys.route(identifier))
-    if raw is not None and keys.text(raw).split("|")[1] != account_id:
-        raise Conflict(f"service {identifier} is already in use")
 
 
 async def add(
@@ -60,7 +52,7 @@ async def add(
             raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
         if row["status"] != "active":
             raise Conflict(f"subscription {subscription_id} is {row['status']}")
-        await _free(conn, redis, body.identifier, row["account_id"])
+        await services_free(conn, redis, [body.identifier], row["account_id"], "body.identifier")
         try:
             await conn.execute(
                 """INSERT INTO services (identifier, subscription_id, valid_from, valid_to,
@@ -117,7 +109,7 @@ async def change(
             raise InvalidRequest("body.valid_to", "must be after valid_from")
         new_identifier = changes.get("identifier", identifier)
         if new_identifier != identifier:
-            await _free(conn, redis, new_identifier, row["account_id"])
+            await services_free(conn, redis, [new_identifier], row["account_id"], "body.identifier")
         await conn.execute(
             """UPDATE services SET identifier = $2, status = $3, valid_from = $4, valid_to = $5,
                    devices = $6 WHERE identifier = $1""",

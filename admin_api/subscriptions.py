@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +80,15 @@ async def services_free(
     for identifier, raw in zip(identifiers, routes, strict=True):
         if raw is not None and keys.text(raw).split("|")[1] != account_id:
             raise Conflict(f"{where}: {identifier} is already in use")
+
+
+def checker(redis: Redis) -> Callable[[asyncpg.Connection, list[str], str, str], Awaitable[None]]:
+    """`services_free` bound to a Redis (what purchases.buy_pack takes)."""
+
+    async def check(conn: asyncpg.Connection, ids: list[str], account: str, where: str) -> None:
+        await services_free(conn, redis, ids, account, where)
+
+    return check
 
 
 async def open_subscription(

@@ -109,8 +109,9 @@ async def buy_pack(
     postpaid: its prices go to the bills."""
     async with pool.acquire() as conn:
         bought = await purchases.buy_pack(
-            conn, who, customer_id, subscription_id, body, subscriptions.redeem_coupon
-        )
+            conn, who, customer_id, subscription_id, body, subscriptions.redeem_coupon,
+            subscriptions.checker(request.app.state.redis),
+        )  # fmt: skip
         account_id = await subscriptions.account_of(conn, subscription_id)
         await sync_engine(request, "account", account_id, conn)
     await settle(request, [bought.adjustment] if bought.adjustment else [], account_id)

@@ -14,6 +14,7 @@ from admin_api.subscriptions import apply_due_transitions
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common.settings import Settings
 from tests.integration.admin_harness import Admin, onboarding
+from tests.integration.harness import account, eur
 from tests.integration.requests import sms, voice_call
 
 MSISDN = "38640555001"
@@ -236,6 +237,12 @@ async def test_a_service_product_brings_its_own_identifier(admin: Admin) -> None
                                                   "services": [MSISDN]}]}  # fmt: skip
     clash = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=taken)
     assert clash.status_code == 409
+    await engine.provision(account("legacy", "38640555999", eur("1.00")))  # Redis only
+    legacy = {"pack": "second-line", "products": [{"product": "extra-line",
+                                                   "services": ["38640555999"]}]}  # fmt: skip
+    held = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=legacy)
+    assert held.status_code == 409, held.text
+    assert await admin.count("purchases") == 1  # only the first line's pack
 
 
 async def test_a_crash_before_the_payment_is_finished_by_the_housekeeping(admin: Admin) -> None:
@@ -244,8 +251,9 @@ async def test_a_crash_before_the_payment_is_finished_by_the_housekeeping(admin:
     who = Principal(0, "tk_test", Role.ADMIN)
     async with admin.pool.acquire() as conn:  # the API's transaction, then the process dies
         bought = await purchases.buy_pack(
-            conn, who, cid, sid, PackPurchase(pack="data-boost"), subscriptions.redeem_coupon
-        )
+            conn, who, cid, sid, PackPurchase(pack="data-boost"), subscriptions.redeem_coupon,
+            subscriptions.checker(admin.engine.redis),
+        )  # fmt: skip
     assert bought.adjustment is not None
     assert (await products(admin, cid, sid))["data-1gb"]["status"] == "pending"
     store = balance_store(admin.engine.redis, Settings(redis_url="redis://x", database_url="x"))
