@@ -420,7 +420,17 @@ async def buy_pack(
     """An option pack on top of the plan; `redeem_coupon(conn, code, sub, field)` gives each
     coupon's terms, `services_free(conn, identifiers, account, field)` checks new lines."""
     async with conn.transaction():
-        sub = await subscription(conn, customer_id, subscription_id)
+        sub = await subscription(conn, customer_id, subscription_id)  # locked: retries queue
+        earlier = await conn.fetch(
+            """SELECT id, adjustment_id, offer FROM purchases
+               WHERE subscription_id = $1 AND request_id = $2 ORDER BY id""",
+            subscription_id,
+            body.request_id,
+        )
+        if earlier:
+            if earlier[0]["offer"] != body.pack:
+                raise Conflict(f"request_id {body.request_id!r} bought {earlier[0]['offer']!r}")
+            return Bought([r["id"] for r in earlier], earlier[0]["adjustment_id"])
         published = await catalog.current(conn)
         pack = published.packs.get(body.pack)
         if pack is None:
@@ -434,6 +444,11 @@ async def buy_pack(
             for i, code in enumerate(body.coupons)
         ]
         bought = await buy(conn, who, sub, pack, "pack", body.products, coupons, "body")
+        await conn.execute(
+            "UPDATE purchases SET request_id = $2 WHERE id = ANY($1::bigint[])",
+            bought.purchases,
+            body.request_id,
+        )
         await audit.record(
             conn, who, "subscription.pack", "subscription", str(subscription_id), None,
             body.model_dump(mode="json") | {"purchases": bought.purchases},

@@ -214,6 +214,7 @@ class BundleChoice(Strict):
 class PackPurchase(Strict):
     """An option pack bought on top of the plan."""
 
+    request_id: Identifier = Field(description="idempotency key: a retry buys (and pays) once")
     pack: CatalogName
     products: Annotated[list[ProductChoice], Field(max_length=100)] = []
     coupons: Annotated[list[PromoCode], Field(max_length=5)] = []

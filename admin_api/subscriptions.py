@@ -305,6 +305,8 @@ async def change_plan(
                 {"plan": row["plan"]}, done,
             )  # fmt: skip
             return row["account_id"], done
+        if body.plan == row["plan"]:  # a retry of a transition made: nothing bought twice
+            return row["account_id"], {"plan": body.plan, "status": "unchanged"}
         done = {"plan": body.plan, "status": "done"}
         if payment := await _set_plan(conn, who, row, body.plan):
             done["payment"] = payment  # a prepaid subscription pays the new bundles now

@@ -85,11 +85,14 @@ CREATE TABLE purchases (
     adjustment_id bigint REFERENCES balance_adjustments (id),
     status text NOT NULL DEFAULT 'active'
         CHECK (status IN ('pending', 'active', 'refused', 'cancelled')),
+    request_id text,                      -- a pack purchase's idempotency key
     created_at timestamptz NOT NULL DEFAULT now(),
     cancelled_at timestamptz
 );
 CREATE INDEX purchases_pending ON purchases (adjustment_id) WHERE status = 'pending';
 CREATE INDEX purchases_subscription ON purchases (subscription_id);
+CREATE INDEX purchases_request ON purchases (subscription_id, request_id)
+    WHERE request_id IS NOT NULL;
 
 ALTER TABLE services ADD COLUMN purchase_id bigint REFERENCES purchases (id);
 

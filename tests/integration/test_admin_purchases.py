@@ -152,13 +152,22 @@ async def test_option_packs_paid_or_refused_and_pack_vouchers(admin: Admin) -> N
     engine = admin.engine
     assert await engine.balance(MSISDN, "main") == 300
     path = f"/v1/customers/{cid}/subscriptions/{sid}"
-    paid = await admin.call("POST", f"{path}/packs", json={"pack": "data-boost"})
+    paid = await admin.call(
+        "POST", f"{path}/packs", json={"pack": "data-boost", "request_id": "p1"}
+    )
     assert paid.status_code == 201, paid.text
     (data,) = paid.json()["items"]
     assert (data["status"], data["price"], data["granted"]) == ("active", "3.00", "1073741824")
     assert await engine.balance(MSISDN, "main") == 0
     assert await engine.balance(MSISDN, data["balance_id"]) == 1073741824
-    again = await admin.call("POST", f"{path}/packs", json={"pack": "data-boost"})
+    retried = await admin.call(
+        "POST", f"{path}/packs", json={"pack": "data-boost", "request_id": "p1"}
+    )
+    assert retried.json()["items"] == paid.json()["items"]  # a retry: bought and paid once
+    assert await engine.balance(MSISDN, "main") == 0
+    again = await admin.call(
+        "POST", f"{path}/packs", json={"pack": "data-boost", "request_id": "p2"}
+    )
     (refused,) = again.json()["items"]
     assert refused["status"] == "refused"  # nothing left to pay with
     report = await engine.stub.GetBalances(pb.BalanceQuery(subscriber=MSISDN))
@@ -183,7 +192,7 @@ async def test_option_packs_paid_or_refused_and_pack_vouchers(admin: Admin) -> N
     not_sold = await admin.call(
         "POST",
         f"/v1/customers/{basic['id']}/subscriptions/{basic['subscriptions'][0]['id']}/packs",
-        json={"pack": "data-boost"},
+        json={"pack": "data-boost", "request_id": "p3"},
     )
     assert (not_sold.status_code, not_sold.json()["field"]) == (422, "body.pack")
 
@@ -219,7 +228,7 @@ async def test_a_service_product_brings_its_own_identifier(admin: Admin) -> None
     assert (await admin.call("PUT", "/v1/catalog/packs/second-line", json=pack)).status_code == 200
     customer = (await admin.call("POST", "/v1/customers", json=onboarding())).json()
     cid, sid = customer["id"], customer["subscriptions"][0]["id"]
-    body = {"pack": "second-line", "products": [{"product": "extra-line",
+    body = {"pack": "second-line", "request_id": "l1", "products": [{"product": "extra-line",
                                                  "services": ["38640555777"]}]}  # fmt: skip
     bought = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=body)
     assert bought.status_code == 201, bought.text
@@ -233,12 +242,12 @@ async def test_a_service_product_brings_its_own_identifier(admin: Admin) -> None
     assert (await admin.call("POST", path)).status_code == 200
     gone = await engine.stub.ChargeEvent(sms("38640555777", "line-2", engine.clock.now))
     assert gone.result == pb.USER_UNKNOWN
-    taken = {"pack": "second-line", "products": [{"product": "extra-line",
+    taken = {"pack": "second-line", "request_id": "l2", "products": [{"product": "extra-line",
                                                   "services": [MSISDN]}]}  # fmt: skip
     clash = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=taken)
     assert clash.status_code == 409
     await engine.provision(account("legacy", "38640555999", eur("1.00")))  # Redis only
-    legacy = {"pack": "second-line", "products": [{"product": "extra-line",
+    legacy = {"pack": "second-line", "request_id": "l3", "products": [{"product": "extra-line",
                                                    "services": ["38640555999"]}]}  # fmt: skip
     held = await admin.call("POST", f"/v1/customers/{cid}/subscriptions/{sid}/packs", json=legacy)
     assert held.status_code == 409, held.text
@@ -250,8 +259,9 @@ async def test_a_crash_before_the_payment_is_finished_by_the_housekeeping(admin:
     cid, sid = customer["id"], customer["subscriptions"][0]["id"]
     who = Principal(0, "tk_test", Role.ADMIN)
     async with admin.pool.acquire() as conn:  # the API's transaction, then the process dies
+        pack = PackPurchase(pack="data-boost", request_id="crash-1")
         bought = await purchases.buy_pack(
-            conn, who, cid, sid, PackPurchase(pack="data-boost"), subscriptions.redeem_coupon,
+            conn, who, cid, sid, pack, subscriptions.redeem_coupon,
             subscriptions.checker(admin.engine.redis),
         )  # fmt: skip
     assert bought.adjustment is not None
@@ -298,6 +308,9 @@ async def test_a_plan_transition_swaps_the_bundles_and_keeps_the_lines(admin: Ad
     assert (after["voice-line"]["status"], after["sms-line"]["status"]) == ("cancelled", "active")
     assert after["sms-line"]["services"] == [line]  # the line moved to the new plan's product
     assert await engine.balance(MSISDN, "main") == 2700  # the new bundle paid at once
+    retried = await admin.call("PUT", path, json={"plan": "lines-b"})
+    assert retried.json()["status"] == "unchanged"
+    assert await engine.balance(MSISDN, "main") == 2700  # a retry pays nothing more
     ok = await engine.stub.ChargeEvent(sms(line, "after-move", engine.clock.now))
     assert ok.result == pb.SUCCESS
 
