@@ -65,7 +65,7 @@ def _window(start: Any, end: Any) -> None:
 async def _profile(
     conn: asyncpg.Connection, customer_id: int, profile_id: int | None
 ) -> int | None:
-    found = await conn.fetchval(
+    found: int | None = await conn.fetchval(
         """SELECT id FROM billing_profiles WHERE customer_id = $1 AND ($2::bigint IS NULL
                OR id = $2) ORDER BY id LIMIT 1""",
         customer_id,
@@ -75,7 +75,7 @@ async def _profile(
         raise InvalidRequest(
             "body.billing_profile_id", f"customer {customer_id} has no billing profile {profile_id}"
         )
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def insert(

@@ -15,6 +15,7 @@ balance could not pay. A crash in between is finished by the housekeeping loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -132,7 +133,7 @@ async def buy(
     coupons: list[CouponTerms],
     where: str,
     *,
-    global_services: list[str] = (),  # type: ignore[assignment]
+    global_services: Sequence[str] = (),
     voucher: str | None = None,
     new_money: bool = False,
     pay: bool = True,

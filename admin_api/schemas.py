@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from tarif_common.contacts import Contact, unique_tags
 from tarif_common.keys import ID_PATTERN
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -131,29 +132,10 @@ Payment = Annotated[
 ]
 
 
-class ContactIn(Strict):
-    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "primary"
-    email: Annotated[EmailStr, Field(max_length=254)] | None = None
-    phone: Phone | None = None
-
-    @model_validator(mode="after")
-    def _some_address(self) -> ContactIn:
-        if self.email is None and self.phone is None:
-            raise ValueError("a contact needs an email or a phone")
-        return self
-
-
-def _unique_tags(contacts: list[ContactIn]) -> list[ContactIn]:
-    tags = [c.tag for c in contacts]
-    if len(set(tags)) != len(tags):
-        raise ValueError("contact tags repeat")
-    return contacts
-
-
 class Contacts(Strict):
-    contacts: Annotated[list[ContactIn], Field(max_length=20)]
+    contacts: Annotated[list[Contact], Field(max_length=20)]
 
-    _tags = field_validator("contacts")(_unique_tags)
+    _tags = field_validator("contacts")(unique_tags)
 
 
 class BalanceIn(Strict):
@@ -300,12 +282,12 @@ class Onboarding(Strict):
     )
     account: AccountInfo
     payment: Payment
-    contacts: Annotated[list[ContactIn], Field(max_length=20)] = []
+    contacts: Annotated[list[Contact], Field(max_length=20)] = []
     subscription: SubscriptionIn
     sharing: SharingMembership | None = None
     hierarchy: HierarchyMembership | None = None
 
-    _tags = field_validator("contacts")(_unique_tags)
+    _tags = field_validator("contacts")(unique_tags)
 
 
 class CustomerSummary(BaseModel):

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -25,7 +25,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from redis.asyncio import Redis
 
@@ -34,6 +33,7 @@ from engine.rating import Catalog, parse_catalog
 from engine.rating.model import Direction, Threshold, ThresholdBasis
 from engine.sharing import GroupDoc, Groups, group_of
 from tarif_common import keys
+from tarif_common.contacts import Contact, unique_tags
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text
 
@@ -59,22 +59,6 @@ class BalanceDoc(BaseModel):
         return value
 
 
-class ContactDoc(BaseModel):
-    """Where the customer is told things (threshold notifications); kept in Postgres."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tag: str = Field(default="primary", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{6,15}$")
-
-    @model_validator(mode="after")
-    def _some_address(self) -> Self:
-        if self.email is None and self.phone is None:
-            raise ValueError("a contact needs an email or a phone")
-        return self
-
-
 class AccountDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,15 +72,9 @@ class AccountDoc(BaseModel):
     balances: list[BalanceDoc] = Field(default_factory=list, max_length=200)
     credit_profile: str | None = None
     # None: leave the account's contacts as they are; a list (even empty) replaces them.
-    contacts: list[ContactDoc] | None = Field(default=None, max_length=20)
+    contacts: list[Contact] | None = Field(default=None, max_length=20)
 
-    @field_validator("contacts")
-    @classmethod
-    def _tags(cls, value: list[ContactDoc] | None) -> list[ContactDoc] | None:
-        tags = [c.tag for c in value or []]
-        if len(set(tags)) != len(tags):
-            raise ValueError("contact tags repeat")
-        return value
+    _tags = field_validator("contacts")(unique_tags)
 
     @field_validator("services")
     @classmethod
