@@ -14,6 +14,7 @@ import asyncpg
 
 from admin_api import audit, outbox
 from admin_api.auth import Principal
+from admin_api.billing_profiles import check_window
 from admin_api.schemas import BalanceGroupNew, BalanceGroupPatch
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
@@ -55,11 +56,6 @@ async def _get(conn: asyncpg.Connection, group_id: int) -> dict[str, Any]:
     return dict(
         await conn.fetchrow(f"SELECT {_PUBLIC} FROM balance_groups g WHERE id = $1", group_id)
     )
-
-
-def _window(start: Any, end: Any) -> None:
-    if start is not None and end is not None and end <= start:
-        raise InvalidRequest("body.valid_to", "must be after valid_from")
 
 
 async def _profile(
@@ -106,6 +102,25 @@ async def insert(
     return group_id
 
 
+async def add_group(
+    conn: asyncpg.Connection,
+    customer_id: int,
+    customer_account: str,
+    name: str,
+    account_id: str | None = None,
+    billing_profile_id: int | None = None,
+    valid_from: Any = None,
+    valid_to: Any = None,
+) -> tuple[int, str, int | None]:
+    """A new group (inside the caller's transaction): its engine account defaults to
+    `<customer account>.<name>`, its billing profile to the customer's first. Returns the
+    group's id, account id and billing profile."""
+    account_id = account_id or f"{customer_account}.{name}"
+    profile = await _profile(conn, customer_id, billing_profile_id)
+    group_id = await insert(conn, customer_id, name, account_id, profile, valid_from, valid_to)
+    return group_id, account_id, profile
+
+
 async def open_customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
     """The customer, locked, refused once closed: what it gets next must not race its closing."""
     customer = await conn.fetchrow(
@@ -121,14 +136,13 @@ async def open_customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.R
 async def create(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: BalanceGroupNew
 ) -> dict[str, Any]:
-    _window(body.valid_from, body.valid_to)
+    check_window(body.valid_from, body.valid_to)
     async with conn.transaction():
         customer = await open_customer(conn, customer_id)
-        account_id = body.account_id or f"{customer['account_id']}.{body.name}"
-        profile = await _profile(conn, customer_id, body.billing_profile_id)
-        group_id = await insert(
-            conn, customer_id, body.name, account_id, profile, body.valid_from, body.valid_to
-        )
+        group_id, account_id, _ = await add_group(
+            conn, customer_id, customer["account_id"], body.name, body.account_id,
+            body.billing_profile_id, body.valid_from, body.valid_to,
+        )  # fmt: skip
         created = await _get(conn, group_id)
         await audit.record(
             conn, who, "balance_group.create", "customer", str(customer_id), None,
@@ -157,7 +171,7 @@ async def update(
             raise NotFound(f"customer {customer_id} has no balance group {name!r}")
         start = changes.get("valid_from", before["valid_from"])
         end = changes.get("valid_to", before["valid_to"])
-        _window(start, end)
+        check_window(start, end)
         profile = before["billing_profile_id"]
         if "billing_profile_id" in changes:
             profile = await _profile(conn, customer_id, changes["billing_profile_id"])

@@ -26,7 +26,8 @@ async def list_profiles(conn: asyncpg.Connection, customer_id: int) -> list[dict
     return [dict(r) for r in rows]
 
 
-def _window(start: Any, end: Any) -> None:
+def check_window(start: Any, end: Any) -> None:
+    """A validity window's end comes after its start (either may be open)."""
     if start is not None and end is not None and end <= start:
         raise InvalidRequest("body.valid_to", "must be after valid_from")
 
@@ -38,7 +39,7 @@ async def create(
     money = published.resources.get(body.currency)
     if money is None or money.currency is None:
         raise InvalidRequest("body.currency", f"{body.currency!r} is not a money resource")
-    _window(body.valid_from, body.valid_to)
+    check_window(body.valid_from, body.valid_to)
     async with conn.transaction():
         if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
@@ -91,7 +92,7 @@ async def update(
             raise NotFound(f"customer {customer_id} has no billing profile {profile_id}")
         start = changes.get("valid_from", before["valid_from"])
         end = changes.get("valid_to", before["valid_to"])
-        _window(start, end)
+        check_window(start, end)
         await conn.execute(
             """UPDATE billing_profiles SET billing_interval = $2, billing_day = $3,
                    valid_from = $4, valid_to = $5, updated_at = now() WHERE id = $1""",

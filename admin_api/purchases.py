@@ -45,6 +45,14 @@ class Subscription:
     payment_type: str
     currency: str
 
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Subscription:
+        """From a `subscriptions` row with its group's `account_id`."""
+        return cls(
+            row["id"], row["customer_id"], row["balance_group_id"], row["account_id"],
+            row["plan"], row["payment_type"], row["currency"],
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Bought:
@@ -53,12 +61,12 @@ class Bought:
     due: Decimal = Decimal(0)  # prepaid, not paid yet (buy(pay=False))
 
 
-async def subscription(
+async def locked_subscription(
     conn: asyncpg.Connection, customer_id: int, subscription_id: int
-) -> Subscription:
+) -> asyncpg.Record:
+    """The customer's active subscription with its group's `account_id`, locked for the change."""
     row = await conn.fetchrow(
-        """SELECT s.id, s.customer_id, s.balance_group_id, g.account_id, s.plan, s.payment_type,
-                  s.currency, s.status FROM subscriptions s
+        """SELECT s.*, g.account_id FROM subscriptions s
            JOIN balance_groups g ON g.id = s.balance_group_id
            WHERE s.id = $1 AND s.customer_id = $2 FOR UPDATE OF s""",
         subscription_id,
@@ -68,10 +76,13 @@ async def subscription(
         raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
     if row["status"] != "active":
         raise Conflict(f"subscription {subscription_id} is {row['status']}")
-    return Subscription(
-        row["id"], row["customer_id"], row["balance_group_id"], row["account_id"], row["plan"],
-        row["payment_type"], row["currency"],
-    )  # fmt: skip
+    return row
+
+
+async def subscription(
+    conn: asyncpg.Connection, customer_id: int, subscription_id: int
+) -> Subscription:
+    return Subscription.of(await locked_subscription(conn, customer_id, subscription_id))
 
 
 def _chosen(

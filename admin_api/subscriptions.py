@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,13 +232,8 @@ async def add(
             raise Conflict(f"customer {customer_id} has no balance group")
         new_money = group is None
         if group is None:
-            profile = await conn.fetchval(
-                "SELECT id FROM billing_profiles WHERE customer_id = $1 ORDER BY id LIMIT 1",
-                customer_id,
-            )
-            account_id = f"{customer['account_id']}.{s.balance_group}"
-            group_id = await balance_groups.insert(
-                conn, customer_id, str(s.balance_group), account_id, profile
+            group_id, account_id, profile = await balance_groups.add_group(
+                conn, customer_id, customer["account_id"], str(s.balance_group)
             )
         else:
             group_id, account_id, profile = (
@@ -257,24 +252,6 @@ async def add(
     return opened, account_id
 
 
-async def _subscription(
-    conn: asyncpg.Connection, customer_id: int, subscription_id: int
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """SELECT s.*, g.account_id, c.status AS customer_status FROM subscriptions s
-           JOIN customers c ON c.id = s.customer_id
-           JOIN balance_groups g ON g.id = s.balance_group_id
-           WHERE s.id = $1 AND s.customer_id = $2 FOR UPDATE OF s""",
-        subscription_id,
-        customer_id,
-    )
-    if row is None:
-        raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
-    if row["status"] != "active":
-        raise Conflict(f"subscription {subscription_id} is {row['status']}")
-    return row
-
-
 async def change_plan(
     conn: asyncpg.Connection,
     who: Principal,
@@ -288,7 +265,7 @@ async def change_plan(
         raise InvalidRequest("body.plan", f"unknown plan {body.plan!r}")
     now = datetime.now(UTC)
     async with conn.transaction():
-        row = await _subscription(conn, customer_id, subscription_id)
+        row = await purchases.locked_subscription(conn, customer_id, subscription_id)
         if body.effective_at is not None and body.effective_at > now:
             transition_id = await conn.fetchval(
                 """INSERT INTO plan_transitions (subscription_id, plan, effective_at, requested_by)
@@ -344,10 +321,7 @@ async def _set_plan(
         )
         if product is not None and product.service is not None and identifiers:
             carry.setdefault(product.service, []).extend(i["identifier"] for i in identifiers)
-    sub = purchases.Subscription(
-        row["id"], row["customer_id"], row["balance_group_id"], row["account_id"], plan,
-        row["payment_type"], row["currency"],
-    )  # fmt: skip
+    sub = replace(purchases.Subscription.of(row), plan=plan)
     global_services = [
         r["identifier"]
         for r in await conn.fetch(
@@ -422,7 +396,7 @@ async def cancel(
 ) -> str:
     """The services stop being charged at once (the engine refuses their usage)."""
     async with conn.transaction():
-        row = await _subscription(conn, customer_id, subscription_id)
+        row = await purchases.locked_subscription(conn, customer_id, subscription_id)
         await conn.execute(
             "UPDATE subscriptions SET status = 'cancelled', cancelled_at = now() WHERE id = $1",
             subscription_id,
