@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import Depends, Request
 from redis.exceptions import RedisError
 
+from admin_api import purchases
 from tarif_common.errors import TarifError
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ async def sync_accounts(
 async def settle(request: Request, adjustments: list[int], account_id: str) -> None:
     """Apply a change's adjustments (credits, prepaid payments) now and push what they
     activated; if the engine is away the housekeeping loop finishes them."""
-    from admin_api import purchases  # routes -> domain, imported late: deps is imported first
-
     for adjustment_id in adjustments:
         try:
             await purchases.settle(request.app.state.pool, request.app.state.store, adjustment_id)
