@@ -40,9 +40,10 @@ bench: $(GENERATED)
 lint: $(GENERATED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(GENERATED)
-	$(BIN)/mypy engine tarif_common billing_batch admin_api loadtest
+	$(BIN)/mypy engine billing_batch admin_api tarif_cli tarif_common tarif_catalog tarif_balances tarif_client tarif_notifications tarif_postgres loadtest
 
 clean:
 	rm -rf $(VENV) tarif .state .pytest_cache .mypy_cache .ruff_cache

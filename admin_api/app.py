@@ -33,11 +33,13 @@ from admin_api.routes import (
 from admin_api.routes import (
     subscriptions as subscription_routes,
 )
-from billing_batch.engine_client import Engine, GrpcEngine
-from engine.store import RedisBalanceStore, StoreLimits
-from tarif_common import db, keys
+from tarif_balances.store import RedisBalanceStore, StoreLimits
+from tarif_client.engine import Engine, GrpcEngine
+from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every, split_addr
 from tarif_common.settings import Settings
+from tarif_postgres import db
+from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ class AdminProcess(Process):
                 return
             await asyncio.sleep(0.01)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        transient = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
+        transient = (*TRANSIENT, *DB_ERRORS)
 
         # a restart looks back a day: crossings while it was down are resynced too (harmless)
         watched = {"since": datetime.now(UTC) - timedelta(days=1)}

@@ -16,7 +16,7 @@ from admin_api import audit, outbox
 from admin_api.auth import Principal
 from admin_api.billing_profiles import check_window
 from admin_api.schemas import BalanceGroupNew, BalanceGroupPatch
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 _PUBLIC = """g.id, g.name, g.account_id, g.billing_profile_id, g.valid_from, g.valid_to,
     g.created_at,
@@ -95,8 +95,8 @@ async def insert(
             valid_from,
             valid_to,
         )
-    except asyncpg.UniqueViolationError as exc:
-        if "account_id" in str(exc.constraint_name or ""):
+    except Duplicate as exc:
+        if "account_id" in exc.constraint:
             raise Conflict(f"account id {account_id!r} is taken") from None
         raise Conflict(f"customer {customer_id} has a balance group {name!r}") from None
     return group_id

@@ -19,10 +19,10 @@ import asyncpg
 from admin_api import audit, balance_groups, catalog, outbox
 from admin_api.auth import Principal
 from admin_api.schemas import Adjustment, NewBalance
-from billing_batch.engine_client import Engine, LiveBalance
-from engine.rating import Catalog
-from engine.store import RedisBalanceStore
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_balances.store import RedisBalanceStore
+from tarif_catalog import Catalog
+from tarif_client.engine import Engine, LiveBalance
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_common.results import Result
 
 
@@ -123,7 +123,7 @@ async def create(
                 body.priority,
                 group["id"],
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"customer {customer_id} already has a balance {body.id!r}") from None
         await outbox.queue(conn, "account", group["account_id"])
         await audit.record(

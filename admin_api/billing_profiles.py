@@ -10,7 +10,7 @@ import asyncpg
 from admin_api import audit, catalog
 from admin_api.auth import Principal
 from admin_api.schemas import BillingProfileNew, BillingProfilePatch
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 _PUBLIC = """id, customer_id, name, payment_type, currency, billing_interval AS interval,
     billing_day, valid_from, valid_to, pending_total::text AS pending_total,
@@ -57,7 +57,7 @@ async def create(
                 body.valid_from,
                 body.valid_to,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"customer {customer_id} has a billing profile {body.name!r}") from None
         created = dict(
             await conn.fetchrow(f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1", profile_id)

@@ -8,7 +8,7 @@ import asyncpg
 
 from admin_api import audit, outbox
 from admin_api.auth import Principal
-from engine.rating import Catalog, parse_catalog
+from tarif_catalog import Catalog, parse_catalog
 from tarif_common.errors import NotFound
 
 _parsed: dict[int, Catalog] = {}

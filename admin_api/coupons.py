@@ -18,9 +18,9 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from admin_api import audit, catalog
 from admin_api.auth import Principal
-from admin_api.pricing import CouponTerms
 from admin_api.schemas import Strict
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_catalog.pricing import CouponTerms
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{4,64}$"
 
@@ -125,7 +125,7 @@ async def create(conn: asyncpg.Connection, who: Principal, body: CouponNew) -> d
                 body.expires_at,
                 body.description,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"coupon {body.code!r} exists") from None
         await audit.record(
             conn, who, "coupon.create", "coupon", body.code, None, body.model_dump(mode="json")
@@ -191,7 +191,7 @@ async def redeem(
             code,
             subscription_id,
         )
-    except asyncpg.UniqueViolationError:  # only if the caller's isolation let a twin through
+    except Duplicate:  # only if the caller's isolation let a twin through
         raise Conflict(
             f"coupon {code!r} is already redeemed on subscription {subscription_id}"
         ) from None

@@ -18,9 +18,9 @@ from admin_api import audit, balance_groups, csvout, hierarchy, outbox, sharing,
 from admin_api.auth import Principal
 from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order
 from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
-from billing_batch.notifier import store
-from billing_batch.notifier.store import Contact
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_notifications import store
+from tarif_notifications.store import Contact
 
 ACCOUNT_FIELDS = (
     "first_name",
@@ -110,7 +110,7 @@ async def onboard(
                 payment.pop("method"),
                 payment,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"account id {account_id!r} is taken") from None
         profile_id: int = await conn.fetchval(
             """INSERT INTO billing_profiles (customer_id, payment_type, currency,

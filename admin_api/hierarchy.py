@@ -14,7 +14,7 @@ from admin_api import audit, groups
 from admin_api.auth import Principal
 from admin_api.groups import GroupTables
 from admin_api.schemas import HierarchyNew, HierarchyPatch
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 TABLES = GroupTables(
     "hierarchy group",
@@ -77,7 +77,7 @@ async def create(conn: asyncpg.Connection, who: Principal, body: HierarchyNew) -
                 body.owner_id,
                 profile_id,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"hierarchy {body.id!r} exists, or its owner owns another") from None
         for customer_id in body.members:
             if customer_id == body.owner_id:

@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.provisioning import Provisioner
-from engine.sharing import Groups
+from tarif_balances.provisioning import AccountDoc, Provisioner, account_fields
+from tarif_balances.sharing import GroupDoc, Groups
 from tarif_common import keys
-from tarif_common.errors import TarifError
+from tarif_common.errors import InvalidRequest, TarifError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,37 @@ def _balance(row: Mapping[str, Any]) -> dict[str, Any]:
     return balance
 
 
+async def group_document(conn: asyncpg.Connection, group_id: str) -> GroupDoc | None:
+    row = await conn.fetchrow(
+        """SELECT g.*, c.account_id AS owner FROM sharing_groups g
+           JOIN customers c ON c.id = g.owner_id WHERE g.id = $1""",
+        group_id,
+    )
+    if row is None:
+        return None
+    members = await conn.fetch(
+        """SELECT c.account_id, m.status FROM sharing_members m
+           JOIN customers c ON c.id = m.customer_id WHERE m.group_id = $1 ORDER BY c.account_id""",
+        group_id,
+    )
+    try:
+        return GroupDoc.model_validate(
+            {
+                "id": group_id,
+                "owner": row["owner"],
+                "status": row["status"],
+                "valid_from": row["valid_from"],
+                "valid_to": row["valid_to"],
+                "policy": row["policy"],
+                "members": [{"account": m["account_id"], "status": m["status"]} for m in members],
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequest(f"body.{where}", first["msg"]) from None
+
+
 class Relay:
     def __init__(self, pool: asyncpg.Pool, redis: Redis, partitions: int) -> None:
         self._pool = pool
@@ -185,8 +217,6 @@ class Relay:
                 await self._provisioner.publish_catalog(row["document"])
             return
         if kind == "group":
-            from admin_api.sharing import group_document  # sharing builds on this module
-
             doc = await group_document(conn, key)
             if doc is not None:
                 await Groups(self._redis, await self._provisioner.current_catalog()).put(doc, key)
@@ -277,7 +307,6 @@ async def moved_units(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
 
 async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[dict[str, Any]]:
     """Every difference between what Postgres says an account is and what Redis holds."""
-    from engine.provisioning import AccountDoc, account_fields
 
     provisioner = Provisioner(redis, partitions)
     catalog = await provisioner.current_catalog()

@@ -25,11 +25,11 @@ import asyncpg
 
 from admin_api import audit, balances, catalog, outbox
 from admin_api.auth import Principal
-from admin_api.pricing import CouponTerms, Line, price_lines
 from admin_api.schemas import Adjustment, PackPurchase, ProductChoice, PurchasePatch
-from engine.rating import Catalog
-from engine.rating.offers import Offer, Product
-from engine.store import RedisBalanceStore
+from tarif_balances.store import RedisBalanceStore
+from tarif_catalog import Catalog
+from tarif_catalog.offers import Offer, Product
+from tarif_catalog.pricing import CouponTerms, Line, price_lines
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
 

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from admin_api import audit
 from admin_api.auth import Principal
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 _hasher = PasswordHasher()
 VERIFICATION_TTL = timedelta(hours=24)
@@ -74,7 +74,7 @@ async def create(
                 email,
                 password_hash,
             )
-        except asyncpg.UniqueViolationError as exc:
+        except Duplicate as exc:
             what = "e-mail" if "email" in str(exc) else "customer"
             raise Conflict(f"a self-care user with this {what} exists") from None
         user = await get(conn, customer_id)
@@ -113,7 +113,7 @@ async def update(
                 enabled,
                 password_hash,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict("a self-care user with this e-mail exists") from None
         after = await get(conn, customer_id)
         change = {k: v for k, v in {"email": email, "enabled": enabled}.items() if v is not None}

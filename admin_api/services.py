@@ -16,7 +16,7 @@ from admin_api import audit, outbox
 from admin_api.auth import Principal
 from admin_api.schemas import ServiceNew, ServicePatch
 from admin_api.subscriptions import services_free
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 _PUBLIC = """v.identifier, v.subscription_id, v.status, v.valid_from, v.valid_to, v.devices,
     v.created_at"""
@@ -63,7 +63,7 @@ async def add(
                 body.valid_to,
                 [d.model_dump() for d in body.devices],
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"service {body.identifier} is already in use") from None
         await outbox.queue(conn, "account", row["account_id"])
         await audit.record(

@@ -1,7 +1,7 @@
 """Sharing groups in the back office, written to Postgres and to the engine together.
 
 A change is written in Postgres (with an outbox row), then the group is written to Redis
-(engine.sharing.Groups) before the commit: if the engine refuses it (a member with open
+(tarif_balances.sharing.Groups) before the commit: if the engine refuses it (a member with open
 sessions cannot leave, an unknown resource, a negative cap), the Postgres change is rolled
 back and the caller gets the reason. The outbox row lets the relay rewrite the group from
 Postgres later (a crash between the Redis write and the commit, or `tarif sync`).
@@ -12,50 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from admin_api import audit, catalog, groups, outbox
 from admin_api.auth import Principal
 from admin_api.groups import GroupTables
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
-from engine.sharing import GroupDoc, Groups
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
-
-
-async def group_document(conn: asyncpg.Connection, group_id: str) -> GroupDoc | None:
-    row = await conn.fetchrow(
-        """SELECT g.*, c.account_id AS owner FROM sharing_groups g
-           JOIN customers c ON c.id = g.owner_id WHERE g.id = $1""",
-        group_id,
-    )
-    if row is None:
-        return None
-    members = await conn.fetch(
-        """SELECT c.account_id, m.status FROM sharing_members m
-           JOIN customers c ON c.id = m.customer_id WHERE m.group_id = $1 ORDER BY c.account_id""",
-        group_id,
-    )
-    try:
-        return GroupDoc.model_validate(
-            {
-                "id": group_id,
-                "owner": row["owner"],
-                "status": row["status"],
-                "valid_from": row["valid_from"],
-                "valid_to": row["valid_to"],
-                "policy": row["policy"],
-                "members": [{"account": m["account_id"], "status": m["status"]} for m in members],
-            }
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidRequest(f"body.{where}", first["msg"]) from None
+from tarif_balances.sharing import Groups
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 
 async def _write_to_engine(conn: asyncpg.Connection, redis: Redis, group_id: str) -> None:
-    doc = await group_document(conn, group_id)
+    doc = await outbox.group_document(conn, group_id)
     if doc is None:
         return
     # ProvisioningError (422, with the reason) rolls the Postgres change back
@@ -112,7 +80,7 @@ async def create(
                 body.valid_to,
                 body.policy,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"group {body.id!r} exists, or its owner owns another") from None
         for member in body.members:
             await _join(conn, body.id, member.customer_id, member.status)

@@ -14,12 +14,12 @@ from redis.asyncio import Redis
 
 from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, vouchers
 from admin_api.auth import SYSTEM, Principal
-from admin_api.pricing import CouponTerms
 from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn
-from engine.provisioning import AccountDoc, account_fields
-from engine.rating import Catalog
+from tarif_balances.provisioning import AccountDoc, account_fields
+from tarif_catalog import Catalog
+from tarif_catalog.pricing import CouponTerms
 from tarif_common import keys
-from tarif_common.errors import Conflict, InvalidRequest, NotFound, ProvisioningError
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound, ProvisioningError
 
 
 def all_services(s: SubscriptionIn) -> list[str]:
@@ -152,8 +152,8 @@ async def open_subscription(
             "INSERT INTO services (identifier, subscription_id) VALUES ($1, $2)",
             [(identifier, subscription_id) for identifier in s.services],
         )
-    except asyncpg.UniqueViolationError as exc:
-        taken = re.search(r"\(identifier\)=\((.*?)\)", str(exc.detail or ""))
+    except Duplicate as exc:
+        taken = re.search(r"\(identifier\)=\((.*?)\)", exc.message)
         name = taken[1] if taken else "a service identifier"
         raise Conflict(f"{where}.services: {name} is already in use") from None
     try:
@@ -176,8 +176,8 @@ async def open_subscription(
                 for b in doc.balances
             ],
         )
-    except asyncpg.UniqueViolationError as exc:
-        taken = re.search(r"balance_id\)=\(\d+, (.*?)\)", str(exc.detail or ""))
+    except Duplicate as exc:
+        taken = re.search(r"balance_id\)=\(\d+, (.*?)\)", exc.message)
         name = taken[1] if taken else "a balance id"
         raise Conflict(f"{where}.balances: the customer already has a balance {name}") from None
     sub = purchases.Subscription(

@@ -17,8 +17,8 @@ from admin_api import audit, catalog, csvout
 from admin_api.auth import Principal
 from admin_api.customers import accounts_of
 from admin_api.schemas import UsageAdjustment
-from billing_batch.engine_client import Charged, Engine
-from billing_batch.rated import currency_decimals
+from tarif_catalog.model import currency_decimals
+from tarif_client.engine import Charged, Engine
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 
 FIELDS = (

@@ -18,8 +18,8 @@ import asyncpg
 from admin_api import audit, balances, catalog, purchases
 from admin_api.auth import Principal
 from admin_api.schemas import Adjustment, VoucherNew
-from engine.store import RedisBalanceStore
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_balances.store import RedisBalanceStore
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 
 _PUBLIC = """code, resource, amount::text AS amount, pack, max_uses, uses, expires_at,
     description, created_at"""
@@ -44,7 +44,7 @@ async def create(conn: asyncpg.Connection, who: Principal, body: VoucherNew) -> 
                 body.expires_at,
                 body.description,
             )
-        except asyncpg.UniqueViolationError:
+        except Duplicate:
             raise Conflict(f"voucher {body.code!r} exists") from None
         await audit.record(
             conn, who, "voucher.create", "voucher", body.code, None, body.model_dump(mode="json")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from billing_batch import unrated
 from billing_batch.metrics import BatchMetrics
-from billing_batch.notifier import store as notifier_store
 from billing_batch.notifier.channels import (
     Channel,
     EmailChannel,
@@ -26,18 +24,21 @@ from billing_batch.notifier.channels import (
 )
 from billing_batch.notifier.dispatcher import Dispatcher, RetryPolicy
 from billing_batch.notifier.ingest import NotificationIngest
-from billing_batch.notifier.messages import Renderer
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import StreamIngestor
-from engine.catalog import CatalogCache
-from engine.rating.model import Resource
-from tarif_common import db, keys
+from tarif_catalog.cache import CatalogCache
+from tarif_catalog.model import Resource
+from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every
 from tarif_common.settings import Settings
+from tarif_notifications import store as notifier_store
+from tarif_notifications.messages import Renderer
+from tarif_postgres import db
+from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
-_PG_TRANSIENT = (*TRANSIENT, asyncpg.PostgresError, asyncpg.InterfaceError)
+_PG_TRANSIENT = (*TRANSIENT, *DB_ERRORS)
 
 
 def channels_from(

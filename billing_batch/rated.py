@@ -8,15 +8,16 @@ partitions are created when a month first appears.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from billing_batch.streams import Entry, ms_time
-from engine.rating.model import Resource
+from billing_batch.streams import Entry
+from tarif_catalog.model import Resource, currency_decimals
+from tarif_common.keys import ms_time
 
 COLUMNS = [
     "account_id", "request_id", "kind", "subscriber", "service", "rate", "event_time",
@@ -24,14 +25,6 @@ COLUMNS = [
     "session_id", "refunded", "attributes", "reason",
 ]  # fmt: skip
 _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator at a time
-
-
-def currency_decimals(resources: Mapping[str, Resource], currency: str) -> int:
-    """Decimals of the money resource kept in `currency` (0 if the catalog has none)."""
-    for resource in resources.values():
-        if resource.currency == currency:
-            return resource.decimals
-    return 0
 
 
 def to_row(f: dict[str, str], resources: dict[str, Resource]) -> tuple[Any, ...]:

@@ -14,17 +14,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import asyncpg
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tarif_common import keys
 from tarif_common.lifecycle import sleep_unless
+from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
+_RETRIED: tuple[type[BaseException], ...] = (RedisError, *DB_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class StreamIngestor:
             try:
                 await self._claim_abandoned()
                 await self.step()
-            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _RETRIED as exc:
                 log.warning("ingest.retry", extra={"ingestor": self.name, "error": repr(exc)})
                 await sleep_unless(stop, 1.0)
 
@@ -154,11 +154,6 @@ class StreamIngestor:
             info = await self._redis.xpending(stream, self._group)
             total += int(info["pending"])
         return total
-
-
-def ms_time(raw: str) -> datetime:
-    """A stream field holding Unix milliseconds (the engine's `t`, `at`) as an aware datetime."""
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 def _text_fields(fields: dict[bytes | str, bytes | str]) -> dict[str, str]:

@@ -1,11 +1,6 @@
-"""Unratable usage in the back office: kept with its reason, listed, corrected, re-rated.
+"""Unratable usage from the engine's `tarif:unrated` stream into Postgres (`unrated_events`).
 
-Re-rating sends the corrected event through the engine's public API with an event id that is the
-engine's idempotency key: the client's own event id the first time (the engine never stored an
-answer under it: unratable usage stops before the charging step), a fresh `tarif-rerate:<row>:<n>`
-id after each refusal the engine kept (credit limit reached, service denied). The id is committed
-before the call, so a crash between the engine's answer and our record replays the same id:
-re-rating twice charges once.
+Listing, correcting and re-rating it is the back office's work (`admin_api/unrated.py`).
 """
 
 from __future__ import annotations
@@ -16,16 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from billing_batch.engine_client import Charged, Engine
 from billing_batch.metrics import BatchMetrics
-from billing_batch.streams import Entry, ms_time
-from tarif_common import keys
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
-
-STATUSES = ("open", "corrected", "rerated", "rejected")
-# Engine answers that mean "still cannot be rated": nothing was stored under the id.
-_STILL_UNRATABLE = {"USER_UNKNOWN", "RATING_FAILED"}
-_MAX_ATTRIBUTE = 256
+from billing_batch.streams import Entry
+from tarif_common.keys import ms_time
 
 
 class UnratedIngest:
@@ -74,183 +62,9 @@ def _row(f: Mapping[str, str]) -> tuple[Any, ...]:
     )
 
 
-_COLUMNS = """id, event_id, reason, message, subscriber, service, event_time, units, attributes,
-    status, original, corrections, rerate_attempts, rerate_id, result, result_message, cost,
-    currency, kept_at, updated_at"""
-
-
-def _public(row: Mapping[str, Any]) -> dict[str, Any]:
-    item = dict(row)
-    for name in ("event_time", "kept_at", "updated_at"):
-        item[name] = item[name].isoformat()
-    if item["cost"] is not None:
-        item["cost"] = str(item["cost"])
-    return item
-
-
-async def list_unrated(
-    conn: asyncpg.Connection,
-    *,
-    status: str | None = None,
-    reason: str | None = None,
-    subscriber: str | None = None,
-    after_id: int | None = None,
-    limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Oldest first; keyset pagination by `id` (pass the last id seen as `after_id`)."""
-    if status is not None and status not in STATUSES:
-        raise InvalidRequest("status", f"must be one of {', '.join(STATUSES)}")
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit", "must be 1-1000")
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM unrated_events
-            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR reason = $2)
-              AND ($3::text IS NULL OR subscriber = $3) AND ($4::bigint IS NULL OR id > $4)
-            ORDER BY id LIMIT $5""",
-        status,
-        reason,
-        subscriber,
-        after_id,
-        limit,
-    )
-    return [_public(row) for row in rows]
-
-
-async def get_unrated(conn: asyncpg.Connection, unrated_id: int) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM unrated_events WHERE id = $1", unrated_id)
-    if row is None:
-        raise NotFound(f"no unrated event {unrated_id}")
-    return _public(row)
-
-
 async def open_counts(conn: asyncpg.Connection) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT reason, count(*) AS n FROM unrated_events"
         " WHERE status IN ('open', 'corrected', 'rejected') GROUP BY reason"
     )
     return {row["reason"]: row["n"] for row in rows}
-
-
-async def correct(
-    conn: asyncpg.Connection,
-    unrated_id: int,
-    *,
-    subscriber: str | None = None,
-    service: str | None = None,
-    set_attributes: Mapping[str, str] | None = None,
-    remove_attributes: Sequence[str] = (),
-) -> dict[str, Any]:
-    """Fix the identifier, the service or rating fields; the event as received is kept."""
-    for field, value in (("subscriber", subscriber), ("service", service)):
-        if value is not None and not keys.ID_PATTERN.match(value):
-            raise InvalidRequest(field, "must be 1-128 characters of A-Z a-z 0-9 _ . : @ + -")
-    changes = dict(set_attributes or {})
-    for name, value in changes.items():
-        if not name or len(name) > _MAX_ATTRIBUTE or len(value) > _MAX_ATTRIBUTE:
-            raise InvalidRequest(f"attributes.{name}", f"names and values are 1-{_MAX_ATTRIBUTE}")
-    if subscriber is None and service is None and not changes and not remove_attributes:
-        raise InvalidRequest("correction", "nothing to change")
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT * FROM unrated_events WHERE id = $1 FOR UPDATE", unrated_id
-        )
-        if row is None:
-            raise NotFound(f"no unrated event {unrated_id}")
-        if row["status"] == "rerated":
-            raise Conflict(f"unrated event {unrated_id} is already re-rated")
-        attributes = {**row["attributes"], **changes}
-        for name in remove_attributes:
-            attributes.pop(name, None)
-        original = row["original"] or {
-            "subscriber": row["subscriber"],
-            "service": row["service"],
-            "attributes": row["attributes"],
-        }
-        await conn.execute(
-            """UPDATE unrated_events SET subscriber = $2, service = $3, attributes = $4,
-                   original = $5, status = 'corrected', corrections = corrections + 1,
-                   updated_at = now()
-               WHERE id = $1""",
-            unrated_id,
-            subscriber or row["subscriber"],
-            service or row["service"],
-            attributes,
-            original,
-        )
-    return await get_unrated(conn, unrated_id)
-
-
-async def rerate(
-    pool: asyncpg.Pool, engine: Engine, unrated_id: int, metrics: BatchMetrics | None = None
-) -> dict[str, Any]:
-    """Charge the (corrected) event through the engine; a re-rated event is left as it is."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT * FROM unrated_events WHERE id = $1 FOR UPDATE", unrated_id
-            )
-            if row is None:
-                raise NotFound(f"no unrated event {unrated_id}")
-            if row["status"] != "rerated":
-                rerate_id = await _start_rerate(conn, row)
-        if row["status"] == "rerated":
-            return await get_unrated(conn, unrated_id)
-    try:
-        charged = await engine.charge_event(
-            event_id=rerate_id,
-            subscriber=row["subscriber"],
-            service=row["service"],
-            event_time=row["event_time"],
-            units=row["units"],
-            attributes=dict(row["attributes"]),
-        )
-    except InvalidRequest as exc:
-        charged = Charged("INVALID_REQUEST", exc.message, None, "")
-    if metrics is not None:
-        metrics.reratings.labels(charged.result).inc()
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            await _record(conn, unrated_id, rerate_id, charged)
-        return await get_unrated(conn, unrated_id)
-
-
-async def _start_rerate(conn: asyncpg.Connection, row: Mapping[str, Any]) -> str:
-    """Commit the id this re-rate charges under before the engine sees it."""
-    n = row["rejections"]
-    rerate_id: str = row["event_id"] if n == 0 else f"tarif-rerate:{row['id']}:{n}"
-    await conn.execute(
-        """UPDATE unrated_events SET rerate_id = $2, rerate_attempts = rerate_attempts + 1,
-               updated_at = now() WHERE id = $1""",
-        row["id"],
-        rerate_id,
-    )
-    return rerate_id
-
-
-async def _record(
-    conn: asyncpg.Connection, unrated_id: int, rerate_id: str, charged: Charged
-) -> None:
-    row = await conn.fetchrow(
-        "SELECT status, rerate_id FROM unrated_events WHERE id = $1 FOR UPDATE", unrated_id
-    )
-    if row["status"] == "rerated" or row["rerate_id"] != rerate_id:
-        return  # a concurrent re-rate of the same event recorded it already
-    if charged.result == "SUCCESS":
-        status, rejected = "rerated", 0
-    elif charged.result in _STILL_UNRATABLE or charged.result == "INVALID_REQUEST":
-        status, rejected = None, 0
-    else:
-        status, rejected = "rejected", 1  # the engine keeps this answer under rerate_id
-    await conn.execute(
-        """UPDATE unrated_events SET status = coalesce($2, status), result = $3,
-               result_message = $4, cost = $5, currency = $6, rejections = rejections + $7,
-               updated_at = now()
-           WHERE id = $1""",
-        unrated_id,
-        status,
-        charged.result,
-        charged.message,
-        charged.cost,
-        charged.currency or None,
-        rejected,
-    )

@@ -17,16 +17,16 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from engine.catalog import CatalogCache
 from engine.charger import Charger
 from engine.edge import EdgeInterceptor
 from engine.housekeeping import Sweeper, watch_gauges
 from engine.metrics import EngineMetrics
 from engine.routes import RouteCache
 from engine.servicer import ChargingServicer
-from engine.store import RedisBalanceStore, StoreLimits
 from engine.validation import Limits
 from tarif.charging.v1 import charging_pb2, charging_pb2_grpc
+from tarif_balances.store import RedisBalanceStore, StoreLimits
+from tarif_catalog.cache import CatalogCache
 from tarif_common import keys
 from tarif_common.lifecycle import Process
 from tarif_common.settings import Settings

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from engine.catalog import CatalogSource
 from engine.coalescer import EventCoalescer
-from engine.model import (
+from engine.routes import RouteCache
+from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
+from tarif_balances.model import (
     Action,
     BalanceSheet,
     BalanceView,
@@ -29,9 +30,7 @@ from engine.model import (
     SessionOutcome,
     SessionStep,
 )
-from engine.rating import CompiledCatalog, Pricing
-from engine.routes import RouteCache
-from engine.store import (
+from tarif_balances.store import (
     ROUTE_STALE,
     Answer,
     BalanceStore,
@@ -39,7 +38,8 @@ from engine.store import (
     UnratedEvent,
     pricing_blob,
 )
-from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
+from tarif_catalog import CompiledCatalog, Pricing
+from tarif_catalog.cache import CatalogSource
 from tarif_common.errors import MissingRatingField, NoTariff, RatingError, UnknownService
 from tarif_common.results import Result
 

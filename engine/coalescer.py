@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from engine.store import Answer, BalanceStore, EventCall
+from tarif_balances.store import Answer, BalanceStore, EventCall
 
 # Upper bound of events per flush: keeps one script run short (Redis runs one script at a time).
 MAX_FLUSH = 1000

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from engine.model import (
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_balances.model import (
     Action,
     BalanceSheet,
     EventOutcome,
@@ -20,7 +21,6 @@ from engine.model import (
     SessionOutcome,
     SessionStep,
 )
-from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common.errors import InvalidRequest
 from tarif_common.results import diameter_code
 

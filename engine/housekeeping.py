@@ -15,7 +15,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from engine.metrics import EngineMetrics
-from engine.store import RedisBalanceStore
+from tarif_balances.store import RedisBalanceStore
 from tarif_common import keys
 from tarif_common.lifecycle import every
 

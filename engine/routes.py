@@ -7,7 +7,7 @@ plan and answers "stale" otherwise, and the charger then drops the entry and res
 
 from __future__ import annotations
 
-from engine.model import Route
+from tarif_balances.model import Route
 
 
 class RouteCache:

@@ -11,9 +11,9 @@ import grpc
 
 from engine import convert
 from engine.charger import Charger
-from engine.model import SessionOp
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
+from tarif_balances.model import SessionOp
 
 
 class ChargingServicer(pb_grpc.ChargingServiceServicer):

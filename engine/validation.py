@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.model import Action, EventStep, RefundStep, SessionOp, SessionStep
+from tarif_balances.model import Action, EventStep, RefundStep, SessionOp, SessionStep
 from tarif_common.errors import InvalidRequest
 from tarif_common.keys import ID_PATTERN
 

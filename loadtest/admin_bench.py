@@ -40,8 +40,8 @@ from admin_api.customers import SORTS, apply_filters
 from admin_api.paging import Listing, Select, order
 from loadtest import customers as dataset
 from loadtest.setup import REPO, demo_catalog
-from tarif_common import db
 from tarif_common.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from tarif_postgres import db
 
 QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("first page", {}),
@@ -221,7 +221,7 @@ def services(workdir: Path, redis_url: str, database_url: str) -> Iterator[str]:
     log = (workdir / "services.log").open("ab")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tarif_common.cli", *cmd], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "tarif_cli.main", *cmd], env=env, stdout=log, stderr=log
         )
         for cmd in (["admin", "serve"], ["engine"])
     ]

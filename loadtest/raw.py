@@ -1,6 +1,6 @@
 """The raw limit: `event.lua` driven straight over a socket, with no gRPC and no engine in the path.
 
-Keys, arguments and script text are built exactly as `engine.store.RedisBalanceStore` builds
+Keys, arguments and script text are built exactly as `tarif_balances.store.RedisBalanceStore` builds
 them (`_script_source("event")`, `_event_chunk`'s layout, `pricing_blob` of the real `Pricing`),
 and batches are split per partition into chunks of `StoreLimits.batch_chunk` like the engine, so
 the engine/raw ratio isolates the engine's own cost. Commands are encoded with
@@ -21,12 +21,18 @@ from typing import Any
 import hiredis
 import msgpack  # type: ignore[import-untyped]
 
-from engine.model import Route
-from engine.rating import CompiledCatalog, parse_catalog
-from engine.store import EventCall, StoreLimits, _script_source, event_script_call, pricing_blob
 from loadtest import wire
 from loadtest.setup import PLAN, demo_catalog, msisdn, route_of
 from loadtest.workers import Gate, Result, tally
+from tarif_balances.model import Route
+from tarif_balances.store import (
+    EventCall,
+    StoreLimits,
+    _script_source,
+    event_script_call,
+    pricing_blob,
+)
+from tarif_catalog import CompiledCatalog, parse_catalog
 from tarif_common.settings import Settings
 
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk

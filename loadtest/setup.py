@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
-from engine.provisioning import Provisioner, load_document
+from tarif_balances.provisioning import Provisioner, load_document
 from tarif_common import keys
 from tarif_common.embedded import free_port
 
@@ -114,7 +114,7 @@ def _engine_command() -> list[str]:
     script = Path(sys.executable).parent / "tarif"
     if script.is_file():
         return [str(script), "engine"]
-    return [sys.executable, "-m", "tarif_common.cli", "engine"]
+    return [sys.executable, "-m", "tarif_cli.main", "engine"]
 
 
 @dataclass

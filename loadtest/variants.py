@@ -21,10 +21,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from engine.model import Route
-from engine.provisioning import Provisioner, load_document
-from engine.rating import CompiledCatalog, parse_catalog
-from engine.store import EventCall, _script_source, event_script_call, pricing_blob
+from tarif_balances.model import Route
+from tarif_balances.provisioning import Provisioner, load_document
+from tarif_balances.store import EventCall, _script_source, event_script_call, pricing_blob
+from tarif_catalog import CompiledCatalog, parse_catalog
 from tarif_common import keys
 from tarif_common.embedded import EmbeddedRedis
 

@@ -91,3 +91,31 @@ class Conflict(TarifError):
     """The object's state does not allow this change."""
 
     result = Result.CONFLICT
+
+
+class Duplicate(Conflict):
+    """An object with this key exists already."""
+
+    def __init__(self, message: str | None = None, *, constraint: str = "") -> None:
+        self.constraint = constraint
+        super().__init__(message)
+
+
+class MissingReference(Conflict):
+    """The change refers to an object that does not exist."""
+
+    def __init__(self, message: str | None = None, *, constraint: str = "") -> None:
+        self.constraint = constraint
+        super().__init__(message)
+
+
+class DatabaseUnavailable(StoreUnavailable):
+    """The database cannot be reached."""
+
+
+class DatabaseError(TarifError):
+    """The database refused the statement."""
+
+    def __init__(self, message: str | None = None, *, sqlstate: str = "") -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from datetime import UTC, datetime
 
 PREFIX = "tarif"
 
@@ -28,6 +29,11 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 def text(value: bytes | str) -> str:
     """A Redis reply as text: clients may be built with or without decode_responses."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def ms_time(raw: str) -> datetime:
+    """A stream field holding Unix milliseconds (the engine's `t`, `at`) as an aware datetime."""
+    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 # Stream of usage events that could not be rated (unknown subscriber, service, rating field or

@@ -48,8 +48,8 @@ def database_url() -> Iterator[str]:
 
     import asyncpg
 
-    from tarif_common import db
     from tarif_common.embedded import EmbeddedPostgres
+    from tarif_postgres import db
 
     async def admin(url: str, sql: str) -> None:
         conn = await asyncpg.connect(url)
@@ -79,7 +79,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 async def pg(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the scratch database, every table emptied first."""
-    from tarif_common import db
+    from tarif_postgres import db
 
     pool = await db.create_pool(database_url, max_size=10)
     async with pool.acquire() as conn:

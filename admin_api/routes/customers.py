@@ -41,8 +41,8 @@ from admin_api.schemas import (
     ServicePatch,
     UsageAdjustment,
 )
-from billing_batch.notifier.store import list_notifications
 from tarif_common.errors import InvalidRequest
+from tarif_notifications.store import list_notifications
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON)
 

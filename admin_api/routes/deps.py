@@ -11,8 +11,11 @@ from redis.exceptions import RedisError
 
 from admin_api import purchases
 from tarif_common.errors import TarifError
+from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
+# Errors after which a committed change is left for the housekeeping loop to finish.
+_DEFERRED: tuple[type[BaseException], ...] = (TarifError, RedisError, *DB_ERRORS)
 
 
 async def _pool(request: Request) -> asyncpg.Pool:
@@ -29,7 +32,7 @@ async def sync_engine(
     """Push a committed change to Redis now; if Redis is away the outbox keeps it for later."""
     try:
         await request.app.state.relay.drain_one(kind, key, conn)
-    except (TarifError, RedisError, OSError, asyncpg.PostgresError) as exc:
+    except _DEFERRED as exc:
         log.warning("outbox.deferred", extra={"error": repr(exc)})
         return False
     return True
@@ -51,7 +54,7 @@ async def settle(request: Request, adjustments: list[int], account_id: str) -> N
     for adjustment_id in adjustments:
         try:
             await purchases.settle(request.app.state.pool, request.app.state.store, adjustment_id)
-        except (TarifError, RedisError, OSError, asyncpg.PostgresError) as exc:
+        except _DEFERRED as exc:
             log.warning("settle.deferred", extra={"error": repr(exc)})
             return
     if adjustments:

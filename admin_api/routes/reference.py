@@ -112,7 +112,7 @@ def add(ref: Reference) -> None:
 
 
 def _template_check(name: str, body: Any) -> None:
-    from billing_batch.notifier.messages import check_template
+    from tarif_notifications.messages import check_template
 
     check_template(name, body.body)
 

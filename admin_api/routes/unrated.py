@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from admin_api import audit
+from admin_api import audit, unrated
 from admin_api.auth import Operator, Reader
 from admin_api.problems import COMMON
 from admin_api.routes.deps import Pool
 from admin_api.schemas import Correction
-from billing_batch import unrated
 
 router = APIRouter(prefix="/v1/unrated-events", tags=["usage"], responses=COMMON)
 

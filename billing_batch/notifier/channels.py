@@ -16,8 +16,8 @@ import aiosmtplib
 import httpx
 
 from billing_batch.notifier import signing
-from billing_batch.notifier.messages import Renderer
-from billing_batch.notifier.model import Outgoing
+from tarif_notifications.messages import Renderer
+from tarif_notifications.model import Outgoing
 
 
 class DeliveryFailed(Exception):

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from billing_batch.metrics import BatchMetrics
-from billing_batch.notifier import store
 from billing_batch.notifier.channels import Channel, DeliveryFailed
-from billing_batch.notifier.model import Outgoing
 from tarif_common.lifecycle import sleep_unless
+from tarif_notifications import store
+from tarif_notifications.model import Outgoing
+from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 sent = await self.step()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("notifier.retry", extra={"error": repr(exc)})
                 await sleep_unless(stop, self._idle_poll)
                 continue

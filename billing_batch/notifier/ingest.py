@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 import asyncpg
 
 from billing_batch.metrics import BatchMetrics
-from billing_batch.notifier import store
-from billing_batch.notifier.model import Notification, Recipient, UnreadableEntry, from_entry
-from billing_batch.notifier.store import Contact
 from billing_batch.streams import Entry
-from engine.rating.model import Resource
+from tarif_catalog.model import Resource
+from tarif_notifications import store
+from tarif_notifications.model import Notification, Recipient, UnreadableEntry, from_entry
+from tarif_notifications.store import Contact
 
 _ADDRESS = {"email": "email", "sms": "phone"}
 

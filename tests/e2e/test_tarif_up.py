@@ -48,7 +48,7 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
         "TARIF_LOG_FORMAT": "text",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tarif_common.cli", "up"],
+        [sys.executable, "-m", "tarif_cli.main", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,7 +97,7 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
         deadline = time.monotonic() + 30
         while "e2e-stray" not in listing and time.monotonic() < deadline:
             listing = subprocess.run(
-                [sys.executable, "-m", "tarif_common.cli", "unrated", "list"],
+                [sys.executable, "-m", "tarif_cli.main", "unrated", "list"],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -16,9 +16,9 @@ import psutil
 import pytest
 from redis.asyncio import Redis
 
-from engine.provisioning import Provisioner
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
+from tarif_balances.provisioning import Provisioner
 from tarif_common.embedded import free_port
 from tests.integration.harness import catalog
 
@@ -64,7 +64,7 @@ def test_two_workers_share_the_port(redis_url: str) -> None:
         "TARIF_METRICS_ADDR": f"127.0.0.1:{metrics_port}",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tarif_common.cli", "engine", "--workers", "2"], env=env
+        [sys.executable, "-m", "tarif_cli.main", "engine", "--workers", "2"], env=env
     )
     try:
         deadline = time.monotonic() + 60  # a loaded CI machine starts processes slowly

@@ -16,7 +16,7 @@ from admin_api import catalog
 from admin_api.app import State, balance_store, create_app
 from admin_api.auth import Role, create_key
 from admin_api.outbox import Relay
-from billing_batch.engine_client import GrpcEngine
+from tarif_client.engine import GrpcEngine
 from tarif_common.settings import Settings
 from tests.integration.harness import Engine
 from tests.integration.harness import catalog as demo_catalog

@@ -14,9 +14,9 @@ import grpc
 from redis.asyncio import Redis
 
 from engine.app import App
-from engine.provisioning import Provisioner, load_document
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
+from tarif_balances.provisioning import Provisioner, load_document
 from tarif_common.settings import Settings
 
 DEMO = load_document(Path(__file__).resolve().parents[2] / "examples" / "demo.yaml")

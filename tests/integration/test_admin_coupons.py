@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from admin_api import coupons
-from admin_api.pricing import CouponTerms
+from tarif_catalog.pricing import CouponTerms
 from tarif_common.errors import Conflict, InvalidRequest
 from tests.integration.admin_harness import Admin, onboarding
 

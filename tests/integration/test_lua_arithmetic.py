@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
-from engine.rating import Tier, cost_minor, rated_units, tier_cost_micros
+from tarif_catalog import Tier, cost_minor, rated_units, tier_cost_micros
 
 PROBE = """
 local units, first, nxt, cf, decimals = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
@@ -48,7 +48,7 @@ def tier_lists(draw: st.DrawFn) -> tuple[Tier, ...]:
 @pytest.fixture(scope="module")
 def probe(redis_url: str) -> object:
     client = Redis.from_url(redis_url)
-    lib = (resources.files("engine") / "lua" / "lib.lua").read_text()
+    lib = (resources.files("tarif_balances") / "lua" / "lib.lua").read_text()
     script = client.register_script(lib + PROBE)
     yield script
     client.close()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tarif_common import db
+from tarif_postgres import db
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from billing_batch.notifier import signing
-from billing_batch.notifier.store import Contact, list_notifications, put_contacts
+from tarif_notifications.store import Contact, list_notifications, put_contacts
 from tests.integration.harness import Engine
 from tests.integration.notifier_harness import SECRET, cross_threshold, eventually, running_batch
 from tests.servers import http_sink, smtp_sink

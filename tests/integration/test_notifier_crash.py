@@ -40,7 +40,7 @@ def batch_process(
         "TARIF_NOTIFY_BACKOFF": "0.1",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tarif_common.cli", "batch"],
+        [sys.executable, "-m", "tarif_cli.main", "batch"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

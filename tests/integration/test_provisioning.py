@@ -11,8 +11,9 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
-from engine.provisioning import Provisioner
-from tarif_common import cli, keys
+from tarif_balances.provisioning import Provisioner
+from tarif_cli import main as cli
+from tarif_common import keys
 from tarif_common.errors import CatalogError, ProvisioningError
 from tarif_common.settings import Settings
 from tests.integration.harness import account, catalog, eur

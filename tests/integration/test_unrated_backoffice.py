@@ -10,11 +10,12 @@ import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from billing_batch import unrated
-from billing_batch.engine_client import GrpcEngine
+from admin_api import unrated
+from billing_batch import unrated as unrated_ingest
 from billing_batch.metrics import BatchMetrics
 from billing_batch.streams import StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
+from tarif_client.engine import GrpcEngine
 from tarif_common import keys
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tests.integration.harness import Engine, account, eur
@@ -36,7 +37,7 @@ async def ingest(engine: Engine, pg: asyncpg.Pool) -> int:
         engine.redis,
         "unrated",
         [keys.UNRATED],
-        unrated.UnratedIngest(pg, BatchMetrics(CollectorRegistry())),
+        unrated_ingest.UnratedIngest(pg, BatchMetrics(CollectorRegistry())),
         consumer="test",
         block_ms=10,
     )
@@ -161,7 +162,7 @@ async def test_concurrent_re_ratings_charge_once(
         await unrated.correct(conn, row["id"], subscriber=MSISDN)
     metrics = BatchMetrics(CollectorRegistry())
     results = await asyncio.gather(
-        *(unrated.rerate(pg, grpc_engine, row["id"], metrics) for _ in range(5))
+        *(unrated.rerate(pg, grpc_engine, row["id"], metrics.reratings) for _ in range(5))
     )
     assert {r["status"] for r in results} == {"rerated"}
     assert await engine.balance(MSISDN) == 95

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admin_api.pricing import CouponTerms, Line, price_lines
-from engine.rating.offers import Discount, Offer, OfferItem, Product
+from tarif_catalog.offers import Discount, Offer, OfferItem, Product
+from tarif_catalog.pricing import CouponTerms, Line, price_lines
 
 D = Decimal
 PRODUCTS = {

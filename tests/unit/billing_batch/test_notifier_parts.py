@@ -11,10 +11,10 @@ import pytest
 from billing_batch.notifier import signing
 from billing_batch.notifier.dispatcher import RetryPolicy
 from billing_batch.notifier.ingest import recipients
-from billing_batch.notifier.messages import Renderer
-from billing_batch.notifier.model import Notification, UnreadableEntry, from_entry
-from billing_batch.notifier.store import Contact
-from engine.rating.model import ConsumptionOrder, Resource
+from tarif_catalog.model import ConsumptionOrder, Resource
+from tarif_notifications.messages import Renderer
+from tarif_notifications.model import Notification, UnreadableEntry, from_entry
+from tarif_notifications.store import Contact
 
 
 def notification(**changes: object) -> Notification:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.amounts import to_units
+from tarif_catalog.amounts import to_units
 from tarif_common.errors import ProvisioningError
 
 

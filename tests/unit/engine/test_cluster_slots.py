@@ -8,8 +8,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from engine.model import Route, SessionOp, SessionStep
-from engine.store import EventCall, RedisBalanceStore, StoreLimits
+from tarif_balances.model import Route, SessionOp, SessionStep
+from tarif_balances.store import EventCall, RedisBalanceStore, StoreLimits
 
 
 class Recorder:

@@ -10,8 +10,8 @@ import pytest
 
 from engine import coalescer
 from engine.coalescer import EventCoalescer
-from engine.model import Route
-from engine.store import Answer, EventCall
+from tarif_balances.model import Route
+from tarif_balances.store import Answer, EventCall
 from tarif_common.errors import StoreUnavailable
 
 

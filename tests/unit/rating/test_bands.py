@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime
 
-from engine.rating.bands import MINUTES_PER_WEEK, minute_of_week, overlaps, week_bitmap
-from engine.rating.model import TimeBand
+from tarif_catalog.bands import MINUTES_PER_WEEK, minute_of_week, overlaps, week_bitmap
+from tarif_catalog.model import TimeBand
 
 
 def band(days: set[int], start: tuple[int, int], end: tuple[int, int]) -> bytes:

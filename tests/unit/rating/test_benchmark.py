@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from engine.rating import Catalog, CompiledCatalog, parse_catalog
+from tarif_catalog import Catalog, CompiledCatalog, parse_catalog
 
 PREFIXES = 100_000
 LOOKUPS = 1_000

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from engine.rating import CompiledCatalog, ConsumptionOrder, Pricing, parse_catalog
+from tarif_catalog import CompiledCatalog, ConsumptionOrder, Pricing, parse_catalog
 from tarif_common.errors import MissingRatingField, NoTariff, UnknownService
 
 from .catalogs import example_doc

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.rating import parse_catalog
-from engine.rating.model import Plan
-from engine.rating.offers import (
+from tarif_catalog import parse_catalog
+from tarif_catalog.model import Plan
+from tarif_catalog.offers import (
     FOREVER,
     Discount,
     Grant,

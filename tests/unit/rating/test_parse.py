@@ -8,8 +8,8 @@ import datetime
 import pytest
 import yaml
 
-from engine.rating import Catalog, ConsumptionOrder, Tier, parse_catalog
-from engine.rating.model import Rate
+from tarif_catalog import Catalog, ConsumptionOrder, Tier, parse_catalog
+from tarif_catalog.model import Rate
 
 from .catalogs import EXAMPLE_YAML, example_doc
 

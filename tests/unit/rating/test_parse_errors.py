@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.rating import parse_catalog
+from tarif_catalog import parse_catalog
 from tarif_common.errors import CatalogError
 
 from .catalogs import EXAMPLE_YAML, example_doc

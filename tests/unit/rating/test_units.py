@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.rating import Tier, cost_minor, rated_units, tier_cost_micros, to_minor
-from engine.rating.units import Priced
+from tarif_catalog import Tier, cost_minor, rated_units, tier_cost_micros, to_minor
+from tarif_catalog.units import Priced
 
 
 class _Pricing:

@@ -8,7 +8,7 @@ from math import ceil
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.rating import Tier, cost_minor, rated_units, tier_cost_micros, to_minor
+from tarif_catalog import Tier, cost_minor, rated_units, tier_cost_micros, to_minor
 
 
 class _Pricing:

@@ -4,10 +4,10 @@ Pure computation (no I/O): `parse_catalog` validates a catalog document, `Compil
 the `Pricing` for a usage, and the functions of `units` turn usage into rated units and money.
 """
 
-from engine.rating.compiled import CompiledCatalog, Pricing
-from engine.rating.model import Catalog, ConsumptionOrder, Tier
-from engine.rating.parse import parse_catalog
-from engine.rating.units import cost_minor, rated_units, tier_cost_micros, to_minor
+from tarif_catalog.compiled import CompiledCatalog, Pricing
+from tarif_catalog.model import Catalog, ConsumptionOrder, Tier
+from tarif_catalog.parse import parse_catalog
+from tarif_catalog.units import cost_minor, rated_units, tier_cost_micros, to_minor
 
 __all__ = [
     "Catalog",

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from billing_batch.notifier.model import Notification, Outgoing, Recipient
+from tarif_notifications.model import Notification, Outgoing, Recipient
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from engine.rating.model import Tier
+from tarif_catalog.model import Tier
 
 
 class Priced(Protocol):

@@ -21,8 +21,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from engine.model import Route, SessionStep
-from engine.rating import Pricing
+from tarif_balances.model import Route, SessionStep
+from tarif_catalog import Pricing
 from tarif_common import keys
 from tarif_common.errors import StoreUnavailable
 from tarif_common.results import Result
@@ -37,7 +37,7 @@ _DRIVER_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSErr
 
 
 def _script_source(name: str) -> str:
-    lua = resources.files("engine") / "lua"
+    lua = resources.files("tarif_balances") / "lua"
     return (lua / "lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 

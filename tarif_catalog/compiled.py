@@ -29,8 +29,8 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.rating.bands import minute_of_week, week_bitmap
-from engine.rating.model import Catalog, ConsumptionOrder, Resource, ServiceType, Tariff, Tier
+from tarif_catalog.bands import minute_of_week, week_bitmap
+from tarif_catalog.model import Catalog, ConsumptionOrder, Resource, ServiceType, Tariff, Tier
 from tarif_common.errors import MissingRatingField, NoTariff, UnknownService
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.rating import _fields as f
-from engine.rating.model import CreditProfile, Direction, Resource, Threshold, ThresholdBasis
+from tarif_catalog import _fields as f
+from tarif_catalog.model import CreditProfile, Direction, Resource, Threshold, ThresholdBasis
 from tarif_common.errors import CatalogError
 
 CHANNELS = ("email", "sms", "webhook")

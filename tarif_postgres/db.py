@@ -1,6 +1,8 @@
 """Postgres access shared by every process: the pool and the schema migrations.
 
-Migrations are the numbered `*.sql` files of `tarif_common/migrations`, applied in order, each in
+The pool's connections translate driver errors into Tarif's (`tarif_postgres.driver`).
+
+Migrations are the numbered `*.sql` files of `tarif_postgres/migrations`, applied in order, each in
 its own transaction, under an advisory lock so that processes starting together apply them once.
 An applied file must never change: its checksum is recorded and checked on every start.
 """
@@ -17,10 +19,11 @@ from typing import Any
 import asyncpg
 
 from tarif_common.errors import TarifError
+from tarif_postgres.driver import TarifConnection
 
 log = logging.getLogger(__name__)
 
-_MIGRATIONS = "tarif_common.migrations"
+_MIGRATIONS = "tarif_postgres.migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # pg_advisory_lock key: any constant the application owns ("tarif" as an int64).
 _LOCK_KEY = int.from_bytes(b"tarifmig", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -118,7 +121,12 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
             )
 
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init, reset=reset
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=init,
+        reset=reset,
+        connection_class=TarifConnection,
     )
     return pool
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.rating import CompiledCatalog, parse_catalog
+from tarif_catalog import CompiledCatalog, parse_catalog
 from tarif_common import keys
 from tarif_common.errors import TarifError
 

@@ -1,8 +1,8 @@
 """The product catalog as immutable values.
 
-Everything here is already validated by `engine.rating.parse` and carries money as integer
+Everything here is already validated by `tarif_catalog.parse` and carries money as integer
 micro-units (1/1,000,000 of the currency), so no rounding can happen before the single rounding
-step in `engine.rating.units.to_minor`. Instances are frozen and the mappings are read-only views,
+step in `tarif_catalog.units.to_minor`. Instances are frozen and the mappings are read-only views,
 so one catalog can be shared by every request without copying or locking.
 """
 
@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:  # offers.py builds on this module's values
-    from engine.rating.offers import Offer, Product
+from tarif_catalog.commercial import Offer, Product
 
 ResourceKind = Literal["money", "unit"]
 
@@ -187,3 +186,11 @@ def rate_id(tariff: str, prefix: str, band: str | None) -> str:
     """The stable id of a rate, as recorded on every charge (`*` for the empty prefix)."""
     rid = f"{tariff}:{prefix or '*'}"
     return f"{rid}:{band}" if band else rid
+
+
+def currency_decimals(resources: Mapping[str, Resource], currency: str) -> int:
+    """Decimals of the money resource kept in `currency` (0 if the catalog has none)."""
+    for resource in resources.values():
+        if resource.currency == currency:
+            return resource.decimals
+    return 0

@@ -36,7 +36,7 @@ Shape (only `timezone`, `resources`, `service_types` and `tariffs` required; def
       basic: {tariffs: {voice: voice-std}}   # and optionally `bundles: [<bundle>, ...]`
 
 The commercial sections (`products`, `bundles` with discounts, option `packs`) are described and
-parsed in `engine.rating.offers`; `credit_profiles` in `engine.rating.credit_profiles`. A plan's
+parsed in `tarif_catalog.offers`; `credit_profiles` in `tarif_catalog.credit_profiles`. A plan's
 `bundles` must name bundles, and a pack's `plans` must name plans.
 """
 
@@ -48,10 +48,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from engine.rating import _fields as f
-from engine.rating.bands import overlaps, week_bitmap
-from engine.rating.credit_profiles import parse_credit_profiles
-from engine.rating.model import (
+from tarif_catalog import _fields as f
+from tarif_catalog.bands import overlaps, week_bitmap
+from tarif_catalog.credit_profiles import parse_credit_profiles
+from tarif_catalog.model import (
     Catalog,
     ConsumptionOrder,
     Plan,
@@ -63,7 +63,7 @@ from engine.rating.model import (
     TimeBand,
     rate_id,
 )
-from engine.rating.offers import Offer, parse_offers, parse_products
+from tarif_catalog.offers import Offer, parse_offers, parse_products
 from tarif_common.errors import CatalogError
 
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}

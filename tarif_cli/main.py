@@ -96,14 +96,14 @@ async def _child(settings: Settings, *command: str, **env: str) -> asyncio.subpr
     if settings.database_url:
         urls["DATABASE_URL"] = settings.database_url
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tarif_common.cli", *command, env=os.environ | urls | env
+        sys.executable, "-m", "tarif_cli.main", *command, env=os.environ | urls | env
     )
 
 
 async def _provision(settings: Settings, path: Path) -> dict[str, int]:
     from redis.asyncio import Redis
 
-    from engine.provisioning import Provisioner, load_document, parse_document
+    from tarif_balances.provisioning import Provisioner, load_document, parse_document
 
     assert settings.redis_url is not None
     document = load_document(path)
@@ -117,8 +117,8 @@ async def _provision(settings: Settings, path: Path) -> dict[str, int]:
         await _keep_catalog(settings.database_url, document["catalog"])
     with_contacts = [a for a in accounts if a.contacts is not None]
     if with_contacts and settings.database_url:
-        from billing_batch.notifier.store import Contact, put_contacts
-        from tarif_common import db
+        from tarif_notifications.store import Contact, put_contacts
+        from tarif_postgres import db
 
         await db.migrate_url(settings.database_url)
         pool = await db.create_pool(settings.database_url, max_size=2)
@@ -151,7 +151,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
     from admin_api.auth import SYSTEM
     from admin_api.outbox import Relay
     from admin_api.schemas import Onboarding
-    from tarif_common import db
+    from tarif_postgres import db
 
     requests = []
     for i, document in enumerate(documents):
@@ -190,7 +190,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
 
 async def _keep_catalog(database_url: str, document: dict[str, Any]) -> None:
     """Postgres keeps every catalog the engines run (a new version only if it changed)."""
-    from tarif_common import db
+    from tarif_postgres import db
 
     await db.migrate_url(database_url)
     pool = await db.create_pool(database_url, max_size=1)
@@ -243,7 +243,7 @@ def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from tarif_common import db
+    from tarif_postgres import db
 
     with embedded_services(settings) as urls:
         assert urls.database_url is not None
@@ -253,7 +253,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _with_pool(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from tarif_common import db
+    from tarif_postgres import db
 
     assert settings.database_url is not None
     await db.migrate_url(settings.database_url)
@@ -265,7 +265,7 @@ async def _with_pool(settings: Settings, work: Callable[[Any], Awaitable[Any]]) 
 
 
 def cmd_notifications(settings: Settings, args: argparse.Namespace) -> int:
-    from billing_batch.notifier.store import list_notifications
+    from tarif_notifications.store import list_notifications
 
     async def work(pool: Any) -> Any:
         async with pool.acquire() as conn:
@@ -281,8 +281,8 @@ def cmd_notifications(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_unrated(settings: Settings, args: argparse.Namespace) -> int:
-    from billing_batch import unrated
-    from billing_batch.engine_client import GrpcEngine
+    from admin_api import unrated
+    from tarif_client.engine import GrpcEngine
 
     async def work(pool: Any) -> Any:
         if args.action == "rerate":

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-from engine.rating.model import MICROS_PER_UNIT
+from tarif_catalog.model import MICROS_PER_UNIT
 from tarif_common.errors import CatalogError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

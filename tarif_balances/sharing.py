@@ -33,8 +33,8 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from engine.amounts import to_units
-from engine.rating import Catalog
+from tarif_catalog import Catalog
+from tarif_catalog.amounts import to_units
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text

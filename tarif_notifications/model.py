@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from billing_batch.streams import ms_time
-from engine.rating.credit_profiles import CHANNELS
-from engine.rating.model import Resource
+from tarif_catalog.credit_profiles import CHANNELS
+from tarif_catalog.model import Resource
+from tarif_common.keys import ms_time
 
 DIRECTIONS = {"f": "falling", "r": "rising"}
 

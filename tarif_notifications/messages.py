@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from billing_batch.notifier.model import Notification
+from tarif_notifications.model import Notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class Renderer:
         loaders: list[jinja2.BaseLoader] = [jinja2.DictLoader(self.stored)]
         if templates_dir is not None:
             loaders.append(jinja2.FileSystemLoader(templates_dir))
-        loaders.append(jinja2.PackageLoader("billing_batch.notifier", "templates"))
+        loaders.append(jinja2.PackageLoader("tarif_notifications", "templates"))
         self._env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=False,  # plain-text mail and SMS

@@ -1,6 +1,6 @@
 """Load a catalog and accounts with balances into Redis (`tarif provision FILE`).
 
-The document (YAML or JSON) has a `catalog` (see `engine.rating.parse`) and `accounts`. Everything
+The document (YAML or JSON) has a `catalog` (see `tarif_catalog.parse`) and `accounts`. Everything
 is validated before anything is written; each account is then written in one MULTI/EXEC, so an
 account is never half provisioned. The admin API calls the same code.
 
@@ -28,10 +28,10 @@ from pydantic import (
 )
 from redis.asyncio import Redis
 
-from engine.amounts import to_units
-from engine.rating import Catalog, parse_catalog
-from engine.rating.model import Direction, Threshold, ThresholdBasis
-from engine.sharing import GroupDoc, Groups, group_of
+from tarif_balances.sharing import GroupDoc, Groups, group_of
+from tarif_catalog import Catalog, parse_catalog
+from tarif_catalog.amounts import to_units
+from tarif_catalog.model import Direction, Threshold, ThresholdBasis
 from tarif_common import keys
 from tarif_common.contacts import Contact, unique_tags
 from tarif_common.errors import ProvisioningError

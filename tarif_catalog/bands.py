@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 
-from engine.rating.model import TimeBand
+from tarif_catalog.model import TimeBand
 
 MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from engine.rating.model import MICROS_PER_UNIT
-from engine.rating.offers import Offer, Product
+from tarif_catalog.model import MICROS_PER_UNIT
+from tarif_catalog.offers import Offer, Product
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""The `tarif` command: it sits above the processes and starts them."""

@@ -1,0 +1,1 @@
+"""Clients of Tarif's own services: the engine's gRPC client."""

@@ -1,0 +1,1 @@
+"""Notifications: the model, their words (templates) and their storage in Postgres."""

@@ -1,0 +1,1 @@
+"""Postgres: the pool, the schema migrations and the named queries."""

@@ -1,0 +1,1 @@
+"""The query files, one per domain (see `tarif_postgres.queries`)."""
