@@ -9,6 +9,11 @@ Tarif, which may drain before stopping them), the kernel signals them if the sta
 (Linux `PR_SET_PDEATHSIG`, main thread only), `atexit` stops them, and a server still recorded in
 a data dir's pid file is killed on the next start. A `flock` on `<data_dir>/.lock` tells a live
 owner (error) from an orphan (killed).
+
+Root: Postgres refuses to run as root, so it runs as the system user `tarif-postgres`. When that
+user cannot reach the binaries or the data dir (a 0700 folder above them, such as /root holding
+the clone), Tarif copies the binaries and keeps the cluster in a folder of its own under
+`PG_HOME_ROOT` instead of loosening permissions it does not own (see `EmbeddedPostgres`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import atexit
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import importlib.util
 import logging
 import os
@@ -29,6 +35,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +49,10 @@ from tarif_common.settings import Settings
 log = logging.getLogger(__name__)
 
 PG_SYSTEM_USER = "tarif-postgres"  # Postgres refuses root; as root it runs as this user
+# As root, where the cluster and a copy of the binaries go when PG_SYSTEM_USER cannot reach them
+# where they are: one folder per data dir (see pg_home), created by Tarif.
+PG_HOME_ROOT = Path("/var/lib/tarif")
+PG_LOCATION_FILE = "pgdata.location"  # in the data dir: where its cluster lives, if elsewhere
 PG_ROLE = PG_DATABASE = "tarif"
 START_TIMEOUT = STOP_TIMEOUT = 10.0
 
@@ -83,6 +94,11 @@ def _pg_bindir() -> Path:
     return pkg / "pginstall" / "bin"
 
 
+def pg_home(data_dir: Path, root: Path = PG_HOME_ROOT) -> Path:
+    """The folder of `root` kept for the Postgres data dir `data_dir` (a hash of its path)."""
+    return root / hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
+
+
 def _parent_death_hook(sig: int) -> Callable[[], None] | None:
     """Have the kernel send `sig` to the child when we die, even by SIGKILL (Linux only).
 
@@ -119,10 +135,11 @@ class _Server(abc.ABC):
         self.data_dir = Path(data_dir).resolve()
         self.log_path = self.data_dir / "server.log"
         self.pid_file = self.data_dir / pid_file  # written by the server; its dir is its cwd
+        self.cwd = self.data_dir
         self.port = port or 0
         self._url, self._fixed_port = url, port is not None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._lock_fd: int | None = None
+        self._lock_fds: list[int] = []
         self._run_as: dict[str, Any] = {}  # Popen user/group when root
 
     @abc.abstractmethod
@@ -130,6 +147,9 @@ class _Server(abc.ABC):
 
     @abc.abstractmethod
     def _is_ready(self) -> bool: ...
+
+    def _locate(self) -> None:  # noqa: B027 (optional hook)
+        """Runs under the lock before an orphan is looked for: where the server's files are."""
 
     def _prepare(self) -> None:  # noqa: B027 (optional hook)
         """Runs under the lock before the server starts."""
@@ -151,6 +171,7 @@ class _Server(abc.ABC):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._lock()
+            self._locate()
             self._kill_orphan()
             self._prepare()
             self.port = self.port if self._fixed_port else free_port()
@@ -189,10 +210,11 @@ class _Server(abc.ABC):
                     proc.kill()
                     proc.wait()
             log.info(f"embedded.{self.kind}.stopped", extra={"port": self.port})
-        if self._lock_fd is not None:
+        if self._lock_fds:
             (self.data_dir / "url").unlink(missing_ok=True)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+            for fd in self._lock_fds:
+                os.close(fd)
+            self._lock_fds = []
 
     def __enter__(self) -> Self:
         self.start()
@@ -218,17 +240,19 @@ class _Server(abc.ABC):
             os.close(fd)
         return None
 
-    def _lock(self) -> None:
-        fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _lock(self, directory: Path | None = None) -> None:
+        """Lock `directory` (default: the data dir) for this process, until stop()."""
+        directory = directory or self.data_dir
+        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise EmbeddedServerError(
-                f"{self.data_dir} is in use by another running process; stop it, use another "
+                f"{directory} is in use by another running process; stop it, use another "
                 f"state dir, or set {self.env_var} to share its server"
             ) from None
-        self._lock_fd = fd
+        self._lock_fds.append(fd)
 
     def _kill_orphan(self) -> None:
         """A server recorded in our data dir while we hold the lock has lost its owner."""
@@ -256,7 +280,7 @@ class _Server(abc.ABC):
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
+                cwd=self.cwd,
                 process_group=0,
                 preexec_fn=_parent_death_hook(self.stop_signal),
                 **self._run_as,
@@ -314,29 +338,87 @@ class EmbeddedRedis(_Server):
             return False
 
 
+_RX, _X = stat.S_IROTH | stat.S_IXOTH, stat.S_IXOTH  # the "other" bits tarif-postgres relies on
+
+
+def _closed(targets: dict[Path, int]) -> list[tuple[Path, int]]:
+    """The paths (targets, and every folder above them) missing the "other" bits others need."""
+    needs = dict(targets)
+    for target in targets:
+        for parent in target.parents:
+            needs.setdefault(parent, _X)
+    return [(p, bits) for p, bits in sorted(needs.items()) if p.stat().st_mode & bits != bits]
+
+
+def _binary_needs(bindir: Path) -> dict[Path, int]:
+    needs = {bindir: _RX, bindir / "postgres": _X, bindir / "initdb": _X}
+    needs |= {bindir.parent / "lib": _RX, bindir.parent / "share": _RX}
+    if (libs := bindir.parents[2] / "pgserver.libs").is_dir():
+        needs[libs] = _RX  # the wheel's vendored libpq, which initdb links to
+    return needs
+
+
+def _binaries_stamp(pginstall: Path) -> str:
+    """What identifies an installed copy of the binaries: path, sizes and times of its files."""
+    lines = [str(pginstall)]
+    for folder in (pginstall / "bin", pginstall / "lib" / "postgresql"):
+        for path in sorted(folder.iterdir()):
+            info = path.stat()
+            lines.append(f"{path.relative_to(pginstall)} {info.st_size} {info.st_mtime_ns}")
+    return "\n".join(lines) + "\n"
+
+
+def _open_to_others(top: Path) -> None:
+    """Folders r-x and files r (x if the owner's) for others, in a tree we just made."""
+    for folder, _, files in os.walk(top):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                mode = os.stat(path).st_mode
+                os.chmod(path, mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
+
+
 class EmbeddedPostgres(_Server):
     """PostgreSQL 16 from pgserver's binaries; cluster in `<data_dir>/pgdata`, initdb'd once.
 
     Listens on 127.0.0.1 only (no Unix socket), trust auth, fsync on; superuser role and database
     `tarif`. As root it runs as `tarif-postgres`, which must traverse the folders above its data
     and binaries: a missing o+x is added only inside `owned_root` (default `data_dir`), a folder
-    we own; anywhere else we raise rather than loosen permissions we don't own.
+    we own. A closed folder anywhere else is never loosened. Without `home_root` that is an
+    error; with it (as `tarif` does), what the user cannot reach moves to `pg_home(data_dir)`:
+    the binaries are copied to its `binaries/` (again when the wheel changes) and a new cluster
+    goes to its `cluster-*/pgdata`, recorded in `<data_dir>/pgdata.location`. A recorded cluster
+    is used wherever it is, even if the user could now reach the data dir; an existing cluster
+    in the data dir is never moved.
     """
 
     kind, env_var = "postgres", "DATABASE_URL"
     stop_signal = signal.SIGINT  # fast shutdown, as `pg_ctl stop -m fast`
 
     def __init__(
-        self, data_dir: Path, *, port: int | None = None, owned_root: Path | None = None
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        owned_root: Path | None = None,
+        home_root: Path | None = None,
     ) -> None:
         url = f"postgresql://{PG_ROLE}@127.0.0.1:{{port}}/{PG_DATABASE}"
         super().__init__(data_dir, port, url, "pgdata/postmaster.pid")
         self.owned_root = Path(owned_root).resolve() if owned_root else self.data_dir
-        self.pgdata = self.data_dir / "pgdata"
+        self.home = pg_home(self.data_dir, home_root) if home_root else None
+        self.location_file = self.data_dir / PG_LOCATION_FILE
+        self.bindir: Path | None = None
+        self._use_cluster(self.data_dir / "pgdata")
+
+    def _use_cluster(self, pgdata: Path) -> None:
+        self.pgdata, self.pid_file, self.cwd = pgdata, pgdata / "postmaster.pid", pgdata.parent
 
     def _command(self) -> list[str]:
+        assert self.bindir is not None  # set by _prepare
         return [
-            str(_pg_bindir() / "postgres"),
+            str(self.bindir / "postgres"),
             *("-D", str(self.pgdata), "-h", "127.0.0.1", "-p", str(self.port), "-k", ""),
             *("-c", "fsync=on", "-c", "logging_collector=off"),
         ]
@@ -350,18 +432,27 @@ class EmbeddedPostgres(_Server):
         pid = str(self.pid)
         return len(lines) >= 8 and lines[0].strip() == pid and lines[7].strip() == "ready"
 
+    def _locate(self) -> None:
+        """A cluster recorded elsewhere is used there, locked too (a copied state dir shares it)."""
+        self._use_cluster(self.data_dir / "pgdata")
+        with contextlib.suppress(FileNotFoundError):
+            if recorded := self.location_file.read_text().strip():
+                self._use_cluster(Path(recorded))
+                if self.cwd.is_dir():
+                    self._lock(self.cwd)
+
     def _prepare(self) -> None:
         bindir = _pg_bindir()
         if os.geteuid() == 0:
             user = _ensure_system_user(PG_SYSTEM_USER)
             self._run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-            self._check_access(bindir)
-            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-            self.data_dir.chmod(0o700)
+            self._reachable_cluster(user)
+            bindir = self._reachable_binaries(bindir)
+        self.bindir = bindir
         if (self.pgdata / "PG_VERSION").exists():
             return
         # Build the cluster aside, then rename: a crash never leaves a half-made cluster behind.
-        staging = self.data_dir / "pgdata.init"
+        staging = self.cwd / "pgdata.init"
         shutil.rmtree(staging, ignore_errors=True)
         self._run(
             bindir / "initdb",
@@ -379,7 +470,7 @@ class EmbeddedPostgres(_Server):
             input=stdin.encode(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            cwd=self.data_dir,
+            cwd=self.cwd,
             timeout=120,
             check=False,
             **self._run_as,
@@ -388,32 +479,110 @@ class EmbeddedPostgres(_Server):
             out = res.stdout[-3000:].decode(errors="replace")
             raise EmbeddedServerError(f"{exe.name} failed (code {res.returncode}):\n{out}")
 
-    def _check_access(self, bindir: Path) -> None:
-        """Make sure `tarif-postgres` can reach its data dir, binaries and shared libraries."""
-        rx, x = stat.S_IROTH | stat.S_IXOTH, stat.S_IXOTH
-        needs = {bindir: rx, bindir / "postgres": x, bindir / "initdb": x}
-        needs |= {bindir.parent / "lib": rx, bindir.parent / "share": rx}
+    def _owns(self, path: Path) -> bool:
+        return path == self.owned_root or self.owned_root in path.parents
+
+    def _blocked(self, closed: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
+        return [(path, bits) for path, bits in closed if not self._owns(path)]
+
+    def _open_up(self, closed: list[tuple[Path, int]]) -> None:
+        """Add the missing "other" bits to paths inside `owned_root` (only those: see _blocked)."""
+        for path, bits in closed:
+            path.chmod(path.stat().st_mode | bits)
+            what = "rx" if bits == _RX else "x"
+            log.warning("embedded.postgres.chmod", extra={"path": str(path), "mode": f"o+{what}"})
+
+    def _unreachable(self, path: Path, bits: int) -> EmbeddedServerError:
+        what = "rx" if bits == _RX else "x"
+        return EmbeddedServerError(
+            f"embedded Postgres runs as system user {PG_SYSTEM_USER!r} (it refuses root) and "
+            f"cannot reach {path}: it needs the 'other' {what} permission. Run `chmod o+{what}"
+            f" {path}`, move the state dir or venv, or set DATABASE_URL."
+        )
+
+    def _reachable_binaries(self, bindir: Path) -> Path:
+        """`bindir`, or a copy in our home if `tarif-postgres` cannot reach it."""
+        closed = _closed(_binary_needs(bindir))
+        if not (blocked := self._blocked(closed)):
+            self._open_up(closed)
+            return bindir
+        if self.home is None:
+            raise self._unreachable(*blocked[0])
+        self._make_home()
+        copy = self.home / "binaries"
+        copied_bindir = copy / "pgserver" / "pginstall" / "bin"
+        stamp = _binaries_stamp(bindir.parent)
+        with contextlib.suppress(OSError):
+            if (copy / "stamp").read_text() == stamp and (copied_bindir / "postgres").is_file():
+                return copied_bindir
+        # Copy aside, then swap: `binaries/` is always a whole copy. The rpath of the binaries
+        # finds the vendored libraries at ../../../pgserver.libs: keep that layout.
+        staging = self.home / "binaries.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        skip = shutil.ignore_patterns("*.a")
+        for part in ("bin", "lib", "share"):
+            target = staging / "pgserver" / "pginstall" / part
+            shutil.copytree(bindir.parent / part, target, symlinks=True, ignore=skip)
         if (libs := bindir.parents[2] / "pgserver.libs").is_dir():
-            needs[libs] = rx  # the wheel's vendored libpq, which initdb links to
-        for target in [*needs, self.data_dir]:
-            for parent in target.parents:
-                needs.setdefault(parent, x)
-        for path, bits in sorted(needs.items()):
-            mode = path.stat().st_mode
-            if mode & bits == bits:
-                continue
-            what = "rx" if bits == rx else "x"
-            if path == self.owned_root or self.owned_root in path.parents:
-                path.chmod(mode | bits)
-                log.warning(
-                    "embedded.postgres.chmod", extra={"path": str(path), "mode": f"o+{what}"}
-                )
-                continue
-            raise EmbeddedServerError(
-                f"embedded Postgres runs as system user {PG_SYSTEM_USER!r} (it refuses root) and "
-                f"cannot reach {path}: it needs the 'other' {what} permission. Run `chmod o+{what}"
-                f" {path}`, move the state dir or venv, or set DATABASE_URL."
-            )
+            shutil.copytree(libs, staging / "pgserver.libs", symlinks=True)
+        (staging / "stamp").write_text(stamp)
+        _open_to_others(staging)
+        shutil.rmtree(copy, ignore_errors=True)
+        staging.rename(copy)
+        log.warning("embedded.postgres.binaries_copied", extra={"path": str(copied_bindir)})
+        return copied_bindir
+
+    def _reachable_cluster(self, user: pwd.struct_passwd) -> None:
+        """Give the cluster's folder to `tarif-postgres`; start it in our home if unreachable."""
+        if self.location_file.exists():
+            if self.cwd.is_dir():
+                return  # made by us in our home, owned by the user
+            log.warning("embedded.postgres.cluster_missing", extra={"path": str(self.pgdata)})
+        else:
+            closed = _closed({self.data_dir: 0})
+            if not (blocked := self._blocked(closed)):
+                self._open_up(closed)
+                os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+                self.data_dir.chmod(0o700)
+                return
+            if self.home is None or (self.pgdata / "PG_VERSION").exists():
+                raise self._unreachable(*blocked[0])
+        self._make_home()
+        assert self.home is not None
+        # A new folder each time: a cluster left by an earlier state dir at this path (deleted,
+        # or moved elsewhere with its pgdata.location) is never reused or deleted.
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        cluster = Path(tempfile.mkdtemp(prefix=f"cluster-{stamp}-", dir=self.home))
+        os.chown(cluster, user.pw_uid, user.pw_gid)
+        self._use_cluster(cluster / "pgdata")
+        self._lock(cluster)
+        written = self.location_file.with_name(PG_LOCATION_FILE + ".new")
+        written.write_text(f"{self.pgdata}\n")
+        written.rename(self.location_file)
+        others = sorted(str(p) for p in self.home.glob("cluster-*") if p != cluster)
+        log.warning(
+            "embedded.postgres.cluster_elsewhere",
+            extra={"path": str(self.pgdata), "older_clusters": ", ".join(others)},
+        )
+
+    def _make_home(self) -> None:
+        """Our folder under the home root, r-x for others; nothing existing is loosened."""
+        assert self.home is not None
+        for folder in (self.home.parent, self.home):
+            try:
+                folder.mkdir()
+                folder.chmod(0o755)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise EmbeddedServerError(
+                    f"embedded Postgres runs as system user {PG_SYSTEM_USER!r} (it refuses root),"
+                    f" which cannot reach the state dir or venv, and {folder} for a copy could not"
+                    f" be made ({e}); make it, or set DATABASE_URL."
+                ) from e
+        if blocked := _closed({self.home: _X}):
+            raise self._unreachable(*blocked[0])
+        (self.home / "data_dir").write_text(f"{self.data_dir}\n")  # whose home it is
 
 
 def _ensure_system_user(username: str) -> pwd.struct_passwd:
@@ -461,7 +630,7 @@ def embedded_services(settings: Settings, *, postgres: bool = True) -> Iterator[
             redis_url = stack.enter_context(redis).url
             started.append("redis")
         if not database_url and postgres:
-            pg = EmbeddedPostgres(state / "postgres", owned_root=state)
+            pg = EmbeddedPostgres(state / "postgres", owned_root=state, home_root=PG_HOME_ROOT)
             database_url = stack.enter_context(pg).url
             started.append("postgres")
         yield ServiceUrls(redis_url, database_url or None, tuple(started))
