@@ -45,5 +45,10 @@ lint: $(GENERATED)
 typecheck: $(GENERATED)
 	$(BIN)/mypy engine billing_batch admin_api tarif_cli tarif_common tarif_catalog tarif_balances tarif_client tarif_notifications tarif_postgres loadtest
 
+# As root in a private folder the embedded Postgres cluster lives in /var/lib/tarif (see README):
+# clean removes the one this project's state points to, with the state.
 clean:
+	@loc=.state/postgres/pgdata.location; if [ -f $$loc ]; then \
+		cluster=$$(dirname "$$(cat $$loc)"); case "$$cluster" in /var/lib/tarif/*/cluster-*) \
+		rm -rf "$$cluster";; esac; fi
 	rm -rf $(VENV) tarif .state .pytest_cache .mypy_cache .ruff_cache
