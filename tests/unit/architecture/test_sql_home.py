@@ -29,7 +29,6 @@ PENDING = {
     "admin_api/customers.py",
     "admin_api/groups.py",
     "admin_api/hierarchy.py",
-    "admin_api/retention.py",
     "admin_api/routes/admin.py",
     "admin_api/routes/catalog.py",
     "admin_api/routes/customers.py",
