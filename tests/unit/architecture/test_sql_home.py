@@ -33,7 +33,6 @@ PENDING = {
     "admin_api/routes/catalog.py",
     "admin_api/routes/customers.py",
     "admin_api/routes/reference.py",
-    "admin_api/subscriptions.py",
     "admin_api/unrated.py",
     "admin_api/usage.py",
     "admin_api/vouchers.py",
