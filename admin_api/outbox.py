@@ -23,8 +23,10 @@ from tarif_balances.provisioning import AccountDoc, Provisioner, account_fields
 from tarif_balances.sharing import GroupDoc, Groups
 from tarif_common import keys
 from tarif_common.errors import InvalidRequest, TarifError
+from tarif_postgres import queries
 
 log = logging.getLogger(__name__)
+Q = queries.load("outbox")
 
 _LOCK_SPACE = int.from_bytes(b"tobx", "big") & 0x7FFF_FFFF  # advisory locks (space, key)
 _ENGINE_STATUS = {
@@ -36,42 +38,13 @@ _ENGINE_STATUS = {
 
 
 async def queue(conn: asyncpg.Connection, kind: str, key: str) -> None:
-    await conn.execute("INSERT INTO outbox (kind, key) VALUES ($1, $2)", kind, key)
+    await conn.execute(Q.queue_change, kind, key)
 
 
 async def queue_customer(conn: asyncpg.Connection, customer_id: int) -> list[str]:
     """Queue every balance group (engine account) of a customer; returns their account ids."""
-    rows = await conn.fetch(
-        """INSERT INTO outbox (kind, key)
-           SELECT 'account', account_id FROM balance_groups WHERE customer_id = $1 ORDER BY id
-           RETURNING key""",
-        customer_id,
-    )
+    rows = await conn.fetch(Q.queue_customer_accounts, customer_id)
     return [r["key"] for r in rows]
-
-
-_ACCOUNT = """
-SELECT c.status,
-       (SELECT coalesce(json_agg(json_build_object('plan', s.plan, 'payment_type', s.payment_type,
-                                 'credit_profile', s.credit_profile) ORDER BY s.id), '[]')
-          FROM subscriptions s WHERE s.balance_group_id = g.id AND s.status = 'active')
-           AS subscriptions,
-       (SELECT coalesce(json_agg(json_build_object('identifier', v.identifier, 'plan', s.plan)
-                                 ORDER BY v.identifier), '[]')
-          FROM services v JOIN subscriptions s ON s.id = v.subscription_id
-         WHERE s.balance_group_id = g.id AND s.status = 'active' AND v.status = 'active'
-           AND (v.valid_from IS NULL OR v.valid_from <= now())
-           AND (v.valid_to IS NULL OR v.valid_to > now())
-           AND (g.valid_from IS NULL OR g.valid_from <= now())
-           AND (g.valid_to IS NULL OR g.valid_to > now())) AS services,
-       (SELECT coalesce(json_agg(json_build_object(
-                 'balance_id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
-                 'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
-                 'credit_limit', b.credit_limit::text) ORDER BY b.balance_id), '[]')
-          FROM balances b WHERE b.balance_group_id = g.id) AS balances
-FROM balance_groups g JOIN customers c ON c.id = g.customer_id
-WHERE g.account_id = $1
-"""
 
 
 async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[str, Any] | None:
@@ -84,7 +57,7 @@ async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[st
     gives the payment type and credit profile (later ones must match its payment type).
 
     One query: the relay runs it for every change."""
-    row = await conn.fetchrow(_ACCOUNT, account_id)
+    row = await conn.fetchrow(Q.account_document, account_id)
     if row is None or not row["subscriptions"] or not row["services"]:
         return None
     first = row["subscriptions"][0]
@@ -120,18 +93,10 @@ def _balance(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def group_document(conn: asyncpg.Connection, group_id: str) -> GroupDoc | None:
-    row = await conn.fetchrow(
-        """SELECT g.*, c.account_id AS owner FROM sharing_groups g
-           JOIN customers c ON c.id = g.owner_id WHERE g.id = $1""",
-        group_id,
-    )
+    row = await conn.fetchrow(Q.sharing_group_with_owner, group_id)
     if row is None:
         return None
-    members = await conn.fetch(
-        """SELECT c.account_id, m.status FROM sharing_members m
-           JOIN customers c ON c.id = m.customer_id WHERE m.group_id = $1 ORDER BY c.account_id""",
-        group_id,
-    )
+    members = await conn.fetch(Q.sharing_group_members, group_id)
     try:
         return GroupDoc.model_validate(
             {
@@ -160,11 +125,7 @@ class Relay:
         """Apply pending rows (the catalog first, then accounts, oldest first); returns how many
         rows were applied. Objects failing are left pending with their error."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT kind, key, min(id) AS first FROM outbox WHERE applied_at IS NULL
-                   GROUP BY kind, key ORDER BY kind <> 'catalog', first LIMIT $1""",
-                limit,
-            )
+            rows = await conn.fetch(Q.pending_objects, limit)
             applied = 0
             for row in rows:
                 applied += await self._apply_pending(conn, row["kind"], row["key"])
@@ -181,38 +142,22 @@ class Relay:
         # One relay per object at a time: it reads the object's state under the lock, so the
         # last writer to Redis always wrote the newest state. Different objects go in parallel.
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, key)
-            ids = [
-                r["id"]
-                for r in await conn.fetch(
-                    "SELECT id FROM outbox WHERE kind = $1 AND key = $2 AND applied_at IS NULL",
-                    kind,
-                    key,
-                )
-            ]
+            await conn.execute(Q.lock_object, _LOCK_SPACE, key)
+            ids = [r["id"] for r in await conn.fetch(Q.pending_rows, kind, key)]
             if not ids:
                 return 0
             try:
                 await self._apply(conn, kind, key)
             except (TarifError, RedisError, OSError) as exc:
                 log.error("outbox.failed", extra={"kind": kind, "key": key, "error": str(exc)})
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2"
-                    " WHERE id = ANY($1::bigint[])",
-                    ids,
-                    str(exc)[:2000],
-                )
+                await conn.execute(Q.mark_failed, ids, str(exc)[:2000])
                 return 0
-            await conn.execute(
-                "UPDATE outbox SET applied_at = now() WHERE id = ANY($1::bigint[])", ids
-            )
+            await conn.execute(Q.mark_applied, ids)
         return len(ids)
 
     async def _apply(self, conn: asyncpg.Connection, kind: str, key: str) -> None:
         if kind == "catalog":
-            row = await conn.fetchrow(
-                "SELECT document FROM catalog_versions ORDER BY version DESC LIMIT 1"
-            )
+            row = await conn.fetchrow(Q.latest_catalog_document)
             if row is not None:
                 await self._provisioner.publish_catalog(row["document"])
             return
@@ -221,11 +166,7 @@ class Relay:
             if doc is not None:
                 await Groups(self._redis, await self._provisioner.current_catalog()).put(doc, key)
             return
-        status = await conn.fetchval(
-            """SELECT c.status FROM balance_groups g JOIN customers c ON c.id = g.customer_id
-               WHERE g.account_id = $1""",
-            key,
-        )
+        status = await conn.fetchval(Q.account_customer_status, key)
         if status == "deleted":
             await self._provisioner.remove_account(key)
             return
@@ -272,15 +213,13 @@ class Relay:
         Redis still has keeps its live amount."""
         async with self._pool.acquire() as conn:
             await self._apply(conn, "catalog", "catalog")
-            accounts = [
-                r["account_id"] for r in await conn.fetch("SELECT account_id FROM balance_groups")
-            ]
+            accounts = [r["account_id"] for r in await conn.fetch(Q.all_account_ids)]
             moved = await moved_units(conn)
             for account_id in accounts:
                 held = await self._held_balances(account_id)
                 await self._apply(conn, "account", account_id)
                 await self._replay_movements(account_id, held, moved)
-            groups = [r["id"] for r in await conn.fetch("SELECT id FROM sharing_groups")]
+            groups = [r["id"] for r in await conn.fetch(Q.all_sharing_group_ids)]
             for group_id in groups:
                 await self._apply(conn, "group", group_id)
         return {"accounts": len(accounts), "groups": len(groups)}
@@ -289,19 +228,7 @@ class Relay:
 async def moved_units(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
     """Per (account, balance): the sum of every movement in the ingested rated records, in the
     resource's smallest unit. A pool movement `owner/balance` counts for the owner's balance."""
-    rows = await conn.fetch(
-        """WITH moves AS (
-               SELECT account_id, split_part(m, '|', 1) AS balance,
-                      split_part(m, '|', 3)::bigint AS units
-               FROM rated_events, regexp_split_to_table(impacts, ',') AS m
-               WHERE impacts <> '')
-           SELECT CASE WHEN position('/' IN balance) > 0 THEN split_part(balance, '/', 1)
-                       ELSE account_id END AS account,
-                  CASE WHEN position('/' IN balance) > 0 THEN split_part(balance, '/', 2)
-                       ELSE balance END AS balance_id,
-                  sum(units) AS units
-           FROM moves GROUP BY 1, 2"""
-    )
+    rows = await conn.fetch(Q.moved_units)
     return {(r["account"], r["balance_id"]): int(r["units"]) for r in rows}
 
 
@@ -312,9 +239,7 @@ async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[d
     catalog = await provisioner.current_catalog()
     differences: list[dict[str, Any]] = []
     async with pool.acquire() as conn:
-        accounts = [
-            r["account_id"] for r in await conn.fetch("SELECT account_id FROM balance_groups")
-        ]
+        accounts = [r["account_id"] for r in await conn.fetch(Q.all_account_ids)]
         for account_id in accounts:
             document = await account_document(conn, account_id)
             located = await redis.get(keys.locator(account_id))

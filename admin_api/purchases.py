@@ -31,6 +31,9 @@ from tarif_catalog import Catalog
 from tarif_catalog.offers import Offer, Product
 from tarif_catalog.pricing import CouponTerms, Line, price_lines
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_postgres import queries
+
+Q = queries.load("purchases")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +68,7 @@ async def locked_subscription(
     conn: asyncpg.Connection, customer_id: int, subscription_id: int
 ) -> asyncpg.Record:
     """The customer's active subscription with its group's `account_id`, locked for the change."""
-    row = await conn.fetchrow(
-        """SELECT s.*, g.account_id FROM subscriptions s
-           JOIN balance_groups g ON g.id = s.balance_group_id
-           WHERE s.id = $1 AND s.customer_id = $2 FOR UPDATE OF s""",
-        subscription_id,
-        customer_id,
-    )
+    row = await conn.fetchrow(Q.lock_subscription, subscription_id, customer_id)
     if row is None:
         raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
     if row["status"] != "active":
@@ -189,8 +186,7 @@ async def buy(
             await _add_services(conn, sub, purchase_id, identifiers, status, f"{field}.services")
         if carried:  # a plan transition: the old plan's line moves to this product
             await conn.execute(
-                """UPDATE services SET purchase_id = $2, status = $3
-                   WHERE identifier = ANY($1::text[])""",
+                Q.move_services_to_purchase,
                 carried,
                 purchase_id,
                 "active" if status == "active" else "suspended",
@@ -225,11 +221,7 @@ async def _insert(
         discounts.append({"source": "voucher", "id": voucher, "amount": str(price)})
         discount, price = line.list_price, line.list_price * 0  # 0 in the currency's decimals
     purchase_id: int = await conn.fetchval(
-        """INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
-               currency, charge, list_price, discount, price, discounts, coupons, resource,
-               granted, valid_from, valid_to, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                   $17, $18) RETURNING id""",
+        Q.insert_purchase,
         sub.id,
         "voucher" if voucher else origin,
         offer,
@@ -250,9 +242,7 @@ async def _insert(
         status,
     )
     if granted is not None:
-        await conn.execute(
-            "UPDATE purchases SET balance_id = product || '-' || id WHERE id = $1", purchase_id
-        )
+        await conn.execute(Q.name_granted_balance, purchase_id)
     return purchase_id
 
 
@@ -264,14 +254,11 @@ async def _add_services(
     status: str,
     field: str,
 ) -> None:
-    taken = await conn.fetchval(
-        "SELECT min(identifier) FROM services WHERE identifier = ANY($1::text[])", identifiers
-    )
+    taken = await conn.fetchval(Q.first_service_in_use, identifiers)
     if taken is not None:
         raise Conflict(f"{field}: {taken} is already in use")
     await conn.executemany(
-        """INSERT INTO services (identifier, subscription_id, purchase_id, status)
-           VALUES ($1, $2, $3, $4)""",
+        Q.insert_purchase_service,
         [
             (i, sub.id, purchase_id, "active" if status == "active" else "suspended")
             for i in identifiers
@@ -281,22 +268,9 @@ async def _add_services(
 
 async def _activate(conn: asyncpg.Connection, purchase_ids: list[int]) -> None:
     """Grants become balances of the group, services go live."""
-    await conn.execute(
-        """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_from, valid_to,
-               balance_group_id)
-           SELECT s.customer_id, p.balance_id, p.resource, p.granted, p.valid_from, p.valid_to,
-                  s.balance_group_id
-           FROM purchases p JOIN subscriptions s ON s.id = p.subscription_id
-           WHERE p.id = ANY($1::bigint[]) AND p.balance_id IS NOT NULL""",
-        purchase_ids,
-    )
-    await conn.execute(
-        "UPDATE services SET status = 'active' WHERE purchase_id = ANY($1::bigint[])",
-        purchase_ids,
-    )
-    await conn.execute(
-        "UPDATE purchases SET status = 'active' WHERE id = ANY($1::bigint[])", purchase_ids
-    )
+    await conn.execute(Q.insert_granted_balances, purchase_ids)
+    await conn.execute(Q.activate_purchase_services, purchase_ids)
+    await conn.execute(Q.activate_purchases, purchase_ids)
 
 
 async def _payment(
@@ -309,13 +283,7 @@ async def _payment(
     where: str,
     new_money: bool,
 ) -> int:
-    money = await conn.fetchrow(
-        """SELECT balance_id, amount, coalesce(credit_limit, 0) AS credit_limit FROM balances
-           WHERE balance_group_id = $1 AND resource = $2
-           ORDER BY valid_to IS NOT NULL, balance_id LIMIT 1""",
-        sub.group_id,
-        sub.currency,
-    )
+    money = await conn.fetchrow(Q.money_balance, sub.group_id, sub.currency)
     if money is None:
         raise InvalidRequest(where, f"prepaid: the balance group has no {sub.currency} balance")
     if new_money and money["amount"] + money["credit_limit"] < total:
@@ -333,9 +301,7 @@ async def _payment(
             reason=reason,
         ),
     )
-    await conn.execute(
-        "UPDATE purchases SET adjustment_id = $2 WHERE id = ANY($1::bigint[])", bought, adjustment
-    )
+    await conn.execute(Q.set_purchases_payment, bought, adjustment)
     return adjustment
 
 
@@ -349,26 +315,16 @@ async def settle(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: in
 
 async def finish(conn: asyncpg.Connection, adjustment_id: int) -> str:
     async with conn.transaction():
-        status = await conn.fetchval(
-            "SELECT status FROM balance_adjustments WHERE id = $1", adjustment_id
-        )
-        rows = await conn.fetch(
-            """SELECT p.id, g.account_id FROM purchases p
-               JOIN subscriptions s ON s.id = p.subscription_id
-               JOIN balance_groups g ON g.id = s.balance_group_id
-               WHERE p.adjustment_id = $1 AND p.status = 'pending' FOR UPDATE OF p""",
-            adjustment_id,
-        )
+        status = await conn.fetchval(Q.adjustment_status, adjustment_id)
+        rows = await conn.fetch(Q.lock_pending_paid_by, adjustment_id)
         if status == "pending" or not rows:
             return "pending" if rows else "done"
         ids = [r["id"] for r in rows]
         if status == "applied":
             await _activate(conn, ids)
         else:
-            await conn.execute("DELETE FROM services WHERE purchase_id = ANY($1::bigint[])", ids)
-            await conn.execute(
-                "UPDATE purchases SET status = 'refused' WHERE id = ANY($1::bigint[])", ids
-            )
+            await conn.execute(Q.delete_purchase_services, ids)
+            await conn.execute(Q.refuse_purchases, ids)
         await outbox.queue(conn, "account", rows[0]["account_id"])
     return "active" if status == "applied" else "refused"
 
@@ -376,11 +332,7 @@ async def finish(conn: asyncpg.Connection, adjustment_id: int) -> str:
 async def finish_pending(pool: asyncpg.Pool) -> int:
     """Purchases whose payment the engine answered but a crash left pending (housekeeping)."""
     async with pool.acquire() as conn:
-        ids = [r["adjustment_id"] for r in await conn.fetch(
-            """SELECT DISTINCT p.adjustment_id FROM purchases p
-               JOIN balance_adjustments a ON a.id = p.adjustment_id
-               WHERE p.status = 'pending' AND a.status <> 'pending' LIMIT 100"""
-        )]  # fmt: skip
+        ids = [r["adjustment_id"] for r in await conn.fetch(Q.answered_pending_payments)]
         for adjustment_id in ids:
             await finish(conn, adjustment_id)
     return len(ids)
@@ -388,36 +340,19 @@ async def finish_pending(pool: asyncpg.Pool) -> int:
 
 # -- option packs, products after the purchase ---------------------------------------------
 
-_PUBLIC = """p.id, p.subscription_id, p.origin, p.offer, p.product, p.quantity,
-    p.value::text AS value, p.currency, p.charge, p.list_price::text AS list_price,
-    p.discount::text AS discount, p.price::text AS price, p.discounts, p.coupons, p.balance_id,
-    p.resource, p.granted::text AS granted, p.valid_from, p.valid_to, p.status, p.created_at,
-    p.cancelled_at,
-    (SELECT coalesce(array_agg(v.identifier ORDER BY v.identifier), '{}') FROM services v
-      WHERE v.purchase_id = p.id) AS services"""
-
 
 async def list_purchases(
     conn: asyncpg.Connection, customer_id: int, subscription_id: int
 ) -> list[dict[str, Any]]:
-    exists = await conn.fetchval(
-        "SELECT 1 FROM subscriptions WHERE id = $1 AND customer_id = $2",
-        subscription_id,
-        customer_id,
-    )
+    exists = await conn.fetchval(Q.customer_has_subscription, subscription_id, customer_id)
     if exists is None:
         raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
-    rows = await conn.fetch(
-        f"SELECT {_PUBLIC} FROM purchases p WHERE p.subscription_id = $1 ORDER BY p.id",
-        subscription_id,
-    )
+    rows = await conn.fetch(Q.subscription_purchases, subscription_id)
     return [dict(r) for r in rows]
 
 
 async def get(conn: asyncpg.Connection, purchase_id: int) -> dict[str, Any]:
-    return dict(
-        await conn.fetchrow(f"SELECT {_PUBLIC} FROM purchases p WHERE id = $1", purchase_id)
-    )
+    return dict(await conn.fetchrow(Q.purchase_by_id, purchase_id))
 
 
 async def buy_pack(
@@ -433,12 +368,7 @@ async def buy_pack(
     coupon's terms, `services_free(conn, identifiers, account, field)` checks new lines."""
     async with conn.transaction():
         sub = await subscription(conn, customer_id, subscription_id)  # locked: retries queue
-        earlier = await conn.fetch(
-            """SELECT id, adjustment_id, offer FROM purchases
-               WHERE subscription_id = $1 AND request_id = $2 ORDER BY id""",
-            subscription_id,
-            body.request_id,
-        )
+        earlier = await conn.fetch(Q.purchases_of_request, subscription_id, body.request_id)
         if earlier:
             if earlier[0]["offer"] != body.pack:
                 raise Conflict(f"request_id {body.request_id!r} bought {earlier[0]['offer']!r}")
@@ -456,11 +386,7 @@ async def buy_pack(
             for i, code in enumerate(body.coupons)
         ]
         bought = await buy(conn, who, sub, pack, "pack", body.products, coupons, "body")
-        await conn.execute(
-            "UPDATE purchases SET request_id = $2 WHERE id = ANY($1::bigint[])",
-            bought.purchases,
-            body.request_id,
-        )
+        await conn.execute(Q.set_purchases_request, bought.purchases, body.request_id)
         await audit.record(
             conn, who, "subscription.pack", "subscription", str(subscription_id), None,
             body.model_dump(mode="json") | {"purchases": bought.purchases},
@@ -471,15 +397,7 @@ async def buy_pack(
 async def _purchase(
     conn: asyncpg.Connection, customer_id: int, subscription_id: int, purchase_id: int
 ) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """SELECT p.*, g.account_id, s.customer_id FROM purchases p
-           JOIN subscriptions s ON s.id = p.subscription_id
-           JOIN balance_groups g ON g.id = s.balance_group_id
-           WHERE p.id = $1 AND s.id = $2 AND s.customer_id = $3 FOR UPDATE OF p""",
-        purchase_id,
-        subscription_id,
-        customer_id,
-    )
+    row = await conn.fetchrow(Q.lock_purchase, purchase_id, subscription_id, customer_id)
     if row is None:
         raise NotFound(f"subscription {subscription_id} has no product {purchase_id}")
     if row["status"] != "active":
@@ -538,22 +456,14 @@ async def modify(
                 )
         valid_to = changes.get("valid_to", row["valid_to"])
         await conn.execute(
-            """UPDATE purchases SET quantity = $2, value = $3, granted = $4, list_price = $5,
-                   discount = $6, price = $5::numeric - $6::numeric, valid_to = $7
-               WHERE id = $1""",
-            purchase_id, quantity, None if granted is None else granted / quantity, granted,
-            list_price, discount, valid_to,
+            Q.update_purchase_terms, purchase_id, quantity,
+            None if granted is None else granted / quantity, granted, list_price, discount,
+            valid_to,
         )  # fmt: skip
         if row["balance_id"] is not None:
             # the provisioned amount stays: the adjustment's rated record carries the change,
             # so `tarif sync` (provisioned + recorded movements) counts it once
-            await conn.execute(
-                """UPDATE balances SET valid_to = $3
-                   WHERE customer_id = $1 AND balance_id = $2""",
-                customer_id,
-                row["balance_id"],
-                valid_to,
-            )
+            await conn.execute(Q.set_balance_end, customer_id, row["balance_id"], valid_to)
         await outbox.queue(conn, "account", row["account_id"])
         await audit.record(
             conn, who, "product.modify", "subscription", str(subscription_id),
@@ -574,11 +484,8 @@ async def cancel(
     until its end."""
     async with conn.transaction():
         row = await _purchase(conn, customer_id, subscription_id, purchase_id)
-        await conn.execute(
-            "UPDATE purchases SET status = 'cancelled', cancelled_at = now() WHERE id = $1",
-            purchase_id,
-        )
-        await conn.execute("DELETE FROM services WHERE purchase_id = $1", purchase_id)
+        await conn.execute(Q.cancel_purchase, purchase_id)
+        await conn.execute(Q.delete_services_of_purchase, purchase_id)
         await outbox.queue(conn, "account", row["account_id"])
         await audit.record(
             conn, who, "product.cancel", "subscription", str(subscription_id),

@@ -20,13 +20,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from admin_api import audit
 from admin_api.auth import Principal
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
+
+Q = queries.load("selfcare")
 
 _hasher = PasswordHasher()
 VERIFICATION_TTL = timedelta(hours=24)
 RESET_TTL = timedelta(hours=1)
-
-_PUBLIC = """id, customer_id, email, enabled, email_verified_at IS NOT NULL AS email_verified,
-    email_verified_at, created_at, updated_at"""
 
 
 async def _hash(password: str) -> str:
@@ -51,9 +51,7 @@ def _digest(token: str) -> bytes:
 
 
 async def get(conn: asyncpg.Connection, customer_id: int) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"SELECT {_PUBLIC} FROM selfcare_users WHERE customer_id = $1", customer_id
-    )
+    row = await conn.fetchrow(Q.selfcare_user, customer_id)
     if row is None:
         raise NotFound(f"customer {customer_id} has no self-care user")
     return dict(row)
@@ -64,16 +62,10 @@ async def create(
 ) -> dict[str, Any]:
     password_hash = await _hash(password)  # before the transaction: argon2 is slow on purpose
     async with conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+        if await conn.fetchval(Q.customer_exists, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
         try:
-            await conn.execute(
-                """INSERT INTO selfcare_users (customer_id, email, password_hash)
-                   VALUES ($1, $2, $3)""",
-                customer_id,
-                email,
-                password_hash,
-            )
+            await conn.execute(Q.insert_selfcare_user, customer_id, email, password_hash)
         except Duplicate as exc:
             what = "e-mail" if "email" in str(exc) else "customer"
             raise Conflict(f"a self-care user with this {what} exists") from None
@@ -97,22 +89,7 @@ async def update(
     async with conn.transaction():
         before = await get(conn, customer_id)
         try:
-            await conn.execute(
-                """UPDATE selfcare_users SET
-                       email = coalesce($2, email),
-                       -- a new address must be verified again
-                       email_verified_at = CASE WHEN $2::text IS NULL OR lower($2) = lower(email)
-                                           THEN email_verified_at END,
-                       enabled = coalesce($3, enabled),
-                       password_hash = coalesce($4, password_hash),
-                       failed_logins = CASE WHEN $4::text IS NULL THEN failed_logins ELSE 0 END,
-                       updated_at = now()
-                   WHERE customer_id = $1""",
-                customer_id,
-                email,
-                enabled,
-                password_hash,
-            )
+            await conn.execute(Q.update_selfcare_user, customer_id, email, enabled, password_hash)
         except Duplicate:
             raise Conflict("a self-care user with this e-mail exists") from None
         after = await get(conn, customer_id)
@@ -129,7 +106,7 @@ async def update(
 async def delete(conn: asyncpg.Connection, who: Principal, customer_id: int) -> None:
     async with conn.transaction():
         before = await get(conn, customer_id)
-        await conn.execute("DELETE FROM selfcare_users WHERE customer_id = $1", customer_id)
+        await conn.execute(Q.delete_selfcare_user, customer_id)
         await audit.record(conn, who, "selfcare.delete", "customer", str(customer_id), before)
 
 
@@ -145,13 +122,8 @@ async def issue_token(
         user = await get(conn, customer_id)
         if purpose == "verification" and user["email_verified"]:
             raise Conflict("the e-mail address is verified already")
-        await conn.execute(
-            f"""UPDATE selfcare_users SET {column}_hash = $2, {column}_expires_at = $3
-                WHERE customer_id = $1""",
-            customer_id,
-            digest,
-            expires,
-        )
+        store = Q.set_verification_token if column == "verification" else Q.set_reset_token
+        await conn.execute(store, customer_id, digest, expires)
         await audit.record(conn, who, f"selfcare.{column}_token", "customer", str(customer_id))
     return {"token": token, "expires_at": expires, "email": user["email"]}
 
@@ -160,14 +132,7 @@ async def verify_email(
     conn: asyncpg.Connection, who: Principal, customer_id: int, token: str
 ) -> dict[str, Any]:
     async with conn.transaction():
-        done = await conn.fetchval(
-            """UPDATE selfcare_users SET email_verified_at = now(), verification_hash = NULL,
-                   verification_expires_at = NULL, updated_at = now()
-               WHERE customer_id = $1 AND verification_hash = $2
-                 AND verification_expires_at > now() RETURNING id""",
-            customer_id,
-            _digest(token),
-        )
+        done = await conn.fetchval(Q.verify_email, customer_id, _digest(token))
         if done is None:
             raise InvalidRequest("body.token", "is not valid (wrong, used or expired)")
         await audit.record(conn, who, "selfcare.verified", "customer", str(customer_id))
@@ -179,15 +144,7 @@ async def reset_password(
 ) -> dict[str, Any]:
     password_hash = await _hash(password)
     async with conn.transaction():
-        done = await conn.fetchval(
-            """UPDATE selfcare_users SET password_hash = $3, reset_hash = NULL,
-                   reset_expires_at = NULL, failed_logins = 0, updated_at = now()
-               WHERE customer_id = $1 AND reset_hash = $2 AND reset_expires_at > now()
-               RETURNING id""",
-            customer_id,
-            _digest(token),
-            password_hash,
-        )
+        done = await conn.fetchval(Q.reset_password, customer_id, _digest(token), password_hash)
         if done is None:
             raise InvalidRequest("body.token", "is not valid (wrong, used or expired)")
         await audit.record(conn, who, "selfcare.password_reset", "customer", str(customer_id))
@@ -196,26 +153,16 @@ async def reset_password(
 
 async def check_login(conn: asyncpg.Connection, email: str, password: str) -> dict[str, Any] | None:
     """The self-care user these credentials belong to, if enabled; None otherwise."""
-    row = await conn.fetchrow(
-        "SELECT id, customer_id, password_hash, enabled FROM selfcare_users"
-        " WHERE lower(email) = lower($1)",
-        email,
-    )
+    row = await conn.fetchrow(Q.login_by_email, email)
     if row is None:
         await _hash(password)  # the same work as a real check: no timing hint of who exists
         return None
     if not await _verify(row["password_hash"], password):
-        await conn.execute(
-            "UPDATE selfcare_users SET failed_logins = failed_logins + 1 WHERE id = $1", row["id"]
-        )
+        await conn.execute(Q.count_failed_login, row["id"])
         return None
     if not row["enabled"]:
         return None
     if _hasher.check_needs_rehash(row["password_hash"]):
-        await conn.execute(
-            "UPDATE selfcare_users SET password_hash = $2 WHERE id = $1",
-            row["id"],
-            await _hash(password),
-        )
-    await conn.execute("UPDATE selfcare_users SET failed_logins = 0 WHERE id = $1", row["id"])
+        await conn.execute(Q.rehash_password, row["id"], await _hash(password))
+    await conn.execute(Q.clear_failed_logins, row["id"])
     return await get(conn, row["customer_id"])

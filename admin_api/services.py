@@ -17,19 +17,15 @@ from admin_api.auth import Principal
 from admin_api.schemas import ServiceNew, ServicePatch
 from admin_api.subscriptions import services_free
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
 
-_PUBLIC = """v.identifier, v.subscription_id, v.status, v.valid_from, v.valid_to, v.devices,
-    v.created_at"""
+Q = queries.load("services")
 
 
 async def list_services(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
-    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+    if await conn.fetchval(Q.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
-    rows = await conn.fetch(
-        f"""SELECT {_PUBLIC} FROM services v JOIN subscriptions s ON s.id = v.subscription_id
-            WHERE s.customer_id = $1 ORDER BY v.identifier""",
-        customer_id,
-    )
+    rows = await conn.fetch(Q.customer_services, customer_id)
     return [dict(r) for r in rows]
 
 
@@ -42,12 +38,7 @@ async def add(
     body: ServiceNew,
 ) -> str:
     async with conn.transaction():
-        row = await conn.fetchrow(
-            """SELECT s.status, g.account_id FROM subscriptions s JOIN balance_groups g
-                   ON g.id = s.balance_group_id WHERE s.id = $1 AND s.customer_id = $2""",
-            subscription_id,
-            customer_id,
-        )
+        row = await conn.fetchrow(Q.subscription_status_and_account, subscription_id, customer_id)
         if row is None:
             raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
         if row["status"] != "active":
@@ -55,8 +46,7 @@ async def add(
         await services_free(conn, redis, [body.identifier], row["account_id"], "body.identifier")
         try:
             await conn.execute(
-                """INSERT INTO services (identifier, subscription_id, valid_from, valid_to,
-                       devices) VALUES ($1, $2, $3, $4, $5)""",
+                Q.insert_service,
                 body.identifier,
                 subscription_id,
                 body.valid_from,
@@ -74,14 +64,7 @@ async def add(
 
 
 async def _owned(conn: asyncpg.Connection, customer_id: int, identifier: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        f"""SELECT {_PUBLIC}, g.account_id FROM services v
-            JOIN subscriptions s ON s.id = v.subscription_id
-            JOIN balance_groups g ON g.id = s.balance_group_id
-            WHERE v.identifier = $1 AND s.customer_id = $2 FOR UPDATE OF v""",
-        identifier,
-        customer_id,
-    )
+    row = await conn.fetchrow(Q.lock_customer_service, identifier, customer_id)
     if row is None:
         raise NotFound(f"customer {customer_id} has no service {identifier}")
     return row
@@ -111,8 +94,7 @@ async def change(
         if new_identifier != identifier:
             await services_free(conn, redis, [new_identifier], row["account_id"], "body.identifier")
         await conn.execute(
-            """UPDATE services SET identifier = $2, status = $3, valid_from = $4, valid_to = $5,
-                   devices = $6 WHERE identifier = $1""",
+            Q.update_service,
             identifier,
             new_identifier,
             changes.get("status", row["status"]),
@@ -134,7 +116,7 @@ async def remove(
 ) -> str:
     async with conn.transaction():
         row = await _owned(conn, customer_id, identifier)
-        await conn.execute("DELETE FROM services WHERE identifier = $1", identifier)
+        await conn.execute(Q.delete_service, identifier)
         await outbox.queue(conn, "account", row["account_id"])
         await audit.record(
             conn, who, "service.remove", "customer", str(customer_id),
@@ -147,18 +129,7 @@ async def queue_validity_changes(pool: asyncpg.Pool, since: datetime) -> int:
     """Accounts with a service or balance group whose validity began or ended since `since`:
     resync them."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """SELECT DISTINCT g.account_id FROM services v
-               JOIN subscriptions s ON s.id = v.subscription_id
-               JOIN balance_groups g ON g.id = s.balance_group_id
-               WHERE (v.valid_from > $1 AND v.valid_from <= now())
-                  OR (v.valid_to > $1 AND v.valid_to <= now())
-               UNION
-               SELECT account_id FROM balance_groups
-               WHERE (valid_from > $1 AND valid_from <= now())
-                  OR (valid_to > $1 AND valid_to <= now())""",
-            since,
-        )
+        rows = await conn.fetch(Q.accounts_crossing_validity, since)
         for row in rows:
             await outbox.queue(conn, "account", row["account_id"])
     return len(rows)

@@ -20,6 +20,9 @@ from admin_api.groups import GroupTables
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
 from tarif_balances.sharing import Groups
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
+
+Q = queries.load("sharing")
 
 
 async def _write_to_engine(conn: asyncpg.Connection, redis: Redis, group_id: str) -> None:
@@ -48,14 +51,10 @@ async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 
 
 async def _member_unique(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
-    other = await conn.fetchval(
-        "SELECT group_id FROM sharing_members WHERE customer_id = $1 AND group_id <> $2",
-        customer_id,
-        group_id,
-    )
+    other = await conn.fetchval(Q.other_group_of_member, customer_id, group_id)
     if other is not None:
         raise Conflict(f"customer {customer_id} is a member of group {other!r}")
-    owns = await conn.fetchval("SELECT id FROM sharing_groups WHERE owner_id = $1", customer_id)
+    owns = await conn.fetchval(Q.group_owned_by, customer_id)
     if owns is not None:
         raise Conflict(f"customer {customer_id} owns group {owns!r}")
 
@@ -64,16 +63,13 @@ async def create(
     conn: asyncpg.Connection, redis: Redis, who: Principal, body: SharingGroupNew
 ) -> dict[str, Any]:
     async with conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", body.owner_id) is None:
+        if await conn.fetchval(Q.customer_exists, body.owner_id) is None:
             raise InvalidRequest("body.owner_id", f"no customer {body.owner_id}")
-        if await conn.fetchval(
-            "SELECT 1 FROM sharing_members WHERE customer_id = $1", body.owner_id
-        ):
+        if await conn.fetchval(Q.is_member, body.owner_id):
             raise Conflict(f"customer {body.owner_id} is a member of another group")
         try:
             await conn.execute(
-                """INSERT INTO sharing_groups (id, owner_id, valid_from, valid_to, policy)
-                   VALUES ($1, $2, $3, $4, $5)""",
+                Q.insert_group,
                 body.id,
                 body.owner_id,
                 body.valid_from,
@@ -92,24 +88,16 @@ async def create(
 
 
 async def _join(conn: asyncpg.Connection, group_id: str, customer_id: int, status: str) -> None:
-    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+    if await conn.fetchval(Q.customer_exists, customer_id) is None:
         raise InvalidRequest("body.members", f"no customer {customer_id}")
     await _member_unique(conn, group_id, customer_id)
-    await conn.execute(
-        """INSERT INTO sharing_members (group_id, customer_id, status) VALUES ($1, $2, $3)
-           ON CONFLICT (group_id, customer_id) DO UPDATE SET status = excluded.status""",
-        group_id,
-        customer_id,
-        status,
-    )
+    await conn.execute(Q.upsert_member, group_id, customer_id, status)
 
 
 async def join_new(conn: asyncpg.Connection, group_id: str, customer_id: int, status: str) -> None:
     """A customer being onboarded joins a group (inside the onboarding's transaction). The
     engine gets the group from the outbox once the customer's account exists there."""
-    state = await conn.fetchval(
-        "SELECT status FROM sharing_groups WHERE id = $1 FOR UPDATE", group_id
-    )
+    state = await conn.fetchval(Q.lock_group_status, group_id)
     if state is None:
         raise InvalidRequest("body.sharing.group", f"no sharing group {group_id!r}")
     if state != "active":
@@ -127,11 +115,7 @@ async def update(
     async with conn.transaction():
         before = await get(conn, group_id)
         await conn.execute(
-            """UPDATE sharing_groups SET status = coalesce($2, status),
-                   policy = coalesce($3, policy),
-                   valid_from = CASE WHEN $6 THEN $4 ELSE valid_from END,
-                   valid_to = CASE WHEN $7 THEN $5 ELSE valid_to END, updated_at = now()
-               WHERE id = $1""",
+            Q.update_group,
             group_id,
             changes.get("status"),
             changes.get("policy"),
@@ -174,11 +158,7 @@ async def remove_member(
 ) -> dict[str, Any]:
     async with conn.transaction():
         before = await get(conn, group_id)
-        gone = await conn.fetchval(
-            "DELETE FROM sharing_members WHERE group_id = $1 AND customer_id = $2 RETURNING 1",
-            group_id,
-            customer_id,
-        )
+        gone = await conn.fetchval(Q.delete_member, group_id, customer_id)
         if gone is None:
             raise NotFound(f"customer {customer_id} is not a member of {group_id!r}")
         await outbox.queue(conn, "group", group_id)

@@ -20,6 +20,9 @@ from tarif_catalog import Catalog
 from tarif_catalog.pricing import CouponTerms
 from tarif_common import keys
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound, ProvisioningError
+from tarif_postgres import queries
+
+Q = queries.load("subscriptions")
 
 
 def all_services(s: SubscriptionIn) -> list[str]:
@@ -71,9 +74,7 @@ async def services_free(
     conn: asyncpg.Connection, redis: Redis, identifiers: list[str], account_id: str, where: str
 ) -> None:
     """Unique across every customer, and not held in Redis by an account Postgres does not know."""
-    taken = await conn.fetch(
-        "SELECT identifier FROM services WHERE identifier = ANY($1::text[])", identifiers
-    )
+    taken = await conn.fetch(Q.services_in_use, identifiers)
     if taken:
         raise Conflict(f"{where}: {taken[0]['identifier']} is already in use")
     routes = await redis.mget([keys.route(i) for i in identifiers])
@@ -120,22 +121,14 @@ async def open_subscription(
     money = published.resources.get(s.currency)
     if money is None or money.currency is None:
         raise InvalidRequest(f"{where}.currency", f"{s.currency!r} is not a money resource")
-    other = await conn.fetchval(
-        """SELECT payment_type FROM subscriptions WHERE balance_group_id = $1
-               AND status = 'active' AND payment_type <> $2 LIMIT 1""",
-        group_id,
-        s.payment_type,
-    )
+    other = await conn.fetchval(Q.other_payment_type, group_id, s.payment_type)
     if other is not None:
         raise InvalidRequest(
             f"{where}.payment_type", f"the balance group's subscriptions are {other}"
         )
     await services_free(conn, redis, identifiers, account_id, f"{where}.services")
     subscription_id: int = await conn.fetchval(
-        """INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
-               billing_interval, billing_day, credit_profile, credit_limit, billing_profile_id,
-               balance_group_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9, $10) RETURNING id""",
+        Q.insert_subscription,
         customer_id,
         s.plan,
         s.payment_type,
@@ -149,7 +142,7 @@ async def open_subscription(
     )
     try:
         await conn.executemany(
-            "INSERT INTO services (identifier, subscription_id) VALUES ($1, $2)",
+            Q.insert_subscription_service,
             [(identifier, subscription_id) for identifier in s.services],
         )
     except Duplicate as exc:
@@ -158,9 +151,7 @@ async def open_subscription(
         raise Conflict(f"{where}.services: {name} is already in use") from None
     try:
         await conn.executemany(
-            """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_from,
-                   valid_to, priority, credit_limit, balance_group_id)
-               VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8::numeric, $9)""",
+            Q.insert_balance,
             [
                 (
                     customer_id,
@@ -222,12 +213,7 @@ async def add(
     one; returns its id and the group's engine account."""
     async with conn.transaction():
         customer = await balance_groups.open_customer(conn, customer_id)
-        group = await conn.fetchrow(
-            """SELECT id, account_id, billing_profile_id FROM balance_groups
-               WHERE customer_id = $1 AND ($2::text IS NULL OR name = $2) ORDER BY id LIMIT 1""",
-            customer_id,
-            s.balance_group,
-        )
+        group = await conn.fetchrow(Q.balance_group_for, customer_id, s.balance_group)
         if group is None and s.balance_group is None:
             raise Conflict(f"customer {customer_id} has no balance group")
         new_money = group is None
@@ -268,8 +254,7 @@ async def change_plan(
         row = await purchases.locked_subscription(conn, customer_id, subscription_id)
         if body.effective_at is not None and body.effective_at > now:
             transition_id = await conn.fetchval(
-                """INSERT INTO plan_transitions (subscription_id, plan, effective_at, requested_by)
-                   VALUES ($1, $2, $3, $4) RETURNING id""",
+                Q.schedule_transition,
                 subscription_id,
                 body.plan,
                 body.effective_at,
@@ -298,36 +283,22 @@ async def _set_plan(
     at onboarding: returns that payment). Service identifiers of the old plan's service
     products move to the new plan's product of the same service type, or stay with the
     subscription."""
-    if await conn.fetchval(
-        "SELECT 1 FROM purchases WHERE subscription_id = $1 AND status = 'pending'", row["id"]
-    ):
+    if await conn.fetchval(Q.has_pending_purchase, row["id"]):
         raise Conflict(f"subscription {row['id']} has a payment in progress: retry shortly")
     published = await catalog.current(conn)
     if plan not in published.plans:
         raise InvalidRequest("body.plan", f"plan {plan!r} is not in the catalog")
-    await conn.execute("UPDATE subscriptions SET plan = $2 WHERE id = $1", row["id"], plan)
-    old = await conn.fetch(
-        """UPDATE purchases SET status = 'cancelled', cancelled_at = now()
-           WHERE subscription_id = $1 AND origin = 'plan' AND status = 'active'
-           RETURNING id, product""",
-        row["id"],
-    )
+    await conn.execute(Q.set_plan, row["id"], plan)
+    old = await conn.fetch(Q.cancel_plan_purchases, row["id"])
     carry: dict[str, list[str]] = {}
     for purchase in old:
         product = published.products.get(purchase["product"])
-        identifiers = await conn.fetch(
-            "UPDATE services SET purchase_id = NULL WHERE purchase_id = $1 RETURNING identifier",
-            purchase["id"],
-        )
+        identifiers = await conn.fetch(Q.detach_services, purchase["id"])
         if product is not None and product.service is not None and identifiers:
             carry.setdefault(product.service, []).extend(i["identifier"] for i in identifiers)
     sub = replace(purchases.Subscription.of(row), plan=plan)
     global_services = [
-        r["identifier"]
-        for r in await conn.fetch(
-            "SELECT identifier FROM services WHERE subscription_id = $1 AND purchase_id IS NULL",
-            row["id"],
-        )
+        r["identifier"] for r in await conn.fetch(Q.services_without_purchase, row["id"])
     ]
     bought = await purchases.buy_plan(
         conn, who, sub, [], [], global_services, "body", new_money=False, carry=carry
@@ -347,19 +318,10 @@ async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
     async with pool.acquire() as conn:
         while True:
             async with conn.transaction():
-                due = await conn.fetchrow(
-                    """SELECT id, subscription_id, plan FROM plan_transitions
-                       WHERE status = 'scheduled' AND effective_at <= now()
-                       ORDER BY effective_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"""
-                )
+                due = await conn.fetchrow(Q.lock_next_due_transition)
                 if due is None:
                     return changed
-                row = await conn.fetchrow(
-                    """SELECT s.*, g.account_id FROM subscriptions s
-                       JOIN balance_groups g ON g.id = s.balance_group_id
-                       WHERE s.id = $1 FOR UPDATE OF s""",
-                    due["subscription_id"],
-                )
+                row = await conn.fetchrow(Q.lock_subscription, due["subscription_id"])
                 status, reason = "cancelled", "the subscription is not active"
                 if row["status"] == "active":
                     try:
@@ -371,23 +333,11 @@ async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
                         return changed
                     except InvalidRequest as exc:  # e.g. the plan left the catalog
                         status, reason = "failed", exc.reason
-                await conn.execute(
-                    """UPDATE plan_transitions SET status = $2, reason = $3, done_at = now()
-                       WHERE id = $1""",
-                    due["id"],
-                    status,
-                    reason,
-                )
+                await conn.execute(Q.close_transition, due["id"], status, reason)
 
 
 async def transitions(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT t.id, t.subscription_id, t.plan, t.effective_at, t.status, t.reason,
-                  t.requested_by, t.requested_at, t.done_at
-           FROM plan_transitions t JOIN subscriptions s ON s.id = t.subscription_id
-           WHERE s.customer_id = $1 ORDER BY t.id""",
-        customer_id,
-    )
+    rows = await conn.fetch(Q.customer_transitions, customer_id)
     return [dict(r) for r in rows]
 
 
@@ -397,15 +347,8 @@ async def cancel(
     """The services stop being charged at once (the engine refuses their usage)."""
     async with conn.transaction():
         row = await purchases.locked_subscription(conn, customer_id, subscription_id)
-        await conn.execute(
-            "UPDATE subscriptions SET status = 'cancelled', cancelled_at = now() WHERE id = $1",
-            subscription_id,
-        )
-        await conn.execute(
-            "UPDATE plan_transitions SET status = 'cancelled' WHERE subscription_id = $1"
-            " AND status = 'scheduled'",
-            subscription_id,
-        )
+        await conn.execute(Q.cancel_subscription, subscription_id)
+        await conn.execute(Q.cancel_scheduled_transitions, subscription_id)
         await outbox.queue(conn, "account", row["account_id"])
         await audit.record(
             conn, who, "subscription.cancel", "subscription", str(subscription_id),
@@ -420,19 +363,10 @@ async def set_payment(
     payment = body.payment.model_dump(mode="json")
     method = payment.pop("method")
     async with conn.transaction():
-        before = await conn.fetchrow(
-            "SELECT payment_method, payment_info FROM customers WHERE id = $1 FOR UPDATE",
-            customer_id,
-        )
+        before = await conn.fetchrow(Q.lock_customer_payment, customer_id)
         if before is None:
             raise NotFound(f"no customer {customer_id}")
-        await conn.execute(
-            """UPDATE customers SET payment_method = $2, payment_info = $3, updated_at = now()
-               WHERE id = $1""",
-            customer_id,
-            method,
-            payment,
-        )
+        await conn.execute(Q.set_customer_payment, customer_id, method, payment)
         await audit.record(
             conn, who, "customer.payment", "customer", str(customer_id),
             {"method": before["payment_method"], **before["payment_info"]},
@@ -442,10 +376,4 @@ async def set_payment(
 
 async def account_of(conn: asyncpg.Connection, subscription_id: int) -> str:
     """The engine account of the subscription's balance group."""
-    return str(
-        await conn.fetchval(
-            """SELECT g.account_id FROM subscriptions s
-               JOIN balance_groups g ON g.id = s.balance_group_id WHERE s.id = $1""",
-            subscription_id,
-        )
-    )
+    return str(await conn.fetchval(Q.subscription_account, subscription_id))

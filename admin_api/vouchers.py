@@ -20,9 +20,9 @@ from admin_api.auth import Principal
 from admin_api.schemas import Adjustment, VoucherNew
 from tarif_balances.store import RedisBalanceStore
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
 
-_PUBLIC = """code, resource, amount::text AS amount, pack, max_uses, uses, expires_at,
-    description, created_at"""
+Q = queries.load("vouchers")
 
 
 async def create(conn: asyncpg.Connection, who: Principal, body: VoucherNew) -> dict[str, Any]:
@@ -34,8 +34,7 @@ async def create(conn: asyncpg.Connection, who: Principal, body: VoucherNew) -> 
     async with conn.transaction():
         try:
             await conn.execute(
-                """INSERT INTO vouchers (code, resource, amount, pack, max_uses, expires_at,
-                       description) VALUES ($1, $2, $3::numeric, $4, $5, $6, $7)""",
+                Q.insert_voucher,
                 body.code,
                 body.resource,
                 body.amount,
@@ -53,25 +52,25 @@ async def create(conn: asyncpg.Connection, who: Principal, body: VoucherNew) -> 
 
 
 async def get(conn: asyncpg.Connection, code: str) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {_PUBLIC} FROM vouchers WHERE code = $1", code)
+    row = await conn.fetchrow(Q.voucher_by_code, code)
     if row is None:
         raise NotFound(f"no voucher {code!r}")
     return dict(row)
 
 
 async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(f"SELECT {_PUBLIC} FROM vouchers ORDER BY code")]
+    return [dict(r) for r in await conn.fetch(Q.all_vouchers)]
 
 
 async def delete(conn: asyncpg.Connection, who: Principal, code: str) -> None:
     async with conn.transaction():
-        row = await conn.fetchrow("SELECT uses FROM vouchers WHERE code = $1 FOR UPDATE", code)
+        row = await conn.fetchrow(Q.lock_voucher_uses, code)
         if row is None:
             raise NotFound(f"no voucher {code!r}")
         if row["uses"]:
             raise Conflict(f"voucher {code!r} was redeemed: it is kept")
         before = await get(conn, code)
-        await conn.execute("DELETE FROM vouchers WHERE code = $1", code)
+        await conn.execute(Q.delete_voucher, code)
         await audit.record(conn, who, "voucher.delete", "voucher", code, before)
 
 
@@ -92,14 +91,10 @@ async def use(
     """Redeem inside the caller's transaction: a credit to a balance of the resource (in the
     subscription's balance group when there is one), or the pack bought for `sub`. A retry of
     a credit already made gives the same adjustment back."""
-    voucher = await conn.fetchrow("SELECT * FROM vouchers WHERE code = $1 FOR UPDATE", code)
+    voucher = await conn.fetchrow(Q.lock_voucher, code)
     if voucher is None:
         raise InvalidRequest(field, f"no voucher {code!r}")
-    done = await conn.fetchrow(
-        "SELECT adjustment_id FROM voucher_redemptions WHERE code = $1 AND customer_id = $2",
-        code,
-        customer_id,
-    )
+    done = await conn.fetchrow(Q.customer_redemption, code, customer_id)
     if done is not None:
         if done["adjustment_id"] is not None:
             return Used(done["adjustment_id"], [])
@@ -120,9 +115,7 @@ async def use(
         used = Used(None, bought.purchases)
     else:
         balance_id = await conn.fetchval(
-            """SELECT balance_id FROM balances WHERE customer_id = $1 AND resource = $2
-                   AND ($3::bigint IS NULL OR balance_group_id = $3)
-               ORDER BY valid_to IS NOT NULL, balance_id LIMIT 1""",
+            Q.balance_to_credit,
             customer_id,
             voucher["resource"],
             sub.group_id if sub else None,
@@ -144,14 +137,13 @@ async def use(
             [],
         )
     await conn.execute(
-        """INSERT INTO voucher_redemptions (code, customer_id, adjustment_id, subscription_id)
-           VALUES ($1, $2, $3, $4)""",
+        Q.insert_redemption,
         code,
         customer_id,
         used.adjustment,
         sub.id if sub else None,
     )
-    await conn.execute("UPDATE vouchers SET uses = uses + 1 WHERE code = $1", code)
+    await conn.execute(Q.count_use, code)
     return used
 
 
@@ -167,7 +159,7 @@ async def redeem(
     it made, or (a pack voucher) the products it bought and the account to resync."""
     async with pool.acquire() as conn:
         async with conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+            if await conn.fetchval(Q.customer_exists, customer_id) is None:
                 raise NotFound(f"no customer {customer_id}")
             sub = None
             if subscription_id is not None:

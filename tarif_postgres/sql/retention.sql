@@ -1,0 +1,68 @@
+-- Deleting closed customers once their retention has passed (admin_api/retention.py).
+
+-- name: lock_next_due_customer
+-- The closed customer whose delete_after passed first (id, account_id), locked, others skipped.
+SELECT id, account_id FROM customers
+WHERE status = 'closed' AND delete_after <= now()
+ORDER BY delete_after LIMIT 1 FOR UPDATE SKIP LOCKED;
+
+-- name: delete_plan_transitions
+-- Removes the plan transitions of a customer's subscriptions. $1 customer id
+DELETE FROM plan_transitions
+WHERE subscription_id IN (SELECT id FROM subscriptions WHERE customer_id = $1);
+
+-- name: delete_services
+-- Removes the services of a customer's subscriptions. $1 customer id
+DELETE FROM services
+WHERE subscription_id IN (SELECT id FROM subscriptions WHERE customer_id = $1);
+
+-- name: sharing_groups_touched
+-- The sharing groups (id) a customer is a member of or owns. $1 customer id
+SELECT group_id AS id FROM sharing_members WHERE customer_id = $1
+UNION SELECT id FROM sharing_groups WHERE owner_id = $1;
+
+-- name: cancel_owned_sharing_groups
+-- Cancels the sharing groups a customer owns. $1 customer id
+UPDATE sharing_groups SET status = 'cancelled', updated_at = now()
+WHERE owner_id = $1;
+
+-- name: empty_owned_sharing_groups
+-- Removes every member of the sharing groups a customer owns. $1 customer id
+DELETE FROM sharing_members WHERE group_id IN
+(SELECT id FROM sharing_groups WHERE owner_id = $1);
+
+-- name: cancel_owned_hierarchies
+-- Cancels the hierarchy groups a customer owns. $1 customer id
+UPDATE hierarchy_groups SET status = 'cancelled', updated_at = now() WHERE owner_id = $1;
+
+-- name: delete_balances
+-- Removes a customer's provisioned balances. $1 customer id
+DELETE FROM balances WHERE customer_id = $1;
+
+-- name: delete_selfcare_user
+-- Removes a customer's self-care login. $1 customer id
+DELETE FROM selfcare_users WHERE customer_id = $1;
+
+-- name: delete_sharing_memberships
+-- Takes a customer out of its sharing group. $1 customer id
+DELETE FROM sharing_members WHERE customer_id = $1;
+
+-- name: delete_hierarchy_memberships
+-- Takes a customer out of its hierarchy group. $1 customer id
+DELETE FROM hierarchy_members WHERE customer_id = $1;
+
+-- name: cancel_subscriptions
+-- Cancels every subscription of a customer (keeping an earlier cancellation's time). $1 customer id
+UPDATE subscriptions SET status = 'cancelled',
+    cancelled_at = coalesce(cancelled_at, now()) WHERE customer_id = $1;
+
+-- name: delete_account_contacts
+-- Removes the contacts of an account. $1 account id
+DELETE FROM account_contacts WHERE account_id = $1;
+
+-- name: erase_customer
+-- Marks a customer deleted and erases its personal data (the row stays for references). $1 customer id
+UPDATE customers SET status = 'deleted', deleted_at = now(), first_name = 'deleted',
+    last_name = '', email = '', phone = '', organisation = NULL, address = '', city = '',
+    state = '', postcode = NULL, custom_attributes = '{}', payment_info = '{}',
+    updated_at = now() WHERE id = $1;
