@@ -43,13 +43,11 @@ PENDING = {
     "admin_api/unrated.py",
     "admin_api/usage.py",
     "admin_api/vouchers.py",
-    "billing_batch/app.py",
     "billing_batch/rated.py",
     "billing_batch/unrated.py",
     "loadtest/admin_bench.py",
     "loadtest/customers.py",
     "tarif_cli/main.py",
-    "tarif_notifications/store.py",
 }
 # Statements as Tarif writes them (keywords in capitals), at the start of a string.
 _SQL = re.compile(
