@@ -57,7 +57,7 @@ async def list_unrated(
 
 
 async def get_unrated(conn: asyncpg.Connection, unrated_id: int) -> dict[str, Any]:
-    row = await conn.fetchrow(Q.unrated_event, unrated_id)
+    row = await conn.fetchrow(Q.unrated_event_by_id, unrated_id)
     if row is None:
         raise NotFound(f"no unrated event {unrated_id}")
     return _public(row)

@@ -24,7 +24,7 @@ WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR reason = $2)
   AND ($3::text IS NULL OR subscriber = $3) AND ($4::bigint IS NULL OR id > $4)
 ORDER BY id LIMIT $5;
 
--- name: unrated_event
+-- name: unrated_event_by_id
 -- One event as the back office shows it. $1 row id
 SELECT id, event_id, reason, message, subscriber, service, event_time, units, attributes,
     status, original, corrections, rerate_attempts, rerate_id, result, result_message, cost,
