@@ -96,3 +96,7 @@ SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'sendin
 -- name: stored_mail_templates
 -- The mail templates kept in Postgres (they override the packaged ones): name, body.
 SELECT name, body FROM mail_templates;
+
+-- name: contacts_of_account
+-- The contacts of one account: tag, email, phone. $1 account id
+SELECT tag, email, phone FROM account_contacts WHERE account_id = $1;
