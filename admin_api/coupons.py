@@ -150,7 +150,7 @@ async def delete(conn: asyncpg.Connection, who: Principal, code: str) -> None:
         if row["uses"]:
             raise Conflict(f"coupon {code!r} was redeemed: it is kept")
         before = await get(conn, code)
-        await conn.execute(Q.delete_coupon, code)
+        await conn.execute(Q.remove_coupon, code)
         await audit.record(conn, who, "coupon.delete", "coupon", code, before)
 
 

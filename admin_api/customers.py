@@ -319,7 +319,7 @@ async def put_contacts(
 
 
 async def account_of(conn: asyncpg.Connection, customer_id: int) -> str:
-    account_id = await conn.fetchval(Q.customer_account, customer_id)
+    account_id = await conn.fetchval(Q.customer_account_id, customer_id)
     if account_id is None:
         raise NotFound(f"no customer {customer_id}")
     return str(account_id)

@@ -24,7 +24,7 @@ from tarif_postgres import queries
 
 Q = queries.load("usage")
 
-# the columns of usage_page and usage_export, in their order (the CSV's header)
+# the columns the usage queries select, in their order (the CSV's header)
 FIELDS = (
     "request_id", "kind", "subscriber", "service", "rate", "event_time", "charged_at", "units",
     "rated_units", "cost", "currency", "uncovered", "impacts", "session_id", "refunded",

@@ -22,7 +22,7 @@ FROM coupons ORDER BY code;
 -- How often a coupon was redeemed, the coupon locked until the transaction ends. $1 code
 SELECT uses FROM coupons WHERE code = $1 FOR UPDATE;
 
--- name: delete_coupon
+-- name: remove_coupon
 -- Deletes a coupon. $1 code
 DELETE FROM coupons WHERE code = $1;
 

@@ -82,7 +82,7 @@ UPDATE customers SET {assignments}, updated_at = now() WHERE id = $1;
 UPDATE customers SET status = 'closed', closed_at = $2, delete_after = $3,
     updated_at = now() WHERE id = $1;
 
--- name: customer_account
+-- name: customer_account_id
 -- A customer's engine account id (its first balance group's). $1 customer id
 SELECT account_id FROM customers WHERE id = $1;
 
