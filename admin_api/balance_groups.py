@@ -17,24 +17,18 @@ from admin_api.auth import Principal
 from admin_api.billing_profiles import check_window
 from admin_api.schemas import BalanceGroupNew, BalanceGroupPatch
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
 
-_PUBLIC = """g.id, g.name, g.account_id, g.billing_profile_id, g.valid_from, g.valid_to,
-    g.created_at,
-    (SELECT count(*) FROM subscriptions s WHERE s.balance_group_id = g.id
-        AND s.status = 'active') AS subscriptions,
-    (SELECT count(*) FROM balances b WHERE b.balance_group_id = g.id) AS balances"""
+Q = queries.load("balance_groups")
+CUSTOMERS = queries.load("customers")
+PROFILES = queries.load("billing_profiles")
 
 
 async def resolve(
     conn: asyncpg.Connection, customer_id: int, name: str | None, field: str
 ) -> asyncpg.Record:
     """The customer's group of that name, or its first one when `name` is None."""
-    row = await conn.fetchrow(
-        """SELECT id, account_id, name FROM balance_groups WHERE customer_id = $1
-               AND ($2::text IS NULL OR name = $2) ORDER BY id LIMIT 1""",
-        customer_id,
-        name,
-    )
+    row = await conn.fetchrow(Q.balance_group_by_name_or_first, customer_id, name)
     if row is None:
         if name is None:
             raise NotFound(f"customer {customer_id} has no balance group")
@@ -43,30 +37,20 @@ async def resolve(
 
 
 async def list_groups(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
-    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+    if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
-    rows = await conn.fetch(
-        f"SELECT {_PUBLIC} FROM balance_groups g WHERE g.customer_id = $1 ORDER BY g.id",
-        customer_id,
-    )
+    rows = await conn.fetch(Q.balance_groups_of_customer, customer_id)
     return [dict(r) for r in rows]
 
 
 async def _get(conn: asyncpg.Connection, group_id: int) -> dict[str, Any]:
-    return dict(
-        await conn.fetchrow(f"SELECT {_PUBLIC} FROM balance_groups g WHERE id = $1", group_id)
-    )
+    return dict(await conn.fetchrow(Q.balance_group_by_id, group_id))
 
 
 async def _profile(
     conn: asyncpg.Connection, customer_id: int, profile_id: int | None
 ) -> int | None:
-    found: int | None = await conn.fetchval(
-        """SELECT id FROM billing_profiles WHERE customer_id = $1 AND ($2::bigint IS NULL
-               OR id = $2) ORDER BY id LIMIT 1""",
-        customer_id,
-        profile_id,
-    )
+    found: int | None = await conn.fetchval(PROFILES.profile_or_first, customer_id, profile_id)
     if found is None and profile_id is not None:
         raise InvalidRequest(
             "body.billing_profile_id", f"customer {customer_id} has no billing profile {profile_id}"
@@ -86,8 +70,7 @@ async def insert(
     """One group (inside the caller's transaction); a taken name or account id is a conflict."""
     try:
         group_id: int = await conn.fetchval(
-            """INSERT INTO balance_groups (customer_id, name, account_id, billing_profile_id,
-                   valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+            Q.insert_balance_group,
             customer_id,
             name,
             account_id,
@@ -123,9 +106,7 @@ async def add_group(
 
 async def open_customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
     """The customer, locked, refused once closed: what it gets next must not race its closing."""
-    customer = await conn.fetchrow(
-        "SELECT account_id, status FROM customers WHERE id = $1 FOR UPDATE", customer_id
-    )
+    customer = await conn.fetchrow(CUSTOMERS.lock_customer_status, customer_id)
     if customer is None:
         raise NotFound(f"no customer {customer_id}")
     if customer["status"] in ("closed", "deleted"):
@@ -161,12 +142,7 @@ async def update(
     if "billing_profile_id" in changes and changes["billing_profile_id"] is None:
         raise InvalidRequest("body.billing_profile_id", "cannot be removed")
     async with conn.transaction():
-        before = await conn.fetchrow(
-            f"""SELECT {_PUBLIC} FROM balance_groups g WHERE g.customer_id = $1 AND g.name = $2
-                FOR UPDATE""",
-            customer_id,
-            name,
-        )
+        before = await conn.fetchrow(Q.lock_balance_group, customer_id, name)
         if before is None:
             raise NotFound(f"customer {customer_id} has no balance group {name!r}")
         start = changes.get("valid_from", before["valid_from"])
@@ -176,8 +152,7 @@ async def update(
         if "billing_profile_id" in changes:
             profile = await _profile(conn, customer_id, changes["billing_profile_id"])
         await conn.execute(
-            """UPDATE balance_groups SET billing_profile_id = $2, valid_from = $3, valid_to = $4
-               WHERE id = $1""",
+            Q.update_balance_group,
             before["id"],
             profile,
             start,

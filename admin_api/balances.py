@@ -24,12 +24,14 @@ from tarif_catalog import Catalog
 from tarif_client.engine import Engine, LiveBalance
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_common.results import Result
+from tarif_postgres import queries
+
+Q = queries.load("balances")
+CUSTOMERS = queries.load("customers")
 
 
 async def _customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT id, account_id, status FROM customers WHERE id = $1", customer_id
-    )
+    row = await conn.fetchrow(CUSTOMERS.customer_status, customer_id)
     if row is None:
         raise NotFound(f"no customer {customer_id}")
     return row
@@ -51,13 +53,7 @@ async def live(conn: asyncpg.Connection, engine: Engine, customer_id: int) -> li
     """The engine's balances now (amounts move with every charge), of every balance group
     that has an active service (the engine is asked through one of them)."""
     await _customer(conn, customer_id)
-    groups = await conn.fetch(
-        """SELECT g.name, min(v.identifier) AS identifier FROM balance_groups g
-           JOIN subscriptions s ON s.balance_group_id = g.id AND s.status = 'active'
-           JOIN services v ON v.subscription_id = s.id AND v.status = 'active'
-           WHERE g.customer_id = $1 GROUP BY g.id ORDER BY g.id""",
-        customer_id,
-    )
+    groups = await conn.fetch(Q.groups_with_active_service, customer_id)
     published = await catalog.current(conn)
     found = []
     for group in groups:
@@ -113,8 +109,7 @@ async def create(
         )
         try:
             await conn.execute(
-                """INSERT INTO balances (customer_id, balance_id, resource, amount, valid_to,
-                       priority, balance_group_id) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                Q.insert_balance,
                 customer_id,
                 body.id,
                 body.resource,
@@ -133,11 +128,6 @@ async def create(
     return str(group["account_id"])
 
 
-_ADJUSTMENT = """id, request_id, customer_id, balance_id, amount::text AS amount, reason, tax,
-    tax_provider, ledger, status, result, balance_after::text AS balance_after, requested_by,
-    requested_at, applied_at"""
-
-
 async def request_adjustment(
     conn: asyncpg.Connection, who: Principal, customer_id: int, balance_id: str, body: Adjustment
 ) -> int:
@@ -147,24 +137,18 @@ async def request_adjustment(
         raise InvalidRequest("body.amount", "must not be zero")
     async with conn.transaction():
         await _customer(conn, customer_id)
-        resource = await conn.fetchval(
-            "SELECT resource FROM balances WHERE customer_id = $1 AND balance_id = $2",
-            customer_id,
-            balance_id,
-        )
+        resource = await conn.fetchval(Q.balance_resource, customer_id, balance_id)
         if resource is None:
             raise NotFound(f"customer {customer_id} has no balance {balance_id!r}")
         _exact(amount, _decimals(await catalog.current(conn), resource, "body"), "body.amount")
-        for field, table, value in (("tax", "taxes", body.tax), ("ledger", "ledgers", body.ledger)):
-            if value is not None and not await conn.fetchval(
-                f"SELECT 1 FROM {table} WHERE name = $1", value
-            ):
+        for field, known, value in (
+            ("tax", Q.tax_exists, body.tax),
+            ("ledger", Q.ledger_exists, body.ledger),
+        ):
+            if value is not None and not await conn.fetchval(known, value):
                 raise InvalidRequest(f"body.{field}", f"unknown {field} {value!r}")
         adjustment_id = await conn.fetchval(
-            """INSERT INTO balance_adjustments (request_id, customer_id, balance_id, amount,
-                   reason, tax, tax_provider, ledger, requested_by)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT (request_id) DO NOTHING RETURNING id""",
+            Q.insert_adjustment,
             body.request_id,
             customer_id,
             balance_id,
@@ -176,11 +160,7 @@ async def request_adjustment(
             who.actor,
         )
         if adjustment_id is None:
-            first = await conn.fetchrow(
-                "SELECT id, customer_id, balance_id, amount FROM balance_adjustments"
-                " WHERE request_id = $1",
-                body.request_id,
-            )
+            first = await conn.fetchrow(Q.adjustment_of_request, body.request_id)
             if (first["customer_id"], first["balance_id"], first["amount"]) != (
                 customer_id, balance_id, amount,
             ):  # fmt: skip
@@ -196,13 +176,7 @@ async def request_adjustment(
 async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int) -> dict[str, Any]:
     """Have the engine apply a pending adjustment (at most once) and record its answer."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            """SELECT a.*, g.account_id, b.resource FROM balance_adjustments a
-               JOIN balances b ON b.customer_id = a.customer_id AND b.balance_id = a.balance_id
-               JOIN balance_groups g ON g.id = b.balance_group_id
-               WHERE a.id = $1""",
-            adjustment_id,
-        )
+        row = await conn.fetchrow(Q.adjustment_to_apply, adjustment_id)
         if row is None:
             raise NotFound(f"no adjustment {adjustment_id}")
         if row["status"] == "pending":
@@ -220,19 +194,13 @@ async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int
             after = Decimal(answer["a"]).scaleb(-decimals) if "a" in answer else None
             if result is Result.USER_UNKNOWN:  # the engine has no account yet: retried later
                 await conn.execute(
-                    "UPDATE balance_adjustments SET result = $2 WHERE id = $1",
+                    Q.note_adjustment_retry,
                     adjustment_id,
                     f"{result.name}: {answer.get('m', '')} (will retry)",
                 )
-                return dict(
-                    await conn.fetchrow(
-                        f"SELECT {_ADJUSTMENT} FROM balance_adjustments WHERE id = $1",
-                        adjustment_id,
-                    )
-                )
+                return dict(await conn.fetchrow(Q.adjustment_by_id, adjustment_id))
             await conn.execute(
-                """UPDATE balance_adjustments SET status = $2, result = $3, balance_after = $4,
-                       applied_at = now() WHERE id = $1 AND status = 'pending'""",
+                Q.finish_adjustment,
                 adjustment_id,
                 "applied" if result is Result.SUCCESS else "refused",
                 result.name
@@ -240,17 +208,13 @@ async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int
                 else f"{result.name}: {answer.get('m', '')}",
                 after if result is Result.SUCCESS else None,
             )
-        found = await conn.fetchrow(
-            f"SELECT {_ADJUSTMENT} FROM balance_adjustments WHERE id = $1", adjustment_id
-        )
+        found = await conn.fetchrow(Q.adjustment_by_id, adjustment_id)
         return dict(found)
 
 
 async def apply_pending(pool: asyncpg.Pool, store: RedisBalanceStore) -> int:
     """Adjustments a crash left pending (the housekeeping loop)."""
-    ids = [r["id"] for r in await pool.fetch(
-        "SELECT id FROM balance_adjustments WHERE status = 'pending' ORDER BY id LIMIT 100"
-    )]  # fmt: skip
+    ids = [r["id"] for r in await pool.fetch(Q.pending_adjustments)]
     for adjustment_id in ids:
         await apply(pool, store, adjustment_id)
     return len(ids)
@@ -258,8 +222,5 @@ async def apply_pending(pool: asyncpg.Pool, store: RedisBalanceStore) -> int:
 
 async def adjustments(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
     await _customer(conn, customer_id)
-    rows = await conn.fetch(
-        f"SELECT {_ADJUSTMENT} FROM balance_adjustments WHERE customer_id = $1 ORDER BY id",
-        customer_id,
-    )
+    rows = await conn.fetch(Q.adjustments_of_customer, customer_id)
     return [dict(r) for r in rows]

@@ -11,18 +11,16 @@ from admin_api import audit, catalog
 from admin_api.auth import Principal
 from admin_api.schemas import BillingProfileNew, BillingProfilePatch
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
 
-_PUBLIC = """id, customer_id, name, payment_type, currency, billing_interval AS interval,
-    billing_day, valid_from, valid_to, pending_total::text AS pending_total,
-    credit_balance::text AS credit_balance, created_at, updated_at"""
+Q = queries.load("billing_profiles")
+CUSTOMERS = queries.load("customers")
 
 
 async def list_profiles(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
-    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+    if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
-    rows = await conn.fetch(
-        f"SELECT {_PUBLIC} FROM billing_profiles WHERE customer_id = $1 ORDER BY id", customer_id
-    )
+    rows = await conn.fetch(Q.profiles_of_customer, customer_id)
     return [dict(r) for r in rows]
 
 
@@ -41,13 +39,11 @@ async def create(
         raise InvalidRequest("body.currency", f"{body.currency!r} is not a money resource")
     check_window(body.valid_from, body.valid_to)
     async with conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id) is None:
+        if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
         try:
             profile_id = await conn.fetchval(
-                """INSERT INTO billing_profiles (customer_id, name, payment_type, currency,
-                       billing_interval, billing_day, valid_from, valid_to)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+                Q.insert_billing_profile,
                 customer_id,
                 body.name,
                 body.payment_type,
@@ -59,9 +55,7 @@ async def create(
             )
         except Duplicate:
             raise Conflict(f"customer {customer_id} has a billing profile {body.name!r}") from None
-        created = dict(
-            await conn.fetchrow(f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1", profile_id)
-        )
+        created = dict(await conn.fetchrow(Q.billing_profile_by_id, profile_id))
         await audit.record(
             conn, who, "billing_profile.create", "customer", str(customer_id), None,
             body.model_dump(mode="json"),
@@ -83,28 +77,21 @@ async def update(
         if name in changes and changes[name] is None:
             raise InvalidRequest(f"body.{name}", "cannot be removed")
     async with conn.transaction():
-        before = await conn.fetchrow(
-            f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1 AND customer_id = $2 FOR UPDATE",
-            profile_id,
-            customer_id,
-        )
+        before = await conn.fetchrow(Q.lock_billing_profile, profile_id, customer_id)
         if before is None:
             raise NotFound(f"customer {customer_id} has no billing profile {profile_id}")
         start = changes.get("valid_from", before["valid_from"])
         end = changes.get("valid_to", before["valid_to"])
         check_window(start, end)
         await conn.execute(
-            """UPDATE billing_profiles SET billing_interval = $2, billing_day = $3,
-                   valid_from = $4, valid_to = $5, updated_at = now() WHERE id = $1""",
+            Q.update_billing_profile,
             profile_id,
             changes.get("interval", before["interval"]),
             changes.get("billing_day", before["billing_day"]),
             start,
             end,
         )
-        after = dict(
-            await conn.fetchrow(f"SELECT {_PUBLIC} FROM billing_profiles WHERE id = $1", profile_id)
-        )
+        after = dict(await conn.fetchrow(Q.billing_profile_by_id, profile_id))
         await audit.record(
             conn, who, "billing_profile.update", "customer", str(customer_id),
             {k: before[k] for k in changes}, body.model_dump(mode="json", exclude_unset=True),

@@ -21,11 +21,11 @@ from admin_api.auth import Principal
 from admin_api.schemas import Strict
 from tarif_catalog.pricing import CouponTerms
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
+
+Q = queries.load("coupons")
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{4,64}$"
-
-_PUBLIC = """code, percent::text AS percent, amount::text AS amount, currency, cycles, plans,
-    max_uses, uses, expires_at, description, created_at"""
 
 
 class CouponNew(Strict):
@@ -112,9 +112,7 @@ async def create(conn: asyncpg.Connection, who: Principal, body: CouponNew) -> d
     async with conn.transaction():
         try:
             await conn.execute(
-                """INSERT INTO coupons (code, percent, amount, currency, cycles, plans, max_uses,
-                                        expires_at, description)
-                   VALUES ($1, $2::numeric, $3::numeric, $4, $5, $6, $7, $8, $9)""",
+                Q.insert_coupon,
                 body.code,
                 body.percent,
                 body.amount,
@@ -134,25 +132,25 @@ async def create(conn: asyncpg.Connection, who: Principal, body: CouponNew) -> d
 
 
 async def get(conn: asyncpg.Connection, code: str) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {_PUBLIC} FROM coupons WHERE code = $1", code)
+    row = await conn.fetchrow(Q.coupon_by_code, code)
     if row is None:
         raise NotFound(f"no coupon {code!r}")
     return dict(row)
 
 
 async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(f"SELECT {_PUBLIC} FROM coupons ORDER BY code")]
+    return [dict(r) for r in await conn.fetch(Q.all_coupons)]
 
 
 async def delete(conn: asyncpg.Connection, who: Principal, code: str) -> None:
     async with conn.transaction():
-        row = await conn.fetchrow("SELECT uses FROM coupons WHERE code = $1 FOR UPDATE", code)
+        row = await conn.fetchrow(Q.lock_coupon_uses, code)
         if row is None:
             raise NotFound(f"no coupon {code!r}")
         if row["uses"]:
             raise Conflict(f"coupon {code!r} was redeemed: it is kept")
         before = await get(conn, code)
-        await conn.execute("DELETE FROM coupons WHERE code = $1", code)
+        await conn.execute(Q.remove_coupon, code)
         await audit.record(conn, who, "coupon.delete", "coupon", code, before)
 
 
@@ -168,14 +166,10 @@ async def redeem(
     """
     if not conn.is_in_transaction():
         raise RuntimeError("coupons.redeem runs inside the caller's transaction")
-    coupon = await conn.fetchrow("SELECT * FROM coupons WHERE code = $1 FOR UPDATE", code)
+    coupon = await conn.fetchrow(Q.lock_coupon, code)
     if coupon is None:
         raise InvalidRequest(field, f"unknown coupon {code!r}")
-    if await conn.fetchval(
-        "SELECT 1 FROM coupon_redemptions WHERE code = $1 AND subscription_id = $2",
-        code,
-        subscription_id,
-    ):
+    if await conn.fetchval(Q.coupon_redeemed_on, code, subscription_id):
         raise Conflict(f"coupon {code!r} is already redeemed on subscription {subscription_id}")
     if coupon["expires_at"] is not None and coupon["expires_at"] <= datetime.now(UTC):
         raise Conflict(f"coupon {code!r} expired")
@@ -186,19 +180,12 @@ async def redeem(
     if coupon["currency"] is not None and coupon["currency"] != currency:
         raise InvalidRequest(field, f"coupon {code!r} is in {coupon['currency']}, not {currency}")
     try:
-        await conn.execute(
-            "INSERT INTO coupon_redemptions (code, subscription_id) VALUES ($1, $2)",
-            code,
-            subscription_id,
-        )
+        await conn.execute(Q.insert_redemption, code, subscription_id)
     except Duplicate:  # only if the caller's isolation let a twin through
         raise Conflict(
             f"coupon {code!r} is already redeemed on subscription {subscription_id}"
         ) from None
-    counted = await conn.fetchval(
-        "UPDATE coupons SET uses = uses + 1 WHERE code = $1 AND uses < max_uses RETURNING uses",
-        code,
-    )
+    counted = await conn.fetchval(Q.count_coupon_use, code)
     if counted is None:  # likewise: the row lock above makes this unreachable at READ COMMITTED
         raise Conflict(f"coupon {code!r} is used up")
     return CouponTerms(code=code, percent=coupon["percent"], amount=coupon["amount"])

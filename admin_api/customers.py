@@ -21,6 +21,11 @@ from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribut
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_notifications import store
 from tarif_notifications.store import Contact
+from tarif_postgres import queries
+
+Q = queries.load("customers")
+PROFILES = queries.load("billing_profiles")
+CONTACTS = queries.load("notifications")
 
 ACCOUNT_FIELDS = (
     "first_name",
@@ -50,13 +55,7 @@ async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], wh
     """The customer type exists; custom attributes are declared and of their declared type.
 
     One round trip: onboarding runs it for every customer."""
-    row = await conn.fetchrow(
-        """SELECT EXISTS (SELECT 1 FROM customer_types WHERE name = $1) AS known,
-                  (SELECT coalesce(json_agg(json_build_object('name', name, 'type', type,
-                                                              'required', required)), '[]')
-                   FROM custom_attributes) AS declared""",
-        info.get("customer_type"),
-    )
+    row = await conn.fetchrow(Q.customer_type_and_attributes, info.get("customer_type"))
     if info.get("customer_type") is not None and not row["known"]:
         raise InvalidRequest(f"{where}.customer_type", f"unknown type {info['customer_type']!r}")
     attributes = info.get("custom_attributes")
@@ -82,17 +81,13 @@ async def onboard(
     info = request.account.model_dump()
     await _check_reference(conn, info, "body.account")
     async with conn.transaction():
-        customer_id: int = await conn.fetchval("SELECT nextval('customers_id_seq')")
+        customer_id: int = await conn.fetchval(Q.next_customer_id)
         account_id = request.account_id or f"C{customer_id}"
         s = request.subscription
         payment = request.payment.model_dump(mode="json")
         try:
             await conn.execute(
-                """INSERT INTO customers (id, account_id, customer_type, first_name, last_name,
-                       email, phone, organisation, address, city, state, postcode, country,
-                       custom_attributes, payment_method, payment_info)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                           $16)""",
+                Q.insert_customer,
                 customer_id,
                 account_id,
                 info["customer_type"],
@@ -113,8 +108,7 @@ async def onboard(
         except Duplicate:
             raise Conflict(f"account id {account_id!r} is taken") from None
         profile_id: int = await conn.fetchval(
-            """INSERT INTO billing_profiles (customer_id, payment_type, currency,
-                   billing_interval, billing_day) VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            PROFILES.insert_first_billing_profile,
             customer_id,
             s.payment_type,
             s.currency,
@@ -129,7 +123,7 @@ async def onboard(
             new_money=True,
         )  # fmt: skip
         await conn.executemany(
-            "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
+            CONTACTS.insert_contact,
             [(account_id, c.tag, c.email, c.phone) for c in request.contacts],
         )
         if request.sharing is not None:
@@ -173,11 +167,15 @@ def apply_filters(select: Select, filters: Mapping[str, str | None]) -> None:
             select.where(f"c.{name} = {{}}", value)
 
 
-SUMMARY_COLUMNS = """c.id, c.account_id, c.full_name, c.email, c.city, c.country, c.status,
-    c.customer_type, c.payment_method, c.created_at,
-    (SELECT count(*) FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
-    (SELECT count(*) FROM services v JOIN subscriptions s ON s.id = v.subscription_id
-      WHERE s.customer_id = c.id) AS services"""
+def page_query(select: Select, chosen: Order, limit: int) -> str:
+    """The page's statement: whitelisted conditions and order, the page size as an integer."""
+    return queries.compose(
+        Q.customers_page,
+        sort_key=chosen.expression,
+        where=select.where_sql(),
+        order=chosen.sql,
+        limit=f"{limit:d}",
+    )
 
 
 async def list_customers(
@@ -186,11 +184,7 @@ async def list_customers(
     select = Select()
     apply_filters(select, filters)
     chosen: Order = order(select, listing, SORTS, "id", "c.id")
-    rows = await conn.fetch(
-        f"""SELECT {SUMMARY_COLUMNS}, {chosen.expression} AS sort_key FROM customers c
-            WHERE {select.where_sql()} ORDER BY {chosen.sql} LIMIT {listing.limit:d}""",
-        *select.params,
-    )
+    rows = await conn.fetch(page_query(select, chosen, listing.limit), *select.params)
     items = [dict(r) for r in rows]
     cursor = next_cursor(items, listing.limit, chosen, "id")
     for item in items:
@@ -212,13 +206,10 @@ async def export_csv(
     select = Select()
     apply_filters(select, filters)
     chosen = order(select, Listing(1, None, sort), SORTS, "id", "c.id")
-    columns = ", ".join(f"c.{name}" for name in CSV_COLUMNS)
+    query = queries.compose(Q.customers_export, where=select.where_sql(), order=chosen.sql)
     yield csvout.lines([CSV_COLUMNS])
     async with pool.acquire() as conn, conn.transaction():
         batch: list[Any] = []
-        query = (
-            f"SELECT {columns} FROM customers c WHERE {select.where_sql()} ORDER BY {chosen.sql}"
-        )
         async for row in conn.cursor(query, *select.params, prefetch=2000):
             batch.append([csvout.cell(row[name]) for name in CSV_COLUMNS])
             if len(batch) >= 2000:
@@ -228,41 +219,9 @@ async def export_csv(
             yield csvout.lines(batch)
 
 
-_DETAIL = """
-SELECT c.*,
-  (SELECT coalesce(json_agg(json_build_object(
-       'id', s.id, 'plan', s.plan, 'payment_type', s.payment_type, 'currency', s.currency,
-       'interval', s.billing_interval, 'billing_day', s.billing_day, 'status', s.status,
-       'credit_profile', s.credit_profile, 'credit_limit', s.credit_limit::text,
-       'created_at', s.created_at, 'cancelled_at', s.cancelled_at,
-       'billing_profile_id', s.billing_profile_id,
-       'balance_group', (SELECT g.name FROM balance_groups g WHERE g.id = s.balance_group_id),
-       'services', (SELECT coalesce(json_agg(v.identifier ORDER BY v.identifier), '[]')
-                    FROM services v WHERE v.subscription_id = s.id)) ORDER BY s.id), '[]')
-   FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
-  (SELECT coalesce(json_agg(json_build_object(
-       'id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
-       'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
-       'credit_limit', b.credit_limit::text,
-       'balance_group', (SELECT g.name FROM balance_groups g WHERE g.id = b.balance_group_id))
-       ORDER BY b.balance_id), '[]')
-   FROM balances b WHERE b.customer_id = c.id) AS balances,
-  (SELECT coalesce(json_agg(json_build_object(
-       'name', g.name, 'account_id', g.account_id, 'billing_profile_id', g.billing_profile_id,
-       'valid_from', g.valid_from, 'valid_to', g.valid_to) ORDER BY g.id), '[]')
-   FROM balance_groups g WHERE g.customer_id = c.id) AS balance_groups,
-  (SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
-       'tag', a.tag, 'email', a.email, 'phone', a.phone)) ORDER BY a.tag), '[]')
-   FROM account_contacts a WHERE a.account_id = c.account_id) AS contacts,
-  EXISTS (SELECT 1 FROM outbox o JOIN balance_groups g ON g.account_id = o.key
-          WHERE g.customer_id = c.id AND o.kind = 'account' AND o.applied_at IS NULL) AS pending
-FROM customers c WHERE c.id = $1
-"""
-
-
 async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, Any]:
     """Everything about one customer, in one query."""
-    row = await conn.fetchrow(_DETAIL, customer_id)
+    row = await conn.fetchrow(Q.customer_detail, customer_id)
     if row is None:
         raise NotFound(f"no customer {customer_id}")
     return {
@@ -284,7 +243,7 @@ async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, 
 
 
 async def _locked(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1 FOR UPDATE", customer_id)
+    row = await conn.fetchrow(Q.lock_customer, customer_id)
     if row is None:
         raise NotFound(f"no customer {customer_id}")
     return row
@@ -309,10 +268,10 @@ async def update_account(
             raise Conflict(f"customer {customer_id} is {row['status']}")
         select = Select()
         select.bind(customer_id)
-        assignments = [f"{name} = {select.bind(value)}" for name, value in changes.items()]
+        # column names are AccountPatch's fields (it refuses others); every value is bound
+        assignments = ", ".join(f"{name} = {select.bind(value)}" for name, value in changes.items())
         await conn.execute(
-            f"UPDATE customers SET {', '.join(assignments)}, updated_at = now() WHERE id = $1",
-            *select.params,
+            queries.compose(Q.update_customer, assignments=assignments), *select.params
         )
         before = {name: row[name] for name in changes}
         accounts = await outbox.queue_customer(conn, customer_id) if "status" in changes else []
@@ -332,8 +291,7 @@ async def close_account(
             raise Conflict(f"customer {customer_id} is already {row['status']}")
         now = datetime.now(UTC)
         await conn.execute(
-            """UPDATE customers SET status = 'closed', closed_at = $2, delete_after = $3,
-                   updated_at = now() WHERE id = $1""",
+            Q.close_customer,
             customer_id,
             now,
             now + timedelta(days=retention_days),
@@ -351,10 +309,7 @@ async def put_contacts(
 ) -> None:
     async with conn.transaction():
         row = await _locked(conn, customer_id)
-        before = await conn.fetch(
-            "SELECT tag, email, phone FROM account_contacts WHERE account_id = $1",
-            row["account_id"],
-        )
+        before = await conn.fetch(CONTACTS.contacts_of_account, row["account_id"])
         after = [c.model_dump(exclude_none=True) for c in body.contacts]
         await store.put_contacts(conn, row["account_id"], [Contact(**c) for c in after])
         await audit.record(
@@ -364,7 +319,7 @@ async def put_contacts(
 
 
 async def account_of(conn: asyncpg.Connection, customer_id: int) -> str:
-    account_id = await conn.fetchval("SELECT account_id FROM customers WHERE id = $1", customer_id)
+    account_id = await conn.fetchval(Q.customer_account_id, customer_id)
     if account_id is None:
         raise NotFound(f"no customer {customer_id}")
     return str(account_id)
@@ -372,11 +327,7 @@ async def account_of(conn: asyncpg.Connection, customer_id: int) -> str:
 
 async def accounts_of(conn: asyncpg.Connection, customer_id: int) -> list[str]:
     """The engine accounts of the customer's balance groups, its first one first."""
-    accounts = await conn.fetchval(
-        """SELECT array_agg(g.account_id ORDER BY g.id) FROM customers c
-           LEFT JOIN balance_groups g ON g.customer_id = c.id WHERE c.id = $1 GROUP BY c.id""",
-        customer_id,
-    )
+    accounts = await conn.fetchval(Q.customer_accounts, customer_id)
     if accounts is None:
         raise NotFound(f"no customer {customer_id}")
     return [a for a in accounts if a is not None]

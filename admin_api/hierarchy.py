@@ -15,6 +15,11 @@ from admin_api.auth import Principal
 from admin_api.groups import GroupTables
 from admin_api.schemas import HierarchyNew, HierarchyPatch
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_postgres import queries
+
+Q = queries.load("hierarchy")
+CUSTOMERS = queries.load("customers")
+PROFILES = queries.load("billing_profiles")
 
 TABLES = GroupTables(
     "hierarchy group",
@@ -34,24 +39,14 @@ async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 
 
 async def _profile(conn: asyncpg.Connection, owner_id: int, profile_id: int | None) -> int:
-    found = await conn.fetchval(
-        """SELECT id FROM billing_profiles
-           WHERE customer_id = $1 AND ($2::bigint IS NULL OR id = $2) ORDER BY id LIMIT 1""",
-        owner_id,
-        profile_id,
-    )
+    found = await conn.fetchval(PROFILES.profile_or_first, owner_id, profile_id)
     if found is None:
         raise InvalidRequest("body.billing_profile_id", "is not a billing profile of the owner")
     return int(found)
 
 
 async def _can_join(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
-    row = await conn.fetchrow(
-        """SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1) AS known,
-                  (SELECT group_id FROM hierarchy_members WHERE customer_id = $1) AS member_of,
-                  (SELECT id FROM hierarchy_groups WHERE owner_id = $1) AS owns""",
-        customer_id,
-    )
+    row = await conn.fetchrow(Q.hierarchy_standing, customer_id)
     if not row["known"]:
         raise InvalidRequest("body.members", f"no customer {customer_id}")
     if row["member_of"] not in (None, group_id):
@@ -62,33 +57,20 @@ async def _can_join(conn: asyncpg.Connection, group_id: str, customer_id: int) -
 
 async def create(conn: asyncpg.Connection, who: Principal, body: HierarchyNew) -> dict[str, Any]:
     async with conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", body.owner_id) is None:
+        if await conn.fetchval(CUSTOMERS.customer_exists, body.owner_id) is None:
             raise InvalidRequest("body.owner_id", f"no customer {body.owner_id}")
-        if await conn.fetchval(
-            "SELECT 1 FROM hierarchy_members WHERE customer_id = $1", body.owner_id
-        ):
+        if await conn.fetchval(Q.is_hierarchy_member, body.owner_id):
             raise Conflict(f"customer {body.owner_id} is a member of a hierarchy")
         profile_id = await _profile(conn, body.owner_id, body.billing_profile_id)
         try:
-            await conn.execute(
-                """INSERT INTO hierarchy_groups (id, owner_id, billing_profile_id)
-                   VALUES ($1, $2, $3)""",
-                body.id,
-                body.owner_id,
-                profile_id,
-            )
+            await conn.execute(Q.insert_hierarchy_group, body.id, body.owner_id, profile_id)
         except Duplicate:
             raise Conflict(f"hierarchy {body.id!r} exists, or its owner owns another") from None
         for customer_id in body.members:
             if customer_id == body.owner_id:
                 raise InvalidRequest("body.members", "the owner cannot be a member")
             await _can_join(conn, body.id, customer_id)
-            await conn.execute(
-                "INSERT INTO hierarchy_members (group_id, customer_id) VALUES ($1, $2)"
-                " ON CONFLICT DO NOTHING",
-                body.id,
-                customer_id,
-            )
+            await conn.execute(Q.add_hierarchy_member, body.id, customer_id)
         created = await get(conn, body.id)
         await audit.record(conn, who, "hierarchy.create", "hierarchy_group", body.id, None, created)
     return created
@@ -106,8 +88,7 @@ async def update(
         if "billing_profile_id" in changes:
             profile = await _profile(conn, before["owner_id"], changes["billing_profile_id"])
         await conn.execute(
-            """UPDATE hierarchy_groups SET status = $2, billing_profile_id = $3,
-                   updated_at = now() WHERE id = $1""",
+            Q.update_hierarchy_group,
             group_id,
             changes.get("status", before["status"]),
             profile,
@@ -121,18 +102,12 @@ async def update(
 
 async def join_new(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:
     """A customer being onboarded joins a hierarchy (inside the onboarding's transaction)."""
-    state = await conn.fetchval(
-        "SELECT status FROM hierarchy_groups WHERE id = $1 FOR UPDATE", group_id
-    )
+    state = await conn.fetchval(Q.lock_hierarchy_status, group_id)
     if state is None:
         raise InvalidRequest("body.hierarchy.group", f"no hierarchy group {group_id!r}")
     if state != "active":
         raise Conflict(f"hierarchy group {group_id!r} is {state}")
-    await conn.execute(
-        "INSERT INTO hierarchy_members (group_id, customer_id) VALUES ($1, $2)",
-        group_id,
-        customer_id,
-    )
+    await conn.execute(Q.insert_hierarchy_member, group_id, customer_id)
 
 
 async def join(
@@ -143,12 +118,7 @@ async def join(
         if customer_id == before["owner_id"]:
             raise InvalidRequest("customer_id", "the owner cannot be a member")
         await _can_join(conn, group_id, customer_id)
-        await conn.execute(
-            "INSERT INTO hierarchy_members (group_id, customer_id) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING",
-            group_id,
-            customer_id,
-        )
+        await conn.execute(Q.add_hierarchy_member, group_id, customer_id)
         after = await get(conn, group_id)
         await audit.record(
             conn, who, "hierarchy.join", "hierarchy_group", group_id,
@@ -162,11 +132,7 @@ async def leave(
 ) -> dict[str, Any]:
     async with conn.transaction():
         before = await get(conn, group_id)
-        gone = await conn.fetchval(
-            "DELETE FROM hierarchy_members WHERE group_id = $1 AND customer_id = $2 RETURNING 1",
-            group_id,
-            customer_id,
-        )
+        gone = await conn.fetchval(Q.remove_hierarchy_member, group_id, customer_id)
         if gone is None:
             raise NotFound(f"customer {customer_id} is not in hierarchy {group_id!r}")
         after = await get(conn, group_id)

@@ -19,16 +19,14 @@ from prometheus_client import Counter
 from tarif_client.engine import Charged, Engine
 from tarif_common import keys
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_postgres import queries
+
+Q = queries.load("unrated")
 
 STATUSES = ("open", "corrected", "rerated", "rejected")
 # Engine answers that mean "still cannot be rated": nothing was stored under the id.
 _STILL_UNRATABLE = {"USER_UNKNOWN", "RATING_FAILED"}
 _MAX_ATTRIBUTE = 256
-
-
-_COLUMNS = """id, event_id, reason, message, subscriber, service, event_time, units, attributes,
-    status, original, corrections, rerate_attempts, rerate_id, result, result_message, cost,
-    currency, kept_at, updated_at"""
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,22 +52,12 @@ async def list_unrated(
         raise InvalidRequest("status", f"must be one of {', '.join(STATUSES)}")
     if not 1 <= limit <= 1000:
         raise InvalidRequest("limit", "must be 1-1000")
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM unrated_events
-            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR reason = $2)
-              AND ($3::text IS NULL OR subscriber = $3) AND ($4::bigint IS NULL OR id > $4)
-            ORDER BY id LIMIT $5""",
-        status,
-        reason,
-        subscriber,
-        after_id,
-        limit,
-    )
+    rows = await conn.fetch(Q.unrated_page, status, reason, subscriber, after_id, limit)
     return [_public(row) for row in rows]
 
 
 async def get_unrated(conn: asyncpg.Connection, unrated_id: int) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM unrated_events WHERE id = $1", unrated_id)
+    row = await conn.fetchrow(Q.unrated_event_by_id, unrated_id)
     if row is None:
         raise NotFound(f"no unrated event {unrated_id}")
     return _public(row)
@@ -95,9 +83,7 @@ async def correct(
     if subscriber is None and service is None and not changes and not remove_attributes:
         raise InvalidRequest("correction", "nothing to change")
     async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT * FROM unrated_events WHERE id = $1 FOR UPDATE", unrated_id
-        )
+        row = await conn.fetchrow(Q.lock_unrated_event, unrated_id)
         if row is None:
             raise NotFound(f"no unrated event {unrated_id}")
         if row["status"] == "rerated":
@@ -111,10 +97,7 @@ async def correct(
             "attributes": row["attributes"],
         }
         await conn.execute(
-            """UPDATE unrated_events SET subscriber = $2, service = $3, attributes = $4,
-                   original = $5, status = 'corrected', corrections = corrections + 1,
-                   updated_at = now()
-               WHERE id = $1""",
+            Q.correct_unrated_event,
             unrated_id,
             subscriber or row["subscriber"],
             service or row["service"],
@@ -130,9 +113,7 @@ async def rerate(
     """Charge the (corrected) event through the engine; a re-rated event is left as it is."""
     async with pool.acquire() as conn:
         async with conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT * FROM unrated_events WHERE id = $1 FOR UPDATE", unrated_id
-            )
+            row = await conn.fetchrow(Q.lock_unrated_event, unrated_id)
             if row is None:
                 raise NotFound(f"no unrated event {unrated_id}")
             if row["status"] != "rerated":
@@ -162,21 +143,14 @@ async def _start_rerate(conn: asyncpg.Connection, row: Mapping[str, Any]) -> str
     """Commit the id this re-rate charges under before the engine sees it."""
     n = row["rejections"]
     rerate_id: str = row["event_id"] if n == 0 else f"tarif-rerate:{row['id']}:{n}"
-    await conn.execute(
-        """UPDATE unrated_events SET rerate_id = $2, rerate_attempts = rerate_attempts + 1,
-               updated_at = now() WHERE id = $1""",
-        row["id"],
-        rerate_id,
-    )
+    await conn.execute(Q.start_rerate, row["id"], rerate_id)
     return rerate_id
 
 
 async def _record(
     conn: asyncpg.Connection, unrated_id: int, rerate_id: str, charged: Charged
 ) -> None:
-    row = await conn.fetchrow(
-        "SELECT status, rerate_id FROM unrated_events WHERE id = $1 FOR UPDATE", unrated_id
-    )
+    row = await conn.fetchrow(Q.lock_rerate_state, unrated_id)
     if row["status"] == "rerated" or row["rerate_id"] != rerate_id:
         return  # a concurrent re-rate of the same event recorded it already
     if charged.result == "SUCCESS":
@@ -186,10 +160,7 @@ async def _record(
     else:
         status, rejected = "rejected", 1  # the engine keeps this answer under rerate_id
     await conn.execute(
-        """UPDATE unrated_events SET status = coalesce($2, status), result = $3,
-               result_message = $4, cost = $5, currency = $6, rejections = rejections + $7,
-               updated_at = now()
-           WHERE id = $1""",
+        Q.record_rerate,
         unrated_id,
         status,
         charged.result,

@@ -20,13 +20,16 @@ from admin_api.schemas import UsageAdjustment
 from tarif_catalog.model import currency_decimals
 from tarif_client.engine import Charged, Engine
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_postgres import queries
 
+Q = queries.load("usage")
+
+# the columns the usage queries select, in their order (the CSV's header)
 FIELDS = (
     "request_id", "kind", "subscriber", "service", "rate", "event_time", "charged_at", "units",
     "rated_units", "cost", "currency", "uncovered", "impacts", "session_id", "refunded",
     "attributes", "reason",
 )  # fmt: skip
-_SELECT = ", ".join(FIELDS)
 
 
 def _period(start: datetime | None, end: datetime | None) -> None:
@@ -60,11 +63,7 @@ async def list_usage(
         except (ValueError, TypeError, binascii.Error):
             raise InvalidRequest("query.cursor", "is not a cursor of this listing") from None
     rows = await conn.fetch(
-        f"""SELECT {_SELECT} FROM rated_events
-            WHERE account_id = ANY($1::text[]) AND ($2::timestamptz IS NULL OR event_time >= $2)
-              AND ($3::timestamptz IS NULL OR event_time < $3)
-              AND ($4::timestamptz IS NULL OR (event_time, request_id) > ($4, $5))
-            ORDER BY event_time, request_id LIMIT $6""",
+        Q.usage_page,
         account_id,
         start,
         end,
@@ -87,12 +86,8 @@ async def export_csv(
     yield csvout.lines([FIELDS])
     async with pool.acquire() as conn, conn.transaction():
         account_id = await accounts_of(conn, customer_id)
-        query = f"""SELECT {_SELECT} FROM rated_events WHERE account_id = ANY($1::text[])
-                    AND ($2::timestamptz IS NULL OR event_time >= $2)
-                    AND ($3::timestamptz IS NULL OR event_time < $3)
-                    ORDER BY event_time, request_id"""
         rows: list[list[Any]] = []
-        async for row in conn.cursor(query, account_id, start, end, prefetch=2000):
+        async for row in conn.cursor(Q.usage_export, account_id, start, end, prefetch=2000):
             rows.append([csvout.cell(row[name]) for name in FIELDS])
             if len(rows) >= 2000:
                 yield csvout.lines(rows)
@@ -112,27 +107,15 @@ async def adjust_amount(
     account_id = await accounts_of(conn, customer_id)
     if not body.request_id.startswith("e:"):
         raise InvalidRequest("body.request_id", "only charged events (e:...) can be adjusted")
-    event = await conn.fetchrow(
-        """SELECT subscriber, cost, currency FROM rated_events
-           WHERE account_id = ANY($1::text[]) AND request_id = $2 AND kind = 'event'""",
-        account_id,
-        body.request_id,
-    )
+    event = await conn.fetchrow(Q.charged_event, account_id, body.request_id)
     if event is None:
         raise NotFound(f"no charged event {body.request_id} (or not ingested yet)")
     refunded = await conn.fetchval(
-        "SELECT coalesce(sum(cost), 0) FROM rated_events WHERE account_id = ANY($1::text[])"
-        " AND kind = 'refund' AND refunded = $2",
-        account_id,
-        body.request_id.removeprefix("e:"),
+        Q.refunded_so_far, account_id, body.request_id.removeprefix("e:")
     )
     charged = Decimal(event["cost"]) + Decimal(refunded)
     new = Decimal(body.amount)
-    done = await conn.fetchval(
-        "SELECT cost FROM rated_events WHERE account_id = ANY($1::text[]) AND request_id = $2",
-        account_id,
-        f"r:{body.refund_id}",
-    )
+    done = await conn.fetchval(Q.refund_cost, account_id, f"r:{body.refund_id}")
     if done is not None:  # a retry of an adjustment already made: the engine replays it
         charged -= Decimal(done)
         new = charged + Decimal(done)

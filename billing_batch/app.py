@@ -33,10 +33,11 @@ from tarif_common.lifecycle import TRANSIENT, Process, every
 from tarif_common.settings import Settings
 from tarif_notifications import store as notifier_store
 from tarif_notifications.messages import Renderer
-from tarif_postgres import db
+from tarif_postgres import db, queries
 from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
+Q = queries.load("notifications")
 
 _PG_TRANSIENT = (*TRANSIENT, *DB_ERRORS)
 
@@ -175,7 +176,7 @@ class BatchApp(Process):
 
     async def load_templates(self) -> None:
         """Mail templates kept in Postgres (admin API: /v1/mail-templates) override the others."""
-        rows = await self.pool.fetch("SELECT name, body FROM mail_templates")
+        rows = await self.pool.fetch(Q.stored_mail_templates)
         fresh = {f"{r['name']}.j2": r["body"] for r in rows}
         if fresh != self.renderer.stored:
             self.renderer.stored.clear()

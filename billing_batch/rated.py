@@ -18,6 +18,9 @@ import asyncpg
 from billing_batch.streams import Entry
 from tarif_catalog.model import Resource, currency_decimals
 from tarif_common.keys import ms_time
+from tarif_postgres import queries
+
+Q = queries.load("rated")
 
 COLUMNS = [
     "account_id", "request_id", "kind", "subscriber", "service", "rate", "event_time",
@@ -62,23 +65,21 @@ def _month(at: datetime) -> tuple[datetime, datetime]:
 
 async def ensure_partitions(conn: asyncpg.Connection, times: Sequence[datetime]) -> None:
     months = {_month(t.astimezone(UTC)) for t in times}
-    existing = {
-        r["relname"]
-        for r in await conn.fetch(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'rated_events'"
-        )
-    }
+    existing = {r["relname"] for r in await conn.fetch(Q.rated_partitions)}
     for start, end in sorted(months):
         name = f"rated_events_{start:%Y_%m}"
         if name in existing:
             continue
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+            await conn.execute(Q.lock_partition_creation, _LOCK)
             # identifiers from dates only: no input reaches this statement
             await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF rated_events"
-                f" FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+                queries.compose(
+                    Q.create_rated_partition,
+                    partition=name,
+                    start=start.isoformat(),
+                    end=end.isoformat(),
+                )
             )
 
 
@@ -103,16 +104,11 @@ class RatedIngest:
             await ensure_partitions(conn, [row[6] for row in rows])
             async with conn.transaction():
                 # COPY speaks binary, jsonb travels as text: cast on the way in
-                await conn.execute(
-                    "CREATE TEMPORARY TABLE rated_batch (LIKE rated_events INCLUDING DEFAULTS)"
-                    " ON COMMIT DROP;"
-                    " ALTER TABLE rated_batch ALTER COLUMN attributes TYPE text"
-                )
+                await conn.execute(Q.create_rated_batch)
                 await conn.copy_records_to_table("rated_batch", records=rows, columns=COLUMNS)
                 names = ", ".join(COLUMNS)
                 selected = names.replace("attributes", "attributes::jsonb")
                 await conn.execute(
-                    f"INSERT INTO rated_events ({names}) SELECT {selected} FROM rated_batch"
-                    " ON CONFLICT DO NOTHING"
+                    queries.compose(Q.move_rated_batch, columns=names, selected=selected)
                 )
         return unreadable

@@ -14,6 +14,9 @@ import asyncpg
 from billing_batch.metrics import BatchMetrics
 from billing_batch.streams import Entry
 from tarif_common.keys import ms_time
+from tarif_postgres import queries
+
+Q = queries.load("unrated")
 
 
 class UnratedIngest:
@@ -33,14 +36,7 @@ class UnratedIngest:
         async with self._pool.acquire() as conn:
             # A re-rate that is still unratable comes back under its re-rate id: the row that
             # sent it records the outcome, so it is not kept a second time.
-            await conn.executemany(
-                """INSERT INTO unrated_events (event_id, reason, message, subscriber, service,
-                       event_time, units, attributes, kept_at)
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-                   WHERE NOT EXISTS (SELECT 1 FROM unrated_events WHERE rerate_id = $1)
-                   ON CONFLICT (event_id) DO NOTHING""",
-                rows,
-            )
+            await conn.executemany(Q.insert_unrated_event, rows)
         return unreadable
 
 
@@ -63,8 +59,5 @@ def _row(f: Mapping[str, str]) -> tuple[Any, ...]:
 
 
 async def open_counts(conn: asyncpg.Connection) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT reason, count(*) AS n FROM unrated_events"
-        " WHERE status IN ('open', 'corrected', 'rejected') GROUP BY reason"
-    )
+    rows = await conn.fetch(Q.open_unrated_counts)
     return {row["reason"]: row["n"] for row in rows}

@@ -36,12 +36,14 @@ import httpx
 import uvloop
 
 from admin_api.auth import Role, create_key
-from admin_api.customers import SORTS, apply_filters
+from admin_api.customers import SORTS, apply_filters, page_query
 from admin_api.paging import Listing, Select, order
 from loadtest import customers as dataset
 from loadtest.setup import REPO, demo_catalog
 from tarif_common.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from tarif_postgres import db
+from tarif_postgres import db, queries
+
+Q = queries.load("loadtest")
 
 QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("first page", {}),
@@ -67,11 +69,8 @@ async def prepare(database_url: str, n: int) -> str:
     await db.migrate_url(database_url)
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(
-            "INSERT INTO catalog_versions (document, published_by) VALUES ($1::jsonb, 'bench')",
-            json.dumps(demo_catalog()),
-        )
-        await conn.execute("INSERT INTO outbox (kind, key) VALUES ('catalog', 'catalog')")
+        await conn.execute(Q.insert_bench_catalog, json.dumps(demo_catalog()))
+        await conn.execute(Q.queue_catalog_sync)
         await dataset.load(conn, n)
         key, _ = await create_key(conn, Role.ADMIN, "bench")
         return key
@@ -91,18 +90,13 @@ async def deep_cursor(client: httpx.AsyncClient) -> str:
 
 async def sql_only(database_url: str, params: dict[str, Any], rounds: int) -> float:
     """p50 of the list query run directly (no HTTP, no JSON)."""
-    from admin_api.customers import SUMMARY_COLUMNS
-
     conn = await asyncpg.connect(database_url)
     try:
         select = Select()
         apply_filters(select, params)
         listing = Listing(50, params.get("cursor"), params.get("sort"))
         chosen = order(select, listing, SORTS, "id", "c.id")
-        query = (
-            f"SELECT {SUMMARY_COLUMNS}, {chosen.expression} AS sort_key FROM customers c"
-            f" WHERE {select.where_sql()} ORDER BY {chosen.sql} LIMIT 50"
-        )
+        query = page_query(select, chosen, 50)
         times = []
         for _ in range(rounds):
             started = time.perf_counter()

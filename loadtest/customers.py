@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from tarif_postgres import queries
+
+Q = queries.load("loadtest")
+
 FIRST = [
     "Ana", "Bojan", "Cvetka", "Darko", "Eva", "Franc", "Gaja", "Hana", "Igor", "Jana",
     "Klemen", "Lara", "Matej", "Nina", "Oskar", "Petra", "Rok", "Sara", "Tilen", "Urska",
@@ -113,12 +117,5 @@ async def load(conn: asyncpg.Connection, n: int) -> None:
             columns=["identifier", "subscription_id"],
             records=((r.service, r.index + 1) for r in rows(n)),
         )
-        for sequence, table in (
-            ("customers_id_seq", "customers"),
-            ("subscriptions_id_seq", "subscriptions"),
-            ("balance_groups_id_seq", "balance_groups"),
-        ):
-            await conn.execute(f"SELECT setval('{sequence}', (SELECT max(id) FROM {table}))")
-    await conn.execute("ANALYZE customers")
-    await conn.execute("ANALYZE subscriptions")
-    await conn.execute("ANALYZE services")
+        await conn.execute(Q.reset_id_sequences)
+    await conn.execute(Q.analyze_loaded_tables)

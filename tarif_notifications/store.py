@@ -14,6 +14,9 @@ from typing import Any
 import asyncpg
 
 from tarif_notifications.model import Notification, Outgoing, Recipient
+from tarif_postgres import queries
+
+Q = queries.load("notifications")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +31,9 @@ async def put_contacts(
 ) -> None:
     """Replace an account's contacts (the provisioning document is the whole truth for it)."""
     async with conn.transaction():
-        await conn.execute("DELETE FROM account_contacts WHERE account_id = $1", account_id)
+        await conn.execute(Q.delete_contacts, account_id)
         await conn.executemany(
-            "INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4)",
-            [(account_id, c.tag, c.email, c.phone) for c in contacts],
+            Q.insert_contact, [(account_id, c.tag, c.email, c.phone) for c in contacts]
         )
 
 
@@ -39,14 +41,7 @@ async def contacts_of(
     conn: asyncpg.Connection, account_ids: Sequence[str]
 ) -> dict[str, list[Contact]]:
     # a customer's contacts are kept under its main account; its other balance groups use them
-    rows = await conn.fetch(
-        """SELECT q.id AS account_id, a.tag, a.email, a.phone FROM unnest($1::text[]) q (id)
-           LEFT JOIN balance_groups g ON g.account_id = q.id
-           LEFT JOIN customers c ON c.id = g.customer_id
-           JOIN account_contacts a ON a.account_id = coalesce(c.account_id, q.id)
-           ORDER BY q.id, a.tag""",
-        list(account_ids),
-    )
+    rows = await conn.fetch(Q.contacts_of_accounts, list(account_ids))
     found: dict[str, list[Contact]] = {}
     for row in rows:
         found.setdefault(row["account_id"], []).append(
@@ -63,11 +58,7 @@ async def add_notifications(
     async with conn.transaction():
         for n, recipients in items:
             notification_id = await conn.fetchval(
-                """INSERT INTO notifications (account_id, source_id, subscriber, type,
-                       threshold_id, resource, direction, threshold_level, value, decimals,
-                       unit, event_time, fired_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                   ON CONFLICT (account_id, source_id) DO NOTHING RETURNING id""",
+                Q.insert_notification,
                 n.account_id,
                 n.source_id,
                 n.subscriber,
@@ -86,9 +77,7 @@ async def add_notifications(
                 continue  # stored before a crash, acknowledged now
             added += 1
             await conn.executemany(
-                """INSERT INTO notification_deliveries
-                       (notification_id, channel, recipient, status, last_error)
-                   VALUES ($1, $2, $3, $4, $5)""",
+                Q.insert_delivery,
                 [
                     (
                         notification_id,
@@ -103,39 +92,14 @@ async def add_notifications(
     return added
 
 
-_CLAIM = """
-WITH due AS (
-    SELECT id, status FROM notification_deliveries
-    WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
-    ORDER BY next_attempt_at, id
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE notification_deliveries d
-    SET status = 'sending', attempts = d.attempts + 1,
-        next_attempt_at = now() + make_interval(secs => $2)
-    FROM due WHERE d.id = due.id
-    RETURNING d.id, d.notification_id, d.channel, d.recipient, d.attempts, due.status AS was
-)
-SELECT c.id AS delivery_id, c.channel, c.recipient, c.attempts, c.was, n.*
-FROM claimed c JOIN notifications n ON n.id = c.notification_id
-ORDER BY c.id
-"""
-
-
 async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[Outgoing]:
     """Take up to `limit` due deliveries for `lease` seconds; counts the attempt."""
     async with conn.transaction():
-        rows = await conn.fetch(_CLAIM, limit, lease)
+        rows = await conn.fetch(Q.claim_deliveries, limit, lease)
         interrupted = [(r["delivery_id"], r["attempts"] - 1) for r in rows if r["was"] == "sending"]
         if interrupted:
             # the previous holder died mid-attempt: say so in the attempt history
-            await conn.executemany(
-                """INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail)
-                   VALUES ($1, $2, 'interrupted', 'sender stopped before recording a result')
-                   ON CONFLICT DO NOTHING""",
-                interrupted,
-            )
+            await conn.executemany(Q.insert_interrupted_attempt, interrupted)
     return [
         Outgoing(r["delivery_id"], r["channel"], r["recipient"], r["attempts"], _notification(r))
         for r in rows
@@ -145,13 +109,7 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[Outg
 async def delivered(conn: asyncpg.Connection, out: Outgoing, detail: str) -> bool:
     """Record success; False if the lease was lost (another sender holds a later attempt)."""
     async with conn.transaction():
-        done = await conn.fetchval(
-            """UPDATE notification_deliveries
-               SET status = 'delivered', delivered_at = now(), last_error = ''
-               WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING id""",
-            out.delivery_id,
-            out.attempt,
-        )
+        done = await conn.fetchval(Q.mark_delivered, out.delivery_id, out.attempt)
         await _attempt(conn, out, "delivered", detail)
     return done is not None
 
@@ -166,10 +124,7 @@ async def failed(
     status = "dead" if retry_in is None else "pending"
     async with conn.transaction():
         done = await conn.fetchval(
-            """UPDATE notification_deliveries
-               SET status = $3, last_error = $4,
-                   next_attempt_at = now() + make_interval(secs => $5)
-               WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING id""",
+            Q.mark_failed,
             out.delivery_id,
             out.attempt,
             status,
@@ -181,14 +136,7 @@ async def failed(
 
 
 async def _attempt(conn: asyncpg.Connection, out: Outgoing, outcome: str, detail: str) -> None:
-    await conn.execute(
-        """INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail)
-           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
-        out.delivery_id,
-        out.attempt,
-        outcome,
-        detail[:2000],
-    )
+    await conn.execute(Q.insert_attempt, out.delivery_id, out.attempt, outcome, detail[:2000])
 
 
 def _notification(row: Mapping[str, Any]) -> Notification:
@@ -230,18 +178,7 @@ async def list_notifications(
     if (subscriber is None) == (accounts is None):
         raise ValueError("give exactly one of subscriber or account_id/accounts")
     rows = await conn.fetch(
-        """SELECT n.*, coalesce(json_agg(json_build_object(
-                   'channel', d.channel, 'recipient', d.recipient, 'status', d.status,
-                   'attempts', d.attempts, 'last_error', d.last_error,
-                   'delivered_at', d.delivered_at) ORDER BY d.id)
-                   FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
-           FROM notifications n LEFT JOIN notification_deliveries d ON d.notification_id = n.id
-           WHERE ($1::text IS NULL OR n.subscriber = $1)
-             AND ($2::text[] IS NULL OR n.account_id = ANY($2::text[]))
-             AND ($3::bigint IS NULL OR n.id < $3)
-           GROUP BY n.id
-           ORDER BY n.id DESC
-           LIMIT $4""",
+        Q.notifications_page,
         subscriber,
         None if accounts is None else list(accounts),
         before_id,
@@ -257,7 +194,5 @@ async def list_notifications(
 
 async def waiting(conn: asyncpg.Connection) -> int:
     """Deliveries not yet done (pending, retrying or in flight): a gauge for operations."""
-    count: int = await conn.fetchval(
-        "SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'sending')"
-    )
+    count: int = await conn.fetchval(Q.waiting_deliveries)
     return count

@@ -1,0 +1,44 @@
+-- Billing profiles (admin_api/billing_profiles.py), the first one made at onboarding, and the
+-- profile a balance group or a hierarchy bills to.
+
+-- name: profiles_of_customer
+-- A customer's billing profiles, oldest first. $1 customer id
+SELECT id, customer_id, name, payment_type, currency, billing_interval AS interval,
+    billing_day, valid_from, valid_to, pending_total::text AS pending_total,
+    credit_balance::text AS credit_balance, created_at, updated_at
+FROM billing_profiles WHERE customer_id = $1 ORDER BY id;
+
+-- name: billing_profile_by_id
+-- One billing profile as the API shows it. $1 profile id
+SELECT id, customer_id, name, payment_type, currency, billing_interval AS interval,
+    billing_day, valid_from, valid_to, pending_total::text AS pending_total,
+    credit_balance::text AS credit_balance, created_at, updated_at
+FROM billing_profiles WHERE id = $1;
+
+-- name: lock_billing_profile
+-- One profile of a customer as the API shows it, locked until the transaction ends. $1 profile id, $2 customer id
+SELECT id, customer_id, name, payment_type, currency, billing_interval AS interval,
+    billing_day, valid_from, valid_to, pending_total::text AS pending_total,
+    credit_balance::text AS credit_balance, created_at, updated_at
+FROM billing_profiles WHERE id = $1 AND customer_id = $2 FOR UPDATE;
+
+-- name: insert_billing_profile
+-- A new named profile; its id. $1 customer id, $2 name, $3 payment type, $4 currency, $5 interval, $6 billing day, $7 valid from, $8 valid to
+INSERT INTO billing_profiles (customer_id, name, payment_type, currency,
+    billing_interval, billing_day, valid_from, valid_to)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id;
+
+-- name: insert_first_billing_profile
+-- The profile onboarding makes (default name and validity); its id. $1 customer id, $2 payment type, $3 currency, $4 interval, $5 billing day
+INSERT INTO billing_profiles (customer_id, payment_type, currency,
+    billing_interval, billing_day) VALUES ($1, $2, $3, $4, $5) RETURNING id;
+
+-- name: update_billing_profile
+-- Changes a profile's interval, billing day and validity. $1 profile id, $2 interval, $3 billing day, $4 valid from, $5 valid to
+UPDATE billing_profiles SET billing_interval = $2, billing_day = $3,
+    valid_from = $4, valid_to = $5, updated_at = now() WHERE id = $1;
+
+-- name: profile_or_first
+-- The customer's profile of that id, or its first when the id is null; no row if it has none. $1 customer id, $2 profile id or null
+SELECT id FROM billing_profiles WHERE customer_id = $1 AND ($2::bigint IS NULL
+    OR id = $2) ORDER BY id LIMIT 1;

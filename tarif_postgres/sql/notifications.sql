@@ -1,0 +1,102 @@
+-- Notifications: account contacts, the notifications kept, their deliveries and attempts, and
+-- the mail templates kept in Postgres. Used by tarif_notifications/store.py and the batch.
+
+-- name: delete_contacts
+-- Removes all contacts of an account. $1 account id
+DELETE FROM account_contacts WHERE account_id = $1;
+
+-- name: insert_contact
+-- Adds one contact (run with executemany). $1 account id, $2 tag, $3 e-mail, $4 phone
+INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4);
+
+-- name: contacts_of_accounts
+-- Contacts of each account (a balance group's are its customer's main account's): account_id, tag, email, phone. $1 account ids (text[])
+SELECT q.id AS account_id, a.tag, a.email, a.phone FROM unnest($1::text[]) q (id)
+LEFT JOIN balance_groups g ON g.account_id = q.id
+LEFT JOIN customers c ON c.id = g.customer_id
+JOIN account_contacts a ON a.account_id = coalesce(c.account_id, q.id)
+ORDER BY q.id, a.tag;
+
+-- name: insert_notification
+-- Keeps a notification once; its id, or nothing on a replay. $1 account id, $2 source id, $3 subscriber, $4 type, $5 threshold id, $6 resource, $7 direction, $8 threshold level, $9 value, $10 decimals, $11 unit, $12 event time, $13 fired at
+INSERT INTO notifications (account_id, source_id, subscriber, type,
+    threshold_id, resource, direction, threshold_level, value, decimals,
+    unit, event_time, fired_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (account_id, source_id) DO NOTHING RETURNING id;
+
+-- name: insert_delivery
+-- One delivery of a notification (run with executemany). $1 notification id, $2 channel, $3 recipient, $4 status, $5 last error
+INSERT INTO notification_deliveries
+    (notification_id, channel, recipient, status, last_error)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: claim_deliveries
+-- Takes due deliveries under a lease and counts the attempt; each with its notification and its status before (was). $1 at most this many, $2 lease in seconds
+WITH due AS (
+    SELECT id, status FROM notification_deliveries
+    WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE notification_deliveries d
+    SET status = 'sending', attempts = d.attempts + 1,
+        next_attempt_at = now() + make_interval(secs => $2)
+    FROM due WHERE d.id = due.id
+    RETURNING d.id, d.notification_id, d.channel, d.recipient, d.attempts, due.status AS was
+)
+SELECT c.id AS delivery_id, c.channel, c.recipient, c.attempts, c.was, n.*
+FROM claimed c JOIN notifications n ON n.id = c.notification_id
+ORDER BY c.id;
+
+-- name: insert_interrupted_attempt
+-- Records that a sender stopped mid-attempt (run with executemany). $1 delivery id, $2 attempt
+INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail)
+VALUES ($1, $2, 'interrupted', 'sender stopped before recording a result')
+ON CONFLICT DO NOTHING;
+
+-- name: mark_delivered
+-- Marks a delivery delivered if this attempt still holds it; its id, or nothing. $1 delivery id, $2 attempt
+UPDATE notification_deliveries
+SET status = 'delivered', delivered_at = now(), last_error = ''
+WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING id;
+
+-- name: mark_failed
+-- Records a failure if this attempt still holds the delivery; its id, or nothing. $1 delivery id, $2 attempt, $3 new status, $4 error, $5 seconds before the next attempt
+UPDATE notification_deliveries
+SET status = $3, last_error = $4,
+    next_attempt_at = now() + make_interval(secs => $5)
+WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING id;
+
+-- name: insert_attempt
+-- Records the outcome of one attempt, once. $1 delivery id, $2 attempt, $3 outcome, $4 detail
+INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail)
+VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING;
+
+-- name: notifications_page
+-- Notifications newest first, each with its deliveries (JSON). $1 subscriber or null, $2 account ids (text[]) or null, $3 before this id or null, $4 at most this many
+SELECT n.*, coalesce(json_agg(json_build_object(
+        'channel', d.channel, 'recipient', d.recipient, 'status', d.status,
+        'attempts', d.attempts, 'last_error', d.last_error,
+        'delivered_at', d.delivered_at) ORDER BY d.id)
+        FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
+FROM notifications n LEFT JOIN notification_deliveries d ON d.notification_id = n.id
+WHERE ($1::text IS NULL OR n.subscriber = $1)
+  AND ($2::text[] IS NULL OR n.account_id = ANY($2::text[]))
+  AND ($3::bigint IS NULL OR n.id < $3)
+GROUP BY n.id
+ORDER BY n.id DESC
+LIMIT $4;
+
+-- name: waiting_deliveries
+-- How many deliveries are not done yet (pending, retrying or in flight).
+SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'sending');
+
+-- name: stored_mail_templates
+-- The mail templates kept in Postgres (they override the packaged ones): name, body.
+SELECT name, body FROM mail_templates;
+
+-- name: contacts_of_account
+-- The contacts of one account: tag, email, phone. $1 account id
+SELECT tag, email, phone FROM account_contacts WHERE account_id = $1;
