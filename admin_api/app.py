@@ -18,7 +18,15 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import balances, problems, purchases, retention, services, subscriptions
+from admin_api import (
+    balances,
+    problems,
+    purchases,
+    retention,
+    services,
+    strictness,
+    subscriptions,
+)
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
@@ -71,7 +79,10 @@ def create_app(state: State) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(problems.reject_nul)],
+        dependencies=[
+            Depends(strictness.reject_unknown_query),
+            Depends(strictness.reject_nul),
+        ],
     )
     for name, value in vars(state).items():
         setattr(app.state, name, value)

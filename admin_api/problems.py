@@ -71,16 +71,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def reject_nul(request: Request) -> None:
-    """Postgres text cannot hold NUL: refuse it at the edge (query or body), with a clear 422."""
-    if "%00" in request.url.query or "\x00" in request.url.query:
-        raise InvalidRequest("query", "must not contain NUL characters")
-    if request.method in ("POST", "PUT", "PATCH"):
-        body = await request.body()  # cached: the endpoint reads the same bytes
-        if b"\x00" in body or b"\\u0000" in body:
-            raise InvalidRequest("body", "must not contain NUL characters")
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(TarifError, _tarif_error)
