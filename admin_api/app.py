@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from admin_api import (
     balances,
+    limits,
     problems,
     purchases,
     retention,
@@ -87,6 +88,7 @@ def create_app(state: State) -> FastAPI:
     for name, value in vars(state).items():
         setattr(app.state, name, value)
     problems.install(app)
+    limits.install(app, state.settings.admin_max_body)
     for module in (
         customers,
         subscription_routes,
