@@ -28,6 +28,7 @@ from admin_api import (
     strictness,
     subscriptions,
 )
+from admin_api.openapi import add_problems
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
@@ -72,8 +73,16 @@ class State:
     store: RedisBalanceStore
 
 
+class AdminApp(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with the statuses the app itself answers (see `openapi.py`)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = add_problems(super().openapi())
+        return self.openapi_schema
+
+
 def create_app(state: State) -> FastAPI:
-    app = FastAPI(
+    app = AdminApp(
         title="Tarif admin API",
         version="1",
         description=DESCRIPTION,
