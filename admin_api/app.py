@@ -18,7 +18,17 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from admin_api import balances, problems, purchases, retention, services, subscriptions
+from admin_api import (
+    balances,
+    limits,
+    problems,
+    purchases,
+    retention,
+    services,
+    strictness,
+    subscriptions,
+)
+from admin_api.openapi import add_problems
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
@@ -49,7 +59,9 @@ DESCRIPTION = """Run the business: customers, catalog, usage.
 `admin` (everything), `operator` (read; correct and re-rate usage), `auditor` (read only).
 
 **Lists**: `limit` and `cursor` (from `next_cursor`), `sort` (`field` or `-field`), filters named
-after the field. **Errors**: `application/problem+json` with `field` naming the bad input.
+after the field. **Errors**: `application/problem+json` with `field` naming the bad input. A query
+parameter an operation does not take is a 422; a body that is not JSON a 400; a body over
+`TARIF_ADMIN_MAX_BODY` (1 MiB by default) a 413.
 """
 
 
@@ -63,19 +75,31 @@ class State:
     store: RedisBalanceStore
 
 
+class AdminApp(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with the statuses the app itself answers (see `openapi.py`)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = add_problems(super().openapi())
+        return self.openapi_schema
+
+
 def create_app(state: State) -> FastAPI:
-    app = FastAPI(
+    app = AdminApp(
         title="Tarif admin API",
         version="1",
         description=DESCRIPTION,
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(problems.reject_nul)],
+        dependencies=[
+            Depends(strictness.reject_unknown_query),
+            Depends(strictness.reject_nul),
+        ],
     )
     for name, value in vars(state).items():
         setattr(app.state, name, value)
     problems.install(app)
+    limits.install(app, state.settings.admin_max_body)
     for module in (
         customers,
         subscription_routes,

@@ -42,6 +42,11 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    for error in exc.errors():
+        if error["type"] == "json_invalid":  # not JSON at all: nothing to validate
+            reason = error.get("ctx", {}).get("error", "invalid JSON")
+            position = error["loc"][-1]
+            return malformed_body(f"the body is not JSON: {reason} (at byte {position})")
     errors = [
         {"field": _location(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
     ]
@@ -63,22 +68,29 @@ async def _tarif_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, title.strip().rstrip("."), exc.message, field=field)
 
 
+def malformed_body(detail: str) -> JSONResponse:
+    """400: the body cannot be read as JSON (a 422 is for JSON that is not valid input)."""
+    return problem(400, "Malformed request body", detail, field="body")
+
+
+def _unparsable(cause: BaseException) -> str:
+    if isinstance(cause, RecursionError):
+        return "the JSON is nested too deep"
+    if isinstance(cause, UnicodeError):
+        return "the body is not UTF-8 text"
+    return "the body cannot be parsed"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's body parsing failed (e.g. `json.loads` gave up on the nesting); it says only
+        # "There was an error parsing the body" and keeps the reason as the cause
+        return malformed_body(_unparsable(exc.__cause__))
     response = problem(exc.status_code, str(exc.detail), "")
     if exc.headers:
         response.headers.update(exc.headers)
     return response
-
-
-async def reject_nul(request: Request) -> None:
-    """Postgres text cannot hold NUL: refuse it at the edge (query or body), with a clear 422."""
-    if "%00" in request.url.query or "\x00" in request.url.query:
-        raise InvalidRequest("query", "must not contain NUL characters")
-    if request.method in ("POST", "PUT", "PATCH"):
-        body = await request.body()  # cached: the endpoint reads the same bytes
-        if b"\x00" in body or b"\\u0000" in body:
-            raise InvalidRequest("body", "must not contain NUL characters")
 
 
 def install(app: FastAPI) -> None:

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     admin_addr: str = "127.0.0.1:8080"
     closed_retention_days: int = Field(default=90, ge=0, le=3650)
     outbox_interval: float = Field(default=2.0, gt=0)
+    # Largest request body in bytes: a larger one is refused (413) before it is read whole.
+    admin_max_body: int = Field(default=1 << 20, ge=1024, le=1 << 30)
     # Largest balance adjustment an operator may make, in the resource's unit (admins: any).
     operator_adjustment_limit: Decimal = Field(default=Decimal("50"), ge=0)
 
