@@ -80,6 +80,18 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
             amounts = {b.resource: b.amount for b in smart.balances if b.id == "main"}
             assert amounts == {"EUR": 1281}
             assert sorted(b.resource for b in smart.balances) == ["EUR", "EUR", "voice_seconds"]
+        # Other `tarif` commands find the running servers: money as money, or JSON for scripts.
+        shown = subprocess.run(
+            [sys.executable, "-m", "tarif_cli.main", "balances", "38640111222"],
+            env=env, capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+        assert shown.splitlines()[0] == "subscriber 38640111222, account 1001"
+        assert shown.splitlines()[2].split()[:4] == ["main", "EUR", "9.88", "EUR"]
+        as_json = subprocess.run(
+            [sys.executable, "-m", "tarif_cli.main", "balances", "38640111222", "--json"],
+            env=env, capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+        assert json.loads(as_json)["balances"][0]["amount"] == "9.88"
         metrics = urllib.request.urlopen(
             f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
         ).read()
@@ -97,7 +109,7 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
         deadline = time.monotonic() + 30
         while "e2e-stray" not in listing and time.monotonic() < deadline:
             listing = subprocess.run(
-                [sys.executable, "-m", "tarif_cli.main", "unrated", "list"],
+                [sys.executable, "-m", "tarif_cli.main", "unrated", "list", "--json"],
                 env=env,
                 capture_output=True,
                 text=True,

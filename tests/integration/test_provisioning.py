@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from tarif_balances.provisioning import Provisioner
 from tarif_cli import main as cli
+from tarif_cli.provision import provision
 from tarif_common import keys
 from tarif_common.errors import CatalogError, ProvisioningError
 from tarif_common.settings import Settings
@@ -93,7 +94,7 @@ async def test_cli_provision_onboards_the_demo_customers_once(
     async with pg.acquire() as conn:  # the migration's seed rows (pg empties every table)
         await conn.execute("INSERT INTO customer_types (name) VALUES ('residential'), ('business')")
     demo = str(cli.DEMO)
-    assert await asyncio.to_thread(cli.main, ["provision", demo]) == 0
+    assert await asyncio.to_thread(cli.main, ["provision", demo, "--json"]) == 0
     assert '"customers": 4' in capsys.readouterr().out
     assert await redis.get(keys.route("38640111222")) is not None
     assert await redis.get(keys.CATALOG_VERSION) == b"1"
@@ -128,7 +129,7 @@ async def test_contacts_are_validated_and_written_to_postgres(
     doc = {"catalog": catalog(), "accounts": [account("c1", "38640000121", contacts=contacts)]}
     path = tmp_path / "doc.yaml"
     path.write_text(yaml.safe_dump(doc))
-    done = await cli._provision(settings, path)
+    done = await provision(settings, path)
     assert done["contacts"] == 2
     async with pg.acquire() as conn:
         rows = await conn.fetch("SELECT tag, email, phone FROM account_contacts ORDER BY tag")
@@ -146,6 +147,6 @@ async def test_contacts_are_validated_and_written_to_postgres(
         doc = {"accounts": [account("c1", "38640000121", contacts=value)]}
         path.write_text(yaml.safe_dump(doc))
         with pytest.raises(ProvisioningError, match=message):
-            await cli._provision(settings, path)
+            await provision(settings, path)
     async with pg.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM account_contacts") == 2  # unchanged
