@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from engine.charger import Charger
 from engine.routes import RouteCache
@@ -30,12 +31,12 @@ def charger(store: FakeStore, routes: RouteCache | None = None) -> Charger:
     )
 
 
-def event(event_id: str, subscriber: str = "386401", **changes: object) -> EventStep:
+def event(event_id: str, subscriber: str = "386401", **changes: Any) -> EventStep:
     step = EventStep(subscriber, "voice", event_id, AT, VOICE, 60)
     return replace(step, **changes)
 
 
-def session(op: SessionOp, number: int, **changes: object) -> SessionStep:
+def session(op: SessionOp, number: int, **changes: Any) -> SessionStep:
     step = SessionStep(op, "386401", "voice", "call-1", number, AT, VOICE, 60, 0)
     return replace(step, **changes)
 

@@ -42,7 +42,7 @@ class RecordingStore:
 
 async def test_concurrent_submissions_share_one_store_call() -> None:
     store = RecordingStore()
-    merged = EventCoalescer(store)  # type: ignore[arg-type]
+    merged = EventCoalescer(store)
     results = await asyncio.gather(
         merged.events([call("a")], 1),
         merged.events([call("b"), call("c")], 2),
@@ -59,13 +59,13 @@ async def test_concurrent_submissions_share_one_store_call() -> None:
 async def test_flushes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(coalescer, "MAX_FLUSH", 3)
     store = RecordingStore()
-    merged = EventCoalescer(store)  # type: ignore[arg-type]
+    merged = EventCoalescer(store)
     await asyncio.gather(*(merged.events([call(str(i))], 0) for i in range(7)))
     assert [len(batch) for batch in store.batches] == [3, 3, 1]
 
 
 async def test_a_store_failure_reaches_every_waiter() -> None:
-    merged = EventCoalescer(RecordingStore(fail=True))  # type: ignore[arg-type]
+    merged = EventCoalescer(RecordingStore(fail=True))
     results = await asyncio.gather(
         merged.events([call("a")], 0), merged.events([call("b")], 0), return_exceptions=True
     )
