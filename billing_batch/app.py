@@ -101,6 +101,8 @@ class BatchApp(Process):
         self.pool = await db.create_pool(s.database_url, max_size=s.notify_concurrency + 5)
         self._stack.push_async_callback(self.pool.close)
 
+        # The catalog gives a notification's resource its unit and decimals; rated records carry
+        # their own decimals (only records written before that ask the catalog).
         self.catalog = CatalogCache(self.redis, s.catalog_poll_interval)
         await self.catalog.refresh()
         client = httpx.AsyncClient(timeout=s.notify_timeout)
@@ -141,7 +143,7 @@ class BatchApp(Process):
                 self.redis,
                 "rated",
                 [keys.rated_stream(p) for p in range(partitions)],
-                RatedIngest(self.pool, self._resources),
+                RatedIngest(self.pool, self._legacy_decimals),
                 **common,  # type: ignore[arg-type]
             ),
             StreamIngestor(
@@ -183,8 +185,17 @@ class BatchApp(Process):
             self.renderer.stored.update(fresh)
 
     def _resources(self) -> dict[str, Resource]:
+        """The catalog's resources: a notification names a resource, not its unit or decimals."""
         compiled = self.catalog.current
         return dict(compiled.catalog.resources) if compiled else {}
+
+    def _legacy_decimals(self, currency: str) -> int | None:
+        """A currency's decimals in the catalog, for rated records written before they carried
+        their own; None if the catalog has no such currency (the record waits)."""
+        for resource in self._resources().values():
+            if resource.currency == currency:
+                return resource.decimals
+        return None
 
     async def refresh_gauges(self) -> None:
         for ingestor in self.ingestors:

@@ -2,7 +2,9 @@
 
 A batch is COPYed into a temporary table and moved with `INSERT ... ON CONFLICT DO NOTHING`, in
 one transaction, before the entries are acknowledged: nothing lost, nothing twice. Monthly
-partitions are created when a month first appears.
+partitions are created when a month first appears. Records are read with
+`tarif_balances.records` and scaled with their own decimals; only records written before they
+carried decimals need the catalog (`legacy_decimals`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,19 @@ from typing import Any
 import asyncpg
 
 from billing_batch.streams import Entry
-from tarif_catalog.model import Resource, currency_decimals
-from tarif_common.keys import ms_time
+from tarif_balances.records import RatedRecord, UnreadableRecord, impacts_text, parse_record
 from tarif_postgres import queries
 
 Q = queries.load("rated")
+
+# Decimals of a currency in the published catalog (None if it has no such currency): only for
+# records written before records carried their own (`dec`).
+LegacyDecimals = Callable[[str], int | None]
+
+
+def _no_catalog(currency: str) -> int | None:
+    return None
+
 
 COLUMNS = [
     "account_id", "request_id", "kind", "subscriber", "service", "rate", "event_time",
@@ -30,30 +40,42 @@ COLUMNS = [
 _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator at a time
 
 
-def to_row(f: dict[str, str], resources: dict[str, Resource]) -> tuple[Any, ...]:
-    """One stream entry as a `rated_events` row; KeyError/ValueError if it is not one."""
-    currency = f.get("cur", "")
-    scale = currency_decimals(resources, currency) if currency else 0
-    attributes = json.loads(f.get("attrs") or "{}")
+def decimals_of(record: RatedRecord, legacy_decimals: LegacyDecimals) -> int:
+    """The decimals to scale a record's money with: its own, else (an older record) the
+    catalog's for its currency. Amounts of zero or without a currency need none."""
+    if record.decimals is not None:
+        return record.decimals
+    if not record.currency or (record.cost == 0 and record.uncovered == 0):
+        return 0
+    found = legacy_decimals(record.currency)
+    if found is None:  # stays pending (and counted) until the catalog knows the currency
+        raise UnreadableRecord(f"{record.request_id}: no decimals for {record.currency}")
+    return found
+
+
+def to_row(f: dict[str, str], legacy_decimals: LegacyDecimals = _no_catalog) -> tuple[Any, ...]:
+    """One stream entry as a `rated_events` row; UnreadableRecord if it is not one."""
+    record = parse_record(f)
+    scale = decimals_of(record, legacy_decimals)
     return (
-        f["acct"],
-        f["id"],
-        f["k"],
-        f.get("sub", ""),
-        f.get("svc", ""),
-        f.get("rate", ""),
-        ms_time(f["t"]),
-        ms_time(f["at"]),
-        int(f.get("u") or 0),
-        int(f.get("ru") or 0),
-        Decimal(int(f.get("cost") or 0)).scaleb(-scale),
-        currency,
-        Decimal(int(f.get("unc") or 0)).scaleb(-scale),
-        f.get("imp", ""),
-        f.get("sid", ""),
-        f.get("ref", ""),
-        json.dumps(attributes if isinstance(attributes, dict) else {}),
-        f.get("reason", ""),
+        record.account_id,
+        record.request_id,
+        record.kind.value,
+        record.subscriber,
+        record.service,
+        record.rate,
+        record.event_time,
+        record.charged_at,
+        record.units,
+        record.rated_units,
+        Decimal(record.cost).scaleb(-scale),
+        record.currency,
+        Decimal(record.uncovered).scaleb(-scale),
+        impacts_text(record.impacts),
+        record.session_id,
+        record.refunded_event,
+        json.dumps(record.attributes),
+        record.reason,
     )
 
 
@@ -86,17 +108,16 @@ async def ensure_partitions(conn: asyncpg.Connection, times: Sequence[datetime])
 class RatedIngest:
     """The StreamIngestor handler for `tarif:{p}:rated`."""
 
-    def __init__(self, pool: asyncpg.Pool, resources: Callable[[], dict[str, Resource]]) -> None:
+    def __init__(self, pool: asyncpg.Pool, legacy_decimals: LegacyDecimals = _no_catalog) -> None:
         self._pool = pool
-        self._resources = resources
+        self._legacy_decimals = legacy_decimals
 
     async def __call__(self, entries: Sequence[Entry]) -> list[Entry]:
-        resources = self._resources()
         rows, unreadable = [], []
         for entry in entries:
             try:
-                rows.append(to_row(entry.fields, resources))
-            except (KeyError, ValueError, ArithmeticError):
+                rows.append(to_row(entry.fields, self._legacy_decimals))
+            except (UnreadableRecord, ArithmeticError):
                 unreadable.append(entry)
         if not rows:
             return unreadable

@@ -1,13 +1,14 @@
 """The charging service: validate, route, rate, then one atomic step in the balance store.
 
-Transport-free: the gRPC servicer converts protobuf to the steps of `engine.model` and back.
+Transport-free: the gRPC servicer converts protobuf to the steps of `tarif_balances.model` and
+back. Storage is the `ChargingStore` port (`tarif_balances.ports`), given to the constructor: the
+charger hands it typed calls and gets outcomes back, never a script's arguments or raw answer.
 Malformed input raises `InvalidRequest` before anything is read or written; business outcomes
 (unknown subscriber, no credit, unratable usage) are results in the outcome.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,8 +22,6 @@ from tarif_balances.model import (
     BalanceView,
     EventOutcome,
     EventStep,
-    Impact,
-    Money,
     RefundOutcome,
     RefundStep,
     Route,
@@ -30,13 +29,13 @@ from tarif_balances.model import (
     SessionOutcome,
     SessionStep,
 )
-from tarif_balances.store import (
-    ROUTE_STALE,
-    Answer,
-    BalanceStore,
+from tarif_balances.ports import (
+    ChargingStore,
     EventCall,
+    RefundCall,
+    SessionCall,
+    StaleRoute,
     UnratedEvent,
-    pricing_blob,
 )
 from tarif_catalog import CompiledCatalog, Pricing
 from tarif_catalog.cache import CatalogSource
@@ -52,24 +51,10 @@ _REASONS: dict[type[RatingError], str] = {
 }
 
 
-def _impacts(answer: Answer) -> tuple[Impact, ...]:
-    return tuple(Impact(str(b), str(r), int(a)) for b, r, a in answer.get("imp") or ())
-
-
-def _money(answer: Answer, key: str) -> Money | None:
-    if answer.get("cur") is None or answer.get(key) is None:
-        return None
-    return Money(answer["cur"], int(answer[key]), int(answer["d"]))
-
-
-def _attributes_text(attributes: dict[str, str]) -> str:
-    return json.dumps(attributes, separators=(",", ":"), sort_keys=True) if attributes else "{}"
-
-
 class Charger:
     def __init__(
         self,
-        store: BalanceStore,
+        store: ChargingStore,
         catalog: CatalogSource,
         routes: RouteCache,
         limits: Limits,
@@ -125,33 +110,16 @@ class Charger:
         for _ in range(2):
             if route is None:
                 return SessionOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            pricing = b""
+            pricing = None
             if step.op is SessionOp.START:
                 try:
-                    pricing = pricing_blob(
-                        self._price(route, step.service, step.attributes, step.event_time)
-                    )
+                    pricing = self._price(route, step.service, step.attributes, step.event_time)
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
-            answer = await self._store.session(
-                route,
-                step,
-                self._now_ms(),
-                pricing,
-                _attributes_text(step.attributes),
-                self._cycle(step.event_time),
-            )
-            if answer["r"] != ROUTE_STALE:
-                return SessionOutcome(
-                    result=Result(answer["r"]),
-                    granted_units=int(answer.get("g", 0)),
-                    validity_time=int(answer.get("vt", 0)),
-                    final_unit=bool(answer.get("f", False)),
-                    cost=_money(answer, "c"),
-                    session_cost=_money(answer, "sc"),
-                    impacts=_impacts(answer),
-                    message=str(answer.get("m", "")),
-                )
+            call = SessionCall(route, step, pricing, self._cycle(step.event_time))
+            outcome = await self._store.session(call, self._now_ms())
+            if not isinstance(outcome, StaleRoute):
+                return outcome
             route = await self._reroute(step.subscriber)
         return SessionOutcome(Result.USER_UNKNOWN, message="subscriber moved while charging")
 
@@ -198,34 +166,15 @@ class Charger:
                     )
                     unrated[index] = _REASONS.get(type(exc), "rating_failed")
                     continue
-                calls.append(
-                    EventCall(
-                        route=route,
-                        event_id=step.event_id,
-                        event_time_ms=int(step.event_time.timestamp() * 1000),
-                        units=step.units,
-                        action=int(step.action),
-                        subscriber=step.subscriber,
-                        pricing=pricing_blob(pricing),
-                        attributes=_attributes_text(step.attributes),
-                        cycle=self._cycle(step.event_time),
-                    )
-                )
+                calls.append(EventCall(route, step, pricing, self._cycle(step.event_time)))
                 called.append(index)
             answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
             pending = []
-            for index, answer in zip(called, answers, strict=True):
-                if answer["r"] == ROUTE_STALE:
+            for index, outcome in zip(called, answers, strict=True):
+                if isinstance(outcome, StaleRoute):
                     pending.append(index)
-                    continue
-                outcomes[index] = EventOutcome(
-                    result=Result(answer["r"]),
-                    event_id=steps[index].event_id,
-                    granted_units=int(answer.get("g", 0)),
-                    cost=_money(answer, "c"),
-                    impacts=_impacts(answer),
-                    message=str(answer.get("m", "")),
-                )
+                else:
+                    outcomes[index] = outcome
             if not pending:
                 break
         for index in pending:
@@ -250,18 +199,7 @@ class Charger:
             step, outcome = steps[index], outcomes[index]
             if step.action is not Action.DEBIT or outcome is None:
                 continue  # a balance check or price enquiry is not usage
-            kept.append(
-                UnratedEvent(
-                    event_id=step.event_id,
-                    reason=reason,
-                    message=outcome.message,
-                    subscriber=step.subscriber,
-                    service=step.service,
-                    event_time_ms=int(step.event_time.timestamp() * 1000),
-                    units=step.units,
-                    attributes=_attributes_text(step.attributes),
-                )
-            )
+            kept.append(UnratedEvent(step, reason, outcome.message))
         if kept:
             await self._store.keep_unrated(kept, self._now_ms())
 
@@ -271,25 +209,9 @@ class Charger:
         for _ in range(2):
             if route is None:
                 return RefundOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            amount = None
-            if step.amount is not None:
-                amount = (step.amount.minor_units, step.amount.currency)
-            answer = await self._store.refund(
-                route,
-                step.subscriber,
-                step.refund_id,
-                step.original_event_id,
-                amount,
-                int(step.event_time.timestamp() * 1000),
-                self._now_ms(),
-            )
-            if answer["r"] != ROUTE_STALE:
-                return RefundOutcome(
-                    result=Result(answer["r"]),
-                    refunded=_money(answer, "c"),
-                    impacts=_impacts(answer),
-                    message=str(answer.get("m", "")),
-                )
+            outcome = await self._store.refund(RefundCall(route, step), self._now_ms())
+            if not isinstance(outcome, StaleRoute):
+                return outcome
             route = await self._reroute(step.subscriber)
         return RefundOutcome(Result.USER_UNKNOWN, message="subscriber moved while refunding")
 
@@ -298,34 +220,27 @@ class Charger:
         route = await self._reroute(subscriber)  # a read: always the current owner
         if route is None:
             return BalanceSheet(Result.USER_UNKNOWN, subscriber, message="unknown subscriber")
-        fields = await self._store.account(route)
-        if fields.get(f"s:{subscriber}") is None:
+        stored = await self._store.balances(route, subscriber)
+        if stored is None:
             return BalanceSheet(Result.USER_UNKNOWN, subscriber, message="unknown subscriber")
         now_ms = self._now_ms()
         compiled = self._catalog.current
         views = []
-        for name, value in fields.items():
-            if not name.startswith("b:"):
+        for balance in stored:
+            if balance.valid_to_ms and balance.valid_to_ms <= now_ms:
                 continue
-            balance_id = name[2:]
-            resource, valid_from, valid_to, priority, floor = value.split("|")
-            if int(valid_to) and int(valid_to) <= now_ms:
-                continue
-            amount = int(fields.get(f"a:{balance_id}", 0))
-            reserved = int(fields.get(f"v:{balance_id}", 0))
-            known = compiled.catalog.resources.get(resource) if compiled is not None else None
-            unit = known.unit if known is not None else resource
+            known = compiled.catalog.resources.get(balance.resource) if compiled else None
             views.append(
                 BalanceView(
-                    id=balance_id,
-                    resource=resource,
-                    unit=unit,
-                    amount=amount,
-                    reserved=reserved,
-                    available=max(0, amount - reserved - int(floor)),
-                    valid_from=_from_ms(int(valid_from)),
-                    valid_to=_from_ms(int(valid_to)),
-                    priority=int(priority),
+                    id=balance.id,
+                    resource=balance.resource,
+                    unit=known.unit if known is not None else balance.resource,
+                    amount=balance.amount,
+                    reserved=balance.reserved,
+                    available=max(0, balance.amount - balance.reserved - balance.floor),
+                    valid_from=_from_ms(balance.valid_from_ms),
+                    valid_to=_from_ms(balance.valid_to_ms),
+                    priority=balance.priority,
                 )
             )
         views.sort(key=lambda v: (v.resource, v.id))

@@ -12,22 +12,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from tarif_balances.store import Answer, BalanceStore, EventCall
+from tarif_balances.model import EventOutcome
+from tarif_balances.ports import ChargingStore, EventCall, StaleRoute
+
+Answered = EventOutcome | StaleRoute
 
 # Upper bound of events per flush: keeps one script run short (Redis runs one script at a time).
 MAX_FLUSH = 1000
 
 
 class EventCoalescer:
-    def __init__(self, store: BalanceStore) -> None:
+    def __init__(self, store: ChargingStore) -> None:
         self._store = store
-        self._pending: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answer]]]] = []
+        self._pending: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answered]]]] = []
         self._scheduled = False
         self._sending: set[asyncio.Task[None]] = set()  # held so the tasks are not collected
 
-    async def events(self, calls: Sequence[EventCall], now_ms: int) -> list[Answer]:
+    async def events(self, calls: Sequence[EventCall], now_ms: int) -> list[Answered]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Answer]] = loop.create_future()
+        future: asyncio.Future[list[Answered]] = loop.create_future()
         self._pending.append((calls, now_ms, future))
         if not self._scheduled:
             self._scheduled = True
@@ -37,7 +40,7 @@ class EventCoalescer:
     def _flush(self) -> None:
         self._scheduled = False
         pending, self._pending = self._pending, []
-        group: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answer]]]] = []
+        group: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answered]]]] = []
         size = 0
         for item in pending:
             if group and size + len(item[0]) > MAX_FLUSH:
@@ -49,14 +52,14 @@ class EventCoalescer:
             self._start(group)
 
     def _start(
-        self, group: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answer]]]]
+        self, group: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answered]]]]
     ) -> None:
         task = asyncio.create_task(self._send(group))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
     async def _send(
-        self, group: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answer]]]]
+        self, group: list[tuple[Sequence[EventCall], int, asyncio.Future[list[Answered]]]]
     ) -> None:
         calls = [call for item in group for call in item[0]]
         try:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from engine.metrics import EngineMetrics
-from tarif_balances.store import RedisBalanceStore
+from tarif_balances.ports import SessionSweepStore
 from tarif_common import keys
 from tarif_common.lifecycle import every
 
@@ -27,7 +27,7 @@ SWEEP_BATCH = 200
 class Sweeper:
     def __init__(
         self,
-        store: RedisBalanceStore,
+        store: SessionSweepStore,
         partitions: int,
         metrics: EngineMetrics,
         clock: Callable[[], float] = time.time,
@@ -45,10 +45,7 @@ class Sweeper:
             while True:
                 expired = await self._store.expired_sessions(partition, now_ms, SWEEP_BATCH)
                 for account, session_id in expired:
-                    answer = await self._store.expire_session(
-                        partition, account, session_id, now_ms
-                    )
-                    if answer.get("m") == "released":
+                    if await self._store.expire_session(partition, account, session_id, now_ms):
                         released += 1
                 if len(expired) < SWEEP_BATCH:
                     break

@@ -1,7 +1,7 @@
 """The raw limit: `event.lua` driven straight over a socket, with no gRPC and no engine in the path.
 
 Keys, arguments and script text are built exactly as `tarif_balances.store.RedisBalanceStore` builds
-them (`_script_source("event")`, `_event_chunk`'s layout, `pricing_blob` of the real `Pricing`),
+them (`tarif_balances.scripts`: `script_source("event")`, `event_script_call` of the real rate),
 and batches are split per partition into chunks of `StoreLimits.batch_chunk` like the engine, so
 the engine/raw ratio isolates the engine's own cost. Commands are encoded with
 `hiredis.pack_command` and replies parsed with `hiredis.Reader`, on a few pipelined connections
@@ -24,15 +24,11 @@ import msgpack  # type: ignore[import-untyped]
 from loadtest import wire
 from loadtest.setup import PLAN, demo_catalog, msisdn, route_of
 from loadtest.workers import Gate, Result, tally
-from tarif_balances.model import Route
-from tarif_balances.store import (
-    EventCall,
-    StoreLimits,
-    _script_source,
-    event_script_call,
-    pricing_blob,
-)
-from tarif_catalog import CompiledCatalog, parse_catalog
+from tarif_balances.model import EventStep, Route
+from tarif_balances.ports import EventCall
+from tarif_balances.scripts import event_script_call, script_source
+from tarif_balances.store import StoreLimits
+from tarif_catalog import CompiledCatalog, Pricing, parse_catalog
 from tarif_common.settings import Settings
 
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
@@ -40,20 +36,20 @@ IDEMPOTENCY_TTL = Settings().idempotency_ttl
 DRAIN_TIMEOUT = 10.0
 
 
-def sms_pricing_blob() -> bytes:
-    """The msgpack pricing the engine sends for our SMS events (from the real compiled catalog)."""
+def sms_pricing() -> Pricing:
+    """The rate the engine picks for our SMS events (from the real compiled catalog)."""
     compiled = CompiledCatalog(parse_catalog(demo_catalog()))
-    return pricing_blob(compiled.price(PLAN, wire.SERVICE, wire.ATTRIBUTES, datetime.now(UTC)))
+    return compiled.price(PLAN, wire.SERVICE, wire.ATTRIBUTES, datetime.now(UTC))
 
 
 def event_script() -> str:
-    return _script_source("event")
+    return script_source("event")
 
 
 class _Commands:
     """Builds EVALSHA commands for events, grouped like `RedisBalanceStore.events`."""
 
-    def __init__(self, sha: str, pricing: bytes, subscribers: int, tag: str) -> None:
+    def __init__(self, sha: str, pricing: Pricing, subscribers: int, tag: str) -> None:
         self._sha, self._pricing, self._tag = sha, pricing, tag
         self._subs = [(msisdn(i), *route_of(i)) for i in range(subscribers)]
         self._counter = 0
@@ -73,13 +69,13 @@ class _Commands:
 
     def _chunk(self, p: int, chunk: list[int], now_ms: int) -> bytes:
         calls = []
+        at = datetime.fromtimestamp(now_ms / 1000, UTC)
         for index in chunk:
             subscriber, _, account = self._subs[index]
             self._counter += 1
-            calls.append(
-                EventCall(Route(p, account, PLAN), f"{self._tag}-{self._counter}", now_ms,
-                          wire.UNITS, 0, subscriber, self._pricing, wire.ATTRIBUTES_TEXT)
-            )  # fmt: skip
+            step = EventStep(subscriber, wire.SERVICE, f"{self._tag}-{self._counter}", at,
+                             wire.ATTRIBUTES, wire.UNITS)  # fmt: skip
+            calls.append(EventCall(Route(p, account, PLAN), step, self._pricing))
         script_keys, args = event_script_call(calls, now_ms, IDEMPOTENCY_TTL)
         command: tuple[Any, ...] = ("EVALSHA", self._sha, len(script_keys), *script_keys, *args)
         return bytes(hiredis.pack_command(command))

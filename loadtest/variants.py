@@ -21,9 +21,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from tarif_balances.model import Route
+from tarif_balances.model import EventStep, Route
+from tarif_balances.ports import EventCall
 from tarif_balances.provisioning import Provisioner, load_document
-from tarif_balances.store import EventCall, _script_source, event_script_call, pricing_blob
+from tarif_balances.scripts import event_script_call, script_source
 from tarif_catalog import CompiledCatalog, parse_catalog
 from tarif_common import keys
 from tarif_common.embedded import EmbeddedRedis
@@ -97,8 +98,8 @@ async def measure(accounts: int, rounds: int, redis: Redis) -> dict[str, float]:
     }
     compiled = CompiledCatalog(parse_catalog(catalog))
     now = datetime.now(UTC)
-    blob = pricing_blob(compiled.price("basic", "sms", {"destination": "38641000000"}, now))
-    script = redis.register_script(_script_source("event"))
+    sms = compiled.price("basic", "sms", {"destination": "38641000000"}, now)
+    script = redis.register_script(script_source("event"))
     usec = dict.fromkeys(populations, 0.0)
     events = dict.fromkeys(populations, 0)
     rng = random.Random(7)
@@ -110,10 +111,8 @@ async def measure(accounts: int, rounds: int, redis: Redis) -> dict[str, float]:
             calls = []
             for route, subscriber in chosen:
                 serial += 1
-                calls.append(
-                    EventCall(route, f"v{serial}", int(now.timestamp() * 1000), 1, 0, subscriber,
-                              blob, "{}", f"{now.year:04d}{now.month:02d}")
-                )  # fmt: skip
+                step = EventStep(subscriber, "sms", f"v{serial}", now, {}, 1)
+                calls.append(EventCall(route, step, sms, f"{now.year:04d}{now.month:02d}"))
             script_keys, args = event_script_call(calls, int(time.time() * 1000), 3600)
             before = await _evalsha_usec(redis)
             await script(keys=script_keys, args=args)

@@ -32,10 +32,8 @@ end
 redis.call('HINCRBY', acct_key, 'a:' .. bid, delta)
 b.a = after
 local impacts = { { bid, b.res, delta } }
--- the same fields as every rated record; `imp` carries the movement (no cost: not usage)
-redis.call('XADD', stream, '*', 'id', 'a:' .. request_id, 'k', 'adjust', 'acct', account_id,
-  'sub', '', 'svc', '', 'rate', '', 't', fmt(now), 'at', fmt(now), 'u', '0', 'ru', '0',
-  'cost', '0', 'cur', '', 'imp', impacts_text(impacts), 'unc', '0', 'sid', '', 'attrs', '',
-  'ref', '', 'reason', reason)
+-- `imp` carries the movement (no cost, no currency: not usage)
+add_record(stream, 'a:' .. request_id, 'adjust', account_id, '', '', '', now, now, 0, 0, 0, '', 0,
+  impacts_text(impacts), 0, '', '', 'ref', '', 'reason', reason)
 local n = notify_crossings(acct, impacts, now, now, notif_key, 'a:' .. request_id, account_id, '')
 return finish({ r = SUCCESS, a = after, res = b.res, n = n })

@@ -68,10 +68,8 @@ local function charge(a)
   if answer.r == SUCCESS then
     consume(acct, free, fu, answer.imp)
     consume(acct, money, cost, answer.imp)
-    redis.call('XADD', stream, '*', 'id', 'e:' .. event_id, 'k', 'event', 'acct', account_id,
-      'sub', subscriber, 'svc', p.svc, 'rate', p.r, 't', fmt(t), 'at', fmt(now), 'u', fmt(units),
-      'ru', fmt(rated), 'cost', fmt(cost), 'cur', p.cur, 'imp', impacts_text(answer.imp),
-      'unc', '0', 'sid', '', 'attrs', a[9])
+    add_record(stream, 'e:' .. event_id, 'event', account_id, subscriber, p.svc, p.r, t, now,
+      units, rated, cost, p.cur, p.d, impacts_text(answer.imp), 0, '', a[9])
     answer.n = notify_crossings(acct, answer.imp, t, now, notif_key, 'e:' .. event_id, account_id,
       subscriber)
   end

@@ -300,11 +300,21 @@ local function drop_session(acct, account_id, sid, s, sexp_key, stats_key)
   acct.sess[sid] = nil
 end
 
+-- Append a rated record: the one writer of `tarif:{p}:rated` entries. The fields are defined in
+-- tarif_balances/records.py (and documented in docs/architecture.md, "Rated record"); numbers
+-- are integers (times in ms, units, money in minor units of `cur`, which has `dec` decimals).
+-- `...` adds the optional field/value pairs (`ref`, `reason`).
+local function add_record(stream, id, kind, account_id, sub, svc, rate, t, now, u, ru, cost, cur,
+                          dec, imp, unc, sid, attrs, ...)
+  redis.call('XADD', stream, '*', 'id', id, 'k', kind, 'acct', account_id, 'sub', sub, 'svc', svc,
+    'rate', rate, 't', fmt(t), 'at', fmt(now), 'u', fmt(u), 'ru', fmt(ru), 'cost', fmt(cost),
+    'cur', cur, 'dec', fmt(dec), 'imp', imp, 'unc', fmt(unc), 'sid', sid, 'attrs', attrs, ...)
+end
+
 -- A record for a session released at expiry: nothing charged, so billing sees the abandonment.
 local function add_expired_record(stream, account_id, sid, s, now)
-  redis.call('XADD', stream, '*', 'id', 's:' .. sid .. '#expired', 'k', 'expired', 'acct', account_id,
-    'sub', s.sub, 'svc', s.p.svc, 'rate', s.p.r, 't', fmt(now), 'at', fmt(now), 'u', '0', 'ru', '0',
-    'cost', '0', 'cur', s.p.cur, 'imp', '', 'unc', '0', 'sid', sid, 'attrs', s.attrs)
+  add_record(stream, 's:' .. sid .. '#expired', 'expired', account_id, s.sub, s.p.svc, s.p.r, now,
+    now, 0, 0, 0, s.p.cur, s.p.d, '', 0, sid, s.attrs)
 end
 
 -- Lazy expiry: release every session of this account whose validity (plus grace) has passed.

@@ -90,10 +90,8 @@ local refunded = amount - remaining
 o.rf = o.rf + refunded
 redis.call('SET', orig_key, cmsgpack.pack(o), 'KEEPTTL')
 
-redis.call('XADD', stream, '*', 'id', 'r:' .. refund_id, 'k', 'refund', 'acct', account_id,
-  'sub', subscriber, 'svc', o.svc, 'rate', '', 't', fmt(t), 'at', fmt(now), 'u', '0', 'ru', '0',
-  'cost', fmt(-refunded), 'cur', o.cur, 'imp', impacts_text(impacts), 'unc', '0', 'sid', '',
-  'attrs', '', 'ref', original_id)
+add_record(stream, 'r:' .. refund_id, 'refund', account_id, subscriber, o.svc, '', t, now, 0, 0,
+  -refunded, o.cur, o.d, impacts_text(impacts), 0, '', '', 'ref', original_id)
 
 local fired = notify_crossings(acct, impacts, t, now, notif_key, 'r:' .. refund_id, account_id,
   subscriber)

@@ -159,10 +159,8 @@ else
 end
 
 if used > 0 or op == 'end' then
-  redis.call('XADD', stream, '*', 'id', 's:' .. sid .. '#' .. reqno, 'k', op, 'acct', account_id,
-    'sub', subscriber, 'svc', p.svc, 'rate', p.r, 't', fmt(t), 'at', fmt(now), 'u', fmt(used),
-    'ru', fmt(dr), 'cost', fmt(charged), 'cur', p.cur, 'imp', impacts_text(impacts),
-    'unc', fmt(uncovered), 'sid', sid, 'attrs', s.attrs)
+  add_record(stream, 's:' .. sid .. '#' .. reqno, op, account_id, subscriber, p.svc, p.r, t, now,
+    used, dr, charged, p.cur, p.d, impacts_text(impacts), uncovered, sid, s.attrs)
 end
 
 return finish(answer)

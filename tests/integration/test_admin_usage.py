@@ -22,7 +22,7 @@ async def ingest(admin: Admin) -> int:
         engine.redis,
         "rated",
         [keys.rated_stream(p) for p in range(engine.app.partitions)],
-        RatedIngest(admin.pool, lambda: dict(engine.app.catalog.current.catalog.resources)),  # type: ignore[union-attr]
+        RatedIngest(admin.pool),  # records carry their decimals: no catalog
         consumer="test",
         block_ms=10,
     )

@@ -84,7 +84,7 @@ async def test_a_crash_after_commit_stores_nothing_twice(engine: Engine, pg: asy
     await engine.provision(account("g2", MSISDN, eur("1.00")))
     for i in range(5):
         await engine.stub.ChargeEvent(sms(MSISDN, f"c{i}", engine.clock.now))
-    real = RatedIngest(pg, lambda: dict(engine.app.catalog.current.catalog.resources))  # type: ignore[union-attr]
+    real = RatedIngest(pg)
 
     async def commit_then_die(entries: Sequence[Entry]) -> list[Entry]:
         await real(entries)

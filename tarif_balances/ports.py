@@ -1,0 +1,126 @@
+"""The charging core's storage port: what the charger asks of the balance store, and the answers.
+
+The charger speaks only these types. How a request becomes a Lua script's KEYS and ARGV, and how
+a script's packed answer becomes an outcome, is the Redis adapter's business (`store.py`), so the
+wire format of the atomic step lives in one place beside the scripts. Unit tests fake the store at
+this level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tarif_balances.model import (
+    EventOutcome,
+    EventStep,
+    RefundOutcome,
+    RefundStep,
+    Route,
+    SessionOutcome,
+    SessionStep,
+)
+from tarif_catalog import Pricing
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRoute:
+    """The account no longer owns the service identifier with that plan and group: the cached
+    route is stale. Nothing was changed; the charger resolves the route again and retries."""
+
+
+STALE_ROUTE = StaleRoute()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCall:
+    """One session step, routed and (at start) rated."""
+
+    route: Route
+    step: SessionStep
+    pricing: Pricing | None  # the rate chosen at start; a running session keeps its own
+    cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
+
+
+@dataclass(frozen=True, slots=True)
+class EventCall:
+    """One event of a batch, routed and rated."""
+
+    route: Route
+    step: EventStep
+    pricing: Pricing
+    cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundCall:
+    """A refund of a charged event, routed."""
+
+    route: Route
+    step: RefundStep
+
+
+@dataclass(frozen=True, slots=True)
+class UnratedEvent:
+    """A debit the engine could not rate: kept, with why, so it can be corrected and re-rated."""
+
+    step: EventStep
+    reason: str  # unknown_subscriber, unknown_service, missing_rating_field, no_tariff, ...
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBalance:
+    """A balance as the store holds it (smallest units; times in ms, 0 = open-ended)."""
+
+    id: str
+    resource: str
+    amount: int
+    reserved: int
+    floor: int  # 0 for prepaid, minus the credit limit for postpaid money
+    valid_from_ms: int
+    valid_to_ms: int
+    priority: int
+
+
+class ChargingStore(Protocol):
+    """What the charger needs of the balance store: each charging call is one atomic step."""
+
+    async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
+        """Routes of service identifiers, None for unknown ones, in one round trip."""
+        ...
+
+    async def session(self, call: SessionCall, now_ms: int) -> SessionOutcome | StaleRoute: ...
+
+    async def events(
+        self, calls: Sequence[EventCall], now_ms: int
+    ) -> list[EventOutcome | StaleRoute]:
+        """Outcomes in the order of `calls`; each event is its own all-or-nothing step."""
+        ...
+
+    async def refund(self, call: RefundCall, now_ms: int) -> RefundOutcome | StaleRoute: ...
+
+    async def balances(self, route: Route, subscriber: str) -> list[StoredBalance] | None:
+        """The account's balances; None when the account does not serve `subscriber`."""
+        ...
+
+    async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int:
+        """Keep unratable debits once per event id; returns how many were new."""
+        ...
+
+
+class SessionSweepStore(Protocol):
+    """What the sweeper needs: sessions past their validity, and their release."""
+
+    async def expired_sessions(
+        self, partition: int, now_ms: int, limit: int
+    ) -> list[tuple[str, str]]:
+        """(account, session id) of sessions expired at `now_ms`, at most `limit`."""
+        ...
+
+    async def expire_session(
+        self, partition: int, account: str, session_id: str, now_ms: int
+    ) -> bool:
+        """Release one expired session; False if it was gone or renewed meanwhile."""
+        ...

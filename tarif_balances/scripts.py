@@ -1,0 +1,337 @@
+"""The charging scripts' calling convention: their source, their KEYS and ARGV, their answers.
+
+Half of the Redis adapter (`store.py` does the I/O): the one place in Python that knows how a
+request is laid out for a script (each `.lua` file's header is the contract) and how a script's
+msgpack answer reads. Pure functions, so the layout is testable without Redis and the load tools
+can build exactly the engine's commands.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+from redis.typing import EncodableT, FieldT
+
+from tarif_balances.model import (
+    EventOutcome,
+    Impact,
+    Money,
+    RefundOutcome,
+    Route,
+    SessionOutcome,
+)
+from tarif_balances.ports import (
+    STALE_ROUTE,
+    EventCall,
+    RefundCall,
+    SessionCall,
+    StaleRoute,
+    StoredBalance,
+    UnratedEvent,
+)
+from tarif_catalog import Pricing
+from tarif_common import keys
+from tarif_common.results import Result
+
+Answer = dict[str, Any]
+"""A script's answer as unpacked: {r, g, f, c, sc, imp, vt, cur, d, m, n, ...} (see the headers)."""
+
+# Result code a script returns when the account no longer owns the service identifier (the route
+# cache was stale). Never leaves the adapter: it becomes `STALE_ROUTE`.
+ROUTE_STALE = 100
+
+ScriptCall = tuple[list[str], list[Any]]  # KEYS, ARGV
+
+
+def script_source(name: str) -> str:
+    """A script's text as registered: `lib.lua` first, then the script itself."""
+    lua = resources.files("tarif_balances") / "lua"
+    return (lua / "lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+def pack(value: Any) -> bytes:
+    """msgpack for the scripts: Redis' Lua cmsgpack knows only the legacy raw string types."""
+    packed: bytes = msgpack.packb(value, use_bin_type=False)
+    return packed
+
+
+def unpack(raw: bytes) -> Answer:
+    answer: Answer = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    return answer
+
+
+@functools.lru_cache(maxsize=65536)
+def pricing_blob(pricing: Pricing) -> bytes:
+    """A rate in the scripts' format (msgpack); cached, since few rates serve many requests."""
+    return pack(
+        {
+            "t": pricing.tariff_id,
+            "r": pricing.rate_id,
+            "svc": pricing.service,
+            "mr": pricing.money_resource,
+            "cur": pricing.currency,
+            "d": pricing.decimals,
+            "mo": pricing.money_order.value,
+            "fr": [[name, order.value] for name, order in pricing.free_resources],
+            "cf": pricing.connect_fee_micros,
+            "i1": pricing.first_increment,
+            "i2": pricing.next_increment,
+            "tiers": [
+                [-1 if t.up_to is None else t.up_to, t.price_micros, t.per_units]
+                for t in pricing.tiers
+            ],
+        }
+    )
+
+
+def attributes_text(attributes: Mapping[str, str]) -> str:
+    """Rating fields as the rated record's `attrs` (compact JSON, sorted keys)."""
+    return json.dumps(attributes, separators=(",", ":"), sort_keys=True) if attributes else "{}"
+
+
+def route_of(raw: bytes | str) -> Route:
+    """A route as stored under `tarif:svc:<identifier>`."""
+    partition, account, plan, *group = keys.text(raw).split("|")
+    return Route(int(partition), account, plan, *group)
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def group_keys(route: Route, account_key: str) -> list[str]:
+    """The group and owner keys of a member; the account's own key twice otherwise (same slot)."""
+    if not route.group:
+        return [account_key, account_key]
+    return [keys.group(route.partition, route.group), keys.account(route.partition, route.owner)]
+
+
+def session_script_call(
+    call: SessionCall, now_ms: int, ttl: int, validity: int, grace: int
+) -> ScriptCall:
+    """KEYS and ARGV of `session.lua` for one step of a session (see the script's header)."""
+    route, step = call.route, call.step
+    p = route.partition
+    request_id = keys.session_request_id(step.session_id, step.request_number)
+    script_keys = [
+        keys.account(p, route.account),
+        keys.idempotency(p, route.account, request_id),
+        keys.rated_stream(p),
+        keys.session_expiry(p),
+        keys.partition_stats(p),
+        keys.notification_stream(p),
+    ]
+    script_keys.extend(group_keys(route, script_keys[0]))
+    args: list[Any] = [
+        step.op.value,
+        route.account,
+        step.subscriber,
+        route.plan,
+        step.session_id,
+        step.request_number,
+        now_ms,
+        _ms(step.event_time),
+        step.requested_units,
+        step.used_units,
+        ttl,
+        validity,
+        grace,
+        b"" if call.pricing is None else pricing_blob(call.pricing),
+        attributes_text(step.attributes),
+        route.group,
+        route.owner,
+        call.cycle,
+    ]
+    return script_keys, args
+
+
+def expire_script_call(route: Route, session_id: str, now_ms: int) -> ScriptCall:
+    """KEYS and ARGV of `session.lua` releasing one expired session (the sweeper's path).
+
+    `route` names the account and, for a member, its group and owner (no plan: nothing is rated).
+    """
+    p, account = route.partition, route.account
+    script_keys = [
+        keys.account(p, account),
+        keys.idempotency(p, account, "sweep"),
+        keys.rated_stream(p),
+        keys.session_expiry(p),
+        keys.partition_stats(p),
+        keys.notification_stream(p),
+    ]
+    script_keys.extend(group_keys(route, script_keys[0]))
+    # session.lua's ARGV: op, account, session id, now and the group matter; the rest are
+    # placeholders (a release rates nothing and stores no answer)
+    args: list[Any] = ["expire", account, "", "", session_id, 0, now_ms, now_ms, 0, 0, 1, 1, 0,
+                       b"", "", route.group, route.owner, ""]  # fmt: skip
+    return script_keys, args
+
+
+def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> ScriptCall:
+    """KEYS and ARGV of `event.lua` for events of one partition (see the script's header)."""
+    p = calls[0].route.partition
+    script_keys = [
+        keys.rated_stream(p),
+        keys.session_expiry(p),
+        keys.partition_stats(p),
+        keys.notification_stream(p),
+    ]
+    pricings: dict[bytes, int] = {}
+    events: list[bytes] = []
+    for c in calls:
+        route, step = c.route, c.step
+        account = route.account
+        index = len(script_keys) + 1
+        script_keys.append(keys.account(p, account))
+        script_keys.append(keys.idempotency(p, account, keys.event_request_id(step.event_id)))
+        if route.group:
+            script_keys.extend(group_keys(route, script_keys[-2]))
+        pricing = pricings.setdefault(pricing_blob(c.pricing), len(pricings) + 1)
+        events.append(
+            pack(
+                (
+                    account,
+                    step.subscriber,
+                    route.plan,
+                    step.event_id,
+                    int(step.event_time.timestamp() * 1000),  # not _ms(): the per-event path
+                    step.units,
+                    int(step.action),
+                    pricing,
+                    attributes_text(step.attributes),
+                    index,
+                    route.group,
+                    route.owner,
+                    c.cycle,
+                )
+            )
+        )
+    header: list[Any] = [now_ms, ttl, len(calls), pack(list(pricings))]
+    return script_keys, header + events
+
+
+def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:
+    """KEYS and ARGV of `refund.lua` (see the script's header)."""
+    route, step = call.route, call.step
+    p, account = route.partition, route.account
+    script_keys = [
+        keys.account(p, account),
+        keys.idempotency(p, account, keys.refund_request_id(step.refund_id)),
+        keys.idempotency(p, account, keys.event_request_id(step.original_event_id)),
+        keys.rated_stream(p),
+        keys.notification_stream(p),
+    ]
+    script_keys.extend(group_keys(route, script_keys[0]))
+    amount = step.amount
+    args: list[Any] = [
+        now_ms,
+        ttl,
+        account,
+        step.subscriber,
+        route.plan,
+        step.refund_id,
+        step.original_event_id,
+        -1 if amount is None else amount.minor_units,  # -1: the whole event
+        _ms(step.event_time),
+        "" if amount is None else amount.currency,
+        route.group,
+        route.owner,
+    ]
+    return script_keys, args
+
+
+def _impacts(answer: Answer) -> tuple[Impact, ...]:
+    return tuple(Impact(str(b), str(r), int(a)) for b, r, a in answer.get("imp") or ())
+
+
+def _money(answer: Answer, key: str) -> Money | None:
+    if answer.get("cur") is None or answer.get(key) is None:
+        return None
+    return Money(answer["cur"], int(answer[key]), int(answer["d"]))
+
+
+def session_outcome(answer: Answer) -> SessionOutcome | StaleRoute:
+    if answer["r"] == ROUTE_STALE:
+        return STALE_ROUTE
+    return SessionOutcome(
+        result=Result(answer["r"]),
+        granted_units=int(answer.get("g", 0)),
+        validity_time=int(answer.get("vt", 0)),
+        final_unit=bool(answer.get("f", False)),
+        cost=_money(answer, "c"),
+        session_cost=_money(answer, "sc"),
+        impacts=_impacts(answer),
+        message=str(answer.get("m", "")),
+    )
+
+
+def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
+    if answer["r"] == ROUTE_STALE:
+        return STALE_ROUTE
+    return EventOutcome(
+        result=Result(answer["r"]),
+        event_id=event_id,
+        granted_units=int(answer.get("g", 0)),
+        cost=_money(answer, "c"),
+        impacts=_impacts(answer),
+        message=str(answer.get("m", "")),
+    )
+
+
+def refund_outcome(answer: Answer) -> RefundOutcome | StaleRoute:
+    if answer["r"] == ROUTE_STALE:
+        return STALE_ROUTE
+    return RefundOutcome(
+        result=Result(answer["r"]),
+        refunded=_money(answer, "c"),
+        impacts=_impacts(answer),
+        message=str(answer.get("m", "")),
+    )
+
+
+def stored_balances(fields: Mapping[str, str], subscriber: str) -> list[StoredBalance] | None:
+    """The balances of an account hash (`b:<id>` descriptors with `a:`/`v:` amounts); None when
+    the account does not serve `subscriber`."""
+    if fields.get(f"s:{subscriber}") is None:
+        return None
+    found = []
+    for name, value in fields.items():
+        if not name.startswith("b:"):
+            continue
+        balance_id = name[2:]
+        resource, valid_from, valid_to, priority, floor = value.split("|")
+        found.append(
+            StoredBalance(
+                id=balance_id,
+                resource=resource,
+                amount=int(fields.get(f"a:{balance_id}", 0)),
+                reserved=int(fields.get(f"v:{balance_id}", 0)),
+                floor=int(floor),
+                valid_from_ms=int(valid_from),
+                valid_to_ms=int(valid_to),
+                priority=int(priority),
+            )
+        )
+    return found
+
+
+def unrated_entry(event: UnratedEvent, now_ms: int) -> dict[FieldT, EncodableT]:
+    """An entry of `tarif:unrated` (fields listed in docs/architecture.md, "Redis key layout")."""
+    step = event.step
+    return {
+        "id": keys.event_request_id(step.event_id),
+        "reason": event.reason,
+        "m": event.message,
+        "sub": step.subscriber,
+        "svc": step.service,
+        "t": _ms(step.event_time),
+        "u": step.units,
+        "attrs": attributes_text(step.attributes),
+        "at": now_ms,
+    }

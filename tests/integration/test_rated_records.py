@@ -1,0 +1,131 @@
+"""Every script that writes a rated record writes the fields `tarif_balances.records` defines,
+with the decimals of the record's currency; the batch stores money with the record's own decimals
+and reads records written before they carried them through the catalog."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from billing_batch.rated import RatedIngest
+from billing_batch.streams import Entry
+from engine.housekeeping import Sweeper
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_balances.records import FIELDS, REQUIRED, RecordKind, parse_record
+from tarif_common import keys
+from tests.integration.harness import Engine, account, catalog, eur, ts
+from tests.integration.notifier_harness import eventually, running_batch
+from tests.integration.requests import sms, voice
+
+EURO, DINAR = "38640000171", "38640000172"
+
+
+def dinar_catalog() -> dict[str, Any]:
+    """The demo catalog and a plan whose SMS are charged in a currency of three decimals."""
+    doc = catalog()
+    doc["resources"]["BHD"] = {"kind": "money", "currency": "BHD", "decimals": 3}
+    doc["tariffs"]["sms-bhd"] = {
+        "service": "sms",
+        "currency": "BHD",
+        "rates": [{"prefix": "", "price": "0.015", "per": 1}],
+    }
+    doc["plans"]["dinar"] = {"tariffs": {"sms": "sms-bhd"}}
+    return doc
+
+
+async def test_every_writer_writes_the_defined_fields_with_the_decimals(engine: Engine) -> None:
+    await engine.provision(
+        account("r1", EURO, eur("10.00")),
+        account("r2", DINAR, {"id": "main", "resource": "BHD", "amount": "1.000"}, plan="dinar"),
+        catalog_doc=dinar_catalog(),
+    )
+    t = engine.clock.now
+    await engine.stub.ChargeEvent(sms(EURO, "x1", t))
+    await engine.stub.ChargeEvent(sms(DINAR, "x2", t))
+    await engine.stub.StartSession(voice(EURO, "call", 0, t, requested=60))
+    await engine.stub.UpdateSession(voice(EURO, "call", 1, t, used=60, requested=60))
+    await engine.stub.EndSession(voice(EURO, "call", 2, t, used=30))
+    await engine.stub.Refund(
+        pb.RefundRequest(subscriber=EURO, refund_id="x1-back", original_event_id="x1",
+                         event_time=ts(t))
+    )  # fmt: skip
+    await engine.stub.StartSession(voice(EURO, "left", 0, t, requested=60))
+    engine.clock.advance(331)  # validity and grace passed
+    sweeper = Sweeper(engine.app.store, engine.app.partitions, engine.app.metrics, engine.clock)
+    assert await sweeper.run_once() == 1
+    adjusted = await engine.app.store.adjust("r1", "main", 100, "x-adj", "goodwill", int(t * 1000))
+    assert adjusted["r"] == 1
+
+    found = await engine.rated_records()
+    for fields in found:
+        assert REQUIRED <= fields.keys() <= FIELDS.keys(), fields
+        assert "dec" in fields
+    records = {r.request_id: r for r in map(parse_record, found)}
+    assert {r.kind for r in records.values()} == set(RecordKind) - {RecordKind.START}
+    assert {(i, r.kind, r.cost, r.currency, r.decimals) for i, r in records.items()} == {
+        ("e:x1", RecordKind.EVENT, 5, "EUR", 2),
+        ("e:x2", RecordKind.EVENT, 15, "BHD", 3),
+        ("s:call#1", RecordKind.UPDATE, 12, "EUR", 2),
+        ("s:call#2", RecordKind.END, 12, "EUR", 2),
+        ("r:x1-back", RecordKind.REFUND, -5, "EUR", 2),
+        ("s:left#expired", RecordKind.EXPIRED, 0, "EUR", 2),
+        ("a:x-adj", RecordKind.ADJUST, 0, "", 0),
+    }
+    assert records["r:x1-back"].refunded_event == "x1"
+    assert records["a:x-adj"].reason == "goodwill"
+    assert records["e:x2"].attributes == {"destination": "38641000000"}
+
+
+async def stored(pg: asyncpg.Pool) -> dict[str, tuple[Decimal, Decimal, str]]:
+    rows = await pg.fetch("SELECT request_id, cost, uncovered, currency FROM rated_events")
+    return {r["request_id"]: (r["cost"], r["uncovered"], r["currency"]) for r in rows}
+
+
+def older(fields: dict[str, str], request_id: str) -> dict[str, str]:
+    """The record as the scripts wrote it before records carried decimals."""
+    return {k: v for k, v in fields.items() if k != "dec"} | {"id": request_id}
+
+
+async def test_money_is_stored_with_the_record_s_own_decimals(
+    engine: Engine, pg: asyncpg.Pool
+) -> None:
+    await engine.provision(
+        account("r3", DINAR, {"id": "main", "resource": "BHD", "amount": "1.000"}, plan="dinar"),
+        catalog_doc=dinar_catalog(),
+    )
+    await engine.stub.ChargeEvent(sms(DINAR, "y1", engine.clock.now))
+    (fields,) = await engine.rated_records()
+    entries = [
+        Entry("s", "1-0", fields),
+        Entry("s", "1-1", older(fields, "e:y-old")),  # an older record: the catalog decides
+        Entry("s", "1-2", older(fields, "e:y-old-zero") | {"cost": "0"}),
+    ]
+    no_catalog = RatedIngest(pg)
+    assert await no_catalog(entries) == [entries[1]]  # kept pending, not stored with scale 0
+    with_catalog = RatedIngest(pg, {"BHD": 3}.get)
+    assert await with_catalog(entries) == []
+    assert await stored(pg) == {
+        "e:y1": (Decimal("0.015"), Decimal(0), "BHD"),
+        "e:y-old": (Decimal("0.015"), Decimal(0), "BHD"),
+        "e:y-old-zero": (Decimal(0), Decimal(0), "BHD"),
+    }
+
+
+async def test_the_batch_reads_an_older_record_through_the_catalog(
+    engine: Engine, pg: asyncpg.Pool, redis_url: str, database_url: str
+) -> None:
+    await engine.provision(account("r4", EURO, eur("10.00")))
+    await engine.stub.ChargeEvent(sms(EURO, "z1", engine.clock.now))
+    (fields,) = await engine.rated_records()
+    await engine.redis.xadd(keys.rated_stream(0), older(fields, "e:z-old") | {"cost": "123"})
+    await engine.redis.xadd(keys.rated_stream(0), older(fields, "e:z-odd") | {"cur": "XTS"})
+    async with running_batch(redis_url, database_url) as app:
+        await eventually(lambda: app.metrics.ingested.labels("rated")._value.get() == 2)
+        rated = next(i for i in app.ingestors if i.name == "rated")
+        assert await rated.pending() == 1  # a currency the catalog does not know: it waits
+    assert await stored(pg) == {
+        "e:z1": (Decimal("0.05"), Decimal(0), "EUR"),
+        "e:z-old": (Decimal("1.23"), Decimal(0), "EUR"),
+    }

@@ -1,0 +1,96 @@
+"""The rated record: read typed, refused when malformed, and documented field for field."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tarif_balances.model import Impact
+from tarif_balances.records import (
+    FIELDS,
+    REQUIRED,
+    RatedRecord,
+    RecordKind,
+    UnreadableRecord,
+    impacts_text,
+    parse_record,
+)
+
+ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
+
+EVENT = {
+    "id": "e:x1", "k": "event", "acct": "a1", "sub": "38640", "svc": "sms", "rate": "sms-std:",
+    "t": "1795000000000", "at": "1795000000123", "u": "1", "ru": "1", "cost": "15", "cur": "BHD",
+    "dec": "3", "imp": "free|sms_count|-1,o1/main|BHD|-15", "unc": "0", "sid": "",
+    "attrs": '{"destination":"386"}',
+}  # fmt: skip
+
+
+def test_a_record_reads_typed() -> None:
+    assert parse_record(EVENT) == RatedRecord(
+        request_id="e:x1",
+        kind=RecordKind.EVENT,
+        account_id="a1",
+        subscriber="38640",
+        service="sms",
+        rate="sms-std:",
+        event_time=datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC),
+        charged_at=datetime(2026, 11, 18, 11, 6, 40, 123000, tzinfo=UTC),
+        units=1,
+        rated_units=1,
+        cost=15,
+        currency="BHD",
+        decimals=3,
+        impacts=(Impact("free", "sms_count", -1), Impact("o1/main", "BHD", -15)),
+        uncovered=0,
+        session_id="",
+        attributes={"destination": "386"},
+    )
+    assert impacts_text(parse_record(EVENT).impacts) == EVENT["imp"]
+
+
+def test_optional_fields() -> None:
+    older = {k: v for k, v in EVENT.items() if k != "dec"}
+    assert parse_record(older).decimals is None  # written before records carried decimals
+    adjust = EVENT | {"k": "adjust", "imp": "", "ref": "", "reason": "goodwill", "attrs": ""}
+    record = parse_record(adjust)
+    assert (record.kind, record.impacts, record.reason, record.attributes) == (
+        RecordKind.ADJUST,
+        (),
+        "goodwill",
+        {},
+    )
+    assert parse_record(EVENT | {"k": "refund", "ref": "x0"}).refunded_event == "x0"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"k": "bonus"}, "bonus"),
+        ({"dec": "two"}, "two"),
+        ({"dec": "-1"}, "decimals"),
+        ({"cost": "1.5"}, "1.5"),
+        ({"imp": "main|EUR"}, "unpack"),
+        ({"attrs": "{"}, "x1"),
+        ({"t": "soon"}, "soon"),
+    ],
+)
+def test_a_malformed_record_is_unreadable(change: dict[str, str], why: str) -> None:
+    with pytest.raises(UnreadableRecord, match=why):
+        parse_record(EVENT | change)
+
+
+def test_a_record_without_a_required_field_is_unreadable() -> None:
+    for name in REQUIRED:
+        with pytest.raises(UnreadableRecord, match=f"without {name}"):
+            parse_record({k: v for k, v in EVENT.items() if k != name})
+
+
+def test_the_architecture_page_documents_every_field_as_defined() -> None:
+    text = ARCHITECTURE.read_text()
+    section = text[text.index("### Rated record") : text.index("## The atomic step")]
+    rows = re.findall(r"^\| `(\w+)` \| (.+) \|$", section, re.MULTILINE)
+    assert {name: meaning.replace("\\|", "|") for name, meaning in rows} == dict(FIELDS)

@@ -1,0 +1,163 @@
+"""The scripts' calling convention: ARGV as each script's header says, answers read back typed."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import msgpack  # type: ignore[import-untyped]
+
+from tarif_balances.model import (
+    EventOutcome,
+    EventStep,
+    Impact,
+    Money,
+    RefundStep,
+    Route,
+    SessionOp,
+    SessionOutcome,
+    SessionStep,
+)
+from tarif_balances.ports import (
+    STALE_ROUTE,
+    EventCall,
+    RefundCall,
+    SessionCall,
+    StoredBalance,
+    UnratedEvent,
+)
+from tarif_balances.scripts import (
+    ROUTE_STALE,
+    event_outcome,
+    event_script_call,
+    expire_script_call,
+    pricing_blob,
+    refund_outcome,
+    refund_script_call,
+    session_outcome,
+    session_script_call,
+    stored_balances,
+    unrated_entry,
+)
+from tarif_catalog import Pricing
+from tarif_common.results import Result
+from tests.unit.engine.fakes import AT, COMPILED, PRICING
+
+AT_MS = int(AT.timestamp() * 1000)
+ROUTE = Route(4, "acct-1", "basic")
+
+
+def _argv_count(script: str) -> int:
+    """The highest ARGV[n] a script's header names."""
+    text = (resources.files("tarif_balances") / "lua" / f"{script}.lua").read_text()
+    return max(int(n) for n in re.findall(r"ARGV\[(\d+)\]", text))
+
+
+def test_session_arguments_follow_the_header() -> None:
+    step = SessionStep(SessionOp.START, "386401", "voice", "c1", 0, AT, {"b": "2", "a": "1"}, 60, 0)
+    keys, args = session_script_call(SessionCall(ROUTE, step, PRICING, "202611"), 7, 60, 300, 30)
+    assert len(args) == _argv_count("session") == 18
+    assert keys[:2] == ["tarif:{p4}:a:acct-1", "tarif:{p4}:i:acct-1:s:c1#0"]
+    assert args[:10] == ["start", "acct-1", "386401", "basic", "c1", 0, 7, AT_MS, 60, 0]
+    assert args[10:] == [60, 300, 30, pricing_blob(PRICING), '{"a":"1","b":"2"}', "", "", "202611"]
+    update = SessionStep(SessionOp.UPDATE, "386401", "", "c1", 1, AT, {}, 60, 30)
+    _, args = session_script_call(SessionCall(ROUTE, update, None), 7, 60, 300, 30)
+    assert args[13] == b""  # the running session keeps its own rate
+
+
+def test_expire_and_refund_arguments_follow_the_headers() -> None:
+    member = Route(4, "m1", "", "fam", "o1")
+    keys, args = expire_script_call(member, "c1", 9)
+    assert len(args) == _argv_count("session")
+    assert (args[0], args[1], args[4], args[6], args[15], args[16]) == (
+        "expire", "m1", "c1", 9, "fam", "o1",
+    )  # fmt: skip
+    assert keys[6:] == ["tarif:{p4}:g:fam", "tarif:{p4}:a:o1"]
+    whole = RefundCall(ROUTE, RefundStep("386401", "r1", "e1", AT))
+    part = RefundCall(ROUTE, RefundStep("386401", "r2", "e1", AT, Money("EUR", 25, 2)))
+    _, args = refund_script_call(whole, 9, 60)
+    assert len(args) == _argv_count("refund") == 12
+    assert (args[7], args[9]) == (-1, "")  # everything that is left
+    keys, args = refund_script_call(part, 9, 60)
+    assert (args[7], args[9]) == (25, "EUR")
+    assert keys[1:3] == ["tarif:{p4}:i:acct-1:r:r2", "tarif:{p4}:i:acct-1:e:e1"]
+
+
+def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
+    sms = COMPILED.price("basic", "voice", {"destination": "38640000"}, AT)
+    assert sms != PRICING
+
+    def call(event_id: str, route: Route, pricing: Pricing) -> EventCall:
+        step = EventStep("386401", "voice", event_id, AT, {"destination": "39"}, 5)
+        return EventCall(route, step, pricing, "202611")
+
+    member = Route(4, "m1", "basic", "fam", "o1")
+    calls = [call("e1", ROUTE, PRICING), call("e2", member, sms), call("e3", ROUTE, PRICING)]
+    keys, args = event_script_call(calls, 7, 60)
+    assert args[:3] == [7, 60, 3]
+    assert msgpack.unpackb(args[3], raw=True) == [pricing_blob(PRICING), pricing_blob(sms)]
+    events = [msgpack.unpackb(a, raw=False) for a in args[4:]]
+    assert [(e[3], e[7], e[9]) for e in events] == [("e1", 1, 5), ("e2", 2, 7), ("e3", 1, 11)]
+    assert keys[6:10] == [
+        "tarif:{p4}:a:m1",
+        "tarif:{p4}:i:m1:e:e2",
+        "tarif:{p4}:g:fam",
+        "tarif:{p4}:a:o1",
+    ]
+    assert events[1] == [
+        "m1", "386401", "basic", "e2", AT_MS, 5, 0, 2, '{"destination":"39"}', 7, "fam", "o1",
+        "202611",
+    ]  # fmt: skip
+
+
+def test_answers_become_outcomes() -> None:
+    answer = {"r": 1, "g": 5, "c": 12, "imp": [["main", "EUR", -12]], "cur": "EUR", "d": 2, "n": 1}
+    assert event_outcome(answer, "e1") == EventOutcome(
+        Result.SUCCESS, "e1", 5, Money("EUR", 12, 2), (Impact("main", "EUR", -12),)
+    )
+    refused = {"r": 2, "g": 0, "c": 99, "cur": "EUR", "d": 2, "m": "no credit left for voice"}
+    assert event_outcome(refused, "e2") == EventOutcome(
+        Result.CREDIT_LIMIT_REACHED,
+        "e2",
+        0,
+        Money("EUR", 99, 2),
+        message="no credit left for voice",
+    )
+    session = {"r": 1, "g": 60, "f": True, "c": 0, "sc": 4, "vt": 300, "cur": "EUR", "d": 2}
+    assert session_outcome(session) == SessionOutcome(
+        Result.SUCCESS, 60, 300, True, Money("EUR", 0, 2), Money("EUR", 4, 2)
+    )
+    assert session_outcome({"r": 9, "m": "late"}) == SessionOutcome(
+        Result.REQUEST_OUT_OF_ORDER, message="late"
+    )
+    refund = refund_outcome({"r": 1, "c": 5, "imp": [["o1/main", "EUR", 5]], "cur": "JPY", "d": 0})
+    assert refund != STALE_ROUTE
+    assert refund.refunded == Money("JPY", 5, 0)  # type: ignore[union-attr]
+    stale = {"r": ROUTE_STALE}
+    assert (
+        event_outcome(stale, "e") is session_outcome(stale) is refund_outcome(stale) is STALE_ROUTE
+    )
+
+
+def test_an_account_hash_reads_as_balances_of_its_subscribers_only() -> None:
+    fields = {
+        "st": "active",
+        "s:386401": "basic",
+        "b:main": "EUR|0|0|0|-500",
+        "a:main": "-120",
+        "v:main": "30",
+        "b:min": "voice_seconds|1000|2000|1|0",
+    }
+    assert stored_balances(fields, "386402") is None
+    assert sorted(stored_balances(fields, "386401") or [], key=lambda b: b.id) == [
+        StoredBalance("main", "EUR", -120, 30, -500, 0, 0, 0),
+        StoredBalance("min", "voice_seconds", 0, 0, 0, 1000, 2000, 1),
+    ]
+
+
+def test_an_unrated_entry_keeps_the_event_as_received() -> None:
+    step = EventStep("386401", "fax", "e9", AT, {"destination": "39"}, 3)
+    assert unrated_entry(UnratedEvent(step, "unknown_service", "no fax"), 11) == {
+        "id": "e:e9", "reason": "unknown_service", "m": "no fax", "sub": "386401",
+        "svc": "fax", "t": AT_MS, "u": 3, "attrs": '{"destination":"39"}', "at": 11,
+    }  # fmt: skip

@@ -1,0 +1,161 @@
+"""The charger against a store faked at the port: routing, rating, retries and unratable usage."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from engine.charger import Charger
+from engine.routes import RouteCache
+from engine.validation import Limits
+from tarif_balances.model import (
+    Action,
+    EventStep,
+    Money,
+    RefundStep,
+    Route,
+    SessionOp,
+    SessionStep,
+)
+from tarif_balances.ports import StoredBalance
+from tarif_common.results import Result
+from tests.unit.engine.fakes import AT, NOW, PRICING, Catalog, FakeStore
+
+ROUTE = Route(3, "acct-1", "basic")
+VOICE = {"destination": "39061234"}
+
+
+def charger(store: FakeStore, routes: RouteCache | None = None) -> Charger:
+    return Charger(
+        store, Catalog(), routes or RouteCache(100), Limits(10**6, 3600, 60), lambda: NOW
+    )
+
+
+def event(event_id: str, subscriber: str = "386401", **changes: Any) -> EventStep:
+    step = EventStep(subscriber, "voice", event_id, AT, VOICE, 60)
+    return replace(step, **changes)
+
+
+def session(op: SessionOp, number: int, **changes: Any) -> SessionStep:
+    step = SessionStep(op, "386401", "voice", "call-1", number, AT, VOICE, 60, 0)
+    return replace(step, **changes)
+
+
+async def test_a_batch_is_one_store_call_with_the_rate_and_cycle_of_each_event() -> None:
+    store = FakeStore(routes={"386401": ROUTE, "386402": Route(3, "acct-2", "basic")})
+    outcomes = await charger(store).events([event("e1"), event("e2", "386402"), event("e3")])
+    assert [(o.result, o.event_id) for o in outcomes] == [
+        (Result.SUCCESS, "e1"),
+        (Result.SUCCESS, "e2"),
+        (Result.SUCCESS, "e3"),
+    ]
+    assert store.resolved == [["386401", "386402"]]  # one MGET, each subscriber once
+    (batch,) = store.batches
+    assert [(c.route.account, c.step.event_id) for c in batch] == [
+        ("acct-1", "e1"),
+        ("acct-2", "e2"),
+        ("acct-1", "e3"),
+    ]
+    assert {c.pricing for c in batch} == {PRICING}
+    assert {c.cycle for c in batch} == {"202611"}  # the month in the catalog's time zone
+
+
+async def test_a_stale_route_is_resolved_again_and_retried_once() -> None:
+    routes = RouteCache(100)
+    routes.put("386401", Route(3, "gone", "basic"))  # cached before the identifier moved
+    store = FakeStore(routes={"386401": ROUTE}, moved={"gone"})
+    (outcome,) = await charger(store, routes).events([event("e1")])
+    assert outcome.result is Result.SUCCESS
+    assert store.resolved == [["386401"]]  # the cached route first, then a fresh read
+    assert [[c.route.account for c in batch] for batch in store.batches] == [["gone"], ["acct-1"]]
+    assert routes.get("386401") == ROUTE
+
+
+async def test_a_route_stale_twice_is_an_unknown_subscriber_kept_as_unrated() -> None:
+    store = FakeStore(routes={"386401": ROUTE}, moving={"acct-1"})
+    (outcome,) = await charger(store).events([event("e1")])
+    assert (outcome.result, outcome.message) == (
+        Result.USER_UNKNOWN,
+        "subscriber moved while charging",
+    )
+    assert len(store.batches) == 2
+    assert [(u.step.event_id, u.reason) for u in store.unrated] == [("e1", "unknown_subscriber")]
+
+
+async def test_unratable_debits_are_kept_with_why_and_never_reach_the_store() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    outcomes = await charger(store).events(
+        [
+            event("e1", "999"),  # nobody has this identifier
+            event("e2", service="fax"),  # no such service type
+            event("e3", attributes={}),  # the rating field is missing
+            event("e4", "999", action=Action.CHECK_BALANCE),  # a check is not usage
+            event("e5"),
+        ]
+    )
+    assert [o.result for o in outcomes] == [
+        Result.USER_UNKNOWN,
+        Result.RATING_FAILED,
+        Result.RATING_FAILED,
+        Result.USER_UNKNOWN,
+        Result.SUCCESS,
+    ]
+    assert [[c.step.event_id for c in batch] for batch in store.batches] == [["e5"]]
+    assert [(u.step.event_id, u.reason) for u in store.unrated] == [
+        ("e1", "unknown_subscriber"),
+        ("e2", "unknown_service"),
+        ("e3", "missing_rating_field"),
+    ]
+    assert store.unrated[1].message == outcomes[1].message
+
+
+async def test_a_session_is_rated_at_start_only_and_retried_after_a_stale_route() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    charging = charger(store)
+    started = await charging.session(session(SessionOp.START, 0))
+    store.moved.add("acct-1")
+    updated = await charging.session(session(SessionOp.UPDATE, 1, used_units=30))
+    assert (started.result, started.granted_units) == (Result.SUCCESS, 60)
+    assert updated.result is Result.SUCCESS
+    assert [(c.step.op, c.pricing) for c in store.sessions] == [
+        (SessionOp.START, PRICING),
+        (SessionOp.UPDATE, None),  # the session keeps the rate it started with
+        (SessionOp.UPDATE, None),  # the retry after the stale route
+    ]
+
+
+async def test_a_session_start_that_cannot_be_rated_reaches_no_store() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    outcome = await charger(store).session(session(SessionOp.START, 0, service="fax"))
+    assert outcome.result is Result.RATING_FAILED
+    assert store.sessions == []
+
+
+async def test_a_refund_is_retried_after_a_stale_route() -> None:
+    store = FakeStore(routes={"386401": ROUTE}, moved={"acct-1"})
+    outcome = await charger(store).refund(RefundStep("386401", "r1", "e1", AT))
+    assert outcome.result is Result.SUCCESS
+    assert outcome.refunded == Money("EUR", 12, 2)
+    assert [c.step.refund_id for c in store.refunds] == ["r1", "r1"]
+
+
+async def test_balances_show_what_is_available_now_in_the_resource_unit() -> None:
+    now_ms = int(NOW * 1000)
+    store = FakeStore(
+        routes={"386401": ROUTE},
+        held=[
+            StoredBalance("main", "EUR", 1000, 200, -500, 0, 0, 0),  # postpaid: floor -5.00
+            StoredBalance("min", "voice_seconds", 600, 0, 0, 0, now_ms + 1000, 1),
+            StoredBalance("old", "voice_seconds", 600, 0, 0, 0, now_ms, 1),  # just expired
+            StoredBalance("less", "voice_seconds", 10, 30, 0, 0, 0, 2),
+        ],
+    )
+    sheet = await charger(store).balances("386401")
+    assert (sheet.result, sheet.account) == (Result.SUCCESS, "acct-1")
+    assert [(b.id, b.unit, b.amount, b.reserved, b.available) for b in sheet.balances] == [
+        ("main", "EUR", 1000, 200, 1300),
+        ("less", "second", 10, 30, 0),
+        ("min", "second", 600, 0, 600),
+    ]
+    assert sheet.balances[2].valid_to is not None
+    assert (await charger(store).balances("999")).result is Result.USER_UNKNOWN
