@@ -23,6 +23,7 @@ from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
 
 Q = queries.load("selfcare")
+CUSTOMERS = queries.load("customers")
 
 _hasher = PasswordHasher()
 VERIFICATION_TTL = timedelta(hours=24)
@@ -62,7 +63,7 @@ async def create(
 ) -> dict[str, Any]:
     password_hash = await _hash(password)  # before the transaction: argon2 is slow on purpose
     async with conn.transaction():
-        if await conn.fetchval(Q.customer_exists, customer_id) is None:
+        if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
         try:
             await conn.execute(Q.insert_selfcare_user, customer_id, email, password_hash)

@@ -20,10 +20,11 @@ from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
 
 Q = queries.load("services")
+CUSTOMERS = queries.load("customers")
 
 
 async def list_services(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
-    if await conn.fetchval(Q.customer_exists, customer_id) is None:
+    if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
     rows = await conn.fetch(Q.customer_services, customer_id)
     return [dict(r) for r in rows]

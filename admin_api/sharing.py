@@ -23,6 +23,7 @@ from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
 
 Q = queries.load("sharing")
+CUSTOMERS = queries.load("customers")
 
 
 async def _write_to_engine(conn: asyncpg.Connection, redis: Redis, group_id: str) -> None:
@@ -63,7 +64,7 @@ async def create(
     conn: asyncpg.Connection, redis: Redis, who: Principal, body: SharingGroupNew
 ) -> dict[str, Any]:
     async with conn.transaction():
-        if await conn.fetchval(Q.customer_exists, body.owner_id) is None:
+        if await conn.fetchval(CUSTOMERS.customer_exists, body.owner_id) is None:
             raise InvalidRequest("body.owner_id", f"no customer {body.owner_id}")
         if await conn.fetchval(Q.is_member, body.owner_id):
             raise Conflict(f"customer {body.owner_id} is a member of another group")
@@ -88,7 +89,7 @@ async def create(
 
 
 async def _join(conn: asyncpg.Connection, group_id: str, customer_id: int, status: str) -> None:
-    if await conn.fetchval(Q.customer_exists, customer_id) is None:
+    if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise InvalidRequest("body.members", f"no customer {customer_id}")
     await _member_unique(conn, group_id, customer_id)
     await conn.execute(Q.upsert_member, group_id, customer_id, status)

@@ -23,6 +23,7 @@ from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
 
 Q = queries.load("vouchers")
+CUSTOMERS = queries.load("customers")
 
 
 async def create(conn: asyncpg.Connection, who: Principal, body: VoucherNew) -> dict[str, Any]:
@@ -159,7 +160,7 @@ async def redeem(
     it made, or (a pack voucher) the products it bought and the account to resync."""
     async with pool.acquire() as conn:
         async with conn.transaction():
-            if await conn.fetchval(Q.customer_exists, customer_id) is None:
+            if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
                 raise NotFound(f"no customer {customer_id}")
             sub = None
             if subscription_id is not None:

@@ -6,10 +6,6 @@ SELECT id, customer_id, email, enabled, email_verified_at IS NOT NULL AS email_v
     email_verified_at, created_at, updated_at
 FROM selfcare_users WHERE customer_id = $1;
 
--- name: customer_exists
--- 1 if the customer exists. $1 customer id
-SELECT 1 FROM customers WHERE id = $1;
-
 -- name: insert_selfcare_user
 -- A customer's self-care user. $1 customer id, $2 e-mail, $3 password hash
 INSERT INTO selfcare_users (customer_id, email, password_hash)

@@ -1,9 +1,5 @@
 -- Service identifiers after onboarding (admin_api/services.py).
 
--- name: customer_exists
--- 1 if the customer exists. $1 customer id
-SELECT 1 FROM customers WHERE id = $1;
-
 -- name: customer_services
 -- A customer's services as the API shows them, by identifier. $1 customer id
 SELECT v.identifier, v.subscription_id, v.status, v.valid_from, v.valid_to, v.devices,

@@ -8,10 +8,6 @@ SELECT group_id FROM sharing_members WHERE customer_id = $1 AND group_id <> $2;
 -- The group (id) a customer owns. $1 customer id
 SELECT id FROM sharing_groups WHERE owner_id = $1;
 
--- name: customer_exists
--- 1 if the customer exists. $1 customer id
-SELECT 1 FROM customers WHERE id = $1;
-
 -- name: is_member
 -- 1 if the customer is a member of a sharing group. $1 customer id
 SELECT 1 FROM sharing_members WHERE customer_id = $1;

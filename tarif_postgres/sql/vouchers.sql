@@ -48,6 +48,3 @@ VALUES ($1, $2, $3, $4);
 -- One more use of a voucher. $1 code
 UPDATE vouchers SET uses = uses + 1 WHERE code = $1;
 
--- name: customer_exists
--- 1 if the customer exists. $1 customer id
-SELECT 1 FROM customers WHERE id = $1;
