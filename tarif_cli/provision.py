@@ -104,7 +104,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
         store = balance_store(redis, settings)
         async with pool.acquire() as conn:
             for request in requests:
-                if not await conn.fetchval(Q.customer_exists, request.account_id):
+                if not await conn.fetchval(Q.account_has_customer, request.account_id):
                     _, account_id, payments = await customers.onboard(conn, redis, SYSTEM, request)
                     await relay.drain_one("account", account_id, conn)
                     for adjustment_id in payments:

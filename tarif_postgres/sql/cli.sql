@@ -1,7 +1,7 @@
 -- Statements of the `tarif` command itself (tarif_cli/provision.py): loading a provisioning file
 -- keeps its catalog in Postgres and onboards only the customers that are not there yet.
 
--- name: customer_exists
+-- name: account_has_customer
 -- Whether a customer has this engine account id. $1 account id
 SELECT EXISTS (SELECT 1 FROM customers WHERE account_id = $1);
 
