@@ -3,7 +3,7 @@
 A client reads the document to learn what it gets: an object whose properties are named (or a
 list of such), a CSV export declared as CSV, and nothing for a 204. A bare object (no properties)
 anywhere in an answer must say in a description what it holds (a catalog document, an audit
-record's before and after), or the test names it.
+record's before and after), and so must a value of any kind, or the test names it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# What a schema can say about its value; one that says none of it allows anything.
+_SAYS_WHAT = {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "properties"}
+
+
 def _is_bare_object(schema: dict[str, Any]) -> bool:
     if schema.get("type") != "object" or schema.get("properties"):
         return False
@@ -55,6 +59,8 @@ def nested_problems(
     found = []
     if _is_bare_object(schema) and not schema.get("description"):
         found.append(f"{where}: an object without properties or a description")
+    if not _SAYS_WHAT.intersection(schema) and not schema.get("description"):
+        found.append(f"{where}: a value of any kind without a description")
     for name, sub in schema.get("properties", {}).items():
         found += nested_problems(document, sub, f"{where}.{name}", seen)
     for key in ("anyOf", "oneOf", "allOf"):
@@ -68,13 +74,21 @@ def nested_problems(
     return found
 
 
+def _has_properties(document: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """An object with properties, a list of such, or one of several such (a union)."""
+    schema = resolve(document, schema)
+    choices = schema.get("anyOf") or schema.get("oneOf")
+    if choices:
+        return all(_has_properties(document, choice) for choice in choices)
+    if schema.get("type") == "array":
+        schema = resolve(document, schema.get("items", {}))
+    return schema.get("type") == "object" and bool(schema.get("properties"))
+
+
 def answer_problems(document: dict[str, Any], where: str, schema: dict[str, Any]) -> list[str]:
     """Why the schema of one 2xx JSON answer does not tell a client what it gets."""
-    top = resolve(document, schema)
-    if top.get("type") == "array":
-        top = resolve(document, top.get("items", {}))
-    if top.get("type") != "object" or not top.get("properties"):
-        return [f"{where}: not an object with properties (or a list of such)"]
+    if not _has_properties(document, schema):
+        return [f"{where}: not an object with properties (or a list or a union of such)"]
     return nested_problems(document, schema, where)
 
 
@@ -154,6 +168,8 @@ def _document(answer: dict[str, Any], status: str = "200") -> dict[str, Any]:
         ({"$ref": "#/components/schemas/Bare"}, "201", "not an object with"),
         ({"type": "array", "items": {"$ref": "#/components/schemas/Bare"}}, "200", "not an"),
         ({"$ref": "#/components/schemas/Holder"}, "200", ".inner: an object without"),
+        ({"anyOf": [{"$ref": "#/components/schemas/Item"}, {"type": "object"}]}, "200", "not an"),
+        ({"type": "object", "properties": {"x": {"title": "X"}}}, "200", ".x: a value of any"),
         ({}, "200", "no content declared"),
         ({"$ref": "#/components/schemas/Item"}, "204", "a 204 has no body"),
     ],
@@ -173,7 +189,12 @@ def test_the_walker_names_what_is_missing(
         {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
         {"$ref": "#/components/schemas/Loop"},
         {"type": "object", "properties": {"m": {"type": "object", "description": "free-form"}}},
-        {"type": "object", "properties": {"m": {"additionalProperties": {"type": "string"}}}},
+        {
+            "type": "object",
+            "properties": {"m": {"type": "object", "additionalProperties": {"type": "string"}}},
+        },
+        {"oneOf": [{"$ref": "#/components/schemas/Item"}, {"$ref": "#/components/schemas/Loop"}]},
+        {"type": "object", "properties": {"x": {"description": "any JSON: the object before"}}},
     ],
 )
 def test_the_walker_accepts_real_schemas(answer: dict[str, Any]) -> None:
