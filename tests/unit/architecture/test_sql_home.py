@@ -32,7 +32,6 @@ PENDING = {
     "admin_api/routes/admin.py",
     "admin_api/routes/catalog.py",
     "admin_api/routes/customers.py",
-    "admin_api/routes/reference.py",
     "admin_api/selfcare.py",
     "admin_api/services.py",
     "admin_api/sharing.py",
