@@ -37,8 +37,10 @@ class PlanTransition(Answer):
 
 
 class DeviceAnswer(Answer):
-    imei: str | None
-    name: str
+    """A device as given (a field the request left out is not stored)."""
+
+    imei: str | None = None
+    name: str = ""
 
 
 class Service(Answer):
