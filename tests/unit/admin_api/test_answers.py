@@ -65,3 +65,24 @@ def test_a_voucher_answers_its_adjustment_or_its_products(given: dict[str, Any],
     from pydantic import TypeAdapter
 
     assert type(TypeAdapter(VoucherUsed).validate_python(given)).__name__ == kind
+
+
+def test_a_notification_answers_what_the_store_lists() -> None:
+    """The listing's items are the notifier's `as_json` plus the deliveries (from SQL)."""
+    from datetime import UTC, datetime
+
+    from admin_api.answers.customers import Notification as Answered
+    from tarif_notifications.model import Notification
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    listed = Notification(
+        "C1", "e:1|low", "38640555001", "low_balance", "low", "EUR", "falling", 500, 450, 2,
+        "EUR", at, at, ("email",), id=7,
+    ).as_json() | {
+        "deliveries": [
+            {"channel": "email", "recipient": "ana@example.com", "status": "delivered",
+             "attempts": 1, "last_error": "", "delivered_at": "2026-01-01T00:00:01+00:00"},
+        ]
+    }  # fmt: skip
+    answered = Answered.model_validate(listed).model_dump(mode="json", exclude_unset=True)
+    assert answered == listed
