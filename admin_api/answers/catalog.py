@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from admin_api.answers.base import Answer, free_form
 
@@ -75,7 +75,7 @@ class LedgerEntry(Answer):
 
 class TaxEntry(Answer):
     name: str
-    rate: Decimal
+    rate: Decimal = Field(description="percent")
     provider: str
     description: str
 
