@@ -8,6 +8,9 @@ from typing import Any
 import asyncpg
 
 from admin_api.auth import Principal
+from tarif_postgres import queries
+
+Q = queries.load("audit")
 
 
 async def record(
@@ -21,8 +24,7 @@ async def record(
 ) -> None:
     """Call inside the transaction of the change, so the log and the change land together."""
     await conn.execute(
-        """INSERT INTO audit_log (actor, role, action, object_type, object_id, before, after)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        Q.insert_audit_record,
         who.actor,
         who.role.value,
         action,
@@ -36,3 +38,18 @@ async def record(
 def _plain(value: Any) -> Any:
     """JSON-safe (dates, decimals as strings)."""
     return None if value is None else json.loads(json.dumps(value, default=str))
+
+
+async def page(
+    conn: asyncpg.Connection,
+    *,
+    object_type: str | None,
+    object_id: str | None,
+    actor: str | None,
+    before_id: int | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the log, newest first, and the cursor of the next (None on the last)."""
+    rows = await conn.fetch(Q.audit_page, object_type, object_id, actor, before_id, limit)
+    items = [dict(r) for r in rows]
+    return items, str(items[-1]["id"]) if len(items) == limit else None

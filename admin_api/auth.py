@@ -18,6 +18,9 @@ import asyncpg
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 
+from tarif_postgres import queries
+
+Q = queries.load("auth")
 HEADER = "X-API-Key"
 _header = APIKeyHeader(
     name=HEADER, auto_error=False, description="an API key (tarif admin create-key)"
@@ -57,29 +60,18 @@ async def create_key(conn: asyncpg.Connection, role: Role, name: str = "") -> tu
     """A new key; returns (key, prefix). The key itself is not stored."""
     prefix = "tk_" + secrets.token_hex(4)
     key = f"{prefix}_{secrets.token_urlsafe(32)}"
-    await conn.execute(
-        "INSERT INTO api_keys (prefix, hash, role, name) VALUES ($1, $2, $3, $4)",
-        prefix,
-        digest(key),
-        role.value,
-        name,
-    )
+    await conn.execute(Q.insert_key, prefix, digest(key), role.value, name)
     return key, prefix
 
 
 async def authenticate(pool: asyncpg.Pool, key: str) -> Principal | None:
     if not key or len(key) > 200:
         return None
-    row = await pool.fetchrow(
-        """SELECT id, prefix, role, last_used_at < now() - interval '1 minute'
-                  OR last_used_at IS NULL AS stale
-           FROM api_keys WHERE hash = $1 AND revoked_at IS NULL""",
-        digest(key),
-    )
+    row = await pool.fetchrow(Q.key_by_hash, digest(key))
     if row is None:
         return None
     if row["stale"]:  # a write per minute, not per request (every commit is an fsync)
-        await pool.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
+        await pool.execute(Q.touch_key, row["id"])
     return Principal(row["id"], row["prefix"], Role(row["role"]))
 
 

@@ -10,6 +10,9 @@ from admin_api import audit, outbox
 from admin_api.auth import Principal
 from tarif_catalog import Catalog, parse_catalog
 from tarif_common.errors import NotFound
+from tarif_postgres import queries
+
+Q = queries.load("catalog")
 
 _parsed: dict[int, Catalog] = {}
 # one publisher at a time: two edits of different objects must not lose one another
@@ -17,9 +20,7 @@ _PUBLISH_LOCK = int.from_bytes(b"tcat", "big")
 
 
 async def latest(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
-    row = await conn.fetchrow(
-        "SELECT version, document FROM catalog_versions ORDER BY version DESC LIMIT 1"
-    )
+    row = await conn.fetchrow(Q.latest_catalog)
     if row is None:
         raise NotFound("no catalog is published yet")
     return row["version"], row["document"]
@@ -27,13 +28,11 @@ async def latest(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
 
 async def current(conn: asyncpg.Connection) -> Catalog:
     """The newest catalog, read and parsed once per version."""
-    version = await conn.fetchval("SELECT max(version) FROM catalog_versions")
+    version = await conn.fetchval(Q.latest_catalog_version)
     if version is None:
         raise NotFound("no catalog is published yet")
     if version not in _parsed:
-        document = await conn.fetchval(
-            "SELECT document FROM catalog_versions WHERE version = $1", version
-        )
+        document = await conn.fetchval(Q.catalog_document, version)
         _parsed.clear()
         _parsed[version] = parse_catalog(document)
     return _parsed[version]
@@ -44,11 +43,9 @@ async def publish(
 ) -> int:
     """Validate, keep as a new version and queue it for Redis (in the caller's transaction)."""
     parse_catalog(document)  # CatalogError -> 422 naming the path
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
+    await conn.execute(Q.lock_publishing, _PUBLISH_LOCK)
     version: int = await conn.fetchval(
-        "INSERT INTO catalog_versions (document, published_by) VALUES ($1, $2) RETURNING version",
-        document,
-        who.actor if who else actor,
+        Q.insert_catalog_version, document, who.actor if who else actor
     )
     await outbox.queue(conn, "catalog", "catalog")
     if who is not None:
@@ -74,7 +71,7 @@ async def put_item(
 ) -> int:
     """Create or replace one object of the catalog: a new version, validated whole."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
+        await conn.execute(Q.lock_publishing, _PUBLISH_LOCK)
         _, document = await latest(conn)
         before = document.get(section, {}).get(name)
         document.setdefault(section, {})[name] = item
@@ -86,7 +83,7 @@ async def put_item(
 async def delete_item(conn: asyncpg.Connection, who: Principal, section: str, name: str) -> int:
     """Remove one object; refused (422, naming what still uses it) if the catalog would break."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
+        await conn.execute(Q.lock_publishing, _PUBLISH_LOCK)
         _, document = await latest(conn)
         before = document.get(section, {}).pop(name, None)
         if before is None:
@@ -94,3 +91,29 @@ async def delete_item(conn: asyncpg.Connection, who: Principal, section: str, na
         version = await publish(conn, None, document, actor=who.actor)
         await audit.record(conn, who, f"catalog.{section}.delete", section, name, before)
     return version
+
+
+async def publish_now(conn: asyncpg.Connection, who: Principal, document: dict[str, Any]) -> int:
+    """`publish` in a transaction of its own (the admin API's whole-document publish)."""
+    async with conn.transaction():
+        return await publish(conn, who, document)
+
+
+async def versions(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest versions, newest first, without their documents."""
+    return [dict(r) for r in await conn.fetch(Q.catalog_versions, limit)]
+
+
+async def section(conn: asyncpg.Connection, name: str) -> tuple[int, list[dict[str, Any]]]:
+    """The newest version and the objects of one section, by name, each with its name."""
+    version, document = await latest(conn)
+    return version, [{"name": k, **v} for k, v in sorted(document.get(name, {}).items())]
+
+
+async def item(conn: asyncpg.Connection, section: str, name: str) -> tuple[int, dict[str, Any]]:
+    """The newest version and one object of a section."""
+    version, document = await latest(conn)
+    found = document.get(section, {}).get(name)
+    if found is None:
+        raise NotFound(f"no {section} {name!r} in the catalog")
+    return version, found

@@ -1,4 +1,5 @@
-"""Request and response bodies of the admin API (pydantic): validation lives here, once."""
+"""Request bodies of the admin API (pydantic): validation lives here, once (the answers are in
+`admin_api/answers/`)."""
 
 from __future__ import annotations
 
@@ -288,38 +289,6 @@ class Onboarding(Strict):
     hierarchy: HierarchyMembership | None = None
 
     _tags = field_validator("contacts")(unique_tags)
-
-
-class CustomerSummary(BaseModel):
-    id: int
-    account_id: str
-    full_name: str
-    email: str
-    city: str
-    country: str
-    status: str
-    customer_type: str
-    payment_method: str
-    subscriptions: int
-    services: int
-    created_at: datetime
-
-
-class Customer(BaseModel):
-    id: int
-    account_id: str
-    status: str
-    account: dict[str, Any]
-    payment: dict[str, Any]
-    contacts: list[dict[str, Any]]
-    subscriptions: list[dict[str, Any]]
-    balances: list[dict[str, Any]]
-    balance_groups: list[dict[str, Any]]
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None = None
-    delete_after: datetime | None = None
-    engine: str = Field(description="synced: Redis has it; pending: the outbox will bring it")
 
 
 class AttributeDef(Strict):

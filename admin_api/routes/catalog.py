@@ -4,27 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import Body, Path, Request
 
 from admin_api import catalog
+from admin_api.answers.catalog import (
+    CatalogItem,
+    CatalogSection,
+    CatalogVersion,
+    Published,
+    VersionInfo,
+)
 from admin_api.auth import Admin, Reader
-from admin_api.problems import COMMON
+from admin_api.paging import Page
+from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, sync_engine
-from tarif_common.errors import NotFound
 
-router = APIRouter(tags=["catalog"], responses=COMMON)
-
-Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+router = new_router(tags=["catalog"])
 
 
-@router.get("/v1/catalog", summary="The published catalog and its version")
+@router.get(
+    "/v1/catalog", response_model=CatalogVersion, summary="The published catalog and its version"
+)
 async def get_catalog(_: Reader, pool: Pool) -> dict[str, Any]:
     async with pool.acquire() as conn:
         version, document = await catalog.latest(conn)
     return {"version": version, "document": document}
 
 
-@router.put("/v1/catalog", summary="Publish a new catalog version")
+@router.put("/v1/catalog", response_model=CatalogVersion, summary="Publish a new catalog version")
 async def publish(
     who: Admin,
     pool: Pool,
@@ -32,20 +39,20 @@ async def publish(
     document: Annotated[dict[str, Any], Body(description="resources, service_types, tariffs...")],
 ) -> dict[str, Any]:
     """Validated whole; kept as a new version; the engines switch to it without a restart."""
-    async with pool.acquire() as conn, conn.transaction():
-        version = await catalog.publish(conn, who, document)
+    async with pool.acquire() as conn:
+        version = await catalog.publish_now(conn, who, document)
     await sync_engine(request, "catalog", "catalog")
     return {"version": version, "document": document}
 
 
-@router.get("/v1/catalog/versions", summary="Published versions, newest first")
+@router.get(
+    "/v1/catalog/versions",
+    response_model=Page[VersionInfo],
+    summary="Published versions, newest first",
+)
 async def versions(_: Reader, pool: Pool) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT version, published_at, published_by FROM catalog_versions"
-            " ORDER BY version DESC LIMIT 100"
-        )
-    return {"items": [dict(r) for r in rows], "next_cursor": None}
+        return {"items": await catalog.versions(conn), "next_cursor": None}
 
 
 Section = Annotated[
@@ -55,25 +62,31 @@ Section = Annotated[
 ItemName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:+-]{1,64}$")]
 
 
-@router.get("/v1/catalog/{section}", summary="The objects of one catalog section")
+@router.get(
+    "/v1/catalog/{section}",
+    response_model=CatalogSection,
+    summary="The objects of one catalog section",
+)
 async def get_section(_: Reader, pool: Pool, section: Section) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        version, document = await catalog.latest(conn)
-    items = [{"name": k, **v} for k, v in sorted(document.get(section, {}).items())]
+        version, items = await catalog.section(conn, section)
     return {"version": version, "items": items, "next_cursor": None}
 
 
-@router.get("/v1/catalog/{section}/{name}", summary="One catalog object")
+@router.get(
+    "/v1/catalog/{section}/{name}", response_model=CatalogItem, summary="One catalog object"
+)
 async def get_item(_: Reader, pool: Pool, section: Section, name: ItemName) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        version, document = await catalog.latest(conn)
-    item = document.get(section, {}).get(name)
-    if item is None:
-        raise NotFound(f"no {section} {name!r} in the catalog")
+        version, item = await catalog.item(conn, section, name)
     return {"version": version, "name": name, "item": item}
 
 
-@router.put("/v1/catalog/{section}/{name}", summary="Create or replace one catalog object")
+@router.put(
+    "/v1/catalog/{section}/{name}",
+    response_model=CatalogItem,
+    summary="Create or replace one catalog object",
+)
 async def put_item(
     who: Admin,
     pool: Pool,
@@ -90,7 +103,9 @@ async def put_item(
     return {"version": version, "name": name, "item": item}
 
 
-@router.delete("/v1/catalog/{section}/{name}", summary="Remove one catalog object")
+@router.delete(
+    "/v1/catalog/{section}/{name}", response_model=Published, summary="Remove one catalog object"
+)
 async def delete_item(
     who: Admin, pool: Pool, request: Request, section: Section, name: ItemName
 ) -> dict[str, Any]:

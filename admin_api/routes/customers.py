@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from admin_api import (
-    audit,
     balances,
     billing_profiles,
     customers,
+    manual_events,
     services,
     subscriptions,
     usage,
     vouchers,
 )
+from admin_api.answers.balances import (
+    AdjustmentRecord,
+    CreatedBalance,
+    LiveBalance,
+    ManualEventCharged,
+    RatedEvent,
+    UsageAdjusted,
+)
+from admin_api.answers.customers import Customer, CustomerSummary, Notification
+from admin_api.answers.subscriptions import (
+    BillingProfile,
+    PlanChanged,
+    PlanTransition,
+    Service,
+    VoucherUsed,
+)
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
-from admin_api.problems import COMMON
+from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, settle, sync_accounts, sync_engine
 from admin_api.schemas import (
     AccountPatch,
@@ -29,8 +45,6 @@ from admin_api.schemas import (
     BillingProfileNew,
     BillingProfilePatch,
     Contacts,
-    Customer,
-    CustomerSummary,
     ManualEvent,
     NewBalance,
     Onboarding,
@@ -44,7 +58,7 @@ from admin_api.schemas import (
 from tarif_common.errors import InvalidRequest
 from tarif_notifications.store import list_notifications
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON)
+router = new_router(prefix="/v1/customers", tags=["customers"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 Short = Annotated[str | None, Query(max_length=200)]
@@ -157,13 +171,19 @@ async def close(
 
 
 @router.put("/{customer_id}/contacts", response_model=Contacts, summary="Replace the contacts")
-async def put_contacts(who: Admin, pool: Pool, customer_id: CustomerId, body: Contacts) -> Contacts:
+async def put_contacts(
+    who: Admin, pool: Pool, customer_id: CustomerId, body: Contacts
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
         await customers.put_contacts(conn, who, customer_id, body)
-    return body
+    return body.model_dump()  # every field, the defaults too
 
 
-@router.get("/{customer_id}/notifications", summary="Notifications and their deliveries")
+@router.get(
+    "/{customer_id}/notifications",
+    response_model=Page[Notification],
+    summary="Notifications and their deliveries",
+)
 async def notifications(
     _: Reader,
     pool: Pool,
@@ -192,6 +212,7 @@ SubscriptionId = Annotated[int, Path(ge=1, le=2**62)]
 
 @router.put(
     "/{customer_id}/subscriptions/{subscription_id}/plan",
+    response_model=PlanChanged,
     summary="Plan transition, now or at a date",
 )
 async def change_plan(
@@ -213,7 +234,11 @@ async def change_plan(
     return done
 
 
-@router.get("/{customer_id}/plan-transitions", summary="Plan transitions, scheduled and done")
+@router.get(
+    "/{customer_id}/plan-transitions",
+    response_model=Page[PlanTransition],
+    summary="Plan transitions, scheduled and done",
+)
 async def plan_transitions(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         await customers.account_of(conn, customer_id)
@@ -238,45 +263,23 @@ async def cancel_subscription(
         return await customers.get_customer(conn, customer_id)
 
 
-@router.post("/{customer_id}/events", summary="Enter a usage event by hand (through the engine)")
+@router.post(
+    "/{customer_id}/events",
+    response_model=ManualEventCharged,
+    summary="Enter a usage event by hand (through the engine)",
+)
 async def manual_event(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: ManualEvent
 ) -> dict[str, Any]:
     """Rated and charged by the engine like network usage; `event_id` makes a retry harmless."""
-    async with pool.acquire() as conn:
-        services = await conn.fetchval(
-            """SELECT array_agg(v.identifier) FROM services v
-               JOIN subscriptions s ON s.id = v.subscription_id WHERE s.customer_id = $1""",
-            customer_id,
-        )
-        if services is None:
-            await customers.account_of(conn, customer_id)  # 404 for an unknown customer
-        if body.service_identifier not in (services or []):
-            raise InvalidRequest("body.service_identifier", "is not a service of this customer")
-    charged = await request.app.state.engine.charge_event(
-        event_id=body.event_id,
-        subscriber=body.service_identifier,
-        service=body.service,
-        event_time=body.event_time or datetime.now(UTC),
-        units=body.units,
-        attributes=body.attributes,
-    )
-    answer = {
-        "event_id": body.event_id,
-        "result": charged.result,
-        "message": charged.message,
-        "cost": None if charged.cost is None else str(charged.cost),
-        "currency": charged.currency or None,
-    }
-    async with pool.acquire() as conn:
-        await audit.record(
-            conn, who, "usage.manual_event", "customer", str(customer_id),
-            None, body.model_dump(mode="json") | answer,
-        )  # fmt: skip
-    return answer
+    return await manual_events.enter(pool, request.app.state.engine, who, customer_id, body)
 
 
-@router.get("/{customer_id}/balances", summary="Live balances (from the engine)")
+@router.get(
+    "/{customer_id}/balances",
+    response_model=Page[LiveBalance],
+    summary="Live balances (from the engine)",
+)
 async def get_balances(
     _: Reader, pool: Pool, request: Request, customer_id: CustomerId
 ) -> dict[str, Any]:
@@ -285,7 +288,12 @@ async def get_balances(
     return {"items": items, "next_cursor": None}
 
 
-@router.post("/{customer_id}/balances", status_code=201, summary="Create a credit or debit balance")
+@router.post(
+    "/{customer_id}/balances",
+    status_code=201,
+    response_model=CreatedBalance,
+    summary="Create a credit or debit balance",
+)
 async def create_balance(
     who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: NewBalance
 ) -> dict[str, Any]:
@@ -304,6 +312,7 @@ BalanceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 @router.post(
     "/{customer_id}/balances/{balance_id}/adjustments",
+    response_model=AdjustmentRecord,
     summary="Adjust a balance (once per request_id)",
 )
 async def adjust_balance(
@@ -323,7 +332,11 @@ async def adjust_balance(
     return await balances.apply(pool, request.app.state.store, adjustment_id)
 
 
-@router.get("/{customer_id}/adjustments", summary="Balance adjustments")
+@router.get(
+    "/{customer_id}/adjustments",
+    response_model=Page[AdjustmentRecord],
+    summary="Balance adjustments",
+)
 async def list_adjustments(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return {"items": await balances.adjustments(conn, customer_id), "next_cursor": None}
@@ -333,7 +346,11 @@ Since = Annotated[datetime | None, Query(alias="from", description="event time, 
 Until = Annotated[datetime | None, Query(alias="to", description="event time, exclusive")]
 
 
-@router.get("/{customer_id}/usage", summary="Rated usage of a period, oldest first")
+@router.get(
+    "/{customer_id}/usage",
+    response_model=Page[RatedEvent],
+    summary="Rated usage of a period, oldest first",
+)
 async def list_usage(
     _: Reader,
     pool: Pool,
@@ -368,7 +385,11 @@ async def export_usage(
     )
 
 
-@router.post("/{customer_id}/usage/adjustments", summary="Lower a charged event's amount")
+@router.post(
+    "/{customer_id}/usage/adjustments",
+    response_model=UsageAdjusted,
+    summary="Lower a charged event's amount",
+)
 async def adjust_usage(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: UsageAdjustment
 ) -> dict[str, Any]:
@@ -377,7 +398,11 @@ async def adjust_usage(
         return await usage.adjust_amount(conn, request.app.state.engine, who, customer_id, body)
 
 
-@router.post("/{customer_id}/vouchers", summary="Apply a voucher (credited once per customer)")
+@router.post(
+    "/{customer_id}/vouchers",
+    response_model=VoucherUsed,
+    summary="Apply a voucher (credited once per customer)",
+)
 async def redeem_voucher(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: Redemption
 ) -> dict[str, Any]:
@@ -387,7 +412,11 @@ async def redeem_voucher(
 ServiceIdentifier = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$")]
 
 
-@router.get("/{customer_id}/services", summary="Service identifiers, devices, validity, status")
+@router.get(
+    "/{customer_id}/services",
+    response_model=Page[Service],
+    summary="Service identifiers, devices, validity, status",
+)
 async def list_services(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return {"items": await services.list_services(conn, customer_id), "next_cursor": None}
@@ -396,6 +425,7 @@ async def list_services(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[
 @router.post(
     "/{customer_id}/subscriptions/{subscription_id}/services",
     status_code=201,
+    response_model=Page[Service],
     summary="Add a service identifier (unique across all customers)",
 )
 async def add_service(
@@ -416,6 +446,7 @@ async def add_service(
 
 @router.patch(
     "/{customer_id}/services/{identifier}",
+    response_model=Page[Service],
     summary="Rename, suspend or resume, set validity or devices",
 )
 async def change_service(
@@ -446,14 +477,23 @@ async def remove_service(
     return Response(status_code=204)
 
 
-@router.get("/{customer_id}/billing-profiles", summary="Billing profiles")
+@router.get(
+    "/{customer_id}/billing-profiles",
+    response_model=Page[BillingProfile],
+    summary="Billing profiles",
+)
 async def list_billing_profiles(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         items = await billing_profiles.list_profiles(conn, customer_id)
     return {"items": items, "next_cursor": None}
 
 
-@router.post("/{customer_id}/billing-profiles", status_code=201, summary="Add a billing profile")
+@router.post(
+    "/{customer_id}/billing-profiles",
+    status_code=201,
+    response_model=BillingProfile,
+    summary="Add a billing profile",
+)
 async def create_billing_profile(
     who: Admin, pool: Pool, customer_id: CustomerId, body: BillingProfileNew
 ) -> dict[str, Any]:
@@ -465,7 +505,9 @@ ProfileId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.patch(
-    "/{customer_id}/billing-profiles/{profile_id}", summary="Change billing day, interval, validity"
+    "/{customer_id}/billing-profiles/{profile_id}",
+    response_model=BillingProfile,
+    summary="Change billing day, interval, validity",
 )
 async def change_billing_profile(
     who: Admin,

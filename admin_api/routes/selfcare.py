@@ -4,27 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import HTTPException, Path, Response
 
 from admin_api import selfcare
+from admin_api.answers.customers import IssuedToken, SelfcareUser
 from admin_api.auth import Admin, Operator, Reader
-from admin_api.problems import COMMON
+from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
 from admin_api.schemas import Login, PasswordReset, SelfcareNew, SelfcarePatch, TokenBody
 
-router = APIRouter(tags=["self-care"], responses=COMMON)
+router = new_router(tags=["self-care"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 BASE = "/v1/customers/{customer_id}/selfcare-user"
 
 
-@router.get(BASE, summary="The customer's self-care user")
+@router.get(BASE, response_model=SelfcareUser, summary="The customer's self-care user")
 async def get(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await selfcare.get(conn, customer_id)
 
 
-@router.post(BASE, status_code=201, summary="Create the self-care user")
+@router.post(
+    BASE, status_code=201, response_model=SelfcareUser, summary="Create the self-care user"
+)
 async def create(
     who: Admin, pool: Pool, customer_id: CustomerId, body: SelfcareNew
 ) -> dict[str, Any]:
@@ -32,7 +35,9 @@ async def create(
         return await selfcare.create(conn, who, customer_id, body.email, body.password)
 
 
-@router.patch(BASE, summary="Change e-mail, password, or enable/disable")
+@router.patch(
+    BASE, response_model=SelfcareUser, summary="Change e-mail, password, or enable/disable"
+)
 async def patch(
     who: Admin, pool: Pool, customer_id: CustomerId, body: SelfcarePatch
 ) -> dict[str, Any]:
@@ -49,13 +54,21 @@ async def delete(who: Admin, pool: Pool, customer_id: CustomerId) -> Response:
     return Response(status_code=204)
 
 
-@router.post(f"{BASE}/verification", summary="Issue an e-mail verification token (shown once)")
+@router.post(
+    f"{BASE}/verification",
+    response_model=IssuedToken,
+    summary="Issue an e-mail verification token (shown once)",
+)
 async def verification(who: Operator, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await selfcare.issue_token(conn, who, customer_id, "verification")
 
 
-@router.post(f"{BASE}/verify", summary="Verify the e-mail address with its token")
+@router.post(
+    f"{BASE}/verify",
+    response_model=SelfcareUser,
+    summary="Verify the e-mail address with its token",
+)
 async def verify(
     who: Operator, pool: Pool, customer_id: CustomerId, body: TokenBody
 ) -> dict[str, Any]:
@@ -63,13 +76,21 @@ async def verify(
         return await selfcare.verify_email(conn, who, customer_id, body.token)
 
 
-@router.post(f"{BASE}/password-reset", summary="Issue a password-reset token (shown once)")
+@router.post(
+    f"{BASE}/password-reset",
+    response_model=IssuedToken,
+    summary="Issue a password-reset token (shown once)",
+)
 async def reset_token(who: Operator, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await selfcare.issue_token(conn, who, customer_id, "reset")
 
 
-@router.post(f"{BASE}/password-reset/confirm", summary="Set a new password with the token")
+@router.post(
+    f"{BASE}/password-reset/confirm",
+    response_model=SelfcareUser,
+    summary="Set a new password with the token",
+)
 async def reset(
     who: Operator, pool: Pool, customer_id: CustomerId, body: PasswordReset
 ) -> dict[str, Any]:
@@ -77,7 +98,11 @@ async def reset(
         return await selfcare.reset_password(conn, who, customer_id, body.token, body.password)
 
 
-@router.post("/v1/selfcare/login", summary="Check a self-care login (for the portal)")
+@router.post(
+    "/v1/selfcare/login",
+    response_model=SelfcareUser,
+    summary="Check a self-care login (for the portal)",
+)
 async def login(_: Operator, pool: Pool, body: Login) -> dict[str, Any]:
     """The portal's back end calls this with its operator key; 401 for any wrong or disabled
     login, without saying which."""

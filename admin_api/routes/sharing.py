@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 
 from admin_api import sharing
+from admin_api.answers.groups import GroupSummary, SharingGroup
 from admin_api.auth import Admin, Reader
-from admin_api.problems import COMMON
+from admin_api.paging import Page
+from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, sync_engine
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
 
-router = APIRouter(prefix="/v1/sharing-groups", tags=["sharing"], responses=COMMON)
+router = new_router(prefix="/v1/sharing-groups", tags=["sharing"])
 
 GroupId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-@router.get("", summary="Sharing groups")
+@router.get("", response_model=Page[GroupSummary], summary="Sharing groups")
 async def list_groups(_: Reader, pool: Pool) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return {"items": await sharing.list_groups(conn), "next_cursor": None}
 
 
-@router.post("", status_code=201, summary="Create a sharing group")
+@router.post("", status_code=201, response_model=SharingGroup, summary="Create a sharing group")
 async def create(who: Admin, pool: Pool, request: Request, body: SharingGroupNew) -> dict[str, Any]:
     """Written to the engine before it is committed: what the engine refuses (a member with
     open sessions, an unknown resource, a negative cap) is a 409 or 422 and nothing is kept."""
@@ -34,13 +36,17 @@ async def create(who: Admin, pool: Pool, request: Request, body: SharingGroupNew
     return created
 
 
-@router.get("/{group_id}", summary="A sharing group and its members")
+@router.get("/{group_id}", response_model=SharingGroup, summary="A sharing group and its members")
 async def get(_: Reader, pool: Pool, group_id: GroupId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await sharing.get(conn, group_id)
 
 
-@router.patch("/{group_id}", summary="Cancel, change the policy or the validity")
+@router.patch(
+    "/{group_id}",
+    response_model=SharingGroup,
+    summary="Cancel, change the policy or the validity",
+)
 async def patch(
     who: Admin, pool: Pool, request: Request, group_id: GroupId, body: SharingGroupPatch
 ) -> dict[str, Any]:
@@ -50,7 +56,11 @@ async def patch(
     return done
 
 
-@router.put("/{group_id}/members/{customer_id}", summary="Join, or suspend/resume a member")
+@router.put(
+    "/{group_id}/members/{customer_id}",
+    response_model=SharingGroup,
+    summary="Join, or suspend/resume a member",
+)
 async def put_member(
     who: Admin,
     pool: Pool,
@@ -67,7 +77,9 @@ async def put_member(
     return done
 
 
-@router.delete("/{group_id}/members/{customer_id}", summary="Leave the group")
+@router.delete(
+    "/{group_id}/members/{customer_id}", response_model=SharingGroup, summary="Leave the group"
+)
 async def remove_member(
     who: Admin, pool: Pool, request: Request, group_id: GroupId, customer_id: CustomerId
 ) -> dict[str, Any]:

@@ -5,35 +5,44 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 
 from admin_api import balance_groups, customers, purchases, subscriptions, vouchers
+from admin_api.answers.customers import Customer
+from admin_api.answers.subscriptions import BalanceGroup, Purchase, VoucherUsed
 from admin_api.auth import Admin, Operator, Reader
-from admin_api.problems import COMMON
+from admin_api.paging import Page
+from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, settle, sync_engine
 from admin_api.schemas import (
     BalanceGroupNew,
     BalanceGroupPatch,
-    Customer,
     PackPurchase,
     PurchasePatch,
     Redemption,
     SubscriptionIn,
 )
 
-router = APIRouter(prefix="/v1/customers", tags=["subscriptions"], responses=COMMON)
+router = new_router(prefix="/v1/customers", tags=["subscriptions"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 GroupName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
-@router.get("/{customer_id}/balance-groups", summary="Balance groups")
+@router.get(
+    "/{customer_id}/balance-groups", response_model=Page[BalanceGroup], summary="Balance groups"
+)
 async def list_balance_groups(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return {"items": await balance_groups.list_groups(conn, customer_id), "next_cursor": None}
 
 
-@router.post("/{customer_id}/balance-groups", status_code=201, summary="Add a balance group")
+@router.post(
+    "/{customer_id}/balance-groups",
+    status_code=201,
+    response_model=BalanceGroup,
+    summary="Add a balance group",
+)
 async def create_balance_group(
     who: Admin, pool: Pool, customer_id: CustomerId, body: BalanceGroupNew
 ) -> dict[str, Any]:
@@ -42,7 +51,11 @@ async def create_balance_group(
         return await balance_groups.create(conn, who, customer_id, body)
 
 
-@router.patch("/{customer_id}/balance-groups/{name}", summary="Billing profile, validity")
+@router.patch(
+    "/{customer_id}/balance-groups/{name}",
+    response_model=BalanceGroup,
+    summary="Billing profile, validity",
+)
 async def change_balance_group(
     who: Admin,
     pool: Pool,
@@ -83,7 +96,11 @@ PurchaseId = Annotated[int, Path(ge=1, le=2**62)]
 _PRODUCTS = "/{customer_id}/subscriptions/{subscription_id}/products"
 
 
-@router.get(_PRODUCTS, summary="Products bought (plan bundles, packs, vouchers)")
+@router.get(
+    _PRODUCTS,
+    response_model=Page[Purchase],
+    summary="Products bought (plan bundles, packs, vouchers)",
+)
 async def list_products(
     _: Reader, pool: Pool, customer_id: CustomerId, subscription_id: SubscriptionId
 ) -> dict[str, Any]:
@@ -95,6 +112,7 @@ async def list_products(
 @router.post(
     "/{customer_id}/subscriptions/{subscription_id}/packs",
     status_code=201,
+    response_model=Page[Purchase],
     summary="Buy an option pack",
 )
 async def buy_pack(
@@ -120,7 +138,11 @@ async def buy_pack(
     return {"items": items, "next_cursor": None}
 
 
-@router.patch(_PRODUCTS + "/{purchase_id}", summary="Modify a product (quantity, value, end)")
+@router.patch(
+    _PRODUCTS + "/{purchase_id}",
+    response_model=Purchase,
+    summary="Modify a product (quantity, value, end)",
+)
 async def modify_product(
     who: Admin,
     pool: Pool,
@@ -142,7 +164,9 @@ async def modify_product(
         return await purchases.get(conn, purchase_id)
 
 
-@router.post(_PRODUCTS + "/{purchase_id}/cancel", summary="Cancel a product")
+@router.post(
+    _PRODUCTS + "/{purchase_id}/cancel", response_model=Purchase, summary="Cancel a product"
+)
 async def cancel_product(
     who: Admin,
     pool: Pool,
@@ -161,6 +185,7 @@ async def cancel_product(
 
 @router.post(
     "/{customer_id}/subscriptions/{subscription_id}/vouchers",
+    response_model=VoucherUsed,
     summary="Apply a voucher to a subscription (a credit, or a pack bought free)",
 )
 async def apply_voucher(

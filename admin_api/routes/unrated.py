@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 
-from admin_api import audit, unrated
+from admin_api import unrated, unrated_review
+from admin_api.answers.administration import UnratedEvent
 from admin_api.auth import Operator, Reader
-from admin_api.problems import COMMON
+from admin_api.paging import Page
+from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
 from admin_api.schemas import Correction
 
-router = APIRouter(prefix="/v1/unrated-events", tags=["usage"], responses=COMMON)
+router = new_router(prefix="/v1/unrated-events", tags=["usage"])
 
 EventId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-@router.get("", summary="List unratable events, oldest first")
+@router.get("", response_model=Page[UnratedEvent], summary="List unratable events, oldest first")
 async def list_events(
     _: Reader,
     pool: Pool,
@@ -34,34 +36,25 @@ async def list_events(
     return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
 
 
-@router.get("/{event_id}", summary="One unratable event")
+@router.get("/{event_id}", response_model=UnratedEvent, summary="One unratable event")
 async def get(_: Reader, pool: Pool, event_id: EventId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await unrated.get_unrated(conn, event_id)
 
 
-@router.patch("/{event_id}", summary="Correct the identifier, service or rating fields")
+@router.patch(
+    "/{event_id}",
+    response_model=UnratedEvent,
+    summary="Correct the identifier, service or rating fields",
+)
 async def correct(who: Operator, pool: Pool, event_id: EventId, body: Correction) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
-        before = await unrated.get_unrated(conn, event_id)
-        after = await unrated.correct(
-            conn,
-            event_id,
-            subscriber=body.subscriber,
-            service=body.service,
-            set_attributes=body.set_attributes,
-            remove_attributes=body.remove_attributes,
-        )
-        await audit.record(
-            conn, who, "unrated.correct", "unrated_event", str(event_id), before, after
-        )
-    return after
+    async with pool.acquire() as conn:
+        return await unrated_review.correct(conn, who, event_id, body)
 
 
-@router.post("/{event_id}/rerate", summary="Charge it through the engine (once)")
+@router.post(
+    "/{event_id}/rerate", response_model=UnratedEvent, summary="Charge it through the engine (once)"
+)
 async def rerate(who: Operator, pool: Pool, request: Request, event_id: EventId) -> dict[str, Any]:
     """Re-rating a re-rated event changes nothing and answers it as it is."""
-    done = await unrated.rerate(pool, request.app.state.engine, event_id)
-    async with pool.acquire() as conn:
-        await audit.record(conn, who, "unrated.rerate", "unrated_event", str(event_id), None, done)
-    return done
+    return await unrated_review.rerate(pool, request.app.state.engine, who, event_id)

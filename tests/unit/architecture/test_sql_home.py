@@ -17,16 +17,6 @@ PACKAGES = [
 ]  # fmt: skip
 # The migration runner holds its own bookkeeping statements; the loader holds none.
 ALLOWED = {"tarif_postgres/db.py"}
-# Modules whose SQL has not moved to the query files yet: this list only shrinks, to empty.
-PENDING = {
-    "admin_api/audit.py",
-    "admin_api/auth.py",
-    "admin_api/catalog.py",
-    "admin_api/routes/admin.py",
-    "admin_api/routes/catalog.py",
-    "admin_api/routes/customers.py",
-    "admin_api/routes/reference.py",
-}
 # Statements as Tarif writes them (keywords in capitals), at the start of a string.
 _SQL = re.compile(
     r"^\s*(SELECT\s.+\sFROM\s|SELECT\s+(pg_|\$|1\b|count|exists)|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s"
@@ -58,12 +48,6 @@ def python_files() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
 
 
-def test_pending_modules_still_hold_sql() -> None:
-    """A module that has moved its SQL leaves PENDING, so the guard covers it from then on."""
-    moved = sorted(f for f in PENDING if not sql_literals(REPO / f))
-    assert not moved, f"remove from PENDING: {moved}"
-
-
 def test_the_detector_sees_sql() -> None:
     sample = REPO / "tests" / "unit" / "architecture" / "sql_sample.py.txt"
     assert [line for line, _ in sql_literals(sample)] == [4, 5, 6, 8]
@@ -73,7 +57,7 @@ def test_no_sql_in_python_outside_the_query_files() -> None:
     offenders = {
         f"{path.relative_to(REPO)}:{line}: {text}"
         for path in python_files()
-        if str(path.relative_to(REPO)) not in ALLOWED | PENDING
+        if str(path.relative_to(REPO)) not in ALLOWED
         for line, text in sql_literals(path)
     }
     assert not offenders, "SQL belongs in tarif_postgres/sql/*.sql:\n" + "\n".join(

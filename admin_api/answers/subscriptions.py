@@ -1,0 +1,132 @@
+"""Answers about what a customer subscribes to: plans, services, billing profiles, balance
+groups, products bought and vouchers applied."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from admin_api.answers.balances import AdjustmentRecord
+from admin_api.answers.base import Amount, Answer, Timestamp
+
+
+class PlanChanged(Answer):
+    """A plan transition: done now, scheduled for later, or unchanged (the plan already)."""
+
+    plan: str
+    status: Literal["done", "scheduled", "unchanged"]
+    transition: int | None = Field(default=None, description="scheduled: its id")
+    effective_at: Timestamp | None = Field(default=None, description="scheduled: when")
+    payment: int | None = Field(
+        default=None, description="done, prepaid: the adjustment that pays the new bundles"
+    )
+
+
+class PlanTransition(Answer):
+    id: int
+    subscription_id: int
+    plan: str
+    effective_at: datetime
+    status: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    done_at: datetime | None
+
+
+class DeviceAnswer(Answer):
+    """A device as given (a field the request left out is not stored)."""
+
+    imei: str | None = None
+    name: str = ""
+
+
+class Service(Answer):
+    """A service identifier of the customer."""
+
+    identifier: str
+    subscription_id: int
+    status: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+    devices: list[DeviceAnswer]
+    created_at: datetime
+
+
+class BillingProfile(Answer):
+    id: int
+    customer_id: int
+    name: str
+    payment_type: str
+    currency: str
+    interval: str
+    billing_day: int
+    valid_from: datetime | None
+    valid_to: datetime | None
+    pending_total: Amount
+    credit_balance: Amount
+    created_at: datetime
+    updated_at: datetime
+
+
+class BalanceGroup(Answer):
+    """A balance group (one engine account) with its counts of active subscriptions and of
+    balances."""
+
+    id: int
+    name: str
+    account_id: str
+    billing_profile_id: int | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+    created_at: datetime
+    subscriptions: int
+    balances: int
+
+
+class Discount(Answer):
+    source: str
+    id: str
+    amount: Amount
+
+
+class Purchase(Answer):
+    """A product bought: from the plan, a pack or a voucher; its price and what it grants."""
+
+    id: int
+    subscription_id: int
+    origin: str
+    offer: str
+    product: str
+    quantity: int
+    value: Amount | None
+    currency: str
+    charge: str
+    list_price: Amount
+    discount: Amount
+    price: Amount
+    discounts: list[Discount]
+    coupons: list[str]
+    balance_id: str | None
+    resource: str | None
+    granted: Amount | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+    status: str
+    created_at: datetime
+    cancelled_at: datetime | None
+    services: list[str]
+
+
+class PackVoucherUsed(Answer):
+    """A pack voucher: the products it bought."""
+
+    code: str
+    products: list[Purchase]
+    account: str | None = Field(description="the engine account the products went to")
+
+
+# A credit voucher answers with the adjustment it made; a pack voucher with what it bought.
+VoucherUsed = AdjustmentRecord | PackVoucherUsed

@@ -1,0 +1,57 @@
+"""Usage events entered by hand: charged by the engine like network usage (its `event_id` is
+the engine's idempotency key, so a retry charges once), and audited with the engine's answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from admin_api import audit
+from admin_api.auth import Principal
+from admin_api.customers import account_of
+from admin_api.schemas import ManualEvent
+from tarif_client.engine import Engine
+from tarif_common.errors import InvalidRequest
+from tarif_postgres import queries
+
+Q = queries.load("manual_events")
+
+
+async def check_service(conn: asyncpg.Connection, customer_id: int, identifier: str) -> None:
+    """The identifier is a service of the customer (404 for an unknown customer, 422 else)."""
+    identifiers = await conn.fetchval(Q.customer_service_identifiers, customer_id)
+    if identifiers is None:
+        await account_of(conn, customer_id)  # 404 for an unknown customer
+    if identifier not in (identifiers or []):
+        raise InvalidRequest("body.service_identifier", "is not a service of this customer")
+
+
+async def enter(
+    pool: asyncpg.Pool, engine: Engine, who: Principal, customer_id: int, event: ManualEvent
+) -> dict[str, Any]:
+    """Charge the event through the engine; the engine's answer, also kept in the audit log."""
+    async with pool.acquire() as conn:
+        await check_service(conn, customer_id, event.service_identifier)
+    charged = await engine.charge_event(
+        event_id=event.event_id,
+        subscriber=event.service_identifier,
+        service=event.service,
+        event_time=event.event_time or datetime.now(UTC),
+        units=event.units,
+        attributes=event.attributes,
+    )
+    answer = {
+        "event_id": event.event_id,
+        "result": charged.result,
+        "message": charged.message,
+        "cost": None if charged.cost is None else str(charged.cost),
+        "currency": charged.currency or None,
+    }
+    async with pool.acquire() as conn:
+        await audit.record(
+            conn, who, "usage.manual_event", "customer", str(customer_id),
+            None, event.model_dump(mode="json") | answer,
+        )  # fmt: skip
+    return answer

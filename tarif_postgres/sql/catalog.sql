@@ -1,0 +1,26 @@
+-- Catalog versions (admin_api/catalog.py): every published version is kept, the newest runs.
+
+-- name: latest_catalog
+-- The newest version and its document.
+SELECT version, document FROM catalog_versions ORDER BY version DESC LIMIT 1;
+
+-- name: latest_catalog_version
+-- The newest version number (null before the first publish).
+SELECT max(version) FROM catalog_versions;
+
+-- name: catalog_document
+-- The document of one version. $1 version
+SELECT document FROM catalog_versions WHERE version = $1;
+
+-- name: lock_publishing
+-- Waits for the publishers before this one, until the end of the transaction. $1 the publishers' advisory lock key
+SELECT pg_advisory_xact_lock($1);
+
+-- name: insert_catalog_version
+-- A new version; its number. $1 document, $2 who published it
+INSERT INTO catalog_versions (document, published_by) VALUES ($1, $2) RETURNING version;
+
+-- name: catalog_versions
+-- The newest versions, newest first, without their documents. $1 how many
+SELECT version, published_at, published_by FROM catalog_versions
+ORDER BY version DESC LIMIT $1;
