@@ -22,7 +22,7 @@ from admin_api.schemas import Adjustment, NewBalance
 from tarif_balances.store import RedisBalanceStore
 from tarif_catalog import Catalog
 from tarif_client.engine import Engine, LiveBalance
-from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound, Refused
 from tarif_common.results import Result
 from tarif_postgres import queries
 
@@ -210,6 +210,32 @@ async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int
             )
         found = await conn.fetchrow(Q.adjustment_by_id, adjustment_id)
         return dict(found)
+
+
+async def adjustment(conn: asyncpg.Connection, adjustment_id: int) -> dict[str, Any]:
+    row = await conn.fetchrow(Q.adjustment_by_id, adjustment_id)
+    if row is None:
+        raise NotFound(f"no adjustment {adjustment_id}")
+    return dict(row)
+
+
+def engine_result(adjustment: dict[str, Any]) -> Result:
+    """The engine's result of an answered adjustment (its `result` is `NAME: message`)."""
+    name = str(adjustment["result"] or "").partition(":")[0]
+    return Result.__members__.get(name, Result.CONFLICT)
+
+
+def refusal(adjustment: dict[str, Any]) -> Refused | None:
+    """The problem to answer for an adjustment the engine refused (None when it did not): the
+    adjustment stays recorded as `refused` and moved nothing."""
+    if adjustment["status"] != "refused":
+        return None
+    return Refused(
+        engine_result(adjustment),
+        f"the engine refused adjustment {adjustment['id']} ({adjustment['result']}): it is"
+        f" kept as refused and changed no balance",
+        {"adjustment_id": adjustment["id"], "status": "refused"},
+    )
 
 
 async def apply_pending(pool: asyncpg.Pool, store: RedisBalanceStore) -> int:

@@ -239,7 +239,21 @@ async def get_customer(conn: asyncpg.Connection, customer_id: int) -> dict[str, 
         "closed_at": row["closed_at"],
         "delete_after": row["delete_after"],
         "engine": "pending" if row["pending"] else "synced",
+        # the engine is asked only by the details (admin_api.details)
+        "balances_source": "provisioned",
+        "balances_note": "amounts as provisioned: the customer's details (GET) show them live",
     }
+
+
+async def get_subscription(
+    conn: asyncpg.Connection, customer_id: int, subscription_id: int
+) -> dict[str, Any]:
+    """One subscription as the customer's details show it."""
+    detail = await get_customer(conn, customer_id)
+    for found in detail["subscriptions"]:
+        if found["id"] == subscription_id:
+            return dict(found)
+    raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
 
 
 async def _locked(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Record:

@@ -1,7 +1,9 @@
 """Errors as `application/problem+json` (RFC 9457), the same shape from every endpoint.
 
-`{"type", "title", "status", "detail", "field"?, "errors"?}`: validation errors name the field
-(`body.account.email`, `query.limit`), domain errors carry the message of the TarifError.
+`{"type", "title", "status", "detail", "field"?, "errors"?, "result"?, "state"?}`: validation
+errors name the field (`body.account.email`, `query.limit`), domain errors carry the message of
+the TarifError. An operation the engine refused (`Refused`) names the engine's `result` and, in
+`state`, what the request left recorded (e.g. an adjustment or purchases kept as `refused`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from tarif_common.errors import InvalidRequest, TarifError
+from tarif_common.errors import InvalidRequest, Refused, TarifError
 from tarif_common.results import RESULTS
 
 MEDIA_TYPE = "application/problem+json"
@@ -27,6 +29,13 @@ class Problem(BaseModel):
     detail: str = ""
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+    result: str | None = Field(
+        default=None, description="the engine refused: its result (e.g. CREDIT_LIMIT_REACHED)"
+    )
+    state: dict[str, Any] | None = Field(
+        default=None,
+        description="the engine refused: what the request left recorded, and in which status",
+    )
 
 
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
@@ -64,8 +73,10 @@ async def _tarif_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TarifError)
     status = RESULTS[exc.result].http_status
     field = exc.field if isinstance(exc, InvalidRequest) else None
-    title = type(exc).__doc__ or type(exc).__name__
-    return problem(status, title.strip().rstrip("."), exc.message, field=field)
+    title = (type(exc).__doc__ or type(exc).__name__).strip().rstrip(".")
+    if isinstance(exc, Refused):
+        return problem(status, title, exc.message, result=exc.result.name, state=exc.state or None)
+    return problem(status, title, exc.message, field=field)
 
 
 def malformed_body(detail: str) -> JSONResponse:
@@ -116,4 +127,10 @@ COMMON: dict[int | str, dict[str, Any]] = {
     409: _documented("the object's state does not allow it"),
     422: _documented("invalid input; `field` names it"),
     503: _documented("the engine or a store is unavailable; retry"),
+}
+
+# Operations the engine may refuse for want of money (its CREDIT_LIMIT_REACHED); its other
+# refusals map to statuses COMMON documents already.
+REFUSED: dict[int | str, dict[str, Any]] = {
+    402: _documented("the engine refused: the balance cannot pay; `result` and `state` say more"),
 }

@@ -30,7 +30,7 @@ from tarif_balances.store import RedisBalanceStore
 from tarif_catalog import Catalog
 from tarif_catalog.offers import Offer, Product
 from tarif_catalog.pricing import CouponTerms, Line, price_lines
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, InvalidRequest, NotFound, Refused
 from tarif_postgres import queries
 
 Q = queries.load("purchases")
@@ -327,6 +327,27 @@ async def finish(conn: asyncpg.Connection, adjustment_id: int) -> str:
             await conn.execute(Q.refuse_purchases, ids)
         await outbox.queue(conn, "account", rows[0]["account_id"])
     return "active" if status == "applied" else "refused"
+
+
+async def refusal(
+    conn: asyncpg.Connection, adjustment_id: int, context: str = ""
+) -> Refused | None:
+    """The problem to answer when the engine refused a payment (or a credit): the purchases it
+    paid stay recorded as `refused` (nothing granted, their services not live), listed with
+    the subscription's products; `context` says what else the request left in place."""
+    paid = await balances.adjustment(conn, adjustment_id)
+    refused = balances.refusal(paid)
+    if refused is None:
+        return None
+    ids = [r["id"] for r in await conn.fetch(Q.purchases_paid_by, adjustment_id)]
+    if not ids:
+        return refused
+    return Refused(
+        refused.result,
+        f"the engine refused the payment of purchases {ids} ({paid['result']}): they are kept"
+        f" as refused, nothing they grant is usable{context}",
+        refused.state | {"purchases": ids},
+    )
 
 
 async def finish_pending(pool: asyncpg.Pool) -> int:

@@ -8,7 +8,15 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
@@ -348,7 +356,10 @@ class PaymentChange(Strict):
 class ManualEvent(Strict):
     """A usage event entered by hand; it goes through the engine like any other."""
 
-    event_id: Identifier = Field(description="idempotency key: a retry charges once")
+    request_id: Identifier = Field(
+        description="idempotency key: a retry charges once; it is the engine's event id"
+        " (the usage list shows it as e:<request_id>)"
+    )
     service_identifier: Identifier
     service: Annotated[str, Field(min_length=1, max_length=64)]
     units: Annotated[int, Field(ge=0, le=10**12)] = 1
@@ -360,7 +371,10 @@ class ManualEvent(Strict):
 
 class PlanChange(Strict):
     plan: Annotated[str, Field(min_length=1, max_length=64)]
-    effective_at: datetime | None = Field(default=None, description="unset or past: now")
+    effective_at: AwareDatetime | None = Field(
+        default=None,
+        description="unset: now; in the future: scheduled; in the past: refused (422)",
+    )
 
 
 class NewBalance(Strict):
@@ -423,15 +437,18 @@ class Login(Strict):
 
 
 class UsageAdjustment(Strict):
-    """Lower a charged event's amount: the engine refunds the difference, once per refund_id."""
+    """Lower a charged event's amount: the engine refunds the difference, once per request_id."""
 
-    request_id: Annotated[str, Field(min_length=3, max_length=150)] = Field(
-        description="the rated event's request id, e.g. e:<event id>"
+    request_id: Identifier = Field(
+        description="idempotency key: a retry refunds once; it is the engine's refund id"
+    )
+    event_id: Annotated[str, Field(min_length=1, max_length=150)] = Field(
+        description="the charged event: the engine's event id, as the usage list's request_id"
+        " shows it (e:<event id>) or without the e:"
     )
     amount: Annotated[
         str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="the new amount")
     ]
-    refund_id: Identifier
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 

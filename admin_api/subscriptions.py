@@ -245,14 +245,20 @@ async def change_plan(
     subscription_id: int,
     body: PlanChange,
 ) -> tuple[str, dict[str, Any]]:
-    """Now (the engine rates with the new plan at once) or scheduled for `effective_at`."""
+    """Now (the engine rates with the new plan at once) or scheduled for `effective_at`; a
+    moment already past is refused rather than applied (and paid) as if it were now."""
     published = await catalog.current(conn)
     if body.plan not in published.plans:
         raise InvalidRequest("body.plan", f"unknown plan {body.plan!r}")
     now = datetime.now(UTC)
+    if body.effective_at is not None and body.effective_at <= now:
+        raise InvalidRequest(
+            "body.effective_at",
+            f"{body.effective_at.isoformat()} is past: leave it out to change the plan now",
+        )
     async with conn.transaction():
         row = await purchases.locked_subscription(conn, customer_id, subscription_id)
-        if body.effective_at is not None and body.effective_at > now:
+        if body.effective_at is not None:
             transition_id = await conn.fetchval(
                 Q.schedule_transition,
                 subscription_id,
@@ -260,7 +266,7 @@ async def change_plan(
                 body.effective_at,
                 who.actor,
             )
-            done = {"transition": transition_id, "plan": body.plan, "status": "scheduled",
+            done = {"transition_id": transition_id, "plan": body.plan, "status": "scheduled",
                     "effective_at": body.effective_at.isoformat()}  # fmt: skip
             await audit.record(
                 conn, who, "subscription.plan_scheduled", "subscription", str(subscription_id),
@@ -271,7 +277,7 @@ async def change_plan(
             return row["account_id"], {"plan": body.plan, "status": "unchanged"}
         done = {"plan": body.plan, "status": "done"}
         if payment := await _set_plan(conn, who, row, body.plan):
-            done["payment"] = payment  # a prepaid subscription pays the new bundles now
+            done["adjustment_id"] = payment  # a prepaid subscription pays the new bundles now
         return row["account_id"], done
 
 

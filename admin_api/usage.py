@@ -19,7 +19,8 @@ from admin_api.customers import accounts_of
 from admin_api.schemas import UsageAdjustment
 from tarif_catalog.model import currency_decimals
 from tarif_client.engine import Charged, Engine
-from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_common.errors import Conflict, InvalidRequest, NotFound, Refused
+from tarif_common.results import Result
 from tarif_postgres import queries
 
 Q = queries.load("usage")
@@ -103,19 +104,20 @@ async def adjust_amount(
     customer_id: int,
     body: UsageAdjustment,
 ) -> dict[str, Any]:
-    """The engine refunds (charged - new amount); refunds already made count as charged less."""
+    """The engine refunds (charged - new amount); refunds already made count as charged less.
+    The request's `request_id` is the engine's refund id, so a retry refunds once; a refusal
+    is a `Refused` problem (nothing refunded)."""
     account_id = await accounts_of(conn, customer_id)
-    if not body.request_id.startswith("e:"):
-        raise InvalidRequest("body.request_id", "only charged events (e:...) can be adjusted")
-    event = await conn.fetchrow(Q.charged_event, account_id, body.request_id)
+    event_id = body.event_id.removeprefix("e:")
+    if ":" in event_id:
+        raise InvalidRequest("body.event_id", "only charged events (e:<event id>) can be adjusted")
+    event = await conn.fetchrow(Q.charged_event, account_id, f"e:{event_id}")
     if event is None:
-        raise NotFound(f"no charged event {body.request_id} (or not ingested yet)")
-    refunded = await conn.fetchval(
-        Q.refunded_so_far, account_id, body.request_id.removeprefix("e:")
-    )
+        raise NotFound(f"no charged event {event_id!r} (or not ingested yet)")
+    refunded = await conn.fetchval(Q.refunded_so_far, account_id, event_id)
     charged = Decimal(event["cost"]) + Decimal(refunded)
     new = Decimal(body.amount)
-    done = await conn.fetchval(Q.refund_cost, account_id, f"r:{body.refund_id}")
+    done = await conn.fetchval(Q.refund_cost, account_id, f"r:{body.request_id}")
     if done is not None:  # a retry of an adjustment already made: the engine replays it
         charged -= Decimal(done)
         new = charged + Decimal(done)
@@ -125,15 +127,15 @@ async def adjust_amount(
     decimals = currency_decimals(published.resources, event["currency"])
     answer: Charged = await engine.refund(
         subscriber=event["subscriber"],
-        refund_id=body.refund_id,
-        original_event_id=body.request_id.removeprefix("e:"),
+        refund_id=body.request_id,
+        original_event_id=event_id,
         amount=charged - new,
         currency=event["currency"],
         decimals=decimals,
     )
     result = {
         "request_id": body.request_id,
-        "refund_id": body.refund_id,
+        "event_id": event_id,
         "result": answer.result,
         "message": answer.message,
         "refunded": None if answer.cost is None else str(answer.cost),
@@ -143,7 +145,13 @@ async def adjust_amount(
     }
     await audit.record(
         conn, who, "usage.adjust", "customer", str(customer_id),
-        {"request_id": body.request_id, "amount": str(charged)},
+        {"event_id": event_id, "amount": str(charged)},
         result | {"reason": body.reason},
     )  # fmt: skip
+    if answer.result != Result.SUCCESS.name:
+        raise Refused(
+            Result[answer.result],
+            f"the engine refused to refund event {event_id!r} ({answer.result}: "
+            f"{answer.message}): nothing was refunded, the event costs {charged}",
+        )
     return result

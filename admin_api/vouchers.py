@@ -90,16 +90,16 @@ async def use(
     field: str,
 ) -> Used:
     """Redeem inside the caller's transaction: a credit to a balance of the resource (in the
-    subscription's balance group when there is one), or the pack bought for `sub`. A retry of
-    a credit already made gives the same adjustment back."""
+    subscription's balance group when there is one), or the pack bought for `sub`. A second
+    redemption by the same customer, a retry included, is a Conflict saying so."""
     voucher = await conn.fetchrow(Q.lock_voucher, code)
     if voucher is None:
         raise InvalidRequest(field, f"no voucher {code!r}")
     done = await conn.fetchrow(Q.customer_redemption, code, customer_id)
-    if done is not None:
-        if done["adjustment_id"] is not None:
-            return Used(done["adjustment_id"], [])
-        raise Conflict(f"voucher {code!r} was already redeemed by customer {customer_id}")
+    if done is not None:  # a retry too: what the first redemption did is in the adjustments
+        credit = done["adjustment_id"]
+        made = f" (adjustment {credit})" if credit is not None else ""
+        raise Conflict(f"voucher {code!r} was already redeemed by customer {customer_id}{made}")
     if voucher["expires_at"] is not None and voucher["expires_at"] <= datetime.now(UTC):
         raise Conflict(f"voucher {code!r} expired")
     if voucher["uses"] >= voucher["max_uses"]:
@@ -173,4 +173,8 @@ async def redeem(
                 "products": [await purchases.get(conn, p) for p in used.purchases],
                 "account": account,
             }
-    return await balances.apply(pool, store, used.adjustment)
+    credited = await balances.apply(pool, store, used.adjustment)
+    if refused := balances.refusal(credited):
+        refused.state["voucher"] = code  # redeemed: the code is used, its credit refused
+        raise refused
+    return credited

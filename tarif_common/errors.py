@@ -7,6 +7,8 @@ message.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tarif_common.results import Result
 
 
@@ -106,6 +108,18 @@ class MissingReference(Conflict):
 
     def __init__(self, message: str | None = None, *, constraint: str = "") -> None:
         self.constraint = constraint
+        super().__init__(message)
+
+
+class Refused(TarifError):
+    """The engine refused the operation."""
+
+    def __init__(self, result: Result, message: str, state: dict[str, Any] | None = None) -> None:
+        # the engine's own result picks the status in the one table (CREDIT_LIMIT_REACHED: 402)
+        self.result = result
+        # what the request left recorded (e.g. the purchases it made, now `refused`), so a
+        # client knows what exists after the refusal; empty when nothing was kept
+        self.state = state or {}
         super().__init__(message)
 
 

@@ -75,10 +75,10 @@ class RatedEvent(Answer):
 
 
 class UsageAdjusted(Answer):
-    """What the engine refunded of a charged event."""
+    """What the engine refunded of a charged event (a refusal is a problem, not this)."""
 
-    request_id: str
-    refund_id: str
+    request_id: str = Field(description="the idempotency key given: the engine's refund id")
+    event_id: str = Field(description="the engine's id of the event refunded")
     result: str
     message: str
     refunded: Amount | None
@@ -88,9 +88,11 @@ class UsageAdjusted(Answer):
 
 
 class ManualEventCharged(Answer):
-    """The engine's answer to a usage event entered by hand."""
+    """The engine's answer to a usage event entered by hand (a refusal is a problem, not
+    this)."""
 
-    event_id: str
+    request_id: str = Field(description="the idempotency key given")
+    event_id: str = Field(description="the engine's event id: the request_id")
     result: str
     message: str
     cost: Amount | None

@@ -84,12 +84,16 @@ class SubscriptionSummary(Answer):
     services: list[str]
 
 
-class ProvisionedBalance(Answer):
-    """A balance as provisioned (the engine's live amounts: /balances)."""
+class CustomerBalance(Answer):
+    """A balance of the customer: its amount live from the engine (with what open sessions
+    hold and what is available), or as provisioned; the details' `balances_source` says
+    which."""
 
     id: str
     resource: str
     amount: Amount
+    reserved: Amount | None = Field(default=None, description="live only: held by sessions")
+    available: Amount | None = Field(default=None, description="live only")
     valid_from: Timestamp | None
     valid_to: Timestamp | None
     priority: int
@@ -115,7 +119,15 @@ class Customer(Answer):
     payment: Payment
     contacts: list[ContactAnswer]
     subscriptions: list[SubscriptionSummary]
-    balances: list[ProvisionedBalance]
+    balances: list[CustomerBalance]
+    balances_source: Literal["live", "provisioned"] = Field(
+        description="live when the engine gave every balance's amount (GET of one customer);"
+        " provisioned, with `balances_note` saying why, when it could not, and in the answers"
+        " of changes"
+    )
+    balances_note: str | None = Field(
+        default=None, description="provisioned: why the amounts are not live"
+    )
     balance_groups: list[BalanceGroupRef]
     created_at: datetime
     updated_at: datetime

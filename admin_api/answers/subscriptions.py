@@ -17,9 +17,9 @@ class PlanChanged(Answer):
 
     plan: str
     status: Literal["done", "scheduled", "unchanged"]
-    transition: int | None = Field(default=None, description="scheduled: its id")
+    transition_id: int | None = Field(default=None, description="scheduled: its id")
     effective_at: Timestamp | None = Field(default=None, description="scheduled: when")
-    payment: int | None = Field(
+    adjustment_id: int | None = Field(
         default=None, description="done, prepaid: the adjustment that pays the new bundles"
     )
 

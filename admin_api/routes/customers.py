@@ -13,6 +13,7 @@ from admin_api import (
     balances,
     billing_profiles,
     customers,
+    details,
     manual_events,
     services,
     subscriptions,
@@ -37,6 +38,7 @@ from admin_api.answers.subscriptions import (
 )
 from admin_api.auth import Admin, Operator, Reader, Role
 from admin_api.paging import Listing, Page, Select, listing, order
+from admin_api.problems import REFUSED
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, settle, sync_accounts, sync_engine
 from admin_api.schemas import (
@@ -124,10 +126,19 @@ async def export(
     )
 
 
-@router.post("", status_code=201, response_model=Customer, summary="Onboard a customer")
+@router.post(
+    "",
+    status_code=201,
+    response_model=Customer,
+    responses=REFUSED,
+    summary="Onboard a customer",
+)
 async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) -> dict[str, Any]:
     """Account, payment, contacts and a subscription with its services and balances: all of
-    it is created, or nothing (e.g. a service identifier already in use: 409)."""
+    it is created, or nothing (e.g. a service identifier already in use: 409). A prepaid
+    price its new balance cannot pay is refused (422) before anything is written; should the
+    engine still refuse the payment (402), the customer stays onboarded and the products are
+    kept as `refused` (the problem's `state` names them)."""
     async with pool.acquire() as conn:
         customer_id, account_id, payments = await customers.onboard(
             conn, request.app.state.redis, who, body
@@ -135,15 +146,20 @@ async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) ->
         await sync_engine(request, "account", account_id, conn)
         if body.sharing is not None:
             await sync_engine(request, "group", body.sharing.group, conn)
-    await settle(request, payments, account_id)
+    await settle(
+        request, payments, account_id, f"; customer {customer_id} stays onboarded",
+        {"customer_id": customer_id},
+    )  # fmt: skip
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
 
 
 @router.get("/{customer_id}", response_model=Customer, summary="A customer's details")
-async def get(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+async def get(_: Reader, pool: Pool, request: Request, customer_id: CustomerId) -> dict[str, Any]:
+    """Balances live from the engine (`balances_source: live`), or, when the engine cannot
+    give them, as provisioned with `balances_note` saying why."""
     async with pool.acquire() as conn:
-        return await customers.get_customer(conn, customer_id)
+        return await details.customer_details(conn, request.app.state.engine, customer_id)
 
 
 @router.patch("/{customer_id}", response_model=Customer, summary="Edit account info or status")
@@ -213,6 +229,7 @@ SubscriptionId = Annotated[int, Path(ge=1, le=2**62)]
 @router.put(
     "/{customer_id}/subscriptions/{subscription_id}/plan",
     response_model=PlanChanged,
+    responses=REFUSED,
     summary="Plan transition, now or at a date",
 )
 async def change_plan(
@@ -223,14 +240,23 @@ async def change_plan(
     subscription_id: SubscriptionId,
     body: PlanChange,
 ) -> dict[str, Any]:
+    """Without `effective_at`, now; with a future one, scheduled; a past one is refused (422
+    naming `body.effective_at`), never applied late. Prepaid, the new plan's bundles are paid
+    at once: when the engine refuses the payment (402), the subscription is on the new plan,
+    the old plan's products are cancelled and the new ones kept as `refused` (the problem's
+    `state` names them)."""
     async with pool.acquire() as conn:
         account_id, done = await subscriptions.change_plan(
             conn, who, customer_id, subscription_id, body
         )
         if done["status"] == "done":
             await sync_engine(request, "account", account_id, conn)
-    if done.get("payment"):
-        await settle(request, [done["payment"]], account_id)
+    if done.get("adjustment_id"):
+        await settle(
+            request, [done["adjustment_id"]], account_id,
+            f"; subscription {subscription_id} is on plan {done['plan']!r} now, its old plan's"
+            " products cancelled", {"subscription_id": subscription_id, "plan": done["plan"]},
+        )  # fmt: skip
     return done
 
 
@@ -266,12 +292,16 @@ async def cancel_subscription(
 @router.post(
     "/{customer_id}/events",
     response_model=ManualEventCharged,
+    responses=REFUSED,
     summary="Enter a usage event by hand (through the engine)",
 )
 async def manual_event(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: ManualEvent
 ) -> dict[str, Any]:
-    """Rated and charged by the engine like network usage; `event_id` makes a retry harmless."""
+    """Rated and charged by the engine like network usage; `request_id` (the engine's event
+    id) makes a retry harmless. Refused by the engine, nothing is charged: a problem whose
+    `result` is the engine's (CREDIT_LIMIT_REACHED: 402; USER_UNKNOWN: 404 and RATING_FAILED:
+    422, both kept as unratable usage for review)."""
     return await manual_events.enter(pool, request.app.state.engine, who, customer_id, body)
 
 
@@ -313,6 +343,7 @@ BalanceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 @router.post(
     "/{customer_id}/balances/{balance_id}/adjustments",
     response_model=AdjustmentRecord,
+    responses=REFUSED,
     summary="Adjust a balance (once per request_id)",
 )
 async def adjust_balance(
@@ -323,13 +354,19 @@ async def adjust_balance(
     balance_id: BalanceId,
     body: Adjustment,
 ) -> dict[str, Any]:
-    """Operators may adjust up to TARIF_OPERATOR_ADJUSTMENT_LIMIT (in the resource's unit)."""
+    """Operators may adjust up to TARIF_OPERATOR_ADJUSTMENT_LIMIT (in the resource's unit).
+    Refused by the engine (e.g. below the balance's floor: 402), the adjustment stays recorded
+    as `refused` (the problem's `state` names it) and a retry with the same `request_id` gets
+    the same answer."""
     limit = request.app.state.settings.operator_adjustment_limit
     if who.role is Role.OPERATOR and abs(Decimal(body.amount)) > limit:
         raise HTTPException(403, f"Operators may adjust at most {limit}")
     async with pool.acquire() as conn:
         adjustment_id = await balances.request_adjustment(conn, who, customer_id, balance_id, body)
-    return await balances.apply(pool, request.app.state.store, adjustment_id)
+    done = await balances.apply(pool, request.app.state.store, adjustment_id)
+    if refused := balances.refusal(done):
+        raise refused
+    return done
 
 
 @router.get(
@@ -388,12 +425,14 @@ async def export_usage(
 @router.post(
     "/{customer_id}/usage/adjustments",
     response_model=UsageAdjusted,
+    responses=REFUSED,
     summary="Lower a charged event's amount",
 )
 async def adjust_usage(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: UsageAdjustment
 ) -> dict[str, Any]:
-    """The engine refunds the difference (once per refund_id) to the balances it came from."""
+    """The engine refunds the difference (once per `request_id`, the engine's refund id) to
+    the balances it came from; refused by the engine, a problem (nothing refunded)."""
     async with pool.acquire() as conn:
         return await usage.adjust_amount(conn, request.app.state.engine, who, customer_id, body)
 
@@ -401,11 +440,13 @@ async def adjust_usage(
 @router.post(
     "/{customer_id}/vouchers",
     response_model=VoucherUsed,
+    responses=REFUSED,
     summary="Apply a voucher (credited once per customer)",
 )
 async def redeem_voucher(
     who: Operator, pool: Pool, request: Request, customer_id: CustomerId, body: Redemption
 ) -> dict[str, Any]:
+    """Once per customer: a second time is a 409 saying the code was already redeemed."""
     return await vouchers.redeem(pool, request.app.state.store, who, customer_id, body.code)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
@@ -48,14 +48,28 @@ async def sync_accounts(
     return synced
 
 
-async def settle(request: Request, adjustments: list[int], account_id: str) -> None:
+async def settle(
+    request: Request,
+    adjustments: list[int],
+    account_id: str,
+    context: str = "",
+    state: dict[str, Any] | None = None,
+) -> None:
     """Apply a change's adjustments (credits, prepaid payments) now and push what they
-    activated; if the engine is away the housekeeping loop finishes them."""
+    activated; if the engine is away the housekeeping loop finishes them. One the engine
+    refused raises `Refused` (after the push): `context` and `state` say what the committed
+    change left in place (e.g. the new subscription)."""
     for adjustment_id in adjustments:
         try:
             await purchases.settle(request.app.state.pool, request.app.state.store, adjustment_id)
         except _DEFERRED as exc:
             log.warning("settle.deferred", extra={"error": repr(exc)})
             return
-    if adjustments:
-        await sync_engine(request, "account", account_id)
+    if not adjustments:
+        return
+    await sync_engine(request, "account", account_id)
+    async with request.app.state.pool.acquire() as conn:
+        for adjustment_id in adjustments:
+            if refused := await purchases.refusal(conn, adjustment_id, context):
+                refused.state.update(state or {})
+                raise refused

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 
 from admin_api import balance_groups, customers, purchases, subscriptions, vouchers
-from admin_api.answers.customers import Customer
+from admin_api.answers.customers import SubscriptionSummary
 from admin_api.answers.subscriptions import BalanceGroup, Purchase, VoucherUsed
 from admin_api.auth import Admin, Operator, Reader
 from admin_api.paging import Page
+from admin_api.problems import REFUSED
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, settle, sync_engine
 from admin_api.schemas import (
@@ -74,21 +75,29 @@ async def change_balance_group(
 @router.post(
     "/{customer_id}/subscriptions",
     status_code=201,
-    response_model=Customer,
+    response_model=SubscriptionSummary,
+    responses=REFUSED,
     summary="Add a subscription (in a balance group)",
 )
 async def add_subscription(
     who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: SubscriptionIn
 ) -> dict[str, Any]:
-    """All or nothing, like onboarding: its services can be charged as soon as it answers."""
+    """All or nothing, like onboarding: its services can be charged as soon as it answers,
+    which is the new subscription. Prepaid, when the engine refuses the payment of its plan's
+    products (402), the subscription stays open and its products are kept as `refused`: the
+    problem's `state` names them."""
     async with pool.acquire() as conn:
         opened, account_id = await subscriptions.add(
             conn, request.app.state.redis, who, customer_id, body
         )
         await sync_engine(request, "account", account_id, conn)
-    await settle(request, opened.adjustments, account_id)
+    sid = opened.subscription_id
+    await settle(
+        request, opened.adjustments, account_id,
+        f"; subscription {sid} stays open (cancel it if it should not)", {"subscription_id": sid},
+    )  # fmt: skip
     async with pool.acquire() as conn:
-        return await customers.get_customer(conn, customer_id)
+        return await customers.get_subscription(conn, customer_id, sid)
 
 
 SubscriptionId = Annotated[int, Path(ge=1, le=2**62)]
@@ -113,6 +122,7 @@ async def list_products(
     "/{customer_id}/subscriptions/{subscription_id}/packs",
     status_code=201,
     response_model=Page[Purchase],
+    responses=REFUSED,
     summary="Buy an option pack",
 )
 async def buy_pack(
@@ -123,8 +133,10 @@ async def buy_pack(
     subscription_id: SubscriptionId,
     body: PackPurchase,
 ) -> dict[str, Any]:
-    """Prepaid: paid at once from the group's money balance (`refused` when it cannot pay);
-    postpaid: its prices go to the bills."""
+    """Prepaid: paid at once from the group's money balance; when the engine refuses the
+    payment (402), the purchases are kept as `refused` (listed with the products, nothing
+    granted) and the problem's `state` names them; a retry with the same `request_id` gets the
+    same answer. Postpaid: its prices go to the bills."""
     async with pool.acquire() as conn:
         bought = await purchases.buy_pack(
             conn, who, customer_id, subscription_id, body, subscriptions.redeem_coupon,
@@ -141,6 +153,7 @@ async def buy_pack(
 @router.patch(
     _PRODUCTS + "/{purchase_id}",
     response_model=Purchase,
+    responses=REFUSED,
     summary="Modify a product (quantity, value, end)",
 )
 async def modify_product(
@@ -159,7 +172,11 @@ async def modify_product(
             conn, who, customer_id, subscription_id, purchase_id, body
         )
         await sync_engine(request, "account", account_id, conn)
-    await settle(request, [adjustment] if adjustment else [], account_id)
+    await settle(
+        request, [adjustment] if adjustment else [], account_id,
+        f"; product {purchase_id} has its new terms, its balance did not move",
+        {"purchase_id": purchase_id},
+    )  # fmt: skip
     async with pool.acquire() as conn:
         return await purchases.get(conn, purchase_id)
 
@@ -186,6 +203,7 @@ async def cancel_product(
 @router.post(
     "/{customer_id}/subscriptions/{subscription_id}/vouchers",
     response_model=VoucherUsed,
+    responses=REFUSED,
     summary="Apply a voucher to a subscription (a credit, or a pack bought free)",
 )
 async def apply_voucher(
@@ -196,6 +214,7 @@ async def apply_voucher(
     subscription_id: SubscriptionId,
     body: Redemption,
 ) -> dict[str, Any]:
+    """Once per customer: a second time is a 409 saying the code was already redeemed."""
     done = await vouchers.redeem(
         pool, request.app.state.store, who, customer_id, body.code, subscription_id
     )

@@ -111,6 +111,10 @@ SELECT p.id, p.subscription_id, p.origin, p.offer, p.product, p.quantity,
       WHERE v.purchase_id = p.id) AS services
 FROM purchases p WHERE id = $1;
 
+-- name: purchases_paid_by
+-- The purchases an adjustment pays (id), in order. $1 adjustment id
+SELECT id FROM purchases WHERE adjustment_id = $1 ORDER BY id;
+
 -- name: purchases_of_request
 -- What an earlier request bought for the subscription (id, adjustment_id, offer). $1 subscription id, $2 request id
 SELECT id, adjustment_id, offer FROM purchases

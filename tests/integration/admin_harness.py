@@ -29,6 +29,7 @@ class Admin:
     relay: Relay
     pool: asyncpg.Pool
     engine: Engine
+    app: Any = None  # the FastAPI app, e.g. to swap its engine client for one that fails
 
     def as_(self, role: str) -> dict[str, str]:
         return {"X-API-Key": self.keys[role]}
@@ -60,7 +61,7 @@ async def running_admin(engine: Engine, pool: asyncpg.Pool) -> AsyncIterator[Adm
     app = create_app(State(settings, pool, engine.redis, relay, grpc_engine, store))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
-        yield Admin(client, keys, relay, pool, engine)
+        yield Admin(client, keys, relay, pool, engine, app)
     await grpc_engine.close()
 
 

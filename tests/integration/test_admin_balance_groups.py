@@ -30,8 +30,14 @@ async def test_a_second_subscription_in_its_own_group_moves_only_that_groups_bal
 
     response = await admin.call("POST", f"/v1/customers/{cid}/subscriptions", json=second())
     assert response.status_code == 201, response.text
-    after = response.json()
+    added = response.json()  # the new subscription, as the details show it
+    assert set(added) == set(customer["subscriptions"][0])
+    assert (added["balance_group"], added["services"], added["status"]) == (
+        "work", ["38640555101"], "active",
+    )  # fmt: skip
+    after = (await admin.call("GET", f"/v1/customers/{cid}")).json()
     assert after["engine"] == "synced"
+    assert [s["id"] for s in after["subscriptions"]][-1] == added["id"]
     assert [(g["name"], g["account_id"]) for g in after["balance_groups"]] == [
         ("main", account),
         ("work", f"{account}.work"),

@@ -83,8 +83,15 @@ async def test_an_adjustment_applies_once_and_respects_limits(admin: Admin) -> N
     too_much = {"request_id": "adj-2", "amount": "-50.01", "reason": "x"}
     assert (await admin.call("POST", path, "operator", json=too_much)).status_code == 403
     below = await admin.call("POST", path, json={**too_much, "amount": "-20.00"})
-    assert (below.json()["status"], below.json()["balance_after"]) == ("refused", None)
-    assert below.json()["result"].startswith("CREDIT_LIMIT_REACHED")
+    assert below.status_code == 402, below.text  # a refusal is a problem, never a 200
+    assert below.headers["content-type"] == "application/problem+json"
+    problem = below.json()
+    assert problem["result"] == "CREDIT_LIMIT_REACHED"
+    assert problem["state"]["status"] == "refused"  # kept, retrievable, moved nothing
+    refused_id = problem["state"]["adjustment_id"]
+    retried = await admin.call("POST", path, json={**too_much, "amount": "-20.00"})
+    assert (retried.status_code, retried.json()["state"]) == (402, problem["state"])
+    assert (await live(admin, customer["id"]))["main"]["amount"] == "15.00"
     assert (await admin.call("POST", path, "auditor", json=body)).status_code == 403
     missing = f"/v1/customers/{customer['id']}/balances/nope/adjustments"
     assert (
@@ -97,6 +104,8 @@ async def test_an_adjustment_applies_once_and_respects_limits(admin: Admin) -> N
         ("adj-1", "applied"),
         ("adj-2", "refused"),
     ]
+    assert listed["items"][1]["id"] == refused_id
+    assert listed["items"][1]["balance_after"] is None
     records = [r for r in await admin.engine.rated_records() if r["k"] == "adjust"]
     assert [(r["imp"], r["reason"]) for r in records] == [("main|EUR|500", "goodwill")]
 

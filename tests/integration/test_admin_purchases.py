@@ -168,8 +168,20 @@ async def test_option_packs_paid_or_refused_and_pack_vouchers(admin: Admin) -> N
     again = await admin.call(
         "POST", f"{path}/packs", json={"pack": "data-boost", "request_id": "p2"}
     )
-    (refused,) = again.json()["items"]
-    assert refused["status"] == "refused"  # nothing left to pay with
+    assert again.status_code == 402, again.text  # nothing left to pay with: a problem
+    assert again.headers["content-type"] == "application/problem+json"
+    problem = again.json()
+    assert problem["result"] == "CREDIT_LIMIT_REACHED"
+    assert problem["state"]["status"] == "refused"
+    (refused_id,) = problem["state"]["purchases"]
+    assert f"[{refused_id}]" in problem["detail"]
+    retried = await admin.call(
+        "POST", f"{path}/packs", json={"pack": "data-boost", "request_id": "p2"}
+    )
+    assert (retried.status_code, retried.json()["state"]) == (402, problem["state"])
+    listed = (await admin.call("GET", f"{path}/products")).json()["items"]
+    (refused,) = [p for p in listed if p["id"] == refused_id]
+    assert refused["status"] == "refused"  # kept and retrievable, granting nothing
     report = await engine.stub.GetBalances(pb.BalanceQuery(subscriber=MSISDN))
     assert refused["balance_id"] not in [b.id for b in report.balances]
     assert await engine.balance(MSISDN, "main") == 0
@@ -186,6 +198,7 @@ async def test_option_packs_paid_or_refused_and_pack_vouchers(admin: Admin) -> N
     assert await engine.balance(MSISDN, free["balance_id"]) == 1073741824
     twice = await admin.call("POST", f"{path}/vouchers", "operator", json={"code": "FREEDATA"})
     assert twice.status_code == 409
+    assert "'FREEDATA' was already redeemed" in twice.json()["detail"]
 
     other = onboarding("38640555002") | {"account_id": "basic-1"}
     basic = (await admin.call("POST", "/v1/customers", json=other)).json()

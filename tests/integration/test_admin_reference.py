@@ -48,14 +48,25 @@ async def test_vouchers_credit_once_per_customer_and_never_beyond_their_uses(adm
     for i in range(3):
         created = await admin.call("POST", "/v1/customers", json=onboarding(f"3864055570{i}"))
         ids.append(created.json()["id"])
-    # the same customer twice at once: credited once
+    # the same customer twice at once: credited once, the other told it was redeemed already
     redeem = f"/v1/customers/{ids[0]}/vouchers"
-    first, again = await asyncio.gather(
-        admin.call("POST", redeem, "operator", json={"code": "WELCOME5"}),
-        admin.call("POST", redeem, "operator", json={"code": "WELCOME5"}),
+    first, again = sorted(
+        await asyncio.gather(
+            admin.call("POST", redeem, "operator", json={"code": "WELCOME5"}),
+            admin.call("POST", redeem, "operator", json={"code": "WELCOME5"}),
+        ),
+        key=lambda r: r.status_code,
     )
-    assert first.json()["id"] == again.json()["id"]
+    assert (first.status_code, again.status_code) == (200, 409), (first.text, again.text)
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["detail"] == (
+        f"voucher 'WELCOME5' was already redeemed by customer {ids[0]}"
+        f" (adjustment {first.json()['id']})"
+    )
     assert first.json()["balance_after"] == "15.00"
+    later = await admin.call("POST", redeem, "operator", json={"code": "WELCOME5"})
+    assert later.status_code == 409
+    assert "already redeemed" in later.json()["detail"]
     assert await admin.engine.balance("38640555700") == 1500
     second = await admin.call("POST", f"/v1/customers/{ids[1]}/vouchers", json={"code": "WELCOME5"})
     assert second.json()["status"] == "applied"

@@ -38,11 +38,20 @@ async def test_plan_transition_now_and_at_a_date(admin: Admin) -> None:
     assert (await admin.call("PUT", "/v1/catalog", json=document)).status_code == 200
     await engine.app.catalog.refresh()
 
+    # a moment already past is refused, never applied (and paid) late; a date without a
+    # time zone is no moment at all
+    for moment in ("2020-01-01T00:00:00Z", (datetime.now(UTC) - timedelta(seconds=1)).isoformat(),
+                   "2099-01-01T00:00:00"):  # fmt: skip
+        past = await admin.call("PUT", path, json={"plan": "dear", "effective_at": moment})
+        assert (past.status_code, past.json()["field"]) == (422, "body.effective_at"), past.text
+    listed = (await admin.call("GET", f"/v1/customers/{customer['id']}/plan-transitions")).json()
+    assert listed["items"] == []
     later = datetime.now(UTC) + timedelta(hours=1)
     scheduled = await admin.call(
         "PUT", path, json={"plan": "dear", "effective_at": later.isoformat()}
     )
     assert scheduled.json()["status"] == "scheduled"
+    assert isinstance(scheduled.json()["transition_id"], int)
     answer = await engine.stub.ChargeEvent(sms(MSISDN, "before", engine.clock.now))
     assert answer.cost.minor_units == 5  # still the old plan
     assert await apply_due_transitions(admin.pool) == []  # not due yet
@@ -98,7 +107,7 @@ async def test_payment_change_and_a_manual_event_through_the_engine(admin: Admin
     pan = {"payment": {**card["payment"], "token": "5555555555554444"}}
     assert (await admin.call("PUT", f"{path}/payment", json=pan)).status_code == 422
     event = {
-        "event_id": "manual-1",
+        "request_id": "manual-1",
         "service_identifier": MSISDN,
         "service": "sms",
         "attributes": {"destination": "38641000000"},
@@ -106,6 +115,7 @@ async def test_payment_change_and_a_manual_event_through_the_engine(admin: Admin
     }
     first = await admin.call("POST", f"{path}/events", "operator", json=event)
     assert first.json() == {
+        "request_id": "manual-1",
         "event_id": "manual-1",
         "result": "SUCCESS",
         "message": "",
@@ -120,3 +130,17 @@ async def test_payment_change_and_a_manual_event_through_the_engine(admin: Admin
     )
     assert (foreign.status_code, foreign.json()["field"]) == (422, "body.service_identifier")
     assert (await admin.call("POST", f"{path}/events", "auditor", json=event)).status_code == 403
+    # 9.95 EUR at 0.05 an SMS: 200 of them cannot be paid, a refusal is a problem
+    costly = {**event, "request_id": "manual-2", "units": 200}
+    refused = await admin.call("POST", f"{path}/events", "operator", json=costly)
+    assert refused.status_code == 402, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["result"] == "CREDIT_LIMIT_REACHED"
+    assert refused.json()["state"] == {"event_id": "manual-2", "kept_as_unrated": False}
+    assert await admin.engine.balance(MSISDN) == 995  # nothing charged
+    again = await admin.call("POST", f"{path}/events", "operator", json=costly)
+    assert (again.status_code, again.json()) == (402, refused.json())
+    old_name = {**event, "event_id": "manual-3"}
+    del old_name["request_id"]
+    renamed = await admin.call("POST", f"{path}/events", "operator", json=old_name)
+    assert (renamed.status_code, renamed.json()["field"]) == (422, "body.request_id")

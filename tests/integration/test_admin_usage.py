@@ -69,7 +69,7 @@ async def test_usage_of_a_period_pages_csv_and_an_adjusted_amount(admin: Admin) 
     assert (await admin.call("GET", base, params=backwards)).status_code == 422
 
     engine.clock.now = time.time()  # the API refunds at the real time
-    lower = {"request_id": "e:u0", "amount": "0.02", "refund_id": "fix-u0", "reason": "promo"}
+    lower = {"event_id": "e:u0", "amount": "0.02", "request_id": "fix-u0", "reason": "promo"}
     done = await admin.call("POST", f"{base}/adjustments", "operator", json=lower)
     assert done.status_code == 200, done.text
     assert (done.json()["result"], done.json()["refunded"]) == ("SUCCESS", "0.03")
@@ -78,15 +78,15 @@ async def test_usage_of_a_period_pages_csv_and_an_adjusted_amount(admin: Admin) 
     again = await admin.call("POST", f"{base}/adjustments", "operator", json=lower)
     assert (again.json()["result"], again.json()["refunded"]) == ("SUCCESS", "0.03")
     assert await engine.balance(MSISDN) == 978  # once
-    higher = {**lower, "refund_id": "fix-u0-b", "amount": "0.05"}
+    higher = {**lower, "request_id": "fix-u0-b", "amount": "0.05"}
     assert (
         await admin.call("POST", f"{base}/adjustments", "operator", json=higher)
     ).status_code == 409
-    unknown = {**lower, "request_id": "e:nope", "refund_id": "x"}
+    unknown = {**lower, "event_id": "e:nope", "request_id": "x"}
     assert (
         await admin.call("POST", f"{base}/adjustments", "operator", json=unknown)
     ).status_code == 404
-    session = {**lower, "request_id": "s:abc#1", "refund_id": "y"}
+    session = {**lower, "event_id": "s:abc#1", "request_id": "y"}
     assert (
         await admin.call("POST", f"{base}/adjustments", "operator", json=session)
     ).status_code == 422
