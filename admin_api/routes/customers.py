@@ -77,10 +77,20 @@ async def filters(
     payment_method: Annotated[
         str | None, Query(pattern=r"^(invoice|credit_card|direct_debit)$")
     ] = None,
+    account_id: Annotated[
+        str | None,
+        Query(max_length=128, description="an engine account id of any of its balance groups"),
+    ] = None,
+    service: Annotated[
+        str | None,
+        Query(max_length=128, description="a service identifier (MSISDN) of its subscriptions"),
+    ] = None,
 ) -> dict[str, str | None]:
     """`q` searches words (prefixes) of name, e-mail, address, city and organisation;
     `full_name` and `email` match a prefix; the others match exactly."""
     return {
+        "account_id": account_id,
+        "service": service,
         "q": q,
         "full_name": full_name,
         "email": email,
