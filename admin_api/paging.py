@@ -143,6 +143,20 @@ async def paging(
     return Paging(limit, cursor)
 
 
+def _like(value: Any, start: Any) -> bool:
+    """A key of the same shape as the list's start: a bigint id, a text, or a tuple of them
+    (a forged cursor is a 422, never a driver error)."""
+    if isinstance(start, tuple):
+        return (
+            isinstance(value, tuple)
+            and len(value) == len(start)
+            and all(_like(v, s) for v, s in zip(value, start, strict=True))
+        )
+    if isinstance(start, int):
+        return type(value) is int and 0 <= value <= MAX_ID
+    return isinstance(value, str) and "\x00" not in value
+
+
 @dataclass(frozen=True, slots=True)
 class Keyset:
     """The one order of a list: its unique key and where page 1 starts.
@@ -167,7 +181,10 @@ class Keyset:
             name, value = json.loads(base64.urlsafe_b64decode(page.cursor))
             if name != self.name:
                 raise ValueError("the cursor belongs to another list")
-            return self.load(tuple(value) if isinstance(self.key, tuple) else value)
+            value = tuple(value) if isinstance(self.key, tuple) else value
+            if not _like(value, self.start):
+                raise ValueError("its key is not one of this list")
+            return self.load(value)
         except (ValueError, TypeError, binascii.Error) as exc:
             raise InvalidRequest("cursor", f"is not a cursor of this list ({exc})") from None
 
