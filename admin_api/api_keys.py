@@ -13,14 +13,18 @@ import asyncpg
 
 from admin_api import audit
 from admin_api.auth import Principal, Role, create_key
+from admin_api.paging import Keyset, Listed, Paging
 from tarif_common.errors import NotFound
 from tarif_postgres import queries
 
 Q = queries.load("auth")
 
 
-async def list_keys(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(Q.list_keys)]
+KEYS = Keyset("api-keys", "id", 0, hidden=True)  # oldest first; the row id is not shown
+
+
+async def list_keys(conn: asyncpg.Connection, page: Paging) -> Listed:
+    return KEYS.page(await conn.fetch(Q.list_keys, KEYS.after(page), page.limit), page)
 
 
 async def new_key(

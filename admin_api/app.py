@@ -58,10 +58,11 @@ DESCRIPTION = """Run the business: customers, catalog, usage.
 **Auth**: every call needs an `X-API-Key` header (`tarif admin create-key --role R`). Roles:
 `admin` (everything), `operator` (read; correct and re-rate usage), `auditor` (read only).
 
-**Lists**: `limit` and `cursor` (from `next_cursor`), `sort` (`field` or `-field`), filters named
-after the field. **Errors**: `application/problem+json` with `field` naming the bad input. A query
-parameter an operation does not take is a 422; a body that is not JSON a 400; a body over
-`TARIF_ADMIN_MAX_BODY` (1 MiB by default) a 413.
+**Lists**: every list takes `limit` and `cursor` (from `next_cursor`, null on the last page);
+some take `sort` (`field` or `-field`) and filters named after the field. **Errors**:
+`application/problem+json` with `field` naming the bad input. A query parameter an operation
+does not take is a 422; a body that is not JSON a 400; a body over `TARIF_ADMIN_MAX_BODY`
+(1 MiB by default) a 413.
 """
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from admin_api.auth import Principal
+from admin_api.paging import MAX_ID, Keyset, Listed, Paging
+from tarif_common.errors import InvalidRequest
 from tarif_postgres import queries
 
 Q = queries.load("audit")
@@ -40,16 +43,26 @@ def _plain(value: Any) -> Any:
     return None if value is None else json.loads(json.dumps(value, default=str))
 
 
+LOG = Keyset("audit-log", "id", MAX_ID)  # newest first
+
+
 async def page(
     conn: asyncpg.Connection,
+    paging: Paging,
     *,
-    object_type: str | None,
-    object_id: str | None,
-    actor: str | None,
-    before_id: int | None,
-    limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the log, newest first, and the cursor of the next (None on the last)."""
-    rows = await conn.fetch(Q.audit_page, object_type, object_id, actor, before_id, limit)
-    items = [dict(r) for r in rows]
-    return items, str(items[-1]["id"]) if len(items) == limit else None
+    object_type: str | None = None,
+    object_id: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Listed:
+    """One page of the log, newest first, and the cursor of the next (None on the last).
+
+    `since` and `until` bound `at` half-open, [since, until), so consecutive ranges never
+    list a record twice."""
+    if since is not None and until is not None and until <= since:
+        raise InvalidRequest("query.to", "must be after from")
+    rows = await conn.fetch(
+        Q.audit_page, object_type, object_id, actor, LOG.after(paging), paging.limit, since, until
+    )
+    return LOG.page(rows, paging)

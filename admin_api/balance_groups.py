@@ -15,6 +15,7 @@ import asyncpg
 from admin_api import audit, outbox
 from admin_api.auth import Principal
 from admin_api.billing_profiles import check_window
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import BalanceGroupNew, BalanceGroupPatch
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
@@ -36,11 +37,15 @@ async def resolve(
     return row
 
 
-async def list_groups(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+GROUPS = Keyset("balance-groups", "id", 0)
+
+
+async def list_groups(conn: asyncpg.Connection, customer_id: int, page: Paging) -> Listed:
     if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
-    rows = await conn.fetch(Q.balance_groups_of_customer, customer_id)
-    return [dict(r) for r in rows]
+    after = GROUPS.after(page)
+    rows = await conn.fetch(Q.balance_groups_of_customer, customer_id, after, page.limit)
+    return GROUPS.page(rows, page)
 
 
 async def _get(conn: asyncpg.Connection, group_id: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import asyncpg
 
 from admin_api import audit, balance_groups, catalog, outbox
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import Adjustment, NewBalance
 from tarif_balances.store import RedisBalanceStore
 from tarif_catalog import Catalog
@@ -246,7 +247,26 @@ async def apply_pending(pool: asyncpg.Pool, store: RedisBalanceStore) -> int:
     return len(ids)
 
 
-async def adjustments(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+ADJUSTMENTS = Keyset("adjustments", "id", 0)
+
+
+async def adjustments(conn: asyncpg.Connection, customer_id: int, page: Paging) -> Listed:
     await _customer(conn, customer_id)
-    rows = await conn.fetch(Q.adjustments_of_customer, customer_id)
-    return [dict(r) for r in rows]
+    after = ADJUSTMENTS.after(page)
+    rows = await conn.fetch(Q.adjustments_of_customer, customer_id, after, page.limit)
+    return ADJUSTMENTS.page(rows, page)
+
+
+LIVE = Keyset("balances", ("balance_group", "id"), ("", ""))
+
+
+async def live_page(
+    conn: asyncpg.Connection, engine: Engine, customer_id: int, page: Paging
+) -> Listed:
+    """A page of the live balances, by balance group and id. The engine answers an account's
+    balances all at once, so the page is cut from its answer (a customer has a handful)."""
+    after = LIVE.after(page)
+    found = await live(conn, engine, customer_id)
+    found.sort(key=lambda b: (b["balance_group"], b["id"]))
+    rows = [b for b in found if (b["balance_group"], b["id"]) > after][: page.limit]
+    return LIVE.page(rows, page)

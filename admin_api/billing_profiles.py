@@ -9,6 +9,7 @@ import asyncpg
 
 from admin_api import audit, catalog
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import BillingProfileNew, BillingProfilePatch
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
@@ -17,11 +18,14 @@ Q = queries.load("billing_profiles")
 CUSTOMERS = queries.load("customers")
 
 
-async def list_profiles(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+PROFILES = Keyset("billing-profiles", "id", 0)
+
+
+async def list_profiles(conn: asyncpg.Connection, customer_id: int, page: Paging) -> Listed:
     if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
-    rows = await conn.fetch(Q.profiles_of_customer, customer_id)
-    return [dict(r) for r in rows]
+    rows = await conn.fetch(Q.profiles_of_customer, customer_id, PROFILES.after(page), page.limit)
+    return PROFILES.page(rows, page)
 
 
 def check_window(start: Any, end: Any) -> None:

@@ -8,6 +8,7 @@ import asyncpg
 
 from admin_api import audit, outbox
 from admin_api.auth import Principal
+from admin_api.paging import MAX_ID, Keyset, Listed, Paging
 from tarif_catalog import Catalog, parse_catalog
 from tarif_common.errors import NotFound
 from tarif_postgres import queries
@@ -99,15 +100,24 @@ async def publish_now(conn: asyncpg.Connection, who: Principal, document: dict[s
         return await publish(conn, who, document)
 
 
-async def versions(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest versions, newest first, without their documents."""
-    return [dict(r) for r in await conn.fetch(Q.catalog_versions, limit)]
+VERSIONS = Keyset("catalog-versions", "version", MAX_ID)  # newest first
+SECTION = Keyset("catalog-section", "name", "")
 
 
-async def section(conn: asyncpg.Connection, name: str) -> tuple[int, list[dict[str, Any]]]:
-    """The newest version and the objects of one section, by name, each with its name."""
+async def versions(conn: asyncpg.Connection, page: Paging) -> Listed:
+    """A page of versions, newest first, without their documents."""
+    rows = await conn.fetch(Q.catalog_versions, VERSIONS.after(page), page.limit)
+    return VERSIONS.page(rows, page)
+
+
+async def section(conn: asyncpg.Connection, name: str, page: Paging) -> tuple[int, Listed]:
+    """The newest version and a page of the objects of one section, by name, each with its
+    name. The document is read whole anyway (it is the catalog), so the page is cut here."""
     version, document = await latest(conn)
-    return version, [{"name": k, **v} for k, v in sorted(document.get(name, {}).items())]
+    after = SECTION.after(page)
+    names = sorted(k for k in document.get(name, {}) if k > after)[: page.limit]
+    rows = [{"name": k, **document[name][k]} for k in names]
+    return version, SECTION.page(rows, page)
 
 
 async def item(conn: asyncpg.Connection, section: str, name: str) -> tuple[int, dict[str, Any]]:

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from admin_api import audit, catalog
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import Strict
 from tarif_catalog.pricing import CouponTerms
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
@@ -138,8 +139,11 @@ async def get(conn: asyncpg.Connection, code: str) -> dict[str, Any]:
     return dict(row)
 
 
-async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(Q.all_coupons)]
+COUPONS = Keyset("coupons", "code", "")
+
+
+async def list_all(conn: asyncpg.Connection, page: Paging) -> Listed:
+    return COUPONS.page(await conn.fetch(Q.all_coupons, COUPONS.after(page), page.limit), page)
 
 
 async def delete(conn: asyncpg.Connection, who: Principal, code: str) -> None:

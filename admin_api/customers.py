@@ -165,6 +165,11 @@ def apply_filters(select: Select, filters: Mapping[str, str | None]) -> None:
     for name in ("country", "status", "customer_type", "payment_method"):
         if value := filters.get(name):
             select.where(f"c.{name} = {{}}", value)
+    # the ids the engine and the CLI show: an engine account, a service identifier
+    if value := filters.get("account_id"):
+        select.where(Q.filter_by_account, value)
+    if value := filters.get("service"):
+        select.where(Q.filter_by_service, value)
 
 
 def page_query(select: Select, chosen: Order, limit: int) -> str:

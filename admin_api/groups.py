@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from admin_api.paging import Keyset, Listed, Paging
 from tarif_common.errors import NotFound
 from tarif_postgres import queries
 
@@ -35,8 +36,12 @@ async def get(conn: asyncpg.Connection, t: GroupTables, group_id: str) -> dict[s
     return dict(row) | {"members": [dict(m) for m in members]}
 
 
-async def list_all(conn: asyncpg.Connection, t: GroupTables) -> list[dict[str, Any]]:
+async def list_all(conn: asyncpg.Connection, t: GroupTables, page: Paging) -> Listed:
+    """A page of the groups, by id."""
+    keyset = Keyset(t.groups, "id", "")
     rows = await conn.fetch(
-        queries.compose(Q.groups_with_member_counts, groups=t.groups, members=t.members)
+        queries.compose(Q.groups_with_member_counts, groups=t.groups, members=t.members),
+        keyset.after(page),
+        page.limit,
     )
-    return [dict(r) for r in rows]
+    return keyset.page(rows, page)

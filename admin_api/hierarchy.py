@@ -13,6 +13,7 @@ import asyncpg
 from admin_api import audit, groups
 from admin_api.auth import Principal
 from admin_api.groups import GroupTables
+from admin_api.paging import Listed, Paging
 from admin_api.schemas import HierarchyNew, HierarchyPatch
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
@@ -34,8 +35,8 @@ async def get(conn: asyncpg.Connection, group_id: str) -> dict[str, Any]:
     return await groups.get(conn, TABLES, group_id)
 
 
-async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return await groups.list_all(conn, TABLES)
+async def list_groups(conn: asyncpg.Connection, page: Paging) -> Listed:
+    return await groups.list_all(conn, TABLES, page)
 
 
 async def _profile(conn: asyncpg.Connection, owner_id: int, profile_id: int | None) -> int:

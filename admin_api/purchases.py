@@ -25,6 +25,7 @@ import asyncpg
 
 from admin_api import audit, balances, catalog, outbox
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import Adjustment, PackPurchase, ProductChoice, PurchasePatch
 from tarif_balances.store import RedisBalanceStore
 from tarif_catalog import Catalog
@@ -362,14 +363,18 @@ async def finish_pending(pool: asyncpg.Pool) -> int:
 # -- option packs, products after the purchase ---------------------------------------------
 
 
+PURCHASES = Keyset("products", "id", 0)
+
+
 async def list_purchases(
-    conn: asyncpg.Connection, customer_id: int, subscription_id: int
-) -> list[dict[str, Any]]:
+    conn: asyncpg.Connection, customer_id: int, subscription_id: int, page: Paging
+) -> Listed:
     exists = await conn.fetchval(Q.customer_has_subscription, subscription_id, customer_id)
     if exists is None:
         raise NotFound(f"customer {customer_id} has no subscription {subscription_id}")
-    rows = await conn.fetch(Q.subscription_purchases, subscription_id)
-    return [dict(r) for r in rows]
+    after = PURCHASES.after(page)
+    rows = await conn.fetch(Q.subscription_purchases, subscription_id, after, page.limit)
+    return PURCHASES.page(rows, page)
 
 
 async def get(conn: asyncpg.Connection, purchase_id: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from admin_api import audit
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import AttributeDef, CustomerType, Ledger, MailTemplate, Tax
 from tarif_common.errors import Conflict, NotFound
 from tarif_postgres import queries
@@ -69,8 +70,11 @@ TAXES = Table("taxes", "tax", Tax, "tax_in_use")
 MAIL_TEMPLATES = Table("mail_templates", "mail_template", MailTemplate)
 
 
-async def entries(conn: asyncpg.Connection, t: Table) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(t.sql["reference_entries"])]
+async def entries(conn: asyncpg.Connection, t: Table, page: Paging) -> Listed:
+    """A page of entries, by name."""
+    keyset = Keyset(t.table, "name", "")
+    rows = await conn.fetch(t.sql["reference_entries"], keyset.after(page), page.limit)
+    return keyset.page(rows, page)
 
 
 async def entry(conn: asyncpg.Connection, t: Table, name: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from admin_api import audit, outbox
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import ServiceNew, ServicePatch
 from admin_api.subscriptions import services_free
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
@@ -23,11 +24,23 @@ Q = queries.load("services")
 CUSTOMERS = queries.load("customers")
 
 
+SERVICES = Keyset("services", "identifier", "")
+
+
 async def list_services(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    """Every service of the customer (what a change answers), by identifier."""
     if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
         raise NotFound(f"no customer {customer_id}")
-    rows = await conn.fetch(Q.customer_services, customer_id)
+    rows = await conn.fetch(Q.customer_services, customer_id, SERVICES.start, None)
     return [dict(r) for r in rows]
+
+
+async def services_page(conn: asyncpg.Connection, customer_id: int, page: Paging) -> Listed:
+    if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
+        raise NotFound(f"no customer {customer_id}")
+    after = SERVICES.after(page)
+    rows = await conn.fetch(Q.customer_services, customer_id, after, page.limit)
+    return SERVICES.page(rows, page)
 
 
 async def add(

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from admin_api import audit, catalog, groups, outbox
 from admin_api.auth import Principal
 from admin_api.groups import GroupTables
+from admin_api.paging import Listed, Paging
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
 from tarif_balances.sharing import Groups
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
@@ -47,8 +48,8 @@ async def get(conn: asyncpg.Connection, group_id: str) -> dict[str, Any]:
     return await groups.get(conn, TABLES, group_id)
 
 
-async def list_groups(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return await groups.list_all(conn, TABLES)
+async def list_groups(conn: asyncpg.Connection, page: Paging) -> Listed:
+    return await groups.list_all(conn, TABLES, page)
 
 
 async def _member_unique(conn: asyncpg.Connection, group_id: str, customer_id: int) -> None:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, vouchers
 from admin_api.auth import SYSTEM, Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn
 from tarif_balances.provisioning import AccountDoc, account_fields
 from tarif_catalog import Catalog
@@ -342,9 +343,14 @@ async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
                 await conn.execute(Q.close_transition, due["id"], status, reason)
 
 
-async def transitions(conn: asyncpg.Connection, customer_id: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(Q.customer_transitions, customer_id)
-    return [dict(r) for r in rows]
+TRANSITIONS = Keyset("plan-transitions", "id", 0)
+
+
+async def transitions(conn: asyncpg.Connection, customer_id: int, page: Paging) -> Listed:
+    rows = await conn.fetch(
+        Q.customer_transitions, customer_id, TRANSITIONS.after(page), page.limit
+    )
+    return TRANSITIONS.page(rows, page)
 
 
 async def cancel(

@@ -17,6 +17,7 @@ import asyncpg
 
 from admin_api import audit, balances, catalog, purchases
 from admin_api.auth import Principal
+from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import Adjustment, VoucherNew
 from tarif_balances.store import RedisBalanceStore
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
@@ -59,8 +60,12 @@ async def get(conn: asyncpg.Connection, code: str) -> dict[str, Any]:
     return dict(row)
 
 
-async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(Q.all_vouchers)]
+VOUCHERS = Keyset("vouchers", "code", "")
+
+
+async def list_all(conn: asyncpg.Connection, page: Paging) -> Listed:
+    rows = await conn.fetch(Q.all_vouchers, VOUCHERS.after(page), page.limit)
+    return VOUCHERS.page(rows, page)
 
 
 async def delete(conn: asyncpg.Connection, who: Principal, code: str) -> None:

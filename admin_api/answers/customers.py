@@ -22,8 +22,8 @@ class CustomerSummary(Answer):
     status: str
     customer_type: str
     payment_method: str
-    subscriptions: int
-    services: int
+    subscriptions: int = Field(description="its subscriptions, cancelled ones left out")
+    services: int = Field(description="the services of those subscriptions (not cancelled)")
     created_at: datetime
 
 

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Response
+from fastapi import Depends, Path, Query, Response
 
 from admin_api import api_keys, audit, coupons, vouchers
 from admin_api.answers.administration import ApiKey, AuditRecord, Coupon, NewApiKey, Voucher
 from admin_api.auth import Admin, Reader, Role
 from admin_api.coupons import CouponNew
-from admin_api.paging import Page
+from admin_api.paging import Page, Paging, paging
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
 from admin_api.schemas import KeyRequest, VoucherNew
 
 router = new_router(tags=["administration"])
 
+Paged = Annotated[Paging, Depends(paging)]
+Since = Annotated[datetime | None, Query(alias="from", description="`at` from, inclusive")]
+Until = Annotated[datetime | None, Query(alias="to", description="`at` until, exclusive")]
+
 
 @router.get(
     "/v1/api-keys", response_model=Page[ApiKey], summary="API keys (never the keys themselves)"
 )
-async def list_keys(_: Admin, pool: Pool) -> dict[str, Any]:
+async def list_keys(_: Admin, pool: Pool, page: Paged) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await api_keys.list_keys(conn), "next_cursor": None}
+        items, cursor = await api_keys.list_keys(conn, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(
@@ -49,31 +55,30 @@ async def revoke(
 async def audit_log(
     _: Reader,
     pool: Pool,
+    page: Paged,
     object_type: Annotated[str | None, Query(max_length=64)] = None,
     object_id: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, le=2**62, description="last id seen")] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> dict[str, Any]:
+    """Filters combine; `from` and `to` bound the time half-open, [from, to)."""
     async with pool.acquire() as conn:
-        items, next_cursor = await audit.page(
-            conn,
-            object_type=object_type,
-            object_id=object_id,
-            actor=actor,
-            before_id=cursor,
-            limit=limit,
-        )
-    return {"items": items, "next_cursor": next_cursor}
+        items, cursor = await audit.page(
+            conn, page, object_type=object_type, object_id=object_id, actor=actor,
+            since=since, until=until,
+        )  # fmt: skip
+    return {"items": items, "next_cursor": cursor}
 
 
 VoucherCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
 
 
 @router.get("/v1/vouchers", response_model=Page[Voucher], summary="Vouchers")
-async def list_vouchers(_: Reader, pool: Pool) -> dict[str, Any]:
+async def list_vouchers(_: Reader, pool: Pool, page: Paged) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await vouchers.list_all(conn), "next_cursor": None}
+        items, cursor = await vouchers.list_all(conn, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/v1/vouchers", status_code=201, response_model=Voucher, summary="Create a voucher")
@@ -101,9 +106,10 @@ CouponCode = Annotated[str, Path(pattern=coupons.CODE_PATTERN)]
 
 
 @router.get("/v1/coupons", response_model=Page[Coupon], summary="Coupons")
-async def list_coupons(_: Reader, pool: Pool) -> dict[str, Any]:
+async def list_coupons(_: Reader, pool: Pool, page: Paged) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await coupons.list_all(conn), "next_cursor": None}
+        items, cursor = await coupons.list_all(conn, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/v1/coupons", status_code=201, response_model=Coupon, summary="Create a coupon")

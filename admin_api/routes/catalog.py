@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Path, Request
+from fastapi import Body, Depends, Path, Request
 
 from admin_api import catalog
 from admin_api.answers.catalog import (
@@ -15,7 +15,7 @@ from admin_api.answers.catalog import (
     VersionInfo,
 )
 from admin_api.auth import Admin, Reader
-from admin_api.paging import Page
+from admin_api.paging import Page, Paging, paging
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, sync_engine
 
@@ -50,9 +50,12 @@ async def publish(
     response_model=Page[VersionInfo],
     summary="Published versions, newest first",
 )
-async def versions(_: Reader, pool: Pool) -> dict[str, Any]:
+async def versions(
+    _: Reader, pool: Pool, page: Annotated[Paging, Depends(paging)]
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await catalog.versions(conn), "next_cursor": None}
+        items, cursor = await catalog.versions(conn, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 Section = Annotated[
@@ -67,10 +70,12 @@ ItemName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:+-]{1,64}$")]
     response_model=CatalogSection,
     summary="The objects of one catalog section",
 )
-async def get_section(_: Reader, pool: Pool, section: Section) -> dict[str, Any]:
+async def get_section(
+    _: Reader, pool: Pool, section: Section, page: Annotated[Paging, Depends(paging)]
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        version, items = await catalog.section(conn, section)
-    return {"version": version, "items": items, "next_cursor": None}
+        version, (items, cursor) = await catalog.section(conn, section, page)
+    return {"version": version, "items": items, "next_cursor": cursor}
 
 
 @router.get(

@@ -37,7 +37,7 @@ from admin_api.answers.subscriptions import (
     VoucherUsed,
 )
 from admin_api.auth import Admin, Operator, Reader, Role
-from admin_api.paging import Listing, Page, Select, listing, order
+from admin_api.paging import MAX_ID, Keyset, Listing, Page, Paging, Select, listing, order, paging
 from admin_api.problems import REFUSED
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, settle, sync_accounts, sync_engine
@@ -63,6 +63,7 @@ from tarif_notifications.store import list_notifications
 router = new_router(prefix="/v1/customers", tags=["customers"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
+Paged = Annotated[Paging, Depends(paging)]
 Short = Annotated[str | None, Query(max_length=200)]
 
 
@@ -78,10 +79,20 @@ async def filters(
     payment_method: Annotated[
         str | None, Query(pattern=r"^(invoice|credit_card|direct_debit)$")
     ] = None,
+    account_id: Annotated[
+        str | None,
+        Query(max_length=128, description="an engine account id of any of its balance groups"),
+    ] = None,
+    service: Annotated[
+        str | None,
+        Query(max_length=128, description="a service identifier (MSISDN) of its subscriptions"),
+    ] = None,
 ) -> dict[str, str | None]:
     """`q` searches words (prefixes) of name, e-mail, address, city and organisation;
     `full_name` and `email` match a prefix; the others match exactly."""
     return {
+        "account_id": account_id,
+        "service": service,
         "q": q,
         "full_name": full_name,
         "email": email,
@@ -201,17 +212,20 @@ async def put_contacts(
     summary="Notifications and their deliveries",
 )
 async def notifications(
-    _: Reader,
-    pool: Pool,
-    customer_id: CustomerId,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    _: Reader, pool: Pool, customer_id: CustomerId, page: Paged
 ) -> dict[str, Any]:
+    """Newest first."""
+    before_id = NOTIFICATIONS.after(page)
     async with pool.acquire() as conn:
         accounts = await customers.accounts_of(conn, customer_id)
-        items = await list_notifications(conn, accounts=accounts, before_id=before_id, limit=limit)
-    cursor = str(items[-1]["id"]) if len(items) == limit else None
+        rows = await list_notifications(
+            conn, accounts=accounts, before_id=before_id, limit=page.limit
+        )
+    items, cursor = NOTIFICATIONS.page(rows, page)
     return {"items": items, "next_cursor": cursor}
+
+
+NOTIFICATIONS = Keyset("notifications", "id", MAX_ID)
 
 
 @router.put("/{customer_id}/payment", response_model=Customer, summary="Change payment info")
@@ -265,10 +279,13 @@ async def change_plan(
     response_model=Page[PlanTransition],
     summary="Plan transitions, scheduled and done",
 )
-async def plan_transitions(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+async def plan_transitions(
+    _: Reader, pool: Pool, customer_id: CustomerId, page: Paged
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
         await customers.account_of(conn, customer_id)
-        return {"items": await subscriptions.transitions(conn, customer_id), "next_cursor": None}
+        items, cursor = await subscriptions.transitions(conn, customer_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(
@@ -311,11 +328,11 @@ async def manual_event(
     summary="Live balances (from the engine)",
 )
 async def get_balances(
-    _: Reader, pool: Pool, request: Request, customer_id: CustomerId
+    _: Reader, pool: Pool, request: Request, customer_id: CustomerId, page: Paged
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        items = await balances.live(conn, request.app.state.engine, customer_id)
-    return {"items": items, "next_cursor": None}
+        items, cursor = await balances.live_page(conn, request.app.state.engine, customer_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(
@@ -374,9 +391,12 @@ async def adjust_balance(
     response_model=Page[AdjustmentRecord],
     summary="Balance adjustments",
 )
-async def list_adjustments(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+async def list_adjustments(
+    _: Reader, pool: Pool, customer_id: CustomerId, page: Paged
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await balances.adjustments(conn, customer_id), "next_cursor": None}
+        items, cursor = await balances.adjustments(conn, customer_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 Since = Annotated[datetime | None, Query(alias="from", description="event time, inclusive")]
@@ -458,9 +478,12 @@ ServiceIdentifier = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$")]
     response_model=Page[Service],
     summary="Service identifiers, devices, validity, status",
 )
-async def list_services(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+async def list_services(
+    _: Reader, pool: Pool, customer_id: CustomerId, page: Paged
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await services.list_services(conn, customer_id), "next_cursor": None}
+        items, cursor = await services.services_page(conn, customer_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(
@@ -523,10 +546,12 @@ async def remove_service(
     response_model=Page[BillingProfile],
     summary="Billing profiles",
 )
-async def list_billing_profiles(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+async def list_billing_profiles(
+    _: Reader, pool: Pool, customer_id: CustomerId, page: Paged
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        items = await billing_profiles.list_profiles(conn, customer_id)
-    return {"items": items, "next_cursor": None}
+        items, cursor = await billing_profiles.list_profiles(conn, customer_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(

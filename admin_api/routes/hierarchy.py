@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Depends, Path
 
 from admin_api import hierarchy
 from admin_api.answers.groups import GroupSummary, HierarchyGroup
 from admin_api.auth import Admin, Reader
-from admin_api.paging import Page
+from admin_api.paging import Page, Paging, paging
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
 from admin_api.schemas import HierarchyNew, HierarchyPatch
@@ -21,9 +21,12 @@ CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("", response_model=Page[GroupSummary], summary="Hierarchy groups")
-async def list_groups(_: Reader, pool: Pool) -> dict[str, Any]:
+async def list_groups(
+    _: Reader, pool: Pool, page: Annotated[Paging, Depends(paging)]
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await hierarchy.list_groups(conn), "next_cursor": None}
+        items, cursor = await hierarchy.list_groups(conn, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("", status_code=201, response_model=HierarchyGroup, summary="Create a hierarchy group")

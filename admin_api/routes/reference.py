@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Path, Response
+from fastapi import Depends, Path, Response
 
 from admin_api import reference
 from admin_api.answers.base import Answer
@@ -22,7 +22,7 @@ from admin_api.answers.catalog import (
     TaxEntry,
 )
 from admin_api.auth import Admin, Reader
-from admin_api.paging import Page
+from admin_api.paging import Page, Paging, paging
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
 
@@ -44,9 +44,12 @@ def add(ref: Reference) -> None:
         raise TypeError(f"{ref.answer.__name__} does not answer the columns of {t.table}")
     Name = Annotated[str, Path(pattern=ref.name_pattern)]
 
-    async def list_all(_: Reader, pool: Pool) -> dict[str, Any]:
+    async def list_all(
+        _: Reader, pool: Pool, page: Annotated[Paging, Depends(paging)]
+    ) -> dict[str, Any]:
         async with pool.acquire() as conn:
-            return {"items": await reference.entries(conn, t), "next_cursor": None}
+            items, cursor = await reference.entries(conn, t, page)
+        return {"items": items, "next_cursor": cursor}
 
     async def get_one(_: Reader, pool: Pool, name: Name) -> dict[str, Any]:
         async with pool.acquire() as conn:

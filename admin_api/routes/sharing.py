@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Request
+from fastapi import Depends, Path, Request
 
 from admin_api import sharing
 from admin_api.answers.groups import GroupSummary, SharingGroup
 from admin_api.auth import Admin, Reader
-from admin_api.paging import Page
+from admin_api.paging import Page, Paging, paging
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, sync_engine
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
@@ -21,9 +21,12 @@ CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("", response_model=Page[GroupSummary], summary="Sharing groups")
-async def list_groups(_: Reader, pool: Pool) -> dict[str, Any]:
+async def list_groups(
+    _: Reader, pool: Pool, page: Annotated[Paging, Depends(paging)]
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await sharing.list_groups(conn), "next_cursor": None}
+        items, cursor = await sharing.list_groups(conn, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("", status_code=201, response_model=SharingGroup, summary="Create a sharing group")

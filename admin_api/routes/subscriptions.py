@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Request
+from fastapi import Depends, Path, Request
 
 from admin_api import balance_groups, customers, purchases, subscriptions, vouchers
 from admin_api.answers.customers import SubscriptionSummary
 from admin_api.answers.subscriptions import BalanceGroup, Purchase, VoucherUsed
 from admin_api.auth import Admin, Operator, Reader
-from admin_api.paging import Page
+from admin_api.paging import Page, Paging, paging
 from admin_api.problems import REFUSED
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool, settle, sync_engine
@@ -28,14 +28,18 @@ router = new_router(prefix="/v1/customers", tags=["subscriptions"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 GroupName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Paged = Annotated[Paging, Depends(paging)]
 
 
 @router.get(
     "/{customer_id}/balance-groups", response_model=Page[BalanceGroup], summary="Balance groups"
 )
-async def list_balance_groups(_: Reader, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
+async def list_balance_groups(
+    _: Reader, pool: Pool, customer_id: CustomerId, page: Paged
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        return {"items": await balance_groups.list_groups(conn, customer_id), "next_cursor": None}
+        items, cursor = await balance_groups.list_groups(conn, customer_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(
@@ -111,11 +115,11 @@ _PRODUCTS = "/{customer_id}/subscriptions/{subscription_id}/products"
     summary="Products bought (plan bundles, packs, vouchers)",
 )
 async def list_products(
-    _: Reader, pool: Pool, customer_id: CustomerId, subscription_id: SubscriptionId
+    _: Reader, pool: Pool, customer_id: CustomerId, subscription_id: SubscriptionId, page: Paged
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        items = await purchases.list_purchases(conn, customer_id, subscription_id)
-    return {"items": items, "next_cursor": None}
+        items, cursor = await purchases.list_purchases(conn, customer_id, subscription_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post(

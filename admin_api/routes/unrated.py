@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from admin_api import unrated, unrated_review
 from admin_api.answers.administration import UnratedEvent
 from admin_api.auth import Operator, Reader
-from admin_api.paging import Page
+from admin_api.paging import Keyset, Page, Paging, paging
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
 from admin_api.schemas import Correction
@@ -17,23 +17,26 @@ from admin_api.schemas import Correction
 router = new_router(prefix="/v1/unrated-events", tags=["usage"])
 
 EventId = Annotated[int, Path(ge=1, le=2**62)]
+EVENTS = Keyset("unrated-events", "id", 0)  # oldest first
 
 
 @router.get("", response_model=Page[UnratedEvent], summary="List unratable events, oldest first")
 async def list_events(
     _: Reader,
     pool: Pool,
+    page: Annotated[Paging, Depends(paging)],
     status: Annotated[str | None, Query(pattern=r"^(open|corrected|rerated|rejected)$")] = None,
     reason: Annotated[str | None, Query(max_length=64)] = None,
     subscriber: Annotated[str | None, Query(max_length=128)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=0, le=2**62, description="last id seen")] = None,
 ) -> dict[str, Any]:
+    after = EVENTS.after(page)
     async with pool.acquire() as conn:
-        items = await unrated.list_unrated(
-            conn, status=status, reason=reason, subscriber=subscriber, after_id=cursor, limit=limit
-        )
-    return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
+        rows = await unrated.list_unrated(
+            conn, status=status, reason=reason, subscriber=subscriber, after_id=after,
+            limit=page.limit,
+        )  # fmt: skip
+    items, cursor = EVENTS.page(rows, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.get("/{event_id}", response_model=UnratedEvent, summary="One unratable event")

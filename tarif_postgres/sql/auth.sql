@@ -16,8 +16,9 @@ FROM api_keys WHERE hash = $1 AND revoked_at IS NULL;
 UPDATE api_keys SET last_used_at = now() WHERE id = $1;
 
 -- name: list_keys
--- Every key, oldest first, without its hash.
-SELECT prefix, role, name, created_at, revoked_at, last_used_at FROM api_keys ORDER BY id;
+-- One page of keys, oldest first, without their hashes. $1 after this id (0 on page 1), $2 page size
+SELECT id, prefix, role, name, created_at, revoked_at, last_used_at FROM api_keys
+WHERE id > $1 ORDER BY id LIMIT $2;
 
 -- name: revoke_key
 -- Revokes an active key; its id, or no row when there is no active key of that prefix. $1 prefix

@@ -6,13 +6,13 @@ SELECT id, account_id, name FROM balance_groups WHERE customer_id = $1
     AND ($2::text IS NULL OR name = $2) ORDER BY id LIMIT 1;
 
 -- name: balance_groups_of_customer
--- A customer's groups as the API shows them (with counts of active subscriptions and of balances), oldest first. $1 customer id
+-- One page of a customer's groups as the API shows them (with counts of active subscriptions and of balances), oldest first. $1 customer id, $2 after this id (0 on page 1), $3 page size
 SELECT g.id, g.name, g.account_id, g.billing_profile_id, g.valid_from, g.valid_to,
     g.created_at,
     (SELECT count(*) FROM subscriptions s WHERE s.balance_group_id = g.id
         AND s.status = 'active') AS subscriptions,
     (SELECT count(*) FROM balances b WHERE b.balance_group_id = g.id) AS balances
-FROM balance_groups g WHERE g.customer_id = $1 ORDER BY g.id;
+FROM balance_groups g WHERE g.customer_id = $1 AND g.id > $2 ORDER BY g.id LIMIT $3;
 
 -- name: balance_group_by_id
 -- One group as the API shows it. $1 group id

@@ -65,8 +65,8 @@ FROM balance_adjustments WHERE id = $1;
 SELECT id FROM balance_adjustments WHERE status = 'pending' ORDER BY id LIMIT 100;
 
 -- name: adjustments_of_customer
--- A customer's adjustments as the API shows them, oldest first. $1 customer id
+-- One page of a customer's adjustments as the API shows them, oldest first. $1 customer id, $2 after this id (0 on page 1), $3 page size
 SELECT id, request_id, customer_id, balance_id, amount::text AS amount, reason, tax,
     tax_provider, ledger, status, result, balance_after::text AS balance_after, requested_by,
     requested_at, applied_at
-FROM balance_adjustments WHERE customer_id = $1 ORDER BY id;
+FROM balance_adjustments WHERE customer_id = $1 AND id > $2 ORDER BY id LIMIT $3;

@@ -2,11 +2,11 @@
 -- profile a balance group or a hierarchy bills to.
 
 -- name: profiles_of_customer
--- A customer's billing profiles, oldest first. $1 customer id
+-- One page of a customer's billing profiles, oldest first. $1 customer id, $2 after this id (0 on page 1), $3 page size
 SELECT id, customer_id, name, payment_type, currency, billing_interval AS interval,
     billing_day, valid_from, valid_to, pending_total::text AS pending_total,
     credit_balance::text AS credit_balance, created_at, updated_at
-FROM billing_profiles WHERE customer_id = $1 ORDER BY id;
+FROM billing_profiles WHERE customer_id = $1 AND id > $2 ORDER BY id LIMIT $3;
 
 -- name: billing_profile_by_id
 -- One billing profile as the API shows it. $1 profile id

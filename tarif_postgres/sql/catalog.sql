@@ -21,6 +21,6 @@ SELECT pg_advisory_xact_lock($1);
 INSERT INTO catalog_versions (document, published_by) VALUES ($1, $2) RETURNING version;
 
 -- name: catalog_versions
--- The newest versions, newest first, without their documents. $1 how many
+-- One page of versions, newest first, without their documents. $1 before this version (the largest bigint on page 1), $2 page size
 SELECT version, published_at, published_by FROM catalog_versions
-ORDER BY version DESC LIMIT $1;
+WHERE version < $1 ORDER BY version DESC LIMIT $2;

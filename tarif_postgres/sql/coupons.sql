@@ -13,10 +13,10 @@ SELECT code, percent::text AS percent, amount::text AS amount, currency, cycles,
 FROM coupons WHERE code = $1;
 
 -- name: all_coupons
--- Every coupon as the API shows it, by code.
+-- One page of coupons as the API shows them, by code. $1 after this code ('' on page 1), $2 page size
 SELECT code, percent::text AS percent, amount::text AS amount, currency, cycles, plans,
     max_uses, uses, expires_at, description, created_at
-FROM coupons ORDER BY code;
+FROM coupons WHERE code > $1 ORDER BY code LIMIT $2;
 
 -- name: lock_coupon_uses
 -- How often a coupon was redeemed, the coupon locked until the transaction ends. $1 code

@@ -21,15 +21,25 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
         $16);
 
 -- name: customers_page
--- One page of customers with their counts of subscriptions and services, and sort_key. Slots: {where} and {order} from the listing's whitelist (admin_api/paging.py; values are bind parameters), {sort_key} the chosen sort's expression, {limit} the page size (an int)
+-- One page of customers with their counts of subscriptions and services (cancelled subscriptions and their services left out), and sort_key. Slots: {where} and {order} from the listing's whitelist (admin_api/paging.py; values are bind parameters), {sort_key} the chosen sort's expression, {limit} the page size (an int)
 SELECT c.id, c.account_id, c.full_name, c.email, c.city, c.country, c.status,
     c.customer_type, c.payment_method, c.created_at,
-    (SELECT count(*) FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
+    (SELECT count(*) FROM subscriptions s WHERE s.customer_id = c.id
+      AND s.status <> 'cancelled') AS subscriptions,
     (SELECT count(*) FROM services v JOIN subscriptions s ON s.id = v.subscription_id
-      WHERE s.customer_id = c.id) AS services,
+      WHERE s.customer_id = c.id AND s.status <> 'cancelled') AS services,
     {sort_key} AS sort_key
 FROM customers c
 WHERE {where} ORDER BY {order} LIMIT {limit};
+
+-- name: filter_by_account
+-- A listing condition for {where} (customers c): one of the customer's balance groups is this engine account. {} the account id, bound by paging.Select.where
+EXISTS (SELECT 1 FROM balance_groups g WHERE g.customer_id = c.id AND g.account_id = {})
+
+-- name: filter_by_service
+-- A listing condition for {where} (customers c): one of the customer's subscriptions, cancelled ones too, has this service identifier (an MSISDN). {} the identifier, bound by paging.Select.where
+EXISTS (SELECT 1 FROM services v JOIN subscriptions s ON s.id = v.subscription_id
+        WHERE s.customer_id = c.id AND v.identifier = {})
 
 -- name: customers_export
 -- Every matching customer, the columns of the CSV export. Slots: {where} and {order} from the listing's whitelist (admin_api/paging.py; values are bind parameters)

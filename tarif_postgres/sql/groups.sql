@@ -10,7 +10,7 @@ SELECT {columns} FROM {groups} WHERE id = $1;
 SELECT {member_columns} FROM {members} WHERE group_id = $1 ORDER BY customer_id;
 
 -- name: groups_with_member_counts
--- Every group of a kind: id, owner_id, status and its number of members. Slots: {groups} the groups' table, {members} the members' table
+-- One page of the groups of a kind, by id: id, owner_id, status and its number of members. $1 after this id ('' on page 1), $2 page size. Slots: {groups} the groups' table, {members} the members' table
 SELECT g.id, g.owner_id, g.status, count(m.customer_id) AS members
 FROM {groups} g LEFT JOIN {members} m ON m.group_id = g.id
-GROUP BY g.id ORDER BY g.id;
+WHERE g.id > $1 GROUP BY g.id ORDER BY g.id LIMIT $2;

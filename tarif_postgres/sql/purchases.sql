@@ -90,7 +90,7 @@ WHERE p.status = 'pending' AND a.status <> 'pending' LIMIT 100;
 SELECT 1 FROM subscriptions WHERE id = $1 AND customer_id = $2;
 
 -- name: subscription_purchases
--- A subscription's purchases as the API shows them, with their services, by id. $1 subscription id
+-- One page of a subscription's purchases as the API shows them, with their services, by id. $1 subscription id, $2 after this id (0 on page 1), $3 page size
 SELECT p.id, p.subscription_id, p.origin, p.offer, p.product, p.quantity,
     p.value::text AS value, p.currency, p.charge, p.list_price::text AS list_price,
     p.discount::text AS discount, p.price::text AS price, p.discounts, p.coupons, p.balance_id,
@@ -98,7 +98,7 @@ SELECT p.id, p.subscription_id, p.origin, p.offer, p.product, p.quantity,
     p.cancelled_at,
     (SELECT coalesce(array_agg(v.identifier ORDER BY v.identifier), '{}') FROM services v
       WHERE v.purchase_id = p.id) AS services
-FROM purchases p WHERE p.subscription_id = $1 ORDER BY p.id;
+FROM purchases p WHERE p.subscription_id = $1 AND p.id > $2 ORDER BY p.id LIMIT $3;
 
 -- name: purchase_by_id
 -- One purchase as the API shows it, with its services. $1 purchase id

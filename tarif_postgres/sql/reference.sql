@@ -5,8 +5,8 @@
 -- {values} their bind parameters after $1, {updates} `column = excluded.column` for each.
 
 -- name: reference_entries
--- Every entry, by name. Slots: {columns}, {table}
-SELECT {columns} FROM {table} ORDER BY name;
+-- One page of entries, by name. $1 after this name ('' on page 1), $2 page size. Slots: {columns}, {table}
+SELECT {columns} FROM {table} WHERE name > $1 ORDER BY name LIMIT $2;
 
 -- name: reference_entry
 -- One entry. $1 name. Slots: {columns}, {table}

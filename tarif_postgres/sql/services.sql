@@ -1,11 +1,11 @@
 -- Service identifiers after onboarding (admin_api/services.py).
 
 -- name: customer_services
--- A customer's services as the API shows them, by identifier. $1 customer id
+-- One page of a customer's services as the API shows them, by identifier. $1 customer id, $2 after this identifier ('' on page 1), $3 page size (null: all)
 SELECT v.identifier, v.subscription_id, v.status, v.valid_from, v.valid_to, v.devices,
     v.created_at
 FROM services v JOIN subscriptions s ON s.id = v.subscription_id
-WHERE s.customer_id = $1 ORDER BY v.identifier;
+WHERE s.customer_id = $1 AND v.identifier > $2 ORDER BY v.identifier LIMIT $3;
 
 -- name: subscription_status_and_account
 -- A customer's subscription's status and its group's account_id. $1 subscription id, $2 customer id

@@ -76,11 +76,11 @@ UPDATE plan_transitions SET status = $2, reason = $3, done_at = now()
 WHERE id = $1;
 
 -- name: customer_transitions
--- The plan transitions of a customer's subscriptions, by id. $1 customer id
+-- One page of the plan transitions of a customer's subscriptions, by id. $1 customer id, $2 after this id (0 on page 1), $3 page size
 SELECT t.id, t.subscription_id, t.plan, t.effective_at, t.status, t.reason,
        t.requested_by, t.requested_at, t.done_at
 FROM plan_transitions t JOIN subscriptions s ON s.id = t.subscription_id
-WHERE s.customer_id = $1 ORDER BY t.id;
+WHERE s.customer_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3;
 
 -- name: cancel_subscription
 -- A subscription is cancelled now. $1 subscription id

@@ -12,10 +12,10 @@ SELECT code, resource, amount::text AS amount, pack, max_uses, uses, expires_at,
 FROM vouchers WHERE code = $1;
 
 -- name: all_vouchers
--- Every voucher as the API shows it, by code.
+-- One page of vouchers as the API shows them, by code. $1 after this code ('' on page 1), $2 page size
 SELECT code, resource, amount::text AS amount, pack, max_uses, uses, expires_at,
     description, created_at
-FROM vouchers ORDER BY code;
+FROM vouchers WHERE code > $1 ORDER BY code LIMIT $2;
 
 -- name: lock_voucher_uses
 -- How many times a voucher was redeemed (uses), the voucher locked. $1 code
