@@ -60,11 +60,25 @@ class Payment(Answer):
 
 
 class ContactAnswer(Answer):
-    """Where the customer is told things; an address it does not have is left out."""
+    """Where the customer is told things and who it is reached through; a field it does not
+    have is left out."""
 
     tag: str
     email: str | None = None
     phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    organisation: str | None = None
+    address_lines: list[str] | None = None
+    city: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+
+
+class ContactList(Answer):
+    """A customer's contacts, by tag."""
+
+    contacts: list[ContactAnswer]
 
 
 class SubscriptionSummary(Answer):

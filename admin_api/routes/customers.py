@@ -1,4 +1,5 @@
-"""/v1/customers: list, search, export, onboard, details, account changes, contacts."""
+"""/v1/customers: list, search, export, onboard, details, account changes (contacts:
+`contacts.py`)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,6 @@ from admin_api.schemas import (
     Adjustment,
     BillingProfileNew,
     BillingProfilePatch,
-    Contacts,
     ManualEvent,
     NewBalance,
     Onboarding,
@@ -168,15 +168,6 @@ async def close(
     await sync_accounts(request, accounts)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
-
-
-@router.put("/{customer_id}/contacts", response_model=Contacts, summary="Replace the contacts")
-async def put_contacts(
-    who: Admin, pool: Pool, customer_id: CustomerId, body: Contacts
-) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        await customers.put_contacts(conn, who, customer_id, body)
-    return body.model_dump()  # every field, the defaults too
 
 
 @router.get(

@@ -63,7 +63,10 @@ SELECT c.*,
        'valid_from', g.valid_from, 'valid_to', g.valid_to) ORDER BY g.id), '[]')
    FROM balance_groups g WHERE g.customer_id = c.id) AS balance_groups,
   (SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
-       'tag', a.tag, 'email', a.email, 'phone', a.phone)) ORDER BY a.tag), '[]')
+       'tag', a.tag, 'email', a.email, 'phone', a.phone, 'first_name', a.first_name,
+       'last_name', a.last_name, 'organisation', a.organisation,
+       'address_lines', a.address_lines, 'city', a.city, 'postcode', a.postcode,
+       'country', a.country)) ORDER BY a.tag), '[]')
    FROM account_contacts a WHERE a.account_id = c.account_id) AS contacts,
   EXISTS (SELECT 1 FROM outbox o JOIN balance_groups g ON g.account_id = o.key
           WHERE g.customer_id = c.id AND o.kind = 'account' AND o.applied_at IS NULL) AS pending

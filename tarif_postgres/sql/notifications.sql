@@ -1,21 +1,5 @@
--- Notifications: account contacts, the notifications kept, their deliveries and attempts, and
+-- Notifications: the notifications kept, their deliveries and attempts, and
 -- the mail templates kept in Postgres. Used by tarif_notifications/store.py and the batch.
-
--- name: delete_contacts
--- Removes all contacts of an account. $1 account id
-DELETE FROM account_contacts WHERE account_id = $1;
-
--- name: insert_contact
--- Adds one contact (run with executemany). $1 account id, $2 tag, $3 e-mail, $4 phone
-INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4);
-
--- name: contacts_of_accounts
--- Contacts of each account (a balance group's are its customer's main account's): account_id, tag, email, phone. $1 account ids (text[])
-SELECT q.id AS account_id, a.tag, a.email, a.phone FROM unnest($1::text[]) q (id)
-LEFT JOIN balance_groups g ON g.account_id = q.id
-LEFT JOIN customers c ON c.id = g.customer_id
-JOIN account_contacts a ON a.account_id = coalesce(c.account_id, q.id)
-ORDER BY q.id, a.tag;
 
 -- name: insert_notification
 -- Keeps a notification once; its id, or nothing on a replay. $1 account id, $2 source id, $3 subscriber, $4 type, $5 threshold id, $6 resource, $7 direction, $8 threshold level, $9 value, $10 decimals, $11 unit, $12 event time, $13 fired at
@@ -96,7 +80,3 @@ SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'sendin
 -- name: stored_mail_templates
 -- The mail templates kept in Postgres (they override the packaged ones): name, body.
 SELECT name, body FROM mail_templates;
-
--- name: contacts_of_account
--- The contacts of one account: tag, email, phone. $1 account id
-SELECT tag, email, phone FROM account_contacts WHERE account_id = $1;
