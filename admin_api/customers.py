@@ -7,7 +7,7 @@ outbox row; the caller then lets the relay bring Redis up to date.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,19 +195,29 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
+# what `include` may add to the export: one column each, the values joined by "; "
+CSV_HOLDINGS = ("subscriptions", "services")
+
+
 async def export_csv(
-    pool: asyncpg.Pool, filters: Mapping[str, str | None], sort: str | None
+    pool: asyncpg.Pool,
+    filters: Mapping[str, str | None],
+    sort: str | None,
+    include: Sequence[str] = (),
 ) -> AsyncIterator[str]:
-    """Every matching customer as CSV, streamed from a server-side cursor."""
+    """Every matching customer as CSV, one row each, streamed from a server-side cursor;
+    `include` adds the plans of its subscriptions and its services in use as columns."""
     select = Select()
     apply_filters(select, filters)
     chosen = order(select, Listing(1, None, sort), SORTS, "id", "c.id")
-    query = queries.compose(Q.customers_export, where=select.where_sql(), order=chosen.sql)
-    yield csvout.lines([CSV_COLUMNS])
+    base = Q.customers_export_with_holdings if include else Q.customers_export
+    query = queries.compose(base, where=select.where_sql(), order=chosen.sql)
+    columns = CSV_COLUMNS + [name for name in CSV_HOLDINGS if name in include]
+    yield csvout.lines([columns])
     async with pool.acquire() as conn, conn.transaction():
         batch: list[Any] = []
         async for row in conn.cursor(query, *select.params, prefetch=2000):
-            batch.append([csvout.cell(row[name]) for name in CSV_COLUMNS])
+            batch.append([csvout.cell(row[name]) for name in columns])
             if len(batch) >= 2000:
                 yield csvout.lines(batch)
                 batch = []

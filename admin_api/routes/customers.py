@@ -115,10 +115,21 @@ async def export(
     pool: Pool,
     found: Filters,
     sort: Annotated[str | None, Query(max_length=64)] = None,
+    include: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(subscriptions|services)(,(subscriptions|services))?$",
+            description="`subscriptions`, `services` or both (comma-separated): a column each, "
+            'still one row per customer, the values joined by "; "',
+        ),
+    ] = None,
 ) -> StreamingResponse:
+    """One row per customer, so the file holds what the list shows; with `include`, the plans
+    of its active subscriptions and its services in use (active, on an active subscription,
+    within their validity) as two more columns."""
     order(Select(), Listing(1, None, sort), customers.SORTS, "id", "c.id")  # 422 before streaming
     return StreamingResponse(
-        customers.export_csv(pool, found, sort),
+        customers.export_csv(pool, found, sort, include.split(",") if include else ()),
         media_type="text/csv",
         headers={"content-disposition": 'attachment; filename="customers.csv"'},
     )
