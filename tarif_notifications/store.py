@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from tarif_common.contacts import DETAILS
 from tarif_common.contacts import Contact as ContactCard
-from tarif_notifications.model import Notification, Outgoing, Recipient
+from tarif_notifications.model import Notification, Outgoing, Recipient, SelfcareMail
 from tarif_postgres import queries
 
 Q = queries.load("notifications")
@@ -155,9 +156,22 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[Outg
             # the previous holder died mid-attempt: say so in the attempt history
             await conn.executemany(Q.insert_interrupted_attempt, interrupted)
     return [
-        Outgoing(r["delivery_id"], r["channel"], r["recipient"], r["attempts"], _notification(r))
+        Outgoing(r["delivery_id"], r["channel"], r["recipient"], r["attempts"], _message(r))
         for r in rows
     ]
+
+
+def _message(row: Mapping[str, Any]) -> Notification | SelfcareMail:
+    if row["selfcare_mail_id"] is None:
+        return _notification(row)
+    return SelfcareMail(
+        id=row["selfcare_mail_id"],
+        customer_id=row["mail_customer_id"],
+        purpose=row["mail_purpose"],
+        email=row["recipient"],
+        token=row["mail_token"] or "",
+        expires_at=row["mail_expires_at"],
+    )
 
 
 async def delivered(conn: asyncpg.Connection, out: Outgoing, detail: str) -> bool:
@@ -165,6 +179,8 @@ async def delivered(conn: asyncpg.Connection, out: Outgoing, detail: str) -> boo
     async with conn.transaction():
         done = await conn.fetchval(Q.mark_delivered, out.delivery_id, out.attempt)
         await _attempt(conn, out, "delivered", detail)
+        if isinstance(out.notification, SelfcareMail):
+            await conn.execute(Q.forget_selfcare_token, out.delivery_id)
     return done is not None
 
 
@@ -186,7 +202,35 @@ async def failed(
             retry_in or 0.0,
         )
         await _attempt(conn, out, "failed", detail)
+        if done is not None and status == "dead" and isinstance(out.notification, SelfcareMail):
+            await conn.execute(Q.forget_selfcare_token, out.delivery_id)
     return status if done is not None else None
+
+
+async def queue_selfcare_mail(
+    conn: asyncpg.Connection,
+    customer_id: int,
+    purpose: str,
+    email: str,
+    token: str,
+    expires_at: datetime,
+) -> int:
+    """Queue a token mail for the notifier's e-mail channel; returns the delivery's id.
+
+    Run it in the transaction that stores the token's digest: the mail goes out only if the
+    token was kept. An older mail of the same purpose not yet sent is skipped (its token no
+    longer works)."""
+    await cancel_selfcare_mails(conn, customer_id, purpose, "superseded by a newer token")
+    mail_id = await conn.fetchval(Q.insert_selfcare_mail, customer_id, purpose, token, expires_at)
+    delivery_id: int = await conn.fetchval(Q.insert_selfcare_delivery, mail_id, email)
+    return delivery_id
+
+
+async def cancel_selfcare_mails(
+    conn: asyncpg.Connection, customer_id: int, purpose: str | None, why: str
+) -> None:
+    """Skip a customer's self-care mails not yet sent (of one purpose, or all)."""
+    await conn.execute(Q.cancel_selfcare_mails, customer_id, purpose, why)
 
 
 async def _attempt(conn: asyncpg.Connection, out: Outgoing, outcome: str, detail: str) -> None:

@@ -181,8 +181,10 @@ class SelfcareUser(Answer):
 
 
 class IssuedToken(Answer):
-    """A one-time token, shown once."""
+    """A one-time token was e-mailed to the self-care user (it is not shown here)."""
 
-    token: str
+    email: str = Field(description="where the token goes")
     expires_at: datetime
-    email: str
+    delivery_id: int = Field(
+        description="the e-mail's delivery, sent and retried by the notifier (billing_batch)"
+    )
