@@ -33,6 +33,7 @@ from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
     catalog,
+    contacts,
     customers,
     hierarchy,
     reference,
@@ -103,6 +104,7 @@ def create_app(state: State) -> FastAPI:
     limits.install(app, state.settings.admin_max_body)
     for module in (
         customers,
+        contacts,
         subscription_routes,
         selfcare,
         sharing,

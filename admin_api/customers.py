@@ -7,7 +7,7 @@ outbox row; the caller then lets the relay bring Redis up to date.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from admin_api import audit, balance_groups, csvout, hierarchy, outbox, sharing, subscriptions
 from admin_api.auth import Principal
 from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order
-from admin_api.schemas import AccountPatch, Contacts, Onboarding, check_attribute
+from admin_api.schemas import AccountPatch, Onboarding, check_attribute
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_notifications import store
 from tarif_notifications.store import Contact
@@ -25,7 +25,6 @@ from tarif_postgres import queries
 
 Q = queries.load("customers")
 PROFILES = queries.load("billing_profiles")
-CONTACTS = queries.load("notifications")
 
 ACCOUNT_FIELDS = (
     "first_name",
@@ -122,10 +121,7 @@ async def onboard(
             conn, redis, customer_id, group_id, account_id, s, profile_id, "body.subscription",
             new_money=True,
         )  # fmt: skip
-        await conn.executemany(
-            CONTACTS.insert_contact,
-            [(account_id, c.tag, c.email, c.phone) for c in request.contacts],
-        )
+        await store.add_contacts(conn, account_id, [Contact.of(c) for c in request.contacts])
         if request.sharing is not None:
             # queued after the account: the relay writes the account first, then the group
             await sharing.join_new(conn, request.sharing.group, customer_id, request.sharing.status)
@@ -204,19 +200,29 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
+# what `include` may add to the export: one column each, the values joined by "; "
+CSV_HOLDINGS = ("subscriptions", "services")
+
+
 async def export_csv(
-    pool: asyncpg.Pool, filters: Mapping[str, str | None], sort: str | None
+    pool: asyncpg.Pool,
+    filters: Mapping[str, str | None],
+    sort: str | None,
+    include: Sequence[str] = (),
 ) -> AsyncIterator[str]:
-    """Every matching customer as CSV, streamed from a server-side cursor."""
+    """Every matching customer as CSV, one row each, streamed from a server-side cursor;
+    `include` adds the plans of its subscriptions and its services in use as columns."""
     select = Select()
     apply_filters(select, filters)
     chosen = order(select, Listing(1, None, sort), SORTS, "id", "c.id")
-    query = queries.compose(Q.customers_export, where=select.where_sql(), order=chosen.sql)
-    yield csvout.lines([CSV_COLUMNS])
+    base = Q.customers_export_with_holdings if include else Q.customers_export
+    query = queries.compose(base, where=select.where_sql(), order=chosen.sql)
+    columns = CSV_COLUMNS + [name for name in CSV_HOLDINGS if name in include]
+    yield csvout.lines([columns])
     async with pool.acquire() as conn, conn.transaction():
         batch: list[Any] = []
         async for row in conn.cursor(query, *select.params, prefetch=2000):
-            batch.append([csvout.cell(row[name]) for name in CSV_COLUMNS])
+            batch.append([csvout.cell(row[name]) for name in columns])
             if len(batch) >= 2000:
                 yield csvout.lines(batch)
                 batch = []
@@ -321,20 +327,6 @@ async def close_account(
             {"status": row["status"]}, {"status": "closed"},
         )  # fmt: skip
     return accounts
-
-
-async def put_contacts(
-    conn: asyncpg.Connection, who: Principal, customer_id: int, body: Contacts
-) -> None:
-    async with conn.transaction():
-        row = await _locked(conn, customer_id)
-        before = await conn.fetch(CONTACTS.contacts_of_account, row["account_id"])
-        after = [c.model_dump(exclude_none=True) for c in body.contacts]
-        await store.put_contacts(conn, row["account_id"], [Contact(**c) for c in after])
-        await audit.record(
-            conn, who, "customer.contacts", "customer", str(customer_id),
-            [dict(r) for r in before], after,
-        )  # fmt: skip
 
 
 async def account_of(conn: asyncpg.Connection, customer_id: int) -> str:

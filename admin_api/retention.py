@@ -40,6 +40,7 @@ async def delete_due(pool: asyncpg.Pool, limit: int = 100) -> list[str]:
                 await conn.execute(Q.cancel_owned_hierarchies, customer_id)
                 await conn.execute(Q.delete_balances, customer_id)
                 await conn.execute(Q.delete_selfcare_user, customer_id)
+                await conn.execute(Q.erase_selfcare_mails, customer_id)
                 await conn.execute(Q.delete_sharing_memberships, customer_id)
                 await conn.execute(Q.delete_hierarchy_memberships, customer_id)
                 await conn.execute(Q.cancel_subscriptions, customer_id)

@@ -20,6 +20,7 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from tarif_common import contacts as card
 from tarif_common.contacts import Contact, unique_tags
 from tarif_common.keys import ID_PATTERN
 
@@ -145,6 +146,21 @@ class Contacts(Strict):
     contacts: Annotated[list[Contact], Field(max_length=20)]
 
     _tags = field_validator("contacts")(unique_tags)
+
+
+class ContactPatch(Strict):
+    """Only the fields given change; `null` removes one. A contact keeps an e-mail or a phone;
+    its tag is its name (delete and add to rename)."""
+
+    email: card.Email | None = None
+    phone: card.Phone | None = None
+    first_name: card.Name | None = None
+    last_name: card.Name | None = None
+    organisation: card.Name | None = None
+    address_lines: card.AddressLines | None = None
+    city: card.Name | None = None
+    postcode: card.Postcode | None = None
+    country: card.Country | None = None
 
 
 class BalanceIn(Strict):

@@ -1,8 +1,9 @@
 """Self-care users: a customer's own login (for a portal), managed from the back office.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults, rehashed when they change);
-verification and reset tokens are random, shown once, stored as SHA-256, single use and short
-lived. Nothing here ever returns a password or a hash.
+verification and reset tokens are random, single use and short lived, stored as SHA-256 and
+e-mailed to the user through the notifier (never shown to the operator). Nothing here ever
+returns a password, a hash or a token.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from admin_api import audit
 from admin_api.auth import Principal
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_notifications import store
 from tarif_postgres import queries
 
 Q = queries.load("selfcare")
@@ -94,6 +96,8 @@ async def update(
         except Duplicate:
             raise Conflict("a self-care user with this e-mail exists") from None
         after = await get(conn, customer_id)
+        if after["email"] != before["email"]:  # a token mailed to the old address is void
+            await store.cancel_selfcare_mails(conn, customer_id, None, "e-mail address changed")
         change = {k: v for k, v in {"email": email, "enabled": enabled}.items() if v is not None}
         if password is not None:
             change["password"] = "changed"
@@ -108,13 +112,16 @@ async def delete(conn: asyncpg.Connection, who: Principal, customer_id: int) -> 
     async with conn.transaction():
         before = await get(conn, customer_id)
         await conn.execute(Q.delete_selfcare_user, customer_id)
+        await store.cancel_selfcare_mails(conn, customer_id, None, "self-care user deleted")
         await audit.record(conn, who, "selfcare.delete", "customer", str(customer_id), before)
 
 
 async def issue_token(
     conn: asyncpg.Connection, who: Principal, customer_id: int, purpose: str
 ) -> dict[str, Any]:
-    """A one-time token for e-mail verification or a password reset (shown once)."""
+    """A one-time token for e-mail verification or a password reset, e-mailed to the self-care
+    user by the notifier (billing_batch): its delivery is retried and recorded like any
+    notification's. Nobody else sees the token, the operator neither."""
     token, digest = _token()
     ttl = VERIFICATION_TTL if purpose == "verification" else RESET_TTL
     expires = datetime.now(UTC) + ttl
@@ -123,10 +130,17 @@ async def issue_token(
         user = await get(conn, customer_id)
         if purpose == "verification" and user["email_verified"]:
             raise Conflict("the e-mail address is verified already")
-        store = Q.set_verification_token if column == "verification" else Q.set_reset_token
-        await conn.execute(store, customer_id, digest, expires)
-        await audit.record(conn, who, f"selfcare.{column}_token", "customer", str(customer_id))
-    return {"token": token, "expires_at": expires, "email": user["email"]}
+        kept = Q.set_verification_token if column == "verification" else Q.set_reset_token
+        await conn.execute(kept, customer_id, digest, expires)
+        mail = "verification" if column == "verification" else "password_reset"
+        delivery_id = await store.queue_selfcare_mail(
+            conn, customer_id, mail, user["email"], token, expires
+        )
+        mailed = {"email": user["email"], "delivery_id": delivery_id}
+        await audit.record(
+            conn, who, f"selfcare.{column}_token", "customer", str(customer_id), None, mailed
+        )
+    return {"email": user["email"], "expires_at": expires, "delivery_id": delivery_id}
 
 
 async def verify_email(

@@ -57,9 +57,7 @@ async def provision(settings: Settings, path: Path) -> dict[str, int]:
             async with pool.acquire() as conn:
                 for account in with_contacts:
                     await put_contacts(
-                        conn,
-                        account.id,
-                        [Contact(c.tag, c.email, c.phone) for c in account.contacts or []],
+                        conn, account.id, [Contact.of(c) for c in account.contacts or []]
                     )
         finally:
             await pool.close()

@@ -1,7 +1,9 @@
 """The words of a notification: Jinja2 templates per notification type and channel.
 
 `<type>.email.j2` (first line `Subject: ...`, a blank line, then the body) and `<type>.sms.j2`;
-a type without its own template uses `default.*`. Templates in `TARIF_TEMPLATES_DIR` override the
+a type without its own template uses `default.*`. Self-care mails (`selfcare_verification`,
+`selfcare_password_reset`) have their own e-mail templates only; they see `token`, `expires_at`,
+`email` and `customer_id`. Templates in `TARIF_TEMPLATES_DIR` override the
 built-in ones of the same name.
 """
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from tarif_notifications.model import Notification
+from tarif_notifications.model import Notification, SelfcareMail
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
 
-    def email(self, n: Notification) -> Email:
+    def email(self, n: Notification | SelfcareMail) -> Email:
         text = self._render(n, "email")
         first, _, body = text.partition("\n")
         if not first.startswith("Subject:"):
@@ -64,7 +66,9 @@ class Renderer:
     def sms(self, n: Notification) -> str:
         return self._render(n, "sms").strip()
 
-    def _render(self, n: Notification, channel: str) -> str:
+    def _render(self, n: Notification | SelfcareMail, channel: str) -> str:
+        if isinstance(n, SelfcareMail):  # no default: a token mail needs its own words
+            return self._env.get_template(f"{n.type}.{channel}.j2").render(_mail_context(n))
         template = self._env.select_template([f"{n.type}.{channel}.j2", f"default.{channel}.j2"])
         return template.render(_context(n))
 
@@ -82,4 +86,18 @@ def _context(n: Notification) -> dict[str, Any]:
         "value": n.amount(n.value),
         "direction": n.direction,
         "fired_at": n.fired_at,
+    }
+
+
+def _mail_context(m: SelfcareMail) -> dict[str, Any]:
+    if not m.token:
+        raise jinja2.TemplateError("the mail's token is gone (superseded or sent)")
+    return {
+        "mail": m,
+        "type": m.type,
+        "purpose": m.purpose,
+        "email": m.email,
+        "token": m.token,
+        "expires_at": m.expires_at,
+        "customer_id": m.customer_id,
     }

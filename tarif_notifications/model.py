@@ -1,4 +1,4 @@
-"""A notification as the notifier sees it: a credit-profile threshold crossed, and where it goes."""
+"""What the notifier sends: a credit-profile threshold crossed or a self-care mail, and where."""
 
 from __future__ import annotations
 
@@ -96,11 +96,28 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
+class SelfcareMail:
+    """An e-mail to a self-care user carrying a one-time token: `verification` of its address
+    or `password_reset`. Sent by e-mail only, with the template `selfcare_<purpose>.email.j2`."""
+
+    id: int
+    customer_id: int
+    purpose: str
+    email: str
+    token: str
+    expires_at: datetime
+
+    @property
+    def type(self) -> str:
+        return f"selfcare_{self.purpose}"
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One delivery attempt handed to a channel."""
+    """One delivery attempt handed to a channel: a notification or a self-care mail."""
 
     delivery_id: int
     channel: str
     recipient: str
     attempt: int
-    notification: Notification
+    notification: Notification | SelfcareMail

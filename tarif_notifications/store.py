@@ -9,21 +9,72 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from tarif_notifications.model import Notification, Outgoing, Recipient
+from tarif_common.contacts import DETAILS
+from tarif_common.contacts import Contact as ContactCard
+from tarif_notifications.model import Notification, Outgoing, Recipient, SelfcareMail
 from tarif_postgres import queries
 
 Q = queries.load("notifications")
+CONTACTS = queries.load("contacts")
 
 
 @dataclass(frozen=True, slots=True)
 class Contact:
+    """A contact as stored: the notifier reads tag, e-mail and phone; the rest is the card the
+    back office shows (name, organisation, postal address)."""
+
     tag: str
     email: str | None = None
     phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    organisation: str | None = None
+    address_lines: tuple[str, ...] | None = None
+    city: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+
+    @classmethod
+    def of(cls, card: ContactCard) -> Contact:
+        """The stored form of a validated contact (provisioning document or API body)."""
+        lines = tuple(card.address_lines) if card.address_lines is not None else None
+        values = {name: getattr(card, name) for name in DETAILS} | {"address_lines": lines}
+        return cls(card.tag, **values)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Contact:
+        lines = row["address_lines"]
+        values = {name: row[name] for name in DETAILS} | {
+            "address_lines": tuple(lines) if lines is not None else None
+        }
+        return cls(row["tag"], **values)
+
+    def as_json(self) -> dict[str, Any]:
+        """The contact as the API shows it: what it does not have is left out."""
+        shown = {"tag": self.tag} | {name: getattr(self, name) for name in DETAILS}
+        if self.address_lines is not None:
+            shown["address_lines"] = list(self.address_lines)
+        return {k: v for k, v in shown.items() if v is not None}
+
+    def args(self, account_id: str) -> tuple[Any, ...]:
+        """The arguments of `insert_contact` and `update_contact`."""
+        lines = list(self.address_lines) if self.address_lines is not None else None
+        return (
+            account_id, self.tag, self.email, self.phone, self.first_name, self.last_name,
+            self.organisation, lines, self.city, self.postcode, self.country,
+        )  # fmt: skip
+
+
+async def add_contacts(
+    conn: asyncpg.Connection, account_id: str, contacts: Sequence[Contact]
+) -> None:
+    """Add contacts to an account; a tag it has already is a Duplicate."""
+    await conn.executemany(CONTACTS.insert_contact, [c.args(account_id) for c in contacts])
 
 
 async def put_contacts(
@@ -31,17 +82,21 @@ async def put_contacts(
 ) -> None:
     """Replace an account's contacts (the provisioning document is the whole truth for it)."""
     async with conn.transaction():
-        await conn.execute(Q.delete_contacts, account_id)
-        await conn.executemany(
-            Q.insert_contact, [(account_id, c.tag, c.email, c.phone) for c in contacts]
-        )
+        await conn.execute(CONTACTS.delete_contacts, account_id)
+        await add_contacts(conn, account_id, contacts)
+
+
+async def contacts_of_account(conn: asyncpg.Connection, account_id: str) -> list[Contact]:
+    """Every contact of one account, by tag."""
+    rows = await conn.fetch(CONTACTS.contacts_of_account, account_id)
+    return [Contact.from_row(r) for r in rows]
 
 
 async def contacts_of(
     conn: asyncpg.Connection, account_ids: Sequence[str]
 ) -> dict[str, list[Contact]]:
     # a customer's contacts are kept under its main account; its other balance groups use them
-    rows = await conn.fetch(Q.contacts_of_accounts, list(account_ids))
+    rows = await conn.fetch(CONTACTS.contacts_of_accounts, list(account_ids))
     found: dict[str, list[Contact]] = {}
     for row in rows:
         found.setdefault(row["account_id"], []).append(
@@ -101,9 +156,22 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[Outg
             # the previous holder died mid-attempt: say so in the attempt history
             await conn.executemany(Q.insert_interrupted_attempt, interrupted)
     return [
-        Outgoing(r["delivery_id"], r["channel"], r["recipient"], r["attempts"], _notification(r))
+        Outgoing(r["delivery_id"], r["channel"], r["recipient"], r["attempts"], _message(r))
         for r in rows
     ]
+
+
+def _message(row: Mapping[str, Any]) -> Notification | SelfcareMail:
+    if row["selfcare_mail_id"] is None:
+        return _notification(row)
+    return SelfcareMail(
+        id=row["selfcare_mail_id"],
+        customer_id=row["mail_customer_id"],
+        purpose=row["mail_purpose"],
+        email=row["recipient"],
+        token=row["mail_token"] or "",
+        expires_at=row["mail_expires_at"],
+    )
 
 
 async def delivered(conn: asyncpg.Connection, out: Outgoing, detail: str) -> bool:
@@ -111,6 +179,8 @@ async def delivered(conn: asyncpg.Connection, out: Outgoing, detail: str) -> boo
     async with conn.transaction():
         done = await conn.fetchval(Q.mark_delivered, out.delivery_id, out.attempt)
         await _attempt(conn, out, "delivered", detail)
+        if isinstance(out.notification, SelfcareMail):
+            await conn.execute(Q.forget_selfcare_token, out.delivery_id)
     return done is not None
 
 
@@ -132,7 +202,35 @@ async def failed(
             retry_in or 0.0,
         )
         await _attempt(conn, out, "failed", detail)
+        if done is not None and status == "dead" and isinstance(out.notification, SelfcareMail):
+            await conn.execute(Q.forget_selfcare_token, out.delivery_id)
     return status if done is not None else None
+
+
+async def queue_selfcare_mail(
+    conn: asyncpg.Connection,
+    customer_id: int,
+    purpose: str,
+    email: str,
+    token: str,
+    expires_at: datetime,
+) -> int:
+    """Queue a token mail for the notifier's e-mail channel; returns the delivery's id.
+
+    Run it in the transaction that stores the token's digest: the mail goes out only if the
+    token was kept. An older mail of the same purpose not yet sent is skipped (its token no
+    longer works)."""
+    await cancel_selfcare_mails(conn, customer_id, purpose, "superseded by a newer token")
+    mail_id = await conn.fetchval(Q.insert_selfcare_mail, customer_id, purpose, token, expires_at)
+    delivery_id: int = await conn.fetchval(Q.insert_selfcare_delivery, mail_id, email)
+    return delivery_id
+
+
+async def cancel_selfcare_mails(
+    conn: asyncpg.Connection, customer_id: int, purpose: str | None, why: str
+) -> None:
+    """Skip a customer's self-care mails not yet sent (of one purpose, or all)."""
+    await conn.execute(Q.cancel_selfcare_mails, customer_id, purpose, why)
 
 
 async def _attempt(conn: asyncpg.Connection, out: Outgoing, outcome: str, detail: str) -> None:

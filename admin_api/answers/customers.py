@@ -60,11 +60,25 @@ class Payment(Answer):
 
 
 class ContactAnswer(Answer):
-    """Where the customer is told things; an address it does not have is left out."""
+    """Where the customer is told things and who it is reached through; a field it does not
+    have is left out."""
 
     tag: str
     email: str | None = None
     phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    organisation: str | None = None
+    address_lines: list[str] | None = None
+    city: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+
+
+class ContactList(Answer):
+    """A customer's contacts, by tag."""
+
+    contacts: list[ContactAnswer]
 
 
 class SubscriptionSummary(Answer):
@@ -179,8 +193,10 @@ class SelfcareUser(Answer):
 
 
 class IssuedToken(Answer):
-    """A one-time token, shown once."""
+    """A one-time token was e-mailed to the self-care user (it is not shown here)."""
 
-    token: str
+    email: str = Field(description="where the token goes")
     expires_at: datetime
-    email: str
+    delivery_id: int = Field(
+        description="the e-mail's delivery, sent and retried by the notifier (billing_batch)"
+    )

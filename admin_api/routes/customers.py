@@ -1,4 +1,5 @@
-"""/v1/customers: list, search, export, onboard, details, account changes, contacts."""
+"""/v1/customers: list, search, export, onboard, details, account changes (contacts:
+`contacts.py`)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,6 @@ from admin_api.schemas import (
     Adjustment,
     BillingProfileNew,
     BillingProfilePatch,
-    Contacts,
     ManualEvent,
     NewBalance,
     Onboarding,
@@ -128,10 +128,21 @@ async def export(
     pool: Pool,
     found: Filters,
     sort: Annotated[str | None, Query(max_length=64)] = None,
+    include: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(subscriptions|services)(,(subscriptions|services))?$",
+            description="`subscriptions`, `services` or both (comma-separated): a column each, "
+            'still one row per customer, the values joined by "; "',
+        ),
+    ] = None,
 ) -> StreamingResponse:
+    """One row per customer, so the file holds what the list shows; with `include`, the plans
+    of its active subscriptions and its services in use (active, on an active subscription,
+    within their validity) as two more columns."""
     order(Select(), Listing(1, None, sort), customers.SORTS, "id", "c.id")  # 422 before streaming
     return StreamingResponse(
-        customers.export_csv(pool, found, sort),
+        customers.export_csv(pool, found, sort, include.split(",") if include else ()),
         media_type="text/csv",
         headers={"content-disposition": 'attachment; filename="customers.csv"'},
     )
@@ -195,15 +206,6 @@ async def close(
     await sync_accounts(request, accounts)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)
-
-
-@router.put("/{customer_id}/contacts", response_model=Contacts, summary="Replace the contacts")
-async def put_contacts(
-    who: Admin, pool: Pool, customer_id: CustomerId, body: Contacts
-) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        await customers.put_contacts(conn, who, customer_id, body)
-    return body.model_dump()  # every field, the defaults too
 
 
 @router.get(

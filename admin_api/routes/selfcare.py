@@ -57,7 +57,7 @@ async def delete(who: Admin, pool: Pool, customer_id: CustomerId) -> Response:
 @router.post(
     f"{BASE}/verification",
     response_model=IssuedToken,
-    summary="Issue an e-mail verification token (shown once)",
+    summary="E-mail a verification token to the self-care user",
 )
 async def verification(who: Operator, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:
@@ -79,7 +79,7 @@ async def verify(
 @router.post(
     f"{BASE}/password-reset",
     response_model=IssuedToken,
-    summary="Issue a password-reset token (shown once)",
+    summary="E-mail a password-reset token to the self-care user",
 )
 async def reset_token(who: Operator, pool: Pool, customer_id: CustomerId) -> dict[str, Any]:
     async with pool.acquire() as conn:

@@ -17,7 +17,7 @@ import httpx
 
 from billing_batch.notifier import signing
 from tarif_notifications.messages import Renderer
-from tarif_notifications.model import Outgoing
+from tarif_notifications.model import Notification, Outgoing
 
 
 class DeliveryFailed(Exception):
@@ -30,6 +30,13 @@ class Channel(Protocol):
     name: str
 
     async def send(self, out: Outgoing) -> str: ...
+
+
+def _notification(out: Outgoing) -> Notification:
+    """The notification an SMS or a webhook carries (self-care mails go by e-mail only)."""
+    if not isinstance(out.notification, Notification):
+        raise DeliveryFailed(f"a {out.notification.type} mail goes by e-mail only")
+    return out.notification
 
 
 def message_id(out: Outgoing) -> str:
@@ -120,7 +127,7 @@ class SmsGatewayChannel:
             {
                 "to": out.recipient,
                 "from": self._sender,
-                "text": self._renderer.sms(out.notification),
+                "text": self._renderer.sms(_notification(out)),
                 "reference": message_id(out),
             }
         ).encode()
@@ -140,7 +147,7 @@ class WebhookChannel:
 
     async def send(self, out: Outgoing) -> str:
         body = json.dumps(
-            {"type": "notification.threshold_crossed", "data": out.notification.as_json()},
+            {"type": "notification.threshold_crossed", "data": _notification(out).as_json()},
             separators=(",", ":"),
         ).encode()
         headers = signing.headers(self._secret, message_id(out), body)

@@ -48,6 +48,20 @@ SELECT c.id, c.account_id, c.status, c.customer_type, c.first_name, c.last_name,
     c.payment_method, c.created_at
 FROM customers c WHERE {where} ORDER BY {order};
 
+-- name: customers_export_with_holdings
+-- The CSV export's columns and what each customer holds: subscriptions (the plans of its active subscriptions, oldest first, joined by "; ") and services (its services in use, joined by "; ": active, on an active subscription, within their validity). Slots: {where} and {order} as customers_export
+SELECT c.id, c.account_id, c.status, c.customer_type, c.first_name, c.last_name, c.email,
+    c.phone, c.organisation, c.address, c.city, c.state, c.postcode, c.country,
+    c.payment_method, c.created_at,
+    (SELECT coalesce(string_agg(s.plan, '; ' ORDER BY s.id), '') FROM subscriptions s
+      WHERE s.customer_id = c.id AND s.status = 'active') AS subscriptions,
+    (SELECT coalesce(string_agg(v.identifier, '; ' ORDER BY v.identifier), '')
+      FROM services v JOIN subscriptions s ON s.id = v.subscription_id
+      WHERE s.customer_id = c.id AND s.status = 'active' AND v.status = 'active'
+        AND (v.valid_from IS NULL OR v.valid_from <= now())
+        AND (v.valid_to IS NULL OR v.valid_to > now())) AS services
+FROM customers c WHERE {where} ORDER BY {order};
+
 -- name: customer_detail
 -- One customer with its subscriptions, balances, balance groups and contacts (JSON), and whether the engine has yet to see a change (pending). $1 customer id
 SELECT c.*,
@@ -73,7 +87,10 @@ SELECT c.*,
        'valid_from', g.valid_from, 'valid_to', g.valid_to) ORDER BY g.id), '[]')
    FROM balance_groups g WHERE g.customer_id = c.id) AS balance_groups,
   (SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
-       'tag', a.tag, 'email', a.email, 'phone', a.phone)) ORDER BY a.tag), '[]')
+       'tag', a.tag, 'email', a.email, 'phone', a.phone, 'first_name', a.first_name,
+       'last_name', a.last_name, 'organisation', a.organisation,
+       'address_lines', a.address_lines, 'city', a.city, 'postcode', a.postcode,
+       'country', a.country)) ORDER BY a.tag), '[]')
    FROM account_contacts a WHERE a.account_id = c.account_id) AS contacts,
   EXISTS (SELECT 1 FROM outbox o JOIN balance_groups g ON g.account_id = o.key
           WHERE g.customer_id = c.id AND o.kind = 'account' AND o.applied_at IS NULL) AS pending

@@ -1,21 +1,5 @@
--- Notifications: account contacts, the notifications kept, their deliveries and attempts, and
+-- Notifications: the notifications kept, their deliveries and attempts, and
 -- the mail templates kept in Postgres. Used by tarif_notifications/store.py and the batch.
-
--- name: delete_contacts
--- Removes all contacts of an account. $1 account id
-DELETE FROM account_contacts WHERE account_id = $1;
-
--- name: insert_contact
--- Adds one contact (run with executemany). $1 account id, $2 tag, $3 e-mail, $4 phone
-INSERT INTO account_contacts (account_id, tag, email, phone) VALUES ($1, $2, $3, $4);
-
--- name: contacts_of_accounts
--- Contacts of each account (a balance group's are its customer's main account's): account_id, tag, email, phone. $1 account ids (text[])
-SELECT q.id AS account_id, a.tag, a.email, a.phone FROM unnest($1::text[]) q (id)
-LEFT JOIN balance_groups g ON g.account_id = q.id
-LEFT JOIN customers c ON c.id = g.customer_id
-JOIN account_contacts a ON a.account_id = coalesce(c.account_id, q.id)
-ORDER BY q.id, a.tag;
 
 -- name: insert_notification
 -- Keeps a notification once; its id, or nothing on a replay. $1 account id, $2 source id, $3 subscriber, $4 type, $5 threshold id, $6 resource, $7 direction, $8 threshold level, $9 value, $10 decimals, $11 unit, $12 event time, $13 fired at
@@ -32,7 +16,7 @@ INSERT INTO notification_deliveries
 VALUES ($1, $2, $3, $4, $5);
 
 -- name: claim_deliveries
--- Takes due deliveries under a lease and counts the attempt; each with its notification and its status before (was). $1 at most this many, $2 lease in seconds
+-- Takes due deliveries under a lease and counts the attempt; each with its status before (was) and its notification (n.*) or its self-care mail (selfcare_mail_id, mail_*). $1 at most this many, $2 lease in seconds
 WITH due AS (
     SELECT id, status FROM notification_deliveries
     WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
@@ -44,10 +28,14 @@ WITH due AS (
     SET status = 'sending', attempts = d.attempts + 1,
         next_attempt_at = now() + make_interval(secs => $2)
     FROM due WHERE d.id = due.id
-    RETURNING d.id, d.notification_id, d.channel, d.recipient, d.attempts, due.status AS was
+    RETURNING d.id, d.notification_id, d.selfcare_mail_id, d.channel, d.recipient, d.attempts,
+        due.status AS was
 )
-SELECT c.id AS delivery_id, c.channel, c.recipient, c.attempts, c.was, n.*
-FROM claimed c JOIN notifications n ON n.id = c.notification_id
+SELECT c.id AS delivery_id, c.channel, c.recipient, c.attempts, c.was, n.*,
+    c.selfcare_mail_id, m.customer_id AS mail_customer_id, m.purpose AS mail_purpose,
+    m.token AS mail_token, m.expires_at AS mail_expires_at
+FROM claimed c LEFT JOIN notifications n ON n.id = c.notification_id
+LEFT JOIN selfcare_mails m ON m.id = c.selfcare_mail_id
 ORDER BY c.id;
 
 -- name: insert_interrupted_attempt
@@ -97,6 +85,29 @@ SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'sendin
 -- The mail templates kept in Postgres (they override the packaged ones): name, body.
 SELECT name, body FROM mail_templates;
 
--- name: contacts_of_account
--- The contacts of one account: tag, email, phone. $1 account id
-SELECT tag, email, phone FROM account_contacts WHERE account_id = $1;
+-- name: insert_selfcare_mail
+-- A self-care mail carrying a one-time token; its id. $1 customer id, $2 purpose, $3 token, $4 token expires at
+INSERT INTO selfcare_mails (customer_id, purpose, token, expires_at)
+VALUES ($1, $2, $3, $4) RETURNING id;
+
+-- name: insert_selfcare_delivery
+-- The e-mail delivery of a self-care mail, due now; its id. $1 self-care mail id, $2 recipient
+INSERT INTO notification_deliveries (selfcare_mail_id, channel, recipient)
+VALUES ($1, 'email', $2) RETURNING id;
+
+-- name: cancel_selfcare_mails
+-- Skips a customer's self-care mails not yet taken by a sender and forgets their tokens (a mail in flight keeps its token until its attempt ends). $1 customer id, $2 purpose or null (all), $3 why
+WITH mine AS (
+    SELECT id FROM selfcare_mails
+    WHERE customer_id = $1 AND ($2::text IS NULL OR purpose = $2) AND token IS NOT NULL
+), skipped AS (
+    UPDATE notification_deliveries d SET status = 'skipped', last_error = $3
+    FROM mine WHERE d.selfcare_mail_id = mine.id AND d.status = 'pending'
+    RETURNING d.selfcare_mail_id
+)
+UPDATE selfcare_mails m SET token = NULL FROM skipped WHERE m.id = skipped.selfcare_mail_id;
+
+-- name: forget_selfcare_token
+-- Once a self-care mail is delivered or given up, its token is not kept. $1 delivery id
+UPDATE selfcare_mails m SET token = NULL FROM notification_deliveries d
+WHERE d.id = $1 AND m.id = d.selfcare_mail_id;

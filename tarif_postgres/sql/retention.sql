@@ -43,6 +43,15 @@ DELETE FROM balances WHERE customer_id = $1;
 -- Removes a customer's self-care login. $1 customer id
 DELETE FROM selfcare_users WHERE customer_id = $1;
 
+-- name: erase_selfcare_mails
+-- Forgets the tokens of a customer's self-care mails and erases their recipients; a mail not yet sent is skipped. $1 customer id
+WITH mails AS (UPDATE selfcare_mails SET token = NULL WHERE customer_id = $1 RETURNING id)
+UPDATE notification_deliveries d SET recipient = '',
+    last_error = CASE WHEN d.status IN ('pending', 'sending') THEN 'customer deleted'
+                 ELSE d.last_error END,
+    status = CASE WHEN d.status IN ('pending', 'sending') THEN 'skipped' ELSE d.status END
+FROM mails WHERE d.selfcare_mail_id = mails.id;
+
 -- name: delete_sharing_memberships
 -- Takes a customer out of its sharing group. $1 customer id
 DELETE FROM sharing_members WHERE customer_id = $1;

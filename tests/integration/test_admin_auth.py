@@ -18,6 +18,11 @@ EXPECTED = {
     ("PATCH", "/v1/customers/{customer_id}"): ADMIN,
     ("POST", "/v1/customers/{customer_id}/close"): ADMIN,
     ("PUT", "/v1/customers/{customer_id}/contacts"): ADMIN,
+    ("GET", "/v1/customers/{customer_id}/contacts"): READ,
+    ("POST", "/v1/customers/{customer_id}/contacts"): ADMIN,
+    ("GET", "/v1/customers/{customer_id}/contacts/{tag}"): READ,
+    ("PATCH", "/v1/customers/{customer_id}/contacts/{tag}"): ADMIN,
+    ("DELETE", "/v1/customers/{customer_id}/contacts/{tag}"): ADMIN,
     ("GET", "/v1/customers/{customer_id}/notifications"): READ,
     ("PUT", "/v1/customers/{customer_id}/payment"): ADMIN,
     ("PUT", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/plan"): ADMIN,
@@ -123,6 +128,7 @@ PATH_VALUES = {
     "name": "vip",
     "event_id": "1",
     "prefix": "tk_00000000",
+    "tag": "billing",
 }
 
 

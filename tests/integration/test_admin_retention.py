@@ -24,6 +24,8 @@ async def test_a_closed_account_is_deleted_when_its_retention_ends(admin: Admin)
     path = f"/v1/customers/{customer['id']}"
     login = {"email": "x@y.si", "password": "0123456789ab"}
     assert (await admin.call("POST", f"{path}/selfcare-user", json=login)).status_code == 201
+    mailed = await admin.call("POST", f"{path}/selfcare-user/verification", "operator")
+    assert mailed.status_code == 200  # no notifier runs here: the mail stays pending
     assert (await admin.call("POST", f"{path}/close")).status_code == 200
     assert (await admin.call("POST", f"/v1/customers/{owner['id']}/close")).status_code == 200
     assert await delete_due(admin.pool) == []  # not due yet
@@ -40,6 +42,13 @@ async def test_a_closed_account_is_deleted_when_its_retention_ends(admin: Admin)
     assert gone["balances"] == []
     assert gone["contacts"] == []
     assert (await admin.call("GET", f"{path}/selfcare-user")).status_code == 404
+    async with admin.pool.acquire() as conn:  # the unsent self-care mail: skipped, erased
+        mail = await conn.fetchrow(
+            "SELECT d.status, d.recipient, m.token FROM notification_deliveries d"
+            " JOIN selfcare_mails m ON m.id = d.selfcare_mail_id WHERE d.id = $1",
+            mailed.json()["delivery_id"],
+        )
+    assert dict(mail) == {"status": "skipped", "recipient": "", "token": None}
     assert await engine.redis.get(keys.locator(customer["account_id"])) is None
     assert await engine.redis.get(keys.route(MSISDN)) is None
     answer = await engine.stub.ChargeEvent(sms(MSISDN, "after", engine.clock.now))
