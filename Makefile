@@ -27,8 +27,11 @@ proto: $(GENERATED)
 run: $(GENERATED)
 	$(BIN)/tarif up
 
+# On xdist workers, one per core and at most 4: each runs engines and apps of its own, with their
+# own Postgres connections (the embedded server takes 100). `make test TEST_WORKERS=0`: one process.
+TEST_WORKERS ?= auto
 test: $(GENERATED)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxprocesses 4
 
 # Everything, including the load/benchmark tests (bounded in time).
 test-all: $(GENERATED)

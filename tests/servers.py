@@ -101,7 +101,7 @@ def http_sink(sink: HttpSink | None = None) -> Iterator[HttpSink]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the kernel picks a free port
     server.daemon_threads = True
     sink.url = f"http://127.0.0.1:{server.server_port}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

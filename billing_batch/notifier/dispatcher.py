@@ -75,11 +75,15 @@ class Dispatcher:
                 self._wake.clear()
                 waker = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait(
-                    [waker, stopper], timeout=self._idle_poll, return_when=asyncio.FIRST_COMPLETED
-                )
-                waker.cancel()
-                stopper.cancel()
+                try:
+                    await asyncio.wait(
+                        [waker, stopper],
+                        timeout=self._idle_poll,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:  # also when this loop is cancelled: no waiter is left pending
+                    waker.cancel()
+                    stopper.cancel()
 
     async def step(self) -> int:
         """Claim a batch of due deliveries and try each once; returns how many were tried."""
