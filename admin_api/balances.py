@@ -191,22 +191,24 @@ async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int
                 row["reason"],
                 int(datetime.now(UTC).timestamp() * 1000),
             )
-            result = Result(answer["r"])
-            after = Decimal(answer["a"]).scaleb(-decimals) if "a" in answer else None
+            result = answer.result
+            after = (
+                Decimal(answer.amount_after).scaleb(-decimals)
+                if answer.amount_after is not None
+                else None
+            )
             if result is Result.USER_UNKNOWN:  # the engine has no account yet: retried later
                 await conn.execute(
                     Q.note_adjustment_retry,
                     adjustment_id,
-                    f"{result.name}: {answer.get('m', '')} (will retry)",
+                    f"{result.name}: {answer.message} (will retry)",
                 )
                 return dict(await conn.fetchrow(Q.adjustment_by_id, adjustment_id))
             await conn.execute(
                 Q.finish_adjustment,
                 adjustment_id,
                 "applied" if result is Result.SUCCESS else "refused",
-                result.name
-                if result is Result.SUCCESS
-                else f"{result.name}: {answer.get('m', '')}",
+                result.name if result is Result.SUCCESS else f"{result.name}: {answer.message}",
                 after if result is Result.SUCCESS else None,
             )
         found = await conn.fetchrow(Q.adjustment_by_id, adjustment_id)

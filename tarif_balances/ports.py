@@ -22,6 +22,7 @@ from tarif_balances.model import (
     SessionStep,
 )
 from tarif_catalog import Pricing
+from tarif_common.results import Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,15 @@ class StoredBalance:
     valid_from_ms: int
     valid_to_ms: int
     priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustOutcome:
+    """What a back-office adjustment of one balance did (`adjust.lua`)."""
+
+    result: Result
+    amount_after: int | None = None  # the balance's amount afterwards, smallest units
+    message: str = ""
 
 
 class ChargingStore(Protocol):

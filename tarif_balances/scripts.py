@@ -28,6 +28,7 @@ from tarif_balances.model import (
 )
 from tarif_balances.ports import (
     STALE_ROUTE,
+    AdjustOutcome,
     EventCall,
     RefundCall,
     SessionCall,
@@ -292,6 +293,14 @@ def refund_outcome(answer: Answer) -> RefundOutcome | StaleRoute:
         refunded=_money(answer, "c"),
         impacts=_impacts(answer),
         message=str(answer.get("m", "")),
+    )
+
+
+def adjust_outcome(answer: Answer) -> AdjustOutcome:
+    """`adjust.lua`'s answer {r, a (amount after), m} as an outcome."""
+    after = answer.get("a")
+    return AdjustOutcome(
+        Result(answer["r"]), int(after) if after is not None else None, answer.get("m", "")
     )
 
 

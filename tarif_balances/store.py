@@ -22,6 +22,7 @@ from redis.commands.core import AsyncScript
 from tarif_balances.model import EventOutcome, RefundOutcome, Route, SessionOutcome
 from tarif_balances.ports import (
     STALE_ROUTE,
+    AdjustOutcome,
     EventCall,
     RefundCall,
     SessionCall,
@@ -31,6 +32,7 @@ from tarif_balances.ports import (
 )
 from tarif_balances.scripts import (
     Answer,
+    adjust_outcome,
     event_outcome,
     event_script_call,
     expire_script_call,
@@ -200,17 +202,14 @@ class RedisBalanceStore:
         request_id: str,
         reason: str,
         now_ms: int,
-    ) -> Answer:
-        """Add `delta` (smallest units) to one balance, once per `request_id` (back office).
-
-        Answers adjust.lua's {r, a (amount after), res, m}.
-        """
+    ) -> AdjustOutcome:
+        """Add `delta` (smallest units) to one balance, once per `request_id` (back office)."""
         try:
             located = await self._redis.get(keys.locator(account_id))
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         if located is None:
-            return {"r": int(Result.USER_UNKNOWN), "m": f"no account {account_id}"}
+            return AdjustOutcome(Result.USER_UNKNOWN, message=f"no account {account_id}")
         p = int(located)
         script_keys = [
             keys.account(p, account_id),
@@ -227,7 +226,8 @@ class RedisBalanceStore:
             request_id,
             reason,
         ]
-        return self._count(unpack(await self._run("adjust", self._adjust, script_keys, args)))
+        answer = self._count(unpack(await self._run("adjust", self._adjust, script_keys, args)))
+        return adjust_outcome(answer)
 
     async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int:
         """Append unratable events to `tarif:unrated`, once per event id; returns how many."""

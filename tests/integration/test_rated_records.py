@@ -15,6 +15,7 @@ from engine.housekeeping import Sweeper
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.records import FIELDS, REQUIRED, RecordKind, parse_record
 from tarif_common import keys
+from tarif_common.results import Result
 from tests.integration.harness import Engine, account, catalog, eur, ts
 from tests.integration.notifier_harness import eventually, running_batch
 from tests.integration.requests import sms, voice
@@ -56,7 +57,8 @@ async def test_every_writer_writes_the_defined_fields_with_the_decimals(engine: 
     sweeper = Sweeper(engine.app.store, engine.app.partitions, engine.app.metrics, engine.clock)
     assert await sweeper.run_once() == 1
     adjusted = await engine.app.store.adjust("r1", "main", 100, "x-adj", "goodwill", int(t * 1000))
-    assert adjusted["r"] == 1
+    assert adjusted.result is Result.SUCCESS
+    assert adjusted.amount_after is not None
 
     found = await engine.rated_records()
     for fields in found:
