@@ -9,11 +9,15 @@ Redis each worker selects a database number of its own. Worker n is 0 without xd
 
 Only scratch state is touched on a developer's servers:
 - Postgres: the databases `tarif_test_<run>_template` and `tarif_test_<run>_<n>`, created and
-  dropped here (REDIS_URL's server and DATABASE_URL's database are only connected to).
+  dropped here (DATABASE_URL's own database is only connected to).
 - Redis: worker n uses REDIS_URL's database + n. REDIS_URL's own database is the one named as
   scratch; one above it is used only if empty or marked by an earlier run (`MARK`), else the run
   stops rather than flush somebody's data. The embedded server's databases start at 1, never 0,
   so a client that drops the URL's database number fails a test instead of passing by luck.
+
+What Redis shares across databases is harmless here: a catalog-changed message on the pub/sub
+channel makes every worker's engine re-read the catalog version of its own database (unchanged:
+nothing happens), and after one test's SCRIPT FLUSH the others' scripts load again on NOSCRIPT.
 """
 
 from __future__ import annotations
