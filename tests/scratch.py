@@ -17,7 +17,9 @@ Only scratch state is touched on a developer's servers:
 
 What Redis shares across databases is harmless here: a catalog-changed message on the pub/sub
 channel makes every worker's engine re-read the catalog version of its own database (unchanged:
-nothing happens), and after one test's SCRIPT FLUSH the others' scripts load again on NOSCRIPT.
+nothing happens), and after one test's SCRIPT FLUSH the others' scripts load again on NOSCRIPT
+(only a pipelined batch whose check-then-call straddles the flush, a window of microseconds,
+would see an error).
 """
 
 from __future__ import annotations
