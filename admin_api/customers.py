@@ -41,11 +41,25 @@ ACCOUNT_FIELDS = (
     "custom_attributes",
 )
 
+
+def _whole_number(value: object) -> int:
+    """A cursor's id as the bigint it must be (a forged one is a 422, not a driver error)."""
+    if type(value) is not int:
+        raise ValueError("the cursor's value is not a whole number")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("the cursor's value is not text")
+    return value
+
+
 SORTS = {
-    "id": SortField("c.id"),
-    "last_name": SortField("lower(c.last_name)"),
-    "city": SortField("lower(c.city)"),
-    "country": SortField("c.country"),
+    "id": SortField("c.id", _whole_number),
+    "last_name": SortField("lower(c.last_name)", _text),
+    "city": SortField("lower(c.city)", _text),
+    "country": SortField("c.country", _text),
     "created_at": SortField("c.created_at", datetime.fromisoformat, lambda v: v.isoformat()),
 }
 

@@ -107,10 +107,13 @@ def order(
             if cursor_name != name:
                 raise ValueError("the cursor belongs to another sort")
             value = sort_field.load(value)
+            if type(last_id) is not int:
+                raise ValueError("the cursor's id is not a whole number")
+            last: int = last_id
         except (ValueError, TypeError, binascii.Error) as exc:
             raise InvalidRequest("cursor", f"is not a cursor of this listing ({exc})") from None
         op = "<" if descending else ">"
-        select.where(f"({column}, {id_column}) {op} ({{}}, {{}})", value, int(last_id))
+        select.where(f"({column}, {id_column}) {op} ({{}}, {{}})", value, last)
     return Order(name, column, f"{column} {direction}, {id_column} {direction}", sort_field)
 
 

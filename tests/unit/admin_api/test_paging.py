@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from admin_api.paging import MAX_ID, Keyset, Paging
+from admin_api.customers import SORTS
+from admin_api.paging import MAX_ID, Keyset, Listing, Paging, Select, order
 from tarif_common.errors import InvalidRequest
 
 NEWEST_FIRST = Keyset("things", "id", MAX_ID)
@@ -46,3 +47,38 @@ def test_a_forged_key_of_another_kind_is_refused(value: object) -> None:
     forged = base64.urlsafe_b64encode(json.dumps(["things", value]).encode()).decode()
     with pytest.raises(InvalidRequest):
         NEWEST_FIRST.after(Paging(1, forged))
+
+
+def _sorted_cursor(sort: str, value: object, last_id: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps([sort, value, last_id]).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("sort", "value", "last_id"),
+    [
+        ("id", "abc", 1),  # an id that is text would reach Postgres as a bigint
+        ("id", 5, "1"),
+        ("id", 5, 1.5),
+        ("last_name", 7, 1),
+        ("created_at", "not a time", 1),
+        ("country", "SI", None),
+    ],
+)
+def test_a_forged_customers_cursor_is_a_422(sort: str, value: object, last_id: object) -> None:
+    listing = Listing(10, _sorted_cursor(sort, value, last_id), sort)
+    with pytest.raises(InvalidRequest) as refused:
+        order(Select(), listing, SORTS, "id", "c.id")
+    assert refused.value.field == "cursor"
+
+
+def test_a_customers_cursor_of_the_right_kinds_is_taken() -> None:
+    select = Select()
+    chosen = order(
+        select,
+        Listing(10, _sorted_cursor("-last_name", "novak", 42), "-last_name"),
+        SORTS,
+        "id",
+        "c.id",
+    )
+    assert chosen.sql == "lower(c.last_name) DESC, c.id DESC"
+    assert select.params == ["novak", 42]
