@@ -15,8 +15,6 @@ from tarif.charging.v1 import charging_pb2 as pb
 SERVICE = "sms"
 DESTINATION = "38641000000"
 ATTRIBUTES = {"destination": DESTINATION}
-# The charger's JSON form of ATTRIBUTES (sorted, compact): what it hands to event.lua.
-ATTRIBUTES_TEXT = '{"destination":"38641000000"}'
 UNITS = 1
 
 
