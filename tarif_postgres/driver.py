@@ -71,11 +71,6 @@ class TarifConnection(asyncpg.Connection):  # type: ignore[misc]
     copy_to_table = _translated(asyncpg.Connection.copy_to_table)
 
 
-def driver_errors() -> tuple[type[BaseException], ...]:
-    """What a pool's acquire() may raise before any statement (for the process' retry loops)."""
-    return (*_DRIVER_ERRORS, TarifError)
-
-
 # What a Postgres call may raise: Tarif's database errors from a statement and, from connecting
 # (`pool.acquire()`), the driver's own. Retry loops of the processes catch these.
 DB_ERRORS: tuple[type[BaseException], ...] = (
