@@ -10,13 +10,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from billing_batch import unrated as unrated_ingest
+from billing_batch.metrics import BatchMetrics
+from billing_batch.streams import StreamIngestor
 from engine.app import App
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 from tarif_balances.provisioning import Provisioner, load_document
+from tarif_common import keys
 from tarif_common.settings import Settings
 
 DEMO = load_document(Path(__file__).resolve().parents[2] / "examples" / "demo.yaml")
@@ -87,6 +93,19 @@ class Engine:
     async def balance(self, msisdn: str, balance_id: str = "main") -> int:
         report = await self.stub.GetBalances(pb.BalanceQuery(subscriber=msisdn))
         return next(b.amount for b in report.balances if b.id == balance_id)
+
+    async def ingest_unrated(self, pg: asyncpg.Pool) -> int:
+        """What the batch process does: move `tarif:unrated` into Postgres."""
+        ingestor = StreamIngestor(
+            self.redis,
+            "unrated",
+            [keys.UNRATED],
+            unrated_ingest.UnratedIngest(pg, BatchMetrics(CollectorRegistry())),
+            consumer="test",
+            block_ms=10,
+        )
+        await ingestor.prepare()
+        return await ingestor.step()
 
     async def rated_records(self) -> list[dict[str, str]]:
         records = []

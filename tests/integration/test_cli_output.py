@@ -15,12 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from billing_batch import unrated as unrated_ingest
-from billing_batch.metrics import BatchMetrics
-from billing_batch.streams import StreamIngestor
 from tarif_cli import main as cli
 from tarif_common import keys
 from tarif_notifications.model import Notification, Recipient
@@ -315,20 +311,6 @@ async def test_notifications_with_their_deliveries(pg: asyncpg.Pool, tarif: Run)
     assert out == "no notifications\n"
 
 
-async def ingest_unrated(engine: Engine, pg: asyncpg.Pool) -> int:
-    """What the batch process does: move `tarif:unrated` into Postgres."""
-    ingestor = StreamIngestor(
-        engine.redis,
-        "unrated",
-        [keys.UNRATED],
-        unrated_ingest.UnratedIngest(pg, BatchMetrics(CollectorRegistry())),
-        consumer="test",
-        block_ms=10,
-    )
-    await ingestor.prepare()
-    return await ingestor.step()
-
-
 async def test_unrated_usage_listed_corrected_and_re_rated(
     engine: Engine, pg: asyncpg.Pool, tarif: Run
 ) -> None:
@@ -336,7 +318,7 @@ async def test_unrated_usage_listed_corrected_and_re_rated(
     wrong = ["--attr", "destination=393331234567", "--event-id", "cdr-1", "--units", "90"]
     code, out, _ = await tarif("event", "38699999911", "voice", *wrong)
     assert out.startswith("USER_UNKNOWN")
-    assert await ingest_unrated(engine, pg) == 1
+    assert await engine.ingest_unrated(pg) == 1
 
     code, out, err = await tarif("unrated", "list")
     assert code == 0

@@ -11,12 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from admin_api import unrated
-from billing_batch import unrated as unrated_ingest
 from billing_batch.metrics import BatchMetrics
-from billing_batch.streams import StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_client.engine import GrpcEngine
-from tarif_common import keys
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tests.integration.harness import Engine, account, eur
 from tests.integration.requests import sms
@@ -31,24 +28,10 @@ async def grpc_engine(engine: Engine) -> AsyncIterator[GrpcEngine]:
     await client.close()
 
 
-async def ingest(engine: Engine, pg: asyncpg.Pool) -> int:
-    """What the batch process does: move `tarif:unrated` into Postgres."""
-    ingestor = StreamIngestor(
-        engine.redis,
-        "unrated",
-        [keys.UNRATED],
-        unrated_ingest.UnratedIngest(pg, BatchMetrics(CollectorRegistry())),
-        consumer="test",
-        block_ms=10,
-    )
-    await ingestor.prepare()
-    return await ingestor.step()
-
-
 async def kept(engine: Engine, pg: asyncpg.Pool, event: pb.EventRequest) -> dict[str, Any]:
     answer = await engine.stub.ChargeEvent(event)
     assert answer.result in (pb.USER_UNKNOWN, pb.RATING_FAILED)
-    assert await ingest(engine, pg) == 1
+    assert await engine.ingest_unrated(pg) == 1
     async with pg.acquire() as conn:
         (row,) = await unrated.list_unrated(conn, subscriber=event.subscriber)
     return row
@@ -118,7 +101,7 @@ async def test_still_unratable_after_correction_it_stays_open_and_is_not_kept_tw
     tried = await unrated.rerate(pg, grpc_engine, row["id"])
     assert (tried["status"], tried["result"]) == ("corrected", "RATING_FAILED")
     assert "telex" in tried["result_message"]
-    await ingest(engine, pg)
+    await engine.ingest_unrated(pg)
     async with pg.acquire() as conn:
         assert len(await unrated.list_unrated(conn)) == 1
     assert await engine.balance(MSISDN) == 100
@@ -139,7 +122,7 @@ async def test_refused_for_credit_then_topped_up_it_is_charged_once_under_a_new_
     async with pg.acquire() as conn:
         await unrated.correct(conn, row["id"], service="telex")
     assert (await unrated.rerate(pg, grpc_engine, row["id"]))["result"] == "RATING_FAILED"
-    assert await ingest(engine, pg) == 1  # read and acknowledged...
+    assert await engine.ingest_unrated(pg) == 1  # read and acknowledged...
     async with pg.acquire() as conn:
         assert len(await unrated.list_unrated(conn)) == 1  # ...and not kept twice
         await unrated.correct(conn, row["id"], service="sms")
