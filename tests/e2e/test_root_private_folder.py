@@ -37,7 +37,7 @@ from tarif_common.embedded import (
     free_port,
     pg_home,
 )
-from tests.e2e.test_tarif_up import _wait_for
+from tests.e2e.test_tarif_up import _wait_for, charge_a_demo_call
 
 pytestmark = [
     pytest.mark.slow,
@@ -146,17 +146,7 @@ def test_make_run_as_root_in_a_private_folder() -> None:
 
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = pb_grpc.ChargingServiceStub(channel)
-            request = pb.EventRequest(
-                subscriber="38640111222",
-                service="voice",
-                event_id="root-e2e-1",
-                units=60,
-                attributes={"destination": "393331234567"},
-            )
-            answer = stub.ChargeEvent(request, timeout=10)
-            assert (answer.result, answer.cost.minor_units) == (pb.SUCCESS, 12)
-            report = stub.GetBalances(pb.BalanceQuery(subscriber="38640111222"), timeout=10)
-            assert report.balances[0].amount == 988
+            charge_a_demo_call(stub, "root-e2e-1")
             # unratable usage goes through the batch process into the relocated Postgres
             stray = pb.EventRequest(
                 subscriber="38699999999", service="sms", event_id="root-e2e-stray", units=1

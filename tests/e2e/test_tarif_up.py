@@ -35,6 +35,21 @@ def _wait_for(process: subprocess.Popen[str], text: str, deadline: float) -> lis
     raise AssertionError("did not see " + repr(text) + " in:\n" + "".join(lines))
 
 
+def charge_a_demo_call(stub: pb_grpc.ChargingServiceStub, event_id: str) -> None:
+    """A minute to Italy from demo customer 38640111222: 0.12 EUR of its 10.00."""
+    request = pb.EventRequest(
+        subscriber="38640111222",
+        service="voice",
+        event_id=event_id,
+        units=60,
+        attributes={"destination": "393331234567"},
+    )
+    answer = stub.ChargeEvent(request, timeout=10)
+    assert (answer.result, answer.cost.minor_units) == (pb.SUCCESS, 12)
+    report = stub.GetBalances(pb.BalanceQuery(subscriber="38640111222"), timeout=10)
+    assert report.balances[0].amount == 988
+
+
 def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
     state = Path(f"/tmp/tarif-e2e-{os.getpid()}")  # postgres' user must traverse its parents
     grpc_port, metrics_port, batch_port = free_port(), free_port(), free_port()
@@ -64,17 +79,7 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
 
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = pb_grpc.ChargingServiceStub(channel)
-            request = pb.EventRequest(
-                subscriber="38640111222",
-                service="voice",
-                event_id="e2e-1",
-                units=60,
-                attributes={"destination": "393331234567"},
-            )
-            answer = stub.ChargeEvent(request, timeout=10)
-            assert (answer.result, answer.cost.minor_units) == (pb.SUCCESS, 12)
-            report = stub.GetBalances(pb.BalanceQuery(subscriber="38640111222"), timeout=10)
-            assert report.balances[0].amount == 988
+            charge_a_demo_call(stub, "e2e-1")
             # the demo customer on plan smart paid its bundle at onboarding (30.00 - 17.19)
             smart = stub.GetBalances(pb.BalanceQuery(subscriber="38640111555"), timeout=10)
             amounts = {b.resource: b.amount for b in smart.balances if b.id == "main"}
