@@ -16,7 +16,16 @@ from redis.asyncio import Redis
 
 from admin_api import audit, balance_groups, csvout, hierarchy, outbox, sharing, subscriptions
 from admin_api.auth import Principal
-from admin_api.paging import Listing, Order, Select, SortField, next_cursor, order
+from admin_api.paging import (
+    Listing,
+    Order,
+    Select,
+    SortField,
+    id_value,
+    next_cursor,
+    order,
+    text_value,
+)
 from admin_api.schemas import AccountPatch, Onboarding, check_attribute
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_notifications import store
@@ -42,24 +51,11 @@ ACCOUNT_FIELDS = (
 )
 
 
-def _whole_number(value: object) -> int:
-    """A cursor's id as the bigint it must be (a forged one is a 422, not a driver error)."""
-    if type(value) is not int:
-        raise ValueError("the cursor's value is not a whole number")
-    return value
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError("the cursor's value is not text")
-    return value
-
-
 SORTS = {
-    "id": SortField("c.id", _whole_number),
-    "last_name": SortField("lower(c.last_name)", _text),
-    "city": SortField("lower(c.city)", _text),
-    "country": SortField("c.country", _text),
+    "id": SortField("c.id", id_value),
+    "last_name": SortField("lower(c.last_name)", text_value),
+    "city": SortField("lower(c.city)", text_value),
+    "country": SortField("c.country", text_value),
     "created_at": SortField("c.created_at", datetime.fromisoformat, lambda v: v.isoformat()),
 }
 

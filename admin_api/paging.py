@@ -107,9 +107,7 @@ def order(
             if cursor_name != name:
                 raise ValueError("the cursor belongs to another sort")
             value = sort_field.load(value)
-            if type(last_id) is not int:
-                raise ValueError("the cursor's id is not a whole number")
-            last: int = last_id
+            last: int = id_value(last_id)
         except (ValueError, TypeError, binascii.Error) as exc:
             raise InvalidRequest("cursor", f"is not a cursor of this listing ({exc})") from None
         op = "<" if descending else ">"
@@ -158,6 +156,20 @@ def _like(value: Any, start: Any) -> bool:
     if isinstance(start, int):
         return type(value) is int and 0 <= value <= MAX_ID
     return isinstance(value, str) and "\x00" not in value
+
+
+def id_value(value: Any) -> int:
+    """A cursor's value that must be a bigint id (`SortField.load`): 422 for anything else."""
+    if not _like(value, 0):
+        raise ValueError("the cursor's value is not an id")
+    return int(value)
+
+
+def text_value(value: Any) -> str:
+    """A cursor's value that must be text (`SortField.load`): 422 for anything else."""
+    if not _like(value, ""):
+        raise ValueError("the cursor's value is not text")
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)

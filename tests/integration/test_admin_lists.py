@@ -13,7 +13,6 @@ from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.requests import sms
-from tests.integration.test_unrated_backoffice import ingest
 
 CITIES = ["Ljubljana", "Maribor", "Celje", "Koper"]
 
@@ -151,7 +150,7 @@ async def test_catalog_publishing_and_unrated_usage_through_the_api(admin: Admin
     engine = admin.engine
     stray = sms("38640555030", "cdr-api", engine.clock.now, service="texto")
     assert (await engine.stub.ChargeEvent(stray)).result == pb.RATING_FAILED
-    await ingest(engine, admin.pool)
+    await engine.ingest_unrated(admin.pool)
     (item,) = (await admin.call("GET", "/v1/unrated-events", "auditor")).json()["items"]
     path = f"/v1/unrated-events/{item['id']}"
     assert (await admin.call("PATCH", path, "auditor", json={"service": "sms"})).status_code == 403
