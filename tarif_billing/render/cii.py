@@ -8,7 +8,10 @@ Notes on the mapping:
   price: EN 16931 forbids a negative item price (BR-27); the line net stays the same.
 - Every quantity is in unit C62 ("one"): a usage line's quantity is a count of units rated.
 - Prepaid (BT-113) is credit applied + paid, so BT-115 = BT-112 - BT-113 (BR-CO-16).
-- Categories E, AE, K, G and O carry an exemption reason (BT-120), see `text.exemption_reason`.
+- Categories E, AE, K, G and O carry an exemption reason (BT-120), see `text.exemption_reason`;
+  category O carries no rate (BR-O-05). EN 16931 also forbids mixing O with any other category
+  on one document (BR-O-11): the document must not do that, the renderer does not check it.
+  Such a document carries no VAT identifiers (BR-O-02).
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from decimal import Decimal
 from lxml import etree
 
 from tarif_billing.document import Document, DocumentLine, Party
-from tarif_billing.render.text import address_lines, exemption_reason, plain, trimmed
+from tarif_billing.render.text import (
+    RATELESS_CATEGORIES,
+    address_lines,
+    exemption_reason,
+    plain,
+    shows_vat_ids,
+    trimmed,
+)
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -33,16 +43,18 @@ SEPA_CREDIT_TRANSFER = "58"
 SEPA_DIRECT_DEBIT = "59"
 
 
-def _el(parent: etree._Element, ns: str, tag: str, text: str | None = None,
-        **attributes: str) -> etree._Element:
+def _el(
+    parent: etree._Element, ns: str, tag: str, text: str | None = None, **attributes: str
+) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ns}}}{tag}", attributes)
     if text is not None:
         element.text = text
     return element
 
 
-def _ram(parent: etree._Element, tag: str, text: str | None = None,
-         **attributes: str) -> etree._Element:
+def _ram(
+    parent: etree._Element, tag: str, text: str | None = None, **attributes: str
+) -> etree._Element:
     return _el(parent, RAM, tag, text, **attributes)
 
 
@@ -60,7 +72,7 @@ def _period(parent: etree._Element, start: date | None, end: date | None) -> Non
         _day(period, "EndDateTime", end)
 
 
-def _party(parent: etree._Element, tag: str, party: Party) -> None:
+def _party(parent: etree._Element, tag: str, party: Party, vat_id: bool) -> None:
     element = _ram(parent, tag)
     _ram(element, "Name", party.name)
     if party.company_id:
@@ -80,7 +92,7 @@ def _party(parent: etree._Element, tag: str, party: Party) -> None:
     if party.email:
         uri = _ram(element, "URIUniversalCommunication")
         _ram(uri, "URIID", party.email, schemeID="EM")
-    if party.vat_id:
+    if party.vat_id and vat_id:
         registration = _ram(element, "SpecifiedTaxRegistration")
         _ram(registration, "ID", party.vat_id, schemeID="VA")
 
@@ -105,7 +117,8 @@ def _line(parent: etree._Element, line: DocumentLine) -> None:
     tax = _ram(settlement, "ApplicableTradeTax")
     _ram(tax, "TypeCode", "VAT")
     _ram(tax, "CategoryCode", line.tax_category)
-    _ram(tax, "RateApplicablePercent", trimmed(line.tax_rate))
+    if line.tax_category not in RATELESS_CATEGORIES:
+        _ram(tax, "RateApplicablePercent", trimmed(line.tax_rate))
     _period(settlement, line.period_start, line.period_end)
     summation = _ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
     _ram(summation, "LineTotalAmount", plain(line.net))
@@ -115,8 +128,9 @@ def _agreement(parent: etree._Element, document: Document) -> None:
     agreement = _ram(parent, "ApplicableHeaderTradeAgreement")
     if document.customer_account:
         _ram(agreement, "BuyerReference", document.customer_account)  # BT-10
-    _party(agreement, "SellerTradeParty", document.seller)
-    _party(agreement, "BuyerTradeParty", document.buyer)
+    vat_ids = shows_vat_ids(document)
+    _party(agreement, "SellerTradeParty", document.seller, vat_ids)
+    _party(agreement, "BuyerTradeParty", document.buyer, vat_ids)
 
 
 def _settlement(parent: etree._Element, document: Document) -> None:
@@ -139,7 +153,8 @@ def _settlement(parent: etree._Element, document: Document) -> None:
             _ram(tax, "ExemptionReason", reason)
         _ram(tax, "BasisAmount", plain(subtotal.taxable))
         _ram(tax, "CategoryCode", subtotal.category)
-        _ram(tax, "RateApplicablePercent", trimmed(subtotal.rate))
+        if subtotal.category not in RATELESS_CATEGORIES:
+            _ram(tax, "RateApplicablePercent", trimmed(subtotal.rate))
     _period(settlement, document.period_start, document.period_end)
     terms = _ram(settlement, "SpecifiedTradePaymentTerms")
     if document.payment_terms:
@@ -150,8 +165,7 @@ def _settlement(parent: etree._Element, document: Document) -> None:
     money = _ram(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
     _ram(money, "LineTotalAmount", plain(document.net_total))  # BT-106
     _ram(money, "TaxBasisTotalAmount", plain(document.net_total))  # BT-109
-    _ram(money, "TaxTotalAmount", plain(document.tax_total),
-         currencyID=document.currency)  # BT-110
+    _ram(money, "TaxTotalAmount", plain(document.tax_total), currencyID=document.currency)  # BT-110
     _ram(money, "GrandTotalAmount", plain(document.total))  # BT-112
     _ram(money, "TotalPrepaidAmount", plain(document.credit_applied + document.paid))  # BT-113
     _ram(money, "DuePayableAmount", plain(document.amount_due))  # BT-115

@@ -55,6 +55,4 @@ def _stamped(pdf: bytes, moment: datetime) -> bytes:
     pdf_stamp = moment.strftime("D\\072%Y%m%d%H%M%S\\05300\\04700\\047").encode()
     xmp_stamp = moment.strftime("%Y-%m-%dT%H:%M:%S+00:00").encode()
     pdf = _PDF_STAMP.sub(lambda _: pdf_stamp, pdf)  # a literal: no backslash escapes
-    return _XMP_STAMP.sub(
-        lambda match: b"<xmp:" + match[1] + b">" + xmp_stamp + b"<", pdf
-    )
+    return _XMP_STAMP.sub(lambda match: b"<xmp:" + match[1] + b">" + xmp_stamp + b"<", pdf)

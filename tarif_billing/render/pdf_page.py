@@ -12,7 +12,7 @@ import copy
 from datetime import UTC, datetime, time
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from fpdf import FPDF, XPos, YPos
 from fpdf.enums import OutputIntentSubType
@@ -28,6 +28,7 @@ _REGULAR = str(_FONTS / "DejaVuSans.ttf")
 _BOLD = str(_FONTS / "DejaVuSans-Bold.ttf")
 
 LINE_HEIGHT = 4.6
+DASH = "\u2013"  # an en dash between dates and in the footer
 # columns of the lines table (mm, A4 less 15 mm margins = 180)
 _COLUMNS: tuple[tuple[str, float, str], ...] = (
     ("#", 8, "L"),
@@ -65,7 +66,7 @@ class _Page(FPDF):
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(FONT, "", 7)
-        self.cell(0, 4, f"{self.footer_text}  –  page {self.page_no()}/{{nb}}", align="C")
+        self.cell(0, 4, f"{self.footer_text}  {DASH}  page {self.page_no()}/{{nb}}", align="C")
 
 
 def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
@@ -77,8 +78,9 @@ def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
     pdf.set_creation_date(created)
     pdf.set_producer(producer)
     pdf.set_creator("Tarif")
-    pdf.set_title(f"{'Credit note' if document.kind == 'credit_note' else 'Invoice'} "
-                  f"{document.number}")
+    pdf.set_title(
+        f"{'Credit note' if document.kind == 'credit_note' else 'Invoice'} {document.number}"
+    )
     pdf.set_author(document.seller.name)
     pdf.set_lang("en")
     pdf.add_output_intent(
@@ -91,7 +93,7 @@ def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
         ),
         info="sRGB2014 (v2)",
     )
-    pdf.footer_text = f"{document.seller.name}  –  {document.number}"
+    pdf.footer_text = f"{document.seller.name}  {DASH}  {document.number}"
     return pdf
 
 
@@ -122,7 +124,7 @@ def _header(pdf: FPDF, doc: dict[str, Any]) -> None:
     pdf.set_font(FONT, "", 9)
     meta = [("Issue date", doc["issue_date"]), ("Due date", doc["due_date"])]
     if doc["period_start"]:
-        meta.append(("Period", f"{doc['period_start']} – {doc['period_end']}"))
+        meta.append(("Period", f"{doc['period_start']} {DASH} {doc['period_end']}"))
     if doc["customer_account"]:
         meta.append(("Account", doc["customer_account"]))
     if doc["preceding_number"]:
@@ -153,10 +155,13 @@ def _lines(pdf: FPDF, doc: dict[str, Any]) -> None:
     for line in doc["lines"]:
         description = line["description"]
         if line["period_start"]:
-            description += f"\n{line['period_start']} – {line['period_end']}"
+            description += f"\n{line['period_start']} {DASH} {line['period_end']}"
         if "\n" in description or pdf.get_string_width(description) > description_width - 2:
-            rows = pdf.multi_cell(
-                description_width, LINE_HEIGHT, description, dry_run=True, output="LINES"
+            rows = cast(
+                list[str],
+                pdf.multi_cell(
+                    description_width, LINE_HEIGHT, description, dry_run=True, output="LINES"
+                ),
             )
         else:
             rows = [description]
@@ -189,7 +194,10 @@ def _taxes(pdf: FPDF, doc: dict[str, Any]) -> None:
         pdf.add_page()
     pdf.set_font(FONT, "B", 8.5)
     for title, width, align in (
-        ("VAT breakdown", 92, "L"), ("Rate", 20, "R"), ("Taxable", 34, "R"), ("VAT", 34, "R")
+        ("VAT breakdown", 92, "L"),
+        ("Rate", 20, "R"),
+        ("Taxable", 34, "R"),
+        ("VAT", 34, "R"),
     ):
         pdf.cell(width, LINE_HEIGHT + 1, title, border="B", align=align)
     pdf.ln(LINE_HEIGHT + 1.5)
@@ -198,7 +206,7 @@ def _taxes(pdf: FPDF, doc: dict[str, Any]) -> None:
         name = tax["category_name"]
         if tax["exemption_reason"] and tax["exemption_reason"] != name:
             name += f" ({tax['exemption_reason']})"
-        pdf.cell(92, LINE_HEIGHT, f"{tax['category']} – {name}")
+        pdf.cell(92, LINE_HEIGHT, f"{tax['category']} {DASH} {name}")
         pdf.cell(20, LINE_HEIGHT, f"{tax['rate']}%", align="R")
         pdf.cell(34, LINE_HEIGHT, tax["taxable"], align="R")
         pdf.cell(34, LINE_HEIGHT, tax["tax"], align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -220,13 +228,26 @@ def _totals(pdf: FPDF, doc: dict[str, Any]) -> None:
     for label, value in rows:
         pdf.set_x(105)
         pdf.cell(45, LINE_HEIGHT, label)
-        pdf.cell(45, LINE_HEIGHT, f"{value} {doc['currency']}", align="R",
-                 new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(
+            45,
+            LINE_HEIGHT,
+            f"{value} {doc['currency']}",
+            align="R",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
     pdf.set_x(105)
     pdf.set_font(FONT, "B", 10)
     pdf.cell(45, LINE_HEIGHT + 2, "Amount due", border="T")
-    pdf.cell(45, LINE_HEIGHT + 2, f"{totals['amount_due']} {doc['currency']}", border="T",
-             align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        45,
+        LINE_HEIGHT + 2,
+        f"{totals['amount_due']} {doc['currency']}",
+        border="T",
+        align="R",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
 
 
 def _payment_and_notes(pdf: FPDF, doc: dict[str, Any]) -> None:

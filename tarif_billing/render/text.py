@@ -37,6 +37,15 @@ DEFAULT_EXEMPTION_REASONS: dict[str, str] = {
 }
 
 
+# "Not subject to VAT" has no rate at all (BR-O-05, BR-O-10): the XML leaves the rate out.
+RATELESS_CATEGORIES = frozenset({"O"})
+
+
+def shows_vat_ids(document: Document) -> bool:
+    """False on a "not subject to VAT" document, whose XML must not carry VAT ids (BR-O-02)."""
+    return all(line.tax_category not in RATELESS_CATEGORIES for line in document.lines)
+
+
 def plain(value: Decimal) -> str:
     """`value` as written, in fixed-point notation: amounts keep their decimals."""
     return format(value, "f")

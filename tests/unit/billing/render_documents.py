@@ -62,9 +62,7 @@ def document(
     **extra: object,
 ) -> Document:
     """A document whose taxes and totals follow the rule of `tarif_billing.money`."""
-    taxes = tuple(
-        tax_breakdown(TaxableLine(x.net, x.tax_category, x.tax_rate) for x in lines)
-    )
+    taxes = tuple(tax_breakdown(TaxableLine(x.net, x.tax_category, x.tax_rate) for x in lines))
     net = sum((x.net for x in lines), Decimal("0.00"))
     tax = sum((t.tax for t in taxes), Decimal("0.00"))
     total = net + tax
@@ -133,7 +131,16 @@ def exempt() -> Document:
         (
             line(1, "Line rental", "1", "15.00"),
             line(2, "Postal services", "2", "3.40", category="E", rate="0"),
-            line(3, "Export roaming pack", "1", "7.00", category="O", rate="0"),
         ),
         exemption_reasons=(("E", "Article 261 C CGI: exempt"),),
+    )
+
+
+def outside_scope() -> Document:
+    """Only "not subject to VAT" lines: EN 16931 forbids mixing O with other categories."""
+    return document(
+        (
+            line(1, "Roaming pack, used outside the EU", "1", "7.00", category="O", rate="0"),
+            line(2, "Goodwill", "1", "-2.00", category="O", rate="0", kind="discount"),
+        )
     )
