@@ -9,13 +9,16 @@ page carries the sRGB output intent PDF/A asks for; `facturx_pdf` turns this PDF
 from __future__ import annotations
 
 import copy
+import io
 from datetime import UTC, datetime, time
 from functools import cache
 from importlib.resources import files
 from typing import Any, cast
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF, XPos, YPos
 from fpdf.enums import OutputIntentSubType
+from fpdf.fonts import TTFFont
 from fpdf.output import PDFICCProfile
 from fpdf.util import builtin_srgb2014_bytes
 
@@ -41,21 +44,38 @@ _COLUMNS: tuple[tuple[str, float, str], ...] = (
 
 
 @cache
-def _parsed_fonts() -> dict[str, Any]:
-    """The fonts as `add_font` parses them, once per process.
-
-    Parsing a TrueType file costs more than laying out a whole invoice; a deep copy of the
-    parsed fonts costs a tenth of it. The glyph table is read here so copies share that work.
-    """
+def _parsed_fonts() -> dict[str, TTFFont]:
+    """The fonts as `add_font` parses them, once per process (see `_fonts`)."""
     pdf = FPDF()
     pdf.add_font(FONT, "", _REGULAR)
     pdf.add_font(FONT, "B", _BOLD)
-    for font in pdf.fonts.values():
-        font.ttfont["glyf"]  # type: ignore[union-attr]
-        # the shipped subsets carry correct bounding boxes: recomputing them on every output
-        # means decoding every glyph's outline again, most of the time spent writing a PDF
-        font.ttfont.recalcBBoxes = False  # type: ignore[union-attr]
-    return dict(pdf.fonts)
+    return {key: cast(TTFFont, font) for key, font in pdf.fonts.items()}
+
+
+@cache
+def _font_bytes(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _fonts() -> dict[str, TTFFont]:
+    """Fonts for one document, without parsing a TrueType file again.
+
+    Parsing costs more than laying out a whole invoice. fpdf2's own deep copy of a font shares
+    its metrics and its fontTools object; the latter is cut down to the glyphs used when the PDF
+    is written, so each document gets its own, opened lazily from bytes held in memory.
+    """
+    fonts = {}
+    for key, parsed in _parsed_fonts().items():
+        font = copy.deepcopy(parsed)
+        font.ttfont = TTFont(
+            io.BytesIO(_font_bytes(str(parsed.ttffile))), recalcTimestamp=False, lazy=True
+        )
+        # the shipped subsets carry correct bounding boxes: recomputing them on output means
+        # decoding every glyph's outline again, most of the time spent writing a PDF
+        font.ttfont.recalcBBoxes = False
+        fonts[key] = font
+    return fonts
 
 
 class _Page(FPDF):
@@ -73,8 +93,7 @@ def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
     pdf = _Page(format="A4", unit="mm")
     pdf.set_margins(15, 15, 15)
     pdf.set_auto_page_break(True, margin=18)
-    # a private copy of the parsed fonts: fpdf2 subsets the font object in place on output
-    pdf.fonts.update(copy.deepcopy(_parsed_fonts()))
+    pdf.fonts.update(_fonts())
     pdf.set_creation_date(created)
     pdf.set_producer(producer)
     pdf.set_creator("Tarif")
