@@ -9,6 +9,7 @@ import jinja2
 import pytest
 
 from tarif_billing.render.html_page import render_html
+from tarif_billing.render.pdf_page import DASH
 from tests.unit.billing.render_documents import credit_note, exempt, invoice
 
 
@@ -20,7 +21,7 @@ def test_shows_the_whole_invoice() -> None:
         "FR32123456789",
         "2026-11-01",
         "2026-12-01",
-        "2026-10-01 – 2026-10-31",
+        f"2026-10-01 {DASH} 2026-10-31",
         "Monthly plan Pro",
         "Voice calls, national (minutes)",
         "Loyalty discount",
@@ -50,9 +51,7 @@ def test_exempt_breakdown_shows_its_reason() -> None:
 
 def test_customer_text_is_escaped() -> None:
     document = invoice()
-    hostile = dataclasses.replace(
-        document.lines[0], description='<script>alert("x")</script>'
-    )
+    hostile = dataclasses.replace(document.lines[0], description='<script>alert("x")</script>')
     page = render_html(dataclasses.replace(document, lines=(hostile, *document.lines[1:])))
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page

@@ -1,4 +1,4 @@
-"""The JSON form: one shape for invoices and credit notes, strings for numbers, totals that add up."""
+"""The JSON form: one shape for invoice and credit note, numbers as strings, totals adding up."""
 
 from __future__ import annotations
 
@@ -53,9 +53,7 @@ def test_totals_add_up() -> None:
         assert totals["net"] == sum(Decimal(x["net"]) for x in form["lines"])
         assert totals["tax"] == sum(Decimal(x["tax"]) for x in form["taxes"])
         assert totals["total"] == totals["net"] + totals["tax"]
-        assert totals["amount_due"] == (
-            totals["total"] - totals["credit_applied"] - totals["paid"]
-        )
+        assert totals["amount_due"] == (totals["total"] - totals["credit_applied"] - totals["paid"])
 
 
 def test_rates_lose_trailing_zeros_and_exempt_lines_name_their_reason() -> None:

@@ -8,7 +8,7 @@ from datetime import date
 
 from pypdf import PdfReader
 
-from tarif_billing.render.pdf_page import render_pdf
+from tarif_billing.render.pdf_page import DASH, render_pdf
 from tests.unit.billing.render_documents import credit_note, exempt, invoice, line
 
 
@@ -22,14 +22,14 @@ def test_shows_number_lines_vat_and_totals() -> None:
         "Invoice INV-2026-000042",
         "Issue date 2026-11-01",
         "Due date 2026-12-01",
-        "Period 2026-10-01 – 2026-10-31",
+        f"Period 2026-10-01 {DASH} 2026-10-31",
         "Tarif Telecom SAS",
         "Émile & Fils <SARL>",
         "VAT FR45987654321",
         "1 Monthly plan Pro 1 29.99 S 20% 29.99",
         "2 Voice calls, national (minutes) 312 0.0125 S 20% 3.90",
         "3 Loyalty discount 1 -5.00 S 20% -5.00",
-        "S – Standard rate 20% 28.89 5.78",
+        f"S {DASH} Standard rate 20% 28.89 5.78",
         "Total net 28.89 EUR",
         "Total VAT 5.78 EUR",
         "Total 34.67 EUR",
@@ -48,7 +48,7 @@ def test_credit_note_and_exempt_breakdown() -> None:
     assert "Credit note CN-2026-000007" in text
     assert "Corrects invoice INV-2026-000042" in text
     text = text_of(render_pdf(exempt()))
-    assert "E – Exempt from VAT (Article 261 C CGI: exempt) 0% 6.80 0.00" in text
+    assert f"E {DASH} Exempt from VAT (Article 261 C CGI: exempt) 0% 6.80 0.00" in text
 
 
 def test_long_documents_break_pages_and_repeat_the_table_head() -> None:
