@@ -7,7 +7,8 @@ embedded fonts and the sRGB output intent (`pdf_page`).
 
 `factur-x` stamps the current time into the info dictionary, the XMP packet and the attachment;
 those stamps are set back to the issue date (same length, so the cross-reference table holds) so
-that one document always gives the same bytes.
+that one document always gives the same bytes. The header is set to PDF 1.7, the version
+PDF/A-3 is built on (fpdf2 and pypdf write 1.4; /AF and the output intent are 1.7 features).
 """
 
 from __future__ import annotations
@@ -54,5 +55,7 @@ def render_facturx(document: Document) -> bytes:
 def _stamped(pdf: bytes, moment: datetime) -> bytes:
     pdf_stamp = moment.strftime("D\\072%Y%m%d%H%M%S\\05300\\04700\\047").encode()
     xmp_stamp = moment.strftime("%Y-%m-%dT%H:%M:%S+00:00").encode()
+    if pdf.startswith(b"%PDF-1."):
+        pdf = b"%PDF-1.7" + pdf[len(b"%PDF-1.7") :]  # same length: the offsets hold
     pdf = _PDF_STAMP.sub(lambda _: pdf_stamp, pdf)  # a literal: no backslash escapes
     return _XMP_STAMP.sub(lambda match: b"<xmp:" + match[1] + b">" + xmp_stamp + b"<", pdf)

@@ -181,6 +181,18 @@ def test_facturx_pdf_declares_pdfa3b_in_xmp_matching_the_info_dictionary(
     assert value("xmp:ModifyDate") == "2026-11-01T00:00:00+00:00"
 
 
+def test_facturx_pdf_is_a_plain_pdf_17_with_unfiltered_metadata(facturx_pdf: bytes) -> None:
+    header, comment = facturx_pdf.split(b"\n")[:2]
+    assert header == b"%PDF-1.7"
+    assert comment.startswith(b"%") and all(byte > 127 for byte in comment[1:5])  # PDF/A 6.1.2
+    reader = PdfReader(io.BytesIO(facturx_pdf), strict=True)  # offsets intact after stamping
+    assert not reader.is_encrypted
+    assert len(reader.trailer["/ID"]) == 2
+    metadata = reader.trailer["/Root"]["/Metadata"].get_object()
+    assert "/Filter" not in metadata
+    assert metadata["/Subtype"] == "/XML"
+
+
 def test_facturx_pdf_keeps_fonts_embedded_and_the_output_intent(facturx_pdf: bytes) -> None:
     reader = PdfReader(io.BytesIO(facturx_pdf))
     for font in reader.pages[0]["/Resources"]["/Font"].values():
