@@ -184,7 +184,8 @@ def test_facturx_pdf_declares_pdfa3b_in_xmp_matching_the_info_dictionary(
 def test_facturx_pdf_is_a_plain_pdf_17_with_unfiltered_metadata(facturx_pdf: bytes) -> None:
     header, comment = facturx_pdf.split(b"\n")[:2]
     assert header == b"%PDF-1.7"
-    assert comment.startswith(b"%") and all(byte > 127 for byte in comment[1:5])  # PDF/A 6.1.2
+    assert comment.startswith(b"%")
+    assert all(byte > 127 for byte in comment[1:5])  # PDF/A 6.1.2: a binary comment
     reader = PdfReader(io.BytesIO(facturx_pdf), strict=True)  # offsets intact after stamping
     assert not reader.is_encrypted
     assert len(reader.trailer["/ID"]) == 2
