@@ -28,7 +28,7 @@ from tarif_billing.document import Document, DocumentLine, Party
 from tarif_billing.money import TaxableLine, tax_breakdown, to_minor
 from tarif_billing.render.cii import cii_xml
 from tarif_billing.render.facturx_pdf import PRODUCER, render_facturx
-from tarif_billing.render.pdf_page import render_pdf
+from tarif_billing.render.pdf_page import FONT, fonts_for_one_document, render_pdf
 
 TARGET_PER_SECOND = 50.0
 
@@ -101,6 +101,18 @@ def bare_page() -> bytes:
     return bytes(pdf.output())
 
 
+def bare_page_embedded_fonts() -> bytes:
+    """The same page in our two embedded fonts: what embedding alone costs."""
+    pdf = FPDF()
+    pdf.fonts.update(fonts_for_one_document())
+    pdf.add_page()
+    pdf.set_font(FONT, size=12)
+    pdf.cell(0, 10, "Invoice INV-2026-000042  total 34.67 EUR")
+    pdf.set_font(FONT, "B", 12)
+    pdf.cell(0, 10, "Amount due")
+    return bytes(pdf.output())
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
     name: str
@@ -131,6 +143,7 @@ def run(count: int) -> list[Timing]:
     xml = cii_xml(document)
     return [
         measure("bare fpdf2 page (reference)", count, bare_page),
+        measure("bare page, our 2 fonts embedded", count, bare_page_embedded_fonts),
         measure("invoice PDF", count, lambda: render_pdf(document)),
         measure("invoice Factur-X PDF/A-3", count, lambda: render_facturx(document)),
         measure("  of which: CII XML", count, lambda: cii_xml(document)),

@@ -45,7 +45,7 @@ _COLUMNS: tuple[tuple[str, float, str], ...] = (
 
 @cache
 def _parsed_fonts() -> dict[str, TTFFont]:
-    """The fonts as `add_font` parses them, once per process (see `_fonts`)."""
+    """The fonts as `add_font` parses them, once per process (see `fonts_for_one_document`)."""
     pdf = FPDF()
     pdf.add_font(FONT, "", _REGULAR)
     pdf.add_font(FONT, "B", _BOLD)
@@ -58,7 +58,7 @@ def _font_bytes(path: str) -> bytes:
         return file.read()
 
 
-def _fonts() -> dict[str, TTFFont]:
+def fonts_for_one_document() -> dict[str, TTFFont]:
     """Fonts for one document, without parsing a TrueType file again.
 
     Parsing costs more than laying out a whole invoice. fpdf2's own deep copy of a font shares
@@ -93,7 +93,7 @@ def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
     pdf = _Page(format="A4", unit="mm")
     pdf.set_margins(15, 15, 15)
     pdf.set_auto_page_break(True, margin=18)
-    pdf.fonts.update(_fonts())
+    pdf.fonts.update(fonts_for_one_document())
     pdf.set_creation_date(created)
     pdf.set_producer(producer)
     pdf.set_creator("Tarif")
