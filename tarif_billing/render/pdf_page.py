@@ -24,6 +24,7 @@ from fpdf.util import builtin_srgb2014_bytes
 
 from tarif_billing.document import Document
 from tarif_billing.render.json_form import document_dict
+from tarif_billing.render.text import TITLES
 
 FONT = "DejaVu"
 _FONTS = files("tarif_billing.render") / "fonts"
@@ -97,9 +98,7 @@ def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
     pdf.set_creation_date(created)
     pdf.set_producer(producer)
     pdf.set_creator("Tarif")
-    pdf.set_title(
-        f"{'Credit note' if document.kind == 'credit_note' else 'Invoice'} {document.number}"
-    )
+    pdf.set_title(f"{TITLES[document.kind]} {document.number}")
     pdf.set_author(document.seller.name)
     pdf.set_lang("en")
     pdf.add_output_intent(

@@ -89,3 +89,11 @@ def test_carries_the_srgb_output_intent() -> None:
     assert intent["/S"] == "/GTS_PDFA1"
     assert intent["/OutputConditionIdentifier"] == "sRGB"
     assert intent["/DestOutputProfile"].get_object().get_data()[36:40] == b"acsp"  # ICC
+
+
+def test_characters_outside_the_fonts_are_left_out_not_fatal() -> None:
+    document = invoice()
+    first = dataclasses.replace(document.lines[0], description="Appel 東京 Łódź Șerban")
+    text = text_of(render_pdf(dataclasses.replace(document, lines=(first, *document.lines[1:]))))
+    assert "Łódź Șerban" in text
+    assert "東" not in text
