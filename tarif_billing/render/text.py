@@ -47,12 +47,18 @@ def shows_vat_ids(document: Document) -> bool:
 
 
 def plain(value: Decimal) -> str:
-    """`value` as written, in fixed-point notation: amounts keep their decimals."""
-    return format(value, "f")
+    """`value` as written, in fixed-point notation: amounts keep their decimals.
+
+    A negative zero (a rounded tax on a negative base, "-0.00") is written "0.00": EN 16931
+    validators read it as non-zero (BR-E-09 on an exempt breakdown).
+    """
+    return format(value.copy_abs() if value.is_zero() else value, "f")
 
 
 def trimmed(value: Decimal) -> str:
     """`value` without trailing zeros (a rate of 20.00 is "20", 5.50 is "5.5")."""
+    if value.is_zero():
+        return "0"
     if value == value.to_integral_value():
         return format(value.quantize(Decimal(1)), "f")
     return format(value.normalize(), "f")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+from datetime import date, timedelta
 from decimal import Decimal
+
+from hypothesis import strategies as st
 
 from tarif_billing.document import Document, DocumentLine, Party
 from tarif_billing.money import TaxableLine, tax_breakdown, to_minor
@@ -142,5 +145,50 @@ def outside_scope() -> Document:
         (
             line(1, "Roaming pack, used outside the EU", "1", "7.00", category="O", rate="0"),
             line(2, "Goodwill", "1", "-2.00", category="O", rate="0", kind="discount"),
+        )
+    )
+
+
+# Random documents for property tests: any mix of rates, discounts, credit and payments.
+_RATES = st.sampled_from(
+    [("S", "20"), ("S", "10"), ("S", "5.5"), ("S", "2.1"), ("Z", "0"), ("E", "0")]
+)
+_LINES = st.lists(
+    st.tuples(
+        st.decimals(min_value=0, max_value=10_000, places=3),
+        st.decimals(min_value=-500, max_value=500, places=4),
+        _RATES,
+    ),
+    min_size=1,
+    max_size=8,
+)
+_CENTS = st.decimals(min_value=0, max_value=1_000, places=2)
+
+
+@st.composite
+def random_documents(draw: st.DrawFn) -> Document:
+    lines = tuple(
+        line(n, f"Line {n}", str(q), str(p), category=c, rate=r)
+        for n, (q, p, (c, r)) in enumerate(draw(_LINES), start=1)
+    )
+    kind = draw(st.sampled_from(["invoice", "credit_note"]))
+    made = document(
+        lines,
+        kind=kind,
+        credit_applied=str(draw(_CENTS)),
+        paid=str(draw(_CENTS)),
+        preceding_number="INV-2026-000001" if kind == "credit_note" else "",
+    )
+    issued = draw(st.dates(date(2020, 1, 1), date(2040, 1, 1)))
+    return dataclasses.replace(made, issue_date=issued, due_date=issued + timedelta(days=30))
+
+
+def exempt_discount() -> Document:
+    """A discount on an exempt line: its breakdown's tax rounds to a negative zero."""
+    return document(
+        (
+            line(1, "Line rental", "1", "15.00"),
+            line(2, "Postal services", "1", "3.40", category="E", rate="0"),
+            line(3, "Postal discount", "1", "-5.00", category="E", rate="0", kind="discount"),
         )
     )

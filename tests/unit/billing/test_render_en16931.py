@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from importlib.resources import files
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from lxml import etree
 from saxonche import PySaxonProcessor, PyXsltExecutable
 
@@ -19,9 +20,11 @@ from tarif_billing.render.ubl import ubl_xml
 from tests.unit.billing.render_documents import (
     credit_note,
     exempt,
+    exempt_discount,
     invoice,
     multi_rate,
     outside_scope,
+    random_documents,
 )
 
 pytestmark = pytest.mark.slow
@@ -36,6 +39,7 @@ EXAMPLES: dict[str, Callable[[], Document]] = {
     "credit_note": credit_note,
     "multi_rate": multi_rate,
     "exempt": exempt,
+    "exempt_discount": exempt_discount,
     "outside_scope": outside_scope,
 }
 
@@ -83,6 +87,15 @@ def test_cii_follows_the_business_rules(cii_rules: Check, name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_ubl_follows_the_business_rules(ubl_rules: Check, name: str) -> None:
     assert ubl_rules(ubl_xml(EXAMPLES[name]())) == []
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=random_documents())
+def test_random_documents_follow_the_business_rules(
+    cii_rules: Check, ubl_rules: Check, doc: Document
+) -> None:
+    assert cii_rules(cii_xml(doc)) == []
+    assert ubl_rules(ubl_xml(doc)) == []
 
 
 def test_a_total_that_does_not_add_up_breaks_a_rule(cii_rules: Check) -> None:

@@ -26,6 +26,11 @@ def test_every_format_renders_with_its_media_type(fmt: str) -> None:
     assert media_type(fmt) == MEDIA_TYPES[fmt]
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_gives_the_same_bytes_for_the_same_document(fmt: str) -> None:
+    assert render(invoice(), fmt) == render(invoice(), fmt)
+
+
 def test_html_takes_the_operator_templates(tmp_path: Path) -> None:
     (tmp_path / "invoice.html.j2").write_text("{{ doc.number }}")
     assert render(invoice(), "html", templates_dir=tmp_path) == b"INV-2026-000042"
