@@ -256,7 +256,8 @@ def _totals(pdf: FPDF, doc: dict[str, Any]) -> None:
         )
     pdf.set_x(105)
     pdf.set_font(FONT, "B", 10)
-    pdf.cell(45, LINE_HEIGHT + 2, "Amount due", border="T")
+    label = "Amount credited" if doc["kind"] == "credit_note" else "Amount due"
+    pdf.cell(45, LINE_HEIGHT + 2, label, border="T")
     pdf.cell(
         45,
         LINE_HEIGHT + 2,
@@ -272,7 +273,7 @@ def _payment_and_notes(pdf: FPDF, doc: dict[str, Any]) -> None:
     texts = []
     if doc["payment_terms"]:
         texts.append(doc["payment_terms"])
-    if doc["seller_iban"]:
+    if doc["seller_iban"] and doc["kind"] == "invoice":  # a credit note is owed to the buyer
         texts.append(f"Pay by transfer to IBAN {doc['seller_iban']}, reference {doc['number']}")
     if doc["mandate_reference"]:
         texts.append(f"Collected by SEPA direct debit, mandate {doc['mandate_reference']}")

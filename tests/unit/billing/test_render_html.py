@@ -31,6 +31,7 @@ def test_shows_the_whole_invoice() -> None:
         "34.67 EUR",
         "3.00 EUR",  # credit applied
         "10.00 EUR",  # paid
+        "<th>Amount due</th>",
         "21.67 EUR",  # amount due
         "Due within 30 days",
         "FR7630006000011234567890189",
@@ -43,6 +44,8 @@ def test_a_credit_note_names_the_invoice_it_corrects() -> None:
     page = render_html(credit_note())
     assert "Credit note CN-2026-000007" in page
     assert 'class="preceding">INV-2026-000042<' in page
+    assert "<th>Amount credited</th>" in page
+    assert "Pay by transfer" not in page
 
 
 def test_exempt_breakdown_shows_its_reason() -> None:

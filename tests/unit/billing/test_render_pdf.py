@@ -47,6 +47,9 @@ def test_credit_note_and_exempt_breakdown() -> None:
     text = text_of(render_pdf(credit_note()))
     assert "Credit note CN-2026-000007" in text
     assert "Corrects invoice INV-2026-000042" in text
+    assert "Amount credited 15.00 EUR" in text
+    assert "Amount due" not in text
+    assert "Pay by transfer" not in text  # the seller owes this one
     text = text_of(render_pdf(exempt()))
     assert f"E {DASH} Exempt from VAT (Article 261 C CGI: exempt) 0% 6.80 0.00" in text
 
