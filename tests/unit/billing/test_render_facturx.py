@@ -153,6 +153,7 @@ def test_facturx_pdf_embeds_the_xml_as_pdfa3_data(facturx_pdf: bytes) -> None:
     embedded = spec["/EF"]["/F"].get_object()
     assert embedded["/Subtype"] == "/text/xml"
     assert embedded.get_data() == cii_xml(invoice())
+    assert embedded["/Params"]["/ModDate"] == "D:20261101000000+00'00'"  # not the render time
     assert reader.attachments["factur-x.xml"] == [cii_xml(invoice())]
     # the package reads back what it wrote
     name, xml = facturx.get_xml_from_pdf(facturx_pdf, check_xsd=True)
