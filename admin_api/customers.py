@@ -14,7 +14,16 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from admin_api import audit, balance_groups, csvout, hierarchy, outbox, sharing, subscriptions
+from admin_api import (
+    audit,
+    balance_groups,
+    csvout,
+    hierarchy,
+    outbox,
+    sepa,
+    sharing,
+    subscriptions,
+)
 from admin_api.auth import Principal
 from admin_api.paging import (
     Listing,
@@ -82,11 +91,17 @@ async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], wh
 
 
 async def onboard(
-    conn: asyncpg.Connection, redis: Redis, who: Principal, request: Onboarding
+    conn: asyncpg.Connection,
+    redis: Redis,
+    who: Principal,
+    request: Onboarding,
+    *,
+    creditor_id: str,
 ) -> tuple[int, str, list[int]]:
-    """Create the customer, its first balance group, subscription, services, balances and
-    contacts; returns its id, the engine account id and the payments to settle after the
-    commit. Nothing is written when a part is wrong."""
+    """Create the customer, its first balance group, subscription, services, balances,
+    contacts and SEPA mandate (`creditor_id`: TARIF_SEPA_CREDITOR_ID, may be ''); returns its
+    id, the engine account id and the payments to settle after the commit. Nothing is written
+    when a part is wrong."""
     info = request.account.model_dump()
     await _check_reference(conn, info, "body.account")
     async with conn.transaction():
@@ -116,6 +131,7 @@ async def onboard(
             )
         except Duplicate:
             raise Conflict(f"account id {account_id!r} is taken") from None
+        await sepa.write_mandate(conn, creditor_id, customer_id, request.payment)
         profile_id: int = await conn.fetchval(
             PROFILES.insert_first_billing_profile,
             customer_id,
