@@ -112,7 +112,7 @@ def draft_invoice(
                 tax.category,
                 tax.rate,
                 item.ledger,
-                item.id,
+                item.id or None,
                 item.period_start,
                 item.period_end,
             )

@@ -43,6 +43,7 @@ class IssueContext:
     payment_terms_days: int
     decimals: Callable[[str], int]
     issued_at: datetime  # the run's "process now" time: the issue date in the profile's zone
+    credit_note_series: str = "CN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +288,7 @@ async def _store(
             p.owner_profile if p.transferred else None,
             json.dumps(p.notes),
         )
-    await _lines(conn, [(ids[p.bill.bill_id], p.draft) for p in prepared if p.draft])
+    await store_lines(conn, [(ids[p.bill.bill_id], p.draft) for p in prepared if p.draft])
     issued_ids = [ids[p.bill.bill_id] for p in prepared if p.draft]
     if issued_ids:
         await conn.execute(Q.mark_issued, issued_ids)
@@ -312,7 +313,7 @@ async def _store(
     return out
 
 
-async def _lines(conn: TarifConnection, drafts: list[tuple[int, Draft | None]]) -> None:
+async def store_lines(conn: TarifConnection, drafts: list[tuple[int, Draft | None]]) -> None:
     lines: list[list[Any]] = [[] for _ in range(14)]
     taxes: list[list[Any]] = [[] for _ in range(6)]
     for invoice_id, d in drafts:
@@ -361,14 +362,14 @@ async def _post(conn: TarifConnection, prepared: list[_Prepared], issued: list[I
             continue
         inv = by_bill[p.bill.bill_id].invoice_id
         profile = p.bill.profile_id
-        tax_names = _tax_names(d)
+        payable = tax_names(d)
         postings.append(
             Posting(
                 "invoice",
                 inv,
                 None,
                 p.bill.currency,
-                journal.invoice_legs(profile, d.lines, tax_names),
+                journal.invoice_legs(profile, d.lines, payable),
             )
         )
         if d.credit_applied:
@@ -410,7 +411,7 @@ async def _post(conn: TarifConnection, prepared: list[_Prepared], issued: list[I
         await conn.execute(Q.move_profile_money, profiles, pending, credit)
 
 
-def _tax_names(d: Draft) -> list[tuple[str, Any]]:
+def tax_names(d: Draft) -> list[tuple[str, Any]]:
     """Each VAT subtotal with the tax it is payable to (the first line's tax of its rate)."""
     names: dict[tuple[str, Decimal], str] = {}
     for x in d.lines:

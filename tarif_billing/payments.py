@@ -137,7 +137,8 @@ async def record_payment(conn: TarifConnection, payment: PaymentIn) -> PaymentOu
             payment.billing_profile_id, payment.method, allocated, to_credit
         )
         credit_delta = to_credit
-    await post(conn, [Posting(payment.kind, None, row["id"], payment.currency, legs)])
+    kind = "refund" if payment.kind == "refund" else "payment"
+    await post(conn, [Posting(kind, None, row["id"], payment.currency, legs)])
     await conn.execute(
         INV.move_profile_money, [payment.billing_profile_id], [-allocated], [credit_delta]
     )

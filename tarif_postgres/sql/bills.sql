@@ -195,3 +195,36 @@ WHERE b.id = u.id;
 -- name: active_bill_for_share
 -- A profile's active bill, share-locked so no run moves it before this transaction ends. $1 profile id
 SELECT id FROM bills WHERE billing_profile_id = $1 AND status = 'active' FOR SHARE;
+
+-- name: adjustment_by_request
+-- A bill adjustment recorded before under this request id. $1 request id
+SELECT * FROM bill_adjustments WHERE request_id = $1;
+
+-- name: lock_bill
+-- A bill with its profile's tax, time zone, credit balance and its invoice, locked. $1 bill id
+SELECT b.*, p.tax AS profile_tax, p.time_zone, p.credit_balance, i.id AS invoice_id,
+       i.number AS invoice_number, i.status AS invoice_status, i.amount_due AS invoice_due
+FROM bills b
+JOIN billing_profiles p ON p.id = b.billing_profile_id
+LEFT JOIN invoices i ON i.bill_id = b.id AND i.kind = 'invoice'
+WHERE b.id = $1
+FOR UPDATE OF b, p;
+
+-- name: item_of_bill
+-- A bill's item (an adjustment may name it). $1 bill id, $2 item id
+SELECT id, description FROM bill_items WHERE bill_id = $1 AND id = $2;
+
+-- name: group_of_profile
+-- A balance group billed to the profile. $1 profile id, $2 group id
+SELECT id FROM balance_groups WHERE billing_profile_id = $1 AND id = $2;
+
+-- name: insert_bill_adjustment
+-- An operator's adjustment of a bill. $1 request id, $2 bill id, $3 item id, $4 group id, $5 amount, $6 reason, $7 tax, $8 tax provider, $9 ledger, $10 requested by
+INSERT INTO bill_adjustments (request_id, bill_id, bill_item_id, balance_group_id, amount, reason,
+                              tax, tax_provider, ledger, requested_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING *;
+
+-- name: link_credit_note
+-- The credit note an adjustment of a billed bill made. $1 adjustment id, $2 credit note id
+UPDATE bill_adjustments SET credit_note_id = $2 WHERE id = $1;

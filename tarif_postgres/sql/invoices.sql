@@ -124,3 +124,30 @@ SELECT * FROM invoice_lines WHERE invoice_id = $1 ORDER BY number;
 -- name: invoice_taxes_of
 -- An invoice's VAT breakdown. $1 invoice id
 SELECT * FROM invoice_taxes WHERE invoice_id = $1 ORDER BY category, rate;
+
+-- name: tax_by_name
+-- One tax of the reference data. $1 name
+SELECT name, rate, category, exemption_reason FROM taxes WHERE name = $1;
+
+-- name: ledger_exists
+-- Whether a ledger exists. $1 name
+SELECT EXISTS (SELECT 1 FROM ledgers WHERE name = $1);
+
+-- name: settle_credit_note
+-- A credit note is applied in full when issued: nothing is due on it. $1 credit note id
+UPDATE invoices SET credited = total WHERE id = $1 AND issued_at IS NULL;
+
+-- name: credit_invoice
+-- A credit note lowers what is due on the invoice it corrects; nothing left closes it and its bill. $1 invoice id, $2 amount
+WITH credited AS (
+    UPDATE invoices SET credited = credited + $2,
+           status = CASE WHEN amount_due - $2 <= 0 THEN 'closed' ELSE status END,
+           closed_at = CASE WHEN amount_due - $2 <= 0 THEN now() ELSE closed_at END,
+           updated_at = now()
+    WHERE id = $1
+    RETURNING bill_id
+)
+UPDATE bills b SET amount_due = b.amount_due - $2,
+       status = CASE WHEN b.amount_due - $2 <= 0 THEN 'closed' ELSE b.status END,
+       closed_at = CASE WHEN b.amount_due - $2 <= 0 THEN now() ELSE b.closed_at END
+FROM credited c WHERE b.id = c.bill_id;
