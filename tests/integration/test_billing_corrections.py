@@ -119,3 +119,63 @@ async def test_adjustments_of_open_and_billed_bills(admin: Admin) -> None:
             await adjust_bill(
                 conn, AdjustmentIn("b6", invoice.bill_id, Decimal(-1), "x"), context(DEC)
             )
+
+
+async def test_a_hierarchy_members_invoice_is_owed_by_the_owner(admin: Admin) -> None:
+    owner = await postpaid_customer(admin, "38640800010", plan="basic")
+    member = await postpaid_customer(admin, "38640800011", plan="basic")
+    owner_profile = await profile_of(admin.pool, owner["id"])
+    member_profile = await profile_of(admin.pool, member["id"])
+    group = {"id": "acme", "owner_id": owner["id"], "billing_profile_id": owner_profile}
+    assert (await admin.call("POST", "/v1/hierarchy-groups", json=group)).status_code == 201
+    joined = await admin.call("PUT", f"/v1/hierarchy-groups/acme/members/{member['id']}")
+    assert joined.status_code == 200
+    await store_usage(
+        admin.pool,
+        member["account_id"],
+        ("m:1", "voice", datetime(2026, 11, 20, tzinfo=UTC), "10.00"),
+    )
+    await store_usage(
+        admin.pool, owner["account_id"], ("o:1", "voice", datetime(2026, 12, 3, tzinfo=UTC), "1.00")
+    )
+    report = await run_billing(admin.pool, context(DEC), FACTS)
+    (member_invoice,) = [i for i in report.invoices if i.total]
+    async with admin.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM invoices WHERE id = $1", member_invoice.invoice_id)
+        member_pending = await conn.fetchval(
+            "SELECT pending_total FROM billing_profiles WHERE id = $1", member_profile
+        )
+    assert (row["transferred"], row["amount_due"], row["status"]) == (
+        Decimal("12.20"),
+        Decimal(0),
+        "closed",
+    )
+    assert row["transferred_to"] == owner_profile
+    assert "hierarchy group owner" in row["notes"][0]
+    assert member_pending == 0
+    (owner_invoice,) = [
+        i
+        for i in (
+            await run_billing(admin.pool, context(datetime(2026, 12, 31, 23, tzinfo=UTC)), FACTS)
+        ).invoices
+        if i.total
+    ]
+    async with admin.pool.acquire() as conn:
+        lines = await conn.fetch(
+            "SELECT kind, net, tax_category FROM invoice_lines WHERE invoice_id = $1"
+            " ORDER BY number",
+            owner_invoice.invoice_id,
+        )
+        owner_pending = await conn.fetchval(
+            "SELECT pending_total FROM billing_profiles WHERE id = $1", owner_profile
+        )
+        transfers = await conn.fetchval(
+            "SELECT sum(debit) - sum(credit) FROM journal_lines"
+            " WHERE account = 'hierarchy_transfers'"
+        )
+    assert [tuple(x) for x in lines] == [
+        ("usage", Decimal("1.00"), "S"),
+        ("transfer", Decimal("12.20"), "O"),
+    ]
+    assert owner_invoice.total == owner_pending == Decimal("13.42")
+    assert transfers == 0
