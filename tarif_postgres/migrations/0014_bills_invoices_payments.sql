@@ -100,8 +100,9 @@ CREATE TABLE invoice_series (
     next_number bigint NOT NULL DEFAULT 1 CHECK (next_number >= 1)
 );
 
--- The customer-facing document of a bill (or a credit note correcting one). Not issued while
--- `number` is null: `failed` keeps the error and is made again once the data is fixed.
+-- The customer-facing document of a bill (or a credit note correcting one). Frozen once
+-- `issued_at` is set (its lines are written first); `failed` has no number, keeps the error and
+-- is made again once the data is fixed.
 CREATE TABLE invoices (
     id bigserial PRIMARY KEY,
     kind text NOT NULL DEFAULT 'invoice' CHECK (kind IN ('invoice', 'credit_note')),
@@ -127,8 +128,10 @@ CREATE TABLE invoices (
     total numeric NOT NULL DEFAULT 0,
     credit_applied numeric NOT NULL DEFAULT 0 CHECK (credit_applied >= 0),
     paid numeric NOT NULL DEFAULT 0,
+    credited numeric NOT NULL DEFAULT 0,     -- by credit notes correcting it
     transferred numeric NOT NULL DEFAULT 0,  -- hierarchy: the part the group owner owes
-    amount_due numeric GENERATED ALWAYS AS (total - credit_applied - paid - transferred) STORED,
+    amount_due numeric GENERATED ALWAYS AS
+        (total - credit_applied - paid - credited - transferred) STORED,
     transferred_to bigint REFERENCES billing_profiles (id),
     notes text[] NOT NULL DEFAULT '{}',
     issued_at timestamptz,
@@ -174,17 +177,17 @@ CREATE TABLE invoice_taxes (
 );
 
 -- An issued invoice never changes: its figures, parties, dates, lines and taxes are frozen;
--- only what payments move (paid, transferred, status, closed_at) may change.
+-- only what payments and corrections move (paid, credited, transferred, status, closed_at).
 CREATE FUNCTION invoices_frozen() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF OLD.number IS NOT NULL THEN
+        IF OLD.issued_at IS NOT NULL THEN
             RAISE EXCEPTION 'invoice % is issued and cannot be deleted', OLD.number
                 USING ERRCODE = 'integrity_constraint_violation';
         END IF;
         RETURN OLD;
     END IF;
-    IF OLD.number IS NOT NULL AND (
+    IF OLD.issued_at IS NOT NULL AND (
         (NEW.kind, NEW.bill_id, NEW.billing_profile_id, NEW.customer_id, NEW.corrects_id,
          NEW.series, NEW.seq, NEW.number, NEW.currency, NEW.decimals, NEW.issue_date,
          NEW.due_date, NEW.period_start, NEW.period_end, NEW.seller, NEW.buyer, NEW.net_total,
@@ -207,8 +210,9 @@ CREATE FUNCTION invoice_parts_frozen() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     issued text;
 BEGIN
-    SELECT number INTO issued FROM invoices
-    WHERE id = CASE WHEN TG_OP = 'INSERT' THEN NEW.invoice_id ELSE OLD.invoice_id END;
+    SELECT coalesce(number, '') INTO issued FROM invoices
+    WHERE id = CASE WHEN TG_OP = 'INSERT' THEN NEW.invoice_id ELSE OLD.invoice_id END
+      AND issued_at IS NOT NULL;
     IF issued IS NOT NULL THEN
         RAISE EXCEPTION 'invoice % is issued: its lines and taxes cannot change', issued
             USING ERRCODE = 'integrity_constraint_violation';
