@@ -138,7 +138,6 @@ class Invoices:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
-        self.seq = 0
 
     async def make(
         self,
@@ -152,8 +151,8 @@ class Invoices:
         paid: str = "0",
     ) -> int:
         conn = self.conn
-        self.seq += 1
         await conn.execute("INSERT INTO invoice_series (name) VALUES ('T') ON CONFLICT DO NOTHING")
+        seq = await conn.fetchval("SELECT count(*) + 1 FROM invoices WHERE series = 'T'")
         profile = await conn.fetchval(
             "SELECT id FROM billing_profiles WHERE customer_id = $1", customer["id"]
         )
@@ -170,14 +169,14 @@ class Invoices:
                 "SELECT id FROM invoices WHERE customer_id = $1 ORDER BY id LIMIT 1",
                 customer["id"],
             )
-        number = f"T-{self.seq}" if issued else None
+        number = f"T-{seq}" if issued else None
         invoice_id: int = await conn.fetchval(
             "INSERT INTO invoices (kind, bill_id, billing_profile_id, customer_id, corrects_id,"
             " series, seq, number, status, error, currency, issue_date, due_date, total, paid,"
             " issued_at)"
             " VALUES ($1, $2, $3, $4, $5, 'T', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             " RETURNING id",
-            kind, bill, profile, customer["id"], corrects, self.seq if issued else None, number,
+            kind, bill, profile, customer["id"], corrects, seq if issued else None, number,
             "billing" if issued else "failed", None if issued else "no seller", currency,
             date(2026, 11, 1), due, Decimal(total), Decimal(paid),
             date(2026, 11, 1) if issued else None,
@@ -296,8 +295,7 @@ async def items_of(admin: Admin, collection_id: int) -> dict[str, dict[str, Any]
 
 
 async def upload(admin: Admin, collection_id: int, data: bytes) -> Any:
-    return await admin.call(
-        "POST",
+    return await admin.client.post(
         f"/v1/sepa/collections/{collection_id}/results",
         content=data,
         headers={**admin.as_("admin"), "content-type": "application/xml"},
