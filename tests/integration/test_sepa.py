@@ -5,22 +5,26 @@ applied once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import pytest
 
+from tarif_billing.reconcile import reconcile_billing
+from tarif_billing.runs import run_billing
 from tarif_billing.sepa import collections
 from tarif_billing.sepa.collections import NothingDue, creditor_of
 from tarif_billing.sepa.pain008 import validate
 from tests.bank_files import camt054, pain002
 from tests.integration.admin_harness import Admin, onboarding
+from tests.integration.billing_harness import FACTS, context, postpaid_customer, store_usage
 
 PROBLEM = "application/problem+json"
 DE_IBAN = "DE89370400440532013000"  # Commerzbank Köln: COBADEFFXXX in the registry
 COLLECT_ON = date(2026, 12, 1)
+NOV_END = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
 SEPA_SETTINGS = {
     "sepa_creditor_id": "DE98ZZZ09999999999",
     "sepa_creditor_name": "Tarif Telecom",
@@ -425,3 +429,35 @@ async def test_a_file_that_is_not_a_report_is_refused(admin: Admin) -> None:
         answer = await upload(admin, collection["id"], data)
         assert (answer.status_code, answer.headers["content-type"]) == (422, PROBLEM)
     assert (await upload(admin, 999, pain002("x", []))).status_code == 404
+
+
+async def test_a_billed_invoice_is_collected_paid_and_the_books_still_reconcile(
+    admin: Admin,
+) -> None:
+    """The whole path: a billing run issues the invoice, a collection takes it, the bank's
+    report pays it through the payments function; the billing reconciliation stays clean."""
+    with_creditor(admin)
+    customer = await postpaid_customer(admin, "38640600201", plan="basic")
+    answer = await admin.call(
+        "PUT", f"/v1/customers/{customer['id']}/payment", json={"payment": direct_debit("M-E2E")}
+    )
+    assert answer.status_code == 200, answer.text
+    await store_usage(
+        admin.pool, customer["account_id"],
+        ("e:1", "voice", datetime(2026, 11, 20, tzinfo=UTC), "10.00"),
+    )  # fmt: skip
+    (invoice,) = (await run_billing(admin.pool, context(NOV_END), FACTS)).invoices
+    due_by = date(2026, 12, 31)  # the invoice's due date is within payment terms of its issue
+    collection = (await collect(admin, "e2e", due_by)).json()
+    ((item_e2e, invoice_id),) = [(i["end_to_end_id"], i["invoice_id"]) for i in collection["items"]]
+    assert invoice_id == invoice.invoice_id
+    paid = await upload(admin, collection["id"], camt054([(item_e2e, invoice.total, "CRDT", None)]))
+    assert [i["answer"] for i in paid.json()["items"]] == ["paid"]
+    async with admin.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT status, amount_due FROM invoices WHERE id = $1", invoice_id
+        )
+        assert (row["status"], row["amount_due"]) == ("closed", Decimal(0))
+        period = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+        report = await reconcile_billing(conn, *period)
+    assert report.balanced, report.differences
