@@ -31,6 +31,20 @@ Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 AttributeValue = str | int | bool
 GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Interval = Literal["weekly", "monthly", "quarterly", "yearly"]
+BillingDay = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=31,
+        description="weekly: ISO weekday 1 (Monday) to 7; otherwise the day of the month 1-31,"
+        " a day past a month's end meaning its last day",
+    ),
+]
+AnchorMonth = Annotated[
+    int, Field(ge=1, le=12, description="quarterly, yearly: a month (1-12) cycles start in")
+]
+TimeZone = Annotated[str, Field(min_length=1, max_length=64, description="IANA time zone")]
 DecimalText = Annotated[
     str, Field(pattern=r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$", description='a decimal, e.g. "10.00"')
 ]
@@ -250,8 +264,16 @@ class SubscriptionIn(Strict):
     plan: Annotated[str, Field(min_length=1, max_length=64)]
     payment_type: Literal["prepaid", "postpaid"] = "prepaid"
     currency: Annotated[str, Field(min_length=1, max_length=64, description="money resource")]
-    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
-    billing_day: Annotated[int, Field(ge=1, le=28)] = 1
+    interval: Interval | None = Field(
+        default=None,
+        description="onboarding: the default billing profile's (default monthly); adding a"
+        " subscription: must be the balance group's profile's, or left out",
+    )
+    billing_day: BillingDay | None = Field(
+        default=None,
+        description="onboarding: the default billing profile's (default 1); adding a"
+        " subscription: must be the balance group's profile's, or left out",
+    )
     credit_profile: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     credit_limit: DecimalText | None = None
     services: Annotated[list[Identifier], Field(max_length=100)] = Field(
@@ -576,18 +598,30 @@ class MemberStatus(Strict):
 
 
 class BillingProfileNew(Strict):
+    """A billing profile: its cycle rule (docs/billing-cycles.md) is the cycle of every
+    subscription in the balance groups billed to it."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     payment_type: Literal["prepaid", "postpaid"] = "postpaid"
     currency: Annotated[str, Field(min_length=1, max_length=64)]
-    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
-    billing_day: Annotated[int, Field(ge=1, le=28)] = 1
+    interval: Interval = "monthly"
+    billing_day: BillingDay = 1
+    anchor_month: AnchorMonth = 1
+    time_zone: TimeZone | None = Field(
+        default=None, description="IANA name; default: the catalog's time zone"
+    )
     valid_from: datetime | None = None
     valid_to: datetime | None = None
 
 
 class BillingProfilePatch(Strict):
-    interval: Literal["weekly", "monthly", "quarterly", "yearly"] | None = None
-    billing_day: Annotated[int, Field(ge=1, le=28)] | None = None
+    """Only the fields given change; the cycle in progress becomes the new rule's (see
+    docs/billing-cycles.md)."""
+
+    interval: Interval | None = None
+    billing_day: BillingDay | None = None
+    anchor_month: AnchorMonth | None = None
+    time_zone: TimeZone | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
 

@@ -86,14 +86,14 @@ class SubscriptionSummary(Answer):
     plan: str
     payment_type: str
     currency: str
-    interval: str
-    billing_day: int
+    interval: str | None = Field(description="its billing profile's (none: no profile)")
+    billing_day: int | None = Field(description="its billing profile's (none: no profile)")
     status: str
     credit_profile: str | None
     credit_limit: Amount | None
     created_at: Timestamp
     cancelled_at: Timestamp | None
-    billing_profile_id: int | None
+    billing_profile_id: int | None = Field(description="its balance group's billing profile")
     balance_group: str
     services: list[str]
 
