@@ -36,7 +36,7 @@ from admin_api.paging import (
     order,
     text_value,
 )
-from admin_api.schemas import AccountPatch, Onboarding, check_attribute
+from admin_api.schemas import AccountPatch, Onboarding, check_attribute, payment_info
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_notifications import store
 from tarif_notifications.store import Contact
@@ -110,7 +110,7 @@ async def onboard(
         customer_id: int = await conn.fetchval(Q.next_customer_id)
         account_id = request.account_id or f"C{customer_id}"
         s = request.subscription
-        payment = request.payment.model_dump(mode="json")
+        payment = payment_info(request.payment)
         try:
             await conn.execute(
                 Q.insert_customer,

@@ -4,8 +4,8 @@ Buying an offer (a bundle or a pack) records one purchase per chosen product (ma
 always, optional ones when asked for) with its list price, the offer's and the coupon's
 discounts and the net price (`tarif_catalog.pricing`), and what that price is computed from
 (the unit price and the discount terms) so a change of quantity prices it the same way. A
-product that grants a resource gets a balance of its own in the subscription's balance group (`<product>-<purchase id>`); a service
-product gets its service identifiers.
+product that grants a resource gets a balance of its own in the subscription's balance group
+(`<product>-<purchase id>`); a service product gets its service identifiers.
 
 Paying: a postpaid subscription's prices go to its bills (the billing runs). A prepaid one pays
 at once: the purchases stay `pending` (their grants and services not live yet) while the

@@ -20,6 +20,7 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from tarif_billing.parties import check_tax_id
 from tarif_common import contacts as card
 from tarif_common.contacts import Contact, unique_tags
 from tarif_common.keys import ID_PATTERN
@@ -87,7 +88,34 @@ class AccountPatch(Strict):
     status: Literal["active", "inactive"] | None = None
 
 
-class InvoicePayment(Strict):
+class BillingAddress(Strict):
+    """Where invoices are addressed, when not to the customer's own address."""
+
+    address_lines: card.AddressLines
+    city: card.Name
+    postcode: card.Postcode | None = None
+    country: card.Country
+
+
+class BillingDetails(Strict):
+    """What the invoices say of the buyer, besides its name: every payment method has them."""
+
+    billing_address: BillingAddress | None = Field(
+        default=None, description="absent: invoices go to the customer's own address"
+    )
+    tax_id: Annotated[str, Field(min_length=2, max_length=40)] | None = Field(
+        default=None,
+        description="the buyer's tax id; an EU VAT number (its country prefix first, e.g."
+        " FR32123456789) is checked and kept compact",
+    )
+
+    @field_validator("tax_id")
+    @classmethod
+    def _tax_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_tax_id(value)
+
+
+class InvoicePayment(BillingDetails):
     method: Literal["invoice"]
 
 
@@ -99,7 +127,7 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-class CardPayment(Strict):
+class CardPayment(BillingDetails):
     """A card is kept as its holder and the payment gateway's token, never its number."""
 
     method: Literal["credit_card"]
@@ -116,7 +144,7 @@ class CardPayment(Strict):
         return value
 
 
-class DirectDebitPayment(Strict):
+class DirectDebitPayment(BillingDetails):
     """SEPA direct debit: a signed mandate and the account's IBAN (and BIC)."""
 
     method: Literal["direct_debit"]
@@ -154,6 +182,16 @@ class DirectDebitPayment(Strict):
 Payment = Annotated[
     InvoicePayment | CardPayment | DirectDebitPayment, Field(discriminator="method")
 ]
+
+
+def payment_info(payment: InvoicePayment | CardPayment | DirectDebitPayment) -> dict[str, Any]:
+    """The payment as `customers.payment_info` keeps it (with its `method`): billing details
+    left out when not given, so the answers show them only when the customer has them."""
+    kept = payment.model_dump(mode="json")
+    for name in BillingDetails.model_fields:
+        if kept[name] is None:
+            del kept[name]
+    return kept
 
 
 class Contacts(Strict):

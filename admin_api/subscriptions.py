@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, vouchers
 from admin_api.auth import SYSTEM, Principal
 from admin_api.paging import Keyset, Listed, Paging
-from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn
+from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn, payment_info
 from tarif_balances.provisioning import AccountDoc, account_fields
 from tarif_catalog import Catalog
 from tarif_catalog.pricing import CouponTerms
@@ -396,7 +396,7 @@ async def cancel(
 async def set_payment(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: PaymentChange
 ) -> None:
-    payment = body.payment.model_dump(mode="json")
+    payment = payment_info(body.payment)
     method = payment.pop("method")
     async with conn.transaction():
         before = await conn.fetchrow(Q.lock_customer_payment, customer_id)

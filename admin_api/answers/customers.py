@@ -45,11 +45,22 @@ class Account(Answer):
     custom_attributes: dict[str, str | int | bool]
 
 
+class BillingAddress(Answer):
+    address_lines: list[str]
+    city: str
+    postcode: str | None = None
+    country: str
+
+
 class Payment(Answer):
     """How the customer pays: the method and its details (none for an invoice, none left
-    once a closed account is deleted)."""
+    once a closed account is deleted), and what invoices say of the buyer."""
 
     method: str
+    billing_address: BillingAddress | None = Field(
+        default=None, description="none: invoices go to the customer's own address"
+    )
+    tax_id: str | None = Field(default=None, description="the buyer's tax id (EU VAT checked)")
     holder: str | None = Field(default=None, description="credit_card")
     gateway: str | None = Field(default=None, description="credit_card")
     token: str | None = Field(default=None, description="credit_card: the gateway's token")
