@@ -33,3 +33,11 @@ def cycle_rule(row: Mapping[str, Any]) -> CycleRule:
 def current_cycle(row: Mapping[str, Any], at: datetime) -> Cycle:
     """The profile's cycle that holds the instant `at` (aware)."""
     return cycle_at(cycle_rule(row), at)
+
+
+def period_after(row: Mapping[str, Any], billed_until: datetime) -> Cycle:
+    """The next period to bill after `billed_until` (the end of the last billed period): up to
+    the rule's next cycle boundary. A whole cycle while the rule is unchanged; after the
+    profile's rule changed, a shorter period that ends where the new rule's cycles start, so
+    nothing is billed twice or skipped. Never longer than one cycle."""
+    return Cycle(billed_until, cycle_at(cycle_rule(row), billed_until).end)

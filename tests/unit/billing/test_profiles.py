@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tarif_billing.cycles import CycleRule, cycle_at
-from tarif_billing.profiles import current_cycle, cycle_rule
+from tarif_billing.profiles import current_cycle, cycle_rule, period_after
 from tarif_common.errors import InvalidRequest
 
 TABLE_ROW = {
@@ -44,3 +44,16 @@ def test_a_rule_that_cannot_be_names_its_field() -> None:
     with pytest.raises(InvalidRequest) as zone:
         cycle_rule(TABLE_ROW | {"time_zone": "Mars/Olympus"})
     assert zone.value.field == "time_zone"
+
+
+def test_after_a_change_of_day_one_short_period_brings_billing_onto_the_new_cycle() -> None:
+    monthly = {"billing_interval": "monthly", "billing_day": 1, "time_zone": "UTC"}
+    billed_until = datetime(2027, 3, 1, tzinfo=UTC)  # the last bill covered February
+    assert period_after(monthly, billed_until) == cycle_at(
+        cycle_rule(monthly), billed_until
+    )  # unchanged: a whole cycle, March
+    moved = monthly | {"billing_day": 15}
+    short = period_after(moved, billed_until)
+    assert (short.start, short.end) == (billed_until, datetime(2027, 3, 15, tzinfo=UTC))
+    after = period_after(moved, short.end)
+    assert (after.start, after.end) == (short.end, datetime(2027, 4, 15, tzinfo=UTC))
