@@ -38,6 +38,7 @@ from admin_api.routes import (
     hierarchy,
     reference,
     selfcare,
+    sepa,
     sharing,
     unrated,
 )
@@ -112,6 +113,7 @@ def create_app(state: State) -> FastAPI:
         catalog,
         reference,
         unrated,
+        sepa,
         admin,
     ):
         app.include_router(module.router)

@@ -8,6 +8,8 @@ from typing import Literal
 
 ValidityKind = Literal["cycle", "forever", "days"]
 Charge = Literal["recurring", "one_off"]
+# When a recurring fee is billed: for the coming cycle (advance) or the cycle just ended (arrears).
+Billed = Literal["advance", "arrears"]
 
 MAX_VALIDITY_DAYS = 3660
 MAX_QUANTITY = 1_000_000
@@ -51,6 +53,7 @@ class Product:
     grants: Grant | None = None
     service: str | None = None
     description: str = ""
+    billed: Billed = "advance"
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,12 +112,17 @@ def _product(
     service_types: Mapping[str, ServiceType],
 ) -> Product:
     m = f.mapping(value, path)
-    f.keys(m, path, (), ("price", "charge", "grants", "service", "description"))
+    f.keys(m, path, (), ("price", "charge", "billed", "grants", "service", "description"))
     price = f.money_micros(m.get("price", "0"), f.at(path, "price"))
     charge = m.get("charge", "recurring")
     if charge not in ("recurring", "one_off"):
         raise CatalogError(
             f.at(path, "charge"), f"must be recurring or one_off, got {f.describe(charge)}"
+        )
+    billed = m.get("billed", "advance")
+    if billed not in ("advance", "arrears"):
+        raise CatalogError(
+            f.at(path, "billed"), f"must be advance or arrears, got {f.describe(billed)}"
         )
     grant = None
     if "grants" in m:
@@ -132,7 +137,7 @@ def _product(
         raise CatalogError(
             f.at(path, "description"), f"expected a string, got {f.describe(description)}"
         )
-    return Product(name, price, charge, grant, service, description)
+    return Product(name, price, charge, grant, service, description, billed)
 
 
 def _grant(value: Any, path: str, resources: Mapping[str, Resource]) -> Grant:

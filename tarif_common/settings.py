@@ -11,8 +11,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum.eu import at_02
+from stdnum.exceptions import ValidationError
 
 
 class Settings(BaseSettings):
@@ -103,8 +107,62 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
 
+    # Billing. The seller on every invoice (EN 16931 needs name, address and country; an invoice
+    # made without them is recorded as failed, with the reason, and made again once they are set).
+    seller_name: str = ""
+    seller_address: str = ""
+    seller_city: str = ""
+    seller_postcode: str = ""
+    seller_country: str = Field(default="", pattern=r"^([A-Z]{2})?$")
+    seller_vat_id: str = ""
+    seller_company_id: str = ""
+    seller_email: str = ""
+    seller_iban: str = ""
+    # Invoice and credit note number series (gapless each), payment terms, and the tax of a
+    # charge whose profile names none (a name in the taxes reference table).
+    invoice_series: str = Field(default="INV", pattern=r"^[A-Za-z0-9_-]{1,20}$")
+    credit_note_series: str = Field(default="CN", pattern=r"^[A-Za-z0-9_-]{1,20}$")
+    payment_terms_days: int = Field(default=30, ge=0, le=365)
+    default_tax: str | None = None
+    # A billing run takes this many due profiles per transaction (several runs share the work).
+    billing_chunk: int = Field(default=500, ge=1, le=100_000)
+
+    # SEPA direct debit (docs/sepa.md): the creditor identifier (AT-02, its check digits
+    # verified), the name and account collections are made for. Unset: no collection is made.
+    # The BIC is optional (pain.008.001.08 accepts an IBAN alone).
+    sepa_creditor_id: str = ""
+    sepa_creditor_name: str = Field(default="", max_length=70)
+    sepa_creditor_iban: str = ""
+    sepa_creditor_bic: str = ""
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("sepa_creditor_id")
+    @classmethod
+    def _creditor_id(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            return str(at_02.validate(value))
+        except ValidationError as exc:
+            raise ValueError(f"TARIF_SEPA_CREDITOR_ID: {exc}") from None
+
+    @field_validator("sepa_creditor_iban")
+    @classmethod
+    def _creditor_iban(cls, value: str) -> str:
+        try:
+            return str(IBAN(value).compact) if value else value
+        except SchwiftyException as exc:
+            raise ValueError(f"TARIF_SEPA_CREDITOR_IBAN: {exc}") from None
+
+    @field_validator("sepa_creditor_bic")
+    @classmethod
+    def _creditor_bic(cls, value: str) -> str:
+        try:
+            return str(BIC(value).compact) if value else value
+        except SchwiftyException as exc:
+            raise ValueError(f"TARIF_SEPA_CREDITOR_BIC: {exc}") from None
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Self:

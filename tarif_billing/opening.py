@@ -1,0 +1,51 @@
+"""Opening bills: a profile's first active bill (the cycle it starts in) and the next inactive
+one, prepared in advance as the manual describes, so a run only flips statuses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tarif_billing.cycles import cycle_at, next_cycle
+from tarif_billing.profiles import cycle_rule
+from tarif_common.errors import InvalidRequest
+from tarif_postgres import queries
+from tarif_postgres.driver import TarifConnection
+
+log = logging.getLogger(__name__)
+B = queries.load("bills")
+
+
+async def open_bills(
+    conn: TarifConnection,
+    at: datetime,
+    profile_ids: Sequence[int] | None = None,
+    limit: int = 10_000,
+) -> int:
+    """Give profiles without bills their active and inactive ones; returns how many profiles."""
+    rows = await conn.fetch(B.profiles_without_bills, profile_ids, limit)
+    columns: list[list[Any]] = [[] for _ in range(7)]
+    for row in rows:
+        try:
+            rule = cycle_rule(row)
+        except InvalidRequest as exc:
+            log.error("profile_cycle_invalid", extra={"profile": row["id"], "error": str(exc)})
+            continue
+        first = cycle_at(rule, min(row["opened_at"], at))
+        for status, cycle in (("active", first), ("inactive", next_cycle(rule, first))):
+            values = [
+                row["id"],
+                row["customer_id"],
+                status,
+                row["currency"],
+                cycle.start,
+                cycle.end,
+                "cycle",
+            ]
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+    if columns[0]:
+        await conn.execute(B.insert_bills, *columns)
+    return len(rows)

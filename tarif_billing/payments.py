@@ -1,0 +1,197 @@
+"""Payments: money received (charge) or given back (refund), offline or by direct debit.
+
+Idempotent by request id: the same request id records nothing new and answers what was
+recorded (a different payment under a used id is refused). A charge pays the invoice it names,
+else the oldest due ones; what is left over becomes the profile's credit balance, which the
+next invoice uses. A refund gives back credit balance (never more than there is). Invoices and
+bills close when nothing is due; the profile's pending total follows; the journal is posted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from tarif_billing import journal
+from tarif_billing.issuing import Posting, post
+from tarif_common.errors import Conflict, InvalidRequest, NotFound
+from tarif_postgres import queries
+from tarif_postgres.driver import TarifConnection
+
+Q = queries.load("payments")
+INV = queries.load("invoices")
+ZERO = Decimal(0)
+Method = Literal["cash", "credit_card", "transfer", "direct_debit"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIn:
+    request_id: str
+    billing_profile_id: int
+    kind: Literal["charge", "refund"]
+    method: Method
+    amount: Decimal
+    currency: str
+    provider: str = ""
+    reference: str = ""
+    note: str = ""
+    invoice_id: int | None = None
+    received_at: datetime | None = None
+    recorded_by: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    invoice_id: int
+    number: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    id: int
+    request_id: str
+    billing_profile_id: int
+    kind: str
+    method: str
+    amount: Decimal
+    currency: str
+    allocations: tuple[Allocation, ...]
+    to_credit: Decimal
+    received_at: datetime
+    replayed: bool  # True: this request id was recorded before; nothing new was written
+
+
+async def record_payment(conn: TarifConnection, payment: PaymentIn) -> PaymentOutcome:
+    """Record `payment` in the caller's transaction (see the module docstring)."""
+    if payment.amount <= 0:
+        raise InvalidRequest("amount", "must be greater than zero")
+    previous = await conn.fetchrow(Q.payment_by_request, payment.request_id)
+    if previous is not None:
+        return await _replay(conn, previous, payment)
+    profile = await conn.fetchrow(Q.lock_profile_for_payment, payment.billing_profile_id)
+    if profile is None:
+        raise NotFound(f"billing profile {payment.billing_profile_id} not found")
+    if payment.currency != profile["currency"]:
+        raise InvalidRequest(
+            "currency",
+            f"the billing profile is billed in {profile['currency']}, not {payment.currency}",
+        )
+    allocations: list[tuple[int, int, str, Decimal]] = []  # invoice, bill, number, amount
+    to_credit = ZERO
+    if payment.kind == "refund":
+        if payment.invoice_id is not None:
+            raise InvalidRequest("invoice_id", "a refund gives back credit balance, not an invoice")
+        if payment.amount > profile["credit_balance"]:
+            raise Conflict(
+                f"a refund of {payment.amount} exceeds the credit balance "
+                f"({profile['credit_balance']} {profile['currency']})"
+            )
+    else:
+        left = payment.amount
+        for invoice in await _targets(conn, payment):
+            share = min(left, invoice["amount_due"])
+            if share > 0:
+                allocations.append((invoice["id"], invoice["bill_id"], invoice["number"], share))
+                left -= share
+            if left == 0:
+                break
+        to_credit = left
+    row = await conn.fetchrow(
+        Q.insert_payment,
+        payment.request_id,
+        payment.billing_profile_id,
+        profile["customer_id"],
+        payment.kind,
+        payment.method,
+        payment.provider,
+        payment.reference,
+        payment.note,
+        payment.amount,
+        payment.currency,
+        payment.invoice_id,
+        to_credit,
+        payment.received_at or datetime.now(UTC),
+        payment.recorded_by,
+    )
+    if row is None:  # recorded meanwhile by a concurrent request with the same id
+        raise Conflict(f"payment {payment.request_id!r} is being recorded by another request")
+    allocated = sum((a[3] for a in allocations), ZERO)
+    if allocations:
+        await conn.execute(
+            Q.insert_allocations,
+            row["id"],
+            [a[0] for a in allocations],
+            [a[3] for a in allocations],
+        )
+        await conn.execute(Q.pay_invoices, [a[0] for a in allocations], [a[3] for a in allocations])
+        await conn.execute(Q.pay_bills, [a[1] for a in allocations], [a[3] for a in allocations])
+    if payment.kind == "refund":
+        legs = journal.refund_legs(payment.billing_profile_id, payment.method, payment.amount)
+        credit_delta = -payment.amount
+    else:
+        legs = journal.payment_legs(
+            payment.billing_profile_id, payment.method, allocated, to_credit
+        )
+        credit_delta = to_credit
+    kind = "refund" if payment.kind == "refund" else "payment"
+    await post(conn, [Posting(kind, None, row["id"], payment.currency, legs)])
+    await conn.execute(
+        INV.move_profile_money, [payment.billing_profile_id], [-allocated], [credit_delta]
+    )
+    return _outcome(row, [Allocation(a[0], a[2], a[3]) for a in allocations], replayed=False)
+
+
+async def _targets(conn: TarifConnection, payment: PaymentIn) -> list[Mapping[str, Any]]:
+    if payment.invoice_id is None:
+        return [
+            dict(r)
+            for r in await conn.fetch(Q.due_invoices_for_payment, payment.billing_profile_id)
+        ]
+    invoice = await conn.fetchrow(Q.lock_invoice_for_payment, payment.invoice_id)
+    if invoice is None or invoice["billing_profile_id"] != payment.billing_profile_id:
+        raise NotFound(f"invoice {payment.invoice_id} not found on this billing profile")
+    if invoice["kind"] != "invoice" or invoice["status"] == "failed":
+        raise Conflict(f"invoice {payment.invoice_id} is not an issued invoice")
+    if invoice["status"] == "closed" or invoice["amount_due"] <= 0:
+        raise Conflict(f"invoice {invoice['number']} is closed: nothing is due on it")
+    return [dict(invoice)]
+
+
+async def _replay(
+    conn: TarifConnection, row: Mapping[str, Any], payment: PaymentIn
+) -> PaymentOutcome:
+    same = (
+        row["billing_profile_id"] == payment.billing_profile_id
+        and row["kind"] == payment.kind
+        and row["amount"] == payment.amount
+        and row["currency"] == payment.currency
+    )
+    if not same:
+        raise Conflict(f"request id {payment.request_id!r} was used for a different payment")
+    allocations = [
+        Allocation(r["invoice_id"], r["number"], r["amount"])
+        for r in await conn.fetch(Q.allocations_of_payment, row["id"])
+    ]
+    return _outcome(row, allocations, replayed=True)
+
+
+def _outcome(
+    r: Mapping[str, Any], allocations: list[Allocation], *, replayed: bool
+) -> PaymentOutcome:
+    return PaymentOutcome(
+        r["id"],
+        r["request_id"],
+        r["billing_profile_id"],
+        r["kind"],
+        r["method"],
+        r["amount"],
+        r["currency"],
+        tuple(allocations),
+        r["to_credit"],
+        r["received_at"],
+        replayed,
+    )
