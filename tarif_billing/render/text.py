@@ -65,7 +65,12 @@ def trimmed(value: Decimal) -> str:
 
 
 def exemption_reason(document: Document, category: str) -> str:
-    """The reason written beside an exempt category's breakdown, empty when none is needed."""
+    """The reason written beside an exempt category's breakdown, empty when none is needed.
+
+    Only the categories that need one get one: a reason on S or Z breaks BR-S-10 / BR-Z-10.
+    """
+    if category not in DEFAULT_EXEMPTION_REASONS:
+        return ""
     for code, reason in document.exemption_reasons:
         if code == category:
             return reason

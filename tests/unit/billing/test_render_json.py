@@ -61,6 +61,10 @@ def test_rates_lose_trailing_zeros_and_exempt_lines_name_their_reason() -> None:
     assert set(taxes) == {("S", "2.1"), ("S", "5.5"), ("S", "20"), ("Z", "0")}
     reasons = {t["category"]: t["exemption_reason"] for t in document_dict(exempt())["taxes"]}
     assert reasons == {"E": "Article 261 C CGI: exempt", "S": ""}
+    # a reason given for a taxed category is not written (BR-S-10)
+    with_s = dataclasses.replace(exempt(), exemption_reasons=(("S", "Taxed"), ("E", "Exempt")))
+    reasons = {t["category"]: t["exemption_reason"] for t in document_dict(with_s)["taxes"]}
+    assert reasons == {"E": "Exempt", "S": ""}
 
 
 def test_the_same_document_gives_the_same_bytes() -> None:
