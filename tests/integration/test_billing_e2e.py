@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from io import BytesIO
 
-import facturx  # type: ignore[import-untyped]
+import facturx
 from pypdf import PdfReader
 
 from tarif_billing.documents import load_document
@@ -103,9 +103,9 @@ async def test_usage_to_paid_invoice(admin: Admin, redis_url: str, database_url:
     (second,) = (await run_billing(admin.pool, context(JAN), FACTS)).invoices
     async with admin.pool.acquire() as conn:
         next_document = await load_document(conn, second.invoice_id)
-        report = await reconcile_billing(
+        reconciled = await reconcile_billing(
             conn, datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
         )
     assert next_document.credit_applied == Decimal("5.00")
     assert next_document.amount_due == next_document.total - Decimal("5.00")
-    assert report.balanced, report.differences
+    assert reconciled.balanced, reconciled.differences
