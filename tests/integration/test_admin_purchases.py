@@ -28,6 +28,8 @@ def smart(amount: str = "30.00", **changes: Any) -> dict[str, Any]:
         subscription__balances=[{"id": "main", "resource": "EUR", "amount": amount}],
     )
     body["subscription"] |= changes
+    if "services" in changes:  # a mandate reference is one customer's
+        body["payment"]["mandate_id"] = f"MANDATE-{changes['services'][0]}"
     return body
 
 
