@@ -1,5 +1,6 @@
-"""Billing profiles: billing day, interval, payment type, currency, validity; the billing runs
-keep their pending total and credit balance."""
+"""Billing profiles: billing day, interval, payment type, currency, validity, the tax and
+payment terms of their invoices; the billing runs keep their pending total and credit
+balance."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tarif_postgres import queries
 
 Q = queries.load("billing_profiles")
 CUSTOMERS = queries.load("customers")
+INVOICES = queries.load("invoices")
 
 
 PROFILES = Keyset("billing-profiles", "id", 0)
@@ -34,6 +36,12 @@ def check_window(start: Any, end: Any) -> None:
         raise InvalidRequest("body.valid_to", "must be after valid_from")
 
 
+async def check_tax(conn: asyncpg.Connection, tax: str | None) -> None:
+    """A profile's tax is one of the taxes reference table (422 naming it otherwise)."""
+    if tax is not None and await conn.fetchrow(INVOICES.tax_by_name, tax) is None:
+        raise InvalidRequest("body.tax", f"no tax {tax!r} (see /v1/taxes)")
+
+
 async def create(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: BillingProfileNew
 ) -> dict[str, Any]:
@@ -42,6 +50,7 @@ async def create(
     if money is None or money.currency is None:
         raise InvalidRequest("body.currency", f"{body.currency!r} is not a money resource")
     check_window(body.valid_from, body.valid_to)
+    await check_tax(conn, body.tax)
     async with conn.transaction():
         if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
@@ -56,6 +65,8 @@ async def create(
                 body.billing_day,
                 body.valid_from,
                 body.valid_to,
+                body.tax,
+                body.payment_terms_days,
             )
         except Duplicate:
             raise Conflict(f"customer {customer_id} has a billing profile {body.name!r}") from None
@@ -87,6 +98,7 @@ async def update(
         start = changes.get("valid_from", before["valid_from"])
         end = changes.get("valid_to", before["valid_to"])
         check_window(start, end)
+        await check_tax(conn, changes.get("tax"))
         await conn.execute(
             Q.update_billing_profile,
             profile_id,
@@ -94,6 +106,8 @@ async def update(
             changes.get("billing_day", before["billing_day"]),
             start,
             end,
+            changes.get("tax", before["tax"]),
+            changes.get("payment_terms_days", before["payment_terms_days"]),
         )
         after = dict(await conn.fetchrow(Q.billing_profile_by_id, profile_id))
         await audit.record(
