@@ -14,7 +14,17 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from admin_api import audit, balance_groups, csvout, hierarchy, outbox, sharing, subscriptions
+from admin_api import (
+    audit,
+    balance_groups,
+    billing_profiles,
+    catalog,
+    csvout,
+    hierarchy,
+    outbox,
+    sharing,
+    subscriptions,
+)
 from admin_api.auth import Principal
 from admin_api.paging import (
     Listing,
@@ -26,7 +36,7 @@ from admin_api.paging import (
     order,
     text_value,
 )
-from admin_api.schemas import AccountPatch, Onboarding, check_attribute
+from admin_api.schemas import AccountPatch, Onboarding, check_attribute, payment_info
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_notifications import store
 from tarif_notifications.store import Contact
@@ -89,11 +99,18 @@ async def onboard(
     commit. Nothing is written when a part is wrong."""
     info = request.account.model_dump()
     await _check_reference(conn, info, "body.account")
+    # the subscription's interval and day make the default profile's cycle (catalog time zone)
+    first_profile = {
+        "interval": request.subscription.interval or "monthly",
+        "billing_day": request.subscription.billing_day or 1,
+        "time_zone": (await catalog.current(conn)).timezone,
+    }
+    rule = billing_profiles.checked_rule(first_profile, "body.subscription")
     async with conn.transaction():
         customer_id: int = await conn.fetchval(Q.next_customer_id)
         account_id = request.account_id or f"C{customer_id}"
         s = request.subscription
-        payment = request.payment.model_dump(mode="json")
+        payment = payment_info(request.payment)
         try:
             await conn.execute(
                 Q.insert_customer,
@@ -121,14 +138,16 @@ async def onboard(
             customer_id,
             s.payment_type,
             s.currency,
-            s.interval,
-            s.billing_day,
+            rule.interval,
+            rule.day,
+            rule.anchor_month,
+            rule.time_zone,
         )
         group_id = await balance_groups.insert(
             conn, customer_id, s.balance_group or "main", account_id, profile_id
         )
         opened = await subscriptions.open_subscription(
-            conn, redis, customer_id, group_id, account_id, s, profile_id, "body.subscription",
+            conn, redis, customer_id, group_id, account_id, s, "body.subscription",
             new_money=True,
         )  # fmt: skip
         await store.add_contacts(conn, account_id, [Contact.of(c) for c in request.contacts])

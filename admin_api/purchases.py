@@ -2,9 +2,10 @@
 
 Buying an offer (a bundle or a pack) records one purchase per chosen product (mandatory ones
 always, optional ones when asked for) with its list price, the offer's and the coupon's
-discounts and the net price (`admin_api.pricing`). A product that grants a resource gets a
-balance of its own in the subscription's balance group (`<product>-<purchase id>`); a service
-product gets its service identifiers.
+discounts and the net price (`tarif_catalog.pricing`), and what that price is computed from
+(the unit price and the discount terms) so a change of quantity prices it the same way. A
+product that grants a resource gets a balance of its own in the subscription's balance group
+(`<product>-<purchase id>`); a service product gets its service identifiers.
 
 Paying: a postpaid subscription's prices go to its bills (the billing runs). A prepaid one pays
 at once: the purchases stay `pending` (their grants and services not live yet) while the
@@ -30,7 +31,7 @@ from admin_api.schemas import Adjustment, PackPurchase, ProductChoice, PurchaseP
 from tarif_balances.store import RedisBalanceStore
 from tarif_catalog import Catalog
 from tarif_catalog.offers import Offer, Product
-from tarif_catalog.pricing import CouponTerms, Line, price_lines
+from tarif_catalog.pricing import CouponTerms, Line, price_line, price_lines, terms_from_json
 from tarif_common.errors import Conflict, InvalidRequest, NotFound, Refused
 from tarif_postgres import queries
 
@@ -156,9 +157,9 @@ async def buy(
     published = await catalog.current(conn)
     chosen, by_product = _chosen(offer, choices, where)
     decimals = published.resources[sub.currency].decimals
-    lines = price_lines(published.products, offer, chosen, decimals, coupons)
+    lines = price_lines(published.products, offer, chosen, decimals, coupons, voucher)
     now = datetime.now(UTC)
-    total = Decimal(0) if voucher else sum((line.price for line in lines), Decimal(0))
+    total = sum((line.price for line in lines), Decimal(0))  # 0 with a voucher
     prepaid = sub.payment_type == "prepaid" and total > 0
     status = "pending" if prepaid else "active"
     bought: list[int] = []
@@ -179,8 +180,8 @@ async def buy(
         if product.service is not None and not (identifiers or carried or global_services):
             raise InvalidRequest(field, f"{product.name!r} needs service identifiers")
         purchase_id = await _insert(
-            conn, sub, origin, offer.name, line, product, granted, now, valid_to, status, coupons,
-            voucher,
+            conn, sub, "voucher" if voucher else origin, offer.name, line, product, granted, now,
+            valid_to, status, coupons,
         )  # fmt: skip
         bought.append(purchase_id)
         if identifiers:
@@ -214,17 +215,11 @@ async def _insert(
     valid_to: datetime | None,
     status: str,
     coupons: list[CouponTerms],
-    voucher: str | None,
 ) -> int:
-    discounts = [{"source": s, "id": i, "amount": str(a)} for s, i, a in line.discounts]
-    discount, price = line.list_price - line.price, line.price
-    if voucher:
-        discounts.append({"source": "voucher", "id": voucher, "amount": str(price)})
-        discount, price = line.list_price, line.list_price * 0  # 0 in the currency's decimals
     purchase_id: int = await conn.fetchval(
         Q.insert_purchase,
         sub.id,
-        "voucher" if voucher else origin,
+        origin,
         offer,
         product.name,
         line.quantity,
@@ -232,19 +227,26 @@ async def _insert(
         sub.currency,
         product.charge,
         line.list_price,
-        discount,
-        price,
-        discounts,
+        line.discount,
+        line.price,
+        _breakdown(line),
         [c.code for c in coupons],
         None if granted is None else granted[0],
         None if granted is None else granted[1],
         now if granted else None,
         valid_to if granted else None,
         status,
+        line.unit_price,
+        [t.to_json() for t in line.terms],
     )
     if granted is not None:
         await conn.execute(Q.name_granted_balance, purchase_id)
     return purchase_id
+
+
+def _breakdown(line: Line) -> list[dict[str, str]]:
+    """A line's discounts as the purchase shows them."""
+    return [{"source": s, "id": i, "amount": str(a)} for s, i, a in line.discounts]
 
 
 async def _add_services(
@@ -439,7 +441,8 @@ async def modify(
     purchase_id: int,
     body: PurchasePatch,
 ) -> tuple[str, int | None]:
-    """New quantity, value or end: the price is recomputed for the next charges and the
+    """New quantity, value or end: the price is recomputed (`price_line`, from the unit price and
+    discount terms kept with the purchase) for the next charges and the
     granted balance moves by the difference (an adjustment applied once, like any other).
     Returns the group's account and that adjustment."""
     changes = body.model_dump(exclude_unset=True)
@@ -451,13 +454,14 @@ async def modify(
         if row["balance_id"] is None and ("value" in changes or "valid_to" in changes):
             raise InvalidRequest("body", f"{row['product']!r} grants nothing")
         quantity = changes.get("quantity", row["quantity"])
-        unit_price = row["list_price"] / row["quantity"]
-        list_price = unit_price * quantity
-        # the discounts scale with the line (a fixed amount stays capped by the new price)
-        discount = min(row["discount"] * quantity / row["quantity"], list_price)
-        decimals = published.resources[row["currency"]].decimals
-        step = Decimal(1).scaleb(-decimals)
-        list_price, discount = list_price.quantize(step), discount.quantize(step)
+        # priced as buying `quantity` at once would have been: same unit price, same terms
+        line = price_line(
+            row["product"],
+            row["unit_price"],
+            quantity,
+            terms_from_json(row["discount_terms"]),
+            published.resources[row["currency"]].decimals,
+        )
         adjustment = None
         granted = row["granted"]
         if row["balance_id"] is not None:
@@ -483,8 +487,8 @@ async def modify(
         valid_to = changes.get("valid_to", row["valid_to"])
         await conn.execute(
             Q.update_purchase_terms, purchase_id, quantity,
-            None if granted is None else granted / quantity, granted, list_price, discount,
-            valid_to,
+            None if granted is None else granted / quantity, granted, line.list_price,
+            line.discount, line.price, _breakdown(line), valid_to,
         )  # fmt: skip
         if row["balance_id"] is not None:
             # the provisioned amount stays: the adjustment's rated record carries the change,

@@ -20,6 +20,7 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from tarif_billing.parties import check_tax_id
 from tarif_common import contacts as card
 from tarif_common.contacts import Contact, unique_tags
 from tarif_common.keys import ID_PATTERN
@@ -31,6 +32,20 @@ Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{6,15}$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 AttributeValue = str | int | bool
 GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Interval = Literal["weekly", "monthly", "quarterly", "yearly"]
+BillingDay = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=31,
+        description="weekly: ISO weekday 1 (Monday) to 7; otherwise the day of the month 1-31,"
+        " a day past a month's end meaning its last day",
+    ),
+]
+AnchorMonth = Annotated[
+    int, Field(ge=1, le=12, description="quarterly, yearly: a month (1-12) cycles start in")
+]
+TimeZone = Annotated[str, Field(min_length=1, max_length=64, description="IANA time zone")]
 DecimalText = Annotated[
     str, Field(pattern=r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$", description='a decimal, e.g. "10.00"')
 ]
@@ -73,7 +88,34 @@ class AccountPatch(Strict):
     status: Literal["active", "inactive"] | None = None
 
 
-class InvoicePayment(Strict):
+class BillingAddress(Strict):
+    """Where invoices are addressed, when not to the customer's own address."""
+
+    address_lines: card.AddressLines
+    city: card.Name
+    postcode: card.Postcode | None = None
+    country: card.Country
+
+
+class BillingDetails(Strict):
+    """What the invoices say of the buyer, besides its name: every payment method has them."""
+
+    billing_address: BillingAddress | None = Field(
+        default=None, description="absent: invoices go to the customer's own address"
+    )
+    tax_id: Annotated[str, Field(min_length=2, max_length=40)] | None = Field(
+        default=None,
+        description="the buyer's tax id; an EU VAT number (its country prefix first, e.g."
+        " FR32123456789) is checked and kept compact",
+    )
+
+    @field_validator("tax_id")
+    @classmethod
+    def _tax_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_tax_id(value)
+
+
+class InvoicePayment(BillingDetails):
     method: Literal["invoice"]
 
 
@@ -85,7 +127,7 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-class CardPayment(Strict):
+class CardPayment(BillingDetails):
     """A card is kept as its holder and the payment gateway's token, never its number."""
 
     method: Literal["credit_card"]
@@ -102,7 +144,7 @@ class CardPayment(Strict):
         return value
 
 
-class DirectDebitPayment(Strict):
+class DirectDebitPayment(BillingDetails):
     """SEPA direct debit: a signed mandate and the account's IBAN (and BIC)."""
 
     method: Literal["direct_debit"]
@@ -140,6 +182,16 @@ class DirectDebitPayment(Strict):
 Payment = Annotated[
     InvoicePayment | CardPayment | DirectDebitPayment, Field(discriminator="method")
 ]
+
+
+def payment_info(payment: InvoicePayment | CardPayment | DirectDebitPayment) -> dict[str, Any]:
+    """The payment as `customers.payment_info` keeps it (with its `method`): billing details
+    left out when not given, so the answers show them only when the customer has them."""
+    kept = payment.model_dump(mode="json")
+    for name in BillingDetails.model_fields:
+        if kept[name] is None:
+            del kept[name]
+    return kept
 
 
 class Contacts(Strict):
@@ -250,8 +302,16 @@ class SubscriptionIn(Strict):
     plan: Annotated[str, Field(min_length=1, max_length=64)]
     payment_type: Literal["prepaid", "postpaid"] = "prepaid"
     currency: Annotated[str, Field(min_length=1, max_length=64, description="money resource")]
-    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
-    billing_day: Annotated[int, Field(ge=1, le=28)] = 1
+    interval: Interval | None = Field(
+        default=None,
+        description="onboarding: the default billing profile's (default monthly); adding a"
+        " subscription: must be the balance group's profile's, or left out",
+    )
+    billing_day: BillingDay | None = Field(
+        default=None,
+        description="onboarding: the default billing profile's (default 1); adding a"
+        " subscription: must be the balance group's profile's, or left out",
+    )
     credit_profile: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     credit_limit: DecimalText | None = None
     services: Annotated[list[Identifier], Field(max_length=100)] = Field(
@@ -586,11 +646,18 @@ PaymentTerms = Annotated[int, Field(ge=0, le=365)]
 
 
 class BillingProfileNew(Strict):
+    """A billing profile: its cycle rule (docs/billing-cycles.md) is the cycle of every
+    subscription in the balance groups billed to it."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     payment_type: Literal["prepaid", "postpaid"] = "postpaid"
     currency: Annotated[str, Field(min_length=1, max_length=64)]
-    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
-    billing_day: Annotated[int, Field(ge=1, le=28)] = 1
+    interval: Interval = "monthly"
+    billing_day: BillingDay = 1
+    anchor_month: AnchorMonth = 1
+    time_zone: TimeZone | None = Field(
+        default=None, description="IANA name; default: the catalog's time zone"
+    )
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     tax: TaxName | None = Field(default=None, description="a tax's name; none: TARIF_DEFAULT_TAX")
@@ -600,8 +667,13 @@ class BillingProfileNew(Strict):
 
 
 class BillingProfilePatch(Strict):
-    interval: Literal["weekly", "monthly", "quarterly", "yearly"] | None = None
-    billing_day: Annotated[int, Field(ge=1, le=28)] | None = None
+    """Only the fields given change; the cycle in progress becomes the new rule's (see
+    docs/billing-cycles.md)."""
+
+    interval: Interval | None = None
+    billing_day: BillingDay | None = None
+    anchor_month: AnchorMonth | None = None
+    time_zone: TimeZone | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     tax: TaxName | None = Field(default=None, description="null: TARIF_DEFAULT_TAX")

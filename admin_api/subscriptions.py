@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, vouchers
 from admin_api.auth import SYSTEM, Principal
 from admin_api.paging import Keyset, Listed, Paging
-from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn
+from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn, payment_info
 from tarif_balances.provisioning import AccountDoc, account_fields
 from tarif_catalog import Catalog
 from tarif_catalog.pricing import CouponTerms
@@ -24,6 +24,7 @@ from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound, P
 from tarif_postgres import queries
 
 Q = queries.load("subscriptions")
+PROFILES = queries.load("billing_profiles")
 
 
 def all_services(s: SubscriptionIn) -> list[str]:
@@ -100,14 +101,14 @@ async def open_subscription(
     group_id: int,
     account_id: str,
     s: SubscriptionIn,
-    billing_profile_id: int | None,
     where: str,
     *,
     new_money: bool,
 ) -> Opened:
     """Insert a subscription with its services, balances, coupon, vouchers and the products of
     its plan's bundles into a balance group (inside the caller's transaction) and queue the
-    group for the engine. `new_money`: the group is new in this request (see purchases.buy)."""
+    group for the engine. It is billed on the cycle of the group's billing profile. `new_money`:
+    the group is new in this request (see purchases.buy)."""
     identifiers = all_services(s)
     if not identifiers:
         raise InvalidRequest(f"{where}.services", "a subscription needs a service identifier")
@@ -127,6 +128,7 @@ async def open_subscription(
         raise InvalidRequest(
             f"{where}.payment_type", f"the balance group's subscriptions are {other}"
         )
+    await joins_cycle(conn, group_id, s, where)
     await services_free(conn, redis, identifiers, account_id, f"{where}.services")
     subscription_id: int = await conn.fetchval(
         Q.insert_subscription,
@@ -134,11 +136,8 @@ async def open_subscription(
         s.plan,
         s.payment_type,
         s.currency,
-        s.interval,
-        s.billing_day,
         s.credit_profile,
         s.credit_limit,
-        billing_profile_id,
         group_id,
     )
     try:
@@ -194,6 +193,36 @@ async def open_subscription(
     return Opened(subscription_id, adjustments)
 
 
+async def joins_cycle(
+    conn: asyncpg.Connection, group_id: int, s: SubscriptionIn, where: str
+) -> None:
+    """A subscription has no cycle of its own: it is billed on its balance group's billing
+    profile's. An interval or billing day sent with it must be that profile's (a 422 naming
+    the fields that differ), rather than be accepted and then ignored."""
+    given = {
+        name: value
+        for name, value in (("interval", s.interval), ("billing_day", s.billing_day))
+        if value is not None
+    }
+    if not given:
+        return
+    profile = await conn.fetchrow(PROFILES.group_cycle, group_id)
+    if profile is None:
+        raise InvalidRequest(
+            f"{where}.{next(iter(given))}",
+            "the balance group has no billing profile to take a cycle from: give the group one",
+        )
+    has = {"interval": profile["billing_interval"], "billing_day": profile["billing_day"]}
+    differ = [name for name, value in given.items() if value != has[name]]
+    if differ:
+        raise InvalidRequest(
+            f"{where}.{differ[0]}",
+            f"{' and '.join(differ)} differ from the balance group's billing profile"
+            f" {profile['id']} ({has['interval']}, billing day {has['billing_day']}): a"
+            " subscription is billed on its profile's cycle; leave them out or change the profile",
+        )
+
+
 async def check_group(
     conn: asyncpg.Connection, published: Catalog, account_id: str, where: str
 ) -> None:
@@ -219,19 +248,14 @@ async def add(
             raise Conflict(f"customer {customer_id} has no balance group")
         new_money = group is None
         if group is None:
-            group_id, account_id, profile = await balance_groups.add_group(
+            group_id, account_id, _ = await balance_groups.add_group(
                 conn, customer_id, customer["account_id"], str(s.balance_group)
             )
         else:
-            group_id, account_id, profile = (
-                group["id"],
-                group["account_id"],
-                group["billing_profile_id"],
-            )
+            group_id, account_id = group["id"], group["account_id"]
         opened = await open_subscription(
-            conn, redis, customer_id, group_id, account_id, s, profile, "body",
-            new_money=new_money,
-        )  # fmt: skip
+            conn, redis, customer_id, group_id, account_id, s, "body", new_money=new_money
+        )
         await audit.record(
             conn, who, "subscription.add", "subscription", str(opened.subscription_id), None,
             s.model_dump(mode="json") | {"customer_id": customer_id},
@@ -372,7 +396,7 @@ async def cancel(
 async def set_payment(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: PaymentChange
 ) -> None:
-    payment = body.payment.model_dump(mode="json")
+    payment = payment_info(body.payment)
     method = payment.pop("method")
     async with conn.transaction():
         before = await conn.fetchrow(Q.lock_customer_payment, customer_id)

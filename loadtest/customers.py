@@ -104,14 +104,9 @@ async def load(conn: asyncpg.Connection, n: int) -> None:
         )
         await conn.copy_records_to_table(
             "subscriptions",
-            columns=[
-                "id", "customer_id", "plan", "payment_type", "currency", "billing_interval",
-                "billing_day", "balance_group_id",
-            ],
-            records=(
-                (i + 1, i + 1, "basic", "prepaid", "EUR", "monthly", 1, i + 1) for i in range(n)
-            ),
-        )  # fmt: skip
+            columns=["id", "customer_id", "plan", "payment_type", "currency", "balance_group_id"],
+            records=((i + 1, i + 1, "basic", "prepaid", "EUR", i + 1) for i in range(n)),
+        )
         await conn.copy_records_to_table(
             "services",
             columns=["identifier", "subscription_id"],

@@ -4,24 +4,18 @@ one, prepared in advance as the manual describes, so a run only flips statuses."
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tarif_billing.cycles import CycleRule, cycle_at, next_cycle
+from tarif_billing.cycles import cycle_at, next_cycle
+from tarif_billing.profiles import cycle_rule
 from tarif_common.errors import InvalidRequest
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
 
 log = logging.getLogger(__name__)
 B = queries.load("bills")
-
-
-def profile_rule(row: Mapping[str, Any]) -> CycleRule:
-    """The cycle rule of a billing profile row (interval, day, zone, anchor month)."""
-    return CycleRule(
-        row["billing_interval"], row["billing_day"], row["time_zone"], row["anchor_month"]
-    )
 
 
 async def open_bills(
@@ -35,7 +29,7 @@ async def open_bills(
     columns: list[list[Any]] = [[] for _ in range(7)]
     for row in rows:
         try:
-            rule = profile_rule(row)
+            rule = cycle_rule(row)
         except InvalidRequest as exc:
             log.error("profile_cycle_invalid", extra={"profile": row["id"], "error": str(exc)})
             continue

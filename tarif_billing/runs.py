@@ -24,7 +24,8 @@ from tarif_billing.document import Document
 from tarif_billing.documents import load_document
 from tarif_billing.fees import Discount, Purchase, Timing, take_fees
 from tarif_billing.issuing import BilledBill, IssueContext, Issued, issue_invoices
-from tarif_billing.opening import open_bills, profile_rule
+from tarif_billing.opening import open_bills
+from tarif_billing.profiles import cycle_rule, period_after
 from tarif_common.errors import Conflict, NotFound
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
@@ -253,10 +254,12 @@ class _Plan:
 def _plan(
     row: Mapping[str, Any], mode: Mode, ctx: IssueContext, current_end: datetime | None
 ) -> _Plan:
-    rule = profile_rule(row)
+    rule = cycle_rule(row)
     this = Cycle(row["period_start"], row["period_end"])
     if mode == "cycle":
-        following = Cycle(this.end, row["next_end"]) if row["next_id"] else next_cycle(rule, this)
+        # the rule as it is now: after a change of the profile's rule, one shorter period up to
+        # the new rule's boundary, then whole cycles (tarif_billing.profiles.period_after)
+        following = period_after(row, this.end)
         until = this.end
         advance, arrears = following.end, this.end
     else:
@@ -330,7 +333,7 @@ async def _take_fees(conn: TarifConnection, plans: list[_Plan], facts: BillingFa
         )
         taking = take_fees(
             purchase,
-            profile_rule(plan.row),
+            cycle_rule(plan.row),
             advance_until=plan.fees_advance,
             arrears_until=plan.fees_arrears,
             timing=facts.timing(r["product"]),
@@ -372,7 +375,10 @@ def _discounts(row: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 async def _move_cycles(conn: TarifConnection, plans: list[_Plan]) -> None:
     """active -> billing (done), inactive -> active, and a new inactive for the cycle after."""
-    await conn.execute(B.activate_bills, [p.row["next_id"] for p in plans if p.row["next_id"]])
+    prepared = [p for p in plans if p.row["next_id"]]
+    await conn.execute(
+        B.activate_bills, [p.row["next_id"] for p in prepared], [p.next.end for p in prepared]
+    )
     columns: list[list[Any]] = [[] for _ in range(7)]
     for p in plans:
         new = [] if p.row["next_id"] else [("active", p.next)]

@@ -45,11 +45,22 @@ class Account(Answer):
     custom_attributes: dict[str, str | int | bool]
 
 
+class BillingAddress(Answer):
+    address_lines: list[str]
+    city: str
+    postcode: str | None = None
+    country: str
+
+
 class Payment(Answer):
     """How the customer pays: the method and its details (none for an invoice, none left
-    once a closed account is deleted)."""
+    once a closed account is deleted), and what invoices say of the buyer."""
 
     method: str
+    billing_address: BillingAddress | None = Field(
+        default=None, description="none: invoices go to the customer's own address"
+    )
+    tax_id: str | None = Field(default=None, description="the buyer's tax id (EU VAT checked)")
     holder: str | None = Field(default=None, description="credit_card")
     gateway: str | None = Field(default=None, description="credit_card")
     token: str | None = Field(default=None, description="credit_card: the gateway's token")
@@ -86,14 +97,14 @@ class SubscriptionSummary(Answer):
     plan: str
     payment_type: str
     currency: str
-    interval: str
-    billing_day: int
+    interval: str | None = Field(description="its billing profile's (none: no profile)")
+    billing_day: int | None = Field(description="its billing profile's (none: no profile)")
     status: str
     credit_profile: str | None
     credit_limit: Amount | None
     created_at: Timestamp
     cancelled_at: Timestamp | None
-    billing_profile_id: int | None
+    billing_profile_id: int | None = Field(description="its balance group's billing profile")
     balance_group: str
     services: list[str]
 

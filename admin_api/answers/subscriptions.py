@@ -56,13 +56,20 @@ class Service(Answer):
 
 
 class BillingProfile(Answer):
+    """A billing profile with its cycle rule and the cycle in progress (computed by
+    tarif_billing.cycles: [cycle_start, cycle_end))."""
+
     id: int
     customer_id: int
     name: str
     payment_type: str
     currency: str
     interval: str
-    billing_day: int
+    billing_day: int = Field(description="weekly: ISO weekday 1-7; otherwise 1-31")
+    anchor_month: int = Field(description="quarterly, yearly: a month cycles start in")
+    time_zone: str = Field(description="IANA name: cycles start at its local midnight")
+    cycle_start: datetime = Field(description="the cycle in progress starts (UTC)")
+    cycle_end: datetime = Field(description="and ends, the next one's start (UTC)")
     valid_from: datetime | None
     valid_to: datetime | None
     tax: str | None = Field(description="its invoices' tax; none: TARIF_DEFAULT_TAX")

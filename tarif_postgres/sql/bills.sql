@@ -157,8 +157,10 @@ FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, until)
 WHERE b.id = u.id;
 
 -- name: activate_bills
--- The prepared next bills become the current ones. $1 bill ids
-UPDATE bills SET status = 'active' WHERE id = ANY($1::bigint[]) AND status = 'inactive';
+-- The prepared next bills become the current ones, ending where the profile's rule says now. $1 bill ids, $2 period ends
+UPDATE bills b SET status = 'active', period_end = u.period_end
+FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, period_end)
+WHERE b.id = u.id AND b.status = 'inactive';
 
 -- name: mark_usage_billed
 -- The profiles' usage is billed up to these limits, as snapshot $3 saw it. $1 profile ids, $2 limits, $3 snapshot

@@ -63,18 +63,19 @@ SELECT c.id, c.account_id, c.status, c.customer_type, c.first_name, c.last_name,
 FROM customers c WHERE {where} ORDER BY {order};
 
 -- name: customer_detail
--- One customer with its subscriptions, balances, balance groups and contacts (JSON), and whether the engine has yet to see a change (pending). $1 customer id
+-- One customer with its subscriptions (the cycle and profile of each: its balance group's), balances, balance groups and contacts (JSON), and whether the engine has yet to see a change (pending). $1 customer id
 SELECT c.*,
   (SELECT coalesce(json_agg(json_build_object(
        'id', s.id, 'plan', s.plan, 'payment_type', s.payment_type, 'currency', s.currency,
-       'interval', s.billing_interval, 'billing_day', s.billing_day, 'status', s.status,
+       'interval', p.billing_interval, 'billing_day', p.billing_day, 'status', s.status,
        'credit_profile', s.credit_profile, 'credit_limit', s.credit_limit::text,
        'created_at', s.created_at, 'cancelled_at', s.cancelled_at,
-       'billing_profile_id', s.billing_profile_id,
-       'balance_group', (SELECT g.name FROM balance_groups g WHERE g.id = s.balance_group_id),
+       'billing_profile_id', g.billing_profile_id, 'balance_group', g.name,
        'services', (SELECT coalesce(json_agg(v.identifier ORDER BY v.identifier), '[]')
                     FROM services v WHERE v.subscription_id = s.id)) ORDER BY s.id), '[]')
-   FROM subscriptions s WHERE s.customer_id = c.id) AS subscriptions,
+   FROM subscriptions s JOIN balance_groups g ON g.id = s.balance_group_id
+   LEFT JOIN billing_profiles p ON p.id = g.billing_profile_id
+   WHERE s.customer_id = c.id) AS subscriptions,
   (SELECT coalesce(json_agg(json_build_object(
        'id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
        'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,

@@ -13,12 +13,12 @@ UPDATE services SET purchase_id = $2, status = $3
 WHERE identifier = ANY($1::text[]);
 
 -- name: insert_purchase
--- Records one purchased product; returns its id. $1 to $18: the columns below, in their order
+-- Records one purchased product; returns its id. $1 to $20: the columns below, in their order
 INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
     currency, charge, list_price, discount, price, discounts, coupons, resource,
-    granted, valid_from, valid_to, status)
+    granted, valid_from, valid_to, status, unit_price, discount_terms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        $17, $18) RETURNING id;
+        $17, $18, $19, $20) RETURNING id;
 
 -- name: name_granted_balance
 -- A granting purchase's balance is `<product>-<purchase id>`. $1 purchase id
@@ -132,9 +132,9 @@ JOIN balance_groups g ON g.id = s.balance_group_id
 WHERE p.id = $1 AND s.id = $2 AND s.customer_id = $3 FOR UPDATE OF p;
 
 -- name: update_purchase_terms
--- A purchase's new terms. $1 purchase id, $2 quantity, $3 value, $4 granted, $5 list price, $6 discount, $7 valid to
+-- A purchase's new terms, priced again (tarif_catalog.pricing.price_line). $1 purchase id, $2 quantity, $3 value, $4 granted, $5 list price, $6 discount, $7 price, $8 discounts (breakdown), $9 valid to
 UPDATE purchases SET quantity = $2, value = $3, granted = $4, list_price = $5,
-    discount = $6, price = $5::numeric - $6::numeric, valid_to = $7
+    discount = $6, price = $7, discounts = $8, valid_to = $9
 WHERE id = $1;
 
 -- name: set_balance_end

@@ -10,11 +10,10 @@ SELECT payment_type FROM subscriptions WHERE balance_group_id = $1
 SELECT identifier FROM services WHERE identifier = ANY($1::text[]);
 
 -- name: insert_subscription
--- A new subscription in a balance group; returns its id. $1 customer id, $2 plan, $3 payment type, $4 currency, $5 billing interval, $6 billing day, $7 credit profile, $8 credit limit, $9 billing profile id, $10 group id
-INSERT INTO subscriptions (customer_id, plan, payment_type, currency,
-    billing_interval, billing_day, credit_profile, credit_limit, billing_profile_id,
-    balance_group_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9, $10) RETURNING id;
+-- A new subscription in a balance group (billed on the cycle of the group's profile); returns its id. $1 customer id, $2 plan, $3 payment type, $4 currency, $5 credit profile, $6 credit limit, $7 group id
+INSERT INTO subscriptions (customer_id, plan, payment_type, currency, credit_profile,
+    credit_limit, balance_group_id)
+VALUES ($1, $2, $3, $4, $5, $6::numeric, $7) RETURNING id;
 
 -- name: insert_subscription_service
 -- A service of the subscription itself (no purchase). $1 identifier, $2 subscription id

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from tarif.charging.v1 import charging_pb2 as pb
+from tarif_billing.document import Party
+from tarif_billing.parties import buyer_party
 from tarif_common import keys
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.harness import account, eur
@@ -104,9 +106,14 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     (onboarding(payment={"method": "credit_card", "holder": "Ana", "gateway": "stripe",
                          "token": "4111 1111 1111 1111"}), 422, "body.payment.credit_card.token"),
     (onboarding(payment={"method": "cash"}), 422, "body.payment"),
+    (onboarding(payment__tax_id="DE136695977"), 422, "body.payment.direct_debit.tax_id"),
+    (onboarding(payment__billing_address={"city": "Maribor", "country": "SI"}), 422,
+     "body.payment.direct_debit.billing_address.address_lines"),
     (onboarding(subscription__plan="platinum"), 422, "body.subscription"),
     (onboarding(subscription__currency="XYZ"), 422, "body.subscription.currency"),
-    (onboarding(subscription__billing_day=31), 422, "body.subscription.billing_day"),
+    (onboarding(subscription__billing_day=32), 422, "body.subscription.billing_day"),
+    (onboarding(subscription__interval="weekly", subscription__billing_day=31), 422,
+     "body.subscription.billing_day"),
     (onboarding(subscription__services=[]), 422, "body.subscription.services"),
     (onboarding(subscription__services=["a b"]), 422, "body.subscription.services.0"),
     (onboarding(subscription__balances=[{"id": "m", "resource": "EUR", "amount": 1.5}]),
@@ -198,3 +205,40 @@ async def test_edit_close_and_the_audit_trail(admin: Admin) -> None:
     update = log["items"][2]
     assert update["before"] == {"city": "Ljubljana", "custom_attributes": {}}
     assert update["after"] == {"city": "Kranj", "custom_attributes": {"segment": "gold"}}
+
+
+async def test_billing_address_and_tax_id_make_the_invoices_buyer(admin: Admin) -> None:
+    billed = {"address_lines": ["ACME d.o.o.", "Dunajska 5"], "city": "Maribor",
+              "postcode": "2000", "country": "SI"}  # fmt: skip
+    body = onboarding(payment__billing_address=billed, payment__tax_id="de 136 695 976")
+    response = await admin.call("POST", "/v1/customers", json=body)
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    assert customer["payment"]["billing_address"] == billed
+    assert customer["payment"]["tax_id"] == "DE136695976"  # checked, kept compact
+
+    async def buyer() -> Party:
+        async with admin.pool.acquire() as conn:  # the row the billing runs read
+            row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", customer["id"])
+        return buyer_party(row)
+
+    assert await buyer() == Party(
+        "Ana Novak", "ACME d.o.o., Dunajska 5", "Maribor", "2000", "SI",
+        vat_id="DE136695976", email="ana.novak@example.com",
+    )  # fmt: skip
+
+    # a new payment without them: the customer's own address again, no tax id
+    path = f"/v1/customers/{customer['id']}/payment"
+    plain = {"payment": {"method": "invoice"}}
+    changed = await admin.call("PUT", path, json=plain)
+    assert changed.json()["payment"] == {"method": "invoice"}
+    assert await buyer() == Party(
+        "Ana Novak", "Slovenska cesta 1", "Ljubljana", "1000", "SI",
+        email="ana.novak@example.com",
+    )  # fmt: skip
+    refused = await admin.call("PUT", path, json={"payment": {"method": "invoice", "tax_id": "?"}})
+    assert (refused.status_code, refused.json()["field"]) == (422, "body.payment.invoice.tax_id")
+    other = {"payment": {"method": "invoice", "tax_id": "CHE-123.456.788"}}
+    assert (await admin.call("PUT", path, json=other)).json()["payment"]["tax_id"] == (
+        "CHE-123.456.788"
+    )

@@ -232,6 +232,35 @@ async def test_modify_and_cancel_a_product(admin: Admin) -> None:
     assert (await admin.call("PATCH", missing, json={"quantity": 1})).status_code == 404
 
 
+async def test_changing_a_quantity_prices_it_as_buying_it_at_once(admin: Admin) -> None:
+    coupon = {"code": "TWO-OFF", "amount": "2.00", "currency": "EUR", "max_uses": 2}
+    assert (await admin.call("POST", "/v1/coupons", json=coupon)).status_code == 201
+    customer = (await admin.call("POST", "/v1/customers", json=smart(coupons=["TWO-OFF"]))).json()
+    cid, sid = customer["id"], customer["subscriptions"][0]["id"]
+    voice = (await products(admin, cid, sid))["voice-100min"]
+    assert (voice["quantity"], voice["discount"], voice["price"]) == (2, "2.80", "5.20")
+    path = f"/v1/customers/{cid}/subscriptions/{sid}/products/{voice['id']}"
+    changed = await admin.call("PATCH", path, json={"quantity": 3})
+    assert changed.status_code == 200, changed.text
+
+    three = [{"bundle": "smart-bundle", "products": [{"product": "voice-100min", "quantity": 3}]}]
+    at_once = smart(coupons=["TWO-OFF"], bundles=three, services=["38640555002"])
+    other = await admin.call("POST", "/v1/customers", json=at_once | {"account_id": "at-once"})
+    assert other.status_code == 201, other.text
+    direct = (await products(admin, other.json()["id"], other.json()["subscriptions"][0]["id"]))[
+        "voice-100min"
+    ]
+    after = (await products(admin, cid, sid))["voice-100min"]
+    priced = ("quantity", "list_price", "discount", "price", "discounts")
+    assert {k: after[k] for k in priced} == {k: direct[k] for k in priced}
+    # the 2.00 coupon stays 2.00 (not scaled to 3.00), and the breakdown adds up
+    assert after["discounts"] == [
+        {"source": "offer", "id": "launch", "amount": "1.20"},
+        {"source": "coupon", "id": "TWO-OFF", "amount": "2.00"},
+    ]
+    assert (after["list_price"], after["discount"], after["price"]) == ("12.00", "3.20", "8.80")
+
+
 async def test_a_service_product_brings_its_own_identifier(admin: Admin) -> None:
     line = {"service": "sms", "price": "1.00"}
     assert (

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tarif_billing.payments import PaymentIn, record_payment
+from tarif_billing.reconcile import reconcile_billing
 from tarif_billing.runs import run_billing
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tests.integration.admin_harness import Admin
@@ -144,3 +145,33 @@ async def test_refund_gives_back_credit_balance(admin: Admin) -> None:
         assert prepay.to_credit == Decimal("20.00")
         await record_payment(conn, pay(profile, "15.00", "back", kind="refund"))
     assert (await state(admin, profile))["credit"] == Decimal("5.00")
+
+
+async def test_reconciliation_balances_and_finds_a_difference(admin: Admin) -> None:
+    customer = await postpaid_customer(admin, "38640700004", plan="smart")
+    profile = await profile_of(admin.pool, customer["id"])
+    await store_usage(
+        admin.pool,
+        customer["account_id"],
+        ("e:1", "voice", datetime(2026, 11, 20, tzinfo=UTC), "3.33"),
+        ("e:2", "sms", datetime(2026, 11, 21, tzinfo=UTC), "0.05"),
+    )
+    (invoice,) = (await run_billing(admin.pool, context(DEC), FACTS)).invoices
+    # late usage, then the next cycle, a payment and an overpayment
+    await store_usage(
+        admin.pool,
+        customer["account_id"],
+        ("e:late", "voice", datetime(2026, 11, 28, tzinfo=UTC), "1.11"),
+    )
+    async with admin.pool.acquire() as conn, conn.transaction():
+        await record_payment(conn, pay(profile, "50.00", "p", invoice_id=invoice.invoice_id))
+    await run_billing(admin.pool, context(JAN), FACTS)
+    period = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    async with admin.pool.acquire() as conn:
+        report = await reconcile_billing(conn, *period)
+        assert report.balanced, report.differences
+        # a record slipped into a billed period without passing the ingest rule is found
+        await conn.execute("UPDATE rated_events SET cost = cost + 1 WHERE request_id = 'e:1'")
+        found = await reconcile_billing(conn, *period)
+    assert not found.balanced
+    assert [d["billing_profile_id"] for d in found.differences["usage_vs_items"]] == [profile]

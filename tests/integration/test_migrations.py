@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -52,5 +54,71 @@ async def test_a_changed_or_unknown_migration_is_refused(empty_database: str) ->
         )
         with pytest.raises(db.MigrationError, match="does not know"):
             await db.migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def test_profiles_take_the_cycle_and_purchases_their_terms(empty_database: str) -> None:
+    """Migration 15 on data made before it: each profile gets the catalog's time zone (a weekly
+    day past 7 becomes Monday), subscriptions lose their own cycle, and every purchase gets its
+    unit price and discount terms (the catalog's offer, its coupons, a voucher)."""
+    from tests.integration.harness import catalog
+
+    conn = await asyncpg.connect(empty_database)
+    try:
+        for migration in db.migrations()[:14]:
+            await conn.execute(migration.sql)
+        await conn.execute(
+            "INSERT INTO catalog_versions (document, published_by) VALUES ($1::jsonb, 't')",
+            json.dumps(catalog()),
+        )
+        await conn.execute("""
+            INSERT INTO customer_types (name) VALUES ('residential') ON CONFLICT DO NOTHING;
+            INSERT INTO customers (id, account_id, customer_type, first_name, last_name, email,
+                phone, address, city, state, country, payment_method)
+            VALUES (1, 'C1', 'residential', 'Ana', 'Novak', 'a@example.com', '+38640555001',
+                'Slovenska 1', 'Ljubljana', '-', 'SI', 'invoice');
+            INSERT INTO billing_profiles (id, customer_id, name, payment_type, currency,
+                billing_interval, billing_day) VALUES (1, 1, 'a', 'prepaid', 'EUR', 'weekly', 15),
+                (2, 1, 'b', 'prepaid', 'EUR', 'monthly', 28);
+            INSERT INTO balance_groups (id, customer_id, account_id, name, billing_profile_id)
+            VALUES (1, 1, 'C1', 'main', 1);
+            INSERT INTO subscriptions (id, customer_id, plan, payment_type, currency,
+                billing_interval, billing_day, billing_profile_id, balance_group_id)
+            VALUES (1, 1, 'smart', 'prepaid', 'EUR', 'yearly', 15, 2, 1);
+            INSERT INTO coupons (code, amount, currency) VALUES ('TWO-OFF', 2.00, 'EUR');
+            INSERT INTO purchases (subscription_id, origin, offer, product, quantity, currency,
+                charge, list_price, discount, price, discounts, coupons) VALUES
+            (1, 'plan', 'smart-bundle', 'voice-100min', 2, 'EUR', 'recurring', 8.00, 2.80, 5.20,
+             '[{"source": "offer", "id": "launch", "amount": "0.80"},
+               {"source": "coupon", "id": "TWO-OFF", "amount": "2.00"}]', '{TWO-OFF}'),
+            (1, 'plan', 'gone-bundle', 'monthly-fee', 1, 'EUR', 'recurring', 9.99, 1.00, 8.99,
+             '[{"source": "offer", "id": "old", "amount": "1.00"}]', '{}'),
+            (1, 'voucher', 'data-boost', 'data-1gb', 1, 'EUR', 'recurring', 3.00, 3.00, 0,
+             '[{"source": "voucher", "id": "FREE-DATA", "amount": "3.00"}]', '{}');
+        """)
+        await conn.execute(db.migrations()[14].sql)
+        profiles = await conn.fetch(
+            "SELECT billing_day, anchor_month, time_zone FROM billing_profiles ORDER BY id"
+        )
+        assert [tuple(p) for p in profiles] == [
+            (1, 1, "Europe/Ljubljana"),
+            (28, 1, "Europe/Ljubljana"),
+        ]
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscriptions'"
+        )
+        assert {"billing_interval", "billing_day", "billing_profile_id"}.isdisjoint(
+            c["column_name"] for c in columns
+        )
+        rows = await conn.fetch("SELECT unit_price, discount_terms FROM purchases ORDER BY id")
+        assert [(r["unit_price"], json.loads(r["discount_terms"])) for r in rows] == [
+            (4, [{"source": "offer", "id": "launch", "percent": "10"},
+                 {"source": "coupon", "id": "TWO-OFF", "amount": "2.00"}]),
+            (Decimal("9.99"), [{"source": "offer", "id": "old", "amount": "1.00"}]),
+            (3, [{"source": "voucher", "id": "FREE-DATA", "percent": "100"}]),
+        ]  # fmt: skip
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE billing_profiles SET billing_day = 8 WHERE id = 1")
     finally:
         await conn.close()

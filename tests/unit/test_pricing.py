@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tarif_catalog.offers import Discount, Offer, OfferItem, Product
-from tarif_catalog.pricing import CouponTerms, Line, price_lines
+from tarif_catalog.pricing import (
+    CouponTerms,
+    DiscountTerm,
+    Line,
+    price_line,
+    price_lines,
+    terms_from_json,
+)
 
 D = Decimal
 PRODUCTS = {
@@ -38,6 +45,10 @@ def _one(price_micros: int, *discounts: Discount, quantity: int = 1, decimals: i
     return line
 
 
+LOYAL = DiscountTerm("offer", "loyal", amount=D(1))
+HALF = DiscountTerm("coupon", "HALF", percent=D(50))
+
+
 def test_worked_example() -> None:
     coupon = CouponTerms("HALF", D("50"), None)
     chosen = {"voice-100min": 2, "monthly-fee": 1}  # the optional SIM is not bought
@@ -50,6 +61,8 @@ def test_worked_example() -> None:
             # 50 % of 9.99 = 4.995, half up to 5.00
             (("offer", "loyal", D("1.00")), ("coupon", "HALF", D("5.00"))),
             D("3.99"),
+            D("9.99"),
+            (LOYAL, HALF),
         ),
         Line(
             "voice-100min",
@@ -61,6 +74,8 @@ def test_worked_example() -> None:
                 ("coupon", "HALF", D("4.00")),
             ),
             D("2.20"),
+            D("4"),
+            (DiscountTerm("offer", "launch", percent=D("10")), LOYAL, HALF),
         ),
     ]
     assert [str(line.price) for line in lines] == ["3.99", "2.20"]
@@ -111,7 +126,10 @@ def test_amount_discount_is_capped_and_a_zero_discount_is_not_listed() -> None:
     products = {"p": Product("p", 500_000)}
     (line,) = price_lines(products, offer, {"p": 3}, 2, [coupon])
     # 3 x 0.50 = 1.50; 2.00 off (once, not per unit) is capped at 1.50; the coupon finds nothing
-    assert line == Line("p", 3, D("1.50"), (("offer", "big", D("1.50")),), D("0.00"))
+    assert line == Line(
+        "p", 3, D("1.50"), (("offer", "big", D("1.50")),), D("0.00"), D("0.5"),
+        (DiscountTerm("offer", "big", amount=D(2)), DiscountTerm("coupon", "TEN", amount=D(10))),
+    )  # fmt: skip
 
 
 def test_amount_discount_rounds_to_the_minor_unit() -> None:
@@ -220,3 +238,60 @@ def test_lines_are_exact_and_never_negative(
         assert all(amount > 0 for amount in amounts)
         assert line.price + sum(amounts) == line.list_price
         assert line.quantity == chosen[line.product]
+
+
+# -- one function: buying q at once == changing a purchase's quantity to q -----------------
+
+
+@st.composite
+def coupon_sets(draw: st.DrawFn) -> list[CouponTerms]:
+    """Up to three coupons of distinct codes, each a percent or an amount off."""
+    coupons = []
+    for i in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            coupons.append(CouponTerms(f"P{i}", draw(st.decimals(0, 100, places=2)), None))
+        else:
+            coupons.append(CouponTerms(f"A{i}", None, draw(st.decimals(0, 10**4, places=6))))
+    return coupons
+
+
+@given(cases(), coupon_sets(), st.integers(1, 1_000_000), st.booleans())
+def test_changing_the_quantity_prices_as_buying_it_at_once(
+    case: tuple[dict[str, Product], Offer, dict[str, int], int, CouponTerms | None],
+    coupons: list[CouponTerms],
+    quantity: int,
+    voucher: bool,
+) -> None:
+    products, offer, chosen, decimals, _ = case
+    code = "V1" if voucher else None
+    bought = price_lines(products, offer, chosen, decimals, coupons, code)
+    at_once = price_lines(products, offer, dict.fromkeys(chosen, quantity), decimals, coupons, code)
+    for first, direct in zip(bought, at_once, strict=True):
+        kept = [term.to_json() for term in first.terms]  # as the purchase row keeps them
+        changed = price_line(
+            first.product, first.unit_price, quantity, terms_from_json(kept), decimals
+        )
+        assert changed == direct
+        assert changed.list_price - changed.price == sum(
+            (amount for _, _, amount in changed.discounts), D(0)
+        )
+        assert changed.discount == changed.list_price - changed.price
+        if voucher:
+            assert changed.price == 0
+
+
+def test_a_fixed_coupon_does_not_scale_with_the_quantity() -> None:
+    """The bug this rule replaced: 2 -> 3 units scaled a 2.00 coupon to 3.00."""
+    coupon = CouponTerms("TWO", None, D("2.00"))
+    (two,) = price_lines(PRODUCTS, VOICE_BUNDLE, {"monthly-fee": 2}, 2, [coupon])
+    changed = price_line(two.product, two.unit_price, 3, two.terms, 2)
+    assert changed.discounts == (("offer", "loyal", D("1.00")), ("coupon", "TWO", D("2.00")))
+    assert (changed.list_price, changed.price) == (D("29.97"), D("26.97"))
+
+
+def test_a_discount_term_needs_one_non_negative_percent_or_amount() -> None:
+    for percent, amount in ((None, None), (D(1), D(1)), (D(-1), None), (None, D(-1))):
+        with pytest.raises(ValueError, match="one non-negative percent or amount"):
+            DiscountTerm("coupon", "X", percent, amount)
+    with pytest.raises(ValueError, match="at least 1"):
+        price_line("p", D(1), 0, (), 2)
