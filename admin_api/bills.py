@@ -146,7 +146,7 @@ async def run_billing(
             "invoices": [_issued(i) for i in report.invoices],
         }
         await _keep(conn, who, answer, "run_billing")
-    return answer
+    return answer | {"replayed": False}
 
 
 async def _check_cycle_ended(conn: asyncpg.Connection, profile_id: int, at: datetime) -> None:
@@ -180,7 +180,27 @@ async def bill_now(
             "invoices": [_issued(issued)] if issued else [],
         }
         await _keep(conn, who, answer, "bill_now")
-    return answer
+    return answer | {"replayed": False}
+
+
+async def bill_at_closing(
+    conn: asyncpg.Connection, settings: Settings, customer_id: int
+) -> list[dict[str, Any]]:
+    """Bill now every postpaid profile of a closing customer that has an active bill (in the
+    caller's transaction), so no postpaid charge is left unbilled; what was issued."""
+    profiles = await conn.fetch(Q.postpaid_profiles_with_active_bill, customer_id)
+    if not profiles:
+        return []
+    ctx, facts = await billing_context(conn, settings, datetime.now(UTC))
+    issued = []
+    for row in profiles:
+        try:
+            made = await runs.bill_now(conn, row["id"], ctx, facts)
+        except Conflict:  # billed up to now already: nothing to bill
+            continue
+        if made is not None:
+            issued.append(_issued(made))
+    return issued
 
 
 async def preview(

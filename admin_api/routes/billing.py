@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
 from admin_api import bills, payments
+from admin_api.answers.base import Answer
 from admin_api.answers.billing import (
     Bill,
     BillAdjustment,
@@ -31,9 +32,11 @@ router = new_router(tags=["billing"])
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
 Paged = Annotated[Paging, Depends(paging)]
-REPLAYED: dict[int | str, dict[str, Any]] = {
-    200: {"description": "a retry of a recorded `request_id`: nothing new written"}
-}
+
+
+def replayed(model: type[Answer]) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a write that answers 201: a retry of a recorded `request_id`."""
+    return {200: {"model": model, "description": "a retry: recorded before, nothing new written"}}
 
 
 def _within_limit(request: Request, who: Principal, amount: Decimal) -> None:
@@ -118,7 +121,7 @@ async def list_payments(_: Reader, pool: Pool, profile_id: Id, page: Paged) -> d
     "/v1/billing-profiles/{profile_id}/payments",
     status_code=201,
     response_model=Payment,
-    responses=REPLAYED,
+    responses=replayed(Payment),
     summary="Record a payment (money received) or a refund",
 )
 async def record_payment(
@@ -176,7 +179,7 @@ async def list_bill_adjustments(_: Reader, pool: Pool, bill_id: Id, page: Paged)
     "/v1/bills/{bill_id}/adjustments",
     status_code=201,
     response_model=BillAdjustment,
-    responses=REPLAYED,
+    responses=replayed(BillAdjustment),
     summary="Credit or debit a bill",
 )
 async def adjust_bill(
