@@ -7,6 +7,7 @@ notes do to it (`paid`, `credited`, `amount_due`, `status`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from admin_api.billing_context import billing_context
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging
 from tarif_billing import runs
 from tarif_billing.document import Document
+from tarif_billing.documents import load_document
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_common.settings import Settings
 from tarif_postgres import queries
@@ -104,6 +106,28 @@ async def regenerate(
             {"status": mine.status if mine else "failed", "number": mine.number if mine else None},
         )  # fmt: skip
     return await get_invoice(conn, invoice_id)
+
+
+FORMATS = ("json", "html", "pdf", "facturx", "ubl")
+
+
+async def document_bytes(
+    conn: asyncpg.Connection, settings: Settings, invoice_id: int, fmt: str
+) -> tuple[bytes, str]:
+    """The issued invoice's document in `fmt` and its media type (409 for a failed invoice).
+    An operator's `invoice.html.j2` in TARIF_TEMPLATES_DIR replaces the HTML template."""
+    if fmt not in FORMATS:
+        raise InvalidRequest("query.format", f"must be one of {', '.join(FORMATS)}")
+    document = await load_document(conn, invoice_id)
+    try:  # the renderers (tarif_billing.render)
+        from tarif_billing import render  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        if fmt != "json":
+            raise InvalidRequest("query.format", f"{fmt} documents are not available yet") from None
+        return json.dumps(document_answer(document), default=str).encode(), "application/json"
+    content: bytes = render.render(document, fmt, templates_dir=settings.templates_dir)
+    media_type: str = render.media_type(fmt)
+    return content, media_type
 
 
 def document_answer(document: Document) -> dict[str, Any]:

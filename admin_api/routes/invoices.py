@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from admin_api import invoices
 from admin_api.answers.billing import Invoice
@@ -75,6 +75,50 @@ async def export(_: Reader, pool: Pool, found: Filters) -> StreamingResponse:
 async def get_invoice(_: Reader, pool: Pool, invoice_id: InvoiceId) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await invoices.get_invoice(conn, invoice_id)
+
+
+@router.get(
+    "/{invoice_id}/document",
+    summary="The invoice's document: JSON, HTML, PDF, Factur-X or UBL",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/html": {},
+                "application/pdf": {},
+                "application/xml": {},
+            },
+            "description": "the document in the asked format",
+        }
+    },
+)
+async def document(
+    _: Reader,
+    pool: Pool,
+    request: Request,
+    invoice_id: InvoiceId,
+    format: Annotated[
+        str,
+        Query(
+            pattern=r"^(json|html|pdf|facturx|ubl)$",
+            description="facturx: PDF/A-3 with the EN 16931 XML inside; ubl: UBL 2.1 XML",
+        ),
+    ] = "json",
+) -> Response:
+    """Rendered from the issued invoice as stored (the same bytes every time); a failed
+    invoice has none (409). A credit note is rendered as one."""
+    async with pool.acquire() as conn:
+        content, media_type = await invoices.document_bytes(
+            conn, request.app.state.settings, invoice_id, format
+        )
+    extension = {"facturx": "pdf", "ubl": "xml"}.get(format, format)
+    filename = f"invoice-{invoice_id}.{extension}"
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"content-disposition": f'inline; filename="{filename}"'},
+    )
 
 
 @router.post(

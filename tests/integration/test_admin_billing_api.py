@@ -188,6 +188,15 @@ async def test_bills_items_and_invoices_are_read_and_paged(admin: Admin) -> None
     assert [(line["kind"], line["net"]) for line in full["lines"]] == [("usage", "10.00")]
     assert [(t["category"], t["rate"], t["tax"]) for t in full["taxes"]] == [("S", "22", "2.20")]
     assert (await admin.call("GET", "/v1/invoices/999999")).status_code == 404
+    document = await admin.call("GET", f"/v1/invoices/{invoice['id']}/document", "auditor")
+    assert document.status_code == 200, document.text
+    assert document.headers["content-type"].startswith("application/json")
+    assert (document.json()["number"], document.json()["total"]) == ("INV-000001", "12.20")
+    unknown = await admin.call(
+        "GET", f"/v1/invoices/{invoice['id']}/document", params={"format": "docx"}
+    )
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "query.format")
+    assert (await admin.call("GET", "/v1/invoices/999999/document")).status_code == 404
     exported = await admin.call(
         "GET", "/v1/invoices/export", "auditor", params={"customer_id": billed["customer"]["id"]}
     )
@@ -411,6 +420,8 @@ async def test_a_failed_invoice_is_made_again(admin: Admin) -> None:
         "failed",
         None,
     )
+    no_document = await admin.call("GET", f"/v1/invoices/{failed['invoice_id']}/document")
+    assert no_document.status_code == 409
     bill_with_settings(admin)  # the default tax is set now
     made = await admin.call("POST", path, "operator")
     assert (made.json()["status"], made.json()["number"]) == ("billing", "INV-000001")
