@@ -40,6 +40,7 @@ from admin_api.routes import (
     invoices,
     reference,
     selfcare,
+    sepa,
     sharing,
     unrated,
 )
@@ -116,6 +117,7 @@ def create_app(state: State) -> FastAPI:
         catalog,
         reference,
         unrated,
+        sepa,
         admin,
     ):
         app.include_router(module.router)

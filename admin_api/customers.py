@@ -23,6 +23,7 @@ from admin_api import (
     csvout,
     hierarchy,
     outbox,
+    sepa,
     sharing,
     subscriptions,
 )
@@ -94,11 +95,17 @@ async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], wh
 
 
 async def onboard(
-    conn: asyncpg.Connection, redis: Redis, who: Principal, request: Onboarding
+    conn: asyncpg.Connection,
+    redis: Redis,
+    who: Principal,
+    request: Onboarding,
+    *,
+    creditor_id: str,
 ) -> tuple[int, str, list[int]]:
-    """Create the customer, its first balance group, subscription, services, balances and
-    contacts; returns its id, the engine account id and the payments to settle after the
-    commit. Nothing is written when a part is wrong."""
+    """Create the customer, its first balance group, subscription, services, balances,
+    contacts and SEPA mandate (`creditor_id`: TARIF_SEPA_CREDITOR_ID, may be ''); returns its
+    id, the engine account id and the payments to settle after the commit. Nothing is written
+    when a part is wrong."""
     info = request.account.model_dump()
     await _check_reference(conn, info, "body.account")
     # the subscription's interval and day make the default profile's cycle (catalog time zone)
@@ -135,6 +142,7 @@ async def onboard(
             )
         except Duplicate:
             raise Conflict(f"account id {account_id!r} is taken") from None
+        await sepa.write_mandate(conn, creditor_id, customer_id, request.payment)
         profile_id: int = await conn.fetchval(
             PROFILES.insert_first_billing_profile,
             customer_id,

@@ -1,9 +1,10 @@
 """The job that deletes closed accounts once their retention has passed.
 
 Personal data is erased and everything the customer had (subscriptions, services, provisioned
-balances, contacts, self-care login) is deleted; the customer row stays as `deleted`, so rated
-events, adjustments and the audit log keep a valid reference. The engine's account goes through
-the outbox like any change (the relay removes it from Redis).
+balances, contacts, self-care login) is deleted, its SEPA mandates revoked and their accounts
+erased; the customer row stays as `deleted`, so rated events, adjustments and the audit log
+keep a valid reference. The engine's account goes through the outbox like any change (the relay
+removes it from Redis).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncpg
 
 from admin_api import audit, outbox
 from admin_api.auth import SYSTEM
+from tarif_billing.sepa import mandates
 from tarif_postgres import queries
 
 Q = queries.load("retention")
@@ -46,6 +48,7 @@ async def delete_due(pool: asyncpg.Pool, limit: int = 100) -> list[str]:
                 await conn.execute(Q.cancel_subscriptions, customer_id)
                 await conn.execute(Q.delete_account_contacts, account_id)
                 await conn.execute(Q.erase_customer, customer_id)
+                await mandates.erase(conn, customer_id)
                 accounts = await outbox.queue_customer(conn, customer_id)
                 await audit.record(
                     conn, SYSTEM, "customer.delete", "customer", str(customer_id),

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, vouchers
+from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, sepa, vouchers
 from admin_api.auth import SYSTEM, Principal
 from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn, payment_info
@@ -394,8 +394,15 @@ async def cancel(
 
 
 async def set_payment(
-    conn: asyncpg.Connection, who: Principal, customer_id: int, body: PaymentChange
+    conn: asyncpg.Connection,
+    who: Principal,
+    customer_id: int,
+    body: PaymentChange,
+    *,
+    creditor_id: str,
 ) -> None:
+    """The customer's payment info, and the SEPA mandate it names made the active one (another
+    method revokes it)."""
     payment = payment_info(body.payment)
     method = payment.pop("method")
     async with conn.transaction():
@@ -403,6 +410,7 @@ async def set_payment(
         if before is None:
             raise NotFound(f"no customer {customer_id}")
         await conn.execute(Q.set_customer_payment, customer_id, method, payment)
+        await sepa.write_mandate(conn, creditor_id, customer_id, body.payment)
         await audit.record(
             conn, who, "customer.payment", "customer", str(customer_id),
             {"method": before["payment_method"], **before["payment_info"]},

@@ -9,6 +9,8 @@ tarif event SUB SERVICE   send one ChargeEvent to a running engine
 tarif balances SUB        show a subscriber's balances
 tarif notifications SUB   a subscriber's notifications and their deliveries
 tarif unrated list|show|correct|rerate   unratable usage
+tarif sepa collect --date D   a SEPA direct-debit collection (pain.008) of the invoices due by D
+tarif sepa import FILE    apply the bank's pain.002 / camt.054 results
 tarif admin serve         the REST admin API (also started by `tarif up`)
 tarif admin create-key --role R   a new API key (printed once)
 tarif billing run [--at T] bill every profile whose cycle ended by T (default now)
@@ -35,6 +37,7 @@ from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
 from tarif_cli.provision import cmd_provision
+from tarif_cli.sepa import add_parser as add_sepa_parser
 from tarif_cli.serve import DEMO, cmd_admin_serve, cmd_batch, cmd_engine, cmd_up
 from tarif_common import logs
 from tarif_common.errors import TarifError
@@ -97,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
     _unrated_parser(
         sub.add_parser("unrated", help="unratable usage: list, correct, re-rate"), answers
     )
+    add_sepa_parser(sub, answers)
     admin = sub.add_parser("admin", help="the REST admin API")
     admin_actions = admin.add_subparsers(dest="action", required=True)
     admin_actions.add_parser("serve", help="run it").set_defaults(func=cmd_admin_serve)

@@ -103,7 +103,9 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
         async with pool.acquire() as conn:
             for request in requests:
                 if not await conn.fetchval(Q.account_has_customer, request.account_id):
-                    _, account_id, payments = await customers.onboard(conn, redis, SYSTEM, request)
+                    _, account_id, payments = await customers.onboard(
+                        conn, redis, SYSTEM, request, creditor_id=settings.sepa_creditor_id
+                    )
                     await relay.drain_one("account", account_id, conn)
                     for adjustment_id in payments:
                         await purchases.settle(pool, store, adjustment_id)

@@ -11,8 +11,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum.eu import at_02
+from stdnum.exceptions import ValidationError
 
 
 class Settings(BaseSettings):
@@ -123,8 +127,42 @@ class Settings(BaseSettings):
     # A billing run takes this many due profiles per transaction (several runs share the work).
     billing_chunk: int = Field(default=500, ge=1, le=100_000)
 
+    # SEPA direct debit (docs/sepa.md): the creditor identifier (AT-02, its check digits
+    # verified), the name and account collections are made for. Unset: no collection is made.
+    # The BIC is optional (pain.008.001.08 accepts an IBAN alone).
+    sepa_creditor_id: str = ""
+    sepa_creditor_name: str = Field(default="", max_length=70)
+    sepa_creditor_iban: str = ""
+    sepa_creditor_bic: str = ""
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("sepa_creditor_id")
+    @classmethod
+    def _creditor_id(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            return str(at_02.validate(value))
+        except ValidationError as exc:
+            raise ValueError(f"TARIF_SEPA_CREDITOR_ID: {exc}") from None
+
+    @field_validator("sepa_creditor_iban")
+    @classmethod
+    def _creditor_iban(cls, value: str) -> str:
+        try:
+            return str(IBAN(value).compact) if value else value
+        except SchwiftyException as exc:
+            raise ValueError(f"TARIF_SEPA_CREDITOR_IBAN: {exc}") from None
+
+    @field_validator("sepa_creditor_bic")
+    @classmethod
+    def _creditor_bic(cls, value: str) -> str:
+        try:
+            return str(BIC(value).compact) if value else value
+        except SchwiftyException as exc:
+            raise ValueError(f"TARIF_SEPA_CREDITOR_BIC: {exc}") from None
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Self:

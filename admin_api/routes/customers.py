@@ -163,7 +163,11 @@ async def onboard(who: Admin, pool: Pool, request: Request, body: Onboarding) ->
     kept as `refused` (the problem's `state` names them)."""
     async with pool.acquire() as conn:
         customer_id, account_id, payments = await customers.onboard(
-            conn, request.app.state.redis, who, body
+            conn,
+            request.app.state.redis,
+            who,
+            body,
+            creditor_id=request.app.state.settings.sepa_creditor_id,
         )
         await sync_engine(request, "account", account_id, conn)
         if body.sharing is not None:
@@ -233,10 +237,14 @@ NOTIFICATIONS = Keyset("notifications", "id", MAX_ID)
 
 @router.put("/{customer_id}/payment", response_model=Customer, summary="Change payment info")
 async def put_payment(
-    who: Admin, pool: Pool, customer_id: CustomerId, body: PaymentChange
+    who: Admin, pool: Pool, request: Request, customer_id: CustomerId, body: PaymentChange
 ) -> dict[str, Any]:
+    """A direct debit's mandate becomes the customer's active one (409: another customer
+    holds its reference; 422: the BIC is not of the IBAN's bank); another method revokes it."""
     async with pool.acquire() as conn:
-        await subscriptions.set_payment(conn, who, customer_id, body)
+        await subscriptions.set_payment(
+            conn, who, customer_id, body, creditor_id=request.app.state.settings.sepa_creditor_id
+        )
         return await customers.get_customer(conn, customer_id)
 
 

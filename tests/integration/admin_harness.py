@@ -66,7 +66,8 @@ async def running_admin(engine: Engine, pool: asyncpg.Pool) -> AsyncIterator[Adm
 
 
 def onboarding(msisdn: str = "38640555001", **changes: Any) -> dict[str, Any]:
-    """A valid onboarding request: a prepaid customer with 10.00 EUR."""
+    """A valid onboarding request: a prepaid customer with 10.00 EUR, paying by direct debit
+    under mandate `MANDATE-<msisdn>`."""
     body: dict[str, Any] = {
         "account": {
             "first_name": "Ana",
@@ -82,7 +83,7 @@ def onboarding(msisdn: str = "38640555001", **changes: Any) -> dict[str, Any]:
         },
         "payment": {
             "method": "direct_debit",
-            "mandate_id": "MANDATE-0001",
+            "mandate_id": f"MANDATE-{msisdn}",  # a reference is one customer's (per creditor)
             "signature_date": "2026-01-15",
             "iban": "SI56 1910 0000 0123 438",
             "bic": "BAKOSI2X",

@@ -70,7 +70,7 @@ async def postpaid_customer(
     body["account"]["email"] = f"c{msisdn}@example.com"
     body["payment"] = {"method": "invoice"}
     if coupon:
-        body["subscription"]["coupon"] = coupon
+        body["subscription"]["coupons"] = [coupon]
     answer = await admin.call("POST", "/v1/customers", json=body)
     assert answer.status_code == 201, answer.text
     return dict(answer.json())

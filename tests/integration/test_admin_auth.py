@@ -102,6 +102,12 @@ EXPECTED = {
     ("GET", "/v1/customers/{customer_id}/billing-profiles"): READ,
     ("POST", "/v1/customers/{customer_id}/billing-profiles"): ADMIN,
     ("PATCH", "/v1/customers/{customer_id}/billing-profiles/{profile_id}"): ADMIN,
+    ("GET", "/v1/customers/{customer_id}/mandates"): READ,
+    ("GET", "/v1/sepa/collections"): READ,
+    ("POST", "/v1/sepa/collections"): ADMIN,
+    ("GET", "/v1/sepa/collections/{collection_id}"): READ,
+    ("GET", "/v1/sepa/collections/{collection_id}/file"): READ,
+    ("POST", "/v1/sepa/collections/{collection_id}/results"): ADMIN,
     ("POST", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/services"): ADMIN,
     ("PATCH", "/v1/customers/{customer_id}/services/{identifier}"): ADMIN,
     ("DELETE", "/v1/customers/{customer_id}/services/{identifier}"): ADMIN,
@@ -129,6 +135,7 @@ PATH_VALUES = {
     "event_id": "1",
     "prefix": "tk_00000000",
     "tag": "billing",
+    "collection_id": "1",
 }
 
 

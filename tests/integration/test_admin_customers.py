@@ -26,7 +26,7 @@ async def test_an_onboarded_customer_can_be_charged_right_away(admin: Admin) -> 
     assert customer["account"]["full_name"] == "Ana Novak"
     assert customer["payment"] == {
         "method": "direct_debit",
-        "mandate_id": "MANDATE-0001",
+        "mandate_id": "MANDATE-38640555001",
         "signature_date": "2026-01-15",
         "iban": "SI56191000000123438",
         "bic": "BAKOSI2X",

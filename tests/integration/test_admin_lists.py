@@ -100,7 +100,9 @@ async def test_a_crash_between_commit_and_redis_is_repaired_by_the_outbox(admin:
     who = Principal(0, "tk_test", Role.ADMIN)
     async with admin.pool.acquire() as conn:
         request = Onboarding.model_validate(onboarding("38640555010"))
-        _, account_id, _ = await customers.onboard(conn, admin.engine.redis, who, request)
+        _, account_id, _ = await customers.onboard(
+            conn, admin.engine.redis, who, request, creditor_id=""
+        )
     # "crash": committed in Postgres, never written to Redis
     assert await admin.engine.redis.get(keys.locator(account_id)) is None
     differences = await reconcile(admin.pool, admin.engine.redis, admin.engine.app.partitions)

@@ -16,7 +16,7 @@ from admin_api.app import openapi
 from tarif_common.settings import Settings
 
 JSON = "application/json"
-EXPORTS = {"text/csv"}
+EXPORTS = {"text/csv", "application/xml"}  # files: CSV exports, SEPA XML
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
