@@ -119,12 +119,12 @@ async def document_bytes(
     if fmt not in FORMATS:
         raise InvalidRequest("query.format", f"must be one of {', '.join(FORMATS)}")
     document = await load_document(conn, invoice_id)
+    if fmt == "json":  # the API's own JSON: the preview's document, as typed in OpenAPI
+        return json.dumps(document_answer(document), default=str).encode(), "application/json"
     try:  # the renderers (tarif_billing.render)
         from tarif_billing import render  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
-        if fmt != "json":
-            raise InvalidRequest("query.format", f"{fmt} documents are not available yet") from None
-        return json.dumps(document_answer(document), default=str).encode(), "application/json"
+        raise InvalidRequest("query.format", f"{fmt} documents are not available yet") from None
     content: bytes = render.render(document, fmt, templates_dir=settings.templates_dir)
     media_type: str = render.media_type(fmt)
     return content, media_type

@@ -84,7 +84,7 @@ async def get_invoice(_: Reader, pool: Pool, invoice_id: InvoiceId) -> dict[str,
     responses={
         200: {
             "content": {
-                "application/json": {},
+                "application/json": {"schema": {"$ref": "#/components/schemas/InvoiceDocument"}},
                 "text/html": {},
                 "application/pdf": {},
                 "application/xml": {},
@@ -107,7 +107,8 @@ async def document(
     ] = "json",
 ) -> Response:
     """Rendered from the issued invoice as stored (the same bytes every time); a failed
-    invoice has none (409). A credit note is rendered as one."""
+    invoice has none (409). A credit note is rendered as one. `json` is the API's JSON of the
+    document (as the invoice preview answers it)."""
     async with pool.acquire() as conn:
         content, media_type = await invoices.document_bytes(
             conn, request.app.state.settings, invoice_id, format

@@ -16,9 +16,9 @@ from tests.integration.test_cli_output import Run, tarif  # noqa: F401 (the fixt
 
 async def test_run_list_show_document_and_pay(
     admin: Admin,
-    tarif: Run,
+    tarif: Run,  # noqa: F811
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("name", "address", "city", "postcode", "country", "vat_id"):
         monkeypatch.setenv(f"TARIF_SELLER_{name.upper()}", getattr(SELLER, name))
