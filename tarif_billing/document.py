@@ -70,3 +70,6 @@ class Document:
     seller_iban: str = ""  # where a transfer goes, if the seller set one
     mandate_reference: str = ""  # SEPA direct debit: the buyer's mandate
     notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "Transferred to account 42"
+    # (category, reason) written beside an exempt category's VAT breakdown (EN 16931 BT-120);
+    # categories not named here get the wording of `tarif_billing.render.text`
+    exemption_reasons: tuple[tuple[str, str], ...] = field(default_factory=tuple)

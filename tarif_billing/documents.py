@@ -41,9 +41,10 @@ async def load_document(conn: TarifConnection, invoice_id: int) -> Document:
         )
         for r in await conn.fetch(Q.invoice_lines_of, invoice_id)
     )
-    taxes = tuple(
-        TaxSubtotal(r["category"], r["rate"], r["taxable"], r["tax"])
-        for r in await conn.fetch(Q.invoice_taxes_of, invoice_id)
+    tax_rows = await conn.fetch(Q.invoice_taxes_of, invoice_id)
+    taxes = tuple(TaxSubtotal(r["category"], r["rate"], r["taxable"], r["tax"]) for r in tax_rows)
+    reasons = tuple(
+        (r["category"], r["exemption_reason"]) for r in tax_rows if r["exemption_reason"]
     )
     paid: Decimal = row["paid"] + row["credited"] + row["transferred"]
     return Document(
@@ -67,4 +68,5 @@ async def load_document(conn: TarifConnection, invoice_id: int) -> Document:
         customer_account=str(row["customer_id"]),
         preceding_number=row["corrects_number"] or "",
         notes=tuple(row["notes"]),
+        exemption_reasons=reasons,
     )

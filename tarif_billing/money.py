@@ -20,8 +20,9 @@ HUNDRED = Decimal(100)
 
 
 def to_minor(amount: Decimal, decimals: int = 2) -> Decimal:
-    """`amount` rounded half away from zero to `decimals` places."""
-    return amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    """`amount` rounded half away from zero to `decimals` places (never a negative zero)."""
+    rounded = amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
 
 
 @dataclass(frozen=True, slots=True)

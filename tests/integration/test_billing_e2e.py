@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import BytesIO
+
+import facturx
+from pypdf import PdfReader
 
 from tarif_billing.documents import load_document
 from tarif_billing.payments import PaymentIn, record_payment
 from tarif_billing.reconcile import reconcile_billing
+from tarif_billing.render import render
 from tarif_billing.runs import run_billing
 from tests.integration.admin_harness import Admin
 from tests.integration.billing_harness import FACTS, context, postpaid_customer, profile_of
@@ -70,6 +75,15 @@ async def test_usage_to_paid_invoice(admin: Admin, redis_url: str, database_url:
     assert document.total == document.net_total + document.tax_total
     assert document.taxes[0].rate == Decimal(22)
     assert document.amount_due == document.total
+    # the customer's documents: the PDF shows the figures, the Factur-X XML passes its schema
+    text = "".join(
+        page.extract_text() for page in PdfReader(BytesIO(render(document, "pdf"))).pages
+    )
+    for shown in (invoice.number, "monthly-fee", "WELCOME2", "22", str(document.total)):
+        assert str(shown) in text
+    name, xml = facturx.get_xml_from_pdf(render(document, "facturx"), check_xsd=False)
+    assert name == "factur-x.xml"
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
 
     async with admin.pool.acquire() as conn, conn.transaction():
         await record_payment(conn, pay(profile, "10.00", "part", invoice.invoice_id))
@@ -89,9 +103,9 @@ async def test_usage_to_paid_invoice(admin: Admin, redis_url: str, database_url:
     (second,) = (await run_billing(admin.pool, context(JAN), FACTS)).invoices
     async with admin.pool.acquire() as conn:
         next_document = await load_document(conn, second.invoice_id)
-        report = await reconcile_billing(
+        reconciled = await reconcile_billing(
             conn, datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
         )
     assert next_document.credit_applied == Decimal("5.00")
     assert next_document.amount_due == next_document.total - Decimal("5.00")
-    assert report.balanced, report.differences
+    assert reconciled.balanced, reconciled.differences
