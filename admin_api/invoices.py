@@ -23,6 +23,7 @@ from admin_api.paging import MAX_ID, Keyset, Listed, Paging
 from tarif_billing import runs
 from tarif_billing.document import Document
 from tarif_billing.documents import load_document
+from tarif_billing.render import media_type, render
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_common.settings import Settings
 from tarif_postgres import queries
@@ -108,7 +109,7 @@ async def regenerate(
     return await get_invoice(conn, invoice_id)
 
 
-FORMATS = ("json", "html", "pdf", "facturx", "ubl")
+FORMATS = ("json", "html", "pdf", "facturx", "ubl", "cii")
 
 
 async def document_bytes(
@@ -121,13 +122,8 @@ async def document_bytes(
     document = await load_document(conn, invoice_id)
     if fmt == "json":  # the API's own JSON: the preview's document, as typed in OpenAPI
         return json.dumps(document_answer(document), default=str).encode(), "application/json"
-    try:  # the renderers (tarif_billing.render)
-        from tarif_billing import render  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise InvalidRequest("query.format", f"{fmt} documents are not available yet") from None
-    content: bytes = render.render(document, fmt, templates_dir=settings.templates_dir)
-    media_type: str = render.media_type(fmt)
-    return content, media_type
+    content = render(document, fmt, templates_dir=settings.templates_dir)
+    return content, media_type(fmt)
 
 
 def document_answer(document: Document) -> dict[str, Any]:

@@ -310,7 +310,7 @@ def add_parsers(sub: Any, answers: argparse.ArgumentParser) -> None:
     show.add_argument("id", type=int)
     document = invoice_actions.add_parser("document", help="its document (stdout or -o FILE)")
     document.add_argument("id", type=int)
-    document.add_argument("--format", default="pdf", help="json, html, pdf, facturx, ubl")
+    document.add_argument("--format", default="pdf", help="json, html, pdf, facturx, ubl, cii")
     document.add_argument("-o", "--output", type=Path, help="write to this file")
     invoices.set_defaults(func=cmd_invoices)
 

@@ -160,6 +160,9 @@ class InvoiceDocument(Answer):
     seller_iban: str
     mandate_reference: str
     notes: list[str]
+    exemption_reasons: list[list[str]] = Field(
+        description="[category, reason] of each exempt VAT category on it"
+    )
 
 
 class PreviewEvent(Answer):

@@ -79,7 +79,7 @@ async def get_invoice(_: Reader, pool: Pool, invoice_id: InvoiceId) -> dict[str,
 
 @router.get(
     "/{invoice_id}/document",
-    summary="The invoice's document: JSON, HTML, PDF, Factur-X or UBL",
+    summary="The invoice's document: JSON, HTML, PDF, Factur-X, UBL or CII",
     response_class=Response,
     responses={
         200: {
@@ -101,8 +101,9 @@ async def document(
     format: Annotated[
         str,
         Query(
-            pattern=r"^(json|html|pdf|facturx|ubl)$",
-            description="facturx: PDF/A-3 with the EN 16931 XML inside; ubl: UBL 2.1 XML",
+            pattern=r"^(json|html|pdf|facturx|ubl|cii)$",
+            description="facturx: PDF/A-3 with the EN 16931 CII XML inside; ubl: UBL 2.1 XML;"
+            " cii: the EN 16931 CII XML alone",
         ),
     ] = "json",
 ) -> Response:
@@ -113,7 +114,7 @@ async def document(
         content, media_type = await invoices.document_bytes(
             conn, request.app.state.settings, invoice_id, format
         )
-    extension = {"facturx": "pdf", "ubl": "xml"}.get(format, format)
+    extension = {"facturx": "pdf", "ubl": "xml", "cii": "xml"}.get(format, format)
     filename = f"invoice-{invoice_id}.{extension}"
     return Response(
         content,

@@ -192,6 +192,22 @@ async def test_bills_items_and_invoices_are_read_and_paged(admin: Admin) -> None
     assert document.status_code == 200, document.text
     assert document.headers["content-type"].startswith("application/json")
     assert (document.json()["number"], document.json()["total"]) == ("INV-000001", "12.20")
+    rendered = {
+        fmt: await admin.call(
+            "GET", f"/v1/invoices/{invoice['id']}/document", params={"format": fmt}
+        )
+        for fmt in ("html", "pdf", "facturx", "ubl", "cii")
+    }
+    assert {fmt: r.headers["content-type"] for fmt, r in rendered.items()} == {
+        "html": "text/html; charset=utf-8",
+        "pdf": "application/pdf",
+        "facturx": "application/pdf",
+        "ubl": "application/xml",
+        "cii": "application/xml",
+    }
+    assert "INV-000001" in rendered["html"].text
+    assert rendered["pdf"].content.startswith(b"%PDF")
+    assert b"<cbc:ID>INV-000001</cbc:ID>" in rendered["ubl"].content
     unknown = await admin.call(
         "GET", f"/v1/invoices/{invoice['id']}/document", params={"format": "docx"}
     )

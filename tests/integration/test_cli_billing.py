@@ -60,6 +60,10 @@ async def test_run_list_show_document_and_pay(
     )
     assert code == 0
     assert json.loads(target.read_text())["number"] == "INV-000001"
+    pdf = tmp_path / "invoice.pdf"
+    code, _, err = await tarif("invoices", "document", str(issued["invoice_id"]), "-o", str(pdf))
+    assert code == 0, err
+    assert pdf.read_bytes().startswith(b"%PDF")
 
     code, _, err = await tarif(
         "payments", "add", "--profile", str(profile), "--amount", "0", "--currency", "EUR",
