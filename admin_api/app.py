@@ -32,10 +32,12 @@ from admin_api.openapi import add_problems
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
+    billing,
     catalog,
     contacts,
     customers,
     hierarchy,
+    invoices,
     reference,
     selfcare,
     sepa,
@@ -110,6 +112,8 @@ def create_app(state: State) -> FastAPI:
         selfcare,
         sharing,
         hierarchy,
+        billing,
+        invoices,
         catalog,
         reference,
         unrated,

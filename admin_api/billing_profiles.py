@@ -1,6 +1,6 @@
 """Billing profiles: the cycle rule (interval, billing day, anchor month, time zone; the cycle of
-every subscription billed to it), payment type, currency, validity; the billing runs keep their
-pending total and credit balance."""
+every subscription billed to it), payment type, currency, validity, the tax and payment terms of
+their invoices; the billing runs keep their pending total and credit balance."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tarif_postgres import queries
 
 Q = queries.load("billing_profiles")
 CUSTOMERS = queries.load("customers")
+INVOICES = queries.load("invoices")
 
 
 PROFILES = Keyset("billing-profiles", "id", 0)
@@ -54,6 +55,12 @@ def check_window(start: Any, end: Any) -> None:
         raise InvalidRequest("body.valid_to", "must be after valid_from")
 
 
+async def check_tax(conn: asyncpg.Connection, tax: str | None) -> None:
+    """A profile's tax is one of the taxes reference table (422 naming it otherwise)."""
+    if tax is not None and await conn.fetchrow(INVOICES.tax_by_name, tax) is None:
+        raise InvalidRequest("body.tax", f"no tax {tax!r} (see /v1/taxes)")
+
+
 async def create(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: BillingProfileNew
 ) -> dict[str, Any]:
@@ -64,6 +71,7 @@ async def create(
     check_window(body.valid_from, body.valid_to)
     time_zone = body.time_zone or published.timezone
     checked_rule(body.model_dump() | {"time_zone": time_zone})
+    await check_tax(conn, body.tax)
     async with conn.transaction():
         if await conn.fetchval(CUSTOMERS.customer_exists, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
@@ -80,6 +88,8 @@ async def create(
                 time_zone,
                 body.valid_from,
                 body.valid_to,
+                body.tax,
+                body.payment_terms_days,
             )
         except Duplicate:
             raise Conflict(f"customer {customer_id} has a billing profile {body.name!r}") from None
@@ -112,6 +122,7 @@ async def update(
         end = changes.get("valid_to", before["valid_to"])
         check_window(start, end)
         rule = checked_rule(dict(before) | changes)
+        await check_tax(conn, changes.get("tax"))
         await conn.execute(
             Q.update_billing_profile,
             profile_id,
@@ -121,6 +132,8 @@ async def update(
             rule.time_zone,
             start,
             end,
+            changes.get("tax", before["tax"]),
+            changes.get("payment_terms_days", before["payment_terms_days"]),
         )
         after = with_cycle(await conn.fetchrow(Q.billing_profile_by_id, profile_id))
         await audit.record(

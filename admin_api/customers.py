@@ -18,6 +18,7 @@ from admin_api import (
     audit,
     balance_groups,
     billing_profiles,
+    bills,
     catalog,
     csvout,
     hierarchy,
@@ -39,6 +40,7 @@ from admin_api.paging import (
 )
 from admin_api.schemas import AccountPatch, Onboarding, check_attribute, payment_info
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_common.settings import Settings
 from tarif_notifications import store
 from tarif_notifications.store import Contact
 from tarif_postgres import queries
@@ -344,24 +346,27 @@ async def update_account(
 
 
 async def close_account(
-    conn: asyncpg.Connection, who: Principal, customer_id: int, retention_days: int
+    conn: asyncpg.Connection, who: Principal, customer_id: int, settings: Settings
 ) -> list[str]:
-    """Closed now (the engine refuses its usage); deleted by a later job after the retention."""
+    """Closed now (the engine refuses its usage); deleted by a later job after the retention,
+    once nothing is due. Its postpaid charges so far are billed now, in the same transaction,
+    so closing never leaves usage unbilled."""
     async with conn.transaction():
         row = await _locked(conn, customer_id)
         if row["status"] in ("closed", "deleted"):
             raise Conflict(f"customer {customer_id} is already {row['status']}")
+        invoices = await bills.bill_at_closing(conn, settings, customer_id)
         now = datetime.now(UTC)
         await conn.execute(
             Q.close_customer,
             customer_id,
             now,
-            now + timedelta(days=retention_days),
+            now + timedelta(days=settings.closed_retention_days),
         )
         accounts = await outbox.queue_customer(conn, customer_id)
         await audit.record(
             conn, who, "customer.close", "customer", str(customer_id),
-            {"status": row["status"]}, {"status": "closed"},
+            {"status": row["status"]}, {"status": "closed", "invoices": invoices},
         )  # fmt: skip
     return accounts
 

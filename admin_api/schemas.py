@@ -547,6 +547,12 @@ class Tax(Strict):
     )
     provider: Annotated[str, Field(max_length=64)] = ""
     description: Annotated[str, Field(max_length=500)] = ""
+    category: Literal["S", "Z", "E", "AE", "K", "G", "O", "L", "M"] = Field(
+        default="S", description="VAT category on invoices (UNTDID 5305)"
+    )
+    exemption_reason: Annotated[str, Field(max_length=500)] = Field(
+        default="", description="why an exempt category (E, AE, K, G, O) applies"
+    )
 
 
 class MailTemplate(Strict):
@@ -643,6 +649,10 @@ class MemberStatus(Strict):
     status: Literal["active", "suspended"] = "active"
 
 
+TaxName = Annotated[str, Field(min_length=1, max_length=64)]
+PaymentTerms = Annotated[int, Field(ge=0, le=365)]
+
+
 class BillingProfileNew(Strict):
     """A billing profile: its cycle rule (docs/billing-cycles.md) is the cycle of every
     subscription in the balance groups billed to it."""
@@ -658,6 +668,10 @@ class BillingProfileNew(Strict):
     )
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+    tax: TaxName | None = Field(default=None, description="a tax's name; none: TARIF_DEFAULT_TAX")
+    payment_terms_days: PaymentTerms | None = Field(
+        default=None, description="days to pay an invoice; none: TARIF_PAYMENT_TERMS_DAYS"
+    )
 
 
 class BillingProfilePatch(Strict):
@@ -670,6 +684,61 @@ class BillingProfilePatch(Strict):
     time_zone: TimeZone | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+    tax: TaxName | None = Field(default=None, description="null: TARIF_DEFAULT_TAX")
+    payment_terms_days: PaymentTerms | None = Field(
+        default=None, description="null: TARIF_PAYMENT_TERMS_DAYS"
+    )
+
+
+# -- billing ---------------------------------------------------------------------------------
+
+BillingRequestId = Annotated[str, Field(pattern=ID_PATTERN.pattern, max_length=128)]
+PositiveAmount = Annotated[
+    str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description='> 0, e.g. "10.00"')
+]
+
+
+class BillingRunNew(Strict):
+    request_id: BillingRequestId = Field(description="idempotency key: a retry bills once")
+    at: AwareDatetime | None = Field(
+        default=None, description='the "process now" time; default now'
+    )
+
+
+class BillNowNew(Strict):
+    request_id: BillingRequestId = Field(description="idempotency key: a retry bills once")
+
+
+class BillAdjustmentNew(Strict):
+    request_id: BillingRequestId = Field(description="idempotency key: a retry adjusts once")
+    amount: Annotated[
+        str,
+        Field(
+            pattern=r"^[+-]?[0-9]{1,15}(\.[0-9]{1,6})?$",
+            description="< 0 credits the customer, > 0 charges them",
+        ),
+    ]
+    reason: Text
+    bill_item_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    balance_group_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    tax: TaxName | None = None
+    tax_provider: Annotated[str, Field(max_length=64)] | None = None
+    ledger: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class PaymentNew(Strict):
+    request_id: BillingRequestId = Field(description="idempotency key: a retry records once")
+    kind: Literal["charge", "refund"] = Field(description="money received, or given back")
+    method: Literal["cash", "credit_card", "transfer", "direct_debit"]
+    amount: PositiveAmount
+    currency: Annotated[str, Field(min_length=1, max_length=64)]
+    provider: Annotated[str, Field(max_length=64)] = ""
+    reference: Annotated[str, Field(max_length=200)] = ""
+    note: Annotated[str, Field(max_length=500)] = ""
+    invoice_id: Annotated[int, Field(ge=1, le=2**62)] | None = Field(
+        default=None, description="the invoice paid; default: the oldest due ones"
+    )
+    received_at: AwareDatetime | None = Field(default=None, description="default: now")
 
 
 class HierarchyNew(Strict):

@@ -13,6 +13,10 @@ tarif sepa collect --date D   a SEPA direct-debit collection (pain.008) of the i
 tarif sepa import FILE    apply the bank's pain.002 / camt.054 results
 tarif admin serve         the REST admin API (also started by `tarif up`)
 tarif admin create-key --role R   a new API key (printed once)
+tarif billing run [--at T] bill every profile whose cycle ended by T (default now)
+tarif bills list --profile P           a billing profile's bills
+tarif invoices list|show|document      invoices and credit notes (document: --format, -o)
+tarif payments add --profile P ...     record a payment or a refund
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
 tarif reconcile           list differences between Postgres and Redis
 
@@ -28,6 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tarif_cli import billing
 from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
@@ -105,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--role", required=True, choices=["admin", "operator", "auditor"])
     key.add_argument("--name", default="")
     key.set_defaults(func=cmd_create_key)
+    billing.add_parsers(sub, answers)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)

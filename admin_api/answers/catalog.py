@@ -78,6 +78,8 @@ class TaxEntry(Answer):
     rate: Decimal = Field(description="percent")
     provider: str
     description: str
+    category: str = Field(description="VAT category on invoices (UNTDID 5305)")
+    exemption_reason: str
 
 
 class MailTemplateEntry(Answer):

@@ -72,8 +72,10 @@ class BillingProfile(Answer):
     cycle_end: datetime = Field(description="and ends, the next one's start (UTC)")
     valid_from: datetime | None
     valid_to: datetime | None
-    pending_total: Amount
-    credit_balance: Amount
+    tax: str | None = Field(description="its invoices' tax; none: TARIF_DEFAULT_TAX")
+    payment_terms_days: int | None = Field(description="none: TARIF_PAYMENT_TERMS_DAYS")
+    pending_total: Amount = Field(description="what its issued invoices still ask")
+    credit_balance: Amount = Field(description="overpaid, used by its next invoice")
     created_at: datetime
     updated_at: datetime
 

@@ -203,10 +203,11 @@ async def patch(
 async def close(
     who: Admin, pool: Pool, request: Request, customer_id: CustomerId
 ) -> dict[str, Any]:
-    """The engine refuses its usage at once; a later job deletes it after the retention."""
-    retention = request.app.state.settings.closed_retention_days
+    """The engine refuses its usage at once; its postpaid charges so far are billed now (an
+    invoice each, see the billing profiles' bills); a later job deletes it after the retention,
+    once none of its invoices is due."""
     async with pool.acquire() as conn:
-        accounts = await customers.close_account(conn, who, customer_id, retention)
+        accounts = await customers.close_account(conn, who, customer_id, request.app.state.settings)
     await sync_accounts(request, accounts)
     async with pool.acquire() as conn:
         return await customers.get_customer(conn, customer_id)

@@ -38,5 +38,8 @@ SELECT 1 FROM customers WHERE custom_attributes ? $1 LIMIT 1;
 SELECT 1 FROM balance_adjustments WHERE ledger = $1 LIMIT 1;
 
 -- name: tax_in_use
--- A row when a balance adjustment names this tax. $1 tax
-SELECT 1 FROM balance_adjustments WHERE tax = $1 LIMIT 1;
+-- A row when a balance adjustment, a billing profile, a bill item or a bill adjustment names this tax. $1 tax
+SELECT 1 FROM balance_adjustments WHERE tax = $1
+UNION ALL SELECT 1 FROM billing_profiles WHERE tax = $1
+UNION ALL SELECT 1 FROM bill_items WHERE tax = $1
+UNION ALL SELECT 1 FROM bill_adjustments WHERE tax = $1 LIMIT 1;

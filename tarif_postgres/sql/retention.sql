@@ -1,10 +1,12 @@
 -- Deleting closed customers once their retention has passed (admin_api/retention.py).
 
 -- name: lock_next_due_customer
--- The closed customer whose delete_after passed first (id, account_id), locked, others skipped.
-SELECT id, account_id FROM customers
-WHERE status = 'closed' AND delete_after <= now()
-ORDER BY delete_after LIMIT 1 FOR UPDATE SKIP LOCKED;
+-- The closed customer whose delete_after passed first (id, account_id), locked, others skipped; one with an invoice still due is kept (its invoices and payments need it).
+SELECT c.id, c.account_id FROM customers c
+WHERE c.status = 'closed' AND c.delete_after <= now()
+  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.customer_id = c.id
+                  AND i.status = 'billing' AND i.amount_due > 0)
+ORDER BY c.delete_after LIMIT 1 FOR UPDATE OF c SKIP LOCKED;
 
 -- name: delete_plan_transitions
 -- Removes the plan transitions of a customer's subscriptions. $1 customer id

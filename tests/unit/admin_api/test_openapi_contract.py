@@ -16,7 +16,8 @@ from admin_api.app import openapi
 from tarif_common.settings import Settings
 
 JSON = "application/json"
-EXPORTS = {"text/csv", "application/xml"}  # files: CSV exports, SEPA XML
+# files: CSV exports, SEPA XML, rendered invoices (HTML, PDF, XML)
+EXPORTS = {"text/csv", "application/xml", "text/html", "application/pdf"}
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
