@@ -28,6 +28,7 @@ from tarif_billing.document import Document, DocumentLine, Party
 from tarif_billing.money import TaxableLine, tax_breakdown, to_minor
 from tarif_billing.render.cii import cii_xml
 from tarif_billing.render.facturx_pdf import PRODUCER, render_facturx
+from tarif_billing.render.pdf_fonts import WholeFontOutputProducer
 from tarif_billing.render.pdf_page import FONT, fonts_for_one_document, render_pdf
 
 TARGET_PER_SECOND = 50.0
@@ -110,7 +111,7 @@ def bare_page_embedded_fonts() -> bytes:
     pdf.cell(0, 10, "Invoice INV-2026-000042  total 34.67 EUR")
     pdf.set_font(FONT, "B", 12)
     pdf.cell(0, 10, "Amount due")
-    return bytes(pdf.output())
+    return bytes(pdf.output(output_producer_class=WholeFontOutputProducer))
 
 
 @dataclass(frozen=True, slots=True)

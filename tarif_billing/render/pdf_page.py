@@ -1,21 +1,19 @@
 """The document as a PDF, drawn with fpdf2: the same content as the HTML page.
 
-Fonts are the DejaVu Sans subsets shipped in `fonts/` and embedded (PDF/A refuses the base 14
-fonts, which are never embedded). The creation date is the issue date at midnight UTC and fpdf2
-derives the file identifier from the content, so the same document gives the same bytes. Every
-page carries the sRGB output intent PDF/A asks for; `facturx_pdf` turns this PDF into PDF/A-3.
+Fonts are the DejaVu Sans subsets shipped in `fonts/`, embedded whole (`pdf_fonts`; PDF/A
+refuses the base 14 fonts, which are never embedded). The creation date is the issue date at
+midnight UTC and fpdf2 derives the file identifier from the content, so the same document gives
+the same bytes. Every page carries the sRGB output intent PDF/A asks for; `facturx_pdf` turns
+this PDF into PDF/A-3.
 """
 
 from __future__ import annotations
 
-import copy
-import io
 from datetime import UTC, datetime, time
 from functools import cache
 from importlib.resources import files
 from typing import Any, cast
 
-from fontTools.ttLib import TTFont
 from fpdf import FPDF, XPos, YPos
 from fpdf.enums import OutputIntentSubType
 from fpdf.fonts import TTFFont
@@ -24,6 +22,7 @@ from fpdf.util import builtin_srgb2014_bytes
 
 from tarif_billing.document import Document
 from tarif_billing.render.json_form import document_dict
+from tarif_billing.render.pdf_fonts import WholeFontOutputProducer, for_one_document
 from tarif_billing.render.text import TITLES
 
 FONT = "DejaVu"
@@ -46,37 +45,16 @@ _COLUMNS: tuple[tuple[str, float, str], ...] = (
 
 @cache
 def _parsed_fonts() -> dict[str, TTFFont]:
-    """The fonts as `add_font` parses them, once per process (see `fonts_for_one_document`)."""
+    """The fonts as `add_font` parses them, once per process."""
     pdf = FPDF()
     pdf.add_font(FONT, "", _REGULAR)
     pdf.add_font(FONT, "B", _BOLD)
     return {key: cast(TTFFont, font) for key, font in pdf.fonts.items()}
 
 
-@cache
-def _font_bytes(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
-
-
 def fonts_for_one_document() -> dict[str, TTFFont]:
-    """Fonts for one document, without parsing a TrueType file again.
-
-    Parsing costs more than laying out a whole invoice. fpdf2's own deep copy of a font shares
-    its metrics and its fontTools object; the latter is cut down to the glyphs used when the PDF
-    is written, so each document gets its own, opened lazily from bytes held in memory.
-    """
-    fonts = {}
-    for key, parsed in _parsed_fonts().items():
-        font = copy.deepcopy(parsed)
-        font.ttfont = TTFont(
-            io.BytesIO(_font_bytes(str(parsed.ttffile))), recalcTimestamp=False, lazy=True
-        )
-        # the shipped subsets carry correct bounding boxes: recomputing them on output means
-        # decoding every glyph's outline again, most of the time spent writing a PDF
-        font.ttfont.recalcBBoxes = False
-        fonts[key] = font
-    return fonts
+    """Fonts for one document, without parsing a TrueType file again (see `pdf_fonts`)."""
+    return {key: for_one_document(parsed) for key, parsed in _parsed_fonts().items()}
 
 
 class _Page(FPDF):
@@ -297,4 +275,4 @@ def render_pdf(document: Document, *, producer: str = "Tarif") -> bytes:
     _taxes(pdf, doc)
     _totals(pdf, doc)
     _payment_and_notes(pdf, doc)
-    return bytes(pdf.output())
+    return bytes(pdf.output(output_producer_class=WholeFontOutputProducer))
