@@ -26,6 +26,8 @@ from tarif_billing.render.pdf_fonts import WholeFontOutputProducer, for_one_docu
 from tarif_billing.render.text import TITLES
 
 FONT = "DejaVu"
+# the info dictionary's /Producer and /Creator (and the Factur-X XMP's, which must agree)
+PRODUCER = CREATOR = "Tarif"
 _FONTS = files("tarif_billing.render") / "fonts"
 _REGULAR = str(_FONTS / "DejaVuSans.ttf")
 _BOLD = str(_FONTS / "DejaVuSans-Bold.ttf")
@@ -69,14 +71,14 @@ class _Page(FPDF):
         self.cell(0, 4, f"{self.footer_text}  {DASH}  page {self.page_no()}/{{nb}}", align="C")
 
 
-def _new_pdf(document: Document, created: datetime, producer: str) -> _Page:
+def _new_pdf(document: Document, created: datetime) -> _Page:
     pdf = _Page(format="A4", unit="mm")
     pdf.set_margins(15, 15, 15)
     pdf.set_auto_page_break(True, margin=18)
     pdf.fonts.update(fonts_for_one_document())
     pdf.set_creation_date(created)
-    pdf.set_producer(producer)
-    pdf.set_creator("Tarif")
+    pdf.set_producer(PRODUCER)
+    pdf.set_creator(CREATOR)
     pdf.set_title(f"{TITLES[document.kind]} {document.number}")
     pdf.set_author(document.seller.name)
     pdf.set_lang("en")
@@ -302,10 +304,10 @@ def _payment_and_notes(pdf: FPDF, doc: dict[str, Any]) -> None:
         pdf.set_xy(pdf.l_margin, y + LINE_HEIGHT)
 
 
-def render_pdf(document: Document, *, producer: str = "Tarif") -> bytes:
-    """The PDF of `document`; the same document gives the same bytes."""
+def laid_out(document: Document) -> FPDF:
+    """`document` drawn on an fpdf2 document not yet written (`facturx_pdf` adds to it)."""
     created = datetime.combine(document.issue_date, time(), tzinfo=UTC)
-    pdf = _new_pdf(document, created, producer)
+    pdf = _new_pdf(document, created)
     doc = document_dict(document)
     pdf.add_page()
     _header(pdf, doc)
@@ -313,4 +315,14 @@ def render_pdf(document: Document, *, producer: str = "Tarif") -> bytes:
     _taxes(pdf, doc)
     _totals(pdf, doc)
     _payment_and_notes(pdf, doc)
+    return pdf
+
+
+def written(pdf: FPDF) -> bytes:
+    """The bytes of `pdf`, our fonts embedded whole (`pdf_fonts`)."""
     return bytes(pdf.output(output_producer_class=WholeFontOutputProducer))
+
+
+def render_pdf(document: Document) -> bytes:
+    """The PDF of `document`; the same document gives the same bytes."""
+    return written(laid_out(document))
