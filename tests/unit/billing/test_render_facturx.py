@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
@@ -22,7 +23,7 @@ from pypdf import PdfReader
 from tarif_billing.document import Document
 from tarif_billing.render import facturx_pdf as facturx_pdf_module
 from tarif_billing.render.cii import NSMAP, cii_tree, cii_xml
-from tarif_billing.render.facturx_pdf import render_facturx
+from tarif_billing.render.facturx_pdf import check_xsd, render_facturx
 from tarif_billing.render.ubl import CAC, CBC, ubl_xml
 from tests.unit.billing.render_documents import (
     credit_note,
@@ -323,3 +324,14 @@ def test_ubl_totals_are_the_document_totals(doc: Document) -> None:
     assert amount("cac:TaxTotal/cbc:TaxAmount") == doc.tax_total  # BT-110
     assert amount(money + "TaxInclusiveAmount") == doc.total  # BT-112
     assert amount(money + "PayableAmount") == doc.amount_due  # BT-115
+
+
+def test_the_xsd_check_works_in_every_thread() -> None:
+    """The parsed schema is kept per thread; a new thread parses its own and still refuses."""
+    tree = cii_tree(invoice())
+    (grand,) = tree.xpath(SUMMATION + "GrandTotalAmount", namespaces=NSMAP)
+    grand.getparent().remove(grand)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(check_xsd, cii_xml(invoice())).result()
+        with pytest.raises(ValueError, match="not valid against the official XML Schema"):
+            pool.submit(check_xsd, etree.tostring(tree)).result()
