@@ -115,7 +115,14 @@ class WholeFontOutputProducer(OutputProducer):
             return super()._add_fonts(
                 image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name
             )
-        return {font.i: self._add_whole_font(cast(TTFFont, font)) for font in fonts}
+        added: dict[int, PDFFont | PDFType3Font] = {
+            font.i: self._add_whole_font(cast(TTFFont, font)) for font in fonts
+        }
+        # `pick` and `get_glyph` are memoised on the class, holding every document's glyph
+        # record alive: fpdf2 clears them once a font is written, and so must we
+        SubsetMap.pick.cache_clear()
+        SubsetMap.get_glyph.cache_clear()
+        return added
 
     def _add_whole_font(self, font: TTFFont) -> PDFFont:
         """The objects fpdf2 writes for a TrueType font, in its order, the program left whole."""

@@ -17,6 +17,7 @@ from typing import Any
 import fpdf
 import pytest
 from fontTools.ttLib import TTFont
+from fpdf.fonts import SubsetMap
 from fpdf.output import OutputProducer
 from pypdf import PdfReader
 
@@ -89,6 +90,13 @@ def test_a_copy_for_one_document_records_its_own_glyphs() -> None:
     first.subset.pick(ord("Z"))
     assert len(first.subset) == len(second.subset) + 1
     assert first.ttfont is second.ttfont  # parsed once, never changed
+
+
+def test_documents_written_leave_no_glyph_records_behind() -> None:
+    """fpdf2 memoises glyph look-ups on the class; each output must clear them (no leak)."""
+    render_pdf(invoice())
+    assert SubsetMap.pick.cache_info().currsize == 0
+    assert SubsetMap.get_glyph.cache_info().currsize == 0
 
 
 def test_a_missing_character_is_left_out_and_named(caplog: pytest.LogCaptureFixture) -> None:
