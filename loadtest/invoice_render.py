@@ -174,10 +174,14 @@ def report(timings: list[Timing]) -> str:
         ratio = t.cpu_ms / bare.cpu_ms
         rows.append(f"| {t.name} | {t.per_second:.1f} | {t.cpu_ms:.2f} | {ratio:.1f} |")
     pdf = next(t for t in timings if t.name == "invoice PDF")
-    verdict = "PASS" if pdf.per_second >= TARGET_PER_SECOND else "FAIL"
+    # per core: documents per second of CPU time; wall time on a shared machine also
+    # measures whatever else runs on the pinned core
+    per_cpu_second = 1000 / pdf.cpu_ms
+    verdict = "PASS" if per_cpu_second >= TARGET_PER_SECOND else "FAIL"
     rows.append("")
     rows.append(
-        f"Target {TARGET_PER_SECOND:.0f} PDFs/s per core: {verdict} ({pdf.per_second:.1f}/s)"
+        f"Target {TARGET_PER_SECOND:.0f} PDFs/s per core: {verdict} "
+        f"({per_cpu_second:.1f}/s on CPU time, {pdf.per_second:.1f}/s wall)"
     )
     return "\n".join(rows)
 
