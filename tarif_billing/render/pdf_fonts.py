@@ -20,7 +20,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeGuard
 
 from fontTools.ttLib import TTFont
 from fpdf.fonts import PDFFontDescriptor, SubsetMap, TTFFont
@@ -89,7 +89,7 @@ def for_one_document(parsed: TTFFont) -> TTFFont:
     return font
 
 
-def _embeddable(font: object) -> bool:
+def _embeddable(font: object) -> TypeGuard[TTFFont]:
     return (
         isinstance(font, TTFFont)
         and not font.color_font
@@ -101,7 +101,8 @@ def _embeddable(font: object) -> bool:
 class WholeFontOutputProducer(OutputProducer):
     """fpdf2's output, with every plain TrueType font embedded whole instead of subset.
 
-    Pass it as `pdf.output(output_producer_class=WholeFontOutputProducer)`.
+    Meant for small fonts such as ours: a full-size font would be embedded whole too. Pass it
+    as `pdf.output(output_producer_class=WholeFontOutputProducer)`.
     """
 
     def _add_fonts(
@@ -110,18 +111,30 @@ class WholeFontOutputProducer(OutputProducer):
         gfxstate_objs_per_name: dict[str, PDFExtGState],
         pattern_objs_per_name: dict[str, Pattern],
     ) -> dict[int, PDFFont | PDFType3Font]:
-        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
-        if not all(_embeddable(font) for font in fonts):
-            return super()._add_fonts(
-                image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name
-            )
+        registry = self.fpdf.fonts
+        everything = dict(registry)
         added: dict[int, PDFFont | PDFType3Font] = {
-            font.i: self._add_whole_font(cast(TTFFont, font)) for font in fonts
+            font.i: self._add_whole_font(font)
+            for font in sorted(everything.values(), key=lambda font: font.i)
+            if _embeddable(font)
         }
         # `pick` and `get_glyph` are memoised on the class, holding every document's glyph
         # record alive: fpdf2 clears them once a font is written, and so must we
         SubsetMap.pick.cache_clear()
         SubsetMap.get_glyph.cache_clear()
+        others = {key: font for key, font in everything.items() if font.i not in added}
+        if others:  # fpdf2 writes them, never seeing ours (it would subset their shared tables)
+            registry.clear()
+            registry.update(others)
+            try:
+                added.update(
+                    super()._add_fonts(
+                        image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name
+                    )
+                )
+            finally:
+                registry.clear()
+                registry.update(everything)
         return added
 
     def _add_whole_font(self, font: TTFFont) -> PDFFont:

@@ -124,3 +124,24 @@ def test_other_fonts_go_through_fpdf2_unchanged() -> None:
     ours = _core_font_page().output(output_producer_class=pdf_fonts.WholeFontOutputProducer)
     assert bytes(ours) == bytes(_core_font_page().output())
     assert b"/BaseFont /Helvetica" in ours
+
+
+def test_a_core_font_beside_ours_leaves_our_shared_fonts_whole() -> None:
+    """fpdf2 writes the core font; it must not subset the tables our fonts share."""
+    for _ in range(2):
+        pdf = fpdf.FPDF()
+        pdf.fonts.update(fonts_for_one_document())
+        pdf.add_page()
+        pdf.set_font(FONT, size=10)
+        pdf.cell(0, 10, "Tarif")
+        pdf.set_font("helvetica", size=10)
+        pdf.cell(0, 10, "core font")
+        out = bytes(pdf.output(output_producer_class=pdf_fonts.WholeFontOutputProducer))
+        fonts = _fonts(out)
+        assert "/Helvetica" in fonts
+        program = fonts["/MPDFAA+DejaVuSansBook"]["/DescendantFonts"][0].get_object()
+        file = program["/FontDescriptor"]["/FontFile2"].get_object()
+        assert file.get_data() == FILES["DejaVuSansBook"].read_bytes()
+    shared = fonts_for_one_document()[FONT.lower()].ttfont
+    with TTFont(FILES["DejaVuSansBook"]) as shipped:
+        assert shared.getGlyphOrder() == shipped.getGlyphOrder()  # not cut down
