@@ -6,8 +6,9 @@ text) as the floor of the stack: the ratio says what our layout, embedded fonts 
 step cost over fpdf2 itself. The process is pinned to one CPU; CPU time per document is shown as
 well, as wall time on a shared machine also measures the neighbours.
 
-The Factur-X figure is split into its parts (the PDF, the CII XML, the XSD check, the embedding
-by factur-x/pypdf) so a slow step shows where the time goes. Target: 50 PDFs per second per core.
+The Factur-X figure shows two of its parts (the CII XML, the XSD check; the rest is the PDF
+with the XML embedded by fpdf2), and beside them what the `factur-x` package's pypdf round trip,
+which it replaced, costs on the same PDF. Target: 50 PDFs per second per core.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from fpdf import FPDF
 from tarif_billing.document import Document, DocumentLine, Party
 from tarif_billing.money import TaxableLine, tax_breakdown, to_minor
 from tarif_billing.render.cii import cii_xml
-from tarif_billing.render.facturx_pdf import PRODUCER, render_facturx
+from tarif_billing.render.facturx_pdf import check_xsd, render_facturx
+from tarif_billing.render.pdf_fonts import WholeFontOutputProducer
 from tarif_billing.render.pdf_page import FONT, fonts_for_one_document, render_pdf
 
 TARGET_PER_SECOND = 50.0
@@ -110,7 +112,7 @@ def bare_page_embedded_fonts() -> bytes:
     pdf.cell(0, 10, "Invoice INV-2026-000042  total 34.67 EUR")
     pdf.set_font(FONT, "B", 12)
     pdf.cell(0, 10, "Amount due")
-    return bytes(pdf.output())
+    return bytes(pdf.output(output_producer_class=WholeFontOutputProducer))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ def measure(name: str, count: int, work: Callable[[], object]) -> Timing:
 
 def run(count: int) -> list[Timing]:
     document = sample_invoice()
-    pdf = render_pdf(document, producer=PRODUCER)
+    pdf = render_pdf(document)
     xml = cii_xml(document)
     return [
         measure("bare fpdf2 page (reference)", count, bare_page),
@@ -150,10 +152,10 @@ def run(count: int) -> list[Timing]:
         measure(
             "  of which: XSD check",
             count,
-            lambda: facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931"),
+            lambda: check_xsd(xml),
         ),
         measure(
-            "  of which: embedding (with XSD)",
+            "factur-x package's pypdf embedding (replaced; for comparison)",
             count,
             lambda: facturx.generate_from_binary(
                 pdf, xml, flavor="factur-x", level="en16931", xmp_compression=False
@@ -172,10 +174,14 @@ def report(timings: list[Timing]) -> str:
         ratio = t.cpu_ms / bare.cpu_ms
         rows.append(f"| {t.name} | {t.per_second:.1f} | {t.cpu_ms:.2f} | {ratio:.1f} |")
     pdf = next(t for t in timings if t.name == "invoice PDF")
-    verdict = "PASS" if pdf.per_second >= TARGET_PER_SECOND else "FAIL"
+    # per core: documents per second of CPU time; wall time on a shared machine also
+    # measures whatever else runs on the pinned core
+    per_cpu_second = 1000 / pdf.cpu_ms
+    verdict = "PASS" if per_cpu_second >= TARGET_PER_SECOND else "FAIL"
     rows.append("")
     rows.append(
-        f"Target {TARGET_PER_SECOND:.0f} PDFs/s per core: {verdict} ({pdf.per_second:.1f}/s)"
+        f"Target {TARGET_PER_SECOND:.0f} PDFs/s per core: {verdict} "
+        f"({per_cpu_second:.1f}/s on CPU time, {pdf.per_second:.1f}/s wall)"
     )
     return "\n".join(rows)
 

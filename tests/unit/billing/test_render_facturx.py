@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
@@ -20,8 +21,9 @@ from lxml import etree
 from pypdf import PdfReader
 
 from tarif_billing.document import Document
+from tarif_billing.render import facturx_pdf as facturx_pdf_module
 from tarif_billing.render.cii import NSMAP, cii_tree, cii_xml
-from tarif_billing.render.facturx_pdf import render_facturx
+from tarif_billing.render.facturx_pdf import check_xsd, render_facturx
 from tarif_billing.render.ubl import CAC, CBC, ubl_xml
 from tests.unit.billing.render_documents import (
     credit_note,
@@ -156,7 +158,7 @@ def test_facturx_pdf_embeds_the_xml_as_pdfa3_data(facturx_pdf: bytes) -> None:
     embedded = spec["/EF"]["/F"].get_object()
     assert embedded["/Subtype"] == "/text/xml"
     assert embedded.get_data() == cii_xml(invoice())
-    assert embedded["/Params"]["/ModDate"] == "D:20261101000000+00'00'"  # not the render time
+    assert embedded["/Params"]["/ModDate"] == "D:20261101000000Z"  # the issue date, not now
     assert reader.attachments["factur-x.xml"] == [cii_xml(invoice())]
     # the package reads back what it wrote
     name, xml = facturx.get_xml_from_pdf(facturx_pdf, check_xsd=True)
@@ -189,9 +191,62 @@ def test_facturx_pdf_declares_pdfa3b_in_xmp_matching_the_info_dictionary(
     info = reader.metadata
     assert info is not None
     assert info.producer == value("pdf:Producer")  # PDF/A: info and XMP agree
-    assert info["/CreationDate"] == "D:20261101000000+00'00'"
+    assert info["/CreationDate"] == "D:20261101000000Z"  # UTC, as the XMP dates below
     assert value("xmp:CreateDate") == "2026-11-01T00:00:00+00:00"
     assert value("xmp:ModifyDate") == "2026-11-01T00:00:00+00:00"
+
+
+def _xmp_texts(pdf: bytes) -> dict[str, str]:
+    """Every leaf text of the XMP packet by its element name, e.g. {"dc:title": ...}."""
+    reader = PdfReader(io.BytesIO(pdf))
+    packet = reader.trailer["/Root"]["/Metadata"].get_object().get_data()
+    prefixes = {
+        "http://purl.org/dc/elements/1.1/": "dc",
+        "http://ns.adobe.com/pdf/1.3/": "pdf",
+        "http://ns.adobe.com/xap/1.0/": "xmp",
+    }
+    texts = {}
+    for node in etree.fromstring(packet).iter():
+        if not isinstance(node.tag, str) or len(node) or node.text is None:
+            continue
+        namespace, _, tag = node.tag[1:].partition("}")
+        if namespace == "http://www.w3.org/1999/02/22-rdf-syntax-ns#":  # an rdf:li
+            namespace, _, tag = node.getparent().getparent().tag[1:].partition("}")
+        if namespace in prefixes:
+            texts[f"{prefixes[namespace]}:{tag}"] = node.text
+    return texts
+
+
+def test_every_info_entry_has_its_equal_in_the_xmp(facturx_pdf: bytes) -> None:
+    """PDF/A: each document info entry is mirrored, with the same value, in the XMP packet."""
+    info = PdfReader(io.BytesIO(facturx_pdf)).metadata
+    assert info is not None
+    xmp = _xmp_texts(facturx_pdf)
+    assert xmp["dc:title"] == info["/Title"] == "Invoice INV-2026-000042"
+    assert xmp["dc:creator"] == info["/Author"] == "Tarif Telecom SAS"
+    assert xmp["dc:description"] == info["/Subject"]
+    assert info["/Subject"].startswith("Factur-X Invoice INV-2026-000042 dated 2026-11-01")
+    assert xmp["pdf:Keywords"] == info["/Keywords"] == "Factur-X, Invoice"
+    assert xmp["pdf:Producer"] == info["/Producer"]
+    assert xmp["xmp:CreatorTool"] == info["/Creator"]
+    extra = set(info) - {"/Title", "/Author", "/Subject", "/Keywords", "/Producer", "/Creator"}
+    assert extra == {"/CreationDate"}  # checked against xmp:CreateDate above
+
+
+def test_names_are_escaped_in_the_xmp() -> None:
+    seller = dataclasses.replace(invoice().seller, name="Émile & Fils <SARL>")
+    pdf = render_facturx(dataclasses.replace(invoice(), seller=seller))
+    assert _xmp_texts(pdf)["dc:creator"] == "Émile & Fils <SARL>"
+    assert PdfReader(io.BytesIO(pdf)).metadata["/Author"] == "Émile & Fils <SARL>"  # type: ignore[index]
+
+
+def test_an_xml_that_fails_the_xsd_is_not_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = cii_tree(invoice())
+    (grand,) = tree.xpath(SUMMATION + "GrandTotalAmount", namespaces=NSMAP)
+    grand.getparent().remove(grand)
+    monkeypatch.setattr(facturx_pdf_module, "cii_xml", lambda _: etree.tostring(tree))
+    with pytest.raises(Exception, match="not valid against the official XML Schema"):
+        render_facturx(invoice())
 
 
 def test_facturx_pdf_is_a_plain_pdf_17_with_unfiltered_metadata(facturx_pdf: bytes) -> None:
@@ -269,3 +324,14 @@ def test_ubl_totals_are_the_document_totals(doc: Document) -> None:
     assert amount("cac:TaxTotal/cbc:TaxAmount") == doc.tax_total  # BT-110
     assert amount(money + "TaxInclusiveAmount") == doc.total  # BT-112
     assert amount(money + "PayableAmount") == doc.amount_due  # BT-115
+
+
+def test_the_xsd_check_works_in_every_thread() -> None:
+    """The parsed schema is kept per thread; a new thread parses its own and still refuses."""
+    tree = cii_tree(invoice())
+    (grand,) = tree.xpath(SUMMATION + "GrandTotalAmount", namespaces=NSMAP)
+    grand.getparent().remove(grand)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(check_xsd, cii_xml(invoice())).result()
+        with pytest.raises(ValueError, match="not valid against the official XML Schema"):
+            pool.submit(check_xsd, etree.tostring(tree)).result()

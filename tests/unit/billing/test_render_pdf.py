@@ -6,9 +6,10 @@ import dataclasses
 import io
 from datetime import date
 
+import pytest
 from pypdf import PdfReader
 
-from tarif_billing.render.pdf_page import DASH, render_pdf
+from tarif_billing.render.pdf_page import DASH, FONT, fonts_for_one_document, render_pdf
 from tests.unit.billing.render_documents import credit_note, exempt, invoice, line
 
 
@@ -100,3 +101,54 @@ def test_characters_outside_the_fonts_are_left_out_not_fatal() -> None:
     text = text_of(render_pdf(dataclasses.replace(document, lines=(first, *document.lines[1:]))))
     assert "Łódź Șerban" in text
     assert "東" not in text
+
+
+def placed(pdf: bytes) -> list[tuple[float, float, str]]:
+    """(x, y, text) of every text drawn on the first page, y in points from the bottom."""
+    found: list[tuple[float, float, str]] = []
+
+    def visit(text: str, cm: object, tm: list[float], font: object, size: object) -> None:
+        if text.strip():
+            found.append((round(tm[4], 2), round(tm[5], 2), text.strip()))
+
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    return found
+
+
+def test_a_long_description_and_a_period_wrap_inside_the_description_column() -> None:
+    document = invoice()
+    long = "Roaming data in zone 2 (rest of the world), billed per started megabyte of traffic"
+    first = dataclasses.replace(
+        document.lines[0],
+        description=long,
+        period_start=date(2026, 10, 1),
+        period_end=date(2026, 10, 31),
+    )
+    text = placed(render_pdf(dataclasses.replace(document, lines=(first, *document.lines[1:]))))
+    rows = [item for item in text if item[2] and long.startswith(item[2][:20])]
+    (start,) = rows
+    x, y = start[0], start[1]
+    assert start[2] != long  # it did not fit on one row
+    below = sorted((item for item in text if item[0] == x and item[1] < y), key=lambda i: -i[1])
+    continuation, period = below[0], below[1]
+    assert f"{start[2]} {continuation[2]}" == long
+    assert period[2] == f"2026-10-01 {DASH} 2026-10-31"
+    step = y - continuation[1]
+    assert step == pytest.approx(4.6 * 72 / 25.4, abs=0.02)  # one line height, in points
+    assert continuation[1] - period[1] == pytest.approx(step, abs=0.02)
+    (quantity,) = [item for item in text if item[2] == "29.99" and item[1] == y][:1]
+    assert quantity[0] > x  # the other columns stay on the first row
+    (number_two,) = [item for item in text if item[2] == "2" and item[0] < x]
+    assert number_two[1] < period[1]  # the next line starts below the period
+
+
+def test_a_right_aligned_amount_ends_at_the_column_edge() -> None:
+    """Net amounts of different widths end 1 mm inside the table's right edge (195 mm)."""
+    regular = fonts_for_one_document()[FONT.lower()]
+    text = placed(render_pdf(invoice()))
+    nets = [item for item in text if item[2] in ("29.99", "3.90", "-5.00") and item[0] > 450]
+    assert len(nets) == 3
+    assert len({x for x, _, _ in nets}) > 1  # different widths, different starts
+    for x, _, amount in nets:
+        width = regular.get_text_width(amount, 8.5, None)[1]  # points
+        assert x + width == pytest.approx(194 * 72 / 25.4, abs=0.02), amount
