@@ -18,7 +18,8 @@ tarif bills list --profile P           a billing profile's bills
 tarif invoices list|show|document      invoices and credit notes (document: --format, -o)
 tarif payments add --profile P ...     record a payment or a refund
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
-tarif reconcile           list differences between Postgres and Redis
+tarif reconcile           list differences between Postgres and Redis, and billing amounts
+                          that do not add up (--from/--to: the period, default all)
 
 Commands that answer print lines and tables for people, with money in its currency (`-0.36 EUR`)
 and units in their unit (`60 s`); with `--json` they print one JSON document for scripts, every
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tarif_cli import billing
@@ -114,10 +116,27 @@ def parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)
-    sub.add_parser(
-        "reconcile", parents=[answers], help="Postgres vs Redis differences (exit 1 if any)"
-    ).set_defaults(func=cmd_sync)
+    reconciling = sub.add_parser(
+        "reconcile",
+        parents=[answers],
+        help="Postgres vs Redis differences and billing amounts that differ (exit 1 if any)",
+    )
+    reconciling.add_argument(
+        "--from", dest="since", type=_instant, default=datetime(1970, 1, 1, tzinfo=UTC),
+        help="billing period start (ISO date or time, UTC)",
+    )  # fmt: skip
+    reconciling.add_argument(
+        "--to", dest="until", type=_instant, default=datetime(9999, 1, 1, tzinfo=UTC),
+        help="billing period end, excluded",
+    )  # fmt: skip
+    reconciling.set_defaults(func=cmd_sync)
     return top
+
+
+def _instant(value: str) -> datetime:
+    """An ISO date or time; without a zone, UTC."""
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _unrated_parser(unrated: argparse.ArgumentParser, answers: argparse.ArgumentParser) -> None:

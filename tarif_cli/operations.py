@@ -61,16 +61,35 @@ def sync_lines(document: dict[str, Any]) -> list[str]:
 
 def reconcile_lines(document: dict[str, Any]) -> list[str]:
     differences = document["differences"]
+    lines: list[str]
     if not differences:
-        return ["Postgres and Redis agree"]
-    rows = [
-        [d["account"], d["field"], output.text(d["postgres"]), output.text(d["redis"])]
-        for d in differences
-    ]
-    return [
-        f"{len(differences)} differences between Postgres and Redis (`tarif sync` repairs them):",
-        *output.table(["account", "field", "postgres", "redis"], rows),
-    ]
+        lines = ["Postgres and Redis agree"]
+    else:
+        rows = [
+            [d["account"], d["field"], output.text(d["postgres"]), output.text(d["redis"])]
+            for d in differences
+        ]
+        lines = [
+            f"{len(differences)} differences between Postgres and Redis "
+            "(`tarif sync` repairs them):",
+            *output.table(["account", "field", "postgres", "redis"], rows),
+        ]
+    billing = document.get("billing", {})
+    found = {check: rows for check, rows in billing.get("differences", {}).items() if rows}
+    period = f"{billing.get('since')} to {billing.get('until')}"
+    if not found:
+        lines.append(
+            f"billing adds up from {period}: rated usage = bills = invoices = payments, "
+            "journal balanced"
+        )
+    for check, rows in found.items():
+        lines.append(f"billing: {len(rows)} differences in {check}:")
+        lines += [f"  {output.text(row)}" for row in rows[:20]]
+    return lines
+
+
+def _billing_differences(document: dict[str, Any]) -> bool:
+    return any(document.get("billing", {}).get("differences", {}).values())
 
 
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,6 +97,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     from redis.asyncio import Redis
 
     from admin_api.outbox import Relay, reconcile
+    from tarif_billing.reconcile import reconcile_billing
 
     async def work(pool: Any) -> Any:
         assert settings.redis_url is not None
@@ -85,7 +105,17 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         try:
             relay = Relay(pool, redis, settings.partitions)
             if args.command == "reconcile":
-                return {"differences": await reconcile(pool, redis, settings.partitions)}
+                differences = await reconcile(pool, redis, settings.partitions)
+                async with pool.acquire() as conn:
+                    billing = await reconcile_billing(conn, args.since, args.until)
+                return {
+                    "differences": differences,
+                    "billing": {
+                        "since": billing.since.isoformat(),
+                        "until": billing.until.isoformat(),
+                        "differences": billing.differences,
+                    },
+                }
             if args.pending:
                 return {"applied": await relay.drain(10_000)}
             return await relay.sync_all()
@@ -97,4 +127,4 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         result = run(with_pool(settings, work))
     human = reconcile_lines if args.command == "reconcile" else sync_lines
     output.emit(result, human, args.json)
-    return 1 if result.get("differences") else 0
+    return 1 if result.get("differences") or _billing_differences(result) else 0

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
+from tarif_billing.reconcile import CHECKS
 from tarif_cli import main as cli
 from tarif_common import keys
 from tarif_notifications.model import Notification, Recipient
@@ -413,7 +414,16 @@ async def test_provision_migrate_key_sync_and_reconcile(
     assert created["role"] == "auditor"
     assert created["key"].startswith(created["prefix"] + "_")
 
-    assert (await tarif("reconcile"))[:2] == (0, "Postgres and Redis agree\n")
+    adds_up = (
+        "billing adds up from 1970-01-01T00:00:00+00:00 to 9999-01-01T00:00:00+00:00: "
+        "rated usage = bills = invoices = payments, journal balanced"
+    )
+    no_billing_differences = {
+        "since": "1970-01-01T00:00:00+00:00",
+        "until": "9999-01-01T00:00:00+00:00",
+        "differences": {check: [] for check in CHECKS},
+    }
+    assert (await tarif("reconcile"))[:2] == (0, f"Postgres and Redis agree\n{adds_up}\n")
     ana = keys.account(int(await redis.get(keys.locator("1001"))), "1001")
     await redis.hset(ana, "st", "suspended")
     code, out, _ = await tarif("reconcile")
@@ -422,17 +432,20 @@ async def test_provision_migrate_key_sync_and_reconcile(
         "1 differences between Postgres and Redis (`tarif sync` repairs them):",
         "account  field  postgres  redis",
         "1001     st     active    suspended",
+        adds_up,
     ]
     code, out, _ = await tarif("reconcile", "--json")
     assert code == 1
     assert json.loads(out) == {
         "differences": [
             {"account": "1001", "field": "st", "postgres": "active", "redis": "suspended"}
-        ]
+        ],
+        "billing": no_billing_differences,
     }
     assert (await tarif("sync"))[:2] == (
         0,
         "Redis rebuilt from Postgres: the catalog, 4 accounts, 0 sharing groups\n",
     )
     assert (await tarif("sync", "--pending", "--json"))[:2] == (0, '{\n  "applied": 0\n}\n')
-    assert (await tarif("reconcile", "--json"))[:2] == (0, '{\n  "differences": []\n}\n')
+    code, out, _ = await tarif("reconcile", "--json")
+    assert (code, json.loads(out)) == (0, {"differences": [], "billing": no_billing_differences})
