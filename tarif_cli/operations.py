@@ -74,7 +74,9 @@ def reconcile_lines(document: dict[str, Any]) -> list[str]:
             "(`tarif sync` repairs them):",
             *output.table(["account", "field", "postgres", "redis"], rows),
         ]
-    billing = document.get("billing", {})
+    billing = document.get("billing")
+    if billing is None:
+        return lines
     found = {check: rows for check, rows in billing.get("differences", {}).items() if rows}
     period = f"{billing.get('since')} to {billing.get('until')}"
     if not found:
@@ -84,7 +86,10 @@ def reconcile_lines(document: dict[str, Any]) -> list[str]:
         )
     for check, rows in found.items():
         lines.append(f"billing: {len(rows)} differences in {check}:")
-        lines += [f"  {output.text(row)}" for row in rows[:20]]
+        lines += [
+            "  " + ", ".join(f"{key} {output.text(value)}" for key, value in row.items())
+            for row in rows[:20]
+        ]
     return lines
 
 

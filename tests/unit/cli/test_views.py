@@ -211,6 +211,12 @@ def test_operations_in_words() -> None:
     assert migrate_lines({"applied": []}) == ["the schema is up to date: no migration to apply"]
     assert sync_lines({"applied": 3}) == ["applied 3 pending outbox rows"]
     assert reconcile_lines({"differences": []}) == ["Postgres and Redis agree"]
+    found = [{"billing_profile_id": 7, "rated": "2.00", "billed": "1.00"}]
+    billing = {"since": "a", "until": "b", "differences": {"usage_vs_items": found}}
+    assert reconcile_lines({"differences": [], "billing": billing})[1:] == [
+        "billing: 1 differences in usage_vs_items:",
+        "  billing_profile_id 7, rated 2.00, billed 1.00",
+    ]
     assert reconcile_lines(
         {"differences": [{"account": "1", "field": "s:386", "postgres": None, "redis": "basic"}]}
     )[1:] == ["account  field  postgres  redis", "1        s:386  -         basic"]
