@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Q = queries.load("invoices")
 B = queries.load("bills")
 ZERO = Decimal(0)
+_PARTY_FIELDS = tuple(f.name for f in fields(Party))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,8 @@ async def _number(
 
 
 def _party(party: Party | None) -> dict[str, str] | None:
-    return None if party is None else asdict(party)
+    """The party as stored (its fields are all text: a shallow copy is `asdict`'s answer)."""
+    return None if party is None else {name: getattr(party, name) for name in _PARTY_FIELDS}
 
 
 async def _store(

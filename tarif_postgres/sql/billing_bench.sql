@@ -5,6 +5,14 @@
 -- Session settings for bulk loading and index builds (the benchmark's own connection).
 SET maintenance_work_mem = '512MB';
 
+-- name: bench_shared_buffers
+-- The benchmark server's cache (applied at restart): the month's rated records and their index fit.
+ALTER SYSTEM SET shared_buffers = '2GB';
+
+-- name: bench_max_wal_size
+-- Fewer checkpoints while bulk loading and billing (applied at restart).
+ALTER SYSTEM SET max_wal_size = '8GB';
+
 -- name: bench_tax
 -- The tax every benchmark profile pays.
 INSERT INTO taxes (name, rate, category) VALUES ('VAT22', 22, 'S') ON CONFLICT DO NOTHING;
@@ -94,3 +102,11 @@ SELECT (SELECT coalesce(sum(cost), 0) FROM rated_events) AS rated,
 -- name: bench_check_journal
 -- Debits and credits of the whole journal (they must be equal).
 SELECT coalesce(sum(debit), 0) AS debit, coalesce(sum(credit), 0) AS credit FROM journal_lines;
+
+-- name: bench_raw_rated_table
+-- The raw COPY's target: a table shaped and indexed as a rated_events partition (the floor of ingestion).
+CREATE TABLE rated_raw (LIKE rated_events INCLUDING DEFAULTS INCLUDING INDEXES);
+
+-- name: bench_count_rated
+-- Rated records stored by the ingestion, and by the raw COPY.
+SELECT (SELECT count(*) FROM rated_events) AS ingested, (SELECT count(*) FROM rated_raw) AS raw;

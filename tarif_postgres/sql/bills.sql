@@ -58,12 +58,15 @@ WITH run AS (
          AS r(bill_id, profile_id, since, since_snapshot, until, informational, decimals)
     JOIN balance_groups g ON g.billing_profile_id = r.profile_id
 ), taken AS (
+    -- per account, an index range of its records (never a scan of the whole month)
     SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.units,
            e.cost
-    FROM run r JOIN rated_events e ON e.account_id = r.account_id
-    WHERE e.event_time < r.until AND (r.since IS NULL OR e.event_time >= r.since)
-      AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
-      AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
+    FROM run r CROSS JOIN LATERAL (
+        SELECT e.service, e.rate, e.units, e.cost FROM rated_events e
+        WHERE e.account_id = r.account_id AND e.event_time < r.until
+          AND e.event_time >= coalesce(r.since, '-infinity')
+          AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
+          AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)) e
     UNION ALL
     SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.units,
            e.cost
