@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import cProfile
 import multiprocessing
+import os
 import platform
 import shutil
 import tempfile
@@ -79,6 +80,18 @@ class Options:
     profile_dir: Path | None = None  # cProfile of each worker written here
 
 
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """What one worker process did: its share, its wall time, and the CPU it and its Postgres
+    backend used (on a shared machine the CPU says what the run costs, the wall what it got)."""
+
+    billed: int
+    failed: int
+    seconds: float
+    cpu: float
+    pg_cpu: float
+
+
 @dataclass(slots=True)
 class Figures:
     options: Options
@@ -87,7 +100,7 @@ class Figures:
     floor_seconds: float = 0.0
     billed: int = 0
     failed: int = 0
-    per_worker: list[tuple[int, float]] = field(default_factory=list)  # billed, seconds
+    per_worker: list[Worker] = field(default_factory=list)
     checks: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -174,16 +187,35 @@ async def floor(url: str) -> float:
         await conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a local process used so far (user + system), from /proc; 0 where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _work(url: str, chunk: int, barrier: Barrier, out: Any, profile: str | None) -> None:
     """One worker process: its own pool, one `run_billing` from the common start."""
 
     async def main() -> None:
         pool = await db.create_pool(url, min_size=1, max_size=1)
         try:
+            async with pool.acquire() as conn:
+                backend = conn.get_server_pid()
             barrier.wait()
-            began = time.perf_counter()
+            began, cpu, pg_cpu = time.perf_counter(), time.process_time(), cpu_seconds(backend)
             report = await run_billing(pool, context(MONTH[1]), FACTS, chunk=chunk)
-            out.put((report.billed, report.failed, time.perf_counter() - began))
+            out.put(
+                Worker(
+                    report.billed,
+                    report.failed,
+                    time.perf_counter() - began,
+                    time.process_time() - cpu,
+                    cpu_seconds(backend) - pg_cpu,
+                )
+            )
         finally:
             await pool.close()
 
@@ -216,10 +248,10 @@ def run_workers(url: str, opts: Options, figures: Figures) -> None:
     barrier.wait(timeout=120)
     began = time.perf_counter()
     for _ in processes:
-        billed, failed, seconds = out.get(timeout=3600)
-        figures.billed += billed
-        figures.failed += failed
-        figures.per_worker.append((billed, seconds))
+        worker: Worker = out.get(timeout=3600)
+        figures.billed += worker.billed
+        figures.failed += worker.failed
+        figures.per_worker.append(worker)
     figures.run_seconds = time.perf_counter() - began
     for process in processes:
         process.join(timeout=60)
@@ -244,8 +276,7 @@ async def check(url: str, opts: Options, figures: Figures) -> None:
             and (numbers["first"], numbers["last"], numbers["failed"]) == (1, n, 0)
         ),
         "usage items total = rated records total": (
-            usage["records"] == usage["events"] == opts.events
-            and usage["rated"] == usage["billed"]
+            usage["records"] == usage["events"] == opts.events and usage["rated"] == usage["billed"]
         ),
         "journal balanced": journal["debit"] == journal["credit"],
     }
@@ -291,8 +322,18 @@ def render(f: Figures, command: str) -> str:
         if f.floor_seconds
         else "| Ratio run / floor | - |",
     ]
-    for billed, seconds in f.per_worker:
-        lines.append(f"| A worker: billed, seconds | {billed:,}, {seconds:.1f} s |")
+    python = sum(w.cpu for w in f.per_worker)
+    postgres = sum(w.pg_cpu for w in f.per_worker)
+    lines += [
+        f"| CPU used: Python workers + their Postgres backends | {python:.1f} + {postgres:.1f}"
+        f" = {python + postgres:.1f} core-s |",
+        f"| CPU per profile billed | {(python + postgres) / max(f.billed, 1) * 1000:.2f} ms |",
+    ]
+    for w in f.per_worker:
+        lines.append(
+            f"| A worker: billed, wall, CPU (Python / Postgres) | {w.billed:,}, {w.seconds:.1f}"
+            f" s, {w.cpu:.1f} / {w.pg_cpu:.1f} s |"
+        )
     for phase, seconds in f.phases.items():
         lines.append(f"| Set-up: {phase} | {seconds:.1f} s |")
     for name, passed in f.checks.items():

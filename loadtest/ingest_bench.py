@@ -117,8 +117,8 @@ async def measure_url(url: str, records: int, batch: int) -> Figures:
         raw = await asyncpg.connect(url)
         try:
             began = time.perf_counter()
-            for part in batches(rows, batch):
-                await raw.copy_records_to_table("rated_raw", records=part, columns=COLUMNS)
+            for copied in batches(rows, batch):
+                await raw.copy_records_to_table("rated_raw", records=copied, columns=COLUMNS)
             figures.raw_seconds = time.perf_counter() - began
         finally:
             await raw.close()
