@@ -6,6 +6,11 @@
 DROP INDEX bills_cycle_end;
 CREATE INDEX bills_cycle_end ON bills (period_end, id) WHERE status = 'active';
 CREATE INDEX balance_groups_profile ON balance_groups (billing_profile_id);
+-- Late records (an earlier event time, stored after the last bills were made) are looked up per
+-- account among what was stored since then: without it, from the second cycle on, every chunk
+-- read the whole month of every account (the BRIN on ingest_xid keeps only older months out).
+-- event_time is in the key so that on-time records are passed over in the index, not the heap.
+CREATE INDEX rated_events_account_ingest ON rated_events (account_id, ingest_xid, event_time);
 
 -- Lines and VAT rows are inserted thousands at a time by a run: the check that their invoice is
 -- not issued runs once per statement (one lookup per invoice) instead of once per row. Updates

@@ -58,7 +58,8 @@ WITH run AS (
          AS r(bill_id, profile_id, since, since_snapshot, until, informational, decimals)
     JOIN balance_groups g ON g.billing_profile_id = r.profile_id
 ), taken AS (
-    -- per account, an index range of its records (never a scan of the whole month)
+    -- per account, an index range of its records, never a scan of the whole month (OFFSET 0
+    -- keeps the planner from flattening the LATERAL into a join it may hash)
     SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.units,
            e.cost
     FROM run r CROSS JOIN LATERAL (
@@ -66,15 +67,21 @@ WITH run AS (
         WHERE e.account_id = r.account_id AND e.event_time < r.until
           AND e.event_time >= coalesce(r.since, '-infinity')
           AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
-          AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)) e
+          AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
+        OFFSET 0) e
     UNION ALL
+    -- late records: per account, the index range of what was stored since the last bills
+    -- (rated_events_account_ingest)
     SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.units,
            e.cost
-    FROM run r JOIN rated_events e ON e.account_id = r.account_id
-    WHERE r.since IS NOT NULL AND e.event_time < r.since AND e.ingest_xid >= $8
-      AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
-      AND NOT pg_visible_in_snapshot(e.ingest_xid::text::xid8, r.since_snapshot::pg_snapshot)
-      AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
+    FROM run r CROSS JOIN LATERAL (
+        SELECT e.service, e.rate, e.units, e.cost FROM rated_events e
+        WHERE e.account_id = r.account_id AND e.ingest_xid >= $8 AND e.event_time < r.since
+          AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
+          AND NOT pg_visible_in_snapshot(e.ingest_xid::text::xid8, r.since_snapshot::pg_snapshot)
+          AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
+        OFFSET 0) e
+    WHERE r.since IS NOT NULL
 )
 INSERT INTO bill_items (bill_id, source, kind, description, balance_group_id, service, rate,
                         events, units, amount, informational)
