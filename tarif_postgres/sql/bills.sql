@@ -58,36 +58,40 @@ WITH run AS (
          AS r(bill_id, profile_id, since, since_snapshot, until, informational, decimals)
     JOIN balance_groups g ON g.billing_profile_id = r.profile_id
 ), taken AS (
-    -- per account, an index range of its records, never a scan of the whole month (OFFSET 0
-    -- keeps the planner from flattening the LATERAL into a join it may hash)
-    SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.units,
-           e.cost
+    -- per account, an index range of its records (never a scan of the whole month), summed
+    -- per service and rate there: the sums of a bill's accounts are added up below
+    SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.events,
+           e.units, e.cost
     FROM run r CROSS JOIN LATERAL (
-        SELECT e.service, e.rate, e.units, e.cost FROM rated_events e
+        SELECT e.service, e.rate, count(*) AS events, sum(e.units) AS units,
+               sum(e.cost) AS cost
+        FROM rated_events e
         WHERE e.account_id = r.account_id AND e.event_time < r.until
           AND e.event_time >= coalesce(r.since, '-infinity')
           AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
           AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
-        OFFSET 0) e
+        GROUP BY e.service, e.rate) e
     UNION ALL
     -- late records: per account, the index range of what was stored since the last bills
     -- (rated_events_account_ingest)
-    SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.units,
-           e.cost
+    SELECT r.bill_id, r.group_id, r.informational, r.decimals, e.service, e.rate, e.events,
+           e.units, e.cost
     FROM run r CROSS JOIN LATERAL (
-        SELECT e.service, e.rate, e.units, e.cost FROM rated_events e
+        SELECT e.service, e.rate, count(*) AS events, sum(e.units) AS units,
+               sum(e.cost) AS cost
+        FROM rated_events e
         WHERE e.account_id = r.account_id AND e.ingest_xid >= $8 AND e.event_time < r.since
           AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
           AND NOT pg_visible_in_snapshot(e.ingest_xid::text::xid8, r.since_snapshot::pg_snapshot)
           AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
-        OFFSET 0) e
+        GROUP BY e.service, e.rate) e
     WHERE r.since IS NOT NULL
 )
 INSERT INTO bill_items (bill_id, source, kind, description, balance_group_id, service, rate,
                         events, units, amount, informational)
 SELECT bill_id, 'usage:' || group_id || ':' || service || ':' || rate, 'usage',
        'Usage ' || service || CASE WHEN rate = '' THEN '' ELSE ' (' || rate || ')' END,
-       group_id, service, rate, count(*), sum(units), round(sum(cost), min(decimals)),
+       group_id, service, rate, sum(events), sum(units), round(sum(cost), min(decimals)),
        informational
 FROM taken GROUP BY bill_id, group_id, service, rate, informational
 ON CONFLICT (bill_id, source) DO NOTHING;
