@@ -129,11 +129,11 @@ FOR UPDATE OF p;
 SELECT code, cycles FROM coupons WHERE code = ANY($1::text[]);
 
 -- name: insert_fee_items
--- Fee and discount items. $1 bill ids, $2 sources, $3 kinds, $4 descriptions, $5 group ids, $6 subscription ids, $7 purchase ids, $8 amounts, $9 informational, $10 period starts, $11 period ends
+-- Fee and discount items; amounts as text (the driver's binary numeric encoding is slow). $1 bill ids, $2 sources, $3 kinds, $4 descriptions, $5 group ids, $6 subscription ids, $7 purchase ids, $8 amounts, $9 informational, $10 period starts, $11 period ends
 INSERT INTO bill_items (bill_id, source, kind, description, balance_group_id, subscription_id,
                         purchase_id, amount, informational, period_start, period_end)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                     $6::bigint[], $7::bigint[], $8::numeric[], $9::boolean[],
+                     $6::bigint[], $7::bigint[], $8::text[]::numeric[], $9::boolean[],
                      $10::timestamptz[], $11::timestamptz[])
 ON CONFLICT (bill_id, source) DO NOTHING;
 
@@ -201,11 +201,11 @@ SELECT id, bill_id, kind, description, amount, informational, tax, ledger, perio
 FROM bill_items WHERE bill_id = ANY($1::bigint[]) ORDER BY bill_id, id;
 
 -- name: settle_bills
--- Billed bills carry their invoice's figures; nothing due closes them. $1 bill ids, $2 totals, $3 amounts due
+-- Billed bills carry their invoice's figures; nothing due closes them. $1 bill ids, $2 totals, $3 amounts due (amounts as text)
 UPDATE bills b SET total = u.total, amount_due = u.due,
        status = CASE WHEN u.due <= 0 THEN 'closed' ELSE b.status END,
        closed_at = CASE WHEN u.due <= 0 THEN now() ELSE b.closed_at END
-FROM unnest($1::bigint[], $2::numeric[], $3::numeric[]) AS u(id, total, due)
+FROM unnest($1::bigint[], $2::text[]::numeric[], $3::text[]::numeric[]) AS u(id, total, due)
 WHERE b.id = u.id;
 
 -- name: active_bill_for_share
