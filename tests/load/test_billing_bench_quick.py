@@ -5,6 +5,9 @@ that matter come from the full-size commands in docs/benchmarks.md ("Billing")."
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,11 +15,19 @@ import pytest
 from loadtest import billing_bench, ingest_bench
 
 
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A folder the embedded Postgres' system user may enter (pytest's tmp_path is closed)."""
+    path = Path(tempfile.mkdtemp(prefix="tarif-bench-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.load
 @pytest.mark.timeout(240)
-def test_billing_bench_runs_and_checks_its_result(tmp_path: Path) -> None:
+def test_billing_bench_runs_and_checks_its_result(workdir: Path) -> None:
     opts = billing_bench.Options(profiles=1_200, events=30_000, workers=2, chunk=250)
-    figures = billing_bench.measure(opts, tmp_path)
+    figures = billing_bench.measure(opts, workdir)
 
     assert len(figures.checks) == 4
     assert all(figures.checks.values()), figures.checks
@@ -29,8 +40,8 @@ def test_billing_bench_runs_and_checks_its_result(tmp_path: Path) -> None:
 
 @pytest.mark.load
 @pytest.mark.timeout(180)
-def test_ingest_bench_stores_every_record_both_ways(tmp_path: Path) -> None:
-    figures = ingest_bench.measure(20_000, 2_000, tmp_path)
+def test_ingest_bench_stores_every_record_both_ways(workdir: Path) -> None:
+    figures = ingest_bench.measure(20_000, 2_000, workdir)
 
     assert figures.ingested == figures.raw == 20_000
     assert figures.ingest_rate > 0
