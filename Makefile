@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := tarif/charging/v1/charging_pb2.py
 
-.PHONY: run test test-all lint typecheck bench proto clean
+.PHONY: run test test-all lint typecheck bench bench-billing proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-all: $(GENERATED)
 
 bench: $(GENERATED)
 	$(BIN)/python -m loadtest.bench
+
+# Billing run and rated-record ingestion, small sizes (the full-size commands: docs/benchmarks.md).
+bench-billing: $(GENERATED)
+	$(BIN)/python -m loadtest.billing_bench
+	$(BIN)/python -m loadtest.ingest_bench
 
 lint: $(GENERATED)
 	$(BIN)/ruff check .

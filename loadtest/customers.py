@@ -1,7 +1,8 @@
 """A deterministic data set of customers for the admin API's benchmark and its 100k test.
 
 `rows(n)` is pure (the test computes expected answers from it); `load(conn, n)` writes them with
-COPY: customers, each with one subscription and one service identifier.
+COPY: customers, each with one subscription and one service identifier. The billing benchmark
+(loadtest/billing_bench.py) loads them postpaid and adds profiles, fees and rated records.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def rows(n: int) -> Iterator[Row]:
     return (row(i) for i in range(n))
 
 
-async def load(conn: asyncpg.Connection, n: int) -> None:
-    """COPY `n` customers with a subscription and a service each (ids 1..n in a fresh table)."""
+async def load(conn: asyncpg.Connection, n: int, *, payment_type: str = "prepaid") -> None:
+    """COPY `n` customers with a subscription and a service each (ids 1..n in a fresh table);
+    customer i's balance group and subscription have id i too."""
     async with conn.transaction():
         await conn.copy_records_to_table(
             "customers",
@@ -105,7 +107,7 @@ async def load(conn: asyncpg.Connection, n: int) -> None:
         await conn.copy_records_to_table(
             "subscriptions",
             columns=["id", "customer_id", "plan", "payment_type", "currency", "balance_group_id"],
-            records=((i + 1, i + 1, "basic", "prepaid", "EUR", i + 1) for i in range(n)),
+            records=((i + 1, i + 1, "basic", payment_type, "EUR", i + 1) for i in range(n)),
         )
         await conn.copy_records_to_table(
             "services",

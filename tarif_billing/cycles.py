@@ -17,6 +17,7 @@ gap at 00:00), the cycle starts at the first instant after the gap.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -65,8 +66,10 @@ class Cycle:
         return self.start <= at < self.end
 
 
+@functools.lru_cache(maxsize=4096)
 def cycle_at(rule: CycleRule, at: datetime) -> Cycle:
-    """The cycle that holds the instant `at` (an aware datetime)."""
+    """The cycle that holds the instant `at` (an aware datetime). Cached: a billing run asks
+    the same few rules about the same few instants for every profile and purchase."""
     if at.tzinfo is None:
         raise ValueError("at must be an aware datetime")
     zone = ZoneInfo(rule.time_zone)

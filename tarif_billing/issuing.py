@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Q = queries.load("invoices")
 B = queries.load("bills")
 ZERO = Decimal(0)
+_PARTY_FIELDS = tuple(f.name for f in fields(Party))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +125,12 @@ async def issue_invoices(
     issued = await _store(conn, prepared, ctx)
     await _post(conn, prepared, issued)
     await _transfer(conn, prepared, issued, ctx)
+    settled = [i for i in issued if i.status != "failed"]
     await conn.execute(
         B.settle_bills,
-        [b.bill_id for b in nothing_due] + [i.bill_id for i in issued if i.status != "failed"],
-        [ZERO] * len(nothing_due) + [i.total for i in issued if i.status != "failed"],
-        [ZERO] * len(nothing_due) + [i.amount_due for i in issued if i.status != "failed"],
+        [b.bill_id for b in nothing_due] + [i.bill_id for i in settled],
+        ["0"] * len(nothing_due) + [str(i.total) for i in settled],
+        ["0"] * len(nothing_due) + [str(i.amount_due) for i in settled],
     )
     return issued
 
@@ -217,7 +219,8 @@ async def _number(
 
 
 def _party(party: Party | None) -> dict[str, str] | None:
-    return None if party is None else asdict(party)
+    """The party as stored (its fields are all text: a shallow copy is `asdict`'s answer)."""
+    return None if party is None else {name: getattr(party, name) for name in _PARTY_FIELDS}
 
 
 async def _store(
@@ -314,22 +317,24 @@ async def _store(
 
 
 async def store_lines(conn: TarifConnection, drafts: list[tuple[int, Draft | None]]) -> None:
+    """The drafts' lines and VAT rows (amounts sent as text, see the queries)."""
     lines: list[list[Any]] = [[] for _ in range(14)]
     taxes: list[list[Any]] = [[] for _ in range(6)]
     for invoice_id, d in drafts:
         assert d is not None
         for x in d.lines:
+            net = str(x.net)
             row = [
                 invoice_id,
                 x.number,
                 x.kind,
                 x.description,
-                Decimal(1),
-                x.net,
-                x.net,
+                "1",
+                net,
+                net,
                 x.tax,
                 x.category,
-                x.rate,
+                str(x.rate),
                 x.ledger,
                 x.bill_item_id,
                 x.period_start,
@@ -339,9 +344,8 @@ async def store_lines(conn: TarifConnection, drafts: list[tuple[int, Draft | Non
                 column.append(value)
         for t in d.taxes:
             reason = d.exemptions.get((t.category, t.rate.normalize()), "")
-            for column, value in zip(
-                taxes, [invoice_id, t.category, t.rate, t.taxable, t.tax, reason], strict=True
-            ):
+            row = [invoice_id, t.category, str(t.rate), str(t.taxable), str(t.tax), reason]
+            for column, value in zip(taxes, row, strict=True):
                 column.append(value)
     if lines[0]:
         await conn.execute(Q.insert_invoice_lines, *lines)
@@ -444,9 +448,8 @@ async def post(conn: TarifConnection, postings: Sequence[Posting]) -> None:
     cols: list[list[Any]] = [[], [], [], [], []]
     for txn, p in zip(ids, postings, strict=True):
         for leg in p.legs:
-            for column, value in zip(
-                cols, [txn, leg.account, leg.billing_profile_id, leg.debit, leg.credit], strict=True
-            ):
+            row = [txn, leg.account, leg.billing_profile_id, str(leg.debit), str(leg.credit)]
+            for column, value in zip(cols, row, strict=True):
                 column.append(value)
     await conn.execute(Q.insert_journal_lines, *cols)
 

@@ -349,7 +349,7 @@ async def _take_fees(conn: TarifConnection, plans: list[_Plan], facts: BillingFa
                 r["balance_group_id"],
                 r["subscription_id"],
                 r["id"],
-                line.amount,
+                str(line.amount),
                 plan.informational,
                 line.period_start,
                 line.period_end,
