@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo
 
 from tarif_billing import journal
 from tarif_billing.document import Party
-from tarif_billing.invoicing import Draft, InvoiceNotIssuable, Item, Tax, draft_invoice
+from tarif_billing.invoicing import (
+    TRANSFER_TAX,
+    Draft,
+    InvoiceNotIssuable,
+    Item,
+    Tax,
+    draft_invoice,
+)
 from tarif_billing.opening import open_bills
 from tarif_billing.parties import buyer_party
 from tarif_postgres import queries
@@ -123,6 +130,7 @@ async def issue_invoices(
         await conn.execute(Q.ensure_series, ctx.series)
     await _number(conn, [p for p in prepared if p.draft is not None], ctx.series, preview)
     issued = await _store(conn, prepared, ctx)
+    await _tax_items(conn, prepared)
     await _post(conn, prepared, issued)
     await _transfer(conn, prepared, issued, ctx)
     settled = [i for i in issued if i.status != "failed"]
@@ -351,6 +359,28 @@ async def store_lines(conn: TarifConnection, drafts: list[tuple[int, Draft | Non
         await conn.execute(Q.insert_invoice_lines, *lines)
     if taxes[0]:
         await conn.execute(Q.insert_invoice_taxes, *taxes)
+
+
+async def _tax_items(conn: TarifConnection, prepared: list[_Prepared]) -> None:
+    """The VAT of each issued invoice also goes on its bill, one item per tax and rate."""
+    columns: list[list[Any]] = [[], [], [], [], []]
+    for p in prepared:
+        if p.draft is None:
+            continue
+        for name, t in tax_names(p.draft):
+            rate = f"{t.rate.normalize():f}"
+            label = f"VAT {rate} %" + ("" if t.category == "S" else f" ({t.category})")
+            row = [
+                p.bill.bill_id,
+                f"tax:{name}:{t.category}:{rate}",
+                label,
+                str(t.tax),
+                None if name == TRANSFER_TAX.name else name,
+            ]
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    if columns[0]:
+        await conn.execute(B.insert_tax_items, *columns)
 
 
 async def _post(conn: TarifConnection, prepared: list[_Prepared], issued: list[Issued]) -> None:

@@ -11,7 +11,8 @@ SELECT b.id, b.billing_profile_id, b.customer_id, b.status, b.kind, b.currency,
        b.period_start, b.period_end, b.usage_until, b.total::text AS total,
        b.amount_due::text AS amount_due,
        coalesce((SELECT sum(amount) FROM bill_items t
-                 WHERE t.bill_id = b.id AND NOT t.informational), 0)::text AS items_total,
+                 WHERE t.bill_id = b.id AND NOT t.informational AND t.kind <> 'tax'), 0)::text
+       AS items_total,
        b.billed_at, b.closed_at, b.created_at,
        i.id AS invoice_id, i.number AS invoice_number, i.status AS invoice_status
 FROM bills b
@@ -25,7 +26,8 @@ SELECT b.id, b.billing_profile_id, b.customer_id, b.status, b.kind, b.currency,
        b.period_start, b.period_end, b.usage_until, b.total::text AS total,
        b.amount_due::text AS amount_due,
        coalesce((SELECT sum(amount) FROM bill_items t
-                 WHERE t.bill_id = b.id AND NOT t.informational), 0)::text AS items_total,
+                 WHERE t.bill_id = b.id AND NOT t.informational AND t.kind <> 'tax'), 0)::text
+       AS items_total,
        b.billed_at, b.closed_at, b.created_at,
        i.id AS invoice_id, i.number AS invoice_number, i.status AS invoice_status
 FROM bills b

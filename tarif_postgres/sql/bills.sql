@@ -244,3 +244,10 @@ RETURNING *;
 -- name: link_credit_note
 -- The credit note an adjustment of a billed bill made. $1 adjustment id, $2 credit note id
 UPDATE bill_adjustments SET credit_note_id = $2 WHERE id = $1;
+
+-- name: insert_tax_items
+-- A billed bill's VAT per rate, as items (so its items add up to its total); amounts as text. $1 bill ids, $2 sources, $3 descriptions, $4 amounts, $5 taxes
+INSERT INTO bill_items (bill_id, source, kind, description, amount, tax)
+SELECT b, s, 'tax', d, a::numeric, t
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(b, s, d, a, t)
+ON CONFLICT (bill_id, source) DO NOTHING;

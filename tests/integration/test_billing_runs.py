@@ -80,6 +80,12 @@ async def test_run_billing_moves_the_cycle_and_issues_the_invoice(admin: Admin) 
             "SELECT pending_total FROM billing_profiles WHERE id = $1", profile
         )
         journal = await conn.fetchrow("SELECT sum(debit) d, sum(credit) c FROM journal_lines")
+        bill = await conn.fetchrow(
+            "SELECT b.total, sum(i.amount) FILTER (WHERE NOT i.informational) AS items,"
+            " sum(i.amount) FILTER (WHERE i.kind = 'tax') AS tax"
+            " FROM bills b JOIN bill_items i ON i.bill_id = b.id WHERE b.id = $1 GROUP BY b.id",
+            active[0],
+        )
     assert [(u["service"], u["events"], u["amount"]) for u in usage] == [
         ("sms", 1, Decimal("0.05")),
         ("voice", 2, Decimal("1.55")),
@@ -89,6 +95,9 @@ async def test_run_billing_moves_the_cycle_and_issues_the_invoice(admin: Admin) 
     assert invoice["total"] == invoice["net_total"] + invoice["tax_total"]
     assert invoice["amount_due"] == invoice["total"] == pending
     assert journal["d"] == journal["c"] > 0
+    # the bill's items, its VAT included, add up to its total
+    assert bill["total"] == bill["items"] == invoice["total"]
+    assert bill["tax"] == invoice["tax_total"]
 
     # twice: nothing new
     before = await counts(admin.pool)
