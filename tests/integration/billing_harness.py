@@ -11,20 +11,12 @@ from typing import Any
 import asyncpg
 
 from billing_batch.rated import ensure_partitions
-from tarif_billing.document import Party
+from loadtest import billing_bench
 from tarif_billing.issuing import IssueContext
 from tarif_billing.runs import BillingFacts
 from tests.integration.admin_harness import Admin, onboarding
 
-SELLER = Party(
-    name="Tarif Telecom d.o.o.",
-    address="Trg republike 3",
-    city="Ljubljana",
-    postcode="1000",
-    country="SI",
-    vat_id="SI12345679",
-    company_id="1234567000",
-)
+SELLER = billing_bench.SELLER  # the same seller as the benchmark
 FACTS = BillingFacts(decimals=lambda currency: 2, timing=lambda product: "advance")
 TABLES = (
     "bills",
