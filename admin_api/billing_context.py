@@ -1,61 +1,21 @@
-"""What the billing library needs of this deployment, built from `Settings` and the catalog.
-
-`tarif_billing` takes an `IssueContext` (the seller, the number series, the default tax and
-payment terms, the issue time) and `BillingFacts` (a currency's decimals, a product's fee
-timing) so that it never reads settings or the catalog itself. The admin API and `tarif billing`
-both build them here, from the newest published catalog (`catalog.current`, parsed once per
-version).
-"""
+"""The admin API's billing context: the newest published catalog (Postgres, the system of
+record) with the settings, through `tarif_billing.context`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from admin_api import catalog
-from tarif_billing.fees import Timing
+from tarif_billing.context import billing_context as context_of
 from tarif_billing.issuing import IssueContext
-from tarif_billing.parties import seller_party
 from tarif_billing.runs import BillingFacts
-from tarif_catalog import Catalog
-from tarif_catalog.model import currency_decimals
 from tarif_common.settings import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogFacts:
-    """A currency's decimals and a product's fee timing, read from one catalog version."""
-
-    published: Catalog
-
-    def decimals(self, currency: str) -> int:
-        """A profile's currency names a money resource (its decimals); an ISO code kept by a
-        resource of another name is found too."""
-        resource = self.published.resources.get(currency)
-        if resource is not None and resource.currency is not None:
-            return resource.decimals
-        return currency_decimals(self.published.resources, currency)
-
-    def timing(self, product: str) -> Timing:
-        """A product no longer in the catalog keeps the default (in advance)."""
-        found = self.published.products.get(product)
-        return found.billed if found is not None else "advance"
 
 
 async def billing_context(
     conn: asyncpg.Connection, settings: Settings, at: datetime
 ) -> tuple[IssueContext, BillingFacts]:
     """The context of invoices issued at `at` (the "process now" time) and the catalog facts."""
-    facts = CatalogFacts(await catalog.current(conn))
-    ctx = IssueContext(
-        seller=seller_party(settings),
-        series=settings.invoice_series,
-        default_tax=settings.default_tax,
-        payment_terms_days=settings.payment_terms_days,
-        decimals=facts.decimals,
-        issued_at=at,
-        credit_note_series=settings.credit_note_series,
-    )
-    return ctx, BillingFacts(decimals=facts.decimals, timing=facts.timing)
+    return context_of(settings, await catalog.current(conn), at)

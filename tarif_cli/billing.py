@@ -1,6 +1,7 @@
 """`tarif billing run`, `tarif bills`, `tarif invoices`, `tarif payments`: billing from the
 command line, through the same functions as the admin API (so `--json` prints its documents)
-and the same billing context (`admin_api.billing_context`)."""
+and the same billing context (`tarif_billing.context`); `tarif billing run` is the batch's bulk run
+(`billing_batch.billing`)."""
 
 from __future__ import annotations
 
@@ -53,15 +54,15 @@ def run_lines(document: dict[str, Any]) -> list[str]:
 
 def cmd_billing_run(settings: Settings, args: argparse.Namespace) -> int:
     """Every due profile (what the batch's run does): bills whose cycle ended by `--at`."""
-    from admin_api.billing_context import billing_context
-    from tarif_billing.runs import run_billing
+    from admin_api import catalog
+    from billing_batch.billing import run_due_billing
 
     at = args.at or datetime.now(UTC)
 
     async def work(pool: Any) -> dict[str, Any]:
         async with pool.acquire() as conn:
-            ctx, facts = await billing_context(conn, settings, at)
-        report = await run_billing(pool, ctx, facts, chunk=settings.billing_chunk)
+            published = await catalog.current(conn)
+        report = await run_due_billing(pool, settings, published, at)
         return {
             "at": at.isoformat(),
             "opened": report.opened,
