@@ -20,8 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tarif_billing import journal
-from tarif_billing.invoicing import InvoiceNotIssuable, Item, Tax, draft_invoice
-from tarif_billing.issuing import IssueContext, Posting, post, store_lines, tax_names
+from tarif_billing.invoicing import InvoiceNotIssuable, Item, Tax, draft_invoice, tax_names
+from tarif_billing.issuing import IssueContext, store_lines
+from tarif_billing.postings import Posting, post
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from tarif_billing.document import Party
 from tarif_billing.money import TaxableLine, TaxSubtotal, tax_breakdown, to_minor
@@ -147,3 +148,11 @@ def _reason(line: DraftLine, taxes: Mapping[str, Tax]) -> str:
         return TRANSFER_TAX.exemption_reason
     tax = taxes.get(line.tax)
     return tax.exemption_reason if tax else ""
+
+
+def tax_names(d: Draft) -> list[tuple[str, Any]]:
+    """Each VAT subtotal with the tax it is payable to (the first line's tax of its rate)."""
+    names: dict[tuple[str, Decimal], str] = {}
+    for x in d.lines:
+        names.setdefault((x.category, x.rate.normalize()), x.tax)
+    return [(names[(t.category, t.rate.normalize())], t) for t in d.taxes]

@@ -28,9 +28,11 @@ from tarif_billing.invoicing import (
     Item,
     Tax,
     draft_invoice,
+    tax_names,
 )
 from tarif_billing.opening import open_bills
 from tarif_billing.parties import buyer_party
+from tarif_billing.postings import Posting, post
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
 
@@ -443,45 +445,6 @@ async def _post(conn: TarifConnection, prepared: list[_Prepared], issued: list[I
     await post(conn, postings)
     if profiles:
         await conn.execute(Q.move_profile_money, profiles, pending, credit)
-
-
-def tax_names(d: Draft) -> list[tuple[str, Any]]:
-    """Each VAT subtotal with the tax it is payable to (the first line's tax of its rate)."""
-    names: dict[tuple[str, Decimal], str] = {}
-    for x in d.lines:
-        names.setdefault((x.category, x.rate.normalize()), x.tax)
-    return [(names[(t.category, t.rate.normalize())], t) for t in d.taxes]
-
-
-@dataclass(frozen=True, slots=True)
-class Posting:
-    kind: str
-    invoice_id: int | None
-    payment_id: int | None
-    currency: str
-    legs: list[journal.Leg]
-
-
-async def post(conn: TarifConnection, postings: Sequence[Posting]) -> None:
-    """Write journal transactions and their lines (balanced, or the commit fails)."""
-    postings = [p for p in postings if p.legs]
-    if not postings:
-        return
-    rows = await conn.fetch(
-        Q.insert_journal_transactions,
-        [p.kind for p in postings],
-        [p.invoice_id for p in postings],
-        [p.payment_id for p in postings],
-        [p.currency for p in postings],
-    )
-    ids = sorted(r["id"] for r in rows)
-    cols: list[list[Any]] = [[], [], [], [], []]
-    for txn, p in zip(ids, postings, strict=True):
-        for leg in p.legs:
-            row = [txn, leg.account, leg.billing_profile_id, str(leg.debit), str(leg.credit)]
-            for column, value in zip(cols, row, strict=True):
-                column.append(value)
-    await conn.execute(Q.insert_journal_lines, *cols)
 
 
 async def _transfer(

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tarif_billing import journal
-from tarif_billing.issuing import Posting, post
+from tarif_billing.postings import Posting, post
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection

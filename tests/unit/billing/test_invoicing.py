@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from tarif_billing import journal
 from tarif_billing.document import Party
-from tarif_billing.invoicing import InvoiceNotIssuable, Item, Tax, draft_invoice
-from tarif_billing.issuing import tax_names
+from tarif_billing.invoicing import InvoiceNotIssuable, Item, Tax, draft_invoice, tax_names
 from tarif_billing.money import TaxableLine, tax_breakdown, to_minor
 
 SELLER = Party("Seller", "Street 1", "Ljubljana", "1000", "SI", vat_id="SI12345679")
