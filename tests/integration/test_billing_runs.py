@@ -10,7 +10,7 @@ import pytest
 
 from tarif_billing.runs import bill_now, preview_invoice, regenerate_failed, run_billing
 from tarif_common.errors import DatabaseError
-from tests.integration.admin_harness import Admin
+from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.billing_harness import (
     FACTS,
     context,
@@ -260,3 +260,40 @@ async def test_an_issued_invoice_never_changes(admin: Admin) -> None:
                 await conn.execute(change, issued.invoice_id)
         with pytest.raises(DatabaseError, match="does not balance"):
             await conn.execute(UNBALANCED)
+
+
+async def test_prepaid_usage_and_fees_are_information_never_due(admin: Admin) -> None:
+    answer = await admin.call(
+        "POST",
+        "/v1/customers",
+        json=onboarding(
+            "38640600007",
+            subscription__plan="smart",
+            subscription__balances=[{"id": "main", "resource": "EUR", "amount": "30.00"}],
+            payment={"method": "invoice"},
+        ),
+    )
+    assert answer.status_code == 201, answer.text
+    customer = answer.json()
+    profile = await profile_of(admin.pool, customer["id"])
+    await store_usage(
+        admin.pool,
+        customer["account_id"],
+        ("e:1", "voice", datetime(2026, 11, 20, tzinfo=UTC), "1.00"),
+    )
+    report = await run_billing(admin.pool, context(DEC), FACTS)
+    assert report.billed == 1
+    assert report.invoices == []  # nothing due: no invoice
+    async with admin.pool.acquire() as conn:
+        items = await conn.fetch(
+            "SELECT i.kind, i.informational, b.status FROM bill_items i"
+            " JOIN bills b ON b.id = i.bill_id WHERE b.billing_profile_id = $1",
+            profile,
+        )
+        pending = await conn.fetchval(
+            "SELECT pending_total FROM billing_profiles WHERE id = $1", profile
+        )
+    assert {i["kind"] for i in items} >= {"usage", "recurring"}
+    assert all(i["informational"] for i in items)
+    assert {i["status"] for i in items} == {"closed"}
+    assert pending == 0
