@@ -1,16 +1,15 @@
 """Rated records from the engine's `tarif:{p}:rated` streams into Postgres (`rated_events`).
 
-A batch is COPYed into a temporary table and moved with `INSERT ... ON CONFLICT DO NOTHING`, in
-one transaction, before the entries are acknowledged: nothing lost, nothing twice. Monthly
-partitions are created when a month first appears. Records are read with
-`tarif_balances.records` and scaled with their own decimals; only records written before they
-carried decimals need the catalog (`legacy_decimals`).
+A batch is COPYed into `rated_events` in one transaction before the entries are acknowledged;
+a batch holding a record stored before goes again through `INSERT ... ON CONFLICT DO NOTHING`:
+nothing lost, nothing twice (`RatedIngest`). Monthly partitions are created when a month first
+appears. Records are read with `tarif_balances.records` and scaled with their own decimals; only
+records written before they carried decimals need the catalog (`legacy_decimals`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import asyncpg
 
 from billing_batch.streams import Entry
-from tarif_balances.records import RatedRecord, UnreadableRecord, impacts_text, parse_record
+from tarif_balances.records import RatedRecord, UnreadableRecord, impacts_text, read_flat
+from tarif_common.errors import Duplicate
 from tarif_postgres import queries
 
 Q = queries.load("rated")
@@ -43,19 +43,47 @@ _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator a
 def decimals_of(record: RatedRecord, legacy_decimals: LegacyDecimals) -> int:
     """The decimals to scale a record's money with: its own, else (an older record) the
     catalog's for its currency. Amounts of zero or without a currency need none."""
-    if record.decimals is not None:
-        return record.decimals
-    if not record.currency or (record.cost == 0 and record.uncovered == 0):
+    return _scale(
+        record.decimals,
+        record.currency,
+        record.cost,
+        record.uncovered,
+        record.request_id,
+        legacy_decimals,
+    )
+
+
+def _scale(
+    decimals: int | None,
+    currency: str,
+    cost: int,
+    uncovered: int,
+    request_id: str,
+    legacy_decimals: LegacyDecimals,
+) -> int:
+    if decimals is not None:
+        return decimals
+    if not currency or (cost == 0 and uncovered == 0):
         return 0
-    found = legacy_decimals(record.currency)
+    found = legacy_decimals(currency)
     if found is None:  # stays pending (and counted) until the catalog knows the currency
-        raise UnreadableRecord(f"{record.request_id}: no decimals for {record.currency}")
+        raise UnreadableRecord(f"{request_id}: no decimals for {currency}")
     return found
 
 
-def to_row(f: dict[str, str], legacy_decimals: LegacyDecimals = _no_catalog) -> tuple[Any, ...]:
-    """One stream entry as a `rated_events` row; UnreadableRecord if it is not one."""
-    record = parse_record(f)
+_ZEROS = tuple(Decimal(0).scaleb(-decimals) for decimals in range(19))  # 0, 0.0, 0.00, ...
+
+
+def _amount(minor: int, decimals: int) -> Decimal:
+    if minor == 0 and 0 <= decimals <= 18:  # most `unc`: Decimals are immutable, share them
+        return _ZEROS[decimals]
+    return Decimal(minor).scaleb(-decimals)
+
+
+def record_row(
+    record: RatedRecord, legacy_decimals: LegacyDecimals = _no_catalog
+) -> tuple[Any, ...]:
+    """A parsed record as a `rated_events` row (`to_row` is held equal to this by tests)."""
     scale = decimals_of(record, legacy_decimals)
     return (
         record.account_id,
@@ -74,9 +102,27 @@ def to_row(f: dict[str, str], legacy_decimals: LegacyDecimals = _no_catalog) -> 
         impacts_text(record.impacts),
         record.session_id,
         record.refunded_event,
-        json.dumps(record.attributes),
+        record.attributes,
         record.reason,
     )
+
+
+def to_row(f: Mapping[str, str], legacy_decimals: LegacyDecimals = _no_catalog) -> tuple[Any, ...]:
+    """One stream entry as a `rated_events` row; UnreadableRecord if it is not one.
+
+    The ingestion's hot path: `read_flat`, not `parse_record` and `record_row` (the same row,
+    about a third of the cost)."""
+    (
+        request_id, kind, account_id, subscriber, service, rate, event_time, charged_at, units,
+        rated_units, cost, currency, decimals, impacts, uncovered, session_id, attributes,
+        refunded, reason,
+    ) = read_flat(f)  # fmt: skip
+    scale = _scale(decimals, currency, cost, uncovered, request_id, legacy_decimals)
+    return (
+        account_id, request_id, kind, subscriber, service, rate, event_time, charged_at, units,
+        rated_units, _amount(cost, scale), currency, _amount(uncovered, scale), impacts,
+        session_id, refunded, attributes, reason,
+    )  # fmt: skip
 
 
 def _month(at: datetime) -> tuple[datetime, datetime]:
@@ -106,7 +152,14 @@ async def ensure_partitions(conn: asyncpg.Connection, times: Sequence[datetime])
 
 
 class RatedIngest:
-    """The StreamIngestor handler for `tarif:{p}:rated`."""
+    """The StreamIngestor handler for `tarif:{p}:rated`.
+
+    A batch is COPYed straight into `rated_events`, one write per record, in one transaction:
+    the common case, where no record of the batch is stored yet. If one is (a replayed entry, or
+    a record twice in the batch) the primary key refuses the COPY, the transaction rolls back
+    whole, and the batch goes again through a temporary table and `INSERT ... ON CONFLICT DO
+    NOTHING`, which skips what is stored. Either way the batch commits before the entries are
+    acknowledged."""
 
     def __init__(self, pool: asyncpg.Pool, legacy_decimals: LegacyDecimals = _no_catalog) -> None:
         self._pool = pool
@@ -123,13 +176,14 @@ class RatedIngest:
             return unreadable
         async with self._pool.acquire() as conn:
             await ensure_partitions(conn, [row[6] for row in rows])
-            async with conn.transaction():
-                # COPY speaks binary, jsonb travels as text: cast on the way in
-                await conn.execute(Q.create_rated_batch)
-                await conn.copy_records_to_table("rated_batch", records=rows, columns=COLUMNS)
-                names = ", ".join(COLUMNS)
-                selected = names.replace("attributes", "attributes::jsonb")
-                await conn.execute(
-                    queries.compose(Q.move_rated_batch, columns=names, selected=selected)
-                )
+            try:
+                async with conn.transaction():
+                    await conn.copy_records_to_table("rated_events", records=rows, columns=COLUMNS)
+            except Duplicate:
+                async with conn.transaction():
+                    await conn.execute(Q.create_rated_batch)
+                    await conn.copy_records_to_table("rated_batch", records=rows, columns=COLUMNS)
+                    await conn.execute(
+                        queries.compose(Q.move_rated_batch, columns=", ".join(COLUMNS))
+                    )
         return unreadable

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
-
 from billing_batch.rated import COLUMNS, RatedIngest, ensure_partitions, to_row
 from billing_batch.streams import Entry
 from tarif_common.embedded import EmbeddedPostgres
@@ -113,15 +111,11 @@ async def measure_url(url: str, records: int, batch: int) -> Figures:
         began = time.perf_counter()
         rows = [to_row(e.fields) for e in made]
         figures.convert_seconds = time.perf_counter() - began
-        # asyncpg's own jsonb codec (binary, from text): the pool's is text-only, unfit for COPY
-        raw = await asyncpg.connect(url)
-        try:
+        async with pool.acquire() as raw:
             began = time.perf_counter()
             for copied in batches(rows, batch):
                 await raw.copy_records_to_table("rated_raw", records=copied, columns=COLUMNS)
             figures.raw_seconds = time.perf_counter() - began
-        finally:
-            await raw.close()
         async with pool.acquire() as conn:
             counted = await conn.fetchrow(Q.bench_count_rated)
         figures.ingested, figures.raw = counted["ingested"], counted["raw"]

@@ -148,3 +148,39 @@ async def test_after_losing_redis_purchases_come_back_paid_once(
     await engine.app.catalog.refresh()
     after = {b: await engine.balance("38640559200", b) for b in before}
     assert after == before
+
+
+def record(i: int) -> Entry:
+    at = str(1_795_000_000_000 + i * 1000)
+    fields = {
+        "id": f"e:q{i}", "k": "event", "acct": "q1", "sub": "38640000199", "svc": "sms",
+        "rate": "sms-std:", "t": at, "at": at, "u": "1", "ru": "1", "cost": "5", "cur": "EUR",
+        "dec": "2", "imp": "main|EUR|-5", "unc": "0", "sid": "", "attrs": '{"destination":"386"}',
+    }  # fmt: skip
+    return Entry(keys.rated_stream(0), f"{i}-0", fields)
+
+
+async def stored_by(pg: asyncpg.Pool) -> dict[str, tuple[object, ...]]:
+    """Each stored record's transaction and cost, by request id (a duplicate would fail the
+    count check below)."""
+    async with pg.acquire() as conn:
+        found = await conn.fetch("SELECT request_id, ingest_xid, cost FROM rated_events")
+    assert len(found) == len({r["request_id"] for r in found})
+    return {r["request_id"]: (r["ingest_xid"], r["cost"]) for r in found}
+
+
+async def test_a_batch_holding_stored_records_stores_the_others_once(pg: asyncpg.Pool) -> None:
+    ingest = RatedIngest(pg)
+    first = [record(i) for i in range(3)]
+    assert await ingest(first) == []
+    before = await stored_by(pg)
+    assert sorted(before) == ["e:q0", "e:q1", "e:q2"]
+    # two replayed entries, a new record, and another new one twice in the batch
+    assert await ingest([*first[1:], record(3), record(4), record(4)]) == []
+    after = await stored_by(pg)
+    assert sorted(after) == ["e:q0", "e:q1", "e:q2", "e:q3", "e:q4"]
+    assert {k: after[k] for k in before} == before  # stored once: the first write stands
+    assert after["e:q3"][0] == after["e:q4"][0] != before["e:q0"][0]  # one transaction, later
+    assert after["e:q4"][1] == Decimal("0.05")
+    assert await ingest(first) == []  # the whole batch replayed: nothing changes
+    assert await stored_by(pg) == after
