@@ -9,7 +9,7 @@ records written before they carried decimals need the catalog (`legacy_decimals`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ import asyncpg
 
 from billing_batch.streams import Entry
 from tarif_balances.records import RatedRecord, UnreadableRecord, impacts_text, read_flat
-from tarif_common.errors import Duplicate
+from tarif_common.errors import DatabaseError, Duplicate
 from tarif_postgres import queries
 
 Q = queries.load("rated")
@@ -38,6 +38,7 @@ COLUMNS = [
     "session_id", "refunded", "attributes", "reason",
 ]  # fmt: skip
 _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator at a time
+_NO_PARTITION = "23514"  # check_violation: "no partition of relation ... found for row"
 
 
 def decimals_of(record: RatedRecord, legacy_decimals: LegacyDecimals) -> int:
@@ -125,16 +126,24 @@ def to_row(f: Mapping[str, str], legacy_decimals: LegacyDecimals = _no_catalog) 
     )  # fmt: skip
 
 
-def _month(at: datetime) -> tuple[datetime, datetime]:
-    start = datetime(at.year, at.month, 1, tzinfo=UTC)
-    end = datetime(at.year + (at.month == 12), at.month % 12 + 1, 1, tzinfo=UTC)
+def _month(year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
     return start, end
 
 
+def _months(times: Iterable[datetime]) -> set[tuple[int, int]]:
+    return {(t.year, t.month) for t in (at.astimezone(UTC) for at in times)}
+
+
 async def ensure_partitions(conn: asyncpg.Connection, times: Sequence[datetime]) -> None:
-    months = {_month(t.astimezone(UTC)) for t in times}
+    """Create the monthly partitions of `times` that do not exist yet."""
+    await _ensure_months(conn, _months(times))
+
+
+async def _ensure_months(conn: asyncpg.Connection, months: set[tuple[int, int]]) -> None:
     existing = {r["relname"] for r in await conn.fetch(Q.rated_partitions)}
-    for start, end in sorted(months):
+    for start, end in sorted(_month(year, month) for year, month in months):
         name = f"rated_events_{start:%Y_%m}"
         if name in existing:
             continue
@@ -159,11 +168,13 @@ class RatedIngest:
     a record twice in the batch) the primary key refuses the COPY, the transaction rolls back
     whole, and the batch goes again through a temporary table and `INSERT ... ON CONFLICT DO
     NOTHING`, which skips what is stored. Either way the batch commits before the entries are
-    acknowledged."""
+    acknowledged. The months whose partitions exist are remembered (no catalog query per batch);
+    a partition dropped since is created again, as for a new month."""
 
     def __init__(self, pool: asyncpg.Pool, legacy_decimals: LegacyDecimals = _no_catalog) -> None:
         self._pool = pool
         self._legacy_decimals = legacy_decimals
+        self._months: set[tuple[int, int]] = set()  # whose partitions exist: no catalog query
 
     async def __call__(self, entries: Sequence[Entry]) -> list[Entry]:
         rows, unreadable = [], []
@@ -174,16 +185,31 @@ class RatedIngest:
                 unreadable.append(entry)
         if not rows:
             return unreadable
+        months = _months(row[6] for row in rows)
         async with self._pool.acquire() as conn:
-            await ensure_partitions(conn, [row[6] for row in rows])
+            if not months <= self._months:
+                await _ensure_months(conn, months)
+                self._months |= months
             try:
-                async with conn.transaction():
-                    await conn.copy_records_to_table("rated_events", records=rows, columns=COLUMNS)
-            except Duplicate:
-                async with conn.transaction():
-                    await conn.execute(Q.create_rated_batch)
-                    await conn.copy_records_to_table("rated_batch", records=rows, columns=COLUMNS)
-                    await conn.execute(
-                        queries.compose(Q.move_rated_batch, columns=", ".join(COLUMNS))
-                    )
+                await _store(conn, rows)
+            except DatabaseError as exc:
+                if exc.sqlstate != _NO_PARTITION:
+                    raise
+                # a partition known to exist was dropped since (an archived month): as for a
+                # month never seen, create it again
+                self._months.clear()
+                await _ensure_months(conn, months)
+                self._months |= months
+                await _store(conn, rows)
         return unreadable
+
+
+async def _store(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table("rated_events", records=rows, columns=COLUMNS)
+    except Duplicate:
+        async with conn.transaction():
+            await conn.execute(Q.create_rated_batch)
+            await conn.copy_records_to_table("rated_batch", records=rows, columns=COLUMNS)
+            await conn.execute(queries.compose(Q.move_rated_batch, columns=", ".join(COLUMNS)))

@@ -184,3 +184,12 @@ async def test_a_batch_holding_stored_records_stores_the_others_once(pg: asyncpg
     assert after["e:q4"][1] == Decimal("0.05")
     assert await ingest(first) == []  # the whole batch replayed: nothing changes
     assert await stored_by(pg) == after
+
+
+async def test_a_dropped_partition_is_created_again(pg: asyncpg.Pool) -> None:
+    ingest = RatedIngest(pg)  # remembers which months have a partition
+    assert await ingest([record(0)]) == []
+    async with pg.acquire() as conn:
+        await conn.execute("DROP TABLE rated_events_2026_11")  # an archived month, say
+    assert await ingest([record(1)]) == []
+    assert sorted(await stored_by(pg)) == ["e:q1"]
