@@ -15,7 +15,7 @@ up in the catalog (billing_batch does).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -65,6 +65,8 @@ class RecordKind(StrEnum):
 
 
 _KINDS = frozenset(kind.value for kind in RecordKind)
+# What json.loads runs on a text, from its start (an attribute typeshed does not declare).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class UnreadableRecord(ValueError):
@@ -172,7 +174,12 @@ def read_flat(fields: Mapping[str, str]) -> FlatRecord:
         if kind not in _KINDS:
             raise ValueError(kind)
         text = fields["attrs"]
-        attributes = json.loads(text) if text else {}
+        if text[:1] == "{":  # json.loads' own scanner, without its checks around a bare object
+            attributes, end = _scan_json(text, 0)
+            if end != len(text):  # whatever follows the object: let json.loads judge it
+                attributes = json.loads(text)
+        else:
+            attributes = json.loads(text) if text else {}
         if not isinstance(attributes, dict):
             attributes = {}
         dec = fields.get("dec", "")
@@ -189,5 +196,5 @@ def read_flat(fields: Mapping[str, str]) -> FlatRecord:
             int(fields["cost"]), fields["cur"], decimals, impacts, int(fields["unc"]),
             fields["sid"], attributes, fields.get("ref", ""), fields.get("reason", ""),
         )  # fmt: skip
-    except (KeyError, ValueError, OverflowError, TypeError):
+    except (KeyError, ValueError, OverflowError, TypeError, StopIteration):
         return flat(parse_record(fields))
