@@ -9,6 +9,7 @@ records written before they carried decimals need the catalog (`legacy_decimals`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,6 +40,8 @@ COLUMNS = [
 ]  # fmt: skip
 _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator at a time
 _NO_PARTITION = "23514"  # check_violation: "no partition of relation ... found for row"
+_SLICE = 100  # records converted between two turns of the event loop while parts are stored
+_PARTS_AT_ONCE = 2  # parts of a batch stored together (connections taken from the pool)
 
 
 def decimals_of(record: RatedRecord, legacy_decimals: LegacyDecimals) -> int:
@@ -169,29 +172,65 @@ class RatedIngest:
     whole, and the batch goes again through a temporary table and `INSERT ... ON CONFLICT DO
     NOTHING`, which skips what is stored. Either way the batch commits before the entries are
     acknowledged. The months whose partitions exist are remembered (no catalog query per batch);
-    a partition dropped since is created again, as for a new month."""
+    a partition dropped since is created again, as for a new month.
 
-    def __init__(self, pool: asyncpg.Pool, legacy_decimals: LegacyDecimals = _no_catalog) -> None:
+    A batch of more than `part` records is stored in parts, each on its own connection and in
+    its own transaction, two at a time: Postgres stores a part while the next is converted. If
+    a part fails, the call fails and every entry stays pending; the parts that committed are
+    skipped when the entries come again (the primary key, as for any replay)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        legacy_decimals: LegacyDecimals = _no_catalog,
+        *,
+        part: int = 1_000,
+    ) -> None:
         self._pool = pool
         self._legacy_decimals = legacy_decimals
+        self._part = part
         self._months: set[tuple[int, int]] = set()  # whose partitions exist: no catalog query
 
     async def __call__(self, entries: Sequence[Entry]) -> list[Entry]:
-        rows, unreadable = [], []
-        for entry in entries:
-            try:
-                rows.append(to_row(entry.fields, self._legacy_decimals))
-            except (UnreadableRecord, ArithmeticError):
-                unreadable.append(entry)
-        if not rows:
-            return unreadable
+        unreadable: list[Entry] = []
+        stores: list[asyncio.Task[None]] = []
+        try:
+            for start in range(0, len(entries), self._part):
+                rows = []
+                for i, entry in enumerate(entries[start : start + self._part]):
+                    if stores and i % _SLICE == 0:
+                        await asyncio.sleep(0)  # the parts started go on talking to Postgres
+                    try:
+                        rows.append(to_row(entry.fields, self._legacy_decimals))
+                    except (UnreadableRecord, ArithmeticError):
+                        unreadable.append(entry)
+                if not rows:
+                    continue
+                running = [task for task in stores if not task.done()]
+                if len(running) >= _PARTS_AT_ONCE:  # a bounded share of the pool
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if any(t.done() and not t.cancelled() and t.exception() for t in stores):
+                    break  # the call fails below: storing more would be in vain
+                stores.append(asyncio.create_task(self._store(rows)))
+                await asyncio.sleep(0)
+        except BaseException:
+            for task in stores:
+                task.cancel()
+            await asyncio.gather(*stores, return_exceptions=True)
+            raise
+        for outcome in await asyncio.gather(*stores, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome  # the entries stay pending; parts committed replay as no-ops
+        return unreadable
+
+    async def _store(self, rows: list[tuple[Any, ...]]) -> None:
         months = _months(row[6] for row in rows)
         async with self._pool.acquire() as conn:
             if not months <= self._months:
                 await _ensure_months(conn, months)
                 self._months |= months
             try:
-                await _store(conn, rows)
+                await _copy(conn, rows)
             except DatabaseError as exc:
                 if exc.sqlstate != _NO_PARTITION:
                     raise
@@ -200,11 +239,10 @@ class RatedIngest:
                 self._months.clear()
                 await _ensure_months(conn, months)
                 self._months |= months
-                await _store(conn, rows)
-        return unreadable
+                await _copy(conn, rows)
 
 
-async def _store(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+async def _copy(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
     try:
         async with conn.transaction():
             await conn.copy_records_to_table("rated_events", records=rows, columns=COLUMNS)

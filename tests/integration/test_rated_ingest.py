@@ -14,6 +14,7 @@ from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry, StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
+from tarif_common.errors import DatabaseError
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.harness import Engine, account, eur, ts
 from tests.integration.notifier_harness import eventually, running_batch
@@ -169,8 +170,11 @@ async def stored_by(pg: asyncpg.Pool) -> dict[str, tuple[object, ...]]:
     return {r["request_id"]: (r["ingest_xid"], r["cost"]) for r in found}
 
 
-async def test_a_batch_holding_stored_records_stores_the_others_once(pg: asyncpg.Pool) -> None:
-    ingest = RatedIngest(pg)
+@pytest.mark.parametrize("part", [1_000, 2])  # a batch in one COPY; in parts of 2, together
+async def test_a_batch_holding_stored_records_stores_the_others_once(
+    pg: asyncpg.Pool, part: int
+) -> None:
+    ingest = RatedIngest(pg, part=part)
     first = [record(i) for i in range(3)]
     assert await ingest(first) == []
     before = await stored_by(pg)
@@ -193,3 +197,15 @@ async def test_a_dropped_partition_is_created_again(pg: asyncpg.Pool) -> None:
         await conn.execute("DROP TABLE rated_events_2026_11")  # an archived month, say
     assert await ingest([record(1)]) == []
     assert sorted(await stored_by(pg)) == ["e:q1"]
+
+
+async def test_a_part_refused_leaves_the_batch_pending_and_a_replay_stores_each_once(
+    pg: asyncpg.Pool,
+) -> None:
+    ingest = RatedIngest(pg, part=2)
+    refused = Entry(record(2).stream, "2-0", record(2).fields | {"sub": "nul\x00"})
+    with pytest.raises(DatabaseError):  # Postgres text holds no NUL: that part fails
+        await ingest([record(0), record(1), refused])
+    assert sorted(await stored_by(pg)) == ["e:q0", "e:q1"]  # the other part committed
+    assert await ingest([record(0), record(1), record(2)]) == []  # the entries, read again
+    assert sorted(await stored_by(pg)) == ["e:q0", "e:q1", "e:q2"]
