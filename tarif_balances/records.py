@@ -4,7 +4,8 @@ One record per charging step that moved a balance or charged money (and one per 
 or adjustment); every balance movement is in exactly one record's `imp`, written in the same
 script that moves it. `lib.lua`'s `add_record` is the only writer; `FIELDS` names and explains
 every field (docs/architecture.md shows the same table, and a test holds the two together);
-`parse_record` reads an entry into a typed `RatedRecord`.
+`parse_record` reads an entry into a typed `RatedRecord`; `read_flat` gives the same values as a
+plain tuple for bulk readers (billing_batch's ingestion), held equal to `parse_record` by tests.
 
 A record carries the decimals of its currency (`dec`), so a reader needs no catalog. Records
 written before `dec` existed have none: `decimals` is None, and the reader must look the currency
@@ -14,11 +15,11 @@ up in the catalog (billing_batch does).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from tarif_balances.model import Impact
 from tarif_common.keys import ms_time
@@ -61,6 +62,11 @@ class RecordKind(StrEnum):
     EXPIRED = "expired"
     REFUND = "refund"
     ADJUST = "adjust"
+
+
+_KINDS = frozenset(kind.value for kind in RecordKind)
+# What json.loads runs on a text, from its start (an attribute typeshed does not declare).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class UnreadableRecord(ValueError):
@@ -137,3 +143,58 @@ def parse_record(fields: Mapping[str, str]) -> RatedRecord:
         )
     except (ValueError, OverflowError) as exc:  # JSONDecodeError is a ValueError
         raise UnreadableRecord(f"rated record {fields.get('id')!r}: {exc}") from exc
+
+
+# A record as `read_flat` gives it: RatedRecord's fields in their order, the kind as its text and
+# the impacts as their text (`impacts_text`).
+FlatRecord: TypeAlias = tuple[
+    str, str, str, str, str, str, datetime, datetime, int, int, int, str, int | None, str, int,
+    str, dict[str, Any], str, str,
+]  # fmt: skip
+
+
+def flat(record: RatedRecord) -> FlatRecord:
+    """A parsed record in the form `read_flat` gives (what `read_flat` is tested against)."""
+    return (
+        record.request_id, record.kind.value, record.account_id, record.subscriber,
+        record.service, record.rate, record.event_time, record.charged_at, record.units,
+        record.rated_units, record.cost, record.currency, record.decimals,
+        impacts_text(record.impacts), record.uncovered, record.session_id, record.attributes,
+        record.refunded_event, record.reason,
+    )  # fmt: skip
+
+
+def read_flat(fields: Mapping[str, str]) -> FlatRecord:
+    """`flat(parse_record(fields))` without building the dataclass and the impacts: the same
+    values (tests compare the two over generated entries) at a fraction of the cost, for
+    ingestion in bulk. Whatever it cannot read goes through `parse_record`, so an unreadable
+    entry raises parse_record's UnreadableRecord."""
+    try:
+        kind = fields["k"]
+        if kind not in _KINDS:
+            raise ValueError(kind)
+        text = fields["attrs"]
+        if text[:1] == "{":  # json.loads' own scanner, without its checks around a bare object
+            attributes, end = _scan_json(text, 0)
+            if end != len(text):  # whatever follows the object: let json.loads judge it
+                attributes = json.loads(text)
+        else:
+            attributes = json.loads(text) if text else {}
+        if not isinstance(attributes, dict):
+            attributes = {}
+        dec = fields.get("dec", "")
+        decimals = int(dec) if dec != "" else None
+        if decimals is not None and not 0 <= decimals <= 18:
+            raise ValueError(dec)
+        impacts = fields["imp"]
+        if impacts:  # as impacts_text(_impacts(...)) writes them: amounts as int() reads them
+            parts = [part.split("|") for part in impacts.split(",")]
+            impacts = ",".join([f"{b}|{r}|{int(amount)}" for b, r, amount in parts])
+        return (
+            fields["id"], kind, fields["acct"], fields["sub"], fields["svc"], fields["rate"],
+            ms_time(fields["t"]), ms_time(fields["at"]), int(fields["u"]), int(fields["ru"]),
+            int(fields["cost"]), fields["cur"], decimals, impacts, int(fields["unc"]),
+            fields["sid"], attributes, fields.get("ref", ""), fields.get("reason", ""),
+        )  # fmt: skip
+    except (KeyError, ValueError, OverflowError, TypeError, StopIteration):
+        return flat(parse_record(fields))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 PREFIX = "tarif"
 
@@ -31,9 +31,19 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ms_time(raw: str) -> datetime:
-    """A stream field holding Unix milliseconds (the engine's `t`, `at`) as an aware datetime."""
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
+    """A stream field holding Unix milliseconds (the engine's `t`, `at`) as an aware datetime.
+
+    Integer arithmetic (not `fromtimestamp(ms / 1000)`): exact to the millisecond at any date,
+    and a time out of range is a ValueError like any malformed one (fromtimestamp raised an
+    OSError for some, which a retry loop takes for a lost connection and retries forever)."""
+    try:
+        return _EPOCH + timedelta(0, 0, 0, int(raw))  # (days, seconds, microseconds, milliseconds)
+    except OverflowError as exc:
+        raise ValueError(f"time {raw} ms is out of range") from exc
 
 
 # Stream of usage events that could not be rated (unknown subscriber, service, rating field or

@@ -10,6 +10,7 @@ An applied file must never change: its checksum is recorded and checked on every
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -99,6 +100,19 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     return applied_now
 
 
+_JSONB_VERSION = b"\x01"  # the first byte of jsonb's binary format
+
+
+def _jsonb_binary(value: Any) -> bytes:
+    return _JSONB_VERSION + json.dumps(value).encode()
+
+
+def _jsonb_value(data: bytes) -> Any:
+    if data[:1] != _JSONB_VERSION:
+        raise ValueError(f"unknown jsonb binary format version {data[:1]!r}")
+    return json.loads(data[1:])
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections exchange `jsonb` and `json` (what json_agg returns) as Python
     objects.
@@ -113,12 +127,17 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
             await conn.execute("ROLLBACK")
 
     async def init(conn: asyncpg.Connection) -> None:
-        import json
-
-        for name in ("jsonb", "json"):
-            await conn.set_type_codec(
-                name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-            )
+        # jsonb in binary, so COPY (binary only in asyncpg) can write jsonb columns
+        await conn.set_type_codec(
+            "jsonb",
+            encoder=_jsonb_binary,
+            decoder=_jsonb_value,
+            schema="pg_catalog",
+            format="binary",
+        )
+        await conn.set_type_codec(
+            "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
 
     pool: asyncpg.Pool = await asyncpg.create_pool(
         url,

@@ -15,11 +15,10 @@ CREATE TABLE IF NOT EXISTS {partition} PARTITION OF rated_events
 FOR VALUES FROM ('{start}') TO ('{end}');
 
 -- name: create_rated_batch
--- A temporary table for one batch, dropped on commit; attributes as text (COPY sends jsonb as text).
+-- A temporary table for a batch holding records stored before (see move_rated_batch), dropped on commit.
 CREATE TEMPORARY TABLE rated_batch (LIKE rated_events INCLUDING DEFAULTS) ON COMMIT DROP;
-ALTER TABLE rated_batch ALTER COLUMN attributes TYPE text;
 
 -- name: move_rated_batch
--- Moves the batch into rated_events; records stored before are skipped. Slots from code: {columns} the COPY's column list (rated.COLUMNS), {selected} the same with attributes cast to jsonb
-INSERT INTO rated_events ({columns}) SELECT {selected} FROM rated_batch
+-- Moves the batch into rated_events; records stored before are skipped. Slots from code: {columns} the COPY's column list (rated.COLUMNS)
+INSERT INTO rated_events ({columns}) SELECT {columns} FROM rated_batch
 ON CONFLICT DO NOTHING;

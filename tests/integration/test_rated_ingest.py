@@ -14,6 +14,7 @@ from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry, StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
+from tarif_common.errors import DatabaseError
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.harness import Engine, account, eur, ts
 from tests.integration.notifier_harness import eventually, running_batch
@@ -148,3 +149,63 @@ async def test_after_losing_redis_purchases_come_back_paid_once(
     await engine.app.catalog.refresh()
     after = {b: await engine.balance("38640559200", b) for b in before}
     assert after == before
+
+
+def record(i: int) -> Entry:
+    at = str(1_795_000_000_000 + i * 1000)
+    fields = {
+        "id": f"e:q{i}", "k": "event", "acct": "q1", "sub": "38640000199", "svc": "sms",
+        "rate": "sms-std:", "t": at, "at": at, "u": "1", "ru": "1", "cost": "5", "cur": "EUR",
+        "dec": "2", "imp": "main|EUR|-5", "unc": "0", "sid": "", "attrs": '{"destination":"386"}',
+    }  # fmt: skip
+    return Entry(keys.rated_stream(0), f"{i}-0", fields)
+
+
+async def stored_by(pg: asyncpg.Pool) -> dict[str, tuple[object, ...]]:
+    """Each stored record's transaction and cost, by request id (a duplicate would fail the
+    count check below)."""
+    async with pg.acquire() as conn:
+        found = await conn.fetch("SELECT request_id, ingest_xid, cost FROM rated_events")
+    assert len(found) == len({r["request_id"] for r in found})
+    return {r["request_id"]: (r["ingest_xid"], r["cost"]) for r in found}
+
+
+@pytest.mark.parametrize("part", [1_000, 2])  # a batch in one COPY; in parts of 2, together
+async def test_a_batch_holding_stored_records_stores_the_others_once(
+    pg: asyncpg.Pool, part: int
+) -> None:
+    ingest = RatedIngest(pg, part=part)
+    first = [record(i) for i in range(3)]
+    assert await ingest(first) == []
+    before = await stored_by(pg)
+    assert sorted(before) == ["e:q0", "e:q1", "e:q2"]
+    # two replayed entries, a new record, and another new one twice in the batch
+    assert await ingest([*first[1:], record(3), record(4), record(4)]) == []
+    after = await stored_by(pg)
+    assert sorted(after) == ["e:q0", "e:q1", "e:q2", "e:q3", "e:q4"]
+    assert {k: after[k] for k in before} == before  # stored once: the first write stands
+    assert after["e:q3"][0] == after["e:q4"][0] != before["e:q0"][0]  # one transaction, later
+    assert after["e:q4"][1] == Decimal("0.05")
+    assert await ingest(first) == []  # the whole batch replayed: nothing changes
+    assert await stored_by(pg) == after
+
+
+async def test_a_dropped_partition_is_created_again(pg: asyncpg.Pool) -> None:
+    ingest = RatedIngest(pg)  # remembers which months have a partition
+    assert await ingest([record(0)]) == []
+    async with pg.acquire() as conn:
+        await conn.execute("DROP TABLE rated_events_2026_11")  # an archived month, say
+    assert await ingest([record(1)]) == []
+    assert sorted(await stored_by(pg)) == ["e:q1"]
+
+
+async def test_a_part_refused_leaves_the_batch_pending_and_a_replay_stores_each_once(
+    pg: asyncpg.Pool,
+) -> None:
+    ingest = RatedIngest(pg, part=2)
+    refused = Entry(record(2).stream, "2-0", record(2).fields | {"sub": "nul\x00"})
+    with pytest.raises(DatabaseError):  # Postgres text holds no NUL: that part fails
+        await ingest([record(0), record(1), refused])
+    assert sorted(await stored_by(pg)) == ["e:q0", "e:q1"]  # the other part committed
+    assert await ingest([record(0), record(1), record(2)]) == []  # the entries, read again
+    assert sorted(await stored_by(pg)) == ["e:q0", "e:q1", "e:q2"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from tarif_balances.model import Impact
 from tarif_balances.records import (
@@ -15,9 +17,12 @@ from tarif_balances.records import (
     RatedRecord,
     RecordKind,
     UnreadableRecord,
+    flat,
     impacts_text,
     parse_record,
+    read_flat,
 )
+from tests.unit.balances.record_entries import entries
 
 ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
 
@@ -94,3 +99,35 @@ def test_the_architecture_page_documents_every_field_as_defined() -> None:
     section = text[text.index("### Rated record") : text.index("## The atomic step")]
     rows = re.findall(r"^\| `(\w+)` \| (.+) \|$", section, re.MULTILINE)
     assert {name: meaning.replace("\\|", "|") for name, meaning in rows} == dict(FIELDS)
+
+
+def outcome(read: Callable[[], object]) -> tuple[str, str]:
+    """What a reader gave, compared exactly: the value's repr (so 0.00 is not 0 and every type
+    counts) or the error's type and message."""
+    try:
+        return "read", repr(read())
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None)
+@given(entries())
+def test_read_flat_gives_what_parse_record_gives(fields: dict[str, str]) -> None:
+    assert outcome(lambda: read_flat(fields)) == outcome(lambda: flat(parse_record(fields)))
+
+
+def test_read_flat_reads_a_record_as_add_record_writes_it() -> None:
+    assert read_flat(EVENT) == flat(parse_record(EVENT))
+    assert read_flat(EVENT)[:3] == ("e:x1", "event", "a1")
+    assert read_flat(EVENT)[13] == "free|sms_count|-1,o1/main|BHD|-15"
+    with pytest.raises(UnreadableRecord, match="without t"):
+        read_flat({k: v for k, v in EVENT.items() if k != "t"})
+
+
+def test_times_are_exact_milliseconds_and_out_of_range_is_unreadable() -> None:
+    last = EVENT | {"t": "253402300799999"}  # 9999-12-31 23:59:59.999
+    assert parse_record(last).event_time == datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    for beyond in ("253402300800000", str(10**20), str(-(10**20))):
+        with pytest.raises(UnreadableRecord, match="out of range"):
+            parse_record(EVENT | {"t": beyond})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from billing_batch.rated import COLUMNS, to_row
-from tarif_balances.records import UnreadableRecord
+from billing_batch.rated import COLUMNS, LegacyDecimals, record_row, to_row
+from tarif_balances.records import UnreadableRecord, parse_record
+from tests.unit.balances.record_entries import entries
 
 RECORD = {
     "id": "s:c1#2", "k": "end", "acct": "a1", "sub": "38640", "svc": "voice", "rate": "v:39",
@@ -63,5 +67,25 @@ def test_the_row_keeps_what_the_record_says() -> None:
     assert (row["session_id"], row["refunded"], row["attributes"]) == (
         "c1",
         "x",
-        '{"destination": "39"}',
+        {"destination": "39"},
+    )
+
+
+def outcome(read: Callable[[], object]) -> tuple[str, str]:
+    """A row compared exactly (repr: 0.00 is not 0, every type counts), or the error."""
+    try:
+        return "row", repr(read())
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None)
+@given(entries(), st.sampled_from([None, catalog]))
+def test_the_fast_row_is_the_row_of_the_parsed_record(
+    fields: dict[str, str], legacy: LegacyDecimals | None
+) -> None:
+    known = legacy or (lambda currency: None)
+    assert outcome(lambda: to_row(fields, known)) == outcome(
+        lambda: record_row(parse_record(fields), known)
     )
