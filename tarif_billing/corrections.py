@@ -26,6 +26,7 @@ from tarif_billing.postings import Posting, post
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
+from tarif_postgres.queries import arrays
 
 B = queries.load("bills")
 Q = queries.load("invoices")
@@ -182,7 +183,7 @@ async def credit_note(
     seq = await conn.fetchval(Q.allocate_numbers, ctx.credit_note_series, 1)
     number = f"{ctx.credit_note_series}-{seq:06d}"
     issue_date = ctx.issued_at.astimezone(ZoneInfo(bill["time_zone"])).date()
-    columns: list[Any] = [
+    note: list[Any] = [
         "credit_note",
         bill["id"],
         bill["billing_profile_id"],
@@ -209,7 +210,7 @@ async def credit_note(
         None,
         json.dumps([f"Corrects invoice {invoice['number']}"]),
     ]
-    (row,) = await conn.fetch(Q.insert_invoices, *[[value] for value in columns])
+    (row,) = await conn.fetch(Q.insert_invoices, *arrays([note], 25))
     note_id: int = row["id"]
     await store_lines(conn, [(note_id, draft)])
     await conn.execute(Q.settle_credit_note, note_id)

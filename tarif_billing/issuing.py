@@ -35,6 +35,7 @@ from tarif_billing.parties import buyer_party
 from tarif_billing.postings import Posting, post
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
+from tarif_postgres.queries import arrays
 
 log = logging.getLogger(__name__)
 Q = queries.load("invoices")
@@ -240,7 +241,7 @@ async def _store(
     again = [p for p in prepared if p.bill.invoice_id is not None]
     ids: dict[int, int] = {}
     if fresh:
-        columns: list[list[Any]] = [[] for _ in range(25)]
+        invoices: list[list[Any]] = []
         for p in fresh:
             d = p.draft
             row = [
@@ -270,9 +271,8 @@ async def _store(
                 p.owner_profile if p.transferred else None,
                 json.dumps(p.notes),
             ]
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        rows = await conn.fetch(Q.insert_invoices, *columns)
+            invoices.append(row)
+        rows = await conn.fetch(Q.insert_invoices, *arrays(invoices, 25))
         for r in rows:
             ids[r["bill_id"]] = r["id"]
     for p in again:
@@ -328,8 +328,8 @@ async def _store(
 
 async def store_lines(conn: TarifConnection, drafts: list[tuple[int, Draft | None]]) -> None:
     """The drafts' lines and VAT rows (amounts sent as text, see the queries)."""
-    lines: list[list[Any]] = [[] for _ in range(14)]
-    taxes: list[list[Any]] = [[] for _ in range(6)]
+    lines: list[list[Any]] = []
+    taxes: list[list[Any]] = []
     for invoice_id, d in drafts:
         assert d is not None
         for x in d.lines:
@@ -350,39 +350,36 @@ async def store_lines(conn: TarifConnection, drafts: list[tuple[int, Draft | Non
                 x.period_start,
                 x.period_end,
             ]
-            for column, value in zip(lines, row, strict=True):
-                column.append(value)
+            lines.append(row)
         for t in d.taxes:
             reason = d.exemptions.get((t.category, t.rate.normalize()), "")
-            row = [invoice_id, t.category, str(t.rate), str(t.taxable), str(t.tax), reason]
-            for column, value in zip(taxes, row, strict=True):
-                column.append(value)
-    if lines[0]:
-        await conn.execute(Q.insert_invoice_lines, *lines)
-    if taxes[0]:
-        await conn.execute(Q.insert_invoice_taxes, *taxes)
+            taxes.append([invoice_id, t.category, str(t.rate), str(t.taxable), str(t.tax), reason])
+    if lines:
+        await conn.execute(Q.insert_invoice_lines, *arrays(lines, 14))
+    if taxes:
+        await conn.execute(Q.insert_invoice_taxes, *arrays(taxes, 6))
 
 
 async def _tax_items(conn: TarifConnection, prepared: list[_Prepared]) -> None:
     """The VAT of each issued invoice also goes on its bill, one item per tax and rate."""
-    columns: list[list[Any]] = [[], [], [], [], []]
+    items: list[list[Any]] = []
     for p in prepared:
         if p.draft is None:
             continue
         for name, t in tax_names(p.draft):
             rate = f"{t.rate.normalize():f}"
             label = f"VAT {rate} %" + ("" if t.category == "S" else f" ({t.category})")
-            row = [
-                p.bill.bill_id,
-                f"tax:{name}:{t.category}:{rate}",
-                label,
-                str(t.tax),
-                None if name == TRANSFER_TAX.name else name,
-            ]
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-    if columns[0]:
-        await conn.execute(B.insert_tax_items, *columns)
+            items.append(
+                [
+                    p.bill.bill_id,
+                    f"tax:{name}:{t.category}:{rate}",
+                    label,
+                    str(t.tax),
+                    None if name == TRANSFER_TAX.name else name,
+                ]
+            )
+    if items:
+        await conn.execute(B.insert_tax_items, *arrays(items, 5))
 
 
 async def _post(conn: TarifConnection, prepared: list[_Prepared], issued: list[Issued]) -> None:

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tarif_billing.cycles import cycle_at, next_cycle
+from tarif_billing.cycles import Cycle, cycle_at, next_cycle
 from tarif_billing.profiles import cycle_rule
 from tarif_common.errors import InvalidRequest
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
+from tarif_postgres.queries import arrays
 
 log = logging.getLogger(__name__)
 B = queries.load("bills")
@@ -26,7 +27,7 @@ async def open_bills(
 ) -> int:
     """Give profiles without bills their active and inactive ones; returns how many profiles."""
     rows = await conn.fetch(B.profiles_without_bills, profile_ids, limit)
-    columns: list[list[Any]] = [[] for _ in range(7)]
+    bills: list[list[Any]] = []
     for row in rows:
         try:
             rule = cycle_rule(row)
@@ -35,17 +36,14 @@ async def open_bills(
             continue
         first = cycle_at(rule, min(row["opened_at"], at))
         for status, cycle in (("active", first), ("inactive", next_cycle(rule, first))):
-            values = [
-                row["id"],
-                row["customer_id"],
-                status,
-                row["currency"],
-                cycle.start,
-                cycle.end,
-                "cycle",
-            ]
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-    if columns[0]:
-        await conn.execute(B.insert_bills, *columns)
+            bills.append(bill_row(row["id"], row["customer_id"], status, row["currency"], cycle))
+    if bills:
+        await conn.execute(B.insert_bills, *arrays(bills, 7))
     return len(rows)
+
+
+def bill_row(
+    profile_id: int, customer_id: int, status: str, currency: str, cycle: Cycle
+) -> list[Any]:
+    """One cycle's bill as `insert_bills` takes it."""
+    return [profile_id, customer_id, status, currency, cycle.start, cycle.end, "cycle"]

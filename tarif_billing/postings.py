@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tarif_billing import journal
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
+from tarif_postgres.queries import arrays
 
 Q = queries.load("invoices")
 
@@ -37,10 +37,9 @@ async def post(conn: TarifConnection, postings: Sequence[Posting]) -> None:
         [p.currency for p in postings],
     )
     ids = sorted(r["id"] for r in rows)
-    cols: list[list[Any]] = [[], [], [], [], []]
-    for txn, p in zip(ids, postings, strict=True):
-        for leg in p.legs:
-            row = [txn, leg.account, leg.billing_profile_id, str(leg.debit), str(leg.credit)]
-            for column, value in zip(cols, row, strict=True):
-                column.append(value)
-    await conn.execute(Q.insert_journal_lines, *cols)
+    legs = [
+        [txn, leg.account, leg.billing_profile_id, str(leg.debit), str(leg.credit)]
+        for txn, p in zip(ids, postings, strict=True)
+        for leg in p.legs
+    ]
+    await conn.execute(Q.insert_journal_lines, *arrays(legs, 5))

@@ -24,11 +24,12 @@ from tarif_billing.document import Document
 from tarif_billing.documents import load_document
 from tarif_billing.fees import Discount, Purchase, Timing, take_fees
 from tarif_billing.issuing import BilledBill, IssueContext, Issued, issue_invoices
-from tarif_billing.opening import open_bills
+from tarif_billing.opening import bill_row, open_bills
 from tarif_billing.profiles import cycle_rule, period_after
 from tarif_common.errors import Conflict, NotFound
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
+from tarif_postgres.queries import arrays
 
 B = queries.load("bills")
 INV = queries.load("invoices")
@@ -232,8 +233,6 @@ async def _bill(
         )
         for p in plans
     ]
-    if preview:
-        ctx = replace(ctx, series="PREVIEW")
     return await issue_invoices(conn, bills, ctx, preview=preview)
 
 
@@ -312,8 +311,8 @@ async def _take_fees(conn: TarifConnection, plans: list[_Plan], facts: BillingFa
         return
     codes = sorted({d["id"] for r in rows for d in _discounts(r) if d["source"] == "coupon"})
     cycles = {r["code"]: r["cycles"] for r in await conn.fetch(B.coupon_cycles, codes)}
-    items: list[list[Any]] = [[] for _ in range(11)]
-    marks: list[list[Any]] = [[], [], []]
+    items: list[list[Any]] = []
+    marks: list[list[Any]] = []
     for r in rows:
         plan = by_profile[r["billing_profile_id"]]
         purchase = Purchase(
@@ -354,17 +353,13 @@ async def _take_fees(conn: TarifConnection, plans: list[_Plan], facts: BillingFa
                 line.period_start,
                 line.period_end,
             ]
-            for column, value in zip(items, values, strict=True):
-                column.append(value)
+            items.append(values)
         if taking.billed_through is not None:
-            for column, value in zip(
-                marks, [r["id"], taking.billed_through, taking.fee_cycles], strict=True
-            ):
-                column.append(value)
-    if items[0]:
-        await conn.execute(B.insert_fee_items, *items)
-    if marks[0]:
-        await conn.execute(B.mark_purchases_billed, *marks)
+            marks.append([r["id"], taking.billed_through, taking.fee_cycles])
+    if items:
+        await conn.execute(B.insert_fee_items, *arrays(items, 11))
+    if marks:
+        await conn.execute(B.mark_purchases_billed, *arrays(marks, 3))
 
 
 def _discounts(row: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -379,19 +374,12 @@ async def _move_cycles(conn: TarifConnection, plans: list[_Plan]) -> None:
     await conn.execute(
         B.activate_bills, [p.row["next_id"] for p in prepared], [p.next.end for p in prepared]
     )
-    columns: list[list[Any]] = [[] for _ in range(7)]
-    for p in plans:
-        new = [] if p.row["next_id"] else [("active", p.next)]
-        for status, cycle in [*new, ("inactive", p.after)]:
-            values = [
-                p.profile_id,
-                p.row["customer_id"],
-                status,
-                p.currency,
-                cycle.start,
-                cycle.end,
-                "cycle",
-            ]
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-    await conn.execute(B.insert_bills, *columns)
+    bills = [
+        bill_row(p.profile_id, p.row["customer_id"], status, p.currency, cycle)
+        for p in plans
+        for status, cycle in [
+            *([] if p.row["next_id"] else [("active", p.next)]),
+            ("inactive", p.after),
+        ]
+    ]
+    await conn.execute(B.insert_bills, *arrays(bills, 7))

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
+from typing import Any
 
 _PACKAGE = "tarif_postgres.sql"
 _NAME = re.compile(r"^-- name: ([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
@@ -84,3 +85,13 @@ def compose(query: str, **slots: str) -> str:
     if missing:
         raise KeyError(f"unfilled slots {sorted(missing)}")
     return _SLOT.sub(lambda m: slots[m[1]], query)
+
+
+def arrays(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as one list per column: the arguments of an `INSERT ... SELECT FROM unnest($1, ...)`
+    that writes them all in one statement. Every row must have `width` values."""
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
