@@ -24,9 +24,12 @@ async def open_bills(
     at: datetime,
     profile_ids: Sequence[int] | None = None,
     limit: int = 10_000,
-) -> int:
-    """Give profiles without bills their active and inactive ones; returns how many profiles."""
-    rows = await conn.fetch(B.profiles_without_bills, profile_ids, limit)
+    after: int = 0,
+) -> tuple[int, int | None]:
+    """Give up to `limit` profiles without bills (ids above `after`) their active and inactive
+    ones. Returns how many were opened and the last profile id looked at (None: none was left),
+    to go on from there: a profile whose rule cannot be is logged and passed over, not met again."""
+    rows = await conn.fetch(B.profiles_without_bills, profile_ids, limit, after)
     bills: list[list[Any]] = []
     for row in rows:
         try:
@@ -39,7 +42,7 @@ async def open_bills(
             bills.append(bill_row(row["id"], row["customer_id"], status, row["currency"], cycle))
     if bills:
         await conn.execute(B.insert_bills, *arrays(bills, 7))
-    return len(rows)
+    return len(bills) // 2, (int(rows[-1]["id"]) if rows else None)
 
 
 def bill_row(

@@ -67,12 +67,11 @@ async def run_billing(
     """Bill every active bill whose cycle ended by `ctx.issued_at` (the "process now" time),
     cycle after cycle until none is due; returns what it did."""
     report = RunReport()
-    while True:
+    after: int | None = 0
+    while after is not None:
         async with pool.acquire() as conn, conn.transaction():
-            opened = await open_bills(conn, ctx.issued_at, profile_ids, chunk)
+            opened, after = await open_bills(conn, ctx.issued_at, profile_ids, chunk, after)
         report.opened += opened
-        if opened < chunk:
-            break
     while not stop():
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(B.take_due_bills, ctx.issued_at, profile_ids, chunk)

@@ -1,11 +1,11 @@
 -- Bills and their items: opening cycles, billing runs, bill now (tarif_billing/runs.py).
 
 -- name: profiles_without_bills
--- Billing profiles with no active bill yet, with their cycle rule. $1 profile ids (NULL: all), $2 limit
+-- Billing profiles with no active bill yet, with their cycle rule, in id order after $3. $1 profile ids (NULL: all), $2 limit, $3 after this profile id
 SELECT p.id, p.customer_id, p.currency, p.billing_interval, p.billing_day, p.time_zone,
        p.anchor_month, coalesce(p.valid_from, p.created_at) AS opened_at
 FROM billing_profiles p
-WHERE ($1::bigint[] IS NULL OR p.id = ANY($1::bigint[]))
+WHERE ($1::bigint[] IS NULL OR p.id = ANY($1::bigint[])) AND p.id > $3
   AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.billing_profile_id = p.id AND b.status = 'active')
 ORDER BY p.id LIMIT $2;
 

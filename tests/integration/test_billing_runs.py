@@ -297,3 +297,24 @@ async def test_prepaid_usage_and_fees_are_information_never_due(admin: Admin) ->
     assert all(i["informational"] for i in items)
     assert {i["status"] for i in items} == {"closed"}
     assert pending == 0
+
+
+@pytest.mark.timeout(60)
+async def test_a_profile_whose_rule_cannot_be_is_passed_over(admin: Admin) -> None:
+    """Opening bills goes on past profiles it cannot open (it used to meet them again forever
+    when a chunk held nothing else)."""
+    broken = [await postpaid_customer(admin, f"3864060001{i}", plan="basic") for i in range(2)]
+    fine = await postpaid_customer(admin, "38640600019", plan="basic")
+    async with admin.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE billing_profiles SET time_zone = 'Mars/Olympus' WHERE customer_id = ANY($1)",
+            [c["id"] for c in broken],
+        )
+    report = await run_billing(
+        admin.pool, context(datetime(2026, 11, 29, tzinfo=UTC)), FACTS, chunk=1
+    )
+    assert report.opened == 1
+    assert [b[1] for b in await bills_of(admin.pool, await profile_of(admin.pool, fine["id"]))] == [
+        "active",
+        "inactive",
+    ]
