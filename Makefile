@@ -51,7 +51,7 @@ lint: $(GENERATED)
 	$(BIN)/lint-imports
 
 typecheck: $(GENERATED)
-	$(BIN)/mypy engine billing_batch admin_api tarif_cli tarif_common tarif_billing tarif_catalog tarif_balances tarif_client tarif_notifications tarif_postgres loadtest
+	$(BIN)/mypy engine billing_batch admin_api tarif_cli tarif_common tarif_billing tarif_jobs tarif_catalog tarif_balances tarif_client tarif_notifications tarif_postgres loadtest
 
 # As root in a private folder the embedded Postgres cluster lives in /var/lib/tarif (see README):
 # clean removes the one this project's state points to, with the state.

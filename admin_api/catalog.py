@@ -9,13 +9,13 @@ import asyncpg
 from admin_api import audit, outbox
 from admin_api.auth import Principal
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging
+from tarif_billing.published import published_catalog
 from tarif_catalog import Catalog, parse_catalog
 from tarif_common.errors import NotFound
 from tarif_postgres import queries
 
 Q = queries.load("catalog")
 
-_parsed: dict[int, Catalog] = {}
 # one publisher at a time: two edits of different objects must not lose one another
 _PUBLISH_LOCK = int.from_bytes(b"tcat", "big")
 
@@ -29,14 +29,7 @@ async def latest(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
 
 async def current(conn: asyncpg.Connection) -> Catalog:
     """The newest catalog, read and parsed once per version."""
-    version = await conn.fetchval(Q.latest_catalog_version)
-    if version is None:
-        raise NotFound("no catalog is published yet")
-    if version not in _parsed:
-        document = await conn.fetchval(Q.catalog_document, version)
-        _parsed.clear()
-        _parsed[version] = parse_catalog(document)
-    return _parsed[version]
+    return await published_catalog(conn)
 
 
 async def publish(
