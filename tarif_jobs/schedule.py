@@ -61,13 +61,21 @@ def occurrence(s: Schedule, k: int) -> datetime:
     assert s.start_at is not None
     if s.kind != "every" or k == 0:
         return s.start_at.astimezone(UTC)
-    assert s.every_n is not None and s.every_unit is not None
+    assert s.every_n is not None
+    assert s.every_unit is not None
     n = s.every_n * k
     if s.every_unit in ("minutes", "hours"):
         return s.start_at.astimezone(UTC) + timedelta(**{s.every_unit: n})
     zone = ZoneInfo(s.time_zone)
     local = s.start_at.astimezone(zone).replace(tzinfo=None)
-    wall = local + relativedelta(**{s.every_unit: n})
+    unit = s.every_unit
+    step = relativedelta(
+        days=n if unit == "days" else 0,
+        weeks=n if unit == "weeks" else 0,
+        months=n if unit == "months" else 0,
+        years=n if unit == "years" else 0,
+    )
+    wall = local + step
     return _localize(wall, zone)
 
 
@@ -105,7 +113,8 @@ def last_due(s: Schedule, t: datetime) -> datetime | None:
 
 def _index_at_or_before(s: Schedule, t: datetime) -> int:
     """The largest k with occurrence(k) <= t, given occurrence(0) <= t."""
-    assert s.every_n is not None and s.every_unit is not None
+    assert s.every_n is not None
+    assert s.every_unit is not None
     elapsed = (t - occurrence(s, 0)).total_seconds()
     k = max(0, int(elapsed / (_APPROX[s.every_unit] * s.every_n)))
     while k > 0 and occurrence(s, k) > t:
