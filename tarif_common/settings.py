@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     sepa_creditor_iban: str = ""
     sepa_creditor_bic: str = ""
 
+    # Operations jobs (docs/jobs.md). A run "as of" a chosen "process now" date is refused in
+    # production: simulating dates is for test and staging deployments.
+    environment: Literal["production", "staging", "test", "development"] = "production"
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

@@ -18,6 +18,8 @@ CRITERIA: dict[str, type[BaseModel]] = {
     "payment_collection": Criteria,
     "collections": Criteria,
     "usage_invoicing": Criteria,
+    "financial_reporting": Criteria,  # its own criteria: ledgers, ledger groups, ...
+    "export": Criteria,  # its own criteria: data type, format, destination, period
     "account_deletion": Criteria,
 }
 
