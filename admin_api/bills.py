@@ -26,6 +26,7 @@ from tarif_billing import corrections, runs
 from tarif_billing.issuing import Issued
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_common.settings import Settings
+from tarif_jobs.process_now import process_now
 from tarif_postgres import queries
 
 Q = queries.load("billing_api")
@@ -120,8 +121,9 @@ async def _keep(
 async def run_billing(
     pool: asyncpg.Pool, settings: Settings, who: Principal, profile_id: int, body: BillingRunNew
 ) -> dict[str, Any]:
-    """Bill the profile's cycles that ended by `at` (default now); 409 when none has."""
-    at = body.at or datetime.now(UTC)
+    """Bill the profile's cycles that ended by `at` (default now); 409 when none has, 403 for
+    a time other than the present in production (`tarif_jobs.process_now`)."""
+    at = process_now(settings, body.at, datetime.now(UTC))
     async with pool.acquire() as conn, conn.transaction():
         await profile(conn, profile_id)
         await conn.execute(Q.lock_billing_requests_of_profile, profile_id)

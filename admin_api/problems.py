@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from tarif_common.errors import InvalidRequest, Refused, TarifError
+from tarif_jobs.process_now import SimulatedTimeRefused
 from tarif_common.results import RESULTS
 
 MEDIA_TYPE = "application/problem+json"
@@ -104,8 +105,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _simulated_time(request: Request, exc: Exception) -> JSONResponse:
+    return problem(403, "Simulated time refused", str(exc), field="process_now")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(SimulatedTimeRefused, _simulated_time)
     app.add_exception_handler(TarifError, _tarif_error)
     app.add_exception_handler(HTTPException, _http_error)
 

@@ -56,7 +56,10 @@ async def running_admin(engine: Engine, pool: asyncpg.Pool) -> AsyncIterator[Adm
     await relay.drain()
     await engine.app.catalog.refresh()
     grpc_engine = GrpcEngine(f"127.0.0.1:{engine.app.grpc_port}")
-    settings = Settings(redis_url="redis://unused", database_url="postgresql://unused")
+    # a test deployment: runs may act as of simulated "process now" times
+    settings = Settings(
+        redis_url="redis://unused", database_url="postgresql://unused", environment="test"
+    )
     store = balance_store(engine.redis, settings)
     app = create_app(State(settings, pool, engine.redis, relay, grpc_engine, store))
     transport = httpx.ASGITransport(app=app)

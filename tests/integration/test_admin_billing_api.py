@@ -88,6 +88,14 @@ async def test_run_billing_answers_what_it_billed_once_per_request_id(admin: Adm
         "POST", "/v1/billing-profiles/999999/run-billing", json={"request_id": "r9"}
     )
     assert missing.status_code == 404
+    # a production deployment bills as of the present only: a simulated time is refused
+    bill_with_settings(admin, environment="production")
+    refused = await admin.call("POST", path, "operator", json={"request_id": "r1", "at": DEC})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["field"] == "process_now"
+    assert "production" in refused.json()["detail"]
+    assert await counts(admin.pool) == before
+    bill_with_settings(admin, environment="test")
 
     run = await admin.call("POST", path, "operator", json={"request_id": "r1", "at": DEC})
 

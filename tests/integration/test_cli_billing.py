@@ -31,6 +31,11 @@ async def test_run_list_show_document_and_pay(
         ("e:1", "voice", datetime(2026, 11, 20, 9, tzinfo=UTC), "10.00"),
     )
 
+    monkeypatch.setenv("TARIF_ENVIRONMENT", "production")
+    code, _, err = await tarif("billing", "run", "--at", "2026-11-30T23:00:00+00:00")
+    assert code == 2
+    assert "refused in production" in err
+    monkeypatch.setenv("TARIF_ENVIRONMENT", "test")
     code, out, _ = await tarif("billing", "run", "--at", "2026-11-30T23:00:00+00:00", "--json")
 
     assert code == 0, out

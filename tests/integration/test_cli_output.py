@@ -47,6 +47,7 @@ def tarif(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TARIF_GRPC_ADDR", f"127.0.0.1:{engine.app.grpc_port}")
     monkeypatch.setenv("TARIF_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TARIF_ENVIRONMENT", "test")  # simulated "process now" times allowed
     engine.clock.now = time.time()  # the CLI stamps events with the real time
     capsys.readouterr()
 
