@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from tarif_common.errors import InvalidRequest, Refused, TarifError
-from tarif_jobs.process_now import SimulatedTimeRefused
 from tarif_common.results import RESULTS
+from tarif_jobs.process_now import SimulatedTimeRefused
 
 MEDIA_TYPE = "application/problem+json"
 
