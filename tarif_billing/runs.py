@@ -86,7 +86,8 @@ async def bill_now(
     conn: TarifConnection, profile_id: int, ctx: IssueContext, facts: BillingFacts
 ) -> Issued | None:
     """The active bill's charges so far into a new bill that goes straight to billing; the
-    active bill stays the current cycle's. Runs in the caller's transaction."""
+    active bill stays the current cycle's. Runs in the caller's transaction; Conflict (and
+    nothing written) when there is no charge to bill."""
     await open_bills(conn, ctx.issued_at, [profile_id])
     row = await conn.fetchrow(B.lock_active_bill, profile_id)
     if row is None:
@@ -95,19 +96,22 @@ async def bill_now(
     start = max(row["period_start"], since) if since else row["period_start"]
     if ctx.issued_at <= start:
         raise Conflict(f"nothing to bill: the profile was billed up to {start.isoformat()}")
-    new = await conn.fetchrow(
-        B.insert_bills,
-        [profile_id],
-        [row["customer_id"]],
-        ["billing"],
-        [row["currency"]],
-        [start],
-        [ctx.issued_at],
-        ["now"],
-    )
-    await conn.execute(B.move_items, row["id"], new["id"])
-    moved = dict(row) | {"id": new["id"], "period_start": start, "period_end": ctx.issued_at}
-    issued = await _bill(conn, [moved], ctx, facts, "now", current_end=row["period_end"])
+    async with conn.transaction():  # a savepoint: a bill with nothing on it leaves no trace
+        new = await conn.fetchrow(
+            B.insert_bills,
+            [profile_id],
+            [row["customer_id"]],
+            ["billing"],
+            [row["currency"]],
+            [start],
+            [ctx.issued_at],
+            ["now"],
+        )
+        await conn.execute(B.move_items, row["id"], new["id"])
+        moved = dict(row) | {"id": new["id"], "period_start": start, "period_end": ctx.issued_at}
+        issued = await _bill(conn, [moved], ctx, facts, "now", current_end=row["period_end"])
+        if not await conn.fetchval(B.bill_has_items, new["id"]):
+            raise Conflict(f"nothing to bill: no charge since {start.isoformat()}")
     return issued[0] if issued else None
 
 

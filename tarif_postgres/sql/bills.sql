@@ -251,3 +251,7 @@ INSERT INTO bill_items (bill_id, source, kind, description, amount, tax)
 SELECT b, s, 'tax', d, a::numeric, t
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(b, s, d, a, t)
 ON CONFLICT (bill_id, source) DO NOTHING;
+
+-- name: bill_has_items
+-- Whether a bill holds any item. $1 bill id
+SELECT EXISTS (SELECT 1 FROM bill_items WHERE bill_id = $1);

@@ -8,8 +8,9 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from tarif_billing.opening import open_bills
 from tarif_billing.runs import bill_now, preview_invoice, regenerate_failed, run_billing
-from tarif_common.errors import DatabaseError
+from tarif_common.errors import Conflict, DatabaseError
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.billing_harness import (
     FACTS,
@@ -201,6 +202,38 @@ async def test_bill_now_takes_the_charges_so_far(admin: Admin) -> None:
         ("cycle", "active", Decimal(0)),
         ("now", "billing", Decimal("1.00")),
         ("cycle", "inactive", Decimal(0)),
+    ]
+
+
+async def test_bill_now_with_nothing_to_bill_writes_nothing(admin: Admin) -> None:
+    customer = await postpaid_customer(admin, "38640600009", plan="basic")
+    profile = await profile_of(admin.pool, customer["id"])
+
+    async def nothing_at(when: datetime) -> None:
+        before = await counts(admin.pool)
+        async with admin.pool.acquire() as conn, conn.transaction():
+            with pytest.raises(Conflict, match="nothing to bill"):
+                await bill_now(conn, profile, context(when), FACTS)
+        assert await counts(admin.pool) == before
+
+    async with admin.pool.acquire() as conn, conn.transaction():
+        await open_bills(conn, datetime(2026, 11, 2, tzinfo=UTC), [profile])
+    await nothing_at(datetime(2026, 11, 20, tzinfo=UTC))  # no usage, no fee on this plan
+    await store_usage(
+        admin.pool,
+        customer["account_id"],
+        ("e:1", "voice", datetime(2026, 11, 21, tzinfo=UTC), "1.00"),
+    )
+    async with admin.pool.acquire() as conn, conn.transaction():
+        assert await bill_now(conn, profile, context(datetime(2026, 11, 25, tzinfo=UTC)), FACTS)
+    await nothing_at(datetime(2026, 11, 26, tzinfo=UTC))
+    kinds = await admin.pool.fetch(
+        "SELECT kind, status FROM bills WHERE billing_profile_id = $1 ORDER BY id", profile
+    )
+    assert [(r["kind"], r["status"]) for r in kinds] == [
+        ("cycle", "active"),
+        ("cycle", "inactive"),
+        ("now", "billing"),
     ]
 
 
