@@ -104,13 +104,14 @@ async def import_results(
         counts: dict[str, int] = {}
         for a in answers:
             counts[a.answer] = counts.get(a.answer, 0) + 1
-        if counts.get("paid") or counts.get("rejected"):
+        applied = ("paid", "rejected", "returned")
+        if any(counts.get(a) for a in applied):
             await audit.record(
                 conn, who, "sepa.results.import", "sepa_collection",
                 str(collection_id) if collection_id is not None else "*", None,
                 {"counts": counts,
                  "items": [{"end_to_end_id": a.end_to_end_id, "answer": a.answer}
-                           for a in answers if a.answer in ("paid", "rejected")]},
+                           for a in answers if a.answer in applied]},
             )  # fmt: skip
     return {
         "kind": report.kind,

@@ -85,6 +85,17 @@ def payment_legs(profile: int, method: str, allocated: Decimal, to_credit: Decim
     )
 
 
+def reversal_legs(profile: int, method: str, allocated: Decimal, to_credit: Decimal) -> list[Leg]:
+    """A payment given back by the bank: its legs the other way round."""
+    return _legs(
+        [
+            (f"cash:{method}", None, -(allocated + to_credit)),
+            ("receivable", profile, allocated),
+            ("customer_credit", profile, to_credit),
+        ]
+    )
+
+
 def refund_legs(profile: int, method: str, amount: Decimal) -> list[Leg]:
     return _legs([("customer_credit", profile, amount), (f"cash:{method}", None, -amount)])
 

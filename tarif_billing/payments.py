@@ -5,6 +5,10 @@ recorded (a different payment under a used id is refused). A charge pays the inv
 else the oldest due ones; what is left over becomes the profile's credit balance, which the
 next invoice uses. A refund gives back credit balance (never more than there is). Invoices and
 bills close when nothing is due; the profile's pending total follows; the journal is posted.
+
+A charge can be reversed once (`reverse_payment`: the bank returned a debit it had paid): each
+invoice it paid is due again by that much and open again, the credit it left is taken back,
+and the journal posts its legs the other way round.
 """
 
 from __future__ import annotations
@@ -195,3 +199,57 @@ def _outcome(
         r["received_at"],
         replayed,
     )
+
+
+async def reverse_payment(
+    conn: TarifConnection,
+    payment_id: int,
+    *,
+    request_id: str,
+    note: str,
+    at: datetime,
+    recorded_by: str,
+) -> PaymentOutcome:
+    """Reverse charge `payment_id` in the caller's transaction; a second call answers the
+    reversal recorded (replayed). Conflict when the payment is not a charge, or when the credit
+    it left has been used since (that needs an operator's correction, not a reversal)."""
+    original = await conn.fetchrow(Q.lock_payment, payment_id)
+    if original is None:
+        raise NotFound(f"payment {payment_id} not found")
+    if (done := await conn.fetchrow(Q.reversal_of, payment_id)) is not None:
+        allocations = await conn.fetch(Q.allocations_of_payment, done["id"])
+        return _outcome(
+            done, [Allocation(r["invoice_id"], r["number"], r["amount"]) for r in allocations],
+            replayed=True,
+        )  # fmt: skip
+    if original["kind"] != "charge":
+        raise Conflict(f"payment {payment_id} is a {original['kind']}: only a charge is reversed")
+    profile = await conn.fetchrow(Q.lock_profile_for_payment, original["billing_profile_id"])
+    to_credit = original["to_credit"]
+    if to_credit > profile["credit_balance"]:
+        raise Conflict(
+            f"payment {payment_id} left {to_credit} {original['currency']} of credit, of which "
+            f"{profile['credit_balance']} is left: the rest was used since; correct it by hand"
+        )
+    paid = await conn.fetch(Q.allocations_of_payment, payment_id)
+    row = await conn.fetchrow(
+        Q.insert_reversal, request_id, payment_id, note, to_credit, at, recorded_by
+    )
+    if row is None:
+        raise Conflict(f"request id {request_id!r} was used for a different payment")
+    invoices = [r["invoice_id"] for r in paid]
+    amounts = [r["amount"] for r in paid]
+    allocated = sum(amounts, ZERO)
+    if paid:
+        await conn.execute(Q.insert_allocations, row["id"], invoices, [-a for a in amounts])
+        await conn.execute(Q.unpay_invoices, invoices, amounts)
+        await conn.execute(Q.unpay_bills, invoices, amounts)
+    legs = journal.reversal_legs(row["billing_profile_id"], row["method"], allocated, to_credit)
+    await post(conn, [Posting("reversal", None, row["id"], row["currency"], legs)])
+    await conn.execute(
+        INV.move_profile_money, [row["billing_profile_id"]], [allocated], [-to_credit]
+    )
+    return _outcome(
+        row, [Allocation(r["invoice_id"], r["number"], -r["amount"]) for r in paid],
+        replayed=False,
+    )  # fmt: skip

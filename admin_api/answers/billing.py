@@ -255,13 +255,16 @@ class PaymentAllocation(Answer):
 
 
 class Payment(Answer):
-    """Money received (`charge`) or given back (`refund`); what no invoice took is credit."""
+    """Money received (`charge`), given back (`refund`), or a charge the bank gave back
+    (`reversal`, naming it in `reverses_id`; its allocations are negative); what no invoice
+    took is credit."""
 
     id: int
     request_id: str
     billing_profile_id: int
     customer_id: int
     kind: str
+    reverses_id: int | None = None
     method: str
     provider: str
     reference: str

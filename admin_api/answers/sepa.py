@@ -38,7 +38,7 @@ class CollectionItem(Answer):
     amount: Amount
     end_to_end_id: str
     sequence_type: Literal["FRST", "RCUR"]
-    status: Literal["pending", "accepted", "rejected"]
+    status: Literal["pending", "accepted", "rejected", "returned"]
     reason_code: str | None = Field(description="the bank's reason for a rejection (AM04, ...)")
     payment_id: int | None
     result_at: datetime | None
@@ -71,10 +71,12 @@ class ItemResult(Answer):
 
     end_to_end_id: str
     answer: Literal[
-        "paid", "rejected", "already_paid", "already_rejected", "pending", "contradicted",
-        "unknown",
+        "paid", "rejected", "returned", "already_paid", "already_rejected", "already_returned",
+        "pending", "contradicted", "unknown",
     ] = Field(
-        description="paid/rejected: applied now; already_*: applied before (nothing new);"
+        description="paid/rejected: applied now; returned: paid before and given back by the"
+        " bank now (the payment reversed, the invoice due again); already_*: applied before"
+        " (nothing new);"
         " pending: no final result yet; contradicted: the opposite of the result the item"
         " already has (not applied); unknown: no such debit"
     )  # fmt: skip

@@ -3,9 +3,11 @@
 Accepted: the item's payment is recorded with request id `sepa:<item id>` (method
 `direct_debit`, on the item's invoice), so a report read twice pays once; the mandate goes on
 with RCUR. Rejected: the reason code is kept on the item and the invoice stays due (the next
-collection takes it again). An item keeps its first final result: a later contradicting one is
-answered, not applied (a return after payment needs a refund, docs/sepa.md). A collection closes
-when every item has its result. One transaction per file.
+collection takes it again). Returned (a rejection of a debit already paid, e.g. a camt.054
+return): the payment is reversed (`payments.reverse_payment`, request id `sepa-return:<item
+id>`), the invoice is due and open again, the reason kept. A return answered twice reverses
+once; an acceptance after a rejection is answered `contradicted`, not applied. A collection
+closes when every item has its result. One transaction per file.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any, Literal
 
 import asyncpg
 
-from tarif_billing.payments import PaymentIn, record_payment
+from tarif_billing.payments import PaymentIn, record_payment, reverse_payment
 from tarif_billing.sepa.pain008 import payment_information_id
 from tarif_billing.sepa.reports import BankReport, DebitResult
+from tarif_common.errors import Conflict
 from tarif_postgres import queries
 
 Q = queries.load("sepa")
@@ -29,10 +32,16 @@ Answer = Literal[
     "rejected",  # rejected now: the invoice stays due
     "already_paid",
     "already_rejected",
+    "returned",  # paid before, now returned by the bank: the payment is reversed
+    "already_returned",
     "pending",  # the bank has no final result yet
     "contradicted",  # a final result the item already has the opposite of: not applied
     "unknown",  # no item (of the collection named) has this end-to-end id
 ]
+
+
+# the item's status after an answer that changed it
+_NEW_STATUS = {"paid": "accepted", "rejected": "rejected", "returned": "returned"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +91,9 @@ async def apply_report(
         for result in results:
             item = items.get(result.end_to_end_id)
             answer = await _apply(conn, item, result, recorded_by, now)
-            if item is not None and answer.answer in ("paid", "rejected"):
+            if item is not None and answer.answer in _NEW_STATUS:
                 # a file naming a debit twice: the second mention sees the first one's result
-                status = "accepted" if answer.answer == "paid" else "rejected"
-                items[result.end_to_end_id] = {**item, "status": status,
+                items[result.end_to_end_id] = {**item, "status": _NEW_STATUS[answer.answer],
                     "reason_code": answer.reason, "payment_id": answer.payment_id}  # fmt: skip
             answers.append(answer)
         touched = sorted({items[a.end_to_end_id]["collection_id"] for a in answers
@@ -109,6 +117,8 @@ async def _apply(
         return _as(known, status, item)
     if status != "pending":
         same = (status == "accepted") == (result.outcome == "accepted")
+        if status == "accepted" and not same:
+            return await _returned(conn, known, item, result, recorded_by, now)
         return _as(known, status, item) if same else _contradicted(known, result, item)
     if result.outcome == "rejected":
         await conn.execute(Q.item_rejected, item["id"], result.reason, now)
@@ -136,6 +146,31 @@ async def _apply(
                       payment_id=outcome.id)  # fmt: skip
 
 
+async def _returned(
+    conn: asyncpg.Connection,
+    known: ItemAnswer,
+    item: Any,
+    result: DebitResult,
+    recorded_by: str,
+    now: datetime,
+) -> ItemAnswer:
+    """A paid debit the bank gives back: its payment reversed, the invoice due again."""
+    try:
+        reversal = await reverse_payment(
+            conn,
+            item["payment_id"],
+            request_id=f"sepa-return:{item['id']}",
+            note=f"SEPA return {result.reason or ''}".strip(),
+            at=now,
+            recorded_by=recorded_by,
+        )
+    except Conflict:  # its credit was used since: left to an operator, nothing applied
+        return _contradicted(known, result, item)
+    await conn.execute(Q.item_returned, item["id"], result.reason, reversal.id, now)
+    return ItemAnswer(known.end_to_end_id, "returned", item["id"], item["invoice_id"],
+                      result.reason, item["payment_id"])  # fmt: skip
+
+
 def _as(known: ItemAnswer, status: str, item: Any) -> ItemAnswer:
     """What the item already is."""
     answer: Answer = "pending"
@@ -143,6 +178,8 @@ def _as(known: ItemAnswer, status: str, item: Any) -> ItemAnswer:
         answer = "already_paid"
     elif status == "rejected":
         answer = "already_rejected"
+    elif status == "returned":
+        answer = "already_returned"
     return ItemAnswer(known.end_to_end_id, answer, known.item_id, known.invoice_id,
                       item["reason_code"], item["payment_id"])  # fmt: skip
 

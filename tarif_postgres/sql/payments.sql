@@ -55,3 +55,41 @@ UPDATE bills b SET amount_due = b.amount_due - u.amount,
        closed_at = CASE WHEN b.amount_due - u.amount <= 0 THEN now() ELSE b.closed_at END
 FROM unnest($1::bigint[], $2::numeric[]) AS u(id, amount)
 WHERE b.id = u.id;
+
+-- name: lock_payment
+-- A payment, locked (it is being reversed). $1 payment id
+SELECT * FROM payments WHERE id = $1 FOR UPDATE;
+
+-- name: reversal_of
+-- The reversal of a payment, if it was reversed. $1 payment id
+SELECT * FROM payments WHERE reverses_id = $1;
+
+-- name: insert_reversal
+-- The reversal of a payment. $1 request id, $2 payment reversed, $3 note, $4 credit taken back, $5 when, $6 recorded by
+INSERT INTO payments (request_id, billing_profile_id, customer_id, kind, method, provider,
+                      reference, note, amount, currency, invoice_id, to_credit, received_at,
+                      recorded_by, reverses_id)
+SELECT $1, p.billing_profile_id, p.customer_id, 'reversal', p.method, p.provider, p.reference,
+       $3, p.amount, p.currency, p.invoice_id, $4, $5, $6, p.id
+FROM payments p WHERE p.id = $2
+ON CONFLICT DO NOTHING
+RETURNING *;
+
+-- name: unpay_invoices
+-- Invoices paid less by these amounts (a reversed payment): due again, so open again.
+-- $1 invoice ids, $2 amounts
+UPDATE invoices i SET paid = i.paid - u.amount,
+       status = CASE WHEN i.amount_due + u.amount > 0 THEN 'billing' ELSE i.status END,
+       closed_at = CASE WHEN i.amount_due + u.amount > 0 THEN NULL ELSE i.closed_at END,
+       updated_at = now()
+FROM unnest($1::bigint[], $2::numeric[]) AS u(id, amount)
+WHERE i.id = u.id;
+
+-- name: unpay_bills
+-- Their bills follow: amount due up, open again. $1 invoice ids, $2 amounts
+UPDATE bills b SET amount_due = b.amount_due + u.amount,
+       status = CASE WHEN b.amount_due + u.amount > 0 THEN 'billing' ELSE b.status END,
+       closed_at = CASE WHEN b.amount_due + u.amount > 0 THEN NULL ELSE b.closed_at END
+FROM unnest($1::bigint[], $2::numeric[]) AS u(id, amount)
+JOIN invoices i ON i.id = u.id
+WHERE b.id = i.bill_id;

@@ -55,7 +55,7 @@ WHERE i.issued_at >= $1 AND i.issued_at < $2
   AND (l.net <> i.net_total OR t.tax <> i.tax_total OR i.total <> i.net_total + i.tax_total);
 
 -- name: payments_vs_paid
--- Invoices whose recorded payments differ from their allocations, and charges whose amount is not allocations + credit. $1 from, $2 to
+-- Invoices whose recorded payments differ from their allocations, and charges (reversals) whose amount is not allocations + credit (given back). $1 from, $2 to
 SELECT 'invoice' AS what, i.id, i.paid AS recorded, coalesce(sum(a.amount), 0) AS allocated
 FROM invoices i LEFT JOIN payment_allocations a ON a.invoice_id = i.id
 WHERE i.issued_at >= $1 AND i.issued_at < $2
@@ -64,7 +64,12 @@ UNION ALL
 SELECT 'payment', p.id, p.amount, coalesce(sum(a.amount), 0) + p.to_credit
 FROM payments p LEFT JOIN payment_allocations a ON a.payment_id = p.id
 WHERE p.kind = 'charge' AND p.received_at >= $1 AND p.received_at < $2
-GROUP BY p.id HAVING p.amount <> coalesce(sum(a.amount), 0) + p.to_credit;
+GROUP BY p.id HAVING p.amount <> coalesce(sum(a.amount), 0) + p.to_credit
+UNION ALL
+SELECT 'reversal', p.id, p.amount, -coalesce(sum(a.amount), 0) + p.to_credit
+FROM payments p LEFT JOIN payment_allocations a ON a.payment_id = p.id
+WHERE p.kind = 'reversal' AND p.received_at >= $1 AND p.received_at < $2
+GROUP BY p.id HAVING p.amount <> -coalesce(sum(a.amount), 0) + p.to_credit;
 
 -- name: unbalanced_journal
 -- Journal transactions posted in the period whose debits and credits differ. $1 from, $2 to

@@ -149,3 +149,10 @@ UPDATE sepa_collections s SET status = 'closed', closed_at = now()
 WHERE s.id = ANY($1::bigint[]) AND s.status = 'open'
     AND NOT EXISTS (SELECT 1 FROM sepa_collection_items x
         WHERE x.collection_id = s.id AND x.status = 'pending');
+
+-- name: item_returned
+-- The bank gave back a debit it had paid: the item returned, its payment reversed.
+-- $1 item id, $2 reason code, $3 reversal payment id, $4 when
+UPDATE sepa_collection_items SET status = 'returned', reason_code = $2, reversal_id = $3,
+    returned_at = $4
+WHERE id = $1;

@@ -461,3 +461,40 @@ async def test_a_billed_invoice_is_collected_paid_and_the_books_still_reconcile(
         period = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
         report = await reconcile_billing(conn, *period)
     assert report.balanced, report.differences
+
+    # the bank returns the paid debit (MD06: refund request by the debtor): the payment is
+    # reversed, the invoice and its bill are due and open again, and the books still reconcile
+    returned = camt054([(item_e2e, invoice.total, "DBIT", "MD06")])
+    for expected in ("returned", "already_returned"):  # twice: reversed once
+        answer = await upload(admin, collection["id"], returned)
+        assert answer.status_code == 200, answer.text
+        assert [(i["answer"], i["reason"]) for i in answer.json()["items"]] == [(expected, "MD06")]
+    async with admin.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT i.status, i.amount_due, i.paid, b.status AS bill, b.amount_due AS bill_due"
+            " FROM invoices i JOIN bills b ON b.id = i.bill_id WHERE i.id = $1",
+            invoice_id,
+        )
+        assert (row["status"], row["amount_due"], row["paid"]) == ("billing", invoice.total, 0)
+        assert (row["bill"], row["bill_due"]) == ("billing", invoice.total)
+        payments = await conn.fetch("SELECT kind, amount, reverses_id FROM payments ORDER BY id")
+        assert [(p["kind"], p["amount"]) for p in payments] == [
+            ("charge", invoice.total),
+            ("reversal", invoice.total),
+        ]
+        pending = await conn.fetchval(
+            "SELECT pending_total FROM billing_profiles p JOIN invoices i"
+            " ON i.billing_profile_id = p.id WHERE i.id = $1",
+            invoice_id,
+        )
+        assert pending == invoice.total
+        report = await reconcile_billing(conn, *period)
+    assert report.balanced, report.differences
+    items = await items_of(admin, collection["id"])
+    assert (items[item_e2e]["status"], items[item_e2e]["reason_code"]) == ("returned", "MD06")
+    # an acceptance after the return is not applied
+    late = await upload(admin, collection["id"], camt054([(item_e2e, invoice.total, "CRDT", None)]))
+    assert [i["answer"] for i in late.json()["items"]] == ["contradicted"]
+    # the next collection takes the invoice again
+    again = (await collect(admin, "e2e-2", due_by)).json()
+    assert [i["invoice_id"] for i in again["items"]] == [invoice_id]
