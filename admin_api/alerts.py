@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from admin_api import audit
 from admin_api.auth import Principal
+from admin_api.job_bodies import in_utc
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging
 from tarif_common.errors import InvalidRequest, NotFound
 from tarif_postgres import queries
@@ -76,12 +77,8 @@ class ActivityFilters:
 
 
 def _aware(filters: ActivityFilters) -> ActivityFilters:
-    """A period given without a zone is in UTC."""
-    since, until = (
-        None if t is None or t.tzinfo is not None else t.replace(tzinfo=UTC)
-        for t in (filters.since, filters.until)
-    )
-    return replace(filters, since=since or filters.since, until=until or filters.until)
+    since = in_utc(filters.since, "query.from")
+    return replace(filters, since=since, until=in_utc(filters.until, "query.to"))
 
 
 async def activity(conn: asyncpg.Connection, page: Paging, filters: ActivityFilters) -> Listed:

@@ -4,12 +4,14 @@ types and attributes, chains) is checked in `admin_api.jobs`, naming the field t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator
 
 from admin_api.schemas import Identifier, Strict, TimeZone
+from tarif_common.errors import InvalidRequest
 from tarif_jobs.kinds import JOB_TYPES
 
 JobName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -91,3 +93,14 @@ class RetryNew(Strict):
     request_id: Identifier | None = Field(
         default=None, description="idempotency key: a repeat answers the retry it made"
     )
+
+
+def in_utc(moment: datetime | None, field: str) -> datetime | None:
+    """A bound of a listed period in UTC (one without a zone is read as UTC); 422 for a time
+    Postgres cannot hold once in UTC (the year 1 east of Greenwich, 9999 west of it)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise InvalidRequest(field, "is out of range (years 1 to 9999 in UTC)") from None

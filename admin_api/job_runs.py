@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from admin_api import audit
 from admin_api.auth import Principal
-from admin_api.job_bodies import RetryNew, RunNow
+from admin_api.job_bodies import RetryNew, RunNow, in_utc
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging, Select
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_common.settings import Settings
@@ -60,12 +60,8 @@ class RunFilters:
 
 
 def _aware(filters: RunFilters) -> RunFilters:
-    """A period given without a zone is in UTC."""
-    since, until = (
-        None if t is None or t.tzinfo is not None else t.replace(tzinfo=UTC)
-        for t in (filters.since, filters.until)
-    )
-    return replace(filters, since=since or filters.since, until=until or filters.until)
+    since = in_utc(filters.since, "query.from")
+    return replace(filters, since=since, until=in_utc(filters.until, "query.to"))
 
 
 def _answer(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +131,7 @@ async def run_now(
 ) -> dict[str, Any]:
     """A manual run of the job, queued (a paused or finished job too), as of `process_now`
     (default `now`); the caller checks `process_now_refusal` first."""
-    process_now = body.process_now or now
+    process_now = in_utc(body.process_now, "body.process_now") or now
     async with conn.transaction():
         job = await conn.fetchrow(Q.job_for_update, job_id)  # one request of a job at a time
         if job is None:

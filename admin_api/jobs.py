@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from admin_api import audit
 from admin_api.auth import Principal
-from admin_api.job_bodies import JobNew, JobPatch, ScheduleIn
+from admin_api.job_bodies import JobNew, JobPatch, ScheduleIn, in_utc
 from admin_api.paging import (
     Listed,
     Listing,
@@ -49,7 +49,7 @@ SORTS = {
     "name": SortField("j.name", text_value),
     "next_run_at": SortField(
         f"coalesce(j.next_run_at, {_NO_RUN})",
-        lambda v: datetime.fromisoformat(text_value(v)),
+        lambda v: in_utc(datetime.fromisoformat(text_value(v)), "cursor"),
         lambda v: v.isoformat(),
     ),
 }

@@ -350,6 +350,10 @@ async def test_run_now_queues_one_run_and_one_queue_entry(admin: Admin) -> None:
     history = (await admin.call("GET", f"/v1/jobs/{job['id']}")).json()["last_run"]
     assert (history["id"], history["status"]) == (plain.json()["id"], "queued")
 
+    too_early = await admin.call(
+        "POST", f"/v1/jobs/{job['id']}/runs", json={"process_now": "0001-01-01T00:00:00+05:00"}
+    )
+    assert (too_early.status_code, too_early.json()["field"]) == (422, "body.process_now")
     missing = await admin.call("POST", "/v1/jobs/999999/runs", json={})
     assert missing.status_code == 404
     assert await admin.count("job_runs") == 2
@@ -431,6 +435,7 @@ async def test_the_history_is_filtered_and_paged(admin: Admin) -> None:
         ("status=lost", "query.status"),
         ("from=2026-05-04T00:00:00Z&to=2026-05-02T00:00:00Z", "query.to"),
         ("cursor=bm9uZQ", "cursor"),
+        ("from=0001-01-01T00:00:00%2B05:00", "query.from"),
         ("job", "query.job"),
     ):
         refused = await admin.call("GET", f"/v1/job-runs?{query}")
