@@ -32,12 +32,14 @@ from admin_api.openapi import add_problems
 from admin_api.outbox import Relay
 from admin_api.routes import (
     admin,
+    alerts,
     billing,
     catalog,
     contacts,
     customers,
     hierarchy,
     invoices,
+    jobs,
     reference,
     selfcare,
     sepa,
@@ -118,6 +120,8 @@ def create_app(state: State) -> FastAPI:
         reference,
         unrated,
         sepa,
+        jobs,
+        alerts,
         admin,
     ):
         app.include_router(module.router)

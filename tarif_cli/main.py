@@ -17,6 +17,11 @@ tarif billing run [--at T] bill every profile whose cycle ended by T (default no
 tarif bills list --profile P           a billing profile's bills
 tarif invoices list|show|document      invoices and credit notes (document: --format, -o)
 tarif payments add --profile P ...     record a payment or a refund
+tarif jobs list|show|create|pause|resume|delete   operations jobs (docs/jobs-api.md)
+tarif jobs run JOB [--process-now T]   run a job now (queued; T refused in production)
+tarif jobs runs|run-show|run-items|retry          the run history, failed items, retry
+tarif alerts [--open] / tarif alerts ack ID        alerts for operators
+tarif activity            the activity log (process, object, likely cause)
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
@@ -34,7 +39,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tarif_cli import billing
+from tarif_cli import billing, jobs
 from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
@@ -113,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="")
     key.set_defaults(func=cmd_create_key)
     billing.add_parsers(sub, answers)
+    jobs.add_parsers(sub, answers)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)

@@ -135,6 +135,21 @@ EXPECTED = {
     ("POST", "/v1/api-keys"): ADMIN,
     ("DELETE", "/v1/api-keys/{prefix}"): ADMIN,
     ("GET", "/v1/audit-log"): READ,
+    ("GET", "/v1/jobs"): READ,
+    ("POST", "/v1/jobs"): OPERATE,
+    ("GET", "/v1/jobs/{job_id}"): READ,
+    ("PATCH", "/v1/jobs/{job_id}"): OPERATE,
+    ("DELETE", "/v1/jobs/{job_id}"): OPERATE,
+    ("POST", "/v1/jobs/{job_id}/pause"): OPERATE,
+    ("POST", "/v1/jobs/{job_id}/resume"): OPERATE,
+    ("POST", "/v1/jobs/{job_id}/runs"): OPERATE,
+    ("GET", "/v1/job-runs"): READ,
+    ("GET", "/v1/job-runs/{run_id}"): READ,
+    ("GET", "/v1/job-runs/{run_id}/items"): READ,
+    ("POST", "/v1/job-runs/{run_id}/retry"): OPERATE,
+    ("GET", "/v1/alerts"): READ,
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"): OPERATE,
+    ("GET", "/v1/activity-log"): READ,
 }
 
 PATH_VALUES = {
@@ -155,6 +170,9 @@ PATH_VALUES = {
     "invoice_id": "1",
     "tag": "billing",
     "collection_id": "1",
+    "job_id": "1",
+    "run_id": "1",
+    "alert_id": "1",
 }
 
 
