@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,8 @@ from admin_api.job_bodies import RetryNew, RunNow, in_utc
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging, Select
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_common.settings import Settings
+from tarif_jobs.process_now import SimulatedTimeRefused
+from tarif_jobs.process_now import process_now as check_process_now
 from tarif_jobs.queue import enqueue_run
 from tarif_postgres import queries
 
@@ -33,21 +35,15 @@ RUNS = Keyset("job-runs", "id", MAX_ID)  # newest first
 ITEMS = Keyset("job-run-items", ("object_type", "object_id"), ("", ""))
 STATUSES = ("queued", "running", "succeeded", "failed")
 
-# how far from now a "process now" may be in production: a client's clock, not a simulation
-PROCESS_NOW_SLACK = timedelta(minutes=1)
-
 
 def process_now_refusal(settings: Settings, process_now: datetime | None, now: datetime) -> str:
-    """Why a run as of `process_now` is refused here ("" when it is not): simulated dates are
-    for test and staging deployments, never production."""
-    if process_now is None or settings.environment != "production":
-        return ""
-    if abs(process_now - now) <= PROCESS_NOW_SLACK:
-        return ""
-    return (
-        f"a run as of {process_now.isoformat()} (not now) is refused in a production deployment"
-        " (TARIF_ENVIRONMENT=production): simulated dates are for test and staging"
-    )
+    """Why a run as of `process_now` is refused here ("" when it is not): the one rule of
+    `tarif_jobs.process_now` (simulated dates are for test and staging deployments)."""
+    try:
+        check_process_now(settings, process_now, now)
+    except SimulatedTimeRefused as exc:
+        return str(exc)
+    return ""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from tarif_common.settings import Settings
 
 # clocks of the caller and the server differ a little; a "now" within this is the present
-TOLERANCE = timedelta(minutes=5)
+TOLERANCE = timedelta(minutes=1)
 
 
 class SimulatedTimeRefused(Exception):

@@ -362,7 +362,8 @@ async def test_run_now_queues_one_run_and_one_queue_entry(admin: Admin) -> None:
 
 async def test_production_refuses_a_process_now_date(admin: Admin) -> None:
     await install_queue(admin.pool)
-    assert admin.app.state.settings.environment == "production"
+    settings = admin.app.state.settings
+    admin.app.state.settings = settings.model_copy(update={"environment": "production"})
     job = await create(admin, job_body())
 
     refused = await admin.call(

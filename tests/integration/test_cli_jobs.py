@@ -63,6 +63,7 @@ async def test_jobs_are_managed_run_and_retried(
     assert "status       active" in out
 
     # run now: "process now" refused in production, taken elsewhere
+    monkeypatch.setenv("TARIF_ENVIRONMENT", "production")
     code, _, err = await tarif("jobs", "run", str(job["id"]), "--process-now", "2026-03-31T22:00")
     assert code == 2
     assert "production" in err
