@@ -131,6 +131,11 @@ EXPECTED = {
     ("GET", "/v1/unrated-events/{event_id}"): READ,
     ("PATCH", "/v1/unrated-events/{event_id}"): OPERATE,
     ("POST", "/v1/unrated-events/{event_id}/rerate"): OPERATE,
+    ("GET", "/v1/financial-reports"): READ,
+    ("GET", "/v1/financial-reports/{report_id}"): READ,
+    ("GET", "/v1/notification-deliveries"): READ,
+    ("POST", "/v1/notification-deliveries/resend"): OPERATE,
+    ("POST", "/v1/notification-deliveries/{delivery_id}/resend"): OPERATE,
     ("GET", "/v1/api-keys"): ADMIN,
     ("POST", "/v1/api-keys"): ADMIN,
     ("DELETE", "/v1/api-keys/{prefix}"): ADMIN,
@@ -155,6 +160,8 @@ PATH_VALUES = {
     "invoice_id": "1",
     "tag": "billing",
     "collection_id": "1",
+    "report_id": "1",
+    "delivery_id": "1",
 }
 
 
