@@ -92,7 +92,12 @@ def export_query(criteria: ExportCriteria, start: date, end: date) -> tuple[str,
         bounds: list[Any] = [start, end]
     else:
         bounds = [day_start(start, criteria.time_zone), day_start(end, criteria.time_zone)]
-    template = Q[f"export_{criteria.data}"]
+    template = {
+        "invoices": Q.export_invoices,
+        "payments": Q.export_payments,
+        "usage_events": Q.export_usage_events,
+        "financial_reports": Q.export_financial_reports,
+    }[criteria.data]
     if criteria.data == "financial_reports":
         return queries.compose(template, field=field), bounds
     condition, values = criteria.customer_criteria().where("c", first=3)
