@@ -25,6 +25,7 @@ from billing_batch.exports import destinations
 from billing_batch.exports.destinations import DeliveryFailed
 from billing_batch.exports.files import ExportFile, write_export
 from billing_batch.jobs.context import JobContext
+from billing_batch.jobs.origin import period_time
 from tarif_jobs.report_criteria import (
     Destination,
     EmailDestination,
@@ -60,7 +61,8 @@ def deliveries(criteria: ExportCriteria, start: date, end: date) -> list[Deliver
 
 async def run_once(ctx: JobContext, request: RunRequest, items: Items) -> None:
     criteria = ExportCriteria.model_validate(dict(request.criteria))
-    start, end = criteria.period.window(request.process_now, criteria.time_zone)
+    as_of = await period_time(ctx.pool, request)  # a retry: its original run's period
+    start, end = criteria.period.window(as_of, criteria.time_zone)
     wanted = [d for d in deliveries(criteria, start, end) if request.wants(d.ref)]
     await items.add_total(len(wanted))
     pending: list[Delivery] = []

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from billing_batch.jobs.context import JobContext
+from billing_batch.jobs.origin import period_time
 from tarif_jobs.report_criteria import FinancialReportCriteria, fingerprint
 from tarif_jobs.runs import ItemRef, Items, RunRequest
 from tarif_postgres import queries
@@ -46,7 +47,8 @@ class Stored:
 
 async def run_once(ctx: JobContext, request: RunRequest, items: Items) -> None:
     criteria = FinancialReportCriteria.model_validate(dict(request.criteria))
-    start, end = criteria.period.window(request.process_now, criteria.time_zone)
+    as_of = await period_time(ctx.pool, request)  # a retry: its original run's period
+    start, end = criteria.period.window(as_of, criteria.time_zone)
     ref = ItemRef("financial_report", f"{criteria.report}:{start}:{end}")
     if not request.wants(ref):
         return

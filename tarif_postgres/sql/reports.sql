@@ -266,3 +266,12 @@ WITH chosen AS (
 UPDATE notification_deliveries d SET status = 'pending', next_attempt_at = now()
 FROM chosen WHERE d.id = chosen.id
 RETURNING d.id, d.channel, d.recipient, d.attempts;
+
+-- name: origin_process_now
+-- The "process now" of the run a retry chain started from (the run itself when it is no retry): a retry covers the same period. $1 run id
+WITH RECURSIVE chain AS (
+    SELECT id, retry_of, process_now FROM job_runs WHERE id = $1
+    UNION ALL
+    SELECT r.id, r.retry_of, r.process_now FROM job_runs r JOIN chain c ON r.id = c.retry_of
+)
+SELECT process_now FROM chain WHERE retry_of IS NULL;
