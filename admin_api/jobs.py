@@ -40,6 +40,12 @@ from tarif_jobs.schedule import Schedule, next_after, occurrence
 from tarif_postgres import queries
 
 Q = queries.load("jobs_api")
+# a listing's status filter: the condition each status stands for
+STATUS_CONDITIONS = {
+    "active": Q.job_status_active,
+    "paused": Q.job_status_paused,
+    "finished": Q.job_status_finished,
+}
 
 STATUSES = ("active", "paused", "finished")
 # a job without a next run sorts last by next run
@@ -220,7 +226,7 @@ async def list_jobs(
     """Jobs filtered by `status`, `job_type` and `name` (a part of it, any case)."""
     select = Select()
     if status := filters.get("status"):
-        select.where(Q[f"job_status_{status}"])  # STATUSES: checked by the route
+        select.where(STATUS_CONDITIONS[status])  # STATUSES: checked by the route
     if job_type := filters.get("job_type"):
         select.where("j.job_type = {}", job_type)
     if name := filters.get("name"):

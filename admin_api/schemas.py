@@ -539,6 +539,13 @@ class UsageAdjustment(Strict):
 class Ledger(Strict):
     account_code: Annotated[str, Field(max_length=64)] = ""
     description: Annotated[str, Field(max_length=500)] = ""
+    ledger_group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = Field(
+        default="revenue", description="the group financial reports sum it in"
+    )
+    revenue_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,64}$")] = Field(
+        default="", description="e.g. recurring, usage, one_time ('' unspecified)"
+    )
+    account_type: Literal["asset", "liability", "equity", "revenue", "expense"] = "revenue"
 
 
 class Tax(Strict):

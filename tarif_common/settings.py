@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
@@ -138,6 +138,18 @@ class Settings(BaseSettings):
     # Operations jobs (docs/jobs.md). A run "as of" a chosen "process now" date is refused in
     # production: simulating dates is for test and staging deployments.
     environment: Literal["production", "staging", "test", "development"] = "production"
+
+    # Export job destinations (docs/jobs-reporting.md). A job's criteria name secrets, never hold
+    # them: `password_ref` / `secret_ref` are keys of TARIF_EXPORT_SECRETS (a JSON object: SFTP
+    # passwords, webhook signing secrets), `key_ref` a key of TARIF_EXPORT_SFTP_KEYS (a JSON
+    # object of private key files). SFTP servers' keys are checked against `host_key` in the
+    # criteria, else this known hosts file (unset: ~/.ssh/known_hosts). A file larger than
+    # export_mail_max_bytes is not sent by e-mail (the delivery fails: use SFTP or a webhook).
+    export_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    export_sftp_keys: dict[str, Path] = Field(default_factory=dict)
+    export_sftp_known_hosts: Path | None = None
+    export_timeout: float = Field(default=60.0, gt=0)
+    export_mail_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

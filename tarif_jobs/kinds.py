@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from tarif_jobs.criteria import Criteria
+from tarif_jobs.report_criteria import ExportCriteria, FinancialReportCriteria
 
 # job type -> the model of its criteria
 CRITERIA: dict[str, type[BaseModel]] = {
@@ -18,8 +19,8 @@ CRITERIA: dict[str, type[BaseModel]] = {
     "payment_collection": Criteria,
     "collections": Criteria,
     "usage_invoicing": Criteria,
-    "financial_reporting": Criteria,  # its own criteria: ledgers, ledger groups, ...
-    "export": Criteria,  # its own criteria: data type, format, destination, period
+    "financial_reporting": FinancialReportCriteria,  # ledgers, ledger groups, ..., the period
+    "export": ExportCriteria,  # data type, format, period and period field, destinations
     "account_deletion": Criteria,
 }
 

@@ -71,6 +71,9 @@ class LedgerEntry(Answer):
     name: str
     account_code: str
     description: str
+    ledger_group: str
+    revenue_type: str
+    account_type: str
 
 
 class TaxEntry(Answer):

@@ -15,7 +15,7 @@ from typing import Protocol
 import aiosmtplib
 import httpx
 
-from billing_batch.notifier import signing
+from tarif_common import signing
 from tarif_notifications.messages import Renderer
 from tarif_notifications.model import Notification, Outgoing
 

@@ -1,6 +1,8 @@
 """Sends due deliveries through their channel and records each attempt.
 
-Exponential backoff between attempts, dead-letter after the last one. Claims are leased (see
+Exponential backoff between attempts, dead-letter after the last one; a dead delivery is an
+activity-log entry and an alert (one open alert per channel, counting), and an operator may put
+it back to pending (admin API: re-send). Claims are leased (see
 store.claim), so a dispatcher that dies mid-send leaves its deliveries to be taken again after
 the lease: nothing is lost; a receiver may see a message a second time only if the sender died
 after the receiver accepted it and before the result was recorded, and then with the same id.
@@ -18,6 +20,8 @@ import asyncpg
 from billing_batch.metrics import BatchMetrics
 from billing_batch.notifier.channels import Channel, DeliveryFailed
 from tarif_common.lifecycle import sleep_unless
+from tarif_jobs.failures import record_failure
+from tarif_jobs.runs import ItemRef
 from tarif_notifications import store
 from tarif_notifications.model import Outgoing
 from tarif_postgres.driver import DB_ERRORS
@@ -118,8 +122,19 @@ class Dispatcher:
 
     async def _failed(self, out: Outgoing, detail: str) -> None:
         retry_in = self._policy.retry_in(out.attempt)
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             status = await store.failed(conn, out, detail, retry_in)
+            if status == "dead":  # given up: operators see it, and may re-send it (admin API)
+                await record_failure(
+                    conn,
+                    "notifier.delivery",
+                    ItemRef("notification_delivery", str(out.delivery_id)),
+                    f"{out.channel} delivery {out.delivery_id} to {out.recipient} is dead"
+                    f" after {out.attempt} attempts: {detail}",
+                    cause=f"the {out.channel} channel refused the message or could not be"
+                    " reached on every attempt",
+                    alert_key=f"notifier.dead:{out.channel}",
+                )
         outcome = "dead" if retry_in is None else "failed"
         self._metrics.deliveries.labels(out.channel, outcome).inc()
         log.warning(

@@ -131,6 +131,11 @@ EXPECTED = {
     ("GET", "/v1/unrated-events/{event_id}"): READ,
     ("PATCH", "/v1/unrated-events/{event_id}"): OPERATE,
     ("POST", "/v1/unrated-events/{event_id}/rerate"): OPERATE,
+    ("GET", "/v1/financial-reports"): READ,
+    ("GET", "/v1/financial-reports/{report_id}"): READ,
+    ("GET", "/v1/notification-deliveries"): READ,
+    ("POST", "/v1/notification-deliveries/resend"): OPERATE,
+    ("POST", "/v1/notification-deliveries/{delivery_id}/resend"): OPERATE,
     ("GET", "/v1/api-keys"): ADMIN,
     ("POST", "/v1/api-keys"): ADMIN,
     ("DELETE", "/v1/api-keys/{prefix}"): ADMIN,
@@ -173,6 +178,8 @@ PATH_VALUES = {
     "job_id": "1",
     "run_id": "1",
     "alert_id": "1",
+    "report_id": "1",
+    "delivery_id": "1",
 }
 
 

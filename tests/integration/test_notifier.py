@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from billing_batch.notifier import signing
+from tarif_common import signing
 from tarif_notifications.store import Contact, list_notifications, put_contacts
 from tests.integration.harness import Engine
 from tests.integration.notifier_harness import SECRET, cross_threshold, eventually, running_batch

@@ -13,8 +13,8 @@ from tarif_postgres import queries
 REPO = Path(__file__).resolve().parents[3]
 PACKAGES = [
     "engine", "billing_batch", "admin_api", "tarif_cli", "tarif_common", "tarif_catalog",
-    "tarif_balances", "tarif_billing", "tarif_client", "tarif_notifications", "tarif_postgres",
-    "loadtest",
+    "tarif_balances", "tarif_billing", "tarif_jobs", "tarif_client", "tarif_notifications",
+    "tarif_postgres", "loadtest",
 ]  # fmt: skip
 # The migration runner holds its own bookkeeping statements; the loader holds none.
 ALLOWED = {"tarif_postgres/db.py"}

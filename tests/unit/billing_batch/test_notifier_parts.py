@@ -8,10 +8,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from billing_batch.notifier import signing
 from billing_batch.notifier.dispatcher import RetryPolicy
 from billing_batch.notifier.ingest import recipients
 from tarif_catalog.model import ConsumptionOrder, Resource
+from tarif_common import signing
 from tarif_notifications.messages import Renderer
 from tarif_notifications.model import Notification, UnreadableEntry, from_entry
 from tarif_notifications.store import Contact
