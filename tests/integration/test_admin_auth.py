@@ -119,6 +119,10 @@ EXPECTED = {
     ("GET", "/v1/invoices/{invoice_id}"): READ,
     ("GET", "/v1/invoices/{invoice_id}/document"): READ,
     ("POST", "/v1/invoices/{invoice_id}/regenerate"): OPERATE,
+    ("POST", "/v1/invoices/{invoice_id}/email"): OPERATE,
+    ("GET", "/v1/email-log"): READ,
+    ("GET", "/v1/email-log/{email_id}"): READ,
+    ("POST", "/v1/email-log/{email_id}/resend"): OPERATE,
     ("GET", "/v1/sepa/collections"): READ,
     ("POST", "/v1/sepa/collections"): ADMIN,
     ("GET", "/v1/sepa/collections/{collection_id}"): READ,
@@ -153,6 +157,7 @@ PATH_VALUES = {
     "payment_id": "1",
     "bill_id": "1",
     "invoice_id": "1",
+    "email_id": "1",
     "tag": "billing",
     "collection_id": "1",
 }
