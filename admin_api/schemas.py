@@ -786,3 +786,13 @@ class SepaCollectionNew(Strict):
 
     collection_date: date = Field(description="the requested collection date (ReqdColltnDt)")
     request_id: Identifier = Field(description="idempotency key: a retry makes one collection")
+
+
+class InvoiceEmailNew(Strict):
+    """Send an issued invoice's e-mail now (with its PDF), as the invoicing job would."""
+
+    force: bool = Field(
+        default=False,
+        description="send it again even if it was sent (a new message); without it a sent"
+        " e-mail is a 409",
+    )

@@ -121,23 +121,25 @@ async def regenerate_failed(
     """Make failed invoices again, from their bills' items and today's reference data: those
     that can now be issued get their number; the others keep failing with the new reason."""
     rows = await conn.fetch(INV.failed_invoices, profile_id, limit)
-    bills = [
-        BilledBill(
-            r["bill_id"],
-            r["billing_profile_id"],
-            r["customer_id"],
-            r["currency"],
-            r["period_start"],
-            r["period_end"],
-            r["time_zone"],
-            r["tax"],
-            r["payment_terms_days"],
-            r["credit_balance"],
-            invoice_id=r["invoice_id"],
-        )
-        for r in rows
-    ]
-    return await issue_invoices(conn, bills, ctx)
+    return await issue_invoices(conn, [failed_bill(r) for r in rows], ctx)
+
+
+def failed_bill(row: Mapping[str, Any]) -> BilledBill:
+    """The bill of a failed invoice to make again, from a row shaped as `failed_invoices`'
+    (the invoicing job selects its own with the job's criteria)."""
+    return BilledBill(
+        row["bill_id"],
+        row["billing_profile_id"],
+        row["customer_id"],
+        row["currency"],
+        row["period_start"],
+        row["period_end"],
+        row["time_zone"],
+        row["tax"],
+        row["payment_terms_days"],
+        row["credit_balance"],
+        invoice_id=row["invoice_id"],
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,9 @@ class Product:
     """Something sold: a price (charged every cycle or once), what it grants, or a service line.
 
     `service` is set for products that are a line of that service type (the subscription then
-    needs service identifiers for it).
+    needs service identifiers for it). `invoice_on_usage` (service products only): the usage of
+    its lines is invoiced as soon as it is charged (the usage_invoicing job), on a bill of its
+    own, instead of waiting for the cycle's bill.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Product:
     service: str | None = None
     description: str = ""
     billed: Billed = "advance"
+    invoice_on_usage: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ products:
                                      validity: {days: 30}}}
   bonus-credit: {grants: {resource: EUR, amount: "2.50", validity: forever}}  # price "0"
   voice-line: {service: voice, price: "1.00"}        # a service product: needs identifiers
+  iot-line: {service: data, invoice_on_usage: true}  # its usage invoiced as soon as charged
 bundles:
   voice-bundle:
     products:
@@ -25,6 +26,9 @@ packs:                                               # bought on top of a plan
 ```
 Any product may carry a `description`. A grant's `amount` is an integer for unit resources and a
 decimal string (at most the resource's decimals) for money; `validity` defaults to `forever`.
+`invoice_on_usage: true` (default false) marks a service product whose lines' usage is invoiced
+as soon as it is charged, by the usage_invoicing job, on a bill of its own
+(docs/jobs-invoicing.md); it needs `service`.
 Plans name the bundles they include with `bundles: [voice-bundle]` (see `tarif_catalog.parse`).
 """
 
@@ -112,7 +116,12 @@ def _product(
     service_types: Mapping[str, ServiceType],
 ) -> Product:
     m = f.mapping(value, path)
-    f.keys(m, path, (), ("price", "charge", "billed", "grants", "service", "description"))
+    f.keys(
+        m,
+        path,
+        (),
+        ("price", "charge", "billed", "grants", "service", "description", "invoice_on_usage"),
+    )
     price = f.money_micros(m.get("price", "0"), f.at(path, "price"))
     charge = m.get("charge", "recurring")
     if charge not in ("recurring", "one_off"):
@@ -137,7 +146,17 @@ def _product(
         raise CatalogError(
             f.at(path, "description"), f"expected a string, got {f.describe(description)}"
         )
-    return Product(name, price, charge, grant, service, description, billed)
+    on_usage = m.get("invoice_on_usage", False)
+    if not isinstance(on_usage, bool):
+        raise CatalogError(
+            f.at(path, "invoice_on_usage"), f"expected true or false, got {f.describe(on_usage)}"
+        )
+    if on_usage and service is None:
+        raise CatalogError(
+            f.at(path, "invoice_on_usage"),
+            "only a service product's usage can be invoiced as it comes: give `service`",
+        )
+    return Product(name, price, charge, grant, service, description, billed, on_usage)
 
 
 def _grant(value: Any, path: str, resources: Mapping[str, Resource]) -> Grant:

@@ -22,6 +22,7 @@ tarif jobs run JOB [--process-now T]   run a job now (queued; T refused in produ
 tarif jobs runs|run-show|run-items|retry          the run history, failed items, retry
 tarif alerts [--open] / tarif alerts ack ID        alerts for operators
 tarif activity            the activity log (process, object, likely cause)
+tarif email-log [--status failed]      e-mails sent or tried; `show ID`, `resend ID` (a failed one)
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
@@ -42,6 +43,7 @@ from pathlib import Path
 from tarif_cli import billing, jobs
 from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
+from tarif_cli.email_log import add_parser as add_email_log_parser
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
 from tarif_cli.provision import cmd_provision
 from tarif_cli.sepa import add_parser as add_sepa_parser
@@ -119,6 +121,7 @@ def parser() -> argparse.ArgumentParser:
     key.set_defaults(func=cmd_create_key)
     billing.add_parsers(sub, answers)
     jobs.add_parsers(sub, answers)
+    add_email_log_parser(sub, answers)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)

@@ -114,8 +114,9 @@ async def send_logged(
     *,
     run_id: int | None = None,
 ) -> bool:
-    """Send `mail` once under `key`: True if sent now, False if it was sent before. Raises
-    MailFailed after marking the log row failed (without a mailer: failed, "no SMTP server")."""
+    """Send `mail` once under `key`: True if sent now, False if it was sent before or another
+    sender holds it (a pending claim lasts 5 minutes). Raises MailFailed after marking the log
+    row failed (without a mailer: failed, "no SMTP server")."""
     names = [a.filename for a in mail.attachments]
     log_id = await pool.fetchval(
         Q.claim_message,

@@ -18,7 +18,10 @@ class Bill(Answer):
     billing_profile_id: int
     customer_id: int
     status: str
-    kind: str = Field(description="`cycle`, or `now` for a bill made by bill-now")
+    kind: str = Field(
+        description="`cycle`, `now` for a bill made by bill-now, `usage` for the usage of"
+        " products invoiced on usage (the usage_invoicing job)"
+    )
     currency: str
     period_start: datetime
     period_end: datetime

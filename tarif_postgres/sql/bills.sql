@@ -50,7 +50,7 @@ FOR UPDATE OF b, p;
 SELECT pg_current_snapshot()::text;
 
 -- name: take_usage
--- Usage items of the bills: rated records of the profiles' balance groups visible in snapshot $7, with event time before the bill's limit and not on an earlier bill (event time from the last limit on; or earlier but not seen by the last bill's snapshot). $1 bill ids, $2 profile ids, $3 last limits (NULL: none), $4 last snapshots, $5 limits, $6 informational (prepaid), $7 snapshot, $8 lowest xmin of the last snapshots, $9 decimals per bill
+-- Usage items of the bills: rated records of the profiles' balance groups visible in snapshot $7, with event time before the bill's limit and not on an earlier bill (event time from the last limit on; or earlier but not seen by the last bill's snapshot), leaving out records a usage bill collected (products invoiced on usage: docs/jobs-invoicing.md). $1 bill ids, $2 profile ids, $3 last limits (NULL: none), $4 last snapshots, $5 limits, $6 informational (prepaid), $7 snapshot, $8 lowest xmin of the last snapshots, $9 decimals per bill
 WITH run AS (
     SELECT r.*, g.id AS group_id, g.account_id
     FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::timestamptz[],
@@ -69,6 +69,7 @@ WITH run AS (
         WHERE e.account_id = r.account_id AND e.event_time < r.until
           AND e.event_time >= coalesce(r.since, '-infinity')
           AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
+          AND e.collected_bill_id IS NULL
           AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
         GROUP BY e.service, e.rate) e
     UNION ALL
@@ -82,6 +83,7 @@ WITH run AS (
         FROM rated_events e
         WHERE e.account_id = r.account_id AND e.ingest_xid >= $8 AND e.event_time < r.since
           AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
+          AND e.collected_bill_id IS NULL
           AND NOT pg_visible_in_snapshot(e.ingest_xid::text::xid8, r.since_snapshot::pg_snapshot)
           AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $7::text::pg_snapshot)
         GROUP BY e.service, e.rate) e
@@ -102,7 +104,7 @@ SELECT e.account_id, e.request_id, e.kind, e.subscriber, e.service, e.rate, e.ev
        e.units, e.rated_units, e.cost, e.currency
 FROM balance_groups g JOIN rated_events e ON e.account_id = g.account_id
 WHERE g.billing_profile_id = $1 AND e.event_time < $4
-  AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
+  AND e.kind IN ('event', 'update', 'end', 'expired', 'refund') AND e.collected_bill_id IS NULL
   AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, $5::text::pg_snapshot)
   AND ($2::timestamptz IS NULL OR e.event_time >= $2
        OR NOT pg_visible_in_snapshot(e.ingest_xid::text::xid8, $3::text::pg_snapshot))

@@ -1,7 +1,7 @@
 -- Billing reconciliation: amounts that must agree, each query answering only disagreements (tarif_billing/reconcile.py).
 
 -- name: usage_vs_items
--- Profiles billed in the period whose billed usage items differ from the money of the rated records their bills took (every record before the profile's usage limit that its last snapshot saw). $1 from, $2 to
+-- Profiles billed in the period whose billed usage items differ from the money of the rated records their bills took (every record before the profile's usage limit that its last snapshot saw and no usage bill collected, and every record a usage bill collected). $1 from, $2 to
 WITH profiles AS (
     SELECT p.id, p.usage_until, p.usage_snapshot
     FROM billing_profiles p
@@ -13,9 +13,10 @@ WITH profiles AS (
     FROM profiles p
     JOIN balance_groups g ON g.billing_profile_id = p.id
     JOIN rated_events e ON e.account_id = g.account_id
-    WHERE e.event_time < p.usage_until
-      AND e.kind IN ('event', 'update', 'end', 'expired', 'refund')
-      AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, p.usage_snapshot)
+    WHERE e.kind IN ('event', 'update', 'end', 'expired', 'refund')
+      AND ((e.collected_bill_id IS NULL AND e.event_time < p.usage_until
+            AND pg_visible_in_snapshot(e.ingest_xid::text::xid8, p.usage_snapshot))
+           OR e.collected_bill_id IS NOT NULL)
     GROUP BY p.id
 ), billed AS (
     SELECT p.id, coalesce(sum(i.amount), 0) AS amount
