@@ -6,6 +6,10 @@ transaction. The relay then rebuilds that object in Redis **from the current Pos
 balances that already exist in Redis keep their live amounts (the engine owns them). It runs
 right after each API change and every few seconds, so a crash between commit and Redis is
 repaired on its own. `tarif sync` runs the same builder for everything.
+
+Rows are queued with `tarif_postgres.changes.queue`; the admin process relays them (its
+housekeeping loop), and the batch's jobs push the accounts they change right after their
+commit, as the admin API does.
 """
 
 from __future__ import annotations
@@ -35,16 +39,6 @@ _ENGINE_STATUS = {
     "closed": "inactive",
     "deleted": "inactive",
 }
-
-
-async def queue(conn: asyncpg.Connection, kind: str, key: str) -> None:
-    await conn.execute(Q.queue_change, kind, key)
-
-
-async def queue_customer(conn: asyncpg.Connection, customer_id: int) -> list[str]:
-    """Queue every balance group (engine account) of a customer; returns their account ids."""
-    rows = await conn.fetch(Q.queue_customer_accounts, customer_id)
-    return [r["key"] for r in rows]
 
 
 async def account_document(conn: asyncpg.Connection, account_id: str) -> dict[str, Any] | None:

@@ -135,6 +135,10 @@ EXPECTED = {
     ("POST", "/v1/api-keys"): ADMIN,
     ("DELETE", "/v1/api-keys/{prefix}"): ADMIN,
     ("GET", "/v1/audit-log"): READ,
+    ("GET", "/v1/contract-changes"): READ,
+    ("POST", "/v1/contract-changes"): ADMIN,
+    ("GET", "/v1/contract-changes/{change_id}"): READ,
+    ("POST", "/v1/contract-changes/{change_id}/cancel"): ADMIN,
 }
 
 PATH_VALUES = {
@@ -155,6 +159,7 @@ PATH_VALUES = {
     "invoice_id": "1",
     "tag": "billing",
     "collection_id": "1",
+    "change_id": "1",
 }
 
 
