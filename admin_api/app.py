@@ -22,11 +22,8 @@ from admin_api import (
     balances,
     limits,
     problems,
-    purchases,
-    retention,
     services,
     strictness,
-    subscriptions,
 )
 from admin_api.openapi import add_problems
 from admin_api.outbox import Relay
@@ -36,6 +33,7 @@ from admin_api.routes import (
     billing,
     catalog,
     contacts,
+    contract_changes,
     customers,
     deliveries,
     email_log,
@@ -53,6 +51,7 @@ from admin_api.routes import (
     subscriptions as subscription_routes,
 )
 from tarif_balances.store import RedisBalanceStore, StoreLimits
+from tarif_billing import purchasing
 from tarif_client.engine import Engine, GrpcEngine
 from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every, split_addr
@@ -128,6 +127,7 @@ def create_app(state: State) -> FastAPI:
         sepa,
         jobs,
         alerts,
+        contract_changes,
         admin,
     ):
         app.include_router(module.router)
@@ -178,16 +178,16 @@ class AdminProcess(Process):
         watched = {"since": datetime.now(UTC) - timedelta(days=1)}
 
         async def housekeeping() -> None:
-            # scheduled plan transitions come due, services enter or leave their validity, the
-            # outbox carries every change to Redis, adjustments a crash left pending are applied
+            # services enter or leave their validity, the outbox carries every change to Redis,
+            # adjustments a crash left pending are applied. What comes due at a date (plan
+            # transitions, renewals, deferred purchases, contract changes, account deletion)
+            # is the batch's scheduled jobs' (docs/jobs-purchases.md)
             now = datetime.now(UTC)
-            await subscriptions.apply_due_transitions(pool)
             await services.queue_validity_changes(pool, watched["since"])
-            await retention.delete_due(pool)
             watched["since"] = now
             await relay.drain()
             await balances.apply_pending(pool, store)
-            if await purchases.finish_pending(pool):
+            if await purchasing.finish_pending(pool):
                 await relay.drain()
 
         self._spawn(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +10,7 @@ import asyncpg
 from admin_api.auth import Principal
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging
 from tarif_common.errors import InvalidRequest
-from tarif_postgres import queries
+from tarif_postgres import changes, queries
 
 Q = queries.load("audit")
 
@@ -26,21 +25,7 @@ async def record(
     after: Any = None,
 ) -> None:
     """Call inside the transaction of the change, so the log and the change land together."""
-    await conn.execute(
-        Q.insert_audit_record,
-        who.actor,
-        who.role.value,
-        action,
-        object_type,
-        object_id,
-        _plain(before),
-        _plain(after),
-    )
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe (dates, decimals as strings)."""
-    return None if value is None else json.loads(json.dumps(value, default=str))
+    await changes.audit(conn, who, action, object_type, object_id, before, after)
 
 
 LOG = Keyset("audit-log", "id", MAX_ID)  # newest first

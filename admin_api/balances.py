@@ -1,15 +1,10 @@
 """Balances in the back office: live amounts from the engine, new credit/debit balances, and
-adjustments the engine applies exactly once.
-
-An adjustment is a change, not a state, so it does not ride the outbox: it is recorded in
-Postgres first (`pending`, with the caller's idempotency key), then applied by the engine under
-the adjustment's own id (a Redis idempotency key), then marked applied or refused. A crash in
-between leaves it pending and the housekeeping loop applies it: at most once in Redis.
+adjustments the engine applies exactly once (recorded and applied by `tarif_billing.adjustments`,
+which the batch's jobs use too).
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,10 +16,11 @@ from admin_api.auth import Principal
 from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import Adjustment, NewBalance
 from tarif_balances.store import RedisBalanceStore
+from tarif_billing import adjustments as engine_adjustments
+from tarif_billing.cycles import CycleRule, cycle_at
 from tarif_catalog import Catalog
 from tarif_client.engine import Engine, LiveBalance
-from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound, Refused
-from tarif_common.results import Result
+from tarif_common.errors import Conflict, Duplicate, NotFound, Refused
 from tarif_postgres import queries
 
 Q = queries.load("balances")
@@ -36,18 +32,6 @@ async def _customer(conn: asyncpg.Connection, customer_id: int) -> asyncpg.Recor
     if row is None:
         raise NotFound(f"no customer {customer_id}")
     return row
-
-
-def _decimals(published: Catalog, resource: str, field: str) -> int:
-    found = published.resources.get(resource)
-    if found is None:
-        raise InvalidRequest(field, f"unknown resource {resource!r}")
-    return found.decimals
-
-
-def _exact(amount: Decimal, decimals: int, field: str) -> None:
-    if amount != amount.quantize(Decimal(1).scaleb(-decimals)):
-        raise InvalidRequest(field, f"has more than {decimals} decimals")
 
 
 async def live(conn: asyncpg.Connection, engine: Engine, customer_id: int) -> list[dict[str, Any]]:
@@ -80,24 +64,17 @@ def _live(published: Catalog, group: str, b: LiveBalance) -> dict[str, Any]:
     }
 
 
-def cycle_end(timezone: str, now: datetime) -> datetime:
-    """The start of next month in the catalog's time zone: the engine's billing cycle."""
-    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
-    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    return datetime(year, month, 1, tzinfo=local.tzinfo).astimezone(UTC)
-
-
 async def create(
     conn: asyncpg.Connection, who: Principal, customer_id: int, body: NewBalance
 ) -> str:
     published = await catalog.current(conn)
-    decimals = _decimals(published, body.resource, "body.resource")
+    decimals = engine_adjustments.decimals_of(published, body.resource, "body.resource")
     amount = Decimal(body.amount)
-    _exact(amount, decimals, "body.amount")
+    engine_adjustments.check_exact(amount, decimals, "body.amount")
     if body.kind == "debit":
         amount = -amount
     valid_to = {
-        "cycle": cycle_end(published.timezone, datetime.now(UTC)),
+        "cycle": cycle_at(CycleRule("monthly", 1, published.timezone), datetime.now(UTC)).end,
         "until": body.valid_to,
         "forever": None,
     }[body.validity]
@@ -133,86 +110,15 @@ async def request_adjustment(
     conn: asyncpg.Connection, who: Principal, customer_id: int, balance_id: str, body: Adjustment
 ) -> int:
     """Record an adjustment (pending); a repeated `request_id` returns the first one."""
-    amount = Decimal(body.amount)
-    if amount == 0:
-        raise InvalidRequest("body.amount", "must not be zero")
-    async with conn.transaction():
-        await _customer(conn, customer_id)
-        resource = await conn.fetchval(Q.balance_resource, customer_id, balance_id)
-        if resource is None:
-            raise NotFound(f"customer {customer_id} has no balance {balance_id!r}")
-        _exact(amount, _decimals(await catalog.current(conn), resource, "body"), "body.amount")
-        for field, known, value in (
-            ("tax", Q.tax_exists, body.tax),
-            ("ledger", Q.ledger_exists, body.ledger),
-        ):
-            if value is not None and not await conn.fetchval(known, value):
-                raise InvalidRequest(f"body.{field}", f"unknown {field} {value!r}")
-        adjustment_id = await conn.fetchval(
-            Q.insert_adjustment,
-            body.request_id,
-            customer_id,
-            balance_id,
-            amount,
-            body.reason,
-            body.tax,
-            body.tax_provider,
-            body.ledger,
-            who.actor,
-        )
-        if adjustment_id is None:
-            first = await conn.fetchrow(Q.adjustment_of_request, body.request_id)
-            if (first["customer_id"], first["balance_id"], first["amount"]) != (
-                customer_id, balance_id, amount,
-            ):  # fmt: skip
-                raise Conflict(f"request_id {body.request_id!r} was used for another adjustment")
-            return int(first["id"])
-        await audit.record(
-            conn, who, "balance.adjust", "customer", str(customer_id), None,
-            body.model_dump(mode="json") | {"balance_id": balance_id, "id": adjustment_id},
-        )  # fmt: skip
-    return int(adjustment_id)
+    return await engine_adjustments.request(
+        conn, who, customer_id, balance_id, Decimal(body.amount), body.reason, body.request_id,
+        tax=body.tax, tax_provider=body.tax_provider, ledger=body.ledger,
+    )  # fmt: skip
 
 
 async def apply(pool: asyncpg.Pool, store: RedisBalanceStore, adjustment_id: int) -> dict[str, Any]:
     """Have the engine apply a pending adjustment (at most once) and record its answer."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(Q.adjustment_to_apply, adjustment_id)
-        if row is None:
-            raise NotFound(f"no adjustment {adjustment_id}")
-        if row["status"] == "pending":
-            decimals = _decimals(await catalog.current(conn), row["resource"], "resource")
-            units = int(row["amount"].scaleb(decimals))
-            answer = await store.adjust(
-                row["account_id"],
-                row["balance_id"],
-                units,
-                str(adjustment_id),
-                row["reason"],
-                int(datetime.now(UTC).timestamp() * 1000),
-            )
-            result = answer.result
-            after = (
-                Decimal(answer.amount_after).scaleb(-decimals)
-                if answer.amount_after is not None
-                else None
-            )
-            if result is Result.USER_UNKNOWN:  # the engine has no account yet: retried later
-                await conn.execute(
-                    Q.note_adjustment_retry,
-                    adjustment_id,
-                    f"{result.name}: {answer.message} (will retry)",
-                )
-                return dict(await conn.fetchrow(Q.adjustment_by_id, adjustment_id))
-            await conn.execute(
-                Q.finish_adjustment,
-                adjustment_id,
-                "applied" if result is Result.SUCCESS else "refused",
-                result.name if result is Result.SUCCESS else f"{result.name}: {answer.message}",
-                after if result is Result.SUCCESS else None,
-            )
-        found = await conn.fetchrow(Q.adjustment_by_id, adjustment_id)
-        return dict(found)
+    return await engine_adjustments.apply(pool, store, adjustment_id)
 
 
 async def adjustment(conn: asyncpg.Connection, adjustment_id: int) -> dict[str, Any]:
@@ -222,19 +128,13 @@ async def adjustment(conn: asyncpg.Connection, adjustment_id: int) -> dict[str, 
     return dict(row)
 
 
-def engine_result(adjustment: dict[str, Any]) -> Result:
-    """The engine's result of an answered adjustment (its `result` is `NAME: message`)."""
-    name = str(adjustment["result"] or "").partition(":")[0]
-    return Result.__members__.get(name, Result.CONFLICT)
-
-
 def refusal(adjustment: dict[str, Any]) -> Refused | None:
     """The problem to answer for an adjustment the engine refused (None when it did not): the
     adjustment stays recorded as `refused` and moved nothing."""
     if adjustment["status"] != "refused":
         return None
     return Refused(
-        engine_result(adjustment),
+        engine_adjustments.engine_result(adjustment),
         f"the engine refused adjustment {adjustment['id']} ({adjustment['result']}): it is"
         f" kept as refused and changed no balance",
         {"adjustment_id": adjustment["id"], "status": "refused"},
@@ -243,10 +143,7 @@ def refusal(adjustment: dict[str, Any]) -> Refused | None:
 
 async def apply_pending(pool: asyncpg.Pool, store: RedisBalanceStore) -> int:
     """Adjustments a crash left pending (the housekeeping loop)."""
-    ids = [r["id"] for r in await pool.fetch(Q.pending_adjustments)]
-    for adjustment_id in ids:
-        await apply(pool, store, adjustment_id)
-    return len(ids)
+    return await engine_adjustments.apply_pending(pool, store)
 
 
 ADJUSTMENTS = Keyset("adjustments", "id", 0)

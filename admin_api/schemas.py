@@ -285,6 +285,11 @@ class PackPurchase(Strict):
     pack: CatalogName
     products: Annotated[list[ProductChoice], Field(max_length=100)] = []
     coupons: Annotated[list[PromoCode], Field(max_length=5)] = []
+    start: AwareDatetime | None = Field(
+        default=None,
+        description="unset: bought now; in the future: `scheduled` until then (nothing granted"
+        " or paid before; the deferred-activation job activates it); in the past: 422",
+    )
 
     _distinct = field_validator("products")(_distinct_products)
     _codes = field_validator("coupons")(_distinct_codes)
@@ -796,3 +801,33 @@ class InvoiceEmailNew(Strict):
         description="send it again even if it was sent (a new message); without it a sent"
         " e-mail is a 409",
     )
+
+
+class ContractChangeNew(Strict):
+    """A change of one bought product (a contract line) at a date: its quantity, its unit
+    price, the product itself, or its termination."""
+
+    request_id: Identifier = Field(description="idempotency key: a retry makes the change once")
+    customer_id: Annotated[int, Field(ge=1, le=2**62)]
+    purchase_id: Annotated[int, Field(ge=1, le=2**62, description="the product to change")]
+    kind: Literal["quantity", "price", "product", "terminate"]
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None, description="kind quantity: the new quantity"
+    )
+    unit_price: (
+        Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,6})?$", description="per unit")]
+        | None
+    ) = Field(default=None, description="kind price: the new unit price, before discounts")
+    product: CatalogName | None = Field(default=None, description="kind product: the new one")
+    effective_at: AwareDatetime = Field(description="when it takes effect; in the future")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> ContractChangeNew:
+        needs = {"quantity": "quantity", "price": "unit_price", "product": "product"}
+        for kind, name in needs.items():
+            given = getattr(self, name) is not None
+            if given and self.kind != kind:
+                raise ValueError(f"{name} goes with kind {kind!r}, and only with it")
+            if not given and self.kind == kind:
+                raise ValueError(f"kind {kind!r} needs {name}")
+        return self

@@ -1,11 +1,12 @@
 """Subscriptions: opening one (at onboarding or later, in a balance group), plan transitions
-(now or at a date), cancellation, payment."""
+(now, or scheduled for a date: applied by the plan-transition job, `tarif_billing.plans`),
+cancellation, payment."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from admin_api.auth import SYSTEM, Principal
 from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import PaymentChange, PlanChange, SubscriptionIn, payment_info
 from tarif_balances.provisioning import AccountDoc, account_fields
+from tarif_billing import plans, purchasing
 from tarif_catalog import Catalog
 from tarif_catalog.pricing import CouponTerms
 from tarif_common import keys
@@ -43,7 +45,7 @@ class Opened:
 
 
 async def redeem_coupon(
-    conn: asyncpg.Connection, code: str, sub: purchases.Subscription, field: str
+    conn: asyncpg.Connection, code: str, sub: purchasing.Subscription, field: str
 ) -> CouponTerms:
     return await coupons.redeem(conn, code, sub.id, sub.plan, sub.currency, field)
 
@@ -108,7 +110,7 @@ async def open_subscription(
     """Insert a subscription with its services, balances, coupon, vouchers and the products of
     its plan's bundles into a balance group (inside the caller's transaction) and queue the
     group for the engine. It is billed on the cycle of the group's billing profile. `new_money`:
-    the group is new in this request (see purchases.buy)."""
+    the group is new in this request (see tarif_billing.purchasing.buy)."""
     identifiers = all_services(s)
     if not identifiers:
         raise InvalidRequest(f"{where}.services", "a subscription needs a service identifier")
@@ -171,7 +173,7 @@ async def open_subscription(
         taken = re.search(r"balance_id\)=\(\d+, (.*?)\)", exc.message)
         name = taken[1] if taken else "a balance id"
         raise Conflict(f"{where}.balances: the customer already has a balance {name}") from None
-    sub = purchases.Subscription(
+    sub = purchasing.Subscription(
         subscription_id, customer_id, group_id, account_id, s.plan, s.payment_type, s.currency
     )
     coupons = [
@@ -183,7 +185,7 @@ async def open_subscription(
         used = await vouchers.use(conn, SYSTEM, customer_id, code, sub, f"{where}.vouchers[{i}]")
         if used.adjustment is not None:
             adjustments.append(used.adjustment)
-    bought = await purchases.buy_plan(
+    bought = await purchasing.buy_plan(
         conn, SYSTEM, sub, s.bundles, coupons, s.services, where, new_money=new_money
     )
     if bought.adjustment is not None:
@@ -301,70 +303,9 @@ async def change_plan(
         if body.plan == row["plan"]:  # a retry of a transition made: nothing bought twice
             return row["account_id"], {"plan": body.plan, "status": "unchanged"}
         done = {"plan": body.plan, "status": "done"}
-        if payment := await _set_plan(conn, who, row, body.plan):
+        if payment := await plans.set_plan(conn, who, row, body.plan):
             done["adjustment_id"] = payment  # a prepaid subscription pays the new bundles now
         return row["account_id"], done
-
-
-async def _set_plan(
-    conn: asyncpg.Connection, who: Principal, row: asyncpg.Record, plan: str
-) -> int | None:
-    """The new plan's tariffs at once; the old plan's products are cancelled and the new
-    plan's bundles bought as the catalog has them (a prepaid subscription pays for them like
-    at onboarding: returns that payment). Service identifiers of the old plan's service
-    products move to the new plan's product of the same service type, or stay with the
-    subscription."""
-    if await conn.fetchval(Q.has_pending_purchase, row["id"]):
-        raise Conflict(f"subscription {row['id']} has a payment in progress: retry shortly")
-    published = await catalog.current(conn)
-    if plan not in published.plans:
-        raise InvalidRequest("body.plan", f"plan {plan!r} is not in the catalog")
-    await conn.execute(Q.set_plan, row["id"], plan)
-    old = await conn.fetch(Q.cancel_plan_purchases, row["id"])
-    carry: dict[str, list[str]] = {}
-    for purchase in old:
-        product = published.products.get(purchase["product"])
-        identifiers = await conn.fetch(Q.detach_services, purchase["id"])
-        if product is not None and product.service is not None and identifiers:
-            carry.setdefault(product.service, []).extend(i["identifier"] for i in identifiers)
-    sub = replace(purchases.Subscription.of(row), plan=plan)
-    global_services = [
-        r["identifier"] for r in await conn.fetch(Q.services_without_purchase, row["id"])
-    ]
-    bought = await purchases.buy_plan(
-        conn, who, sub, [], [], global_services, "body", new_money=False, carry=carry
-    )
-    await outbox.queue(conn, "account", row["account_id"])
-    await audit.record(
-        conn, who, "subscription.plan", "subscription", str(row["id"]),
-        {"plan": row["plan"], "products": [p["id"] for p in old]},
-        {"plan": plan, "products": bought.purchases},
-    )  # fmt: skip
-    return bought.adjustment
-
-
-async def apply_due_transitions(pool: asyncpg.Pool) -> list[str]:
-    """Scheduled transitions whose time has come; returns the accounts changed."""
-    changed: list[str] = []
-    async with pool.acquire() as conn:
-        while True:
-            async with conn.transaction():
-                due = await conn.fetchrow(Q.lock_next_due_transition)
-                if due is None:
-                    return changed
-                row = await conn.fetchrow(Q.lock_subscription, due["subscription_id"])
-                status, reason = "cancelled", "the subscription is not active"
-                if row["status"] == "active":
-                    try:
-                        async with conn.transaction():  # a savepoint: a failure undoes it all
-                            await _set_plan(conn, SYSTEM, row, due["plan"])
-                        changed.append(row["account_id"])
-                        status, reason = "done", ""
-                    except Conflict:  # a payment in progress: the next round takes it
-                        return changed
-                    except InvalidRequest as exc:  # e.g. the plan left the catalog
-                        status, reason = "failed", exc.reason
-                await conn.execute(Q.close_transition, due["id"], status, reason)
 
 
 TRANSITIONS = Keyset("plan-transitions", "id", 0)

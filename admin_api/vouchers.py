@@ -20,6 +20,7 @@ from admin_api.auth import Principal
 from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import Adjustment, VoucherNew
 from tarif_balances.store import RedisBalanceStore
+from tarif_billing import purchasing
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
 from tarif_postgres import queries
 
@@ -91,7 +92,7 @@ async def use(
     who: Principal,
     customer_id: int,
     code: str,
-    sub: purchases.Subscription | None,
+    sub: purchasing.Subscription | None,
     field: str,
 ) -> Used:
     """Redeem inside the caller's transaction: a credit to a balance of the resource (in the
@@ -117,7 +118,7 @@ async def use(
         pack = published.packs.get(voucher["pack"])
         if pack is None:
             raise Conflict(f"voucher {code!r} buys pack {voucher['pack']!r}, no longer sold")
-        bought = await purchases.buy(conn, who, sub, pack, "pack", [], [], field, voucher=code)
+        bought = await purchasing.buy(conn, who, sub, pack, "pack", [], [], field, voucher=code)
         used = Used(None, bought.purchases)
     else:
         balance_id = await conn.fetchval(

@@ -75,11 +75,12 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
     from pydantic import ValidationError
     from redis.asyncio import Redis
 
-    from admin_api import customers, purchases
+    from admin_api import customers
     from admin_api.app import balance_store
     from admin_api.auth import SYSTEM
     from admin_api.outbox import Relay
     from admin_api.schemas import Onboarding
+    from tarif_billing import purchasing
     from tarif_postgres import db
 
     requests = []
@@ -108,7 +109,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
                     )
                     await relay.drain_one("account", account_id, conn)
                     for adjustment_id in payments:
-                        await purchases.settle(pool, store, adjustment_id)
+                        await purchasing.settle(pool, store, adjustment_id)
                     await relay.drain_one("account", account_id, conn)
     finally:
         await redis.aclose()

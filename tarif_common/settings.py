@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     default_tax: str | None = None
     # A billing run takes this many due profiles per transaction (several runs share the work).
     billing_chunk: int = Field(default=500, ge=1, le=100_000)
+    # Purchase check (docs/jobs-purchases.md): a prepaid renewal the balance cannot pay suspends
+    # the product at once; later runs try again, and after this many days unpaid it is cancelled.
+    renewal_grace_days: int = Field(default=7, ge=0, le=365)
 
     # SEPA direct debit (docs/sepa.md): the creditor identifier (AT-02, its check digits
     # verified), the name and account collections are made for. Unset: no collection is made.

@@ -123,9 +123,17 @@ class Purchase(Answer):
     granted: Amount | None
     valid_from: datetime | None
     valid_to: datetime | None
-    status: str
+    status: str = Field(
+        description="scheduled (a future start), pending (a prepaid payment in progress),"
+        " active, suspended (a renewal unpaid), refused, cancelled"
+    )
     created_at: datetime
     cancelled_at: datetime | None
+    starts_at: datetime | None = Field(description="a deferred purchase's start")
+    ends_at: datetime | None = Field(description="its end (a termination), if it has one")
+    period_start: datetime | None = Field(description="recurring: the cycle in progress")
+    period_end: datetime | None = Field(description="recurring: renewed at this time")
+    cycles: int = Field(description="cycles given so far, the first included")
     services: list[str]
 
 
@@ -139,3 +147,27 @@ class PackVoucherUsed(Answer):
 
 # A credit voucher answers with the adjustment it made; a pack voucher with what it bought.
 VoucherUsed = AdjustmentRecord | PackVoucherUsed
+
+
+class ContractChange(Answer):
+    """A change of a bought product at a date, and what became of it."""
+
+    id: int
+    request_id: str
+    customer_id: int
+    subscription_id: int
+    purchase_id: int
+    kind: Literal["quantity", "price", "product", "terminate"]
+    quantity: int | None
+    unit_price: Amount | None
+    product: str | None
+    effective_at: datetime
+    status: Literal["scheduled", "done", "failed", "cancelled"]
+    reason: str = Field(description="failed: why it could not be applied")
+    new_purchase_id: int | None = Field(description="kind product: the purchase replacing it")
+    adjustment_id: int | None = Field(
+        description="the adjustment it made: a grant moved, or a prepaid product's payment"
+    )
+    requested_by: str
+    requested_at: datetime
+    done_at: datetime | None

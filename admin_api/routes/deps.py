@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from redis.exceptions import RedisError
 
 from admin_api import purchases
+from tarif_billing import purchasing
 from tarif_common.errors import TarifError
 from tarif_postgres.driver import DB_ERRORS
 
@@ -61,7 +62,7 @@ async def settle(
     change left in place (e.g. the new subscription)."""
     for adjustment_id in adjustments:
         try:
-            await purchases.settle(request.app.state.pool, request.app.state.store, adjustment_id)
+            await purchasing.settle(request.app.state.pool, request.app.state.store, adjustment_id)
         except _DEFERRED as exc:
             log.warning("settle.deferred", extra={"error": repr(exc)})
             return

@@ -1,12 +1,23 @@
--- Deleting closed customers once their retention has passed (admin_api/retention.py).
+-- Deleting closed customers once their retention has passed (tarif_billing/retention.py, the
+-- account-deletion job).
 
--- name: lock_next_due_customer
--- The closed customer whose delete_after passed first (id, account_id), locked, others skipped; one with an invoice still due is kept (its invoices and payments need it).
-SELECT c.id, c.account_id FROM customers c
-WHERE c.status = 'closed' AND c.delete_after <= now()
+-- name: due_customers
+-- Closed customers whose delete_after passed by a time, of those the criteria select (id), by id; one with an invoice still due is kept (its invoices and payments need it). $1 at, $2 after this id, $3 at most, $4 only these ids (NULL: any), $5...: the criteria's values
+SELECT c.id FROM customers c
+WHERE c.status = 'closed' AND c.delete_after <= $1 AND c.id > $2
+  AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
   AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.customer_id = c.id
                   AND i.status = 'billing' AND i.amount_due > 0)
-ORDER BY c.delete_after LIMIT 1 FOR UPDATE OF c SKIP LOCKED;
+  AND {where}
+ORDER BY c.id LIMIT $3;
+
+-- name: lock_due_customer
+-- One closed customer if its delete_after passed by a time and no invoice of it is still due (id, account_id), locked; none when another worker holds it. $1 customer id, $2 at
+SELECT c.id, c.account_id FROM customers c
+WHERE c.id = $1 AND c.status = 'closed' AND c.delete_after <= $2
+  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.customer_id = c.id
+                  AND i.status = 'billing' AND i.amount_due > 0)
+FOR UPDATE OF c SKIP LOCKED;
 
 -- name: delete_plan_transitions
 -- Removes the plan transitions of a customer's subscriptions. $1 customer id

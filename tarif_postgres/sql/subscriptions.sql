@@ -1,4 +1,5 @@
--- Subscriptions: opening, plan transitions, cancellation, payment (admin_api/subscriptions.py).
+-- Subscriptions: opening, plan transitions, cancellation, payment (admin_api/subscriptions.py,
+-- tarif_billing/plans.py and the plan-transition job).
 
 -- name: other_payment_type
 -- The payment type of an active subscription of the group that differs from this one, if any. $1 group id, $2 payment type
@@ -44,9 +45,10 @@ SELECT 1 FROM purchases WHERE subscription_id = $1 AND status = 'pending';
 UPDATE subscriptions SET plan = $2 WHERE id = $1;
 
 -- name: cancel_plan_purchases
--- Cancels the active purchases of the subscription's plan; returns (id, product). $1 subscription id
-UPDATE purchases SET status = 'cancelled', cancelled_at = now()
-WHERE subscription_id = $1 AND origin = 'plan' AND status = 'active'
+-- Cancels the purchases of the subscription's plan (active, suspended or not started) as of a time (NULL: now); returns (id, product). $1 subscription id, $2 cancelled at
+UPDATE purchases SET status = 'cancelled', cancelled_at = coalesce($2, now())
+WHERE subscription_id = $1 AND origin = 'plan'
+  AND status IN ('active', 'suspended', 'scheduled')
 RETURNING id, product;
 
 -- name: detach_services
@@ -57,11 +59,21 @@ UPDATE services SET purchase_id = NULL WHERE purchase_id = $1 RETURNING identifi
 -- The subscription's services no purchase brought (identifier). $1 subscription id
 SELECT identifier FROM services WHERE subscription_id = $1 AND purchase_id IS NULL;
 
--- name: lock_next_due_transition
--- The scheduled transition due first (id, subscription_id, plan), locked, others skipped.
-SELECT id, subscription_id, plan FROM plan_transitions
-WHERE status = 'scheduled' AND effective_at <= now()
-ORDER BY effective_at, id LIMIT 1 FOR UPDATE SKIP LOCKED;
+-- name: due_transitions
+-- Scheduled transitions due by a time, of the customers the criteria select (id), by id. $1 at, $2 after this id, $3 at most, $4 only these ids (NULL: any), $5...: the criteria's values
+SELECT t.id FROM plan_transitions t
+JOIN subscriptions s ON s.id = t.subscription_id
+JOIN customers c ON c.id = s.customer_id
+WHERE t.status = 'scheduled' AND t.effective_at <= $1 AND t.id > $2
+  AND ($4::bigint[] IS NULL OR t.id = ANY($4::bigint[]))
+  AND {where}
+ORDER BY t.id LIMIT $3;
+
+-- name: lock_due_transition
+-- One scheduled transition if it is due by a time (id, subscription_id, plan, effective_at), locked; none when another worker holds it. $1 transition id, $2 at
+SELECT id, subscription_id, plan, effective_at FROM plan_transitions
+WHERE id = $1 AND status = 'scheduled' AND effective_at <= $2
+FOR UPDATE SKIP LOCKED;
 
 -- name: lock_subscription
 -- A subscription with its group's account_id, locked. $1 subscription id
@@ -70,8 +82,8 @@ JOIN balance_groups g ON g.id = s.balance_group_id
 WHERE s.id = $1 FOR UPDATE OF s;
 
 -- name: close_transition
--- A transition's outcome. $1 transition id, $2 status, $3 reason
-UPDATE plan_transitions SET status = $2, reason = $3, done_at = now()
+-- A transition's outcome as of a time. $1 transition id, $2 status, $3 reason, $4 done at
+UPDATE plan_transitions SET status = $2, reason = $3, done_at = $4
 WHERE id = $1;
 
 -- name: customer_transitions

@@ -3,7 +3,7 @@ document stays out (never a null, never a 500), and an erased account still answ
 
 from __future__ import annotations
 
-from admin_api import retention
+from tarif_billing import retention
 from tests.integration.admin_harness import Admin, onboarding
 
 

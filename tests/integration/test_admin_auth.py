@@ -159,6 +159,10 @@ EXPECTED = {
     ("GET", "/v1/alerts"): READ,
     ("POST", "/v1/alerts/{alert_id}/acknowledge"): OPERATE,
     ("GET", "/v1/activity-log"): READ,
+    ("GET", "/v1/contract-changes"): READ,
+    ("POST", "/v1/contract-changes"): ADMIN,
+    ("GET", "/v1/contract-changes/{change_id}"): READ,
+    ("POST", "/v1/contract-changes/{change_id}/cancel"): ADMIN,
 }
 
 PATH_VALUES = {
@@ -185,6 +189,7 @@ PATH_VALUES = {
     "alert_id": "1",
     "report_id": "1",
     "delivery_id": "1",
+    "change_id": "1",
 }
 
 

@@ -9,7 +9,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from admin_api import retention
+from tarif_billing import retention
 from tests.integration.admin_harness import Admin
 from tests.integration.billing_harness import (
     SELLER,

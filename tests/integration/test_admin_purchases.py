@@ -4,17 +4,19 @@ what is bought, at what price, what it grants, and how a prepaid customer pays f
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from admin_api import balances, purchases, subscriptions
 from admin_api.app import balance_store
 from admin_api.auth import Principal, Role
 from admin_api.schemas import PackPurchase
-from admin_api.subscriptions import apply_due_transitions
 from tarif.charging.v1 import charging_pb2 as pb
+from tarif_billing import purchasing
 from tarif_common.settings import Settings
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.harness import account, eur
+from tests.integration.job_run_harness import run_job
 from tests.integration.requests import sms, voice_call
 
 MSISDN = "38640555001"
@@ -313,13 +315,13 @@ async def test_a_crash_before_the_payment_is_finished_by_the_housekeeping(admin:
     store = balance_store(admin.engine.redis, Settings(redis_url="redis://x", database_url="x"))
     # the engine applied the payment, then the process died before activating the pack
     await balances.apply(admin.pool, store, bought.adjustment)
-    assert await purchases.finish_pending(admin.pool) == 1
+    assert await purchasing.finish_pending(admin.pool) == 1
     await admin.relay.drain()
     data = (await products(admin, cid, sid))["data-1gb"]
     assert data["status"] == "active"
     assert await admin.engine.balance(MSISDN, data["balance_id"]) == 1073741824
     assert await admin.engine.balance(MSISDN, "main") == 1281 - 300  # paid once
-    assert await purchases.finish_pending(admin.pool) == 0
+    assert await purchasing.finish_pending(admin.pool) == 0
     await balances.apply_pending(admin.pool, store)  # a replay takes nothing more
     assert await admin.engine.balance(MSISDN, "main") == 981
 
@@ -370,9 +372,11 @@ async def test_a_plan_transition_swaps_the_bundles_and_keeps_the_lines(admin: Ad
         await admin.call("PUT", path, json={"plan": "lines-a", "effective_at": later})
     ).is_success
     assert (await admin.call("DELETE", "/v1/catalog/plans/lines-a")).status_code == 200
-    async with admin.pool.acquire() as conn:
-        await conn.execute("UPDATE plan_transitions SET effective_at = now() - interval '1 s'")
-    assert await apply_due_transitions(admin.pool) == []
+    ran = await run_job(
+        admin.pool, engine.redis, "plan_transition", datetime(2099, 1, 1, tzinfo=UTC)
+    )
+    assert (ran.total, ran.failed) == (1, 1)
+    assert ran.items[0]["error"] == "plan 'lines-a' is not in the catalog"
     (failed,) = (await admin.call("GET", f"/v1/customers/{cid}/plan-transitions")).json()["items"]
     assert (failed["status"], failed["reason"]) == (
         "failed",

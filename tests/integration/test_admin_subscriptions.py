@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from admin_api.subscriptions import apply_due_transitions
 from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.admin_harness import Admin, onboarding
+from tests.integration.job_run_harness import run_job
 from tests.integration.requests import sms
 
 MSISDN = "38640555100"
@@ -54,11 +54,11 @@ async def test_plan_transition_now_and_at_a_date(admin: Admin) -> None:
     assert isinstance(scheduled.json()["transition_id"], int)
     answer = await engine.stub.ChargeEvent(sms(MSISDN, "before", engine.clock.now))
     assert answer.cost.minor_units == 5  # still the old plan
-    assert await apply_due_transitions(admin.pool) == []  # not due yet
-    async with admin.pool.acquire() as conn:
-        await conn.execute("UPDATE plan_transitions SET effective_at = now() - interval '1 s'")
-    assert await apply_due_transitions(admin.pool) == [customer["account_id"]]
-    await admin.relay.drain()
+    # the plan-transition job applies it once due (and brings the engine up to date itself)
+    ran = await run_job(admin.pool, engine.redis, "plan_transition", datetime.now(UTC))
+    assert ran.total == 0  # not due yet
+    ran = await run_job(admin.pool, engine.redis, "plan_transition", later)
+    assert (ran.total, ran.succeeded, ran.failed) == (1, 1, 0)
     answer = await engine.stub.ChargeEvent(sms(MSISDN, "after", engine.clock.now))
     assert answer.cost.minor_units == 10
     listed = (await admin.call("GET", f"/v1/customers/{customer['id']}/plan-transitions")).json()
