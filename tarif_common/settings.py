@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     default_tax: str | None = None
     # A billing run takes this many due profiles per transaction (several runs share the work).
     billing_chunk: int = Field(default=500, ge=1, le=100_000)
+    # Collections (docs/collections.md): the reminder terms of a billing profile that names none
+    # (unset: such profiles are never reminded).
+    default_reminder_terms: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     # SEPA direct debit (docs/sepa.md): the creditor identifier (AT-02, its check digits
     # verified), the name and account collections are made for. Unset: no collection is made.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from tarif_jobs.criteria import Criteria
+from tarif_jobs.reminder_criteria import CollectionsCriteria
 
 # job type -> the model of its criteria
 CRITERIA: dict[str, type[BaseModel]] = {
@@ -16,7 +17,7 @@ CRITERIA: dict[str, type[BaseModel]] = {
     "contract_change": Criteria,
     "deferred_activation": Criteria,
     "payment_collection": Criteria,
-    "collections": Criteria,
+    "collections": CollectionsCriteria,
     "usage_invoicing": Criteria,
     "financial_reporting": Criteria,  # its own criteria: ledgers, ledger groups, ...
     "export": Criteria,  # its own criteria: data type, format, destination, period
