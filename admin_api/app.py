@@ -39,6 +39,7 @@ from admin_api.routes import (
     hierarchy,
     invoices,
     reference,
+    reminders,
     selfcare,
     sepa,
     sharing,
@@ -118,6 +119,7 @@ def create_app(state: State) -> FastAPI:
         reference,
         unrated,
         sepa,
+        reminders,
         admin,
     ):
         app.include_router(module.router)

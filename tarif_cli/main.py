@@ -17,6 +17,7 @@ tarif billing run [--at T] bill every profile whose cycle ended by T (default no
 tarif bills list --profile P           a billing profile's bills
 tarif invoices list|show|document      invoices and credit notes (document: --format, -o)
 tarif payments add --profile P ...     record a payment or a refund
+tarif reminders list|start             reminders; start a reminder automation (queued)
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
@@ -39,6 +40,7 @@ from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
 from tarif_cli.provision import cmd_provision
+from tarif_cli.reminders import add_parser as add_reminders_parser
 from tarif_cli.sepa import add_parser as add_sepa_parser
 from tarif_cli.serve import DEMO, cmd_admin_serve, cmd_batch, cmd_engine, cmd_up
 from tarif_common import logs
@@ -113,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="")
     key.set_defaults(func=cmd_create_key)
     billing.add_parsers(sub, answers)
+    add_reminders_parser(sub, answers)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)
