@@ -255,8 +255,9 @@ async def create_automation(
 async def update_automation(
     conn: asyncpg.Connection, who: Principal, automation_id: int, body: AutomationPatch
 ) -> dict[str, Any]:
-    """A new cadence computes the next run again from now; pausing (`active: false`) keeps it,
-    and a due automation that is resumed runs at the next collections run."""
+    """A new cadence sets the next run to its first run; pausing (`active: false`) keeps the
+    next run, and a paused automation whose run came meanwhile runs once at the next
+    collections run after it is resumed."""
     async with conn.transaction():
         row = await _locked_automation(conn, automation_id)
         before = await get_automation(conn, automation_id)
@@ -397,10 +398,10 @@ async def move_action(
 
 
 async def _locked_automation(conn: asyncpg.Connection, automation_id: int) -> Mapping[str, Any]:
-    row = await conn.fetchrow(R.lock_automation, automation_id)
+    row: Mapping[str, Any] | None = await conn.fetchrow(R.lock_automation, automation_id)
     if row is None:
         raise NotFound(f"no reminder automation {automation_id}")
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 async def _action(conn: asyncpg.Connection, automation_id: int, action_id: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ profiles (`billing_profile`) with the error."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, timedelta
 from typing import Any
 
 from tarif_billing.reminders.levels import OpenInvoice, Plan, TermsRules, plan_reminder
@@ -30,7 +31,10 @@ async def create_reminders(
 ) -> None:
     async with env.pool.acquire() as conn:
         rules = await load_terms(conn)
-    sql, extra = scope.compose(R.create_candidates, 6)
+    sql, extra = scope.compose(R.create_candidates, 7)
+    # an invoice is overdue only after its due date (grace periods never go back), whatever the
+    # profile's time zone: a day past "process now" in UTC bounds every zone's date
+    due_before = env.process_now.astimezone(UTC).date() + timedelta(days=1)
     after = 0
     while not env.stop():
         rows: list[Mapping[str, Any]] = []
@@ -43,6 +47,7 @@ async def create_reminders(
                     list(scope.terms),
                     scope.only_profiles,
                     env.chunk,
+                    due_before,
                     *extra,
                 )
                 if not rows:

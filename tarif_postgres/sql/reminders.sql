@@ -11,7 +11,7 @@ SELECT terms_code, level, grace_period, due_date_formula, fee_amount::text AS fe
 FROM reminder_levels ORDER BY terms_code, level;
 
 -- name: create_candidates
--- Billing profiles (locked) with an unpaid invoice whose terms pass the filter, after a profile id, matching the customer criteria ({where} on customers c). $1 after profile id, $2 default terms, $3 terms filter (empty: any), $4 only these profile ids (null: all), $5 at most this many
+-- Billing profiles (locked) with an unpaid invoice due before a date, whose terms pass the filter, after a profile id, matching the customer criteria ({where} on customers c). $1 after profile id, $2 default terms, $3 terms filter (empty: any), $4 only these profile ids (null: all), $5 at most this many, $6 due before this date
 SELECT p.id, p.customer_id, p.currency, p.time_zone,
        coalesce(p.reminder_terms, $2::text) AS terms_code
 FROM billing_profiles p
@@ -22,7 +22,7 @@ WHERE p.id > $1
   AND ($4::bigint[] IS NULL OR p.id = ANY($4::bigint[]))
   AND EXISTS (SELECT 1 FROM invoices i
               WHERE i.billing_profile_id = p.id AND i.status = 'billing' AND i.kind = 'invoice'
-                AND i.amount_due > 0)
+                AND i.amount_due > 0 AND i.due_date < $6::date)
   AND {where}
 ORDER BY p.id
 LIMIT $5
