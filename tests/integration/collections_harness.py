@@ -5,6 +5,7 @@ sink received, read back with their attachments."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -115,8 +116,10 @@ async def collections_run(
     run_id: int | None = None,
     retry_of: int | None = None,
     only: frozenset[ItemRef] | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """One run of the `collections` job as a worker runs it; returns the job run's id."""
+    """One run of the `collections` job as a worker runs it; returns the job run's id. With
+    `stop`, the worker is stopping (SIGTERM) when it says so."""
     async with admin.pool.acquire() as conn:
         if run_id is None:
             run_id = await conn.fetchval(
@@ -133,7 +136,7 @@ async def collections_run(
             )
             at, criteria = row["process_now"], row["criteria"]
     items = RunItems(admin.pool, run_id, "job.collections")
-    job = JobContext(admin.pool, admin.engine.redis, settings)
+    job = JobContext(admin.pool, admin.engine.redis, settings, stop)
     await run_once(job, RunRequest(at, criteria or {}, only, run_id), items)
     await items.flush()
     return run_id

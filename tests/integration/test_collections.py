@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tarif_billing.reconcile import reconcile_billing
+from tarif_common.embedded import free_port
 from tarif_jobs.runs import ItemRef
 from tests.integration.admin_harness import Admin
 from tests.integration.collections_harness import (
@@ -436,3 +437,95 @@ async def test_a_reminder_is_sent_again_only_as_often_and_as_late_as_allowed(adm
     async with admin.pool.acquire() as conn:
         keys = [r[0] for r in await conn.fetch("SELECT message_key FROM email_log ORDER BY id")]
     assert keys == [f"reminder:{reminder['id']}:send:1", f"reminder:{reminder['id']}:send:2"]
+
+
+async def test_a_refused_email_fails_the_item_and_a_retry_sends_it(admin: Admin) -> None:
+    (billed,) = await customers_with_invoices(admin, "38640900051")
+    await fee_terms(admin)
+    await give_terms(admin, billed, "FEE", None)
+    automation_id = await manual_automation(admin, "by hand", ["FEE"])
+    at = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    job_run = await start(admin, automation_id, at)
+    nobody = deployment(None, smtp_host="127.0.0.1", smtp_port=free_port())  # nothing listens
+    await collections_run(admin, nobody, at, run_id=job_run)
+
+    run = await last_run(admin, automation_id)
+    assert [(a["kind"], a["status"]) for a in run["actions"]] == [
+        ("create", "succeeded"),
+        ("issue", "succeeded"),
+        ("send", "failed"),
+    ]
+    (reminder,) = await reminders_of(admin, billed)
+    assert (reminder["status"], reminder["sent_count"]) == ("issued", 0)
+    assert "could not be sent" in reminder["last_error"]
+    async with admin.pool.acquire() as conn:
+        log = await conn.fetchrow("SELECT status, error, message_key FROM email_log")
+        item = await conn.fetchrow("SELECT object_type, object_id FROM job_run_items")
+        processes = {r[0] for r in await conn.fetch("SELECT process FROM alerts")}
+    assert (log["status"], log["message_key"]) == ("failed", f"reminder:{reminder['id']}:send:1")
+    assert tuple(item) == ("reminder", str(reminder["id"]))
+    assert processes == {"email.reminder", "job.collections"}
+
+    with smtp_sink() as sink:
+        await collections_run(
+            admin, deployment(sink), at, retry_of=job_run,
+            only=frozenset({ItemRef("reminder", str(reminder["id"]))}),
+        )  # fmt: skip
+        (mail,) = received(sink)
+    assert mail.to == billed.email
+    (reminder,) = await reminders_of(admin, billed)
+    assert (reminder["status"], reminder["sent_count"], reminder["last_error"]) == ("sent", 1, None)
+    async with admin.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM email_log") == "sent"
+
+
+async def test_a_run_stopped_midway_is_resumed_without_doing_anything_twice(admin: Admin) -> None:
+    (billed,) = await customers_with_invoices(admin, "38640900061")
+    await fee_terms(admin)
+    await give_terms(admin, billed, "FEE", None)
+    answer = await admin.call(
+        "POST",
+        "/v1/reminder-automations",
+        json={
+            "name": "weekly",
+            "cadence": {"kind": "weekly", "starts_at": "2027-01-01T08:00:00Z"},
+            "actions": [{"kind": "create"}, {"kind": "issue"}, {"kind": "send"}],
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    automation_id = answer.json()["id"]
+    at = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    calls = iter(range(1_000))
+
+    def stopping() -> bool:
+        # SIGTERM arrives once the create action has made its reminder (its loop asked twice)
+        return next(calls) >= 2
+
+    with smtp_sink() as sink:
+        settings = deployment(sink)
+        job_run = await collections_run(admin, settings, at, stop=stopping)
+        (reminder,) = await reminders_of(admin, billed)
+        assert reminder["status"] == "draft"
+        (run,) = (await admin.call("GET", f"/v1/reminder-automations/{automation_id}/runs")).json()[
+            "items"
+        ]
+        assert (run["status"], run["actions"]) == ("running", [])
+        automation = (await admin.call("GET", f"/v1/reminder-automations/{automation_id}")).json()
+        assert automation["next_run_at"] == "2027-01-01T08:00:00Z"  # still due
+
+        # the queue hands the run to a worker again: it takes the same automation run up
+        await collections_run(admin, settings, at, run_id=job_run)
+        assert len(sink.messages) == 1
+    (run,) = (await admin.call("GET", f"/v1/reminder-automations/{automation_id}/runs")).json()[
+        "items"
+    ]
+    assert run["status"] == "succeeded"
+    assert [(a["kind"], a["processed"]) for a in run["actions"]] == [
+        ("create", 0),  # made before the stop: not made again
+        ("issue", 1),
+        ("send", 1),
+    ]
+    (reminder,) = await reminders_of(admin, billed)
+    assert (reminder["status"], reminder["sent_count"]) == ("sent", 1)
+    automation = (await admin.call("GET", f"/v1/reminder-automations/{automation_id}")).json()
+    assert automation["next_run_at"] == "2027-01-08T08:00:00Z"
