@@ -41,6 +41,7 @@ from admin_api.routes import (
     invoices,
     jobs,
     reference,
+    reminders,
     reports,
     selfcare,
     sepa,
@@ -128,6 +129,7 @@ def create_app(state: State) -> FastAPI:
         jobs,
         alerts,
         contract_changes,
+        reminders,
         admin,
     ):
         app.include_router(module.router)

@@ -23,6 +23,7 @@ tarif jobs runs|run-show|run-items|retry          the run history, failed items,
 tarif alerts [--open] / tarif alerts ack ID        alerts for operators
 tarif activity            the activity log (process, object, likely cause)
 tarif email-log [--status failed]      e-mails sent or tried; `show ID`, `resend ID` (a failed one)
+tarif reminders list|start             reminders; start a reminder automation (queued)
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
@@ -46,6 +47,7 @@ from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.email_log import add_parser as add_email_log_parser
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
 from tarif_cli.provision import cmd_provision
+from tarif_cli.reminders import add_parser as add_reminders_parser
 from tarif_cli.sepa import add_parser as add_sepa_parser
 from tarif_cli.serve import DEMO, cmd_admin_serve, cmd_batch, cmd_engine, cmd_up
 from tarif_common import logs
@@ -122,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     billing.add_parsers(sub, answers)
     jobs.add_parsers(sub, answers)
     add_email_log_parser(sub, answers)
+    add_reminders_parser(sub, answers)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)

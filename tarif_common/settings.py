@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # Purchase check (docs/jobs-purchases.md): a prepaid renewal the balance cannot pay suspends
     # the product at once; later runs try again, and after this many days unpaid it is cancelled.
     renewal_grace_days: int = Field(default=7, ge=0, le=365)
+    # Collections (docs/collections.md): the reminder terms of a billing profile that names none
+    # (unset: such profiles are never reminded).
+    default_reminder_terms: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     # SEPA direct debit (docs/sepa.md): the creditor identifier (AT-02, its check digits
     # verified), the name and account collections are made for. Unset: no collection is made.

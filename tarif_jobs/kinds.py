@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from tarif_jobs.criteria import Criteria
+from tarif_jobs.reminder_criteria import CollectionsCriteria
 from tarif_jobs.report_criteria import ExportCriteria, FinancialReportCriteria
 
 # job type -> the model of its criteria
@@ -17,7 +18,7 @@ CRITERIA: dict[str, type[BaseModel]] = {
     "contract_change": Criteria,
     "deferred_activation": Criteria,
     "payment_collection": Criteria,
-    "collections": Criteria,
+    "collections": CollectionsCriteria,
     "usage_invoicing": Criteria,
     "financial_reporting": FinancialReportCriteria,  # ledgers, ledger groups, ..., the period
     "export": ExportCriteria,  # data type, format, period and period field, destinations

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from engine.housekeeping import Sweeper
 from tarif.charging.v1 import charging_pb2 as pb
+
+from engine.housekeeping import Sweeper
 from tests.integration.harness import Engine, account, eur
 from tests.integration.requests import sms, voice
 
