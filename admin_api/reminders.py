@@ -35,6 +35,8 @@ from tarif_billing.reminders.cadence import Cadence, first_run
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tarif_common.settings import Settings
 from tarif_jobs.criteria import Criteria
+from tarif_jobs.process_now import SimulatedTimeRefused
+from tarif_jobs.process_now import process_now as check_process_now
 from tarif_jobs.queue import enqueue_run
 from tarif_postgres import queries
 
@@ -462,12 +464,12 @@ async def start(
 
 
 def refused_in_production(settings: Settings, process_now: datetime | None) -> str | None:
-    """Why a chosen "process now" is refused (None: it is not)."""
-    if process_now is not None and settings.environment == "production":
-        return (
-            "a process-now date is refused in production (TARIF_ENVIRONMENT=production):"
-            " simulating dates is for test and staging deployments"
-        )
+    """Why a chosen "process now" is refused (None: it is not): the one rule of
+    `tarif_jobs.process_now`."""
+    try:
+        check_process_now(settings, process_now, datetime.now(UTC))
+    except SimulatedTimeRefused as exc:
+        return str(exc)
     return None
 
 

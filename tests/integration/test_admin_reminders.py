@@ -134,7 +134,9 @@ async def test_start_queues_a_run_and_production_refuses_a_process_now(admin: Ad
     aid = (await ok(admin, "POST", "/v1/reminder-automations", body, 201))["id"]
 
     before = await counts(admin)
-    refused = await admin.call(  # the harness's deployment is a production one
+    settings = admin.app.state.settings
+    admin.app.state.settings = settings.model_copy(update={"environment": "production"})
+    refused = await admin.call(
         "POST", f"/v1/reminder-automations/{aid}/start", role="operator",
         json={"process_now": AT.isoformat()},
     )  # fmt: skip
@@ -362,8 +364,9 @@ async def test_cli_lists_reminders_and_starts_an_automation(
     )  # fmt: skip
 
     before = await admin.count("job_runs")
+    monkeypatch.setenv("TARIF_ENVIRONMENT", "production")
     code, _, err = await tarif("reminders", "start", str(aid), "--process-now", "2027-01-05")
-    assert code == 2  # the environment is production unless it says otherwise
+    assert code == 2
     assert "production" in err
     assert await admin.count("job_runs") == before
     monkeypatch.setenv("TARIF_ENVIRONMENT", "test")
