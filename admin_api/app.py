@@ -38,6 +38,7 @@ from admin_api.routes import (
     customers,
     hierarchy,
     invoices,
+    payment_attempts,
     reference,
     selfcare,
     sepa,
@@ -118,6 +119,7 @@ def create_app(state: State) -> FastAPI:
         reference,
         unrated,
         sepa,
+        payment_attempts,
         admin,
     ):
         app.include_router(module.router)

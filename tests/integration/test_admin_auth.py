@@ -124,6 +124,8 @@ EXPECTED = {
     ("GET", "/v1/sepa/collections/{collection_id}"): READ,
     ("GET", "/v1/sepa/collections/{collection_id}/file"): READ,
     ("POST", "/v1/sepa/collections/{collection_id}/results"): ADMIN,
+    ("GET", "/v1/payment-attempts"): READ,
+    ("POST", "/v1/payment-attempts/{attempt_id}/retry"): OPERATE,
     ("POST", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/services"): ADMIN,
     ("PATCH", "/v1/customers/{customer_id}/services/{identifier}"): ADMIN,
     ("DELETE", "/v1/customers/{customer_id}/services/{identifier}"): ADMIN,
@@ -155,6 +157,7 @@ PATH_VALUES = {
     "invoice_id": "1",
     "tag": "billing",
     "collection_id": "1",
+    "attempt_id": "1",
 }
 
 
