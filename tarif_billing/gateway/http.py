@@ -18,7 +18,9 @@ class of its own with the same two methods (`tarif_billing.gateway.protocol.Paym
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Self
@@ -41,19 +43,29 @@ class NotConfigured(Exception):
 
 
 class HttpGateway:
-    """`PaymentGateway` over the wire protocol above; one connection pool, reused."""
+    """`PaymentGateway` over the wire protocol above, `max_connections` requests at a time.
+
+    Each connection is an `httpx.AsyncClient` of its own, lent to one request at a time: one
+    client with a pool of N connections costs O(N) of pool bookkeeping per request in httpcore
+    (about twice the CPU per charge at 16 connections, measured against the sandbox)."""
 
     def __init__(
         self, url: str, key: str, *, timeout: float = 10.0, max_connections: int = 16
     ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=url.rstrip("/"),
-            headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+        tls = ssl.create_default_context()  # one for all clients: each would load the CAs again
+        self._clients = [
+            httpx.AsyncClient(
+                verify=tls,
+                base_url=url.rstrip("/"),
+                headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+            for _ in range(max_connections)
+        ]
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for client in self._clients:
+            self._free.put_nowait(client)
 
     @classmethod
     def from_settings(cls, s: Settings) -> HttpGateway:
@@ -76,7 +88,8 @@ class HttpGateway:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def charge(self, charge: Charge) -> Outcome:
         body = {
@@ -98,14 +111,17 @@ class HttpGateway:
         return await self._post("/v1/refunds", refund.idempotency_key, body, refund.amount)
 
     async def _post(self, path: str, key: str, body: dict[str, str], amount: Decimal) -> Outcome:
+        client = await self._free.get()
         try:
-            response = await self._client.post(
+            response = await client.post(
                 path, content=json.dumps(body).encode(), headers={"idempotency-key": key}
             )
         except httpx.TimeoutException as exc:
             return GatewayError("timeout", f"no answer from the gateway in time ({exc!r})")
         except httpx.HTTPError as exc:
             return GatewayError("unreachable", f"the gateway cannot be reached ({exc!r})")
+        finally:
+            self._free.put_nowait(client)
         return answer(response, amount, body["currency"])
 
 
