@@ -37,7 +37,7 @@ from tarif_billing.gateway.protocol import (
     Outcome,
     PaymentGateway,
 )
-from tarif_billing.payments import PaymentIn, record_payment
+from tarif_billing.payments import PaymentIn, record_payment, record_payments
 from tarif_common.errors import (
     Conflict,
     DatabaseError,
@@ -311,21 +311,19 @@ async def _settle(
         Settled(s.attempt, "elsewhere") for s in sent if s.attempt.id not in pending
     ]
     mine = [s for s in sent if s.attempt.id in pending]
+    approved = [s for s in mine if isinstance(s.outcome, Approved)]
     succeeded: list[tuple[Sent, Approved, int]] = []
     unrecorded: list[Sent] = []
-    for s in mine:
-        if not isinstance(s.outcome, Approved):
-            continue
-        try:
-            payment_id = await _record(conn, s.attempt, s.outcome, process_now, actor)
-        except _STATEMENT_ERRORS:
-            raise
-        except TarifError as exc:  # refused before writing anything: the others go on
-            unrecorded.append(s)
-            settled.append(_unrecorded(s, exc.message))
-            continue
-        succeeded.append((s, s.outcome, payment_id))
-        settled.append(Settled(s.attempt, "succeeded", payment_id=payment_id))
+    if approved:
+        recorded = await _record_all(conn, approved, process_now, actor)
+        for s, payment_id in zip(approved, recorded, strict=True):
+            assert isinstance(s.outcome, Approved)
+            if isinstance(payment_id, int):
+                succeeded.append((s, s.outcome, payment_id))
+                settled.append(Settled(s.attempt, "succeeded", payment_id=payment_id))
+            else:  # refused before writing anything: the others go on
+                unrecorded.append(s)
+                settled.append(_unrecorded(s, payment_id.message))
     failed = [s for s in mine if not isinstance(s.outcome, Approved)]
     if failed:
         counts = {
@@ -375,12 +373,34 @@ async def _settle(
     return settled
 
 
-async def _record(
-    conn: TarifConnection, attempt: Attempt, approved: Approved, process_now: datetime, actor: str
-) -> int:
-    """The approved charge as a payment of the invoice; if the invoice was paid meanwhile (the
-    money was taken all the same), of the profile's oldest due invoices or its credit balance."""
-    payment = PaymentIn(
+async def _record_all(
+    conn: TarifConnection, approved: Sequence[Sent], process_now: datetime, actor: str
+) -> list[int | TarifError]:
+    """The approved charges as payments of their invoices, the chunk at once
+    (`record_payments`); if one is refused (its invoice was paid meanwhile, say), one by one."""
+    payments = [_payment(s, process_now, actor) for s in approved]
+    try:
+        async with conn.transaction():  # a savepoint: a refusal undoes the batch alone
+            return list(await record_payments(conn, payments))
+    except _STATEMENT_ERRORS:
+        raise
+    except TarifError:
+        pass
+    recorded: list[int | TarifError] = []
+    for payment in payments:
+        try:
+            recorded.append(await _record(conn, payment))
+        except _STATEMENT_ERRORS:
+            raise
+        except TarifError as exc:
+            recorded.append(exc)
+    return recorded
+
+
+def _payment(sent: Sent, process_now: datetime, actor: str) -> PaymentIn:
+    attempt, approved = sent.attempt, sent.outcome
+    assert isinstance(approved, Approved)
+    return PaymentIn(
         request_id=f"card:{attempt.idempotency_key}",
         billing_profile_id=attempt.billing_profile_id,
         kind="charge",
@@ -394,6 +414,11 @@ async def _record(
         received_at=process_now,
         recorded_by=actor,
     )
+
+
+async def _record(conn: TarifConnection, payment: PaymentIn) -> int:
+    """One approved charge as a payment of its invoice; if the invoice was paid meanwhile (the
+    money was taken all the same), of the profile's oldest due invoices or its credit balance."""
     try:
         outcome = await record_payment(conn, payment)
     except (Conflict, NotFound) as exc:

@@ -20,6 +20,8 @@ from loadtest.gateway_sandbox import Sandbox, running
 from tarif_billing.gateway import attempts
 from tarif_billing.gateway.http import HttpGateway
 from tarif_billing.gateway.protocol import Approved, Charge, Declined, GatewayError, Outcome, Refund
+from tarif_billing.payments import PaymentIn, record_payments
+from tarif_common.errors import InvalidRequest
 from tarif_common.settings import Settings
 from tarif_jobs.criteria import Criteria
 from tarif_jobs.items import RunItems
@@ -506,3 +508,45 @@ async def test_a_retry_without_a_gateway_is_refused(admin: Admin, ctx: JobContex
     refused = await admin.call("POST", f"/v1/payment-attempts/{attempt}/retry")
     assert (refused.status_code, refused.headers["content-type"]) == (409, PROBLEM)
     assert "TARIF_PAYMENT_GATEWAY_URL" in refused.json()["detail"]
+
+
+async def test_a_batch_of_payments_follows_the_rules_of_one(admin: Admin) -> None:
+    ana = await card(admin, "38640800091", "tok_ok_ana")
+    first, second = await invoice(admin, ana, "10.00"), await invoice(admin, ana, "8.00")
+    async with admin.pool.acquire() as conn:
+        profile = await conn.fetchval(
+            "SELECT id FROM billing_profiles WHERE customer_id = $1", ana["id"]
+        )
+
+    def pay(request: str, amount: str, invoice_id: int, currency: str = "EUR") -> PaymentIn:
+        return PaymentIn(request, profile, "charge", "credit_card", Decimal(amount), currency,
+                         invoice_id=invoice_id)  # fmt: skip
+
+    async with admin.pool.acquire() as conn, conn.transaction():
+        ids = await record_payments(
+            conn,
+            [
+                pay("b-1", "10.00", first),  # pays it: set-based
+                pay("b-2", "5.00", second),  # part of it: set-based
+                pay("b-3", "4.00", second),  # more than is left: 3.00 paid, 1.00 to credit
+                pay("b-1", "10.00", first),  # the same request again: the same payment
+            ],
+        )
+        assert ids[0] == ids[3]
+        assert len(set(ids)) == 3
+        with pytest.raises(InvalidRequest):  # another currency: refused as one payment is
+            async with conn.transaction():
+                await record_payments(conn, [pay("b-4", "1.00", second, "USD")])
+    assert await invoice_state(admin.pool, first) == ("closed", Decimal(0))
+    assert await invoice_state(admin.pool, second) == ("closed", Decimal(0))
+    assert [(p["request_id"], p["amount"], p["to_credit"]) for p in await payments(admin.pool)] == [
+        ("b-1", Decimal("10.00"), Decimal(0)),
+        ("b-2", Decimal("5.00"), Decimal(0)),
+        ("b-3", Decimal("4.00"), Decimal("1.00")),
+    ]
+    async with admin.pool.acquire() as conn:
+        money = await conn.fetchrow(
+            "SELECT pending_total, credit_balance FROM billing_profiles WHERE id = $1", profile
+        )
+        allocated = await conn.fetchval("SELECT sum(amount) FROM payment_allocations")
+    assert (money["credit_balance"], allocated) == (Decimal("1.00"), Decimal("18.00"))
