@@ -52,7 +52,7 @@ async def retry(
     declined or error). 409: not the invoice's latest failed attempt, nothing due, no card, or
     no gateway configured."""
     try:
-        gateway = HttpGateway.from_settings(settings)
+        gateway = HttpGateway.from_settings(settings, max_connections=1)
     except NotConfigured as exc:
         raise Conflict(str(exc)) from None
     async with gateway:

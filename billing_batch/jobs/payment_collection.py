@@ -78,8 +78,8 @@ async def collect_cards(
         await _charge(ctx, request, items, gateway, rules, unfinished)
         after = unfinished[-1].id
     cursor = _Cursor()
-    await asyncio.gather(
-        *(_lane(ctx, request, items, gateway, criteria, rules, only, cursor) for _ in range(LANES))
+    await attempts.together(
+        [_lane(ctx, request, items, gateway, criteria, rules, only, cursor) for _ in range(LANES)]
     )
 
 

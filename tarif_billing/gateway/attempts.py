@@ -20,11 +20,11 @@ key. docs/payment-collection.md.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
@@ -55,6 +55,7 @@ from tarif_postgres.driver import TarifConnection
 Q = queries.load("payment_attempts")
 # What a statement may raise: the transaction it ran in is aborted.
 _STATEMENT_ERRORS = (DatabaseError, DatabaseUnavailable, Duplicate, MissingReference)
+T = TypeVar("T")
 Status = Literal["succeeded", "declined", "error", "unrecorded", "elsewhere"]
 
 
@@ -260,7 +261,19 @@ async def send_all(
         async with gate:
             return await send(gateway, attempt, rules)
 
-    return list(await asyncio.gather(*(one(a) for a in attempts)))
+    return await together([one(a) for a in attempts])
+
+
+async def together(work: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """`asyncio.gather`, except that when one fails the others are cancelled (and waited for)
+    rather than left running behind the failure."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- settle -----------------------------------------------------------------------------------

@@ -68,15 +68,16 @@ class HttpGateway:
             self._free.put_nowait(client)
 
     @classmethod
-    def from_settings(cls, s: Settings) -> HttpGateway:
-        """The gateway the settings name; `NotConfigured` without a URL."""
+    def from_settings(cls, s: Settings, *, max_connections: int | None = None) -> HttpGateway:
+        """The gateway the settings name (`max_connections` default: the collection's
+        concurrency); `NotConfigured` without a URL."""
         if not s.payment_gateway_url:
             raise NotConfigured(NotConfigured.__doc__)
         return cls(
             s.payment_gateway_url,
             s.payment_gateway_key or "",
             timeout=s.payment_gateway_timeout,
-            max_connections=s.payment_collection_concurrency,
+            max_connections=max_connections or s.payment_collection_concurrency,
         )
 
     async def __aenter__(self) -> Self:
