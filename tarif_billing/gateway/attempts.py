@@ -132,8 +132,9 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """What became of an attempt. `unrecorded`: approved, but the payment could not be
-    recorded (it stays pending and is sent again, under its key, by the next run);
+    """What became of an attempt. `unrecorded`: the gateway answered but Postgres did not take
+    the answer (the payment of an approval, say): it stays pending and the next run sends it
+    again under its key;
     `elsewhere`: another run settled it meanwhile."""
 
     attempt: Attempt
@@ -153,7 +154,10 @@ class Settled:
         a = self.attempt
         what = f"invoice {a.number}: card payment of {a.amount} {a.currency} (attempt {a.attempt})"
         if self.status == "unrecorded":
-            return f"{what} approved but not recorded yet: {self.message}"
+            return (
+                f"{what}: the gateway's answer is not recorded yet (the next run sends it again"
+                f" under its key): {self.message}"
+            )
         then = (
             f"next try {self.next_retry_at:%Y-%m-%d %H:%M %Z}"
             if self.next_retry_at
@@ -295,9 +299,9 @@ async def settle(
         try:
             async with conn.transaction():
                 return await _settle(conn, sent, rules, process_now, actor)
-        except _STATEMENT_ERRORS:
+        except _STATEMENT_ERRORS as exc:
             if len(sent) == 1:
-                return [_unrecorded(sent[0], "the payment could not be recorded")]
+                return [_unrecorded(sent[0], str(exc))]
         settled: list[Settled] = []
         for one in sent:
             try:
