@@ -20,6 +20,7 @@ key. docs/payment-collection.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -298,18 +299,40 @@ async def settle(
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
-                return await _settle(conn, sent, rules, process_now, actor)
+                settled = await _settle(conn, sent, rules, process_now, actor)
         except _STATEMENT_ERRORS as exc:
-            if len(sent) == 1:
-                return [_unrecorded(sent[0], str(exc))]
-        settled: list[Settled] = []
-        for one in sent:
-            try:
-                async with conn.transaction():
-                    settled += await _settle(conn, [one], rules, process_now, actor)
-            except _STATEMENT_ERRORS as exc:
-                settled.append(_unrecorded(one, str(exc)))
-        return settled
+            settled = await _one_by_one(conn, sent, rules, process_now, actor, exc)
+        refused = [s for s in settled if s.status == "unrecorded"]
+        if refused:  # what the attempts say of it (best effort: they stay pending anyway)
+            sends = {s.attempt.id: s.sends for s in sent}
+            with contextlib.suppress(*_STATEMENT_ERRORS):
+                await conn.execute(
+                    Q.count_sends,
+                    [s.attempt.id for s in refused],
+                    [sends[s.attempt.id] for s in refused],
+                    [f"not recorded yet: {s.message}"[:1000] for s in refused],
+                )
+    return settled
+
+
+async def _one_by_one(
+    conn: TarifConnection,
+    sent: Sequence[Sent],
+    rules: Rules,
+    process_now: datetime,
+    actor: str,
+    error: TarifError,
+) -> list[Settled]:
+    if len(sent) == 1:
+        return [_unrecorded(sent[0], error.message)]
+    settled: list[Settled] = []
+    for one in sent:
+        try:
+            async with conn.transaction():
+                settled += await _settle(conn, [one], rules, process_now, actor)
+        except _STATEMENT_ERRORS as exc:
+            settled.append(_unrecorded(one, exc.message))
+    return settled
 
 
 def _unrecorded(sent: Sent, why: str) -> Settled:
@@ -330,7 +353,6 @@ async def _settle(
     mine = [s for s in sent if s.attempt.id in pending]
     approved = [s for s in mine if isinstance(s.outcome, Approved)]
     succeeded: list[tuple[Sent, Approved, int]] = []
-    unrecorded: list[Sent] = []
     if approved:
         recorded = await _record_all(conn, approved, process_now, actor)
         for s, payment_id in zip(approved, recorded, strict=True):
@@ -339,7 +361,6 @@ async def _settle(
                 succeeded.append((s, s.outcome, payment_id))
                 settled.append(Settled(s.attempt, "succeeded", payment_id=payment_id))
             else:  # refused before writing anything: the others go on
-                unrecorded.append(s)
                 settled.append(_unrecorded(s, payment_id.message))
     failed = [s for s in mine if not isinstance(s.outcome, Approved)]
     if failed:
@@ -382,10 +403,6 @@ async def _settle(
         await conn.execute(
             Q.settle_succeeded,
             *queries.arrays(((s.attempt.id, a.id, p, s.sends) for s, a, p in succeeded), 4),
-        )
-    if unrecorded:
-        await conn.execute(
-            Q.count_sends, [s.attempt.id for s in unrecorded], [s.sends for s in unrecorded]
         )
     return settled
 

@@ -104,10 +104,9 @@ FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
 WHERE a.id = u.id AND a.status = 'pending';
 
 -- name: count_sends
--- Sends made of a pending attempt that is not settled yet (an approval that could not be recorded). $1 attempt ids, $2 sends
-UPDATE payment_attempts a SET sends = a.sends + u.sends, updated_at = now(),
-    message = 'approved by the gateway, not recorded yet'
-FROM unnest($1::bigint[], $2::int[]) AS u(id, sends)
+-- Sends made of a pending attempt whose answer could not be recorded (it stays pending), and why. $1 attempt ids, $2 sends, $3 messages
+UPDATE payment_attempts a SET sends = a.sends + u.sends, message = u.message, updated_at = now()
+FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, sends, message)
 WHERE a.id = u.id AND a.status = 'pending';
 
 -- name: lock_attempt_for_retry

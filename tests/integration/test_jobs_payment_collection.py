@@ -336,6 +336,41 @@ async def test_an_attempt_left_pending_by_another_run_is_finished_once_its_claim
     assert await invoice_state(admin.pool, ana_invoice) == ("closed", Decimal(0))
 
 
+async def test_an_approval_postgres_refuses_stays_pending_and_is_recorded_later(
+    admin: Admin, ctx: JobContext, sandbox: Sandbox
+) -> None:
+    ana = await card(admin, "38640800033", "tok_ok_ana")
+    bo = await card(admin, "38640800034", "tok_ok_bo")
+    ana_invoice, bo_invoice = await invoice(admin, ana, "12.30"), await invoice(admin, bo, "7.00")
+    async with admin.pool.acquire() as conn:  # Postgres refuses bo's payment for a while
+        await conn.execute(
+            "CREATE FUNCTION refuse_payment() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;"
+            " CREATE TRIGGER refuse_payment BEFORE INSERT ON payments FOR EACH ROW"
+            " WHEN (NEW.amount = 7.00) EXECUTE FUNCTION refuse_payment()"
+        )
+    try:
+        first = await run(ctx)
+    finally:
+        async with admin.pool.acquire() as conn:
+            await conn.execute(
+                "DROP TRIGGER refuse_payment ON payments; DROP FUNCTION refuse_payment()"
+            )
+    assert first["counts"] == (2, 1, 1)  # the chunk's batch failed: recorded one by one
+    assert "refused for the test" in first["failed"][0]["error"]
+    assert await invoice_state(admin.pool, ana_invoice) == ("closed", Decimal(0))
+    (pending,) = await attempts_of(admin.pool, bo_invoice)
+    assert (pending["status"], pending["sends"]) == ("pending", 1)
+    async with admin.pool.acquire() as conn:  # time passes: the first run's claim runs out
+        await conn.execute("UPDATE payment_attempts SET claimed_until = now() - interval '1s'")
+    assert (await run(ctx))["counts"] == (1, 1, 0)
+    assert await invoice_state(admin.pool, bo_invoice) == ("closed", Decimal(0))
+    (done,) = await attempts_of(admin.pool, bo_invoice)
+    assert (done["status"], done["sends"]) == ("succeeded", 2)
+    assert sorted(c["token"] for c in sandbox.charged()) == ["tok_ok_ana", "tok_ok_bo"]
+    assert [p["amount"] for p in await payments(admin.pool)] == [Decimal("12.30"), Decimal("7.00")]
+
+
 async def test_direct_debit_customers_are_collected_once_through_sepa(
     admin: Admin, sandbox: Sandbox
 ) -> None:
