@@ -40,6 +40,7 @@ from admin_api.routes import (
     hierarchy,
     invoices,
     jobs,
+    payment_attempts,
     reference,
     reminders,
     reports,
@@ -130,6 +131,7 @@ def create_app(state: State) -> FastAPI:
         alerts,
         contract_changes,
         reminders,
+        payment_attempts,
         admin,
     ):
         app.include_router(module.router)

@@ -141,6 +141,22 @@ class Settings(BaseSettings):
     sepa_creditor_iban: str = ""
     sepa_creditor_bic: str = ""
 
+    # Payment collection (docs/payment-collection.md). The card payment gateway (HTTP JSON;
+    # unset: cards are not charged) and its key; how long one request may take; how often a
+    # charge that met a transient error is sent again within a run (waiting payment_gateway_backoff
+    # seconds, doubled each time); the days from one failed attempt to the next (after the last,
+    # the job gives up and raises an alert); invoices per chunk, charges sent at once; how long a
+    # run holds an attempt it is sending before another run may finish it.
+    payment_gateway_url: str | None = None
+    payment_gateway_key: str | None = None
+    payment_gateway_timeout: float = Field(default=10.0, gt=0, le=300)
+    payment_gateway_retries: int = Field(default=3, ge=0, le=10)
+    payment_gateway_backoff: float = Field(default=0.5, ge=0, le=60)
+    payment_retry_days: tuple[int, ...] = Field(default=(1, 3, 7), max_length=20)
+    payment_collection_chunk: int = Field(default=200, ge=1, le=10_000)
+    payment_collection_concurrency: int = Field(default=16, ge=1, le=500)
+    payment_claim_seconds: float = Field(default=300.0, gt=0)
+
     # Operations jobs (docs/jobs.md). A run "as of" a chosen "process now" date is refused in
     # production: simulating dates is for test and staging deployments.
     environment: Literal["production", "staging", "test", "development"] = "production"
@@ -190,6 +206,15 @@ class Settings(BaseSettings):
     def _lease_outlasts_a_send(self) -> Self:
         if self.notify_lease <= self.notify_timeout:
             raise ValueError("TARIF_NOTIFY_LEASE must be longer than TARIF_NOTIFY_TIMEOUT")
+        if any(days < 1 for days in self.payment_retry_days):
+            raise ValueError("TARIF_PAYMENT_RETRY_DAYS: each delay is at least one day")
+        sending = self.payment_gateway_timeout * (self.payment_gateway_retries + 1)
+        backoff = self.payment_gateway_backoff * (2**self.payment_gateway_retries - 1)
+        if self.payment_claim_seconds <= sending + backoff:
+            raise ValueError(
+                "TARIF_PAYMENT_CLAIM_SECONDS must be longer than a charge's sends and waits"
+                f" ({sending + backoff:g} s)"
+            )
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("TARIF_WEBHOOK_URL needs TARIF_WEBHOOK_SECRET (deliveries are signed)")
         return self

@@ -10,6 +10,7 @@ stored in the same transaction: a collection exists with its XML or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -59,9 +60,12 @@ async def collect(
     request_id: str,
     collection_date: date,
     created_by: str,
+    *,
+    customer_ids: Sequence[int] | None = None,
 ) -> Made:
     """Make the collection of what is due by `collection_date` (once per request id): its
-    items and its XSD-valid file. `NothingDue` when no invoice is due (nothing is stored)."""
+    items and its XSD-valid file. `NothingDue` when no invoice is due (nothing is stored).
+    `customer_ids`: only these customers' invoices (a job's criteria); None: everyone's."""
     async with conn.transaction():
         await mandates.adopt(conn, creditor.creditor_id)
         made = await conn.fetchrow(
@@ -80,7 +84,11 @@ async def collect(
                 )
             return Made(existing["id"], created=False)
         taken = await conn.fetch(
-            Q.take_due_invoices, made["id"], creditor.creditor_id, collection_date
+            Q.take_due_invoices,
+            made["id"],
+            creditor.creditor_id,
+            collection_date,
+            list(customer_ids) if customer_ids is not None else None,
         )
         if not taken:
             raise NothingDue(f"no invoice is due for direct debit by {collection_date}")

@@ -93,3 +93,34 @@ UPDATE bills b SET amount_due = b.amount_due + u.amount,
 FROM unnest($1::bigint[], $2::numeric[]) AS u(id, amount)
 JOIN invoices i ON i.id = u.id
 WHERE b.id = i.bill_id;
+
+-- name: payments_by_requests
+-- Which of these request ids were recorded before. $1 request ids
+SELECT request_id FROM payments WHERE request_id = ANY($1::text[]);
+
+-- name: lock_profiles_for_payments
+-- The billing profiles of a batch of payments, locked in id order. $1 profile ids
+SELECT id, customer_id, currency FROM billing_profiles WHERE id = ANY($1::bigint[])
+ORDER BY id FOR UPDATE;
+
+-- name: lock_invoices_for_payments
+-- The invoices a batch of payments names, locked in id order. $1 invoice ids
+SELECT id, billing_profile_id, bill_id, kind, status, amount_due FROM invoices
+WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE;
+
+-- name: insert_payments
+-- A batch of charges, each paying its invoice in full or in part (nothing to credit), in the arrays' order; their ids in that order. $1 request ids, $2 profile ids, $3 customer ids, $4 methods, $5 providers, $6 references, $7 notes, $8 amounts, $9 currencies, $10 invoice ids, $11 received at, $12 recorded by
+INSERT INTO payments (request_id, billing_profile_id, customer_id, kind, method, provider,
+                      reference, note, amount, currency, invoice_id, to_credit, received_at,
+                      recorded_by)
+SELECT r, b, c, 'charge', m, p, f, n, a, cur, i, 0, at, by
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::numeric[], $9::text[], $10::bigint[], $11::timestamptz[],
+            $12::text[]) WITH ORDINALITY AS u(r, b, c, m, p, f, n, a, cur, i, at, by, o)
+ORDER BY o
+RETURNING id;
+
+-- name: insert_allocations_of_payments
+-- What each payment of a batch paid of its invoice. $1 payment ids, $2 invoice ids, $3 amounts
+INSERT INTO payment_allocations (payment_id, invoice_id, amount)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::numeric[]);

@@ -49,7 +49,7 @@ RETURNING id, message_id;
 SELECT id, collection_date FROM sepa_collections WHERE request_id = $1;
 
 -- name: take_due_invoices
--- Puts every due invoice of a customer with an active mandate into the collection, once: issued, billing, due by the date, in EUR, not pending in another collection; rows another run holds are skipped. The items' ids. $1 collection id, $2 creditor id, $3 collection date
+-- Puts every due invoice of a customer with an active mandate (of these customers, when given) into the collection, once: issued, billing, due by the date, in EUR, not pending in another collection; rows another run holds are skipped. The items' ids. $1 collection id, $2 creditor id, $3 collection date, $4 customer ids (NULL: any)
 WITH due AS (
     SELECT i.id, i.billing_profile_id, i.amount_due, m.id AS mandate_id, m.sequence
     FROM invoices i
@@ -57,6 +57,7 @@ WITH due AS (
         AND m.creditor_id = $2
     WHERE i.status = 'billing' AND i.kind = 'invoice' AND i.amount_due > 0
         AND i.number IS NOT NULL AND i.currency = 'EUR' AND coalesce(i.due_date, $3) <= $3
+        AND ($4::bigint[] IS NULL OR i.customer_id = ANY($4::bigint[]))
         AND NOT EXISTS (SELECT 1 FROM sepa_collection_items p
             WHERE p.invoice_id = i.id AND p.status = 'pending')
     ORDER BY i.id

@@ -128,6 +128,8 @@ EXPECTED = {
     ("GET", "/v1/sepa/collections/{collection_id}"): READ,
     ("GET", "/v1/sepa/collections/{collection_id}/file"): READ,
     ("POST", "/v1/sepa/collections/{collection_id}/results"): ADMIN,
+    ("GET", "/v1/payment-attempts"): READ,
+    ("POST", "/v1/payment-attempts/{attempt_id}/retry"): OPERATE,
     ("POST", "/v1/customers/{customer_id}/subscriptions/{subscription_id}/services"): ADMIN,
     ("PATCH", "/v1/customers/{customer_id}/services/{identifier}"): ADMIN,
     ("DELETE", "/v1/customers/{customer_id}/services/{identifier}"): ADMIN,
@@ -219,6 +221,7 @@ PATH_VALUES = {
     "automation_id": "1",
     "action_id": "1",
     "reminder_id": "1",
+    "attempt_id": "1",
 }
 
 
