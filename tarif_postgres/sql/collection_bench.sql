@@ -61,10 +61,6 @@ VACUUM ANALYZE customers, billing_profiles, bills, invoices, sepa_mandates;
 INSERT INTO job_runs (job_type, job_name, trigger, process_now, status, started_at)
 VALUES ('payment_collection', 'bench', 'manual', $1, 'running', now()) RETURNING id;
 
--- name: bench_run_counts
--- A run's counts. $1 run id
-SELECT total, succeeded, failed FROM job_runs WHERE id = $1;
-
 -- name: bench_check
 -- What the run left: invoices by status, attempts by status, card payments (count, sum, the most on one invoice), direct-debit items, the journal's sides.
 SELECT
