@@ -1,0 +1,312 @@
+"""The job scheduler and the run's life on real Postgres and Redis: a due job makes one run as of
+its due time, missed times one catch-up run, runs left count down, a one-off finishes, a chained
+job starts after its parent's success only; the billing job end to end (criteria, counts, a
+failed invoice, its retry); PgQueuer's schema is installed and upgraded by migrating."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+from redis.asyncio import Redis
+
+from tarif_common.settings import Settings
+from tarif_postgres import db
+from tests.integration.admin_harness import Admin
+from tests.integration.billing_harness import postpaid_customer, profile_of, store_usage
+from tests.integration.jobs_harness import (
+    insert_job,
+    job,
+    queued,
+    retry,
+    runner,
+    runs,
+    scheduler,
+    settings,
+)
+
+JAN1 = datetime(2026, 1, 1, 6, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+def _settings(redis_url: str, database_url: str) -> Settings:
+    return settings(redis_url, database_url)
+
+
+async def test_a_due_job_makes_one_run_as_of_its_due_time(
+    pg: asyncpg.Pool, redis: Redis, redis_url: str, database_url: str
+) -> None:
+    job_id = await insert_job(pg, "daily", start_at=JAN1, every=(1, "days"), criteria={"units": 2})
+    sched = scheduler(pg)
+    assert await sched.tick(JAN1 - timedelta(seconds=1)) == 0  # not due yet
+    assert await sched.tick(JAN1 + HOUR) == 1
+    assert await sched.tick(JAN1 + HOUR) == 0  # the same due time: no second run
+    (run,) = await runs(pg, job_id)
+    assert (run["trigger"], run["status"], run["process_now"]) == ("schedule", "queued", JAN1)
+    assert run["criteria"] == {"units": 2}
+    assert (await job(pg, job_id))["next_run_at"] == JAN1 + DAY
+    assert await queued(pg) == [run["id"]]  # queued for the workers with its row
+
+    # a worker runs it: succeeded, with its counts, start and end
+    outcome = await runner(pg, redis, _settings(redis_url, database_url)).run(run["id"])
+    assert outcome == "finished"
+    (run,) = await runs(pg, job_id)
+    assert (run["status"], run["total"], run["succeeded"], run["failed"]) == ("succeeded", 2, 2, 0)
+    assert (run["attempts"], run["worker"], run["error"]) == (1, "test", None)
+    assert run["started_at"] <= run["finished_at"]
+    # handed to a worker again: nothing happens twice
+    assert await runner(pg, redis, _settings(redis_url, database_url)).run(run["id"]) == "skipped"
+    assert (await runs(pg, job_id))[0]["attempts"] == 1
+
+    # exactly on the next due time
+    assert await sched.tick(JAN1 + DAY) == 1
+    assert [r["process_now"] for r in await runs(pg, job_id)] == [JAN1, JAN1 + DAY]
+
+
+async def test_missed_due_times_make_one_catch_up_run(pg: asyncpg.Pool) -> None:
+    job_id = await insert_job(pg, "daily", start_at=JAN1, every=(1, "days"))
+    sched = scheduler(pg)
+    assert await sched.tick(JAN1 + HOUR) == 1
+    # everything down from the 1st to noon on the 11th: nine due times missed, one run
+    back = datetime(2026, 1, 11, 12, tzinfo=UTC)
+    assert await sched.tick(back) == 1
+    assert [r["process_now"] for r in await runs(pg, job_id)] == [JAN1, JAN1 + 10 * DAY]
+    assert (await job(pg, job_id))["next_run_at"] == JAN1 + 11 * DAY
+
+
+async def test_runs_left_count_down_and_a_one_off_finishes(pg: asyncpg.Pool) -> None:
+    twice = await insert_job(pg, "twice", start_at=JAN1, every=(90, "minutes"), runs_left=2)
+    once = await insert_job(pg, "once", kind="once", start_at=JAN1 + HOUR)
+    paused = await insert_job(pg, "paused", start_at=JAN1, every=(1, "hours"), active=False)
+    sched = scheduler(pg)
+    assert await sched.tick(JAN1) == 1
+    assert (await job(pg, twice))["runs_left"] == 1
+    assert await sched.tick(JAN1 + 2 * HOUR) == 2  # twice's second run, and the one-off
+    for job_id in (twice, once):
+        assert (await job(pg, job_id))["next_run_at"] is None
+    assert (await job(pg, twice))["runs_left"] == 0
+    assert await sched.tick(JAN1 + 10 * DAY) == 0
+    assert [r["process_now"] for r in await runs(pg, twice)] == [
+        JAN1,
+        JAN1 + 90 * timedelta(minutes=1),
+    ]
+    assert [r["process_now"] for r in await runs(pg, once)] == [JAN1 + HOUR]
+    assert await runs(pg, paused) == []
+
+
+async def test_schedulers_side_by_side_make_each_due_run_once(pg: asyncpg.Pool) -> None:
+    ids = [
+        await insert_job(
+            pg, f"job-{i}", start_at=JAN1 + i * timedelta(minutes=1), every=(1, "days")
+        )
+        for i in range(60)
+    ]
+    made = await asyncio.gather(*(scheduler(pg).tick(JAN1 + HOUR) for _ in range(4)))
+    assert sum(made) == 60
+    every_run = await runs(pg)
+    assert sorted(r["job_id"] for r in every_run) == ids
+    assert sorted(await queued(pg)) == [r["id"] for r in every_run]
+
+
+async def test_a_job_whose_schedule_cannot_be_is_alerted_and_left_without_a_next_run(
+    pg: asyncpg.Pool,
+) -> None:
+    job_id = await insert_job(pg, "mars", start_at=JAN1, every=(1, "days"), time_zone="Mars/Base")
+    assert await scheduler(pg).tick(JAN1 + HOUR) == 0
+    assert (await job(pg, job_id))["next_run_at"] is None
+    alert = await pg.fetchrow("SELECT * FROM alerts")
+    assert (alert["process"], alert["object_type"], alert["object_id"]) == (
+        "job.scheduler",
+        "job",
+        str(job_id),
+    )
+    assert "Mars/Base" in alert["message"]
+
+
+async def test_a_chained_job_starts_after_its_parents_success_and_not_after_a_failure(
+    pg: asyncpg.Pool, redis: Redis, redis_url: str, database_url: str
+) -> None:
+    parent = await insert_job(pg, "parent", start_at=JAN1, every=(1, "days"), criteria={"key": "p"})
+    child = await insert_job(pg, "child", kind="chained", parent_id=parent, criteria={"key": "c"})
+    paused = await insert_job(pg, "paused child", kind="chained", parent_id=parent, active=False)
+    work = runner(pg, redis, _settings(redis_url, database_url))
+    sched = scheduler(pg)
+
+    # the parent's run fails (it raises): nothing starts
+    await redis.set("probe:raise", 1)
+    await sched.tick(JAN1)
+    (failed,) = await runs(pg, parent)
+    await work.run(failed["id"])
+    failed = (await runs(pg, parent))[0]
+    assert failed["status"] == "failed"
+    assert "told to raise" in failed["error"]
+    assert await runs(pg, child) == []
+
+    # its retry succeeds: the chained job starts, as of the parent's process-now, once
+    await redis.delete("probe:raise")
+    retried = await retry(pg, failed["id"])
+    await work.run(retried)
+    (started,) = await runs(pg, child)
+    assert (started["trigger"], started["parent_run_id"], started["process_now"]) == (
+        "chain",
+        retried,
+        JAN1,
+    )
+    assert started["criteria"] == {"key": "c"}
+    assert started["id"] in await queued(pg)
+    # a second retry of the same failed run does not start it again
+    await work.run(await retry(pg, failed["id"]))
+    assert len(await runs(pg, child)) == 1
+    assert await runs(pg, paused) == []
+
+    # the next day's run succeeds at once: one more run of the chained job
+    await sched.tick(JAN1 + DAY)
+    await work.run((await runs(pg, parent))[-1]["id"])
+    assert [r["process_now"] for r in await runs(pg, child)] == [JAN1, JAN1 + DAY]
+
+
+async def test_a_retry_re_does_only_the_failed_items(
+    pg: asyncpg.Pool, redis: Redis, redis_url: str, database_url: str
+) -> None:
+    job_id = await insert_job(
+        pg, "items", kind="once", start_at=JAN1, criteria={"key": "i", "units": 5, "broken": 3}
+    )
+    work = runner(pg, redis, _settings(redis_url, database_url))
+    await redis.set("probe:broken", 1)
+    await scheduler(pg).tick(JAN1)
+    (run,) = await runs(pg, job_id)
+    await work.run(run["id"])
+    (run,) = await runs(pg, job_id)
+    # finished with a failed item: failed, with the counts; the item kept with its error
+    assert (run["status"], run["total"], run["succeeded"], run["failed"]) == ("failed", 5, 4, 1)
+    assert run["error"] is None
+    item = await pg.fetchrow("SELECT * FROM job_run_items WHERE run_id = $1", run["id"])
+    assert (item["object_type"], item["object_id"], item["error"]) == (
+        "unit",
+        "3",
+        "unit 3 is broken",
+    )
+    alert = await pg.fetchrow("SELECT * FROM alerts WHERE alert_key = $1", f"job-run:{run['id']}")
+    assert alert["process"] == "job.probe"
+
+    await redis.delete("probe:broken")
+    again = await retry(pg, run["id"])
+    await work.run(again)
+    done = (await runs(pg, job_id))[-1]
+    assert (done["status"], done["total"], done["succeeded"], done["failed"]) == (
+        "succeeded",
+        1,
+        1,
+        0,
+    )
+    assert await pg.fetchval("SELECT retried_by FROM job_run_items") == again
+    units = await pg.fetch("SELECT object_id FROM activity_log WHERE process = 'probe'")
+    assert sorted(u["object_id"] for u in units) == [f"i:{n}" for n in range(5)]
+
+
+async def test_the_job_queue_schema_is_installed_and_upgraded_by_migrating(
+    pg: asyncpg.Pool, database_url: str
+) -> None:
+    async with pg.acquire() as conn:
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE tablename LIKE 'pgq%'")
+        }
+        assert {"pgqueuer", "pgqueuer_log", "pgqueuer_statistics"} <= tables
+        # a schema older than the installed PgQueuer's (an index it declares is missing)
+        await conn.execute("DROP INDEX pgqueuer_ep_ea_idx")
+    assert await db.migrate_url(database_url) == []
+    found = await pg.fetchval(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'pgqueuer_ep_ea_idx'"
+    )
+    assert found == 1
+
+
+# --- the billing job ------------------------------------------------------------------------
+
+# The cycle of a monthly/day-1 profile in Europe/Ljubljana holding 2026-11-29 (the test clock's
+# onboarding day) ends at local midnight of 1 December.
+DEC = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+
+
+async def test_the_billing_job_bills_what_its_criteria_select_with_history_and_retry(
+    admin: Admin, redis: Redis, redis_url: str, database_url: str
+) -> None:
+    pool = admin.pool
+    business = [await postpaid_customer(admin, f"3864070000{i}", plan="basic") for i in range(3)]
+    other = await postpaid_customer(admin, "38640700009", plan="basic")
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE customers SET customer_type = 'business' WHERE id = ANY($1::bigint[])",
+            [c["id"] for c in business],
+        )
+    for n, customer in enumerate([*business, other]):
+        await store_usage(
+            pool,
+            customer["account_id"],
+            (f"e:{n}", "voice", datetime(2026, 11, 20, 9, tzinfo=UTC), "1.00"),
+        )
+    profiles = [await profile_of(pool, c["id"]) for c in business]
+    # no default tax: the third business customer's profile names none, so its invoice fails
+    await pool.execute(
+        "UPDATE billing_profiles SET tax = 'VAT22' WHERE id = ANY($1::bigint[])", profiles[:2]
+    )
+    job_id = await insert_job(
+        pool,
+        "monthly billing",
+        job_type="billing",
+        start_at=DEC,
+        every=(1, "months"),
+        time_zone="Europe/Ljubljana",
+        criteria={"customer_types": ["business"]},
+    )
+    assert await scheduler(pool).tick(DEC + HOUR) == 1
+    (run,) = await runs(pool, job_id)
+    assert run["process_now"] == DEC
+    work = runner(pool, redis, settings(redis_url, database_url, default_tax=None))
+    assert await work.run(run["id"]) == "finished"
+
+    (run,) = await runs(pool, job_id)
+    assert (run["status"], run["total"], run["succeeded"], run["failed"]) == ("failed", 3, 2, 1)
+    assert run["error"] is None
+    invoices = await pool.fetch(
+        "SELECT id, billing_profile_id, status, number, total FROM invoices ORDER BY id"
+    )
+    assert [(i["billing_profile_id"], i["status"]) for i in invoices] == [
+        (profiles[0], "billing"),
+        (profiles[1], "billing"),
+        (profiles[2], "failed"),
+    ]
+    assert invoices[0]["total"] == invoices[1]["total"] >= Decimal("1.22")  # usage + VAT
+    item = await pool.fetchrow("SELECT * FROM job_run_items WHERE run_id = $1", run["id"])
+    assert (item["object_type"], item["object_id"]) == ("invoice", str(invoices[2]["id"]))
+    assert "no tax" in item["error"]
+    # the customer the criteria leave out is not billed: its bill is still the active one
+    other_profile = await profile_of(pool, other["id"])
+    assert (
+        await pool.fetchval(
+            "SELECT status FROM bills WHERE billing_profile_id = $1 ORDER BY id LIMIT 1",
+            other_profile,
+        )
+        == "active"
+    )
+
+    # the tax is fixed; the retry makes that invoice again, and only that one
+    await pool.execute("UPDATE billing_profiles SET tax = 'VAT22' WHERE id = $1", profiles[2])
+    again = await retry(pool, run["id"])
+    assert await work.run(again) == "finished"
+    done = (await runs(pool, job_id))[-1]
+    assert (done["status"], done["total"], done["succeeded"], done["failed"]) == (
+        "succeeded",
+        1,
+        1,
+        0,
+    )
+    remade = await pool.fetchrow(
+        "SELECT status, number FROM invoices WHERE id = $1", invoices[2]["id"]
+    )
+    assert (remade["status"], remade["number"]) == ("billing", "INV-000003")
+    assert await pool.fetchval("SELECT count(*) FROM invoices") == 3
