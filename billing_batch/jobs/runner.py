@@ -139,10 +139,13 @@ class Runner:
 
     async def _only(self, conn: TarifConnection, row: asyncpg.Record) -> frozenset[ItemRef] | None:
         """What a retry re-does: the failed items of the run it retries that no other retry
-        took; everything (None) when that run ended with an error, before its end."""
-        if row["retry_of"] is None or row["retried_error"] is not None:
+        took (marked as taken by this one); everything (None) when that run ended with an
+        error, before its end (its failed items, if any, are re-done with the rest)."""
+        if row["retry_of"] is None:
             return None
         taken = await conn.fetch(Q.take_retried_items, row["id"], row["retry_of"])
+        if row["retried_error"] is not None:
+            return None
         return frozenset(ItemRef(r["object_type"], r["object_id"]) for r in taken)
 
     async def _run_once(self, job_type: str, request: RunRequest) -> str | None:

@@ -54,23 +54,28 @@ def settings(redis_url: str, database_url: str, **overrides: Any) -> Settings:
 
 
 def runner(
-    pool: asyncpg.Pool, redis: Redis, s: Settings, *, stop: Callable[[], bool] = lambda: False
+    pool: asyncpg.Pool,
+    redis: Redis,
+    s: Settings,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    registry: CollectorRegistry | None = None,
 ) -> Runner:
     return Runner(
         JobContext(pool, redis, s, stop=stop),
-        BatchMetrics(CollectorRegistry()),
+        BatchMetrics(registry or CollectorRegistry()),
         worker="test",
         max_attempts=s.jobs_max_attempts,
         job_types=job_types,
     )
 
 
-def scheduler(pool: asyncpg.Pool) -> Scheduler:
-    return Scheduler(pool, BatchMetrics(CollectorRegistry()))
+def scheduler(pool: asyncpg.Pool, registry: CollectorRegistry | None = None) -> Scheduler:
+    return Scheduler(pool, BatchMetrics(registry or CollectorRegistry()))
 
 
 async def insert_job(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | asyncpg.Connection,
     name: str,
     *,
     job_type: str = "probe",

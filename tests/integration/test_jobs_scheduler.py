@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from billing_batch.jobs.runner import LOCK_BASE, Q
 from tarif_common.settings import Settings
 from tarif_postgres import db
 from tests.integration.admin_harness import Admin
@@ -310,3 +312,79 @@ async def test_the_billing_job_bills_what_its_criteria_select_with_history_and_r
     )
     assert (remade["status"], remade["number"]) == ("billing", "INV-000003")
     assert await pool.fetchval("SELECT count(*) FROM invoices") == 3
+
+
+async def test_the_sweep_queues_again_only_runs_nobody_holds(
+    pg: asyncpg.Pool, redis: Redis, redis_url: str, database_url: str
+) -> None:
+    for name in ("lost", "held", "waiting"):
+        await insert_job(pg, name, kind="once", start_at=JAN1, criteria={"key": name})
+    sched = scheduler(pg)
+    await sched.tick(JAN1)
+    lost, held, waiting = (r["id"] for r in await runs(pg))
+    # lost: its worker started it and gave it up (its queue entry gone, no lock on it);
+    # held: a live worker runs it (its entry gone too, but it holds the run's lock)
+    await pg.execute(
+        "UPDATE job_runs SET status = 'running', attempts = 1 WHERE id = ANY($1::bigint[])",
+        [lost, held],
+    )
+    await pg.execute(
+        "DELETE FROM pgqueuer WHERE payload = ANY($1::bytea[])", [b"%d" % lost, b"%d" % held]
+    )
+    async with pg.acquire() as worker:
+        await worker.fetchval(Q.hold_run, LOCK_BASE, held)
+        try:
+            assert await sched.sweep() == 1
+            assert sorted(await queued(pg)) == sorted([waiting, lost])
+            assert await sched.sweep() == 0  # queued now: not twice
+        finally:
+            await worker.fetchval(Q.release_run, LOCK_BASE, held)
+    # the lost run is resumed by the next worker
+    assert await runner(pg, redis, _settings(redis_url, database_url)).run(lost) == "finished"
+    lost_run = next(r for r in await runs(pg) if r["id"] == lost)
+    assert (lost_run["status"], lost_run["attempts"]) == ("succeeded", 2)
+
+
+async def test_progress_and_open_alerts_are_visible_while_a_run_goes(
+    pg: asyncpg.Pool, redis: Redis, redis_url: str, database_url: str
+) -> None:
+    await insert_job(pg, "slow", kind="once", start_at=JAN1, criteria={"units": 8, "pause": 0.25})
+    await scheduler(pg).tick(JAN1)
+    (run,) = await runs(pg)
+    registry = CollectorRegistry()
+    work = runner(pg, redis, _settings(redis_url, database_url), registry=registry)
+    going = asyncio.create_task(work.run(run["id"]))
+
+    def gauge(count: str) -> float | None:
+        labels = {"job_type": "probe", "count": count}
+        return registry.get_sample_value("tarif_job_running_items", labels)
+
+    async def halfway() -> bool:
+        row = await pg.fetchrow(
+            "SELECT status, total, succeeded FROM job_runs WHERE id = $1", run["id"]
+        )
+        return row["status"] == "running" and row["total"] == 8 and 0 < row["succeeded"] < 8
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await halfway():
+        assert asyncio.get_running_loop().time() < deadline, "no progress seen while running"
+        await asyncio.sleep(0.05)
+    assert gauge("total") == 8
+    assert 0 < gauge("succeeded") < 8
+    assert await going == "finished"
+    assert (gauge("total"), gauge("succeeded")) == (0, 0)  # nothing going on any more
+
+    alerts = CollectorRegistry()
+    sched = scheduler(pg, alerts)
+    await pg.execute(
+        "INSERT INTO alerts (alert_key, severity, process, message) VALUES"
+        " ('a', 'warning', 'p', 'm'), ('b', 'critical', 'p', 'm'),"
+        " ('c', 'critical', 'p', 'm'), ('d', 'critical', 'p', 'm')"
+    )
+    await pg.execute("UPDATE alerts SET acknowledged_at = now() WHERE alert_key = 'd'")
+    await sched.refresh_alerts()
+    values = {
+        severity: alerts.get_sample_value("tarif_alerts_open", {"severity": severity})
+        for severity in ("warning", "critical")
+    }
+    assert values == {"warning": 1, "critical": 2}
