@@ -76,8 +76,10 @@ class Scheduler:
                 job["every_unit"],
                 job["time_zone"],
             )
-        except (ValueError, KeyError) as exc:
-            # not schedulable (an unknown time zone, say): no next run until an operator fixes it
+            due, following = catch_up(schedule, at)
+        except (ValueError, KeyError, OverflowError) as exc:
+            # not schedulable (an unknown time zone, a date past year 9999): no next run until
+            # an operator fixes it
             await conn.execute(Q.advance_job, job["id"], None, job["runs_left"])
             await record_failure(
                 conn,
@@ -87,7 +89,6 @@ class Scheduler:
                 cause="its schedule is invalid; fix it to give it a next run",
             )
             return 0
-        due, following = catch_up(schedule, at)
         runs_left = job["runs_left"]
         run_id = None
         if due is not None:

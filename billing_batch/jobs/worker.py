@@ -16,22 +16,31 @@ from datetime import timedelta
 
 import asyncpg
 from pgqueuer import AsyncpgPoolDriver, Job, Queries, QueueManager, RetryRequested
+from pgqueuer.errors import FailingListenerError
 
 from billing_batch.jobs.runner import Runner
+from tarif_common.lifecycle import TRANSIENT, sleep_unless
 from tarif_common.settings import Settings
 from tarif_jobs.queue import ENTRYPOINT
+from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
+_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT, *DB_ERRORS, FailingListenerError)
 
 
 class JobWorker:
     def __init__(self, pool: asyncpg.Pool, runner: Runner, settings: Settings) -> None:
+        self.pool = pool
         self.runner = runner
         self.settings = settings
-        self._queue = QueueManager(Queries(AsyncpgPoolDriver(pool)))
-        self._queue.entrypoint(ENTRYPOINT, accepts_context=False)(self._handle)
+        self._queue = self._queue_manager()
         self._serving: asyncio.Task[None] | None = None
         self._stopping = False
+
+    def _queue_manager(self) -> QueueManager:
+        queue = QueueManager(Queries(AsyncpgPoolDriver(self.pool)))
+        queue.entrypoint(ENTRYPOINT, accepts_context=False)(self._handle)
+        return queue
 
     def stopping(self) -> bool:
         """True once the worker is stopping (what the runs see as `ctx.stop()`)."""
@@ -43,26 +52,41 @@ class JobWorker:
             raise RetryRequested(reason="the worker stopped; the run resumes")
 
     async def run(self, stopped: asyncio.Event) -> None:
-        """Serve until `stopped` is set (or `stop()` is called); PgQueuer's own failure ends
-        it with that error."""
+        """Serve until `stopped` is set (or `stop()` is called). When the database goes away
+        or the listener stops hearing, PgQueuer's loop ends with the error: it starts again
+        (the runs it had finish first); any other error ends the worker."""
         s = self.settings
-        self._serving = asyncio.create_task(
-            self._queue.run(
-                dequeue_timeout=timedelta(seconds=s.jobs_poll_interval),
-                batch_size=1,
-                max_concurrent_tasks=s.jobs_concurrency,
-                heartbeat_timeout=timedelta(seconds=s.jobs_heartbeat_timeout),
-            ),
-            name="pgqueuer",
-        )
-        waiting = asyncio.create_task(stopped.wait())
-        try:
-            await asyncio.wait({self._serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-        if not self._serving.done():
-            await self.stop(s.shutdown_grace)
-        await self._serving
+        while True:
+            self._serving = asyncio.create_task(
+                self._queue.run(
+                    dequeue_timeout=timedelta(seconds=s.jobs_poll_interval),
+                    batch_size=1,
+                    max_concurrent_tasks=s.jobs_concurrency,
+                    heartbeat_timeout=timedelta(seconds=s.jobs_heartbeat_timeout),
+                    # a listener that stopped hearing NOTIFY ends the loop, which starts again
+                    # on a fresh connection (else runs would wait for the next poll)
+                    shutdown_on_listener_failure=True,
+                ),
+                name="pgqueuer",
+            )
+            waiting = asyncio.create_task(stopped.wait())
+            try:
+                await asyncio.wait({self._serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if not self._serving.done():
+                await self.stop(s.shutdown_grace)
+            try:
+                await self._serving
+                return
+            except _TRANSIENT as exc:
+                if self._stopping or stopped.is_set():
+                    return
+                log.warning("jobs.worker_restarts", extra={"error": repr(exc)})
+            await sleep_unless(stopped, s.jobs_poll_interval)
+            if self._stopping or stopped.is_set():
+                return
+            self._queue = self._queue_manager()
 
     async def stop(self, grace: float) -> None:
         """Take no new run; give the runs going on `grace` seconds to reach a unit boundary and

@@ -126,6 +126,12 @@ async def test_a_job_whose_schedule_cannot_be_is_alerted_and_left_without_a_next
         str(job_id),
     )
     assert "Mars/Base" in alert["message"]
+    # a next due time past what a date can hold (year 9999): the same, the loop goes on
+    end = datetime(9999, 12, 31, 6, tzinfo=UTC)
+    last = await insert_job(pg, "the end", start_at=end - DAY, every=(1, "days"))
+    assert await scheduler(pg).tick(end) == 0
+    assert (await job(pg, last))["next_run_at"] is None
+    assert await pg.fetchval("SELECT count(*) FROM alerts") == 2
 
 
 async def test_a_chained_job_starts_after_its_parents_success_and_not_after_a_failure(

@@ -22,6 +22,7 @@ import pytest
 from redis.asyncio import Redis
 
 from billing_batch.app import BatchApp
+from tarif_postgres import db
 from tests.integration.jobs_harness import (
     insert_job,
     job_types,
@@ -271,3 +272,35 @@ async def test_a_run_whose_workers_die_each_time_fails_and_its_retry_finishes_it
     assert sorted(await probe_units(pg, "crash")) == sorted(f"crash:{i}" for i in range(8))
     retry_run = (await runs(pg, job_id))[-1]
     assert (retry_run["trigger"], retry_run["total"], retry_run["succeeded"]) == ("retry", 5, 5)
+
+
+@pytest.mark.fault
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+async def test_the_worker_outlives_its_database_connections_being_cut(
+    pg: asyncpg.Pool, redis_url: str, database_url: str
+) -> None:
+    s = settings(redis_url, database_url, jobs_poll_interval=0.2)
+    async with BatchApp(s, serve_metrics=False, idle_poll=0.05, job_types=job_types) as app:
+        job_id = await _probe_job(pg, "before")
+        await eventually(lambda: _succeeded(pg, job_id), 20, "the first run")
+        # every connection of the batch cut (a database restart, a failover)
+        async with pg.acquire() as conn:
+            cut = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"
+            )
+        assert cut > 0
+        reader = await db.create_pool(database_url, max_size=2)  # the test's own were cut too
+        try:
+            job_id = await _probe_job(reader, "after")
+            await eventually(lambda: _succeeded(reader, job_id), 30, "a run after the cut")
+        finally:
+            await reader.close()
+        assert not app.failed
+
+
+async def _succeeded(pg: asyncpg.Pool, job_id: int) -> bool:
+    found = await runs(pg, job_id)
+    return bool(found) and found[0]["status"] == "succeeded"
