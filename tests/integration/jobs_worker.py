@@ -9,7 +9,7 @@ import sys
 
 from billing_batch.app import BatchApp
 from tarif_common.settings import Settings
-from tests.integration.jobs_harness import job_types
+from tests.integration.scheduler_harness import job_types
 
 
 async def main() -> int:

@@ -18,7 +18,7 @@ from tarif_common.settings import Settings
 from tarif_postgres import db
 from tests.integration.admin_harness import Admin
 from tests.integration.billing_harness import postpaid_customer, profile_of, store_usage
-from tests.integration.jobs_harness import (
+from tests.integration.scheduler_harness import (
     insert_job,
     job,
     queued,

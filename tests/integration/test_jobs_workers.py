@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from billing_batch.app import BatchApp
 from tarif_postgres import db
-from tests.integration.jobs_harness import (
+from tests.integration.scheduler_harness import (
     insert_job,
     job_types,
     probe_units,
