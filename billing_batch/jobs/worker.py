@@ -78,13 +78,14 @@ class JobWorker:
                 await self.stop(s.shutdown_grace)
             try:
                 await self._serving
-                return
             except _TRANSIENT as exc:
-                if self._stopping or stopped.is_set():
-                    return
-                log.warning("jobs.worker_restarts", extra={"error": repr(exc)})
-            await sleep_unless(stopped, s.jobs_poll_interval)
+                if not self._stopping:
+                    log.warning("jobs.worker_restarts", extra={"error": repr(exc)})
+                    await sleep_unless(stopped, s.jobs_poll_interval)
             if self._stopping or stopped.is_set():
+                # stopped by the process (`stop()` comes before it sets `stopped`): end with it,
+                # so the process does not take this task's end for a death
+                await stopped.wait()
                 return
             self._queue = self._queue_manager()
 
