@@ -1,5 +1,6 @@
 """The billing_batch process: moves the engine's streams (rated records, notifications,
-unratable usage) into Postgres and runs the notifier.
+unratable usage) into Postgres, runs the notifier, and schedules and runs the operations jobs
+(docs/jobs.md; TARIF_JOBS_ENABLED).
 
 Migrations are applied on start (idempotent, under an advisory lock). Several batch processes may
 run side by side, each with its own TARIF_BATCH_CONSUMER name: the consumer groups share the
@@ -9,12 +10,19 @@ streams and `SKIP LOCKED` shares the deliveries.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 
 import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from billing_batch import unrated
+from billing_batch.jobs import registry
+from billing_batch.jobs.context import JobContext, RunOnce
+from billing_batch.jobs.runner import Runner
+from billing_batch.jobs.scheduler import Scheduler
+from billing_batch.jobs.worker import JobWorker
 from billing_batch.metrics import BatchMetrics
 from billing_batch.notifier.channels import (
     Channel,
@@ -78,6 +86,7 @@ class BatchApp(Process):
         registry: CollectorRegistry | None = None,
         serve_metrics: bool = True,
         idle_poll: float = 1.0,
+        job_types: Callable[[str], RunOnce] = registry.run_once_of,
     ) -> None:
         if settings.redis_url is None or settings.database_url is None:
             raise ValueError("BatchApp needs redis_url and database_url (the CLI embeds them)")
@@ -86,6 +95,8 @@ class BatchApp(Process):
         self.metrics = BatchMetrics(self.registry)
         self._metrics_wanted = serve_metrics
         self._idle_poll = idle_poll
+        self._job_types = job_types  # tests add job types of their own
+        self.jobs_worker: JobWorker | None = None
 
     async def _start(self) -> None:
         s = self.settings
@@ -98,7 +109,9 @@ class BatchApp(Process):
         partitions = int(await self.redis.hget(keys.META, "partitions") or s.partitions)
 
         await db.migrate_url(s.database_url)
-        self.pool = await db.create_pool(s.database_url, max_size=s.notify_concurrency + 5)
+        # a run holds one connection (its lock) and works on others; PgQueuer listens on one
+        jobs = 3 * s.jobs_concurrency + 2 if s.jobs_enabled else 0
+        self.pool = await db.create_pool(s.database_url, max_size=s.notify_concurrency + 5 + jobs)
         self._stack.push_async_callback(self.pool.close)
 
         # The catalog gives a notification's resource its unit and decimals; rated records carry
@@ -166,6 +179,8 @@ class BatchApp(Process):
         self._spawn(
             "gauges", every(5.0, self.refresh_gauges, "gauges", self._stopped, _PG_TRANSIENT)
         )
+        if s.jobs_enabled:
+            self._start_jobs()
         self.renderer = renderer
         await self.load_templates()
         self._spawn(
@@ -175,6 +190,39 @@ class BatchApp(Process):
             "batch.started",
             extra={"channels": sorted(channels), "metrics_port": self.metrics_port},
         )
+
+    def _start_jobs(self) -> None:
+        """The scheduler loop and the job worker (every batch process runs both)."""
+        s = self.settings
+        context = JobContext(self.pool, self.redis, s, stop=self._jobs_stopping)
+        runner = Runner(
+            context,
+            self.metrics,
+            worker=f"{s.batch_consumer}:{os.getpid()}",
+            max_attempts=s.jobs_max_attempts,
+            job_types=self._job_types,
+        )
+        self.jobs_worker = JobWorker(self.pool, runner, s)
+        self.scheduler = Scheduler(self.pool, self.metrics)
+        self._spawn("jobs-worker", self.jobs_worker.run(self._stopped))
+        self._spawn(
+            "jobs-scheduler",
+            every(
+                s.jobs_poll_interval,
+                self.scheduler.work,
+                "jobs-scheduler",
+                self._stopped,
+                _PG_TRANSIENT,
+            ),
+        )
+
+    def _jobs_stopping(self) -> bool:
+        return self.jobs_worker is not None and self.jobs_worker.stopping()
+
+    async def _before_tasks_stop(self) -> None:
+        """Runs going on get the grace time to reach a unit boundary and be handed back."""
+        if self.jobs_worker is not None:
+            await self.jobs_worker.stop(self.settings.shutdown_grace)
 
     async def load_templates(self) -> None:
         """Mail templates kept in Postgres (admin API: /v1/mail-templates) override the others."""

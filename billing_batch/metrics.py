@@ -50,3 +50,42 @@ class BatchMetrics:
             ["result"],
             registry=registry,
         )
+        # Operations jobs (docs/jobs.md)
+        self.job_runs = Counter(
+            "tarif_job_runs",
+            "Job runs finished, by job type and status (succeeded, failed).",
+            ["job_type", "status"],
+            registry=registry,
+        )
+        self.job_run_seconds = Histogram(
+            "tarif_job_run_seconds",
+            "Time from a run's start to its end, by job type.",
+            ["job_type"],
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200),
+            registry=registry,
+        )
+        self.job_failed_items = Counter(
+            "tarif_job_failed_items",
+            "Items (invoices, profiles, e-mails, ...) a run failed on, by job type.",
+            ["job_type"],
+            registry=registry,
+        )
+        self.job_items = Gauge(
+            "tarif_job_running_items",
+            "Progress of the runs going on in this process, by job type and count"
+            " (total, succeeded, failed).",
+            ["job_type", "count"],
+            registry=registry,
+        )
+        self.jobs_running = Gauge(
+            "tarif_job_runs_running",
+            "Runs going on in this process, by job type.",
+            ["job_type"],
+            registry=registry,
+        )
+        self.alerts_open = Gauge(
+            "tarif_alerts_open",
+            "Alerts raised and not yet acknowledged, by severity (read by the job scheduler).",
+            ["severity"],
+            registry=registry,
+        )

@@ -11,7 +11,7 @@ due. Which usage a bill takes is in docs/billing.md ("Usage and late records").
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +27,7 @@ from tarif_billing.issuing import BilledBill, IssueContext, Issued, issue_invoic
 from tarif_billing.opening import bill_row, open_bills
 from tarif_billing.profiles import cycle_rule, period_after
 from tarif_common.errors import Conflict, NotFound
+from tarif_jobs.criteria import Criteria
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
 from tarif_postgres.queries import arrays
@@ -55,31 +56,75 @@ class RunReport:
         return sum(1 for i in self.invoices if i.status == "failed")
 
 
+# a billed chunk, once committed: its bills (with billing_profile_id) and their invoices
+OnChunk = Callable[[Sequence[Mapping[str, Any]], list[Issued]], Awaitable[None]]
+
+
 async def run_billing(
     pool: asyncpg.Pool,
     ctx: IssueContext,
     facts: BillingFacts,
     *,
     profile_ids: Sequence[int] | None = None,
+    criteria: Criteria | None = None,
     chunk: int = 500,
     stop: Callable[[], bool] = lambda: False,
+    on_chunk: OnChunk | None = None,
 ) -> RunReport:
     """Bill every active bill whose cycle ended by `ctx.issued_at` (the "process now" time),
-    cycle after cycle until none is due; returns what it did."""
+    cycle after cycle until none is due; returns what it did. `profile_ids` and `criteria` (on
+    the profile's customer) narrow what is billed; `on_chunk` hears of each committed chunk."""
     report = RunReport()
+    report.opened = await open_due(pool, ctx.issued_at, profile_ids, chunk)
+    take_due, extra = _due_bills(B.take_due_bills, criteria, 4)
+    while not stop():
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(take_due, ctx.issued_at, profile_ids, chunk, *extra)
+            if not rows:
+                break
+            issued = await _bill(conn, rows, ctx, facts, "cycle")
+        report.invoices += issued
+        report.billed += len(rows)
+        if on_chunk is not None:
+            await on_chunk(rows, issued)
+    return report
+
+
+async def open_due(
+    pool: asyncpg.Pool, at: datetime, profile_ids: Sequence[int] | None = None, chunk: int = 500
+) -> int:
+    """Give profiles without bills their first ones (chunk by chunk); returns how many. A run
+    does it first, so a profile whose first cycle already ended is billed by the same run."""
+    opened = 0
     after: int | None = 0
     while after is not None:
         async with pool.acquire() as conn, conn.transaction():
-            opened, after = await open_bills(conn, ctx.issued_at, profile_ids, chunk, after)
-        report.opened += opened
-    while not stop():
-        async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(B.take_due_bills, ctx.issued_at, profile_ids, chunk)
-            if not rows:
-                break
-            report.invoices += await _bill(conn, rows, ctx, facts, "cycle")
-            report.billed += len(rows)
-    return report
+            count, after = await open_bills(conn, at, profile_ids, chunk, after)
+        opened += count
+    return opened
+
+
+async def count_due(
+    pool: asyncpg.Pool,
+    at: datetime,
+    profile_ids: Sequence[int] | None = None,
+    criteria: Criteria | None = None,
+) -> int:
+    """How many bills a run as of `at` would bill now (after `open_due`): a run's total."""
+    query, extra = _due_bills(B.count_due_bills, criteria, 3)
+    found: int = await pool.fetchval(query, at, profile_ids, *extra)
+    return found
+
+
+def _due_bills(query: str, criteria: Criteria | None, first: int) -> tuple[str, list[Any]]:
+    """`query` with its `{customers}` slot filled: TRUE without criteria (the plan of the
+    unfiltered run is unchanged), else the criteria on the bill's customer, bound from `$first`."""
+    condition, args = criteria.where("c", first) if criteria is not None else ("TRUE", [])
+    if condition == "TRUE":
+        return queries.compose(query, customers="TRUE"), []
+    return queries.compose(
+        query, customers=queries.compose(B.of_customers, criteria=condition)
+    ), args
 
 
 async def bill_now(

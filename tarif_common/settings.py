@@ -160,6 +160,16 @@ class Settings(BaseSettings):
     # Operations jobs (docs/jobs.md). A run "as of" a chosen "process now" date is refused in
     # production: simulating dates is for test and staging deployments.
     environment: Literal["production", "staging", "test", "development"] = "production"
+    # Every batch process schedules due jobs (every jobs_poll_interval seconds; several side by
+    # side share the work, no leader) and runs up to jobs_concurrency runs at once (at least 2:
+    # PgQueuer takes one at a time and keeps room for two). A run whose worker stops
+    # heartbeating for jobs_heartbeat_timeout seconds is taken by another worker and resumed; a
+    # run whose workers died jobs_max_attempts times is marked failed (a retry finishes it).
+    jobs_enabled: bool = True
+    jobs_poll_interval: float = Field(default=5.0, gt=0, le=3600)
+    jobs_concurrency: int = Field(default=4, ge=2, le=100)
+    jobs_heartbeat_timeout: float = Field(default=30.0, gt=0, le=3600)
+    jobs_max_attempts: int = Field(default=3, ge=1, le=100)
 
     # Export job destinations (docs/jobs-reporting.md). A job's criteria name secrets, never hold
     # them: `password_ref` / `secret_ref` are keys of TARIF_EXPORT_SECRETS (a JSON object: SFTP

@@ -5,6 +5,10 @@ The pool's connections translate driver errors into Tarif's (`tarif_postgres.dri
 Migrations are the numbered `*.sql` files of `tarif_postgres/migrations`, applied in order, each in
 its own transaction, under an advisory lock so that processes starting together apply them once.
 An applied file must never change: its checksum is recorded and checked on every start.
+
+The job queue's own tables (PgQueuer, which hands job runs to the batch's workers) are installed,
+and upgraded when a newer PgQueuer declares a changed schema, by PgQueuer's own API under the same
+lock, after the migrations: every process that migrates can then enqueue a run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
+from pgqueuer import Queries
 
 from tarif_common.errors import TarifError
 from tarif_postgres.driver import TarifConnection
@@ -95,9 +100,23 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
             done = {"version": migration.version, "migration": migration.name}
             log.info("db.migrated", extra=done)
             applied_now.append(migration.version)
+        await _queue_schema(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now
+
+
+async def _queue_schema(conn: asyncpg.Connection) -> None:
+    """PgQueuer's tables installed, or brought to what the installed PgQueuer declares (a no-op
+    when they already are: its upgrade plans from the live catalog and runs only what differs)."""
+    queue = Queries.from_asyncpg_connection(conn)
+    if not await queue.schema_is_installed():
+        await queue.install()
+        log.info("db.queue_installed")
+        return
+    plan = await queue.apply_upgrade()
+    if plan.statements:
+        log.info("db.queue_upgraded", extra={"statements": len(plan.statements)})
 
 
 _JSONB_VERSION = b"\x01"  # the first byte of jsonb's binary format

@@ -19,7 +19,7 @@ ON CONFLICT DO NOTHING
 RETURNING id, billing_profile_id, status;
 
 -- name: take_due_bills
--- Active bills whose cycle ended by $1, locked with their profile; others' locked ones are skipped. $1 process-now time, $2 profile ids (NULL: any), $3 how many
+-- Active bills whose cycle ended by $1, locked with their profile; others' locked ones are skipped. {customers}: TRUE, or of_customers (a job's criteria, bound from $4). $1 process-now time, $2 profile ids (NULL: any), $3 how many
 SELECT b.id, b.billing_profile_id, b.customer_id, b.currency, b.period_start, b.period_end,
        p.payment_type, p.billing_interval, p.billing_day, p.time_zone, p.anchor_month, p.tax,
        p.payment_terms_days, p.usage_until, p.usage_snapshot::text AS usage_snapshot,
@@ -29,9 +29,27 @@ JOIN billing_profiles p ON p.id = b.billing_profile_id
 LEFT JOIN bills n ON n.billing_profile_id = b.billing_profile_id AND n.status = 'inactive'
 WHERE b.status = 'active' AND b.period_end <= $1
   AND ($2::bigint[] IS NULL OR b.billing_profile_id = ANY($2::bigint[]))
+  AND {customers}
 ORDER BY b.period_end, b.id
 LIMIT $3
 FOR UPDATE OF b, p SKIP LOCKED;
+
+-- name: count_due_bills
+-- How many active bills ended by $1 (a billing job's total). {customers} as in take_due_bills, bound from $3. $1 process-now time, $2 profile ids (NULL: any)
+SELECT count(*) FROM bills b
+WHERE b.status = 'active' AND b.period_end <= $1
+  AND ($2::bigint[] IS NULL OR b.billing_profile_id = ANY($2::bigint[]))
+  AND {customers};
+
+-- name: of_customers
+-- The {customers} condition of a bill `b` whose customer `c` matches a job's criteria ({criteria}: tarif_jobs.criteria.Criteria.where on alias c).
+EXISTS (SELECT 1 FROM customers c WHERE c.id = b.customer_id AND {criteria})
+
+-- name: failed_invoice_profiles
+-- The profiles of those of invoices $1 that are still failed (a billing job's retry makes them again). $1 invoice ids
+SELECT DISTINCT billing_profile_id FROM invoices
+WHERE id = ANY($1::bigint[]) AND status = 'failed'
+ORDER BY billing_profile_id;
 
 -- name: lock_active_bill
 -- A profile's active bill, locked with the profile (bill now, preview). $1 profile id
