@@ -16,6 +16,10 @@ from tests.integration.jobs_harness import insert_run, install_queue, queued, ut
 PROBLEM = "application/problem+json"
 
 
+# an export's own criteria: what it sends and where
+EXPORT = {"data": "invoices", "destinations": [{"type": "email", "to": ["finance@example.com"]}]}
+
+
 def job_body(name: str = "nightly billing", **changes: Any) -> dict[str, Any]:
     """A daily billing job at 02:00 in Ljubljana since 2020, for business customers."""
     body: dict[str, Any] = {
@@ -72,7 +76,7 @@ async def test_jobs_are_created_listed_edited_paused_resumed_and_deleted(admin: 
     start = later(days=3)
     once = await create(
         admin,
-        job_body("year-end export", job_type="export", criteria={},
+        job_body("year-end export", job_type="export", criteria=EXPORT,
                  schedule={"kind": "once", "start_at": start}),
     )  # fmt: skip
     assert datetime.fromisoformat(once["next_run_at"]) == datetime.fromisoformat(start)
@@ -385,7 +389,7 @@ async def test_production_refuses_a_process_now_date(admin: Admin) -> None:
 
 async def test_the_history_is_filtered_and_paged(admin: Admin) -> None:
     billing = await create(admin, job_body())
-    export = await create(admin, job_body("export", job_type="export", criteria={}))
+    export = await create(admin, job_body("export", job_type="export", criteria=EXPORT))
     day = utc(2026, 5, 1, 2)
     ids = []
     for i in range(5):

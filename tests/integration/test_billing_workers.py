@@ -36,6 +36,7 @@ def _environment(redis_url: str, database_url: str, state: str) -> dict[str, str
         "TARIF_SELLER_CITY": seller.city,
         "TARIF_SELLER_COUNTRY": seller.country,
         "TARIF_LOG_LEVEL": "WARNING",
+        "TARIF_ENVIRONMENT": "test",  # runs as of the data set's month end
     }
 
 
