@@ -16,7 +16,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
-from tarif.charging.v1 import charging_pb2, charging_pb2_grpc
 
 from engine.charger import Charger
 from engine.edge import EdgeInterceptor
@@ -25,6 +24,7 @@ from engine.metrics import EngineMetrics
 from engine.routes import RouteCache
 from engine.servicer import ChargingServicer
 from engine.validation import Limits
+from tarif.charging.v1 import charging_pb2, charging_pb2_grpc
 from tarif_balances.store import RedisBalanceStore, StoreLimits
 from tarif_catalog.cache import CatalogCache
 from tarif_common import keys

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.model import (
     Action,
     BalanceSheet,

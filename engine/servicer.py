@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import grpc
-from tarif.charging.v1 import charging_pb2 as pb
-from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 
 from engine import convert
 from engine.charger import Charger
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 from tarif_balances.model import SessionOp
 
 

@@ -19,11 +19,11 @@ import time
 from typing import Any
 
 import grpc
-from tarif.charging.v1 import charging_pb2 as pb
 
 from loadtest import wire
 from loadtest.setup import msisdn
 from loadtest.workers import Gate, Result, tally
+from tarif.charging.v1 import charging_pb2 as pb
 
 SERVICE = "/tarif.charging.v1.ChargingService"
 CALL_TIMEOUT = 10.0  # seconds; an answer slower than this is counted as an error

@@ -139,6 +139,7 @@ def balances_lines(document: dict[str, Any]) -> list[str]:
 
 async def _call(settings: Settings, method: str, request: Any) -> tuple[Any, Measures]:
     import grpc
+
     from tarif.charging.v1 import charging_pb2_grpc
 
     measures = await required_measures(redis_url(settings))

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import grpc
+
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc
-
 from tarif_common.errors import InvalidRequest, StoreUnavailable
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import psutil
 import pytest
+
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
-
 from tarif_common.embedded import free_port
 
 pytestmark = pytest.mark.slow

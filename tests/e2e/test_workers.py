@@ -15,9 +15,9 @@ import grpc
 import psutil
 import pytest
 from redis.asyncio import Redis
+
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
-
 from tarif_balances.provisioning import Provisioner
 from tarif_common.embedded import free_port
 from tests.integration.harness import catalog

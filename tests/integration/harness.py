@@ -14,13 +14,13 @@ import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
-from tarif.charging.v1 import charging_pb2 as pb
-from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 
 from billing_batch import unrated as unrated_ingest
 from billing_batch.metrics import BatchMetrics
 from billing_batch.streams import StreamIngestor
 from engine.app import App
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 from tarif_balances.provisioning import Provisioner, load_document
 from tarif_common import keys
 from tarif_common.settings import Settings

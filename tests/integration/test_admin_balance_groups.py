@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tarif.charging.v1 import charging_pb2 as pb
-
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.requests import sms
 

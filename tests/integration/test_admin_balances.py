@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tarif.charging.v1 import charging_pb2 as pb
-
 from admin_api import balances
+from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.requests import sms
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_billing.document import Party
 from tarif_billing.parties import buyer_party
 from tarif_common import keys

@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import io
 
-from tarif.charging.v1 import charging_pb2 as pb
-
 from admin_api import customers
 from admin_api.auth import Principal, Role
 from admin_api.outbox import Relay, reconcile
 from admin_api.schemas import Onboarding
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.requests import sms

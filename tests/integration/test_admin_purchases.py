@@ -7,12 +7,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tarif.charging.v1 import charging_pb2 as pb
-
 from admin_api import balances, purchases, subscriptions
 from admin_api.app import balance_store
 from admin_api.auth import Principal, Role
 from admin_api.schemas import PackPurchase
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_billing import purchasing
 from tarif_common.settings import Settings
 from tests.integration.admin_harness import Admin, onboarding

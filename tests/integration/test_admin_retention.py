@@ -4,7 +4,6 @@ gone, the records that must stay kept."""
 from __future__ import annotations
 
 from tarif.charging.v1 import charging_pb2 as pb
-
 from tarif_billing.retention import delete_due
 from tarif_common import keys
 from tests.integration.admin_harness import Admin, onboarding

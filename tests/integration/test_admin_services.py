@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tarif.charging.v1 import charging_pb2 as pb
-
 from admin_api.services import queue_validity_changes
+from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.harness import account, eur
 from tests.integration.requests import sms

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tarif.charging.v1 import charging_pb2 as pb
-
 from tests.integration.admin_harness import Admin, onboarding
 from tests.integration.job_run_harness import run_job
 from tests.integration.requests import sms

@@ -7,8 +7,8 @@ from typing import Any
 
 import grpc
 import pytest
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.harness import Engine, account, eur, ts
 from tests.integration.requests import sms, voice
 

@@ -6,8 +6,8 @@ import asyncio
 from collections import Counter
 
 from redis.asyncio import Redis
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.harness import Engine, account, eur, running_engine
 from tests.integration.requests import sms, voice
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import asyncpg
 import pytest
 from redis.asyncio import Redis
-from tarif.charging.v1 import charging_pb2 as pb
 
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry, StreamIngestor
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_common import keys
 from tarif_common.errors import DatabaseError
 from tests.integration.admin_harness import Admin, onboarding

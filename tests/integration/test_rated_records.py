@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from tarif.charging.v1 import charging_pb2 as pb
 
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry
 from engine.housekeeping import Sweeper
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.records import FIELDS, REQUIRED, RecordKind, parse_record
 from tarif_common import keys
 from tarif_common.results import Result

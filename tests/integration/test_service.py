@@ -10,8 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from redis.asyncio import Redis
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.provisioning import Provisioner
 from tests.integration.harness import Engine, account, catalog, eur, running_engine
 from tests.integration.requests import sms, voice

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tarif.charging.v1 import charging_pb2 as pb
-
 from engine.housekeeping import Sweeper
+from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.harness import Engine, account, eur
 from tests.integration.requests import sms, voice
 

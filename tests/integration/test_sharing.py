@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.provisioning import Provisioner
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError

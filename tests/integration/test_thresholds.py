@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 from redis.asyncio import Redis
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.provisioning import Provisioner
 from tarif_common.errors import CatalogError, ProvisioningError
 from tests.integration.harness import Engine, account, catalog, eur, ts

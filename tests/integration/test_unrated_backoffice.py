@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
-from tarif.charging.v1 import charging_pb2 as pb
 
 from admin_api import unrated
 from billing_batch.metrics import BatchMetrics
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_client.engine import GrpcEngine
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
 from tests.integration.harness import Engine, account, eur

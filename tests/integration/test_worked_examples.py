@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tarif.charging.v1 import charging_pb2 as pb
-
 from tests.integration.harness import Engine, account, eur
 from tests.integration.requests import voice as session
 

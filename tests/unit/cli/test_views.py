@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tarif.charging.v1 import charging_pb2 as pb
 
+from tarif.charging.v1 import charging_pb2 as pb
 from tarif_cli import output
 from tarif_cli.backoffice import notifications_lines, unrated_lines, unrated_list_lines, with_unit
 from tarif_cli.charging import balances_document, balances_lines, event_document, event_lines
