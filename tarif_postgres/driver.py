@@ -45,7 +45,15 @@ def translate(exc: BaseException) -> TarifError:
     return DatabaseUnavailable(f"{type(exc).__name__}: {exc}")
 
 
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# InternalClientError: asyncpg's protocol state broken by a connection cut mid-statement
+# ("cannot switch to state ...; another operation is in progress"); the connection is gone,
+# a retry on another one is right
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
