@@ -17,6 +17,7 @@ from typing import Literal
 import asyncpg
 
 from tarif_billing import purchasing, terms
+from tarif_billing.due import DueIds
 from tarif_common.errors import InvalidRequest
 from tarif_postgres import changes, queries
 
@@ -33,22 +34,8 @@ class Activated:
     message: str = ""
 
 
-async def purchases_to_activate(
-    conn: asyncpg.Connection,
-    at: datetime,
-    where: tuple[str, list[object]],
-    after: int,
-    limit: int,
-    only: list[int] | None,
-) -> list[int]:
-    """Ids of the deferred purchases whose start came by `at`, of the customers `where`
-    selects (a condition on `customers c` with its values from $5), after `after`, at most
-    `limit`."""
-    condition, args = where
-    rows = await conn.fetch(
-        queries.compose(Q.purchases_to_activate, where=condition), at, after, limit, only, *args
-    )
-    return [r["id"] for r in rows]
+# ids of the scheduled purchases whose start came by `at` (`tarif_billing.due`)
+purchases_to_activate = DueIds(Q.purchases_to_activate)
 
 
 async def activate(conn: asyncpg.Connection, purchase_id: int, at: datetime) -> Activated:

@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from tarif_billing import purchasing
+from tarif_billing.due import DueIds
 from tarif_billing.published import published_catalog
 from tarif_common.errors import Conflict, InvalidRequest
 from tarif_postgres import changes, queries
@@ -72,21 +73,8 @@ class Applied:
     payment: int | None = None  # prepaid: the new bundles' payment to settle
 
 
-async def due_transitions(
-    conn: asyncpg.Connection,
-    at: datetime,
-    where: tuple[str, list[object]],
-    after: int,
-    limit: int,
-    only: list[int] | None,
-) -> list[int]:
-    """Ids of scheduled transitions due by `at` of the customers `where` selects (a condition
-    on `customers c` with its values from $5), after id `after`, at most `limit`."""
-    condition, args = where
-    rows = await conn.fetch(
-        queries.compose(Q.due_transitions, where=condition), at, after, limit, only, *args
-    )
-    return [r["id"] for r in rows]
+# ids of the scheduled transitions due by `at` (`tarif_billing.due`)
+due_transitions = DueIds(Q.due_transitions)
 
 
 async def apply_transition(

@@ -35,6 +35,7 @@ import asyncpg
 
 from tarif_billing import purchasing, terms
 from tarif_billing.cycles import Cycle, cycle_at
+from tarif_billing.due import DueIds
 from tarif_billing.published import published_catalog
 from tarif_catalog import Catalog
 from tarif_catalog.pricing import DiscountTerm, Line, price_line, terms_from_json
@@ -63,21 +64,8 @@ class Checked:
     message: str = ""
 
 
-async def purchases_to_check(
-    conn: asyncpg.Connection,
-    at: datetime,
-    where: tuple[str, list[object]],
-    after: int,
-    limit: int,
-    only: list[int] | None,
-) -> list[int]:
-    """Ids of the purchases the check must look at by `at`, of the customers `where` selects
-    (a condition on `customers c` with its values from $5), after id `after`, at most `limit`."""
-    condition, args = where
-    rows = await conn.fetch(
-        queries.compose(Q.purchases_to_check, where=condition), at, after, limit, only, *args
-    )
-    return [r["id"] for r in rows]
+# ids of the recurring purchases whose cycle ended, or that ended, by `at` (`tarif_billing.due`)
+purchases_to_check = DueIds(Q.purchases_to_check)
 
 
 def cycle_terms(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from tarif_billing.due import DueIds
 from tarif_billing.sepa import mandates
 from tarif_postgres import changes, queries
 
@@ -26,21 +27,8 @@ class Deleted:
     groups: list[str]  # the sharing groups it left or owned, queued for the engine
 
 
-async def due_customers(
-    conn: asyncpg.Connection,
-    at: datetime,
-    where: tuple[str, list[object]],
-    after: int,
-    limit: int,
-    only: list[int] | None,
-) -> list[int]:
-    """Ids of the closed customers due for deletion by `at` that `where` selects (a condition
-    on `customers c` with its values from $5), after id `after`, at most `limit`."""
-    condition, args = where
-    rows = await conn.fetch(
-        queries.compose(Q.due_customers, where=condition), at, after, limit, only, *args
-    )
-    return [r["id"] for r in rows]
+# ids of the closed customers whose retention passed by `at` (`tarif_billing.due`)
+due_customers = DueIds(Q.due_customers)
 
 
 async def delete_customer(

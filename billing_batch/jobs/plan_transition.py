@@ -9,7 +9,7 @@ from datetime import datetime
 
 from billing_batch.jobs.context import JobContext
 from billing_batch.jobs.engine_side import EngineSide
-from billing_batch.jobs.selecting import CHUNK, only, where
+from billing_batch.jobs.selecting import each_due
 from tarif_billing import plans, purchasing
 from tarif_jobs.runs import ItemRef, Items, RunRequest
 
@@ -19,19 +19,14 @@ OBJECT = "plan_transition"
 async def run_once(ctx: JobContext, request: RunRequest, items: Items) -> None:
     at = request.process_now
     engine = await EngineSide.of(ctx)
-    selected, retried = where(request), only(request, OBJECT)
-    after = 0
-    while not ctx.stop():
-        async with ctx.pool.acquire() as conn:
-            ids = await plans.due_transitions(conn, at, selected, after, CHUNK, retried)
-        if not ids:
-            return
-        await items.add_total(len(ids))
-        for transition_id in ids:
-            if ctx.stop():
-                return
-            after = transition_id
-            await _one(ctx, engine, items, ItemRef(OBJECT, str(transition_id)), at)
+    await each_due(
+        ctx,
+        request,
+        items,
+        OBJECT,
+        plans.due_transitions,
+        lambda ref: _one(ctx, engine, items, ref, at),
+    )
 
 
 async def _one(

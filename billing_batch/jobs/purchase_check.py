@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from billing_batch.jobs.context import JobContext
 from billing_batch.jobs.engine_side import EngineSide
-from billing_batch.jobs.selecting import CHUNK, only, where
+from billing_batch.jobs.selecting import each_due
 from tarif_billing import adjustments, renewals
 from tarif_jobs.runs import ItemRef, Items, RunRequest
 
@@ -24,19 +24,14 @@ async def run_once(ctx: JobContext, request: RunRequest, items: Items) -> None:
     at = request.process_now
     grace = timedelta(days=ctx.settings.renewal_grace_days)
     engine = await EngineSide.of(ctx)
-    selected, retried = where(request), only(request, OBJECT)
-    after = 0
-    while not ctx.stop():
-        async with ctx.pool.acquire() as conn:
-            ids = await renewals.purchases_to_check(conn, at, selected, after, CHUNK, retried)
-        if not ids:
-            return
-        await items.add_total(len(ids))
-        for purchase_id in ids:
-            if ctx.stop():
-                return
-            after = purchase_id
-            await _one(ctx, engine, items, ItemRef(OBJECT, str(purchase_id)), at, grace)
+    await each_due(
+        ctx,
+        request,
+        items,
+        OBJECT,
+        renewals.purchases_to_check,
+        lambda ref: _one(ctx, engine, items, ref, at, grace),
+    )
 
 
 async def _one(
