@@ -39,6 +39,7 @@ from tarif_catalog.model import Resource
 from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every
 from tarif_common.settings import Settings
+from tarif_jobs.mail import Mailer
 from tarif_notifications import store as notifier_store
 from tarif_notifications.messages import Renderer
 from tarif_postgres import db, queries
@@ -56,17 +57,8 @@ def channels_from(
     """The channels the settings configure; the others are off."""
     s = settings
     found: dict[str, Channel] = {}
-    if s.smtp_host:
-        found["email"] = EmailChannel(
-            renderer,
-            host=s.smtp_host,
-            port=s.smtp_port,
-            sender=s.mail_from,
-            username=s.smtp_username,
-            password=s.smtp_password,
-            starttls=s.smtp_starttls,
-            timeout=s.notify_timeout,
-        )
+    if mailer := Mailer.from_settings(s):
+        found["email"] = EmailChannel(renderer, mailer)
     if s.sms_gateway_url:
         found["sms"] = SmsGatewayChannel(
             renderer, client, url=s.sms_gateway_url, sender=s.sms_sender, token=s.sms_gateway_token

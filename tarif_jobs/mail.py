@@ -38,10 +38,13 @@ class Mail:
     text: str
     html: str | None = None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    # a Message-ID of the sender's choosing (a receiver can tell a resent message); else new
+    message_id: str | None = None
 
 
 class Mailer:
-    """Sends one message over SMTP; MailFailed on any refusal or network error."""
+    """Sends one message over SMTP; MailFailed on any refusal or network error. The notifier's
+    e-mail channel sends through it too."""
 
     def __init__(
         self,
@@ -79,7 +82,7 @@ class Mailer:
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = make_msgid(domain="tarif")
+        message["Message-ID"] = mail.message_id or make_msgid(domain="tarif")
         message.set_content(mail.text)
         if mail.html is not None:
             message.add_alternative(mail.html, subtype="html")

@@ -8,14 +8,12 @@ retries (Message-ID, the gateway's reference, `webhook-id`), so a receiver can d
 from __future__ import annotations
 
 import json
-from email.message import EmailMessage
-from email.utils import formatdate
 from typing import Protocol
 
-import aiosmtplib
 import httpx
 
 from tarif_common import signing
+from tarif_jobs.mail import Mail, Mailer, MailFailed
 from tarif_notifications.messages import Renderer
 from tarif_notifications.model import Notification, Outgoing
 
@@ -46,45 +44,22 @@ def message_id(out: Outgoing) -> str:
 class EmailChannel:
     name = "email"
 
-    def __init__(
-        self,
-        renderer: Renderer,
-        *,
-        host: str,
-        port: int,
-        sender: str,
-        username: str | None = None,
-        password: str | None = None,
-        starttls: bool = False,
-        timeout: float = 10.0,
-    ) -> None:
+    def __init__(self, renderer: Renderer, mailer: Mailer) -> None:
         self._renderer = renderer
-        self._host, self._port, self._sender = host, port, sender
-        self._username, self._password = username, password
-        self._starttls, self._timeout = starttls, timeout
+        self._mailer = mailer
 
     async def send(self, out: Outgoing) -> str:
         email = self._renderer.email(out.notification)
-        message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = out.recipient
-        message["Subject"] = email.subject
-        message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = f"<{message_id(out)}@tarif>"
-        message.set_content(email.body)
+        mail = Mail(
+            to=out.recipient,
+            subject=email.subject,
+            text=email.body,
+            message_id=f"<{message_id(out)}@tarif>",
+        )
         try:
-            _, response = await aiosmtplib.send(
-                message,
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                start_tls=self._starttls,
-                use_tls=False,
-                timeout=self._timeout,
-            )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(f"smtp: {exc}") from exc
+            response = await self._mailer.send(mail)
+        except MailFailed as exc:
+            raise DeliveryFailed(str(exc)) from exc
         return f"smtp: {response}"
 
 
