@@ -195,7 +195,9 @@ class BatchApp(Process):
             job_types=self._job_types,
         )
         self.jobs_worker = JobWorker(self.pool, runner, s)
-        self.scheduler = Scheduler(self.pool, self.metrics)
+        self.scheduler = Scheduler(
+            self.pool, self.metrics, queue_log_days=self.settings.jobs_queue_log_days
+        )
         self._spawn("jobs-worker", self.jobs_worker.run(self._stopped))
         self._spawn(
             "jobs-scheduler",

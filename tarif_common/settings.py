@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     jobs_concurrency: int = Field(default=4, ge=2, le=100)
     jobs_heartbeat_timeout: float = Field(default=30.0, gt=0, le=3600)
     jobs_max_attempts: int = Field(default=3, ge=1, le=100)
+    # PgQueuer's own log of queue entries is trimmed to this many days (the history is job_runs)
+    jobs_queue_log_days: int = Field(default=7, ge=1, le=3650)
 
     # Export job destinations (docs/jobs-reporting.md). A job's criteria name secrets, never hold
     # them: `password_ref` / `secret_ref` are keys of TARIF_EXPORT_SECRETS (a JSON object: SFTP

@@ -5,13 +5,14 @@ many schedulers look. Runs missed while everything was down make one catch-up ru
 (`tarif_jobs.schedule.catch_up`).
 
 The same loop hands back runs nobody holds any more (their queue entry lost with no worker on
-them), and reads the open alerts for the metrics."""
+them), reads the open alerts for the metrics, and, once an hour, trims PgQueuer's log of queue
+entries older than `queue_log_days` (the run history is ours, in `job_runs`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from pgqueuer.domain.settings import db_settings
@@ -42,18 +43,32 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = utc_now,
         sweep_limit: int = 500,
+        queue_log_days: int = 7,
     ) -> None:
         self.pool = pool
         self.metrics = metrics
         self._clock = clock
         self._sweep_limit = sweep_limit
-        self._orphaned = queries.compose(Q.orphaned_runs, queue=db_settings().qualified.queue_table)
+        tables = db_settings().qualified
+        self._orphaned = queries.compose(Q.orphaned_runs, queue=tables.queue_table)
+        self._trim = queries.compose(Q.trim_queue_log, log=tables.queue_table_log)
+        self._queue_log_days = queue_log_days
+        self._trimmed_at: datetime | None = None
 
     async def work(self) -> None:
-        """One turn of the loop: due runs, lost runs, the alerts gauge."""
+        """One turn of the loop: due runs, lost runs, the alerts gauge, the queue's log."""
         await self.tick()
         await self.sweep()
         await self.refresh_alerts()
+        now = self._clock()
+        if self._trimmed_at is None or now - self._trimmed_at >= timedelta(hours=1):
+            await self.trim_queue_log()
+            self._trimmed_at = now
+
+    async def trim_queue_log(self) -> int:
+        """Delete PgQueuer's log rows older than `queue_log_days`; returns how many."""
+        status = await self.pool.execute(self._trim, self._queue_log_days)
+        return int(status.split()[-1])
 
     async def tick(self, now: datetime | None = None) -> int:
         """Make the runs due by `now` (default: the clock); returns how many were made."""

@@ -145,3 +145,7 @@ LIMIT $2;
 -- name: open_alerts
 -- Alerts not acknowledged yet, by severity.
 SELECT severity, count(*) AS open FROM alerts WHERE acknowledged_at IS NULL GROUP BY severity;
+
+-- name: trim_queue_log
+-- PgQueuer's log of queue entries ({log}: its table) older than $1 days; the run history is job_runs. $1 days
+DELETE FROM {log} WHERE created < now() - make_interval(days => $1);

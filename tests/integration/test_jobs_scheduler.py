@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from billing_batch.jobs.runner import LOCK_BASE, Q
+from billing_batch.jobs.scheduler import Scheduler
+from billing_batch.metrics import BatchMetrics
 from tarif_common.settings import Settings
 from tarif_postgres import db
 from tests.integration.admin_harness import Admin
@@ -349,6 +351,32 @@ async def test_the_sweep_queues_again_only_runs_nobody_holds(
     assert await runner(pg, redis, _settings(redis_url, database_url)).run(lost) == "finished"
     lost_run = next(r for r in await runs(pg) if r["id"] == lost)
     assert (lost_run["status"], lost_run["attempts"]) == ("succeeded", 2)
+
+
+async def test_the_queue_log_is_trimmed_to_its_days_once_an_hour(pg: asyncpg.Pool) -> None:
+    """PgQueuer logs every queue entry's life; the scheduler keeps `queue_log_days` of it."""
+    await pg.execute(
+        "INSERT INTO pgqueuer_log (created, job_id, status, priority, entrypoint)"
+        " SELECT now() - make_interval(days => d, hours => -1), d, 'successful', 0,"
+        " 'tarif_job_run'"
+        " FROM generate_series(1, 10) AS d"
+    )
+    clock = {"now": JAN1}
+    sched = Scheduler(
+        pg, BatchMetrics(CollectorRegistry()), clock=lambda: clock["now"], queue_log_days=7
+    )
+    await sched.work()  # the first turn trims: entries over 7 days old go (8, 9, 10)
+    left = await pg.fetch("SELECT job_id FROM pgqueuer_log ORDER BY job_id")
+    assert [r["job_id"] for r in left] == list(range(1, 8))
+    await pg.execute(
+        "UPDATE pgqueuer_log SET created = created - interval '1 day' WHERE job_id = 7"
+    )
+    clock["now"] = JAN1 + timedelta(minutes=30)
+    await sched.work()  # within the hour: not again
+    assert await pg.fetchval("SELECT count(*) FROM pgqueuer_log") == 7
+    clock["now"] = JAN1 + timedelta(hours=1)
+    await sched.work()
+    assert await pg.fetchval("SELECT count(*) FROM pgqueuer_log") == 6
 
 
 async def test_progress_and_open_alerts_are_visible_while_a_run_goes(
