@@ -13,7 +13,6 @@ from email.message import EmailMessage, Message
 from io import BytesIO
 from typing import Any
 
-from pgqueuer import Queries
 from pypdf import PdfReader
 
 from billing_batch.jobs.collections import run_once
@@ -140,15 +139,6 @@ async def collections_run(
     await run_once(job, RunRequest(at, criteria or {}, only, run_id), items)
     await items.flush()
     return run_id
-
-
-async def ensure_queue(admin: Admin) -> None:
-    """PgQueuer's tables, which a Start enqueues into (installed here when the migrations did
-    not install them: the database is the test worker's, kept between tests)."""
-    async with admin.pool.acquire() as conn:
-        queue = Queries.from_asyncpg_connection(conn)
-        if not await queue.schema_is_installed():
-            await queue.install()
 
 
 async def counts(admin: Admin) -> dict[str, int]:

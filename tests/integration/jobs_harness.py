@@ -7,17 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from pgqueuer import Queries
 
 from tarif_jobs.queue import ENTRYPOINT
-
-
-async def install_queue(pool: asyncpg.Pool) -> None:
-    """PgQueuer's schema, where the migrations have not installed it yet."""
-    async with pool.acquire() as conn:
-        queue = Queries.from_asyncpg_connection(conn)
-        if not await queue.schema_is_installed():
-            await queue.install()
 
 
 async def queued(pool: asyncpg.Pool) -> list[int]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from tarif_jobs.failures import record_failure
 from tarif_jobs.runs import ItemRef
 from tests.integration.admin_harness import Admin
-from tests.integration.jobs_harness import insert_run, install_queue, queued, utc
+from tests.integration.jobs_harness import insert_run, queued, utc
 
 PROBLEM = "application/problem+json"
 
@@ -315,7 +315,6 @@ async def test_a_chain_that_would_loop_is_refused(admin: Admin) -> None:
 
 
 async def test_run_now_queues_one_run_and_one_queue_entry(admin: Admin) -> None:
-    await install_queue(admin.pool)
     use_environment(admin, "test")
     job = await create(admin, job_body())
     await admin.call("POST", f"/v1/jobs/{job['id']}/pause")  # a paused job runs on request too
@@ -365,7 +364,6 @@ async def test_run_now_queues_one_run_and_one_queue_entry(admin: Admin) -> None:
 
 
 async def test_production_refuses_a_process_now_date(admin: Admin) -> None:
-    await install_queue(admin.pool)
     settings = admin.app.state.settings
     admin.app.state.settings = settings.model_copy(update={"environment": "production"})
     job = await create(admin, job_body())
@@ -448,7 +446,6 @@ async def test_the_history_is_filtered_and_paged(admin: Admin) -> None:
 
 
 async def test_failed_items_are_shown_and_only_failed_runs_are_retried(admin: Admin) -> None:
-    await install_queue(admin.pool)
     job = await create(admin, job_body())
     failed = await insert_run(
         admin.pool, job, status="failed", counts=(3, 1, 2),

@@ -16,7 +16,6 @@ from tests.integration.collections_harness import (
     counts,
     customers_with_invoices,
     deployment,
-    ensure_queue,
 )
 from tests.integration.test_cli_output import Run, tarif  # noqa: F401 (the fixture)
 
@@ -128,7 +127,6 @@ async def test_terms_levels_automations_and_actions(admin: Admin) -> None:
 
 
 async def test_start_queues_a_run_and_production_refuses_a_process_now(admin: Admin) -> None:
-    await ensure_queue(admin)
     await make_terms(admin)
     body = {"name": "by hand", "cadence": {"kind": "manual"}, "actions": ACTIONS}
     aid = (await ok(admin, "POST", "/v1/reminder-automations", body, 201))["id"]
@@ -312,7 +310,6 @@ BAD: list[tuple[str, str, Any, int, str]] = [
 
 
 async def test_bad_input_is_refused_and_writes_nothing(admin: Admin) -> None:
-    await ensure_queue(admin)
     (billed,) = await customers_with_invoices(admin, "38640910011")
     await make_terms(admin)
     await ok(
@@ -343,7 +340,6 @@ async def test_cli_lists_reminders_and_starts_an_automation(
     tarif: Run,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await ensure_queue(admin)
     (billed,) = await customers_with_invoices(admin, "38640910021")
     await make_terms(admin)
     await ok(

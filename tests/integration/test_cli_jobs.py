@@ -12,7 +12,7 @@ import pytest
 from tarif_jobs.failures import record_failure
 from tarif_jobs.runs import ItemRef
 from tests.integration.admin_harness import Admin
-from tests.integration.jobs_harness import insert_run, install_queue, queued
+from tests.integration.jobs_harness import insert_run, queued
 from tests.integration.test_cli_output import Run, tarif  # noqa: F401 (the fixture)
 
 
@@ -21,7 +21,6 @@ async def test_jobs_are_managed_run_and_retried(
     tarif: Run,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await install_queue(admin.pool)
     code, out, err = await tarif(
         "jobs", "create", "--type", "billing", "--name", "nightly", "--start", "2020-01-01T02:00",
         "--every", "1", "days", "--time-zone", "Europe/Ljubljana",

@@ -21,7 +21,6 @@ from tests.integration.collections_harness import (
     counts,
     customers_with_invoices,
     deployment,
-    ensure_queue,
     received,
 )
 from tests.servers import smtp_sink
@@ -259,7 +258,6 @@ async def manual_automation(admin: Admin, name: str, terms: list[str], **issue: 
 
 async def start(admin: Admin, automation_id: int, at: datetime) -> int:
     """Start through the API (a test deployment takes a process-now date): the queued run."""
-    await ensure_queue(admin)
     admin.app.state.settings = deployment(None)
     answer = await admin.call(
         "POST",
