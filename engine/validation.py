@@ -57,6 +57,10 @@ def _check_attributes(field: str, attributes: dict[str, str]) -> None:
             raise InvalidRequest(field, f"keys must be 1-{MAX_ATTRIBUTE_KEY} characters")
         if len(value) > MAX_ATTRIBUTE_VALUE:
             raise InvalidRequest(f"{field}.{key}", f"at most {MAX_ATTRIBUTE_VALUE} characters")
+        # a NUL cannot be stored in Postgres text or jsonb: the rated record carrying it would
+        # be refused by the batch, so it is refused here, before anything is charged
+        if "\x00" in key or "\x00" in value:
+            raise InvalidRequest(f"{field}.{key!r}", "must not contain NUL characters")
 
 
 def validate_session(step: SessionStep, limits: Limits, now: float) -> None:

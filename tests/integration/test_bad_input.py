@@ -35,6 +35,13 @@ def _future(now: float) -> pb.EventRequest:
     return sms(MSISDN, "bad-3", now + 86400)
 
 
+def _nul_attribute(now: float) -> pb.EventRequest:
+    """A NUL cannot be stored in Postgres: charged, its rated record would stop the batch."""
+    request = sms(MSISDN, "bad-5", now)
+    request.attributes["destination"] = "38640\x00123"
+    return request
+
+
 def _ancient(now: float) -> pb.EventRequest:
     request = sms(MSISDN, "bad-4", now)
     request.event_time.seconds = -62135596800 - 10
@@ -53,6 +60,7 @@ EVENT_CASES = {
     "far future": (_future, "event_time"),
     "before year 1": (_ancient, "event_time"),
     "unknown action": (_event(action=7), "action"),
+    "NUL in an attribute": (_nul_attribute, "attributes"),
 }
 
 
