@@ -133,7 +133,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 f"  demo:     {done.get('customers', 0)} customers from {args.demo}",
                 f"  gRPC:     {settings.grpc_addr}  (ChargingService, health, reflection)",
                 f"  metrics:  http://{metrics_host}:{{metrics_port}}/metrics",
-                f"  batch:    ingestion + notifier, metrics http://{settings.batch_metrics_addr}"
+                f"  batch:    ingestion, notifier, jobs; metrics http://{settings.batch_metrics_addr}"
                 "/metrics",
                 f"  admin:    http://{settings.admin_addr}/docs  (REST, OpenAPI at /openapi.json)",
                 f"  admin key: {admin_key}  (X-API-Key header; role admin)",
