@@ -74,7 +74,7 @@ async def correct(
 ) -> dict[str, Any]:
     """Fix the identifier, the service or rating fields; the event as received is kept."""
     for field, value in (("subscriber", subscriber), ("service", service)):
-        if value is not None and not keys.ID_PATTERN.match(value):
+        if value is not None and not keys.ID_PATTERN.fullmatch(value):
             raise InvalidRequest(field, "must be 1-128 characters of A-Z a-z 0-9 _ . : @ + -")
     changes = dict(set_attributes or {})
     for name, value in changes.items():

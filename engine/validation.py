@@ -28,7 +28,7 @@ class Limits:
 def check_id(field: str, value: str) -> None:
     if not value:
         raise InvalidRequest(field, "is required")
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise InvalidRequest(field, "must be 1-128 characters of A-Z a-z 0-9 _ . : @ + -")
 
 

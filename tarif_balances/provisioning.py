@@ -80,7 +80,7 @@ class AccountDoc(BaseModel):
     @classmethod
     def _identifiers(cls, value: list[str]) -> list[str]:
         for identifier in value:
-            if not keys.ID_PATTERN.match(identifier):
+            if not keys.ID_PATTERN.fullmatch(identifier):
                 raise ValueError(f"bad service identifier {identifier!r}")
         if len(set(value)) != len(value):
             raise ValueError("service identifiers repeat")

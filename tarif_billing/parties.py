@@ -37,7 +37,7 @@ def check_tax_id(value: str) -> str:
             return str(vat.validate(compact))
         except ValidationError as exc:
             raise ValueError(f"not a valid EU VAT number: {exc}") from None
-    if not _OTHER_TAX_ID.match(value):
+    if not _OTHER_TAX_ID.fullmatch(value):
         raise ValueError("a tax id is 2-32 letters, digits, spaces, dots, slashes or dashes")
     return value
 

@@ -23,6 +23,8 @@ CATALOG_VERSION = f"{PREFIX}:catalog:version"
 CATALOG_CHANNEL = f"{PREFIX}:catalog:changed"
 
 # Ids that end up inside keys and records: no separators, no hash-tag braces.
+# Python code checks an id with `ID_PATTERN.fullmatch` (`$` alone lets a final newline through);
+# pydantic's `pattern=` uses Rust's regex, where `$` is the end of the text
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 
 

@@ -52,6 +52,7 @@ EVENT_CASES = {
     "missing subscriber": (_event(subscriber=""), "subscriber"),
     "empty event id": (_event(event_id=""), "event_id"),
     "bad characters in id": (_event(event_id="a b{}"), "event_id"),
+    "id with a trailing newline": (_event(event_id="nl-1\n"), "event_id"),
     "missing service": (_event(service=""), "service"),
     "negative units": (_event(units=-5), "units"),
     "zero units": (_event(units=0), "units"),
