@@ -141,7 +141,8 @@ class App(Process):
         self._spawn(
             "gauges", watch_gauges(self.redis, self.partitions, self.metrics, 5.0, self._stopped)
         )
-        self.metrics.catalog_version.set(self.catalog.version)
+        # read at each scrape: the version the engine rates with now, not the one it started with
+        self.metrics.catalog_version.set_function(lambda: self.catalog.version)
         log.info(
             "engine.started",
             extra={
