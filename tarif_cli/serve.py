@@ -25,12 +25,14 @@ async def _serve(
     plus a billing_batch child if `batch`.
 
     The gRPC server sets SO_REUSEPORT, so the kernel spreads connections over the processes;
-    worker i serves its metrics on the metrics port + i. If a child dies, all stop.
+    the other workers serve their metrics on the ports after the metrics port (passing over the
+    batch's and the admin API's when they run too). If a child dies, all stop.
     """
     from engine.app import App
     from tarif_common.lifecycle import split_addr
 
-    children = await _start_workers(settings, workers - 1)
+    ports = worker_metrics_ports(settings, workers - 1, batch)
+    children = await _start_workers(settings, ports)
     if batch:
         children.append(await _child(settings, "batch"))
         children.append(await _child(settings, "admin", "serve"))
@@ -42,9 +44,8 @@ async def _serve(
             print(banner.format(grpc_port=app.grpc_port, metrics_port=app.metrics_port), flush=True)
         if workers > 1:
             port = split_addr(settings.metrics_addr)[1]
-            print(
-                f"  workers:  {workers} (metrics on ports {port}-{port + workers - 1})", flush=True
-            )
+            listed = ", ".join(str(p) for p in [port, *ports])
+            print(f"  workers:  {workers} (metrics on ports {listed})", flush=True)
         await app.serve_until_stopped()
     failed = [child.returncode for child in children if child.returncode not in (None, 0)]
     if app.failed:
@@ -56,14 +57,29 @@ async def _serve(
     return 1 if failed or any(code not in (0, -signal.SIGTERM) for code in codes) else 0
 
 
-async def _start_workers(settings: Settings, count: int) -> list[asyncio.subprocess.Process]:
+def worker_metrics_ports(settings: Settings, count: int, batch: bool) -> list[int]:
+    """The metrics ports of `count` more engine workers: the ports after the metrics port, but
+    not the batch's or the admin API's when `tarif up` runs them too (the batch's default is
+    the engine's + 1)."""
     from tarif_common.lifecycle import split_addr
 
-    host, port = split_addr(settings.metrics_addr)
-    return [
-        await _child(settings, "engine", TARIF_METRICS_ADDR=f"{host}:{port + i}")
-        for i in range(1, count + 1)
-    ]
+    port = split_addr(settings.metrics_addr)[1]
+    taken = set()
+    if batch:
+        taken = {split_addr(settings.batch_metrics_addr)[1], split_addr(settings.admin_addr)[1]}
+    ports: list[int] = []
+    while len(ports) < count:
+        port += 1
+        if port not in taken:
+            ports.append(port)
+    return ports
+
+
+async def _start_workers(settings: Settings, ports: list[int]) -> list[asyncio.subprocess.Process]:
+    from tarif_common.lifecycle import split_addr
+
+    host = split_addr(settings.metrics_addr)[0]
+    return [await _child(settings, "engine", TARIF_METRICS_ADDR=f"{host}:{p}") for p in ports]
 
 
 async def _child(settings: Settings, *command: str, **env: str) -> asyncio.subprocess.Process:
