@@ -23,9 +23,6 @@ from admin_api.auth import Principal
 from admin_api.job_bodies import RetryNew, RunNow, in_utc
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging, Select
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
-from tarif_common.settings import Settings
-from tarif_jobs.process_now import SimulatedTimeRefused
-from tarif_jobs.process_now import process_now as check_process_now
 from tarif_jobs.queue import enqueue_run
 from tarif_postgres import queries
 
@@ -34,16 +31,6 @@ Q = queries.load("jobs_api")
 RUNS = Keyset("job-runs", "id", MAX_ID)  # newest first
 ITEMS = Keyset("job-run-items", ("object_type", "object_id"), ("", ""))
 STATUSES = ("queued", "running", "succeeded", "failed")
-
-
-def process_now_refusal(settings: Settings, process_now: datetime | None, now: datetime) -> str:
-    """Why a run as of `process_now` is refused here ("" when it is not): the one rule of
-    `tarif_jobs.process_now` (simulated dates are for test and staging deployments)."""
-    try:
-        check_process_now(settings, process_now, now)
-    except SimulatedTimeRefused as exc:
-        return str(exc)
-    return ""
 
 
 @dataclass(frozen=True)
@@ -126,7 +113,7 @@ async def run_now(
     conn: asyncpg.Connection, who: Principal, job_id: int, body: RunNow, now: datetime
 ) -> dict[str, Any]:
     """A manual run of the job, queued (a paused or finished job too), as of `process_now`
-    (default `now`); the caller checks `process_now_refusal` first."""
+    (default `now`); the caller checks it with `tarif_jobs.process_now` first."""
     process_now = in_utc(body.process_now, "body.process_now") or now
     async with conn.transaction():
         job = await conn.fetchrow(Q.job_for_update, job_id)  # one request of a job at a time

@@ -106,7 +106,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _simulated_time(request: Request, exc: Exception) -> JSONResponse:
-    return problem(403, "Simulated time refused", str(exc), field="process_now")
+    return problem(403, "Simulated time refused in production", str(exc), field="process_now")
 
 
 def install(app: FastAPI) -> None:

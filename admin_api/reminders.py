@@ -33,10 +33,7 @@ from admin_api.reminder_schemas import (
 )
 from tarif_billing.reminders.cadence import Cadence, first_run
 from tarif_common.errors import Conflict, InvalidRequest, NotFound
-from tarif_common.settings import Settings
 from tarif_jobs.criteria import Criteria
-from tarif_jobs.process_now import SimulatedTimeRefused
-from tarif_jobs.process_now import process_now as check_process_now
 from tarif_jobs.queue import enqueue_run
 from tarif_postgres import queries
 
@@ -442,7 +439,7 @@ async def start(
 ) -> dict[str, Any]:
     """Queue a run of the `collections` job for this automation now, whatever its cadence (the
     seed's Start); the batch's workers run it. A chosen "process now" is refused in production:
-    the caller checks `refused_in_production` first (a 403)."""
+    the caller checks it with `tarif_jobs.process_now` first (a 403)."""
     at = process_now or datetime.now(UTC)
     async with conn.transaction():
         row = await _locked_automation(conn, automation_id)
@@ -461,16 +458,6 @@ async def start(
         "status": run["status"],
         "process_now": run["process_now"],
     }
-
-
-def refused_in_production(settings: Settings, process_now: datetime | None) -> str | None:
-    """Why a chosen "process now" is refused (None: it is not): the one rule of
-    `tarif_jobs.process_now`."""
-    try:
-        check_process_now(settings, process_now, datetime.now(UTC))
-    except SimulatedTimeRefused as exc:
-        return str(exc)
-    return None
 
 
 async def list_runs(conn: asyncpg.Connection, automation_id: int, page: Paging) -> Listed:

@@ -16,7 +16,7 @@ from tarif_cli import output
 from tarif_cli.connections import run, with_pool, with_urls
 from tarif_common.embedded import embedded_services
 from tarif_common.settings import Settings
-from tarif_jobs.process_now import SimulatedTimeRefused, process_now
+from tarif_jobs.process_now import process_now
 
 
 def _with_pool(settings: Settings, work: Any) -> Any:
@@ -58,11 +58,7 @@ def cmd_billing_run(settings: Settings, args: argparse.Namespace) -> int:
     from admin_api import catalog
     from billing_batch.billing import run_due_billing
 
-    try:
-        at = process_now(settings, args.at, datetime.now(UTC))
-    except SimulatedTimeRefused as exc:
-        print(f"tarif: --at: {exc}", file=sys.stderr)
-        return 2
+    at = process_now(settings, args.at, datetime.now(UTC))  # refused in production: exit 2
 
     async def work(pool: Any) -> dict[str, Any]:
         async with pool.acquire() as conn:

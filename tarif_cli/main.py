@@ -53,6 +53,7 @@ from tarif_cli.serve import DEMO, cmd_admin_serve, cmd_batch, cmd_engine, cmd_up
 from tarif_common import logs
 from tarif_common.errors import TarifError
 from tarif_common.settings import Settings
+from tarif_jobs.process_now import SimulatedTimeRefused
 
 
 def pair(item: str) -> tuple[str, str]:
@@ -186,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(settings, args)
     except TarifError as exc:
         print(f"tarif: {exc.message}", file=sys.stderr)
+        return 2
+    except SimulatedTimeRefused as exc:
+        print(f"tarif: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ from tarif_cli.connections import run, with_pool, with_urls
 from tarif_common.embedded import embedded_services
 from tarif_common.errors import InvalidRequest
 from tarif_common.settings import Settings
+from tarif_jobs.process_now import process_now
 
 
 def reminders_lines(document: dict[str, Any]) -> list[str]:
@@ -59,9 +60,7 @@ def cmd_reminders(settings: Settings, args: argparse.Namespace) -> int:
     from admin_api.paging import Paging
 
     if args.action == "start":
-        why = reminders.refused_in_production(settings, args.process_now)
-        if why is not None:
-            raise InvalidRequest("--process-now", why)
+        process_now(settings, args.process_now, datetime.now(UTC))  # production: exit 2
     elif not 1 <= args.limit <= 500:
         raise InvalidRequest("--limit", "must be 1 to 500")
 

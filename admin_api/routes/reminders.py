@@ -8,9 +8,10 @@ hold or take it off.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Query, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 
 from admin_api import reminders
 from admin_api.answers.reminders import (
@@ -38,6 +39,7 @@ from admin_api.reminder_schemas import (
 )
 from admin_api.routes.answering import router as new_router
 from admin_api.routes.deps import Pool
+from tarif_jobs.process_now import process_now
 
 router = new_router(tags=["collections"])
 
@@ -222,9 +224,7 @@ async def start(
     """Queues a run of the `collections` job for this automation, whatever its cadence (a
     manual automation runs only so). `process_now` (the date it acts as of) is refused in
     production (403)."""
-    why = reminders.refused_in_production(request.app.state.settings, body.process_now)
-    if why is not None:
-        raise HTTPException(403, why)
+    process_now(request.app.state.settings, body.process_now, datetime.now(UTC))  # 403
     async with pool.acquire() as conn:
         return await reminders.start(conn, who, automation_id, body.process_now)
 
