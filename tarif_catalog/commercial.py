@@ -93,3 +93,4 @@ class Offer:
     items: tuple[OfferItem, ...]
     discounts: tuple[Discount, ...] = ()
     plans: tuple[str, ...] = ()
+    waive_connect_fee: bool = False  # its free units, when a call starts on them, waive the fee

@@ -25,12 +25,16 @@ For speed and memory with hundreds of thousands of prefixes, each tariff is a pl
 from __future__ import annotations
 
 import datetime
+import math
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tarif_catalog.bands import minute_of_week, week_bitmap
 from tarif_catalog.model import Catalog, ConsumptionOrder, Resource, ServiceType, Tariff, Tier
+from tarif_catalog.quote import Piece, Quote
+from tarif_catalog.quote import Pricing as RatePricing
+from tarif_catalog.units import Rounding, UnitPrice, steps_of
 from tarif_common.errors import MissingRatingField, NoTariff, UnknownService
 
 
@@ -73,7 +77,7 @@ class _CompiledTariff:
 class CompiledCatalog:
     """Immutable, thread-safe lookup structure built once per catalog version."""
 
-    __slots__ = ("_catalog", "_plans", "_zone")
+    __slots__ = ("_catalog", "_plans", "_quotes", "_zone")
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
@@ -87,6 +91,37 @@ class CompiledCatalog:
             plan_id: {service: tariffs[tariff_id] for service, tariff_id in plan.tariffs.items()}
             for plan_id, plan in catalog.plans.items()
         }
+        self._quotes: dict[str, RatePricing] = {}
+        for tariff in catalog.tariffs.values():
+            scale = math.lcm(*(tier.per_units for rate in tariff.rates for tier in rate.tiers))
+            money = catalog.resources[tariff.money_resource]
+            assert money.currency is not None
+            free = tuple(
+                (name, catalog.resources[name].order)
+                for name in catalog.service_types[tariff.service].free_resources
+            )
+            for rate in tariff.rates:
+                self._quotes[rate.id] = RatePricing(
+                    tariff_id=tariff.id,
+                    service=tariff.service,
+                    money_resource=money.name,
+                    currency=money.currency,
+                    decimals=money.decimals,
+                    money_order=money.order,
+                    free_resources=free,
+                    band=rate.band,
+                    connect_fee=rate.connect_fee_micros * scale,
+                    steps=steps_of(rate.first_increment, rate.next_increment),
+                    prices=tuple(
+                        UnitPrice(t.up_to, t.price_micros * (scale // t.per_units))
+                        for t in rate.tiers
+                    ),
+                    scale=scale,
+                    rounding_decimals=money.decimals,
+                    rounding=Rounding.UP,
+                    max_cost=None,
+                    disconnect=False,
+                )
 
     @property
     def catalog(self) -> Catalog:
@@ -110,6 +145,24 @@ class CompiledCatalog:
         if resource is None:
             raise KeyError(f"unknown resource {name!r}")
         return resource
+
+    def quote(
+        self,
+        plan_id: str,
+        service: str,
+        attributes: Mapping[str, str],
+        event_time: datetime.datetime,
+        units: int = 0,
+    ) -> Quote:
+        """The pieces of a call starting at `event_time` of up to `units` units (0 for a
+        session, whose length is not known: its pieces then cover a horizon).
+
+        Interim: one piece, the rate at the start (time-band splitting comes with the new
+        selection).
+        """
+        old = self.price(plan_id, service, attributes, event_time)
+        prefix = old.rate_id.split(":")[1]
+        return Quote((Piece(0, "" if prefix == "*" else prefix, self._quotes[old.rate_id]),))
 
     def price(
         self,

@@ -19,6 +19,8 @@ bundles:
     discounts:
       - {id: launch, percent: "10", products: [voice-100min]}  # products: default all
       - {id: loyal, amount: "1.00"}                  # off each line's price, once
+    waive_connect_fee: true                          # a call that starts on its free units
+                                                     # pays no connect fee (default false)
 packs:                                               # bought on top of a plan
   data-boost:
     products: [{product: data-1gb}]
@@ -203,7 +205,13 @@ def _offer(
     plans: Collection[str] | None,
 ) -> Offer:
     m = f.mapping(value, path)
-    f.keys(m, path, ("products",), ("discounts",) if plans is None else ("discounts", "plans"))
+    optional = ("discounts", "waive_connect_fee") + (() if plans is None else ("plans",))
+    f.keys(m, path, ("products",), optional)
+    waive = m.get("waive_connect_fee", False)
+    if not isinstance(waive, bool):
+        raise CatalogError(
+            f.at(path, "waive_connect_fee"), f"expected true or false, got {f.describe(waive)}"
+        )
     items_path = f.at(path, "products")
     raw_items = f.sequence(m["products"], items_path)
     if not raw_items:
@@ -231,7 +239,7 @@ def _offer(
     for i, plan in enumerate(offer_plans):
         if plans is not None and plan not in plans:
             raise CatalogError(f.at(plans_path, i), f"unknown plan {plan!r}")
-    return Offer(name, tuple(items), tuple(discounts), offer_plans)
+    return Offer(name, tuple(items), tuple(discounts), offer_plans, waive)
 
 
 def _item(value: Any, path: str, products: Mapping[str, Product]) -> OfferItem:

@@ -1,123 +1,152 @@
-"""Worked examples of the unit and price arithmetic (the Lua script must give the same numbers)."""
+"""The arithmetic of one call, on figures worked out by hand from the tariff."""
 
 from __future__ import annotations
 
 import pytest
 
-from tarif_catalog import Tier, cost_minor, rated_units, tier_cost_micros, to_minor
-from tarif_catalog.units import Priced
+from tarif_catalog import (
+    CallTerms,
+    Rounding,
+    Step,
+    UnitPrice,
+    call_cost,
+    floor_boundary,
+    range_cost,
+    rated_units,
+    to_currency,
+)
+from tarif_catalog.units import round_div, steps_of
 
-
-class _Pricing:
-    """The three fields `cost_minor` reads."""
-
-    def __init__(self, tiers: tuple[Tier, ...], decimals: int = 2, connect_fee: int = 0) -> None:
-        self.tiers = tiers
-        self.decimals = decimals
-        self.connect_fee_micros = connect_fee
-
-
-def _per_minute(price_micros: int, decimals: int = 2, connect_fee: int = 0) -> Priced:
-    return _Pricing((Tier(None, price_micros, 60),), decimals, connect_fee)
+PER_MINUTE = steps_of(60, 60)
+PER_SECOND = steps_of(1, 1)
+FIRST_30_BY_SECOND = (Step(0, 1), Step(30, 60))
 
 
 @pytest.mark.parametrize(
-    ("units", "first", "nxt", "expected"),
+    ("units", "steps", "rated"),
     [
-        (0, 60, 60, 0),
-        (1, 60, 60, 60),
-        (60, 60, 60, 60),
-        (61, 60, 60, 120),
-        (1200, 60, 60, 1200),
-        (1250, 60, 60, 1260),
-        (1, 30, 6, 30),
-        (31, 30, 6, 36),
-        (36, 30, 6, 36),
-        (37, 30, 6, 42),
-        (7, 1, 1, 7),
-        (1, 1024, 1024, 1024),
+        (0, PER_MINUTE, 0),
+        (1, PER_MINUTE, 60),
+        (60, PER_MINUTE, 60),
+        (61, PER_MINUTE, 120),
+        (61, steps_of(60, 1), 61),
+        (30, steps_of(60, 1), 60),
+        (29, FIRST_30_BY_SECOND, 29),
+        (30, FIRST_30_BY_SECOND, 30),
+        (31, FIRST_30_BY_SECOND, 90),
+        (91, FIRST_30_BY_SECOND, 150),
     ],
 )
-def test_rated_units(units: int, first: int, nxt: int, expected: int) -> None:
-    assert rated_units(units, first, nxt) == expected
-
-
-def test_rated_units_rejects_negative_usage() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        rated_units(-1, 1, 1)
-
-
-def test_twenty_minutes_at_twelve_cents_per_minute() -> None:
-    pricing = _per_minute(120_000)
-    rated = rated_units(1200, 60, 60)
-    assert rated == 1200
-    assert cost_minor(rated, rated, pricing) == 240
-
-
-def test_partial_minute_is_rounded_to_the_next_increment() -> None:
-    pricing = _per_minute(120_000)
-    rated = rated_units(1250, 60, 60)
-    assert rated == 1260  # 21 minutes
-    assert cost_minor(rated, rated, pricing) == 252
-
-
-def test_one_second_at_per_second_increments_rounds_money_up_once() -> None:
-    pricing = _per_minute(100_000)  # 0.10 EUR/min, 1/1 increments
-    rated = rated_units(1, 1, 1)
-    assert tier_cost_micros(rated, pricing.tiers) == 1667  # ceil(100000 / 60)
-    assert cost_minor(rated, rated, pricing) == 1  # 0.001667 EUR -> 1 cent
-
-
-def test_tiers_crossing_a_boundary() -> None:
-    gib, mib = 1 << 30, 1 << 20
-    tiers = (Tier(gib, 10_000, mib), Tier(None, 5_000, mib))
-    assert tier_cost_micros(gib, tiers) == 1024 * 10_000
-    assert tier_cost_micros(gib + mib, tiers) == 1024 * 10_000 + 5_000
-    assert to_minor(tier_cost_micros(gib + mib, tiers), 2) == 1025  # 10.245 EUR rounds up
-
-
-def test_tier_cost_rounds_up_inside_each_tier() -> None:
-    tiers = (Tier(10, 100, 3), Tier(None, 50, 4))
-    # first tier: 10 units = 3 * 100 + ceil(1 * 100 / 3) = 334; second: 2 units = ceil(100 / 4)
-    assert tier_cost_micros(10, tiers) == 334
-    assert tier_cost_micros(12, tiers) == 334 + 25
-
-
-def test_three_tiers_and_empty_usage() -> None:
-    tiers = (Tier(10, 1, 1), Tier(20, 2, 1), Tier(None, 3, 1))
-    assert tier_cost_micros(0, tiers) == 0
-    assert tier_cost_micros(25, tiers) == 10 * 1 + 10 * 2 + 5 * 3
-
-
-def test_yen_has_no_minor_unit() -> None:
-    pricing = _per_minute(5_000_000, decimals=0)  # 5 JPY per minute
-    # 61 s at 1/1: ceil(61 * 5e6 / 60) = 5_083_334 micros -> 6 yen
-    assert tier_cost_micros(61, pricing.tiers) == 5_083_334
-    assert cost_minor(61, 61, pricing) == 6
-    assert cost_minor(60, 60, pricing) == 5
+def test_rated_units(units: int, steps: tuple[Step, ...], rated: int) -> None:
+    assert rated_units(units, steps) == rated
 
 
 @pytest.mark.parametrize(
-    ("micros", "decimals", "expected"),
-    [(0, 2, 0), (1, 2, 1), (10_000, 2, 1), (10_001, 2, 2), (1, 0, 1), (999_999, 6, 999_999)],
+    ("offset", "steps", "boundary"),
+    [
+        (0, PER_MINUTE, 0),
+        (59, PER_MINUTE, 0),
+        (90, PER_MINUTE, 60),
+        (120, PER_MINUTE, 120),
+        (29, FIRST_30_BY_SECOND, 29),
+        (89, FIRST_30_BY_SECOND, 30),
+        (90, FIRST_30_BY_SECOND, 90),
+        (59, steps_of(60, 1), 0),
+        (75, steps_of(60, 1), 75),
+    ],
 )
-def test_to_minor_rounds_up(micros: int, decimals: int, expected: int) -> None:
-    assert to_minor(micros, decimals) == expected
+def test_floor_boundary(offset: int, steps: tuple[Step, ...], boundary: int) -> None:
+    assert floor_boundary(offset, steps) == boundary
 
 
-def test_to_minor_rejects_bad_decimals() -> None:
-    with pytest.raises(ValueError, match="decimals"):
-        to_minor(1, 7)
+def test_range_cost_over_tiers_and_segments() -> None:
+    # 0.06/min for the first 120 s, then 0.03/min; at scale 60 one second costs 60,000 and
+    # 30,000 sixtieths of a micro-unit (1,000 and 500 micro-units)
+    day = (UnitPrice(120, 60_000), UnitPrice(None, 30_000))
+    night = (UnitPrice(120, 30_000), UnitPrice(None, 15_000))
+    assert range_cost(0, 180, [(0, day)]) == 60 * (120 * 1000 + 60 * 500)
+    # the night starts at offset 100: 100 s day tier 1, 20 s night tier 1, 60 s night tier 2
+    schedule = [(0, day), (100, night)]
+    assert range_cost(0, 180, schedule) == 60 * (100 * 1000 + 20 * 500 + 60 * 250)
+    assert range_cost(50, 150, schedule) == 60 * (50 * 1000 + 20 * 500 + 30 * 250)
+    assert range_cost(0, 90, schedule) + range_cost(90, 180, schedule) == range_cost(
+        0, 180, schedule
+    )
 
 
-def test_connect_fee_is_charged_only_once_something_is_rated() -> None:
-    pricing = _per_minute(120_000, connect_fee=50_000)
-    assert cost_minor(0, 0, pricing) == 0
-    assert cost_minor(60, 60, pricing) == 5 + 12
-    # Fully covered by free units: the fee is still due.
-    assert cost_minor(0, 60, pricing) == 5
+@pytest.mark.parametrize(
+    ("n", "d", "method", "q"),
+    [
+        (15, 10, Rounding.UP, 2),
+        (15, 10, Rounding.DOWN, 1),
+        (15, 10, Rounding.HALF_UP, 2),
+        (15, 10, Rounding.HALF_EVEN, 2),
+        (25, 10, Rounding.HALF_EVEN, 2),
+        (25, 10, Rounding.HALF_UP, 3),
+        (24, 10, Rounding.HALF_UP, 2),
+        (26, 10, Rounding.HALF_EVEN, 3),
+        (20, 10, Rounding.UP, 2),
+    ],
+)
+def test_round_div(n: int, d: int, method: Rounding, q: int) -> None:
+    assert round_div(n, d, method) == q
 
 
-def test_cost_rejects_more_money_units_than_rated() -> None:
-    with pytest.raises(ValueError, match="money_units"):
-        cost_minor(61, 60, _per_minute(1))
+def test_to_currency_rounds_at_the_tariff_then_to_the_minor_unit() -> None:
+    # 0.012345 EUR exactly (12345 micros, scale 1)
+    assert to_currency(12_345, 1, 4, Rounding.HALF_UP, 2) == (123, 1)
+    assert to_currency(12_345, 1, 4, Rounding.UP, 2) == (124, 2)
+    assert to_currency(12_345, 1, 4, Rounding.DOWN, 2) == (123, 1)
+    # 0.0150 at 4 decimals: half-up gives 0.02 EUR, half-even 0.02 (1 is odd), down 0.01
+    assert to_currency(15_000, 1, 4, Rounding.HALF_UP, 2) == (150, 2)
+    assert to_currency(15_000, 1, 4, Rounding.HALF_EVEN, 2) == (150, 2)
+    assert to_currency(25_000, 1, 4, Rounding.HALF_EVEN, 2) == (250, 2)
+    # fewer decimals than the currency: whole euros, exactly in cents
+    assert to_currency(1_200_000, 1, 0, Rounding.HALF_UP, 2) == (1, 100)
+    # scaled: 1/60 of a micro-unit per unit
+    assert to_currency(60, 60, 6, Rounding.UP, 2) == (1, 1)
+
+
+def _terms(**overrides: object) -> CallTerms:
+    base: dict[str, object] = {
+        "steps": PER_MINUTE,
+        "connect_fee": 60 * 100_000,  # 0.10 EUR at scale 60
+        "scale": 60,
+        "decimals": 2,
+        "method": Rounding.UP,
+        "currency_decimals": 2,
+    }
+    base.update(overrides)
+    return CallTerms(**base)  # type: ignore[arg-type]
+
+
+EIGHT_CENTS = ((0, (UnitPrice(None, 80_000),)),)  # 0.08/min at scale 60 = 80,000/60 per second
+
+
+def test_call_without_free_units() -> None:
+    # 150 s at 0.08/min in 60 s steps: 180 s = 3 min = 0.24, plus 0.10 = 0.34
+    cost = call_cost(150, 0, _terms(), EIGHT_CENTS)
+    assert (cost.rated, cost.free, cost.minor) == (180, 0, 34)
+
+
+def test_free_units_are_taken_in_whole_increments() -> None:
+    # 90 free seconds left: one whole free minute, the other 2 minutes paid: 0.16 + 0.10
+    cost = call_cost(150, 90, _terms(), EIGHT_CENTS)
+    assert (cost.rated, cost.free, cost.minor) == (180, 60, 26)
+    # the same with the connect fee waived by the bundle that gave the free minute: 0.16
+    waived = call_cost(150, 90, _terms(), EIGHT_CENTS, waive_fee=True)
+    assert waived.minor == 16
+    # less than one increment free: nothing taken, nothing waived
+    assert call_cost(150, 59, _terms(), EIGHT_CENTS, waive_fee=True).minor == 34
+
+
+def test_cap_free_and_disconnect() -> None:
+    # 10 min at 0.08 + 0.10 = 0.90; capped at 0.50
+    cap = 60 * 500_000
+    free_rest = call_cost(600, 0, _terms(max_cost=cap), EIGHT_CENTS)
+    assert (free_rest.rated, free_rest.minor, free_rest.capped) == (600, 50, True)
+    cut = call_cost(600, 0, _terms(max_cost=cap, disconnect=True), EIGHT_CENTS)
+    # 0.10 + 5 x 0.08 = 0.50 fits, a 6th minute would not
+    assert (cut.rated, cut.minor, cut.capped) == (300, 50, True)
+    under = call_cost(120, 0, _terms(max_cost=cap, disconnect=True), EIGHT_CENTS)
+    assert (under.rated, under.minor, under.capped) == (120, 26, False)

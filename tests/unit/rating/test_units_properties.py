@@ -1,113 +1,132 @@
-"""Properties of the arithmetic that charging relies on (monotone, no drift across commits)."""
+"""Properties of the call arithmetic: a split call costs the sum of its parts, rounded once."""
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
-from math import ceil
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tarif_catalog import Tier, cost_minor, rated_units, tier_cost_micros, to_minor
-
-
-class _Pricing:
-    def __init__(self, tiers: tuple[Tier, ...], decimals: int, connect_fee: int) -> None:
-        self.tiers = tiers
-        self.decimals = decimals
-        self.connect_fee_micros = connect_fee
-
-
-increments = st.integers(min_value=1, max_value=3600)
-usage = st.integers(min_value=0, max_value=10**12)
+from tarif_catalog import (
+    CallTerms,
+    Rounding,
+    Step,
+    UnitPrice,
+    call_cost,
+    floor_boundary,
+    range_cost,
+    rated_units,
+)
+from tarif_catalog.units import Segment, round_div
 
 
 @st.composite
-def tier_lists(draw: st.DrawFn) -> tuple[Tier, ...]:
-    count = draw(st.integers(min_value=1, max_value=4))
-    tiers: list[Tier] = []
-    up_to = 0
-    for i in range(count):
-        price = draw(st.integers(min_value=0, max_value=10**7))
-        per = draw(st.integers(min_value=1, max_value=10**6))
-        if i == count - 1:
-            tiers.append(Tier(None, price, per))
-        else:
-            up_to += draw(st.integers(min_value=1, max_value=10**9))
-            tiers.append(Tier(up_to, price, per))
-    return tuple(tiers)
+def step_lists(draw: st.DrawFn) -> tuple[Step, ...]:
+    steps = [Step(0, draw(st.integers(1, 120)))]
+    for _ in range(draw(st.integers(0, 2))):
+        last = steps[-1]
+        start = last.start + last.size * draw(st.integers(1, 10))
+        steps.append(Step(start, draw(st.integers(1, 120))))
+    return tuple(steps)
 
 
-pricings = st.builds(
-    _Pricing,
-    tier_lists(),
-    st.integers(min_value=0, max_value=6),
-    st.integers(min_value=0, max_value=10**6),
-)
+@st.composite
+def price_lists(draw: st.DrawFn) -> tuple[UnitPrice, ...]:
+    bounds = sorted(draw(st.sets(st.integers(1, 5000), max_size=2)))
+    prices = [UnitPrice(b, draw(st.integers(0, 10**6))) for b in bounds]
+    prices.append(UnitPrice(None, draw(st.integers(0, 10**6))))
+    return tuple(prices)
 
 
-@given(usage, increments, increments)
-def test_rated_units_cover_usage_on_the_increment_grid(units: int, first: int, nxt: int) -> None:
-    rated = rated_units(units, first, nxt)
+@st.composite
+def schedules(draw: st.DrawFn) -> tuple[Segment, ...]:
+    starts = sorted(draw(st.sets(st.integers(1, 5000), max_size=3)))
+    return tuple((start, draw(price_lists())) for start in [0, *starts])
+
+
+@given(st.integers(0, 10**9), step_lists())
+def test_rated_units_is_the_smallest_boundary_at_or_above(
+    units: int, steps: tuple[Step, ...]
+) -> None:
+    rated = rated_units(units, steps)
     assert rated >= units
-    if units:
-        assert rated >= first
-        assert (rated - first) % nxt == 0
-        assert rated - units < max(first, nxt)
+    assert floor_boundary(rated, steps) == rated
+    assert rated == 0 or floor_boundary(rated - 1, steps) < units
 
 
-@given(usage, usage, increments, increments)
-def test_rated_units_are_monotone(a: int, b: int, first: int, nxt: int) -> None:
-    low, high = sorted((a, b))
-    assert rated_units(low, first, nxt) <= rated_units(high, first, nxt)
+@given(schedules(), st.lists(st.integers(0, 6000), min_size=1, max_size=5))
+def test_a_split_range_costs_the_sum_of_its_parts(
+    schedule: tuple[Segment, ...], cuts: list[int]
+) -> None:
+    points = sorted(cuts)
+    whole = range_cost(points[0], points[-1], schedule)
+    parts = sum(range_cost(a, b, schedule) for a, b in itertools.pairwise(points))
+    assert whole == parts
 
 
-@given(usage, tier_lists())
-def test_tier_cost_is_exact_ceiling_per_tier(units: int, tiers: tuple[Tier, ...]) -> None:
-    expected, lower = 0, 0
-    for tier in tiers:
-        upper = units if tier.up_to is None else min(units, tier.up_to)
-        if upper <= lower:
-            break
-        expected += ceil(Fraction((upper - lower) * tier.price_micros, tier.per_units))
-        lower = upper
-    assert tier_cost_micros(units, tiers) == expected
+def _exact(a: int, b: int, schedule: tuple[Segment, ...]) -> Fraction:
+    """Unit by unit: the price in force at each offset."""
+    total = Fraction(0)
+    for offset in range(a, b):
+        segment = max((s for s in schedule if s[0] <= offset), key=lambda s: s[0])
+        price = next(p.price for p in segment[1] if p.up_to is None or offset < p.up_to)
+        total += price
+    return total
 
 
-@given(usage, usage, increments, increments, pricings)
-def test_cost_is_monotone_in_usage(a: int, b: int, first: int, nxt: int, pricing: _Pricing) -> None:
-    low, high = sorted((a, b))
-    low_rated, high_rated = rated_units(low, first, nxt), rated_units(high, first, nxt)
-    assert cost_minor(low_rated, low_rated, pricing) <= cost_minor(high_rated, high_rated, pricing)
-
-
-@given(st.integers(min_value=0, max_value=10**15), st.integers(min_value=0, max_value=6))
-def test_to_minor_is_the_smallest_amount_covering_the_micros(micros: int, decimals: int) -> None:
-    minor = to_minor(micros, decimals)
-    scale = 10 ** (6 - decimals)
-    assert minor * scale >= micros > (minor - 1) * scale
+@given(schedules(), st.integers(0, 3000), st.integers(0, 3000))
+def test_range_cost_prices_each_unit_at_its_offset(
+    schedule: tuple[Segment, ...], a: int, length: int
+) -> None:
+    assert range_cost(a, a + length, schedule) == _exact(a, a + length, schedule)
 
 
 @given(
-    st.lists(st.integers(min_value=0, max_value=10**7), max_size=30),
-    st.integers(min_value=0, max_value=10**7),
-    increments,
-    increments,
-    pricings,
+    st.integers(0, 4000),
+    st.integers(0, 4000),
+    step_lists(),
+    schedules(),
+    st.integers(0, 10**6),
+    st.sampled_from(list(Rounding)),
+    st.integers(0, 6),
+    st.integers(1, 3600),
 )
-def test_session_commits_sum_to_the_cost_of_the_whole(
-    reports: list[int], free: int, first: int, nxt: int, pricing: _Pricing
+def test_call_cost_rounds_once(
+    units: int,
+    free: int,
+    steps: tuple[Step, ...],
+    schedule: tuple[Segment, ...],
+    fee: int,
+    method: Rounding,
+    decimals: int,
+    scale: int,
 ) -> None:
-    """Charging `cost(cumulative) - charged_so_far` per report never drifts from one-shot cost."""
+    terms = CallTerms(steps, fee, scale, decimals, method, 2)
+    cost = call_cost(units, free, terms, schedule)
+    rated = rated_units(units, steps)
+    assert cost.rated == rated
+    assert cost.free <= min(rated, free)
+    assert floor_boundary(cost.free, steps) == cost.free
+    exact = (fee if rated else 0) + range_cost(cost.free, rated, schedule)
+    assert cost.scaled == exact
+    # one rounding of the exact amount to the tariff's decimals, then to cents by the same rule
+    at_tariff = round_div(exact, scale * 10 ** (6 - decimals), method)
+    assert cost.at_tariff == at_tariff
+    if decimals <= 2:
+        assert cost.minor == at_tariff * 10 ** (2 - decimals)
+    else:
+        assert cost.minor == round_div(at_tariff, 10 ** (decimals - 2), method)
 
-    def cost(used: int) -> int:
-        rated = rated_units(used, first, nxt)
-        return cost_minor(max(0, rated - free), rated, pricing)
 
-    used = charged = 0
-    for report in reports:
-        used += report
-        delta = cost(used) - charged
-        assert delta >= 0
-        charged += delta
-    assert charged == cost(sum(reports))
+@given(st.integers(1, 4000), step_lists(), schedules(), st.integers(0, 10**8))
+def test_disconnect_keeps_the_cost_within_the_cap(
+    units: int, steps: tuple[Step, ...], schedule: tuple[Segment, ...], cap: int
+) -> None:
+    terms = CallTerms(steps, 0, 1, 6, Rounding.UP, 6, max_cost=cap, disconnect=True)
+    cost = call_cost(units, 0, terms, schedule)
+    assert cost.scaled <= cap
+    assert floor_boundary(cost.rated, steps) == cost.rated
+    if cost.capped:
+        bigger = rated_units(cost.rated + 1, steps)
+        assert bigger > units or range_cost(0, bigger, schedule) > cap
