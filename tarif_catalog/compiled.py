@@ -1,127 +1,127 @@
-"""The catalog compiled for rating: from (plan, service, attributes, time) to one `Pricing`.
+"""The catalog compiled for rating: from (plan, service, attributes, start, usage) to a `Quote`.
 
 Selection rules, in order:
 
 1. The service type must exist (`UnknownService`) and every mandatory field must be present and
    non-empty (`MissingRatingField`); the plan must have a tariff for the service (`NoTariff`).
-2. The rating key is the value of the service type's `rating_field`, normalised by removing one
-   leading "+" or "00"; it must then be ASCII digits (`NoTariff` otherwise). An absent or empty
-   optional rating field, or a service type without one, gives the empty key, which only matches
-   rates with the empty prefix.
-3. The longest rate prefix of the key wins. Among the rates of that prefix, the one whose time
-   band contains the event's local time (catalog time zone, wall clock) beats the band-less one.
-   If that prefix only has banded rates and none contains the time, the next shorter matching
-   prefix is tried; nothing left is `NoTariff`. The parser guarantees at most one match per step.
-4. The band is decided once, by the event's (start) time: a whole event or session is rated at
-   the rate selected for its start, even if it runs across a band boundary. This keeps a
-   session's price fixed while it is reserved and charged in pieces.
+2. The rating key is the value of the service type's `rating_field` in its normal form
+   (`tarif_catalog.destinations`: digits of a phone number without `+`/`00`, or a SIP URI's
+   `user@host`). An absent or empty optional rating field, or a service type without one, gives
+   the empty key, which only the catch-all prefix `""` matches.
+3. At an instant, the longest rate prefix of the key wins. Among the rates of that prefix, the
+   first whose time band holds the instant (bands by priority, highest first; the band-less rate
+   last) is used. If that prefix only has banded rates and none holds the instant, the next
+   shorter matching prefix is tried; nothing left is `NoTariff`.
+4. A call is rated from the rate at its start: that rate gives the increments, the connect fee
+   and the cap. For a time-based service (unit `second`) of a tariff with `bands: split` (the
+   default), each second of the call is priced by the rate selected at the instant it starts, so
+   a call crossing 18:00 is priced at the day rate until then and at the evening rate after; the
+   `Quote` lists those pieces (offsets from the call's start, rounded up to whole seconds).
+   With `bands: start`, or for other units, the whole call is priced at the start rate.
+   A session's pieces are computed for `SESSION_HORIZON` seconds from its start; past that, the
+   last piece's rate continues.
 
 For speed and memory with hundreds of thousands of prefixes, each tariff is a plain dict
-`prefix -> Pricing` (a single band-less rate) or `prefix -> ((band bitmap | None, Pricing), ...)`
-(banded rates first), plus the prefix lengths it holds, probed from the longest length down.
-`Pricing` objects are built once per rate and shared by every request.
+`prefix -> Pricing` (a single band-less rate) or `prefix -> ((band | None, Pricing), ...)`, whose
+prefix strings are the parsed catalog's own, plus the prefix lengths it holds, probed from the
+longest length down. `Pricing` objects are built once per distinct terms and band, and shared.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import math
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tarif_catalog.bands import minute_of_week, week_bitmap
-from tarif_catalog.model import Catalog, ConsumptionOrder, Resource, ServiceType, Tariff, Tier
-from tarif_catalog.quote import Piece, Quote
-from tarif_catalog.quote import Pricing as RatePricing
-from tarif_catalog.units import Rounding, UnitPrice, steps_of
+from tarif_catalog.bands import (
+    MINUTES_PER_WEEK,
+    contains_local,
+    edges,
+    minute_of_week,
+    week_bitmap,
+)
+from tarif_catalog.destinations import destination_key
+from tarif_catalog.model import Catalog, RateTerms, Resource, ServiceType, Tariff, TimeBand
+from tarif_catalog.quote import Piece, Pricing, Quote
+from tarif_catalog.units import UnitPrice, rated_units
 from tarif_common.errors import MissingRatingField, NoTariff, UnknownService
+
+SESSION_HORIZON = 48 * 3600
+"""Seconds from a session's start for which its band changes are worked out."""
+
+TIME_UNITS = frozenset(("second", "seconds", "s"))
+"""Service units that are seconds of time: only their calls are split at band changes."""
+
+_WEEK = datetime.timedelta(weeks=1)
+_MINUTE = datetime.timedelta(minutes=1)
+_Entries = tuple[tuple[str | None, Pricing], ...]
+_Slot = Pricing | _Entries
+_Chain = tuple[tuple[str, _Slot], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Pricing:
-    """Everything charging needs to know about the selected rate; shared, never copied."""
+class _Band:
+    band: TimeBand
+    zone: zoneinfo.ZoneInfo
+    bitmap: bytes | None  # weekly bands only
+    changes: tuple[int, ...] = ()  # weekly bands: the minutes of the week where it opens/closes
 
-    tariff_id: str
-    rate_id: str
-    service: str
-    money_resource: str
-    currency: str
-    decimals: int
-    money_order: ConsumptionOrder
-    free_resources: tuple[tuple[str, ConsumptionOrder], ...]
-    connect_fee_micros: int
-    first_increment: int
-    next_increment: int
-    tiers: tuple[Tier, ...]
-
-    def __hash__(self) -> int:
-        # Callers cache per rate (e.g. its serialised form); hashing the cached id string is far
-        # cheaper than the generated field-by-field hash, and equal pricings share the id.
-        return hash(self.rate_id)
-
-
-_Entries = tuple[tuple[bytes | None, Pricing], ...]
-# A prefix with one band-less rate (nearly all of them) maps straight to its Pricing.
-_Slot = Pricing | _Entries
+    def crossed(self, start: datetime.datetime, end: datetime.datetime) -> bool:
+        """Whether the band may open or close in (start, end]: exact for a weekly band when the
+        clock does not change within the call, else True (let `edges` find out)."""
+        if self.bitmap is None:
+            return True
+        local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
+        span = end - start
+        if local_end.utcoffset() != local_start.utcoffset() or span >= _WEEK:
+            return True
+        first = minute_of_week(local_start)
+        last = first + math.ceil(span / _MINUTE) + 1
+        changes = self.changes
+        i = bisect.bisect_right(changes, first)
+        if i < len(changes) and changes[i] <= last:
+            return True
+        # past the end of the week: the changes from Monday 00:00 on
+        return last >= MINUTES_PER_WEEK and bool(changes) and changes[0] <= last - MINUTES_PER_WEEK
 
 
 class _CompiledTariff:
-    __slots__ = ("lengths", "table")
+    __slots__ = ("lengths", "split", "table")
 
-    def __init__(self, table: dict[str, _Slot]) -> None:
+    def __init__(self, table: dict[str, _Slot], split: bool) -> None:
         self.table = table
+        self.split = split
         self.lengths = tuple(sorted({len(prefix) for prefix in table}, reverse=True))
 
 
 class CompiledCatalog:
     """Immutable, thread-safe lookup structure built once per catalog version."""
 
-    __slots__ = ("_catalog", "_plans", "_quotes", "_zone")
+    __slots__ = ("_bands", "_catalog", "_plans", "_zone")
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._zone = zoneinfo.ZoneInfo(catalog.timezone)
-        bitmaps = {name: week_bitmap(band) for name, band in catalog.time_bands.items()}
+        self._bands = {
+            name: _Band(
+                band,
+                self._zone if band.timezone is None else zoneinfo.ZoneInfo(band.timezone),
+                None if band.dated else week_bitmap(band),
+                () if band.dated else _changes(week_bitmap(band)),
+            )
+            for name, band in catalog.time_bands.items()
+        }
         tariffs = {
-            tariff_id: _compile_tariff(catalog, tariff, bitmaps)
+            tariff_id: _compile_tariff(catalog, tariff)
             for tariff_id, tariff in catalog.tariffs.items()
         }
         self._plans = {
             plan_id: {service: tariffs[tariff_id] for service, tariff_id in plan.tariffs.items()}
             for plan_id, plan in catalog.plans.items()
         }
-        self._quotes: dict[str, RatePricing] = {}
-        for tariff in catalog.tariffs.values():
-            scale = math.lcm(*(tier.per_units for rate in tariff.rates for tier in rate.tiers))
-            money = catalog.resources[tariff.money_resource]
-            assert money.currency is not None
-            free = tuple(
-                (name, catalog.resources[name].order)
-                for name in catalog.service_types[tariff.service].free_resources
-            )
-            for rate in tariff.rates:
-                self._quotes[rate.id] = RatePricing(
-                    tariff_id=tariff.id,
-                    service=tariff.service,
-                    money_resource=money.name,
-                    currency=money.currency,
-                    decimals=money.decimals,
-                    money_order=money.order,
-                    free_resources=free,
-                    band=rate.band,
-                    connect_fee=rate.connect_fee_micros * scale,
-                    steps=steps_of(rate.first_increment, rate.next_increment),
-                    prices=tuple(
-                        UnitPrice(t.up_to, t.price_micros * (scale // t.per_units))
-                        for t in rate.tiers
-                    ),
-                    scale=scale,
-                    rounding_decimals=money.decimals,
-                    rounding=Rounding.UP,
-                    max_cost=None,
-                    disconnect=False,
-                )
 
     @property
     def catalog(self) -> Catalog:
@@ -129,7 +129,7 @@ class CompiledCatalog:
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
-        """The catalog time zone that time bands are read in."""
+        """The catalog time zone (bands without a zone of their own are read in it)."""
         return self._zone
 
     def service_type(self, name: str) -> ServiceType:
@@ -146,6 +146,9 @@ class CompiledCatalog:
             raise KeyError(f"unknown resource {name!r}")
         return resource
 
+    def has_plan(self, plan_id: str) -> bool:
+        return plan_id in self._plans
+
     def quote(
         self,
         plan_id: str,
@@ -154,27 +157,10 @@ class CompiledCatalog:
         event_time: datetime.datetime,
         units: int = 0,
     ) -> Quote:
-        """The pieces of a call starting at `event_time` of up to `units` units (0 for a
-        session, whose length is not known: its pieces then cover a horizon).
+        """The pieces of a call of `units` units starting at `event_time` (rules in the module
+        docstring); `units=0` for a session, whose length is not known yet.
 
-        Interim: one piece, the rate at the start (time-band splitting comes with the new
-        selection).
-        """
-        old = self.price(plan_id, service, attributes, event_time)
-        prefix = old.rate_id.split(":")[1]
-        return Quote((Piece(0, "" if prefix == "*" else prefix, self._quotes[old.rate_id]),))
-
-    def price(
-        self,
-        plan_id: str,
-        service: str,
-        attributes: Mapping[str, str],
-        event_time: datetime.datetime,
-    ) -> Pricing:
-        """Select the rate for one event or session start (rules in the module docstring).
-
-        `event_time` must be timezone-aware; it is converted to the catalog time zone only when a
-        banded rate has to be checked.
+        `event_time` must be timezone-aware.
         """
         service_type = self._catalog.service_types.get(service)
         if service_type is None:
@@ -191,73 +177,142 @@ class CompiledCatalog:
         if tariff is None:
             raise NoTariff(f"plan {plan_id!r} has no tariff for service {service!r}")
         key = ""
-        rating_field = service_type.rating_field
-        if rating_field is not None:
-            raw = attributes.get(rating_field)
+        if service_type.rating_field is not None:
+            raw = attributes.get(service_type.rating_field)
             if raw:
-                if raw[0] == "+":
-                    key = raw[1:]
-                elif raw.startswith("00"):
-                    key = raw[2:]
-                else:
-                    key = raw
-                if not (key.isdigit() and key.isascii()):
-                    raise NoTariff(
-                        f"{rating_field} {raw!r} is not a number (digits, optional + or 00)"
-                    )
-        size = len(key)
+                key = destination_key(raw)
+        table, size = tariff.table, len(key)
+        for length in tariff.lengths:  # the common case inline: one band-less rate
+            if length <= size:
+                prefix = key[:length]
+                slot = table.get(prefix)
+                if slot is not None:
+                    if isinstance(slot, Pricing):
+                        return Quote((Piece(0, prefix, slot),))
+                    break
+        chain = self._chain(tariff, key)
+        if not chain:
+            raise NoTariff(f"no rate of plan {plan_id!r} for service {service!r} matches {key!r}")
+        start = self._select(chain, event_time)
+        if start is None:
+            raise NoTariff(f"no rate of plan {plan_id!r} for service {service!r} matches {key!r}")
+        prefix, pricing = start
+        if not tariff.split or service_type.unit not in TIME_UNITS:
+            return Quote((Piece(0, prefix, pricing),))
+        horizon = rated_units(units, pricing.steps) if units else SESSION_HORIZON
+        return Quote(self._pieces(chain, event_time, horizon, Piece(0, prefix, pricing)))
+
+    def _chain(self, tariff: _CompiledTariff, key: str) -> _Chain:
+        """The slots of every prefix of `key` in the tariff, longest first, up to the first
+        band-less rate (no shorter prefix can be selected after it)."""
         table = tariff.table
-        minute = -1
+        size = len(key)
+        found: list[tuple[str, _Slot]] = []
         for length in tariff.lengths:
             if length > size:
                 continue
-            slot = table.get(key[:length])
+            prefix = key[:length]
+            slot = table.get(prefix)
             if slot is None:
                 continue
+            found.append((prefix, slot))
+            if isinstance(slot, Pricing) or slot[-1][0] is None:
+                break
+        return tuple(found)
+
+    def _select(self, chain: _Chain, at: datetime.datetime) -> tuple[str, Pricing] | None:
+        """The (prefix, rate) in force at instant `at`."""
+        local: dict[zoneinfo.ZoneInfo, datetime.datetime] = {}
+        for prefix, slot in chain:
             if isinstance(slot, Pricing):
-                return slot
-            for bits, pricing in slot:
-                if bits is None:
-                    return pricing
-                if minute < 0:
-                    minute = minute_of_week(event_time.astimezone(self._zone))
-                if bits[minute]:
-                    return pricing
-        raise NoTariff(f"no rate of plan {plan_id!r} for service {service!r} matches {key!r}")
+                return prefix, slot
+            for name, pricing in slot:
+                if name is None:
+                    return prefix, pricing
+                band = self._bands[name]
+                when = local.get(band.zone)
+                if when is None:
+                    when = local[band.zone] = at.astimezone(band.zone)
+                if band.bitmap is not None:
+                    if band.bitmap[minute_of_week(when)]:
+                        return prefix, pricing
+                elif contains_local(band.band, when):
+                    return prefix, pricing
+        return None
+
+    def _pieces(
+        self, chain: _Chain, start: datetime.datetime, horizon: int, first: Piece
+    ) -> tuple[Piece, ...]:
+        """Split [start, start + horizon s) where the selected rate changes."""
+        end = start + datetime.timedelta(seconds=horizon)
+        names = {name for _, slot in chain if not isinstance(slot, Pricing) for name, _ in slot}
+        offsets: set[int] = set()
+        for name in names - {None}:
+            assert name is not None
+            band = self._bands[name]
+            if not band.crossed(start, end):
+                continue
+            for instant in edges(band.band, band.zone, start, end):
+                offset = math.ceil((instant - start).total_seconds())
+                if 0 < offset < horizon:
+                    offsets.add(offset)
+        pieces = [first]
+        for offset in sorted(offsets):
+            selected = self._select(chain, start + datetime.timedelta(seconds=offset))
+            if selected is None:
+                raise NoTariff(f"no rate for the part of the call from second {offset}")
+            prefix, pricing = selected
+            if pricing is not pieces[-1].pricing or prefix != pieces[-1].prefix:
+                pieces.append(Piece(offset, prefix, pricing))
+        return tuple(pieces)
 
 
-def _compile_tariff(
-    catalog: Catalog, tariff: Tariff, bitmaps: Mapping[str, bytes]
-) -> _CompiledTariff:
+def _changes(bitmap: bytes) -> tuple[int, ...]:
+    """The minutes of the week where a weekly band opens or closes (sorted)."""
+    return tuple(m for m in range(MINUTES_PER_WEEK) if bitmap[m] != bitmap[m - 1])
+
+
+def _compile_tariff(catalog: Catalog, tariff: Tariff) -> _CompiledTariff:
     money = catalog.resources[tariff.money_resource]
     assert money.currency is not None
     free = tuple(
         (name, catalog.resources[name].order)
         for name in catalog.service_types[tariff.service].free_resources
     )
-    grouped: dict[str, list[tuple[bytes | None, Pricing]]] = {}
-    for rate in tariff.rates:
-        pricing = Pricing(
-            tariff_id=tariff.id,
-            rate_id=rate.id,
-            service=tariff.service,
-            money_resource=money.name,
-            currency=money.currency,
-            decimals=money.decimals,
-            money_order=money.order,
-            free_resources=free,
-            connect_fee_micros=rate.connect_fee_micros,
-            first_increment=rate.first_increment,
-            next_increment=rate.next_increment,
-            tiers=rate.tiers,
-        )
-        bits = None if rate.band is None else bitmaps[rate.band]
-        grouped.setdefault(rate.prefix, []).append((bits, pricing))
+    scale = tariff.scale
+    decimals = money.decimals if tariff.rounding_decimals is None else tariff.rounding_decimals
+    made: dict[tuple[int, str | None], Pricing] = {}
+
+    def pricing(terms: RateTerms, band: str | None) -> Pricing:
+        key = (id(terms), band)
+        found = made.get(key)
+        if found is None:
+            found = made[key] = Pricing(
+                tariff_id=tariff.id,
+                service=tariff.service,
+                money_resource=money.name,
+                currency=money.currency or "",
+                decimals=money.decimals,
+                money_order=money.order,
+                free_resources=free,
+                band=band,
+                connect_fee=terms.connect_fee_micros * scale,
+                steps=terms.steps,
+                prices=tuple(
+                    UnitPrice(t.up_to, t.price_micros * (scale // t.per_units)) for t in terms.tiers
+                ),
+                scale=scale,
+                rounding_decimals=decimals,
+                rounding=tariff.rounding,
+                max_cost=None if terms.max_cost_micros is None else terms.max_cost_micros * scale,
+                disconnect=terms.disconnect,
+            )
+        return found
+
     table: dict[str, _Slot] = {}
-    for prefix, entries in grouped.items():
-        if len(entries) == 1 and entries[0][0] is None:
-            table[prefix] = entries[0][1]
+    for prefix, slot in tariff.table.items():
+        if isinstance(slot, RateTerms):
+            table[prefix] = pricing(slot, None)
         else:
-            # Banded rates first, so the first entry that matches the time is the one to use.
-            table[prefix] = tuple(sorted(entries, key=lambda entry: entry[0] is None))
-    return _CompiledTariff(table)
+            table[prefix] = tuple((band, pricing(terms, band)) for band, terms in slot)
+    return _CompiledTariff(table, tariff.bands.value == "split")

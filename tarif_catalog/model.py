@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from tarif_catalog.commercial import Offer, Product
+from tarif_catalog.units import Rounding, Step
 
 ResourceKind = Literal["money", "unit"]
 
@@ -66,23 +67,51 @@ class ServiceType:
 
 @dataclass(frozen=True, slots=True)
 class TimeBand:
-    """Weekly recurring window in the catalog's local (wall-clock) time.
+    """A recurring window of local (wall-clock) time, on the days its date rules select.
 
-    `days` holds the weekdays (0 = Monday) on which the window *starts*. `end <= start` means the
-    window wraps past midnight into the next day (so 22:00-06:00 on Friday runs until Saturday
+    The window starts at `start` on each selected day and runs until `end`; `end <= start` means
+    it wraps past midnight into the next day (so 22:00-06:00 on Friday runs until Saturday
     06:00); an end of "24:00" is stored as `time(0, 0)`, which by that rule means "until
     midnight", and `start == end` means a full 24 hours.
+
+    A day is selected when every rule given matches it: `days` (weekdays, 0 = Monday; all seven
+    when absent), `dates` (calendar dates, e.g. holidays), `days_of_month` (1-31) and `months`
+    (1-12). A band with any date rule is *dated*. Among the bands of one destination that
+    contain a time, the highest `priority` wins (default 10 for a weekly band, 20 for a dated
+    one, so a holiday beats the weekday bands); the band-less rate is the fallback. `timezone`
+    (IANA name) is the band's own, or None for the catalog's.
     """
 
     name: str
     days: frozenset[int]
     start: datetime.time
     end: datetime.time
+    dates: frozenset[datetime.date] = frozenset()
+    days_of_month: frozenset[int] = frozenset()
+    months: frozenset[int] = frozenset()
+    priority: int = 10
+    timezone: str | None = None
+
+    @property
+    def dated(self) -> bool:
+        return bool(self.dates or self.days_of_month or self.months)
+
+    def starts_on(self, day: datetime.date) -> bool:
+        """Whether the window starts on local date `day`."""
+        return (
+            day.weekday() in self.days
+            and (not self.dates or day in self.dates)
+            and (not self.days_of_month or day.day in self.days_of_month)
+            and (not self.months or day.month in self.months)
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """`price_micros` per `per_units` units, for cumulative units up to `up_to` (None: open)."""
+    """`price_micros` per `per_units` units, for the call's offsets below `up_to` (None: open).
+
+    Offsets count the call's rated units from its start, whether free units or money pay them.
+    """
 
     up_to: int | None
     price_micros: int
@@ -90,8 +119,20 @@ class Tier:
 
 
 @dataclass(frozen=True, slots=True)
+class RateTerms:
+    """What a rate charges, shared by every prefix (and band) with the same terms."""
+
+    connect_fee_micros: int
+    steps: tuple[Step, ...]
+    tiers: tuple[Tier, ...]
+    max_cost_micros: int | None = None  # per call; None: no cap
+    disconnect: bool = False  # at the cap: the call stops (True) or the rest is free
+
+
+@dataclass(frozen=True, slots=True)
 class Rate:
-    """One priced destination prefix of a tariff, optionally limited to a time band.
+    """One priced destination prefix of a tariff, optionally limited to a time band (a view of
+    the tariff's table, built on demand).
 
     `id` is `"<tariff>:<prefix>[:<band>]"`, with `*` standing for the empty prefix.
     """
@@ -99,20 +140,48 @@ class Rate:
     id: str
     prefix: str
     band: str | None
-    connect_fee_micros: int
-    first_increment: int
-    next_increment: int
-    tiers: tuple[Tier, ...]
+    terms: RateTerms
+
+
+Slot = RateTerms | tuple[tuple[str | None, RateTerms], ...]
+"""A prefix's rates: its one band-less rate, or (band, terms) entries in the order they are
+tried (highest band priority first, the band-less rate last)."""
+
+
+class BandMode(StrEnum):
+    """How a call that crosses a time band is rated."""
+
+    SPLIT = "split"  # each part at the rate of its band (time-based services only)
+    START = "start"  # the whole call at the rate in force when it starts
 
 
 @dataclass(frozen=True, slots=True)
 class Tariff:
-    """The rates of one service, charged to one money resource."""
+    """The rates of one service, charged to one money resource.
+
+    `table` maps each normalised destination prefix to its rates; a catalog with hundreds of
+    thousands of prefixes keeps one string and one dict entry per prefix, the terms shared.
+    """
 
     id: str
     service: str
     money_resource: str
-    rates: tuple[Rate, ...]
+    table: Mapping[str, Slot]
+    rounding: Rounding = Rounding.UP
+    rounding_decimals: int | None = None  # None: the currency's decimals
+    bands: BandMode = BandMode.SPLIT
+    scale: int = 1  # least common multiple of the rates' `per` values: prices are exact in
+    # 1/scale micro-units per unit
+
+    @property
+    def rates(self) -> tuple[Rate, ...]:
+        """Every rate, prefix by prefix (built on each call: for admin views and tests)."""
+        rates: list[Rate] = []
+        for prefix, slot in self.table.items():
+            entries = ((None, slot),) if isinstance(slot, RateTerms) else slot
+            for band, terms in entries:
+                rates.append(Rate(rate_id(self.id, prefix, band), prefix, band, terms))
+        return tuple(rates)
 
 
 @dataclass(frozen=True, slots=True)

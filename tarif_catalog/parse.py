@@ -42,33 +42,60 @@ parsed in `tarif_catalog.offers`; `credit_profiles` in `tarif_catalog.credit_pro
 
 from __future__ import annotations
 
+import datetime
+import math
 import re
 import zoneinfo
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from tarif_catalog import _fields as f
-from tarif_catalog.bands import overlaps, week_bitmap
+from tarif_catalog.bands import (
+    MINUTES_PER_DAY,
+    could_share_a_day,
+    overlaps,
+    week_bitmap,
+    window,
+    windows_overlap,
+)
 from tarif_catalog.credit_profiles import parse_credit_profiles
+from tarif_catalog.destinations import destination_key
 from tarif_catalog.model import (
+    BandMode,
     Catalog,
     ConsumptionOrder,
     Plan,
-    Rate,
+    RateTerms,
     Resource,
     ServiceType,
+    Slot,
     Tariff,
     Tier,
     TimeBand,
-    rate_id,
 )
 from tarif_catalog.offers import Offer, parse_offers, parse_products
+from tarif_catalog.units import Rounding, Step, steps_of
 from tarif_common.errors import CatalogError
 
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_PREFIX = re.compile(r"[0-9]{0,32}")
+_MONTHS = {
+    name: i + 1
+    for i, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    )
+}
+_E = TypeVar("_E", Rounding, BandMode)
+MAX_PREFIX = 64
+MAX_SCALE = 10_000_000
+"""The least common multiple of one tariff's `per` values is at most this, so exact prices stay
+far below 2**53 in the charging scripts."""
+_RATE_KEYS = (
+    "prefix", "prefixes", "band", "price", "per", "tiers", "increment", "connect_fee",
+    "max_cost", "max_cost_action",
+)  # fmt: skip
+_RATE_KEY_SET = frozenset(_RATE_KEYS)
 
 
 def parse_catalog(doc: Mapping[str, Any]) -> Catalog:
@@ -89,8 +116,10 @@ class _Parser:
         self.band_overlap: dict[tuple[str, str], bool] = {}
         self.tariffs: dict[str, Tariff] = {}
         self.bundles: dict[str, Offer] = {}
-        # Generated catalogs repeat the same few prices: share equal tier tuples.
-        self.tier_cache: dict[tuple[Tier, ...], tuple[Tier, ...]] = {}
+        # Large catalogs repeat a few prices over many prefixes: rate entries written alike are
+        # parsed once, and equal terms are one shared object.
+        self.terms_cache: dict[tuple[tuple[str, str], ...], RateTerms] = {}
+        self.terms_by_value: dict[RateTerms, RateTerms] = {}
 
     def catalog(self, root: Mapping[str, Any]) -> Catalog:
         f.keys(
@@ -106,7 +135,8 @@ class _Parser:
             self.service_types[key] = self.service_type(key, value, f.at("service_types", key))
         for key, value in f.mapping(root.get("time_bands", {}), "time_bands").items():
             self.bands[key] = _time_band(key, value, f.at("time_bands", key))
-            self.bitmaps[key] = week_bitmap(self.bands[key])
+            if not self.bands[key].dated:
+                self.bitmaps[key] = week_bitmap(self.bands[key])
         for key, value in f.mapping(root["tariffs"], "tariffs").items():
             self.tariffs[key] = self.tariff(key, value, f.at("tariffs", key))
         products = parse_products(root.get("products", {}), self.resources, self.service_types)
@@ -165,7 +195,7 @@ class _Parser:
     def tariff(self, key: str, value: Any, path: str) -> Tariff:
         name = f.key_name(key, "tariffs")
         m = f.mapping(value, path)
-        f.keys(m, path, ("service", "currency", "rates"), ())
+        f.keys(m, path, ("service", "currency", "rates"), ("rounding", "bands"))
         service = f.name(m["service"], f.at(path, "service"))
         service_type = self.service_types.get(service)
         if service_type is None:
@@ -174,77 +204,122 @@ class _Parser:
         resource = self.resources.get(currency)
         if resource is None or resource.kind != "money":
             raise CatalogError(f.at(path, "currency"), f"{currency!r} is not a money resource")
+        method, decimals = _rounding(m.get("rounding"), f.at(path, "rounding"))
+        mode = _choice(m.get("bands", BandMode.SPLIT.value), f.at(path, "bands"), BandMode)
         rates_path = f.at(path, "rates")
         raw_rates = f.sequence(m["rates"], rates_path)
         if not raw_rates:
             raise CatalogError(rates_path, "a tariff needs at least one rate")
-        rates: list[Rate] = []
-        by_key: dict[tuple[str, str | None], int] = {}
-        banded: dict[str, list[int]] = {}
+        # prefix -> [(band, terms, index of the rate that gave it)]
+        grouped: dict[str, list[tuple[str | None, RateTerms, int]]] = {}
+        pers: set[int] = set()
         for i, raw in enumerate(raw_rates):
             rate_path = f.at(rates_path, i)
-            rate = self.rate(name, raw, rate_path)
-            if rate.prefix and service_type.rating_field is None:
-                raise CatalogError(
-                    f.at(rate_path, "prefix"),
-                    f'service {service!r} has no rating_field, so only prefix "" can match',
-                )
-            first = by_key.setdefault((rate.prefix, rate.band), i)
-            if first != i:
-                raise CatalogError(
-                    rate_path,
-                    f"duplicate rate for prefix {rate.prefix!r} and band {rate.band!r} "
-                    f"(same as rates[{first}])",
-                )
-            if rate.band is not None:
-                for j in banded.setdefault(rate.prefix, []):
-                    other = rates[j].band
-                    assert other is not None
-                    if self.overlap(rate.band, other):
+            prefixes, band, terms = self.rate(raw, rate_path)
+            pers.update(tier.per_units for tier in terms.tiers)
+            for prefix, prefix_path in prefixes:
+                if prefix and service_type.rating_field is None:
+                    raise CatalogError(
+                        prefix_path,
+                        f'service {service!r} has no rating_field, so only prefix "" can match',
+                    )
+                entries = grouped.setdefault(prefix, [])
+                for other, _, j in entries:
+                    if other == band:
+                        raise CatalogError(
+                            rate_path,
+                            f"duplicate rate for prefix {prefix!r} and band {band!r} "
+                            f"(same as rates[{j}])",
+                        )
+                    if band is not None and other is not None and self.overlap(band, other):
                         raise CatalogError(
                             f.at(rate_path, "band"),
-                            f"band {rate.band!r} overlaps band {other!r} of rates[{j}] "
-                            f"for prefix {rate.prefix!r}; the rate would be ambiguous",
+                            f"band {band!r} overlaps band {other!r} of rates[{j}] "
+                            f"for prefix {prefix!r} at the same priority; the rate would be "
+                            "ambiguous",
                         )
-                banded[rate.prefix].append(i)
-            rates.append(rate)
-        return Tariff(name, service, currency, tuple(rates))
-
-    def rate(self, tariff: str, value: Any, path: str) -> Rate:
-        m = f.mapping(value, path)
-        optional = ("band", "price", "per", "tiers", "increment", "connect_fee")
-        f.keys(m, path, ("prefix",), optional)
-        prefix = m["prefix"]
-        if not isinstance(prefix, str):
+                entries.append((band, terms, i))
+        scale = math.lcm(*pers)
+        if scale > MAX_SCALE:
             raise CatalogError(
-                f.at(path, "prefix"), f"expected a quoted digit string, got {f.describe(prefix)}"
+                rates_path,
+                f"the per values {sorted(pers)} have a least common multiple of {scale}, above "
+                f"{MAX_SCALE}: use per values that divide one another",
             )
-        if not _PREFIX.fullmatch(prefix):
-            raise CatalogError(f.at(path, "prefix"), f"{prefix!r} must be up to 32 digits")
+        table: dict[str, Slot] = {}
+        for prefix, entries in grouped.items():
+            if len(entries) == 1 and entries[0][0] is None:
+                table[prefix] = entries[0][1]
+            else:
+                ordered = sorted(entries, key=lambda e: self._rank(e[0]))
+                table[prefix] = tuple((band, terms) for band, terms, _ in ordered)
+        return Tariff(
+            name,
+            service,
+            currency,
+            MappingProxyType(table),
+            method,
+            decimals,
+            mode,
+            scale,
+        )
+
+    def _rank(self, band: str | None) -> tuple[int, str]:
+        """Sort key of a prefix's rates: highest band priority first, the band-less one last."""
+        if band is None:
+            return (1, "")
+        return (-self.bands[band].priority, band)
+
+    def rate(self, value: Any, path: str) -> tuple[list[tuple[str, str]], str | None, RateTerms]:
+        """One rate entry: its (normalised prefix, path) list, band and shared terms."""
+        m = f.mapping(value, path)
+        if not m.keys() <= _RATE_KEY_SET or ("prefix" in m) == ("prefixes" in m):
+            if "prefix" not in m and "prefixes" not in m:
+                raise CatalogError(f.at(path, "prefix"), "required key is missing")
+            if "prefix" in m and "prefixes" in m:
+                raise CatalogError(path, "give either prefix or prefixes")
+            f.keys(m, path, (), _RATE_KEYS)
+        prefixes: list[tuple[str, str]] = []
+        if "prefix" in m:
+            prefixes.append((_prefix(m["prefix"], f.at(path, "prefix")), f.at(path, "prefix")))
+        else:
+            listed = f.sequence(m["prefixes"], f.at(path, "prefixes"))
+            if not listed:
+                raise CatalogError(f.at(path, "prefixes"), "needs at least one prefix")
+            seen: set[str] = set()
+            for i, raw in enumerate(listed):
+                where = f.at(f.at(path, "prefixes"), i)
+                prefix = _prefix(raw, where)
+                if prefix in seen:
+                    raise CatalogError(where, f"{raw!r} is listed twice (as {prefix!r})")
+                seen.add(prefix)
+                prefixes.append((prefix, where))
         band = m.get("band")
         if band is not None:
             band = f.name(band, f.at(path, "band"))
             if band not in self.bands:
                 raise CatalogError(f.at(path, "band"), f"unknown time band {band!r}")
-        first, nxt = _increment(m.get("increment", [1, 1]), f.at(path, "increment"))
-        connect_fee = f.money_micros(m.get("connect_fee", "0"), f.at(path, "connect_fee"))
-        if ("price" in m) == ("tiers" in m):
-            raise CatalogError(path, "give either price (with optional per) or tiers")
-        if "tiers" in m:
-            if "per" in m:
-                raise CatalogError(f.at(path, "per"), "with tiers, give per inside each tier")
-            tiers = _tiers(m["tiers"], f.at(path, "tiers"))
-        else:
-            price = f.money_micros(m["price"], f.at(path, "price"))
-            per = f.integer(m.get("per", 1), f.at(path, "per"), 1)
-            tiers = (Tier(None, price, per),)
-        tiers = self.tier_cache.setdefault(tiers, tiers)
-        return Rate(rate_id(tariff, prefix, band), prefix, band, connect_fee, first, nxt, tiers)
+        key = tuple(
+            (k, repr(v)) for k, v in sorted(m.items()) if k not in ("prefix", "prefixes", "band")
+        )
+        terms = self.terms_cache.get(key)
+        if terms is None:
+            terms = _terms(m, path)
+            terms = self.terms_cache.setdefault(key, self.terms_by_value.setdefault(terms, terms))
+        return prefixes, band, terms
 
     def overlap(self, a: str, b: str) -> bool:
+        """Whether two bands of one prefix, at the same priority, can hold the same time."""
         pair = (a, b) if a <= b else (b, a)
         if pair not in self.band_overlap:
-            self.band_overlap[pair] = overlaps(self.bitmaps[a], self.bitmaps[b])
+            band_a, band_b = self.bands[a], self.bands[b]
+            if band_a.priority != band_b.priority:
+                clash = False
+            elif band_a.dated or band_b.dated:
+                clash = _dated_overlap(band_a, band_b)
+            else:
+                clash = overlaps(self.bitmaps[a], self.bitmaps[b])
+            self.band_overlap[pair] = clash
         return self.band_overlap[pair]
 
     def plan(self, key: str, value: Any, path: str) -> Plan:
@@ -317,7 +392,12 @@ def _order(value: Any, path: str) -> ConsumptionOrder:
 def _time_band(key: str, value: Any, path: str) -> TimeBand:
     name = f.key_name(key, "time_bands")
     m = f.mapping(value, path)
-    f.keys(m, path, ("from", "to"), ("days",))
+    f.keys(
+        m,
+        path,
+        ("from", "to"),
+        ("days", "dates", "days_of_month", "months", "priority", "timezone"),
+    )
     days_path = f.at(path, "days")
     raw_days = f.sequence(m.get("days", list(_DAYS)), days_path)
     if not raw_days:
@@ -330,16 +410,154 @@ def _time_band(key: str, value: Any, path: str) -> TimeBand:
         if day in days:
             raise CatalogError(f.at(days_path, i), f"{raw!r} is listed twice")
         days.add(day)
+    dates = frozenset(_dates(m.get("dates", []), f.at(path, "dates")))
+    days_of_month = frozenset(
+        _numbers(m.get("days_of_month", []), f.at(path, "days_of_month"), 1, 31, {})
+    )
+    months = frozenset(_numbers(m.get("months", []), f.at(path, "months"), 1, 12, _MONTHS))
+    dated = bool(dates or days_of_month or months)
+    priority = f.integer(m.get("priority", 20 if dated else 10), f.at(path, "priority"), 0, 1000)
+    zone = None if m.get("timezone") is None else _timezone(m["timezone"], f.at(path, "timezone"))
     start = f.clock(m["from"], f.at(path, "from"), allow_24=False)
     end = f.clock(m["to"], f.at(path, "to"), allow_24=True)
-    return TimeBand(name, frozenset(days), start, end)
+    return TimeBand(name, frozenset(days), start, end, dates, days_of_month, months, priority, zone)
 
 
-def _increment(value: Any, path: str) -> tuple[int, int]:
+def _dates(value: Any, path: str) -> list[datetime.date]:
+    dates = []
+    for i, raw in enumerate(f.sequence(value, path)):
+        where = f.at(path, i)
+        if isinstance(raw, datetime.date) and not isinstance(raw, datetime.datetime):
+            day = raw  # YAML reads an unquoted 2026-12-25 as a date
+        else:
+            try:
+                day = datetime.date.fromisoformat(f.string(raw, where))
+            except ValueError:
+                raise CatalogError(where, f"{raw!r} is not a date YYYY-MM-DD") from None
+        if day in dates:
+            raise CatalogError(where, f"{day.isoformat()} is listed twice")
+        dates.append(day)
+    return dates
+
+
+def _numbers(value: Any, path: str, low: int, high: int, names: Mapping[str, int]) -> list[int]:
+    numbers: list[int] = []
+    for i, raw in enumerate(f.sequence(value, path)):
+        where = f.at(path, i)
+        number = names.get(raw) if isinstance(raw, str) else None
+        if number is None:
+            number = f.integer(raw, where, low, high)
+        if number in numbers:
+            raise CatalogError(where, f"{raw!r} is listed twice")
+        numbers.append(number)
+    return numbers
+
+
+def _dated_overlap(a: TimeBand, b: TimeBand) -> bool:
+    """Whether two bands (one at least dated) could hold the same time: windows that overlap on
+    a date both start on. A window that wraps past midnight is taken to clash (conservative:
+    give such bands different priorities)."""
+    if _wraps(a) or _wraps(b):
+        return True
+    return windows_overlap(a, b) and could_share_a_day(a, b)
+
+
+def _wraps(band: TimeBand) -> bool:
+    """Whether the band's window runs past midnight into the next day."""
+    start, length = window(band)
+    return start + length > MINUTES_PER_DAY
+
+
+def _prefix(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise CatalogError(path, f"expected a quoted string, got {f.describe(value)}")
+    if len(value) > MAX_PREFIX or not value.isprintable():
+        raise CatalogError(path, f"{value!r} must be up to {MAX_PREFIX} printable characters")
+    prefix = destination_key(value)
+    if value and not prefix:
+        raise CatalogError(
+            path, f'{value!r} is empty once normalised; use "" for every destination'
+        )
+    return prefix
+
+
+def _rounding(value: Any, path: str) -> tuple[Rounding, int | None]:
+    if value is None:
+        return Rounding.UP, None
+    m = f.mapping(value, path)
+    f.keys(m, path, (), ("method", "decimals"))
+    method = _choice(m.get("method", Rounding.UP.value), f.at(path, "method"), Rounding)
+    decimals = (
+        None if "decimals" not in m else f.integer(m["decimals"], f.at(path, "decimals"), 0, 6)
+    )
+    return method, decimals
+
+
+def _choice(value: Any, path: str, kind: type[_E]) -> _E:
+    text = f.string(value, path)
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = ", ".join(e.value for e in kind)
+        raise CatalogError(path, f"{text!r} is not one of {allowed}") from None
+
+
+def _terms(m: Mapping[str, Any], path: str) -> RateTerms:
+    steps = _increments(m.get("increment", [1, 1]), f.at(path, "increment"))
+    connect_fee = f.money_micros(m.get("connect_fee", "0"), f.at(path, "connect_fee"))
+    if ("price" in m) == ("tiers" in m):
+        raise CatalogError(path, "give either price (with optional per) or tiers")
+    if "tiers" in m:
+        if "per" in m:
+            raise CatalogError(f.at(path, "per"), "with tiers, give per inside each tier")
+        tiers = _tiers(m["tiers"], f.at(path, "tiers"))
+    else:
+        price = f.money_micros(m["price"], f.at(path, "price"))
+        per = f.integer(m.get("per", 1), f.at(path, "per"), 1, MAX_SCALE)
+        tiers = (Tier(None, price, per),)
+    max_cost = None
+    if "max_cost" in m:
+        max_cost = f.money_micros(m["max_cost"], f.at(path, "max_cost"))
+    action = m.get("max_cost_action")
+    if action is not None:
+        if max_cost is None:
+            raise CatalogError(f.at(path, "max_cost_action"), "needs max_cost")
+        if action not in ("free", "disconnect"):
+            raise CatalogError(
+                f.at(path, "max_cost_action"), f"{action!r} is not one of free, disconnect"
+            )
+    return RateTerms(connect_fee, steps, tiers, max_cost, action == "disconnect")
+
+
+def _increments(value: Any, path: str) -> tuple[Step, ...]:
+    """`[first, next]`, or steps by offset: `[{from: 0, step: 1}, {from: 30, step: 60}]`."""
     items = f.sequence(value, path)
-    if len(items) != 2:
-        raise CatalogError(path, "expected [first, next], e.g. [60, 60]")
-    return f.integer(items[0], f.at(path, 0), 1), f.integer(items[1], f.at(path, 1), 1)
+    if len(items) == 2 and all(not isinstance(item, Mapping) for item in items):
+        return steps_of(
+            f.integer(items[0], f.at(path, 0), 1), f.integer(items[1], f.at(path, 1), 1)
+        )
+    if not items or not all(isinstance(item, Mapping) for item in items):
+        raise CatalogError(
+            path, "expected [first, next], e.g. [60, 60], or a list of {from: offset, step: size}"
+        )
+    steps: list[Step] = []
+    for i, raw in enumerate(items):
+        where = f.at(path, i)
+        m = f.mapping(raw, where)
+        f.keys(m, where, ("from", "step"), ())
+        start = f.integer(m["from"], f.at(where, "from"), 0)
+        size = f.integer(m["step"], f.at(where, "step"), 1)
+        if i == 0 and start != 0:
+            raise CatalogError(f.at(where, "from"), "the first step starts at offset 0")
+        if steps:
+            previous = steps[-1]
+            if start <= previous.start or (start - previous.start) % previous.size:
+                raise CatalogError(
+                    f.at(where, "from"),
+                    f"must come after {previous.start} by a multiple of its step {previous.size}",
+                )
+        steps.append(Step(start, size))
+    return tuple(steps)
 
 
 def _tiers(value: Any, path: str) -> tuple[Tier, ...]:
@@ -367,6 +585,6 @@ def _tiers(value: Any, path: str) -> tuple[Tier, ...]:
                 )
             previous = up_to
         price = f.money_micros(m["price"], f.at(tier_path, "price"))
-        per = f.integer(m.get("per", 1), f.at(tier_path, "per"), 1)
+        per = f.integer(m.get("per", 1), f.at(tier_path, "per"), 1, MAX_SCALE)
         tiers.append(Tier(up_to, price, per))
     return tuple(tiers)

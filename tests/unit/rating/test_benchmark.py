@@ -71,14 +71,14 @@ def test_price_with_100k_prefixes(
     compiled: CompiledCatalog
     compiled, compiled_bytes = _retained_bytes(CompiledCatalog, catalog)
 
-    prefixes = sorted({rate.prefix for rate in catalog.tariffs["voice-big"].rates} - {""})
+    prefixes = sorted(set(catalog.tariffs["voice-big"].table) - {""})
     rates = len(catalog.tariffs["voice-big"].rates)
     numbers = [
         "+" + (prefix + "".join(rng.choices("0123456789", k=12)))[:12]
         for prefix in rng.sample(prefixes, LOOKUPS)
     ]
     requests = [{"destination": number} for number in numbers]
-    price = compiled.price
+    price = compiled.quote
 
     def lookups() -> None:
         for attributes in requests:

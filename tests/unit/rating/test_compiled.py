@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from tarif_catalog import CompiledCatalog, ConsumptionOrder, Pricing, parse_catalog
+from tarif_catalog import (
+    CompiledCatalog,
+    ConsumptionOrder,
+    Rounding,
+    Step,
+    UnitPrice,
+    parse_catalog,
+)
 from tarif_common.errors import MissingRatingField, NoTariff, UnknownService
-
-from .catalogs import example_doc
 
 UTC = datetime.UTC
 LJUBLJANA = ZoneInfo("Europe/Ljubljana")
@@ -91,7 +95,7 @@ SATURDAY_NOON = local(2024, 5, 11, 12, 0)
 
 def voice(compiled: CompiledCatalog, destination: str, when: datetime.datetime) -> str:
     attributes = {"destination": destination, "origin": "38640111222"}
-    return compiled.price("basic", "voice", attributes, when).rate_id
+    return compiled.quote("basic", "voice", attributes, when).rate_id
 
 
 def test_longest_prefix_wins(compiled: CompiledCatalog) -> None:
@@ -122,8 +126,8 @@ def test_prefix_with_only_banded_rates_falls_back_to_a_shorter_one(
 def test_no_matching_rate_at_all(compiled: CompiledCatalog) -> None:
     attributes = {"destination": "38640111222", "origin": "1"}
     with pytest.raises(NoTariff, match="'38640111222'"):
-        compiled.price("intl", "voice", attributes, MONDAY_NOON)
-    found = compiled.price("intl", "voice", {**attributes, "destination": "44"}, MONDAY_NOON)
+        compiled.quote("intl", "voice", attributes, MONDAY_NOON)
+    found = compiled.quote("intl", "voice", {**attributes, "destination": "44"}, MONDAY_NOON)
     assert found.rate_id == "voice-intl-only:44"
 
 
@@ -132,12 +136,31 @@ def test_international_prefixes_are_normalised(compiled: CompiledCatalog, destin
     assert voice(compiled, destination, SATURDAY_NOON) == "voice:386"
 
 
-@pytest.mark.parametrize("destination", ["+386 51 123", "sip:alice@example.com", "+", "00", "٣٨٦"])
-def test_a_destination_that_is_not_a_number_has_no_tariff(
-    compiled: CompiledCatalog, destination: str
+@pytest.mark.parametrize(
+    ("destination", "rate"),
+    [
+        ("+386 51 123", "voice:386"),
+        ("tel:+386-51-123", "voice:386"),
+        ("sip:+38651123@gw.example.net;user=phone", "voice:386"),
+        ("SIP:0038640123@gw", "voice:3864"),
+        ("sip:alice@example.com", "voice:*"),
+        ("+", "voice:*"),
+        ("٣٨٦", "voice:*"),
+    ],
+)
+def test_any_destination_is_rated_in_its_normal_form(
+    compiled: CompiledCatalog, destination: str, rate: str
 ) -> None:
-    with pytest.raises(NoTariff, match="not a number"):
-        voice(compiled, destination, SATURDAY_NOON)
+    # numbers in any written form reach their prefix; anything else still meets the catch-all
+    assert voice(compiled, destination, SATURDAY_NOON) == rate
+
+
+def test_a_destination_only_a_catch_all_could_match_has_no_tariff_without_one(
+    compiled: CompiledCatalog,
+) -> None:
+    attributes = {"destination": "sip:alice@example.com", "origin": "1"}
+    with pytest.raises(NoTariff, match=r"'alice@example\.com'"):
+        compiled.quote("intl", "voice", attributes, MONDAY_NOON)
 
 
 def test_wrap_past_midnight_belongs_to_the_day_the_band_starts(compiled: CompiledCatalog) -> None:
@@ -194,21 +217,21 @@ def test_naive_event_time_is_refused(compiled: CompiledCatalog) -> None:
 
 
 def test_service_without_rating_field_uses_the_empty_prefix(compiled: CompiledCatalog) -> None:
-    pricing = compiled.price("basic", "data", {"destination": "386"}, MONDAY_NOON)
-    assert pricing.rate_id == "data:*"
+    quote = compiled.quote("basic", "data", {"destination": "386"}, MONDAY_NOON)
+    assert quote.rate_id == "data:*"
 
 
 def test_optional_rating_field_absent_matches_only_the_empty_prefix(
     compiled: CompiledCatalog,
 ) -> None:
-    assert compiled.price("basic", "sms", {}, MONDAY_NOON).rate_id == "sms:*"
-    assert compiled.price("basic", "sms", {"destination": ""}, MONDAY_NOON).rate_id == "sms:*"
-    assert compiled.price("basic", "sms", {"destination": "+1"}, MONDAY_NOON).rate_id == "sms:1"
+    assert compiled.quote("basic", "sms", {}, MONDAY_NOON).rate_id == "sms:*"
+    assert compiled.quote("basic", "sms", {"destination": ""}, MONDAY_NOON).rate_id == "sms:*"
+    assert compiled.quote("basic", "sms", {"destination": "+1"}, MONDAY_NOON).rate_id == "sms:1"
 
 
 def test_unknown_service(compiled: CompiledCatalog) -> None:
     with pytest.raises(UnknownService, match="'video'"):
-        compiled.price("basic", "video", {}, MONDAY_NOON)
+        compiled.quote("basic", "video", {}, MONDAY_NOON)
     with pytest.raises(UnknownService, match="'video'"):
         compiled.service_type("video")
 
@@ -225,19 +248,21 @@ def test_missing_mandatory_field_is_named(
     compiled: CompiledCatalog, attributes: dict[str, str], field: str
 ) -> None:
     with pytest.raises(MissingRatingField, match=f"'{field}'"):
-        compiled.price("basic", "voice", attributes, MONDAY_NOON)
+        compiled.quote("basic", "voice", attributes, MONDAY_NOON)
 
 
 def test_unknown_plan_or_service_not_in_plan(compiled: CompiledCatalog) -> None:
     with pytest.raises(NoTariff, match="unknown plan 'gold'"):
-        compiled.price("gold", "data", {}, MONDAY_NOON)
+        compiled.quote("gold", "data", {}, MONDAY_NOON)
     with pytest.raises(NoTariff, match="no tariff for service 'data'"):
-        compiled.price("empty", "data", {}, MONDAY_NOON)
+        compiled.quote("empty", "data", {}, MONDAY_NOON)
 
 
 def test_pricing_carries_what_charging_needs(compiled: CompiledCatalog) -> None:
     attributes = {"destination": "38651123456", "origin": "1"}
-    pricing = compiled.price("basic", "voice", attributes, MONDAY_NOON)
+    quote = compiled.quote("basic", "voice", attributes, MONDAY_NOON)
+    pricing = quote.pricing
+    assert (quote.prefix, quote.bands, quote.rate_id) == ("386", ("peak",), "voice:386:peak")
     assert pricing.tariff_id == "voice"
     assert pricing.service == "voice"
     assert (pricing.money_resource, pricing.currency, pricing.decimals) == ("EUR", "EUR", 2)
@@ -246,36 +271,14 @@ def test_pricing_carries_what_charging_needs(compiled: CompiledCatalog) -> None:
         ("promo_seconds", ConsumptionOrder.EARLIEST_EXPIRY),
         ("seconds", ConsumptionOrder.PRIORITY),
     )
-    assert (pricing.first_increment, pricing.next_increment) == (1, 1)
-    assert pricing.tiers[0].price_micros == 200_000
+    assert pricing.steps == (Step(0, 1),)
+    assert pricing.scale == 1
+    assert pricing.prices == (UnitPrice(None, 200_000),)
+    assert (pricing.rounding, pricing.rounding_decimals) == (Rounding.UP, 2)
     # The same Pricing object is shared by every request on that rate; it can key a cache.
-    assert compiled.price("basic", "voice", attributes, MONDAY_NOON) is pricing
-    copy = dataclasses.replace(pricing)
-    assert copy == pricing
-    assert {pricing: 1}[copy] == 1
-    assert dataclasses.replace(pricing, connect_fee_micros=1) != pricing
-    sms = compiled.price("basic", "sms", {"destination": "1"}, MONDAY_NOON)
+    assert compiled.quote("basic", "voice", attributes, MONDAY_NOON).pricing is pricing
+    other = compiled.quote("basic", "voice", {**attributes, "destination": "38652"}, MONDAY_NOON)
+    assert other.pricing is pricing
+    assert other.prefix == "386"
+    sms = compiled.quote("basic", "sms", {"destination": "1"}, MONDAY_NOON).pricing
     assert (sms.currency, sms.decimals, sms.free_resources) == ("JPY", 0, ())
-
-
-def test_lookups(compiled: CompiledCatalog) -> None:
-    assert compiled.service_type("voice").rating_field == "destination"
-    assert compiled.resource("JPY").decimals == 0
-    with pytest.raises(KeyError):
-        compiled.resource("USD")
-    assert compiled.zone.key == "Europe/Ljubljana"
-    assert compiled.catalog.timezone == "Europe/Ljubljana"
-
-
-def test_example_catalog_prices_the_documented_cases() -> None:
-    compiled = CompiledCatalog(parse_catalog(example_doc()))
-    slovenia = {"destination": "+38640123456"}
-    peak = compiled.price("basic", "voice", slovenia, MONDAY_NOON)
-    assert isinstance(peak, Pricing)
-    assert peak.rate_id == "voice-std:386:peak"
-    assert compiled.price("basic", "voice", slovenia, SATURDAY_NOON).rate_id == "voice-std:*"
-    italy = compiled.price("basic", "voice", {"destination": "0039061234"}, MONDAY_NOON)
-    assert italy.rate_id == "voice-std:39"
-    assert compiled.price("basic", "data", {}, MONDAY_NOON).rate_id == "data-std:*"
-    with pytest.raises(NoTariff):
-        compiled.price("basic", "sms", {"destination": "386"}, MONDAY_NOON)

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from tarif_catalog import Catalog, ConsumptionOrder, Tier, parse_catalog
-from tarif_catalog.model import Rate
+from tarif_catalog.model import Rate, RateTerms
+from tarif_catalog.units import Step
 
 from .catalogs import EXAMPLE_YAML, example_doc
 
@@ -47,17 +48,23 @@ def test_time_band(catalog: Catalog) -> None:
 
 def test_rates_carry_money_in_micros(catalog: Catalog) -> None:
     italy, slovenia, rest = catalog.tariffs["voice-std"].rates
-    assert italy == Rate("voice-std:39", "39", None, 0, 60, 60, (Tier(None, 120_000, 60),))
-    assert slovenia == Rate("voice-std:386:peak", "386", "peak", 0, 1, 1, (Tier(None, 50_000, 60),))
+    per_minute = (Step(0, 60),)
+    assert italy == Rate(
+        "voice-std:39", "39", None, RateTerms(0, per_minute, (Tier(None, 120_000, 60),))
+    )
+    assert slovenia == Rate(
+        "voice-std:386:peak", "386", "peak", RateTerms(0, (Step(0, 1),), (Tier(None, 50_000, 60),))
+    )
     assert rest.id == "voice-std:*"
-    assert rest.tiers == (Tier(None, 500_000, 60),)
+    assert rest.terms.tiers == (Tier(None, 500_000, 60),)
+    assert catalog.tariffs["voice-std"].scale == 60
     assert catalog.tariffs["voice-std"].money_resource == "EUR"
 
 
 def test_tiers(catalog: Catalog) -> None:
     (rate,) = catalog.tariffs["data-std"].rates
-    assert (rate.first_increment, rate.next_increment) == (1024, 1024)
-    assert rate.tiers == (Tier(1 << 30, 10_000, 1 << 20), Tier(None, 5_000, 1 << 20))
+    assert rate.terms.steps == (Step(0, 1024),)
+    assert rate.terms.tiers == (Tier(1 << 30, 10_000, 1 << 20), Tier(None, 5_000, 1 << 20))
 
 
 def test_plans(catalog: Catalog) -> None:
@@ -78,9 +85,10 @@ def test_defaults_and_integer_money() -> None:
     doc["tariffs"]["voice-std"]["rates"] = [{"prefix": "", "price": 1, "connect_fee": "0.000001"}]
     del doc["time_bands"]
     (rate,) = parse_catalog(doc).tariffs["voice-std"].rates
-    assert (rate.first_increment, rate.next_increment) == (1, 1)
-    assert rate.tiers == (Tier(None, 1_000_000, 1),)
-    assert rate.connect_fee_micros == 1
+    assert rate.terms.steps == (Step(0, 1),)
+    assert rate.terms.tiers == (Tier(None, 1_000_000, 1),)
+    assert rate.terms.connect_fee_micros == 1
+    assert rate.terms.max_cost_micros is None
 
 
 def test_end_of_day_and_default_days() -> None:
@@ -91,12 +99,17 @@ def test_end_of_day_and_default_days() -> None:
     assert band.end == datetime.time(0, 0)
 
 
-def test_equal_tiers_are_shared_between_rates() -> None:
+def test_equal_terms_are_shared_between_rates() -> None:
     doc = example_doc()
-    rates = [{"prefix": str(p), "price": "0.10", "per": 60} for p in range(100, 110)]
+    rates: list[dict[str, object]] = [
+        {"prefix": str(p), "price": "0.10", "per": 60} for p in range(100, 110)
+    ]
+    rates.append({"prefix": "99", "per": 60, "price": "0.10"})  # written in another order
+    rates.append({"prefixes": ["98", "97"], "price": "0.10", "per": 60})
     doc["tariffs"]["voice-std"]["rates"] = rates
     parsed = parse_catalog(doc).tariffs["voice-std"].rates
-    assert all(rate.tiers is parsed[0].tiers for rate in parsed)
+    assert len(parsed) == 13
+    assert all(rate.terms is parsed[0].terms for rate in parsed)
 
 
 def test_the_input_document_is_not_modified() -> None:

@@ -76,6 +76,12 @@ def _append_voice_rate(rate: dict[str, Any]) -> Callable[[Doc], None]:
     return mutate
 
 
+def _empty_prefixes(doc: Doc) -> None:
+    rate = doc["tariffs"]["voice-std"]["rates"][0]
+    del rate["prefix"]
+    rate["prefixes"] = []
+
+
 V0 = "tariffs.voice-std.rates[0]"
 TIERS = "tariffs.data-std.rates[0].tiers"
 CASES: list[tuple[str, Callable[[Doc], None], str, str]] = [
@@ -101,10 +107,75 @@ CASES: list[tuple[str, Callable[[Doc], None], str, str]] = [
     ("missing rates", _delete("tariffs.voice-std.rates"), "tariffs.voice-std.rates", "missing"),
     ("neither price nor tiers", _drop_voice_price, V0, "either price"),
     ("int prefix", _voice_rate(0, prefix=39), f"{V0}.prefix", "quoted"),
-    ("letters prefix", _voice_rate(0, prefix="39a"), f"{V0}.prefix", "digits"),
+    ("control in prefix", _voice_rate(0, prefix="39\n"), f"{V0}.prefix", "printable"),
+    ("long prefix", _voice_rate(0, prefix="3" * 65), f"{V0}.prefix", "64"),
+    ("only 00", _voice_rate(0, prefix="00"), f"{V0}.prefix", "empty once normalised"),
     ("zero increment", _voice_rate(0, increment=[0, 60]), f"{V0}.increment[0]", ">= 1"),
     ("one increment", _voice_rate(0, increment=[60]), f"{V0}.increment", "[first, next]"),
-    ("zero per", _voice_rate(0, per=0), f"{V0}.per", ">= 1"),
+    ("zero per", _voice_rate(0, per=0), f"{V0}.per", "between 1 and"),
+    ("prefix and prefixes", _voice_rate(0, prefixes=["1"]), V0, "either prefix or prefixes"),
+    ("no prefixes", _empty_prefixes, f"{V0}.prefixes", "at least one prefix"),
+    (
+        "same prefix twice once normalised",
+        _append_voice_rate({"prefixes": ["+44", "0044"], "price": "1"}),
+        "tariffs.voice-std.rates[3].prefixes[1]",
+        "listed twice",
+    ),
+    (
+        "prefix normalised onto another rate's",
+        _append_voice_rate({"prefix": "+39", "price": "1"}),
+        "tariffs.voice-std.rates[3]",
+        "duplicate rate for prefix '39'",
+    ),
+    (
+        "bad step list",
+        _voice_rate(0, increment=[{"from": 5, "step": 1}]),
+        f"{V0}.increment[0].from",
+        "offset 0",
+    ),
+    (
+        "step not on a boundary",
+        _voice_rate(0, increment=[{"from": 0, "step": 60}, {"from": 90, "step": 1}]),
+        f"{V0}.increment[1].from",
+        "multiple of its step 60",
+    ),
+    (
+        "cap action alone",
+        _voice_rate(0, max_cost_action="free"),
+        f"{V0}.max_cost_action",
+        "needs max_cost",
+    ),
+    (
+        "bad cap action",
+        _voice_rate(0, max_cost="1", max_cost_action="hang"),
+        f"{V0}.max_cost_action",
+        "free, disconnect",
+    ),
+    ("float cap", _voice_rate(0, max_cost=1.5), f"{V0}.max_cost", "quoted"),
+    (
+        "bad rounding method",
+        _set("tariffs.voice-std.rounding", {"method": "nearest"}),
+        "tariffs.voice-std.rounding.method",
+        "'nearest' is not one of up, half_up, half_even, down",
+    ),
+    (
+        "rounding decimals",
+        _set("tariffs.voice-std.rounding", {"decimals": 7}),
+        "tariffs.voice-std.rounding.decimals",
+        "between 0 and 6",
+    ),
+    (
+        "bad bands mode",
+        _set("tariffs.voice-std.bands", "first"),
+        "tariffs.voice-std.bands",
+        "split, start",
+    ),
+    (
+        "per values without a small common multiple",
+        _append_voice_rate({"prefix": "7", "price": "1", "per": 9_999_991}),
+        "tariffs.voice-std.rates",
+        "least common multiple",
+    ),
     ("float per", _voice_rate(0, per=60.0), f"{V0}.per", "integer"),
     ("no rates", _set("tariffs.voice-std.rates", []), "tariffs.voice-std.rates", "at least"),
     (
@@ -234,6 +305,36 @@ CASES: list[tuple[str, Callable[[Doc], None], str, str]] = [
     ("25:00 end", _set("time_bands.peak.to", "25:00"), "time_bands.peak.to", "valid time"),
     ("bad day", _set("time_bands.peak.days", ["monday"]), "time_bands.peak.days[0]", "'monday'"),
     ("no days", _set("time_bands.peak.days", []), "time_bands.peak.days", "at least one"),
+    (
+        "bad date",
+        _set("time_bands.peak.dates", ["2026-02-30"]),
+        "time_bands.peak.dates[0]",
+        "YYYY-MM-DD",
+    ),
+    (
+        "bad month",
+        _set("time_bands.peak.months", ["dec", 13]),
+        "time_bands.peak.months[1]",
+        "between 1 and 12",
+    ),
+    (
+        "bad day of month",
+        _set("time_bands.peak.days_of_month", [0]),
+        "time_bands.peak.days_of_month[0]",
+        "between 1 and 31",
+    ),
+    (
+        "band zone",
+        _set("time_bands.peak.timezone", "Mars/Olympus"),
+        "time_bands.peak.timezone",
+        "IANA",
+    ),
+    (
+        "band priority",
+        _set("time_bands.peak.priority", -1),
+        "time_bands.peak.priority",
+        "between 0",
+    ),
     # names and shapes
     ("bad name", _set("tariffs.voice std", {}), "tariffs.voice std", "not a valid name"),
     ("int key", _int_plan_key, "plans.1", "keys must be strings"),
@@ -286,4 +387,4 @@ def test_non_overlapping_bands_on_one_prefix_are_accepted() -> None:
     doc["time_bands"]["evening"] = {"days": ["mon"], "from": "20:00", "to": "08:00"}
     doc["tariffs"]["voice-std"]["rates"].append({"prefix": "386", "band": "evening", "price": "1"})
     rates = parse_catalog(doc).tariffs["voice-std"].rates
-    assert rates[-1].id == "voice-std:386:evening"
+    assert "voice-std:386:evening" in {rate.id for rate in rates}
