@@ -2,7 +2,7 @@
 
 Everything here is already validated by `tarif_catalog.parse` and carries money as integer
 micro-units (1/1,000,000 of the currency), so no rounding can happen before the single rounding
-step in `tarif_catalog.units.to_minor`. Instances are frozen and the mappings are read-only views,
+of a call in `tarif_catalog.units.to_currency`. Instances are frozen and the mappings are read-only views,
 so one catalog can be shared by every request without copying or locking.
 """
 
@@ -52,8 +52,10 @@ class Resource:
 class ServiceType:
     """A kind of usage (voice, data, sms) and the request fields it needs.
 
-    `rating_field` names the attribute whose digits select a rate by prefix; `None` means the
-    service is rated without a destination and only rates with the empty prefix apply.
+    `rating_field` names the attribute whose normalised value (`tarif_catalog.destinations`)
+    selects a rate by prefix; `None` means the service is rated without a destination and only
+    rates with the empty prefix apply. Calls of a service whose unit is `second` are split at
+    time-band changes.
     `free_resources` are unit resources of the same `unit`, drawn in the listed order before money.
     """
 

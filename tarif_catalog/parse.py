@@ -8,12 +8,14 @@ complete here so that rating never meets a dangling reference or an ambiguous ra
 - money is a decimal string (or an integer) with at most 6 decimals, never a float;
 - references resolve: free resources are unit resources of the service's unit, a tariff's
   `currency` is a money resource, rate bands and plan tariffs exist and match;
-- one tariff holds at most one rate per (prefix, band) and, per prefix, no two overlapping bands,
-  so at most one rate can ever match a given destination and time.
+- prefixes are normalised (`tarif_catalog.destinations`) and one tariff holds at most one rate
+  per (prefix, band); per prefix, no two bands of the same priority can hold the same time, so
+  at most one rate can ever match a given destination and time.
 
 Shape (only `timezone`, `resources`, `service_types` and `tariffs` required; defaults: resource
-`order: earliest_expiry`, band `days`: all week, rate `increment: [1, 1]`, `per: 1`,
-`connect_fee: "0"`, plan `bundles`: none):
+`order: earliest_expiry`, band `days`: all week, band `priority`: 10, or 20 with a date rule,
+tariff `rounding: {method: up, decimals: <the currency's>}` and `bands: split`, rate
+`increment: [1, 1]`, `per: 1`, `connect_fee: "0"`, no `max_cost`, plan `bundles`: none):
 
     timezone: Europe/Ljubljana
     resources:
@@ -24,16 +26,29 @@ Shape (only `timezone`, `resources`, `service_types` and `tariffs` required; def
               optional: [origin], free_resources: [voice_seconds]}
     time_bands:
       peak: {days: [mon, tue, wed, thu, fri], from: "08:00", to: "20:00"}
+      holidays: {dates: ["2026-12-25", "2027-01-01"], from: "00:00", to: "24:00"}
+      summer: {months: [jul, aug], days_of_month: [1, 15], from: "18:00", to: "22:00",
+               priority: 30, timezone: Europe/Rome}
     tariffs:
       voice-std:
         service: voice
         currency: EUR
+        rounding: {method: half_up, decimals: 4}   # up | half_up | half_even | down
+        bands: split                               # or start: a call at its start band
         rates:
           - {prefix: "386", band: peak, price: "0.05", per: 60, increment: [1, 1]}
+          - {prefixes: ["+44", "sip:support@example.com"], price: "0.10", per: 60,
+             max_cost: "2.00", max_cost_action: free}          # or disconnect
+          - {prefix: "1", price: "0.10", per: 60,
+             increment: [{from: 0, step: 1}, {from: 30, step: 60}]}
           - {prefix: "", connect_fee: "0.10", increment: [60, 60],
              tiers: [{up_to: 600, price: "0.10", per: 60}, {price: "0.05", per: 60}]}
     plans:
       basic: {tariffs: {voice: voice-std}}   # and optionally `bundles: [<bundle>, ...]`
+
+A tier's `up_to` and an increment step's `from` are offsets of the call (its rated units from
+the start, free or paid). The `per` values of one tariff must have a least common multiple of
+at most `MAX_SCALE`. docs/rating.md has the rules in full.
 
 The commercial sections (`products`, `bundles` with discounts, option `packs`) are described and
 parsed in `tarif_catalog.offers`; `credit_profiles` in `tarif_catalog.credit_profiles`. A plan's
@@ -96,6 +111,7 @@ _RATE_KEYS = (
     "max_cost", "max_cost_action",
 )  # fmt: skip
 _RATE_KEY_SET = frozenset(_RATE_KEYS)
+_SELECTORS = frozenset(("prefix", "prefixes", "band"))
 
 
 def parse_catalog(doc: Mapping[str, Any]) -> Catalog:
@@ -118,7 +134,7 @@ class _Parser:
         self.bundles: dict[str, Offer] = {}
         # Large catalogs repeat a few prices over many prefixes: rate entries written alike are
         # parsed once, and equal terms are one shared object.
-        self.terms_cache: dict[tuple[tuple[str, str], ...], RateTerms] = {}
+        self.terms_cache: dict[tuple[tuple[str, str | int], ...], RateTerms] = {}
         self.terms_by_value: dict[RateTerms, RateTerms] = {}
 
     def catalog(self, root: Mapping[str, Any]) -> Catalog:
@@ -210,35 +226,43 @@ class _Parser:
         raw_rates = f.sequence(m["rates"], rates_path)
         if not raw_rates:
             raise CatalogError(rates_path, "a tariff needs at least one rate")
-        # prefix -> [(band, terms, index of the rate that gave it)]
-        grouped: dict[str, list[tuple[str | None, RateTerms, int]]] = {}
-        pers: set[int] = set()
+        # prefix -> (band, terms, index of the rate) or a list of them; paths are only built
+        # for an error (a catalog may hold hundreds of thousands of rates)
+        grouped: dict[str, Any] = {}
+        used: dict[int, RateTerms] = {}
+        no_field = service_type.rating_field is None
         for i, raw in enumerate(raw_rates):
-            rate_path = f.at(rates_path, i)
-            prefixes, band, terms = self.rate(raw, rate_path)
-            pers.update(tier.per_units for tier in terms.tiers)
-            for prefix, prefix_path in prefixes:
-                if prefix and service_type.rating_field is None:
+            prefixes, band, terms = self.rate(raw, rates_path, i)
+            used[id(terms)] = terms
+            for prefix in prefixes:
+                if prefix and no_field:
                     raise CatalogError(
-                        prefix_path,
+                        f.at(f.at(rates_path, i), "prefix" if "prefix" in raw else "prefixes"),
                         f'service {service!r} has no rating_field, so only prefix "" can match',
                     )
-                entries = grouped.setdefault(prefix, [])
+                entry = (band, terms, i)
+                found = grouped.get(prefix)
+                if found is None:
+                    grouped[prefix] = entry
+                    continue
+                entries = [found] if isinstance(found, tuple) else found
                 for other, _, j in entries:
                     if other == band:
                         raise CatalogError(
-                            rate_path,
+                            f.at(rates_path, i),
                             f"duplicate rate for prefix {prefix!r} and band {band!r} "
                             f"(same as rates[{j}])",
                         )
                     if band is not None and other is not None and self.overlap(band, other):
                         raise CatalogError(
-                            f.at(rate_path, "band"),
+                            f.at(f.at(rates_path, i), "band"),
                             f"band {band!r} overlaps band {other!r} of rates[{j}] "
                             f"for prefix {prefix!r} at the same priority; the rate would be "
                             "ambiguous",
                         )
-                entries.append((band, terms, i))
+                entries.append(entry)
+                grouped[prefix] = entries
+        pers = {tier.per_units for terms in used.values() for tier in terms.tiers}
         scale = math.lcm(*pers)
         if scale > MAX_SCALE:
             raise CatalogError(
@@ -247,10 +271,11 @@ class _Parser:
                 f"{MAX_SCALE}: use per values that divide one another",
             )
         table: dict[str, Slot] = {}
-        for prefix, entries in grouped.items():
-            if len(entries) == 1 and entries[0][0] is None:
-                table[prefix] = entries[0][1]
+        for prefix, found in grouped.items():
+            if isinstance(found, tuple) and found[0] is None:
+                table[prefix] = found[1]
             else:
+                entries = [found] if isinstance(found, tuple) else found
                 ordered = sorted(entries, key=lambda e: self._rank(e[0]))
                 table[prefix] = tuple((band, terms) for band, terms, _ in ordered)
         return Tariff(
@@ -270,43 +295,63 @@ class _Parser:
             return (1, "")
         return (-self.bands[band].priority, band)
 
-    def rate(self, value: Any, path: str) -> tuple[list[tuple[str, str]], str | None, RateTerms]:
-        """One rate entry: its (normalised prefix, path) list, band and shared terms."""
-        m = f.mapping(value, path)
+    def rate(
+        self, value: Any, rates_path: str, index: int
+    ) -> tuple[list[str], str | None, RateTerms]:
+        """One rate entry: its normalised prefixes, band and shared terms."""
+        if not isinstance(value, Mapping):
+            f.mapping(value, f.at(rates_path, index))  # raises
+        m: Mapping[str, Any] = value
         if not m.keys() <= _RATE_KEY_SET or ("prefix" in m) == ("prefixes" in m):
+            path = f.at(rates_path, index)
             if "prefix" not in m and "prefixes" not in m:
                 raise CatalogError(f.at(path, "prefix"), "required key is missing")
             if "prefix" in m and "prefixes" in m:
                 raise CatalogError(path, "give either prefix or prefixes")
             f.keys(m, path, (), _RATE_KEYS)
-        prefixes: list[tuple[str, str]] = []
-        if "prefix" in m:
-            prefixes.append((_prefix(m["prefix"], f.at(path, "prefix")), f.at(path, "prefix")))
+        raw = m.get("prefix")
+        if raw is not None:
+            if (
+                type(raw) is str
+                and raw.isdigit()
+                and raw.isascii()
+                and len(raw) <= MAX_PREFIX
+                and raw[:2] != "00"
+            ):
+                prefixes = [raw]
+            else:
+                prefixes = [_prefix(raw, f.at(f.at(rates_path, index), "prefix"))]
         else:
-            listed = f.sequence(m["prefixes"], f.at(path, "prefixes"))
-            if not listed:
-                raise CatalogError(f.at(path, "prefixes"), "needs at least one prefix")
-            seen: set[str] = set()
-            for i, raw in enumerate(listed):
-                where = f.at(f.at(path, "prefixes"), i)
-                prefix = _prefix(raw, where)
-                if prefix in seen:
-                    raise CatalogError(where, f"{raw!r} is listed twice (as {prefix!r})")
-                seen.add(prefix)
-                prefixes.append((prefix, where))
+            prefixes = self.prefixes(m["prefixes"], f.at(f.at(rates_path, index), "prefixes"))
         band = m.get("band")
-        if band is not None:
-            band = f.name(band, f.at(path, "band"))
-            if band not in self.bands:
-                raise CatalogError(f.at(path, "band"), f"unknown time band {band!r}")
+        if band is not None and band not in self.bands:
+            where = f.at(f.at(rates_path, index), "band")
+            band = f.name(band, where)
+            raise CatalogError(where, f"unknown time band {band!r}")
         key = tuple(
-            (k, repr(v)) for k, v in sorted(m.items()) if k not in ("prefix", "prefixes", "band")
+            (k, v if type(v) is str or type(v) is int else repr(v))
+            for k, v in m.items()
+            if k not in _SELECTORS
         )
         terms = self.terms_cache.get(key)
         if terms is None:
-            terms = _terms(m, path)
+            terms = _terms(m, f.at(rates_path, index))
             terms = self.terms_cache.setdefault(key, self.terms_by_value.setdefault(terms, terms))
         return prefixes, band, terms
+
+    def prefixes(self, value: Any, path: str) -> list[str]:
+        listed = f.sequence(value, path)
+        if not listed:
+            raise CatalogError(path, "needs at least one prefix")
+        seen: set[str] = set()
+        prefixes = []
+        for i, raw in enumerate(listed):
+            prefix = _prefix(raw, f.at(path, i))
+            if prefix in seen:
+                raise CatalogError(f.at(path, i), f"{raw!r} is listed twice (as {prefix!r})")
+            seen.add(prefix)
+            prefixes.append(prefix)
+        return prefixes
 
     def overlap(self, a: str, b: str) -> bool:
         """Whether two bands of one prefix, at the same priority, can hold the same time."""
