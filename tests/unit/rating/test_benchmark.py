@@ -1,4 +1,5 @@
-"""Rate selection speed and memory on a catalog with 100,000 prefixes (`make bench` territory)."""
+"""Rate selection speed and memory on a catalog with 100,000 prefixes (`make bench` territory;
+the 500,000-prefix figures come from `python -m loadtest.catalog_bench`)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def test_price_with_100k_prefixes(
 
     def lookups() -> None:
         for attributes in requests:
-            price("big", "voice", attributes, MONDAY_NOON)
+            price("big", "voice", attributes, MONDAY_NOON, 60)
 
     benchmark(lookups)
     assert all(price("big", "voice", r, MONDAY_NOON).rate_id != "voice-big:*" for r in requests)
@@ -101,8 +102,9 @@ def test_price_with_100k_prefixes(
     if benchmark.stats is not None:
         per_lookup_us = benchmark.stats.stats.mean / LOOKUPS * 1e6
         benchmark.extra_info["us_per_lookup"] = round(per_lookup_us, 3)
-        line += f"; price() {per_lookup_us:.2f} us/lookup"
+        line += f"; quote() {per_lookup_us:.2f} us/lookup"
         assert per_lookup_us < 50
     with capsys.disabled():
         print(line)
-    assert per_prefix_catalog + per_prefix_compiled < 4096
+    # the engine holds both: at most 200 bytes a prefix (docs/benchmarks.md, "Large catalogs")
+    assert per_prefix_catalog + per_prefix_compiled <= 200
