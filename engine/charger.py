@@ -36,10 +36,17 @@ from tarif_balances.ports import (
     SessionCall,
     StaleRoute,
     UnratedEvent,
+    priced_exactly,
 )
-from tarif_catalog import CompiledCatalog, Pricing
+from tarif_catalog import CompiledCatalog, Quote
 from tarif_catalog.cache import CatalogSource
-from tarif_common.errors import MissingRatingField, NoTariff, RatingError, UnknownService
+from tarif_common.errors import (
+    MissingRatingField,
+    NoTariff,
+    RatingError,
+    UnknownService,
+    UsageTooLarge,
+)
 from tarif_common.results import Result
 
 Clock = Callable[[], float]  # seconds since the epoch
@@ -48,6 +55,7 @@ _REASONS: dict[type[RatingError], str] = {
     UnknownService: "unknown_service",
     MissingRatingField: "missing_rating_field",
     NoTariff: "no_tariff",
+    UsageTooLarge: "usage_too_large",
 }
 
 
@@ -110,13 +118,14 @@ class Charger:
         for _ in range(2):
             if route is None:
                 return SessionOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            pricing = None
+            quote = None
             if step.op is SessionOp.START:
                 try:
-                    pricing = self._price(route, step.service, step.attributes, step.event_time)
+                    # the length is not known: the quote's pieces cover a horizon from the start
+                    quote = self._quote(route, step.service, step.attributes, step.event_time, 0)
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
-            call = SessionCall(route, step, pricing, self._cycle(step.event_time))
+            call = SessionCall(route, step, quote, self._cycle(step.event_time))
             outcome = await self._store.session(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
                 return outcome
@@ -129,10 +138,10 @@ class Charger:
         local = at.astimezone(compiled.zone) if compiled is not None else at
         return f"{local.year:04d}{local.month:02d}"
 
-    def _price(
-        self, route: Route, service: str, attributes: dict[str, str], at: datetime
-    ) -> Pricing:
-        return self._compiled().price(route.plan, service, attributes, at)
+    def _quote(
+        self, route: Route, service: str, attributes: dict[str, str], at: datetime, units: int
+    ) -> Quote:
+        return self._compiled().quote(route.plan, service, attributes, at, units)
 
     async def event(self, step: EventStep) -> EventOutcome:
         return (await self.events([step]))[0]
@@ -159,14 +168,18 @@ class Charger:
                     unrated[index] = "unknown_subscriber"
                     continue
                 try:
-                    pricing = self._price(route, step.service, step.attributes, step.event_time)
+                    quote = self._quote(
+                        route, step.service, step.attributes, step.event_time, step.units
+                    )
+                    if not priced_exactly(quote, step.units):
+                        raise UsageTooLarge()
                 except RatingError as exc:
                     outcomes[index] = EventOutcome(
                         Result.RATING_FAILED, step.event_id, message=exc.message
                     )
                     unrated[index] = _REASONS.get(type(exc), "rating_failed")
                     continue
-                calls.append(EventCall(route, step, pricing, self._cycle(step.event_time)))
+                calls.append(EventCall(route, step, quote, self._cycle(step.event_time)))
                 called.append(index)
             answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
             pending = []

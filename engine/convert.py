@@ -111,9 +111,15 @@ def session_answer(req: pb.SessionRequest, out: SessionOutcome) -> pb.SessionAns
         validity_time=out.validity_time,
         final_unit=out.final_unit,
         message=out.message,
+        rated_units=out.rated_units,
+        tariff=out.tariff,
+        rate=out.rate,
+        prefix=out.prefix,
+        bands=out.bands,
     )
     _money(answer.cost, out.cost)
     _money(answer.session_cost, out.session_cost)
+    _money(answer.tariff_cost, out.tariff_cost)
     _impacts(answer.impacts, out.impacts)
     return answer
 
@@ -125,8 +131,14 @@ def event_answer(out: EventOutcome) -> pb.EventAnswer:
         event_id=out.event_id,
         granted_units=out.granted_units,
         message=out.message,
+        rated_units=out.rated_units,
+        tariff=out.tariff,
+        rate=out.rate,
+        prefix=out.prefix,
+        bands=out.bands,
     )
     _money(answer.cost, out.cost)
+    _money(answer.tariff_cost, out.tariff_cost)
     _impacts(answer.impacts, out.impacts)
     return answer
 

@@ -184,7 +184,7 @@ def _measure(
         "host": "127.0.0.1",
         "port": redis_port,
         "subscribers": opts.subscribers,
-        "pricing": raw.sms_pricing(),
+        "quote": raw.sms_quote(),
         "duration": opts.raw_duration,
     }
 

@@ -28,7 +28,7 @@ from tarif_balances.model import EventStep, Route
 from tarif_balances.ports import EventCall
 from tarif_balances.scripts import event_script_call, script_source
 from tarif_balances.store import StoreLimits
-from tarif_catalog import CompiledCatalog, Pricing, parse_catalog
+from tarif_catalog import CompiledCatalog, Quote, parse_catalog
 from tarif_common.settings import Settings
 
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
@@ -36,10 +36,10 @@ IDEMPOTENCY_TTL = Settings().idempotency_ttl
 DRAIN_TIMEOUT = 10.0
 
 
-def sms_pricing() -> Pricing:
-    """The rate the engine picks for our SMS events (from the real compiled catalog)."""
+def sms_quote() -> Quote:
+    """The quote the engine makes for our SMS events (from the real compiled catalog)."""
     compiled = CompiledCatalog(parse_catalog(demo_catalog()))
-    return compiled.price(PLAN, wire.SERVICE, wire.ATTRIBUTES, datetime.now(UTC))
+    return compiled.quote(PLAN, wire.SERVICE, wire.ATTRIBUTES, datetime.now(UTC), wire.UNITS)
 
 
 def event_script() -> str:
@@ -49,8 +49,8 @@ def event_script() -> str:
 class _Commands:
     """Builds EVALSHA commands for events, grouped like `RedisBalanceStore.events`."""
 
-    def __init__(self, sha: str, pricing: Pricing, subscribers: int, tag: str) -> None:
-        self._sha, self._pricing, self._tag = sha, pricing, tag
+    def __init__(self, sha: str, quote: Quote, subscribers: int, tag: str) -> None:
+        self._sha, self._quote, self._tag = sha, quote, tag
         self._subs = [(msisdn(i), *route_of(i)) for i in range(subscribers)]
         self._counter = 0
 
@@ -75,7 +75,7 @@ class _Commands:
             self._counter += 1
             step = EventStep(subscriber, wire.SERVICE, f"{self._tag}-{self._counter}", at,
                              wire.ATTRIBUTES, wire.UNITS)  # fmt: skip
-            calls.append(EventCall(Route(p, account, PLAN), step, self._pricing))
+            calls.append(EventCall(Route(p, account, PLAN), step, self._quote))
         script_keys, args = event_script_call(calls, now_ms, IDEMPOTENCY_TTL)
         command: tuple[Any, ...] = ("EVALSHA", self._sha, len(script_keys), *script_keys, *args)
         return bytes(hiredis.pack_command(command))
@@ -148,7 +148,7 @@ async def raw_job(spec: dict[str, Any], gate: Gate) -> Result:
     """
     rng = random.Random(spec["seed"])
     sha = await _load_script(spec["host"], spec["port"])
-    commands = _Commands(sha, spec["pricing"], spec["subscribers"], spec["tag"])
+    commands = _Commands(sha, spec["quote"], spec["subscribers"], spec["tag"])
     results: collections.Counter[int] = collections.Counter()
     errors: collections.Counter[str] = collections.Counter()
     connections = spec["connections"]

@@ -98,7 +98,7 @@ async def measure(accounts: int, rounds: int, redis: Redis) -> dict[str, float]:
     }
     compiled = CompiledCatalog(parse_catalog(catalog))
     now = datetime.now(UTC)
-    sms = compiled.price("basic", "sms", {"destination": "38641000000"}, now)
+    sms = compiled.quote("basic", "sms", {"destination": "38641000000"}, now, 1)
     script = redis.register_script(script_source("event"))
     usec = dict.fromkeys(populations, 0.0)
     events = dict.fromkeys(populations, 0)

@@ -90,6 +90,11 @@ class RefundStep:
 
 @dataclass(frozen=True, slots=True)
 class SessionOutcome:
+    """One session step's answer. `cost`, `rated_units`, `bands` and `tariff_cost` are this
+    request's commit (`bands`: of the pieces its rated units touched); `session_cost` the whole
+    session so far. `tariff_cost` is the cost at the tariff's rounding decimals (its `decimals`),
+    before the currency's minor unit."""
+
     result: Result
     granted_units: int = 0
     validity_time: int = 0
@@ -98,16 +103,31 @@ class SessionOutcome:
     session_cost: Money | None = None
     impacts: tuple[Impact, ...] = ()
     message: str = ""
+    rated_units: int = 0
+    tariff: str = ""
+    rate: str = ""  # the rate at the session's start: tariff:prefix[:band]
+    prefix: str = ""
+    bands: tuple[str, ...] = ()
+    tariff_cost: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EventOutcome:
+    """One event's answer: `granted_units` is what the client may use (the units, less when a
+    disconnecting cap cut the call, 0 when refused); `tariff_cost` as for a session."""
+
     result: Result
     event_id: str
     granted_units: int = 0
     cost: Money | None = None
     impacts: tuple[Impact, ...] = ()
     message: str = ""
+    rated_units: int = 0
+    tariff: str = ""
+    rate: str = ""
+    prefix: str = ""
+    bands: tuple[str, ...] = ()
+    tariff_cost: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)

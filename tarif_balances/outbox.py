@@ -83,6 +83,8 @@ def _balance(row: Mapping[str, Any]) -> dict[str, Any]:
             balance[name] = row[name]
     if row["credit_limit"] is not None:
         balance["credit_limit"] = row["credit_limit"]
+    if row.get("waives_connect_fee"):
+        balance["waives_connect_fee"] = True
     return balance
 
 

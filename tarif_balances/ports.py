@@ -8,6 +8,7 @@ this level.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,7 +22,8 @@ from tarif_balances.model import (
     SessionOutcome,
     SessionStep,
 )
-from tarif_catalog import Pricing
+from tarif_catalog import Pricing, Quote, floor_boundary
+from tarif_catalog.units import EXACT_LIMIT
 from tarif_common.results import Result
 
 
@@ -34,23 +36,58 @@ class StaleRoute:
 STALE_ROUTE = StaleRoute()
 
 
+@functools.lru_cache(maxsize=65536)
+def _top_price(pricing: Pricing) -> int:
+    return max(price.price for price in pricing.prices)
+
+
+@functools.lru_cache(maxsize=65536)
+def _most_units(pricing: Pricing, top: int) -> int:
+    """The most units a call starting on `pricing` may have when its highest unit price is
+    `top`: its rated units (at most the largest boundary below the bound) times `top`, plus
+    the connect fee, stay below 2**53."""
+    most_rated = EXACT_LIMIT - 1
+    if top > 0:
+        most_rated = min(most_rated, (EXACT_LIMIT - 1 - pricing.connect_fee) // top)
+    if most_rated < 0:
+        return -1
+    # rated_units(u) <= most_rated exactly when u <= the largest boundary at or below it
+    return floor_boundary(most_rated, pricing.steps)
+
+
+def priced_exactly(quote: Quote, units: int) -> bool:
+    """Whether the store can price `units` of this call exactly.
+
+    Its scripts compute with doubles, exact below 2**53 (`EXACT_LIMIT`): the worst case, every
+    rated unit at the highest price of the call's pieces plus the connect fee, must stay below.
+    A session's grants stop short of it in the script itself. Per event: two cache lookups.
+    """
+    pieces = quote.pieces
+    pricing = pieces[0].pricing
+    if len(pieces) == 1:
+        top = _top_price(pricing)
+    else:
+        top = max(_top_price(piece.pricing) for piece in pieces)
+    return units <= _most_units(pricing, top)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionCall:
     """One session step, routed and (at start) rated."""
 
     route: Route
     step: SessionStep
-    pricing: Pricing | None  # the rate chosen at start; a running session keeps its own
+    quote: Quote | None  # the pieces chosen at start; a running session keeps its own
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
 
 
 @dataclass(frozen=True, slots=True)
 class EventCall:
-    """One event of a batch, routed and rated."""
+    """One event of a batch, routed and rated (its quote covers its units)."""
 
     route: Route
     step: EventStep
-    pricing: Pricing
+    quote: Quote
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
 
 
@@ -83,6 +120,7 @@ class StoredBalance:
     valid_from_ms: int
     valid_to_ms: int
     priority: int
+    waives_connect_fee: bool = False  # a call starting on its free units pays no connect fee
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ The document (YAML or JSON) has a `catalog` (see `tarif_catalog.parse`) and `acc
 is validated before anything is written; each account is then written in one MULTI/EXEC, so an
 account is never half provisioned. The admin API calls the same code.
 
-Balance amounts: money as decimal strings in the currency ("10.00"), units as integers. Sign
+Balance amounts: money as decimal strings in the currency ("10.00"), units as integers. A balance
+of units may say `waives_connect_fee: true`: a call that starts on its free units pays no connect
+fee (a bundle's minutes; balances granted by a purchase take it from their offer; ignored on
+money). Sign
 convention: `amount` is what the customer has; charges lower it. Prepaid balances stop at zero; a
 postpaid money balance may carry a `credit_limit` and then goes negative (what the customer owes)
 down to minus that limit.
@@ -50,6 +53,8 @@ class BalanceDoc(BaseModel):
     valid_to: datetime | None = None
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     credit_limit: str | int | None = None
+    # its free units waive the connect fee of a call that starts on them (a bundle's minutes)
+    waives_connect_fee: bool = False
 
     @field_validator("amount", "credit_limit", mode="before")
     @classmethod
@@ -156,7 +161,12 @@ def account_fields(account: AccountDoc, catalog: Catalog, where: str) -> dict[st
         start, end = _ms(balance.valid_from), _ms(balance.valid_to)
         if end and end <= start:
             raise ProvisioningError(f"{at}.valid_to: must be after valid_from")
-        fields[f"b:{balance.id}"] = f"{resource.name}|{start}|{end}|{balance.priority}|{floor}"
+        descriptor = f"{resource.name}|{start}|{end}|{balance.priority}|{floor}"
+        # free units only (money never starts a call for free): a bundle that waives may also
+        # grant money, which then goes without the flag. Absent: the 5 fields written before.
+        if balance.waives_connect_fee and resource.kind == "unit":
+            descriptor += "|1"
+        fields[f"b:{balance.id}"] = descriptor
         fields[f"a:{balance.id}"] = str(amount)
         initial[resource.name] = initial.get(resource.name, 0) + amount
         floors[resource.name] = floors.get(resource.name, 0) + floor

@@ -32,12 +32,15 @@ FIELDS: Final[Mapping[str, str]] = {
     "acct": "account id",
     "sub": "service identifier (empty for an adjustment)",
     "svc": "service type (empty for an adjustment)",
-    "rate": "rate id `tariff:prefix[:band]` (empty for a refund or an adjustment)",
+    "rate": "rate id `tariff:prefix[:band]` of the rate at the call's start (empty for a refund "
+    "or an adjustment)",
     "t": "event time (ms since the epoch)",
     "at": "charging time (ms since the epoch)",
     "u": "units used in this step",
-    "ru": "units rated (after increments) in this step",
-    "cost": "money charged in this step, in minor units of `cur` (negative for a refund)",
+    "ru": "units rated (after increments) in this step: the call's offsets it rated, free or not",
+    "cost": "money charged in this step, in minor units of `cur` (negative for a refund; a "
+    "session step: the session's cost so far, rounded once, less what its earlier steps "
+    "charged)",
     "cur": "currency of `cost` and `unc` (empty for an adjustment)",
     "dec": "decimals of `cur`: `cost` / 10^`dec` is the amount (0 when `cur` is empty; missing in "
     "records written before it existed)",

@@ -36,12 +36,13 @@ from tarif_balances.ports import (
     StoredBalance,
     UnratedEvent,
 )
-from tarif_catalog import Pricing
+from tarif_catalog import Pricing, Quote
 from tarif_common import keys
 from tarif_common.results import Result
 
 Answer = dict[str, Any]
-"""A script's answer as unpacked: {r, g, f, c, sc, imp, vt, cur, d, m, n, ...} (see the headers)."""
+"""A script's answer as unpacked: {r, g, f, c, sc, imp, vt, cur, d, m, n, ru, tc, rd, t, rt, x,
+bs, ...} (see the headers)."""
 
 # Result code a script returns when the account no longer owns the service identifier (the route
 # cache was stale). Never leaves the adapter: it becomes `STALE_ROUTE`.
@@ -69,26 +70,57 @@ def unpack(raw: bytes) -> Answer:
 
 @functools.lru_cache(maxsize=65536)
 def pricing_blob(pricing: Pricing) -> bytes:
-    """A rate in the scripts' format (msgpack); cached, since few rates serve many requests."""
+    """One rate's terms in the scripts' format (msgpack). Cached by identity (a `Pricing` is
+    shared by every request on its rate and hashes by id), bounded: few rates serve many
+    requests."""
     return pack(
         {
-            "t": pricing.tariff_id,
-            "r": pricing.rate_id,
             "svc": pricing.service,
             "mr": pricing.money_resource,
             "cur": pricing.currency,
             "d": pricing.decimals,
             "mo": pricing.money_order.value,
             "fr": [[name, order.value] for name, order in pricing.free_resources],
-            "cf": pricing.connect_fee_micros,
-            "i1": pricing.first_increment,
-            "i2": pricing.next_increment,
-            "tiers": [
-                [-1 if t.up_to is None else t.up_to, t.price_micros, t.per_units]
-                for t in pricing.tiers
-            ],
+            "cf": pricing.connect_fee,
+            "st": [[step.start, step.size] for step in pricing.steps],
+            "pr": [[-1 if p.up_to is None else p.up_to, p.price] for p in pricing.prices],
+            "sc": pricing.scale,
+            "rd": pricing.rounding_decimals,
+            "rm": pricing.rounding.value,
+            "mx": -1 if pricing.max_cost is None else pricing.max_cost,
+            "dc": pricing.disconnect,
+            "t": pricing.tariff_id,
+            "b": pricing.band or "",
         }
     )
+
+
+def quote_blob(quote: Quote) -> bytes:
+    """A session's quote as `session.lua` takes it at start: rate id, prefix, its pieces."""
+    return pack(
+        {
+            "r": quote.rate_id,
+            "x": quote.prefix,
+            "q": [[piece.start, pricing_blob(piece.pricing)] for piece in quote.pieces],
+        }
+    )
+
+
+# A single-piece schedule, by the index of its pricing in the batch: the common case is packed
+# from these shared lists instead of a new list per event.
+_SINGLE = [[[0, index]] for index in range(1024)]
+
+
+def _schedule(quote: Quote, pricings: dict[Pricing, int]) -> list[list[int]]:
+    """The event's schedule {{start offset, index of its pricing blob}...}, each distinct
+    pricing of the batch numbered once (1-based, the order of ARGV[4])."""
+    pieces = quote.pieces
+    if len(pieces) == 1:
+        index = pricings.setdefault(pieces[0].pricing, len(pricings) + 1)
+        return _SINGLE[index] if index < len(_SINGLE) else [[0, index]]
+    return [
+        [piece.start, pricings.setdefault(piece.pricing, len(pricings) + 1)] for piece in pieces
+    ]
 
 
 def attributes_text(attributes: Mapping[str, str]) -> str:
@@ -143,7 +175,7 @@ def session_script_call(
         ttl,
         validity,
         grace,
-        b"" if call.pricing is None else pricing_blob(call.pricing),
+        b"" if call.quote is None else quote_blob(call.quote),
         attributes_text(step.attributes),
         route.group,
         route.owner,
@@ -183,7 +215,7 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
         keys.partition_stats(p),
         keys.notification_stream(p),
     ]
-    pricings: dict[bytes, int] = {}
+    pricings: dict[Pricing, int] = {}
     events: list[bytes] = []
     for c in calls:
         route, step = c.route, c.step
@@ -193,7 +225,8 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
         script_keys.append(keys.idempotency(p, account, keys.event_request_id(step.event_id)))
         if route.group:
             script_keys.extend(group_keys(route, script_keys[-2]))
-        pricing = pricings.setdefault(pricing_blob(c.pricing), len(pricings) + 1)
+        quote = c.quote
+        schedule = _schedule(quote, pricings)
         events.append(
             pack(
                 (
@@ -204,16 +237,18 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
                     int(step.event_time.timestamp() * 1000),  # not _ms(): the per-event path
                     step.units,
                     int(step.action),
-                    pricing,
+                    schedule,
                     attributes_text(step.attributes),
                     index,
                     route.group,
                     route.owner,
                     c.cycle,
+                    quote.rate_id,
+                    quote.prefix,
                 )
             )
         )
-    header: list[Any] = [now_ms, ttl, len(calls), pack(list(pricings))]
+    header: list[Any] = [now_ms, ttl, len(calls), pack([pricing_blob(p) for p in pricings])]
     return script_keys, header + events
 
 
@@ -257,6 +292,17 @@ def _money(answer: Answer, key: str) -> Money | None:
     return Money(answer["cur"], int(answer[key]), int(answer["d"]))
 
 
+def _tariff_cost(answer: Answer) -> Money | None:
+    """The cost at the tariff's decimals (`rd`), when the request was rated."""
+    if answer.get("tc") is None or answer.get("cur") is None:
+        return None
+    return Money(answer["cur"], int(answer["tc"]), int(answer["rd"]))
+
+
+def _bands(answer: Answer) -> tuple[str, ...]:
+    return tuple(str(band) for band in answer.get("bs") or ())
+
+
 def session_outcome(answer: Answer) -> SessionOutcome | StaleRoute:
     if answer["r"] == ROUTE_STALE:
         return STALE_ROUTE
@@ -269,6 +315,12 @@ def session_outcome(answer: Answer) -> SessionOutcome | StaleRoute:
         session_cost=_money(answer, "sc"),
         impacts=_impacts(answer),
         message=str(answer.get("m", "")),
+        rated_units=int(answer.get("ru", 0)),
+        tariff=str(answer.get("t", "")),
+        rate=str(answer.get("rt", "")),
+        prefix=str(answer.get("x", "")),
+        bands=_bands(answer),
+        tariff_cost=_tariff_cost(answer),
     )
 
 
@@ -282,6 +334,12 @@ def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
         cost=_money(answer, "c"),
         impacts=_impacts(answer),
         message=str(answer.get("m", "")),
+        rated_units=int(answer.get("ru", 0)),
+        tariff=str(answer.get("t", "")),
+        rate=str(answer.get("rt", "")),
+        prefix=str(answer.get("x", "")),
+        bands=_bands(answer),
+        tariff_cost=_tariff_cost(answer),
     )
 
 
@@ -305,8 +363,9 @@ def adjust_outcome(answer: Answer) -> AdjustOutcome:
 
 
 def stored_balances(fields: Mapping[str, str], subscriber: str) -> list[StoredBalance] | None:
-    """The balances of an account hash (`b:<id>` descriptors with `a:`/`v:` amounts); None when
-    the account does not serve `subscriber`."""
+    """The balances of an account hash (`b:<id>` descriptors `res|from|to|prio|floor[|1]`, the
+    last present when the balance's free units waive the connect fee, with `a:`/`v:` amounts);
+    None when the account does not serve `subscriber`."""
     if fields.get(f"s:{subscriber}") is None:
         return None
     found = []
@@ -314,7 +373,7 @@ def stored_balances(fields: Mapping[str, str], subscriber: str) -> list[StoredBa
         if not name.startswith("b:"):
             continue
         balance_id = name[2:]
-        resource, valid_from, valid_to, priority, floor = value.split("|")
+        resource, valid_from, valid_to, priority, floor, *flags = value.split("|")
         found.append(
             StoredBalance(
                 id=balance_id,
@@ -325,6 +384,7 @@ def stored_balances(fields: Mapping[str, str], subscriber: str) -> list[StoredBa
                 valid_from_ms=int(valid_from),
                 valid_to_ms=int(valid_to),
                 priority=int(priority),
+                waives_connect_fee=flags == ["1"],
             )
         )
     return found

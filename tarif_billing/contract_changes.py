@@ -185,8 +185,9 @@ async def _replace(
     status = "pending" if prepaid else "active"
     placed = purchasing.Placed(at, purchasing.grant_end(product, period, at), status, period)
     new_id = await purchasing.insert(
-        conn, sub, row["origin"], row["offer"], line, product, granted, placed, row["coupons"]
-    )
+        conn, sub, row["origin"], row["offer"], line, product, granted, placed, row["coupons"],
+        waives_connect_fee=row["waives_connect_fee"],
+    )  # fmt: skip
     if carried:
         await conn.execute(P.move_services_to_purchase, carried, new_id,
                            "active" if status == "active" else "suspended")  # fmt: skip

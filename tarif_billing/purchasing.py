@@ -223,6 +223,7 @@ async def buy(
         purchase_id = await insert(
             conn, sub, "voucher" if voucher else origin, offer.name, line, product, granted,
             Placed(at, valid_to, status, period, scheduled), [c.code for c in coupons],
+            waives_connect_fee=offer.waive_connect_fee,
         )  # fmt: skip
         bought.append(purchase_id)
         if identifiers:
@@ -266,8 +267,13 @@ async def insert(
     granted: tuple[str, Decimal] | None,
     placed: Placed,
     coupons: Sequence[str],
+    *,
+    waives_connect_fee: bool = False,
 ) -> int:
-    """One purchase row (and the name of the balance it grants); returns its id."""
+    """One purchase row (and the name of the balance it grants); returns its id.
+
+    `waives_connect_fee`: its offer's; the balances it grants (renewals' too) carry it to the
+    engine, where a call that starts on their free units pays no connect fee."""
     recurring = product.charge == "recurring"
     purchase_id: int = await conn.fetchval(
         Q.insert_purchase,
@@ -295,6 +301,7 @@ async def insert(
         placed.at if placed.scheduled else None,
         placed.period.start if recurring else None,
         placed.period.end if recurring else None,
+        waives_connect_fee,
     )
     if granted is not None:
         await conn.execute(Q.name_granted_balance, purchase_id)

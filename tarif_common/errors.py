@@ -71,6 +71,14 @@ class NoTariff(RatingError):
     """No tariff or rate matches the usage."""
 
 
+class UsageTooLarge(RatingError):
+    """The usage could cost more than the balance store computes exactly (2**53 scaled
+    micro-units)."""
+
+    def __init__(self) -> None:
+        super().__init__("usage too large to price exactly")
+
+
 class SubscriberUnknown(TarifError):
     """No subscriber has this service identifier."""
 

@@ -1,19 +1,26 @@
 -- event.lua: one-shot events (CCR-Event), a batch of them for accounts of one partition, each
 -- atomic and in order: replay check, lazy expiry, rating against free units then money, all or
 -- nothing, rated record, stored answer. Balance checks and price enquiries move nothing.
+-- An event is priced as `call_cost` of tarif_catalog/units.py: rated units, free units from the
+-- start in whole increments, money for the rest plus the connect fee (waived when the first free
+-- balance that gives units says so), the cap, one rounding.
 --
 -- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats   KEYS[4] tarif:{p}:notif
 -- then for each event: tarif:{p}:a:<account>, tarif:{p}:i:<account>:e:<id>, and for a member of
 -- a sharing group also tarif:{p}:g:<group>, tarif:{p}:a:<owner> (the event gives the index)
 -- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
--- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack)
+-- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack: see
+--   tarif_balances/scripts.py `pricing_blob`)
 -- ARGV[4+i] event i, msgpack array: account id, subscriber, plan (route check), event id,
 --   event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
---   index of its pricing in ARGV[4] (1-based), rating fields (JSON text), index of its account
---   key in KEYS, group id ('' when none; route check), owner account id, cycle id
+--   schedule {{start offset, index of its pricing in ARGV[4] (1-based)}...} (the first piece
+--   starts at 0 and gives the increments, connect fee and cap), rating fields (JSON text),
+--   index of its account key in KEYS, group id ('' when none; route check), owner account id,
+--   cycle id, rate id (of the first piece), prefix (of the first piece)
 -- (one argument per event: the client packs commands in pure Python, per argument)
--- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired)}, in the
--- order of the events;
+-- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired), ru
+-- (rated units), tc (cost at the tariff's decimals), rd (those decimals), t (tariff), rt (rate),
+-- x (prefix), bs (bands the rated units touched)}, in the order of the events;
 -- r = 100 means "route is stale, resolve again" and changed nothing for that event.
 
 local stream, sexp_key, stats_key, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -50,25 +57,30 @@ local function charge(a)
     end
     return cmsgpack.pack(stop)
   end
-  local p = pricing(a[8])
+  local sched = a[8]
+  local q = {}
+  for k, piece in ipairs(sched) do q[k] = { piece[1], pricing(piece[2]) } end
+  local p = q[1][2]
   if debit then expire_sessions(acct, account_id, now, sexp_key, stats_key, stream) end
 
-  local rated = rated_units(units, p.i1, p.i2)
   local free = free_balances(acct, p, t, account_id, cycle)
   local money = with_pool(acct, account_id, p.mr, p.mo, t, cycle)
-  local fu = math.min(rated, total_available(free))
-  local cost = cost_minor(rated - fu, rated, p)
-  local answer = { r = SUCCESS, g = units, c = cost, imp = {}, cur = p.cur, d = p.d, mr = p.mr,
-                   svc = p.svc }
+  local rated, fu, _, at_tariff, cost, capped, usage =
+    call_cost(units, total_available(free), q, first_waives(free))
+  local answer = { r = SUCCESS, g = usage, c = cost, imp = {}, cur = p.cur, d = p.d, mr = p.mr,
+                   svc = p.svc, ru = rated, tc = at_tariff, rd = p.rd, t = p.t, rt = a[14],
+                   x = a[15], bs = bands_of(q, 0, rated) }
   if cost > total_available(money) then
     answer.r, answer.g, answer.m = CREDIT_LIMIT_REACHED, 0, 'no credit left for ' .. p.svc
+  elseif capped and usage == 0 then
+    answer.r, answer.m = CREDIT_LIMIT_REACHED, 'max cost of the call reached'
   end
   if not debit then return cmsgpack.pack(answer) end
 
   if answer.r == SUCCESS then
     consume(acct, free, fu, answer.imp)
     consume(acct, money, cost, answer.imp)
-    add_record(stream, 'e:' .. event_id, 'event', account_id, subscriber, p.svc, p.r, t, now,
+    add_record(stream, 'e:' .. event_id, 'event', account_id, subscriber, p.svc, a[14], t, now,
       units, rated, cost, p.cur, p.d, impacts_text(answer.imp), 0, '', a[9])
     answer.n = notify_crossings(acct, answer.imp, t, now, notif_key, 'e:' .. event_id, account_id,
       subscriber)

@@ -16,38 +16,168 @@ local function fmt(n)
   return string.format('%d', n)
 end
 
-local function ceil_div(a, b)
-  return math.floor((a + b - 1) / b)
+-- Every integer a script computes stays below 2^53 (doubles are exact up to it): the engine
+-- refuses an event whose worst case could reach it, and a session's grants stop short of it.
+local EXACT_LIMIT = 9007199254740992
+
+local POW10 = {}
+do
+  local x = 1
+  for i = 0, 18 do POW10[i] = x; x = x * 10 end
 end
 
--- Units after increments: 0 -> 0; up to `first` -> first; then whole `nxt` steps.
-local function rated_units(units, first, nxt)
+-- The integer quotient and remainder of a / b (a >= 0, b > 0), exact below 2^53: the float
+-- quotient is only a guess, corrected by the exact remainder.
+local function divmod(a, b)
+  local q = math.floor(a / b)
+  local r = a - q * b
+  if r < 0 then
+    q, r = q - 1, r + b
+  elseif r >= b then
+    q, r = q + 1, r - b
+  end
+  return q, r
+end
+
+-- The rating arithmetic of tarif_catalog/units.py, function for function (a property test holds
+-- them equal). `steps` {{start, size}...}; a schedule `q` {{start offset, pricing}...} whose
+-- pricings carry `pr` {{up_to (-1 open), price per unit in 1/sc micro-units}...}.
+
+-- Usage rounded up to the increments: the smallest boundary at or above `units`.
+local function rated_units(units, steps)
   if units <= 0 then return 0 end
-  if units <= first then return first end
-  return first + ceil_div(units - first, nxt) * nxt
+  local n = #steps
+  local start, size = steps[n][1], steps[n][2]
+  for k = 1, n - 1 do
+    if units <= steps[k + 1][1] then
+      start, size = steps[k][1], steps[k][2]
+      break
+    end
+  end
+  local whole, rest = divmod(units - start, size)
+  if rest > 0 then whole = whole + 1 end
+  return start + whole * size
 end
 
--- Micro-units for `mu` cumulative money units over tiers {up_to (-1 = open), price, per}.
-local function tier_cost(mu, tiers)
+-- The largest boundary at or below `offset` (how far whole increments reach).
+local function floor_boundary(offset, steps)
+  if offset <= 0 then return 0 end
+  local n = #steps
+  local start, size = steps[n][1], steps[n][2]
+  for k = 1, n - 1 do
+    if offset < steps[k + 1][1] then
+      start, size = steps[k][1], steps[k][2]
+      break
+    end
+  end
+  local whole = divmod(offset - start, size)
+  return start + whole * size
+end
+
+-- Scaled cost of offsets [a, b) under one rate's prices.
+local function prices_cost(a, b, prices)
   local total, lower = 0, 0
-  for _, t in ipairs(tiers) do
-    if mu <= lower then break end
-    local upper = t[1]
-    local n = mu - lower
-    if upper >= 0 and mu > upper then n = upper - lower end
-    local price, per = t[2], t[3]
-    total = total + math.floor(n / per) * price + ceil_div((n % per) * price, per)
-    if upper < 0 then break end
-    lower = upper
+  for _, tier in ipairs(prices) do
+    local up = tier[1]
+    local upper = b
+    if up >= 0 and up < b then upper = up end
+    local n = upper - math.max(a, lower)
+    if n > 0 then total = total + n * tier[2] end
+    if up < 0 or up >= b then break end
+    lower = up
   end
   return total
 end
 
--- Cost in minor units of `mu` money units when `rated` units were rated in all: rounded up once.
-local function cost_minor(mu, rated, p)
-  local micros = tier_cost(mu, p.tiers)
-  if rated > 0 then micros = micros + p.cf end
-  return ceil_div(micros, 10 ^ (6 - p.d))
+-- Exact scaled cost of offsets [a, b) of a call priced by schedule `q` (additive in ranges).
+local function range_cost(a, b, q)
+  local total = 0
+  for k = 1, #q do
+    local nxt = q[k + 1]
+    local lo = math.max(a, q[k][1])
+    local hi = b
+    if nxt and nxt[1] < b then hi = nxt[1] end
+    if hi > lo then total = total + prices_cost(lo, hi, q[k][2].pr) end
+    if nxt == nil or nxt[1] >= b then break end
+  end
+  return total
+end
+
+-- n / d rounded to an integer by method: up | half_up | half_even | down (n >= 0, d > 0).
+local function round_div(n, d, method)
+  local q, r = divmod(n, d)
+  if r == 0 or method == 'down' then return q end
+  if method == 'up' then return q + 1 end
+  local twice = 2 * r
+  if twice > d or (twice == d and (method == 'half_up' or q % 2 == 1)) then return q + 1 end
+  return q
+end
+
+-- Round an exact scaled cost once: (amount in 10^-rd, the tariff's decimals; amount in the
+-- currency's minor unit, the first rounded again by the same method when it has more decimals).
+local function to_currency(scaled, p)
+  local at_tariff = round_div(scaled, p.sc * POW10[6 - p.rd], p.rm)
+  if p.rd <= p.d then return at_tariff, at_tariff * POW10[p.d - p.rd] end
+  return at_tariff, round_div(at_tariff, POW10[p.rd - p.d], p.rm)
+end
+
+-- Money of a call rated up to `upto` whose first `free_part` offsets free units cover: the
+-- connect fee (unless the free start waives it) plus the exact cost of the rest.
+local function call_money(q, upto, free_part, waive)
+  local fee = 0
+  if upto > 0 and not (waive and free_part > 0) then fee = q[1][2].cf end
+  return fee + range_cost(free_part, upto, q)
+end
+
+-- call_cost of units.py: what one call of `units` costs with `free_available` free units.
+-- Returns rated, free, scaled, at_tariff, minor, capped, and the usage allowed (less than
+-- `units` when a disconnecting cap cut the call).
+local function call_cost(units, free_available, q, waive)
+  local p = q[1][2]
+  local steps = p.st
+  local rated = rated_units(units, steps)
+  local free = floor_boundary(math.min(rated, free_available), steps)
+  local scaled = call_money(q, rated, free, waive)
+  local capped, usage = false, units
+  if p.mx >= 0 and scaled > p.mx then
+    capped = true
+    if p.dc then
+      local lo, hi = 0, units -- the most usage whose cost stays within the cap
+      while lo < hi do
+        local mid = math.floor((lo + hi + 1) / 2)
+        local upto = rated_units(mid, steps)
+        if call_money(q, upto, math.min(free, upto), waive) <= p.mx then lo = mid else hi = mid - 1 end
+      end
+      usage = lo
+      rated = rated_units(lo, steps)
+      free = math.min(free, rated)
+      scaled = call_money(q, rated, free, waive)
+    else
+      scaled = p.mx
+    end
+  end
+  local at_tariff, minor = to_currency(scaled, p)
+  return rated, free, scaled, at_tariff, minor, capped, usage
+end
+
+-- The bands of the pieces of `q` that offsets [a, b) touch (the piece at `a` when empty).
+local function bands_of(q, a, b)
+  local list, seen = {}, {}
+  for k = 1, #q do
+    local start, nxt = q[k][1], q[k + 1]
+    local touched
+    if b > a then
+      touched = start < b and (nxt == nil or nxt[1] > a)
+    else
+      touched = start <= a and (nxt == nil or nxt[1] > a)
+    end
+    local band = q[k][2].b
+    if touched and band ~= '' and not seen[band] then
+      seen[band] = true
+      list[#list + 1] = band
+    end
+  end
+  return list
 end
 
 -- The account hash, parsed. nil when the account does not exist.
@@ -65,11 +195,13 @@ local function load_account(key)
       reserved[string.sub(f, 3)] = tonumber(v)
     elseif c == 'b:' then
       local bid = string.sub(f, 3)
-      local res, vf, vt, prio, floor =
-        string.match(v, '^([^|]+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
+      -- res|from|to|prio|floor, then optionally |1 (its free units waive the connect fee)
+      local res, vf, vt, prio, floor, flags =
+        string.match(v, '^([^|]+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)(.*)$')
       if res then
         acct.bal[bid] = { id = bid, ref = bid, key = key, res = res, from = tonumber(vf),
-                          to = tonumber(vt), prio = tonumber(prio), floor = tonumber(floor) }
+                          to = tonumber(vt), prio = tonumber(prio), floor = tonumber(floor),
+                          w = flags == '|1' }
       end
     elseif c == 's:' then
       acct.services[string.sub(f, 3)] = v
@@ -213,6 +345,15 @@ local function free_balances(acct, p, t, member_id, cycle)
   return list
 end
 
+-- Whether the first balance of `list` that can give units waives the connect fee (a call that
+-- starts on a bundle's free units).
+local function first_waives(list)
+  for _, b in ipairs(list) do
+    if available(b) > 0 then return b.w == true end
+  end
+  return false
+end
+
 -- Attach a member's group and its owner (same partition) to the loaded account.
 local function attach_group(acct, group_key, owner_key, owner_id, member_id)
   if acct.g == nil or acct.g == '' then return end
@@ -311,10 +452,42 @@ local function add_record(stream, id, kind, account_id, sub, svc, rate, t, now, 
     'cur', cur, 'dec', fmt(dec), 'imp', imp, 'unc', fmt(unc), 'sid', sid, 'attrs', attrs, ...)
 end
 
+local function gcd(a, b)
+  while b ~= 0 do a, b = b, a % b end
+  return a
+end
+
+-- A session opened before rating by offsets kept its rate as `p` (increments i1/i2, tiers
+-- {up_to, price, per} over money units, rounded up): it goes on under the same terms in the
+-- schedule form. Its money so far is taken as the tail of its rated units, and it never pays
+-- back what it was already charged.
+local function upgrade_session(s)
+  if s.q then return end
+  local o = s.p
+  local scale = 1
+  for _, t in ipairs(o.tiers) do scale = scale / gcd(scale, t[3]) * t[3] end
+  local prices = {}
+  for i, t in ipairs(o.tiers) do prices[i] = { t[1], t[2] * (scale / t[3]) } end
+  local steps = { { 0, o.i1 } }
+  if o.i2 ~= o.i1 then steps[2] = { o.i1, o.i2 } end
+  local p = { svc = o.svc, mr = o.mr, cur = o.cur, d = o.d, mo = o.mo, fr = o.fr, cf = o.cf * scale,
+              st = steps, pr = prices, sc = scale, rd = o.d, rm = 'up', mx = -1, dc = false,
+              t = o.t, b = '' }
+  s.q = { { 0, p } }
+  s.r = o.r
+  s.x = string.match(o.r, '^[^:]*:([^:]*)') or ''
+  if s.x == '*' then s.x = '' end
+  s.f, s.w, s.ct = s.fu, false, s.cm
+  s.mt = range_cost(s.ru - s.mu, s.ru, s.q)
+  s.p, s.fu, s.mu = nil, nil, nil
+end
+
 -- A record for a session released at expiry: nothing charged, so billing sees the abandonment.
 local function add_expired_record(stream, account_id, sid, s, now)
-  add_record(stream, 's:' .. sid .. '#expired', 'expired', account_id, s.sub, s.p.svc, s.p.r, now,
-    now, 0, 0, 0, s.p.cur, s.p.d, '', 0, sid, s.attrs)
+  upgrade_session(s)
+  local p = s.q[1][2]
+  add_record(stream, 's:' .. sid .. '#expired', 'expired', account_id, s.sub, p.svc, s.r, now,
+    now, 0, 0, 0, p.cur, p.d, '', 0, sid, s.attrs)
 end
 
 -- Lazy expiry: release every session of this account whose validity (plus grace) has passed.

@@ -12,7 +12,7 @@ SELECT 'account', account_id FROM balance_groups WHERE customer_id = $1 ORDER BY
 RETURNING key;
 
 -- name: account_document
--- One balance group as the engine sees it: status, live subscriptions, services, balances. $1 account id
+-- One balance group as the engine sees it: status, live subscriptions, services, balances (a granted one waives the connect fee when its purchase does). $1 account id
 SELECT c.status,
        (SELECT coalesce(json_agg(json_build_object('plan', s.plan, 'payment_type', s.payment_type,
                                  'credit_profile', s.credit_profile) ORDER BY s.id), '[]')
@@ -29,8 +29,11 @@ SELECT c.status,
        (SELECT coalesce(json_agg(json_build_object(
                  'balance_id', b.balance_id, 'resource', b.resource, 'amount', b.amount::text,
                  'valid_from', b.valid_from, 'valid_to', b.valid_to, 'priority', b.priority,
-                 'credit_limit', b.credit_limit::text) ORDER BY b.balance_id), '[]')
-          FROM balances b WHERE b.balance_group_id = g.id) AS balances
+                 'credit_limit', b.credit_limit::text,
+                 'waives_connect_fee', coalesce(p.waives_connect_fee, false))
+                 ORDER BY b.balance_id), '[]')
+          FROM balances b LEFT JOIN purchases p ON p.id = b.purchase_id
+         WHERE b.balance_group_id = g.id) AS balances
 FROM balance_groups g JOIN customers c ON c.id = g.customer_id
 WHERE g.account_id = $1;
 

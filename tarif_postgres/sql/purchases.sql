@@ -14,13 +14,13 @@ UPDATE services SET purchase_id = $2, status = $3
 WHERE identifier = ANY($1::text[]);
 
 -- name: insert_purchase
--- Records one purchased product; returns its id. $1 to $24: the columns below, in their order
+-- Records one purchased product; returns its id. $1 to $25: the columns below, in their order
 INSERT INTO purchases (subscription_id, origin, offer, product, quantity, value,
     currency, charge, list_price, discount, price, discounts, coupons, resource,
     granted, valid_from, valid_to, status, unit_price, discount_terms, created_at, starts_at,
-    period_start, period_end)
+    period_start, period_end, waives_connect_fee)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        $17, $18, $19, $20, $21, $22, $23, $24) RETURNING id;
+        $17, $18, $19, $20, $21, $22, $23, $24, $25) RETURNING id;
 
 -- name: name_granted_balance
 -- A granting purchase's balance is `<product>-<purchase id>`. $1 purchase id

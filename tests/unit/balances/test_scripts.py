@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from importlib import resources
 
 import msgpack  # type: ignore[import-untyped]
@@ -32,6 +33,7 @@ from tarif_balances.scripts import (
     event_script_call,
     expire_script_call,
     pricing_blob,
+    quote_blob,
     refund_outcome,
     refund_script_call,
     session_outcome,
@@ -39,9 +41,9 @@ from tarif_balances.scripts import (
     stored_balances,
     unrated_entry,
 )
-from tarif_catalog import Pricing
+from tarif_catalog import Piece, Quote
 from tarif_common.results import Result
-from tests.unit.engine.fakes import AT, COMPILED, PRICING
+from tests.unit.engine.fakes import AT, COMPILED, QUOTE
 
 AT_MS = int(AT.timestamp() * 1000)
 ROUTE = Route(4, "acct-1", "basic")
@@ -55,14 +57,32 @@ def _argv_count(script: str) -> int:
 
 def test_session_arguments_follow_the_header() -> None:
     step = SessionStep(SessionOp.START, "386401", "voice", "c1", 0, AT, {"b": "2", "a": "1"}, 60, 0)
-    keys, args = session_script_call(SessionCall(ROUTE, step, PRICING, "202611"), 7, 60, 300, 30)
+    keys, args = session_script_call(SessionCall(ROUTE, step, QUOTE, "202611"), 7, 60, 300, 30)
     assert len(args) == _argv_count("session") == 18
     assert keys[:2] == ["tarif:{p4}:a:acct-1", "tarif:{p4}:i:acct-1:s:c1#0"]
     assert args[:10] == ["start", "acct-1", "386401", "basic", "c1", 0, 7, AT_MS, 60, 0]
-    assert args[10:] == [60, 300, 30, pricing_blob(PRICING), '{"a":"1","b":"2"}', "", "", "202611"]
+    assert args[10:] == [60, 300, 30, quote_blob(QUOTE), '{"a":"1","b":"2"}', "", "", "202611"]
+    assert msgpack.unpackb(args[13], raw=True) == {
+        b"r": b"voice-std:39",
+        b"x": b"39",
+        b"q": [[0, pricing_blob(QUOTE.pricing)]],
+    }
     update = SessionStep(SessionOp.UPDATE, "386401", "", "c1", 1, AT, {}, 60, 30)
     _, args = session_script_call(SessionCall(ROUTE, update, None), 7, 60, 300, 30)
     assert args[13] == b""  # the running session keeps its own rate
+
+
+def test_a_pricing_blob_holds_the_terms_the_scripts_compute_with() -> None:
+    pricing = replace(QUOTE.pricing, max_cost=5_000_000 * 60, disconnect=True, band="peak")
+    blob = pricing_blob(pricing)
+    assert pricing_blob(pricing) is blob  # cached by identity
+    assert msgpack.unpackb(blob, raw=False) == {
+        "svc": "voice", "mr": "EUR", "cur": "EUR", "d": 2, "mo": "earliest_expiry",
+        "fr": [["voice_seconds", "earliest_expiry"]], "cf": 0, "st": [[0, 60]],
+        "pr": [[-1, 120_000]], "sc": 60, "rd": 2, "rm": "up", "mx": 300_000_000, "dc": True,
+        "t": "voice-std", "b": "peak",
+    }  # fmt: skip
+    assert msgpack.unpackb(pricing_blob(QUOTE.pricing), raw=False)["mx"] == -1  # no cap
 
 
 def test_expire_and_refund_arguments_follow_the_headers() -> None:
@@ -84,20 +104,35 @@ def test_expire_and_refund_arguments_follow_the_headers() -> None:
 
 
 def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
-    sms = COMPILED.price("basic", "voice", {"destination": "38640000"}, AT)
-    assert sms != PRICING
+    sms = COMPILED.quote("basic", "voice", {"destination": "38640000"}, AT, 5)
+    assert sms.pricing is not QUOTE.pricing
+    # a call crossing into another band at offset 30: two pieces, the second a rate seen before
+    crossing = Quote((Piece(0, "386", sms.pricing), Piece(30, "39", QUOTE.pricing)))
 
-    def call(event_id: str, route: Route, pricing: Pricing) -> EventCall:
+    def call(event_id: str, route: Route, quote: Quote) -> EventCall:
         step = EventStep("386401", "voice", event_id, AT, {"destination": "39"}, 5)
-        return EventCall(route, step, pricing, "202611")
+        return EventCall(route, step, quote, "202611")
 
     member = Route(4, "m1", "basic", "fam", "o1")
-    calls = [call("e1", ROUTE, PRICING), call("e2", member, sms), call("e3", ROUTE, PRICING)]
+    calls = [
+        call("e1", ROUTE, QUOTE),
+        call("e2", member, sms),
+        call("e3", ROUTE, QUOTE),
+        call("e4", ROUTE, crossing),
+    ]
     keys, args = event_script_call(calls, 7, 60)
-    assert args[:3] == [7, 60, 3]
-    assert msgpack.unpackb(args[3], raw=True) == [pricing_blob(PRICING), pricing_blob(sms)]
+    assert args[:3] == [7, 60, 4]
+    assert msgpack.unpackb(args[3], raw=True) == [
+        pricing_blob(QUOTE.pricing),
+        pricing_blob(sms.pricing),
+    ]
     events = [msgpack.unpackb(a, raw=False) for a in args[4:]]
-    assert [(e[3], e[7], e[9]) for e in events] == [("e1", 1, 5), ("e2", 2, 7), ("e3", 1, 11)]
+    assert [(e[3], e[7], e[9]) for e in events] == [
+        ("e1", [[0, 1]], 5),
+        ("e2", [[0, 2]], 7),
+        ("e3", [[0, 1]], 11),
+        ("e4", [[0, 2], [30, 1]], 13),
+    ]
     assert keys[6:10] == [
         "tarif:{p4}:a:m1",
         "tarif:{p4}:i:m1:e:e2",
@@ -105,9 +140,10 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
         "tarif:{p4}:a:o1",
     ]
     assert events[1] == [
-        "m1", "386401", "basic", "e2", AT_MS, 5, 0, 2, '{"destination":"39"}', 7, "fam", "o1",
-        "202611",
+        "m1", "386401", "basic", "e2", AT_MS, 5, 0, [[0, 2]], '{"destination":"39"}', 7, "fam",
+        "o1", "202611", "voice-std:386:peak", "386",
     ]  # fmt: skip
+    assert (events[3][13], events[3][14]) == ("voice-std:386:peak", "386")  # the start's rate
 
 
 def test_answers_become_outcomes() -> None:
@@ -127,6 +163,23 @@ def test_answers_become_outcomes() -> None:
     assert session_outcome(session) == SessionOutcome(
         Result.SUCCESS, 60, 300, True, Money("EUR", 0, 2), Money("EUR", 4, 2)
     )
+    rated = {
+        **session, "c": 3, "ru": 120, "tc": 2501, "rd": 4, "t": "voice-std",
+        "rt": "voice-std:386:peak", "x": "386", "bs": ["peak", "offpeak"],
+    }  # fmt: skip
+    assert session_outcome(rated) == SessionOutcome(
+        Result.SUCCESS, 60, 300, True, Money("EUR", 3, 2), Money("EUR", 4, 2),
+        rated_units=120, tariff="voice-std", rate="voice-std:386:peak", prefix="386",
+        bands=("peak", "offpeak"), tariff_cost=Money("EUR", 2501, 4),
+    )  # fmt: skip
+    charged = {**answer, "ru": 60, "tc": 12, "rd": 2, "t": "voice-std", "rt": "voice-std:39",
+               "x": "39", "bs": []}  # fmt: skip
+    outcome = event_outcome(charged, "e1")
+    assert isinstance(outcome, EventOutcome)
+    assert (outcome.rated_units, outcome.rate, outcome.prefix, outcome.bands) == (
+        60, "voice-std:39", "39", (),
+    )  # fmt: skip
+    assert outcome.tariff_cost == Money("EUR", 12, 2)
     assert session_outcome({"r": 9, "m": "late"}) == SessionOutcome(
         Result.REQUEST_OUT_OF_ORDER, message="late"
     )
@@ -147,11 +200,13 @@ def test_an_account_hash_reads_as_balances_of_its_subscribers_only() -> None:
         "a:main": "-120",
         "v:main": "30",
         "b:min": "voice_seconds|1000|2000|1|0",
+        "b:pack": "voice_seconds|0|0|0|0|1",  # its free units waive the connect fee
     }
     assert stored_balances(fields, "386402") is None
     assert sorted(stored_balances(fields, "386401") or [], key=lambda b: b.id) == [
         StoredBalance("main", "EUR", -120, 30, -500, 0, 0, 0),
         StoredBalance("min", "voice_seconds", 0, 0, 0, 1000, 2000, 1),
+        StoredBalance("pack", "voice_seconds", 0, 0, 0, 0, 0, 0, waives_connect_fee=True),
     ]
 
 

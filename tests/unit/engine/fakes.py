@@ -30,7 +30,7 @@ COMPILED = CompiledCatalog(parse_catalog(example_doc()))
 # Wednesday noon in Ljubljana: the peak band applies to Slovenian numbers.
 AT = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
 NOW = AT.timestamp() + 1
-PRICING = COMPILED.price("basic", "voice", {"destination": "39061234"}, AT)
+QUOTE = COMPILED.quote("basic", "voice", {"destination": "39061234"}, AT, 60)
 
 
 class Catalog:

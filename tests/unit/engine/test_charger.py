@@ -19,7 +19,7 @@ from tarif_balances.model import (
 )
 from tarif_balances.ports import StoredBalance
 from tarif_common.results import Result
-from tests.unit.engine.fakes import AT, NOW, PRICING, Catalog, FakeStore
+from tests.unit.engine.fakes import AT, NOW, QUOTE, Catalog, FakeStore
 
 ROUTE = Route(3, "acct-1", "basic")
 VOICE = {"destination": "39061234"}
@@ -56,7 +56,7 @@ async def test_a_batch_is_one_store_call_with_the_rate_and_cycle_of_each_event()
         ("acct-2", "e2"),
         ("acct-1", "e3"),
     ]
-    assert {c.pricing for c in batch} == {PRICING}
+    assert {c.quote for c in batch} == {QUOTE}
     assert {c.cycle for c in batch} == {"202611"}  # the month in the catalog's time zone
 
 
@@ -117,8 +117,8 @@ async def test_a_session_is_rated_at_start_only_and_retried_after_a_stale_route(
     updated = await charging.session(session(SessionOp.UPDATE, 1, used_units=30))
     assert (started.result, started.granted_units) == (Result.SUCCESS, 60)
     assert updated.result is Result.SUCCESS
-    assert [(c.step.op, c.pricing) for c in store.sessions] == [
-        (SessionOp.START, PRICING),
+    assert [(c.step.op, c.quote) for c in store.sessions] == [
+        (SessionOp.START, QUOTE),
         (SessionOp.UPDATE, None),  # the session keeps the rate it started with
         (SessionOp.UPDATE, None),  # the retry after the stale route
     ]

@@ -12,7 +12,7 @@ from tarif_balances.scripts import (
     refund_script_call,
     session_script_call,
 )
-from tests.unit.engine.fakes import AT, PRICING
+from tests.unit.engine.fakes import AT, QUOTE
 
 
 def _one_slot(keys: list[str]) -> bool:
@@ -25,7 +25,7 @@ def test_session_and_refund_keys_share_a_slot() -> None:
     calls = []
     for partition in (0, 7, 15):
         for route in (Route(partition, "a42", "basic"), Route(partition, "m", "basic", "fam", "o")):
-            calls.append(session_script_call(SessionCall(route, step, PRICING), 0, 60, 300, 30))
+            calls.append(session_script_call(SessionCall(route, step, QUOTE), 0, 60, 300, 30))
             calls.append(refund_script_call(RefundCall(route, refund), 0, 60))
         member = Route(partition, "a42", "", "family", "owner-1")  # as the sweeper reads it
         calls.append(expire_script_call(member, "s-1", 0))
@@ -36,7 +36,7 @@ def test_session_and_refund_keys_share_a_slot() -> None:
 
 def test_an_event_chunk_of_one_partition_is_in_one_slot() -> None:
     def call(i: int, route: Route) -> EventCall:
-        return EventCall(route, EventStep("s", "voice", f"e{i}", AT, {}, 1), PRICING)
+        return EventCall(route, EventStep("s", "voice", f"e{i}", AT, {}, 1), QUOTE)
 
     calls = [call(i, Route(5, f"acct-{i}", "basic")) for i in range(20)]
     calls[3] = call(3, Route(5, "m", "basic", "family", "o"))

@@ -14,12 +14,12 @@ from tarif_balances.model import EventOutcome, EventStep, Route
 from tarif_balances.ports import EventCall, StaleRoute
 from tarif_common.errors import StoreUnavailable
 from tarif_common.results import Result
-from tests.unit.engine.fakes import AT, PRICING
+from tests.unit.engine.fakes import AT, QUOTE
 
 
 def call(event_id: str) -> EventCall:
     step = EventStep("s", "voice", event_id, AT, {"destination": "39061234"}, 1)
-    return EventCall(Route(0, "a", "basic"), step, PRICING)
+    return EventCall(Route(0, "a", "basic"), step, QUOTE)
 
 
 class RecordingStore:
