@@ -3,8 +3,9 @@
 Transport-free: the gRPC servicer converts protobuf to the steps of `tarif_balances.model` and
 back. Storage is the `ChargingStore` port (`tarif_balances.ports`), given to the constructor: the
 charger hands it typed calls and gets outcomes back, never a script's arguments or raw answer.
-Malformed input raises `InvalidRequest` before anything is read or written; business outcomes
-(unknown subscriber, no credit, unratable usage) are results in the outcome.
+Malformed input raises `InvalidRequest` before anything is read or written (inside a batch, the
+invalid event's slot is answered INVALID_REQUEST instead); business outcomes (unknown subscriber,
+no credit, unratable usage) are results in the outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tarif_balances.model import (
     BalanceView,
     EventOutcome,
     EventStep,
+    InvalidEvent,
     RefundOutcome,
     RefundStep,
     Route,
@@ -39,7 +41,13 @@ from tarif_balances.ports import (
 )
 from tarif_catalog import CompiledCatalog, Pricing
 from tarif_catalog.cache import CatalogSource
-from tarif_common.errors import MissingRatingField, NoTariff, RatingError, UnknownService
+from tarif_common.errors import (
+    InvalidRequest,
+    MissingRatingField,
+    NoTariff,
+    RatingError,
+    UnknownService,
+)
 from tarif_common.results import Result
 
 Clock = Callable[[], float]  # seconds since the epoch
@@ -135,16 +143,41 @@ class Charger:
         return self._compiled().price(route.plan, service, attributes, at)
 
     async def event(self, step: EventStep) -> EventOutcome:
-        return (await self.events([step]))[0]
+        """Charge one event; a malformed one raises `InvalidRequest` (gRPC INVALID_ARGUMENT)."""
+        validate_event(step, self._limits, self._clock())
+        outcomes: list[EventOutcome | None] = [None]
+        await self._charge({0: step}, outcomes)
+        return _filled(outcomes)[0]
 
-    async def events(self, steps: Sequence[EventStep]) -> list[EventOutcome]:
-        """Charge events in order; all are validated before any is charged."""
+    async def events(self, batch: Sequence[EventStep | InvalidEvent]) -> list[EventOutcome]:
+        """Charge a batch in order, one outcome per slot. An event that fails the input checks
+        is answered INVALID_REQUEST naming its field (`events[i].<field>`) in its own slot; it
+        is neither charged nor kept as unratable usage, and the others are charged as usual."""
         now = self._clock()
-        for index, step in enumerate(steps):
-            validate_event(step, self._limits, now, index if len(steps) > 1 else None)
-        outcomes: list[EventOutcome | None] = [None] * len(steps)
+        outcomes: list[EventOutcome | None] = [None] * len(batch)
+        steps: dict[int, EventStep] = {}
+        for index, item in enumerate(batch):
+            if isinstance(item, EventStep):
+                try:
+                    validate_event(item, self._limits, now, index)
+                except InvalidRequest as exc:
+                    item = InvalidEvent(item.event_id, exc.message)
+                else:
+                    steps[index] = item
+                    continue
+            outcomes[index] = EventOutcome(
+                Result.INVALID_REQUEST, item.event_id, message=item.message
+            )
+        if steps:
+            await self._charge(steps, outcomes)
+        return _filled(outcomes)
+
+    async def _charge(
+        self, steps: dict[int, EventStep], outcomes: list[EventOutcome | None]
+    ) -> None:
+        """Route, rate and charge valid events (by slot), filling in their outcomes."""
         unrated: dict[int, str] = {}  # index -> reason, for the debits that cannot be rated
-        pending = list(range(len(steps)))
+        pending = list(steps)
         for attempt in range(2):
             calls: list[EventCall] = []
             called: list[int] = []
@@ -185,15 +218,15 @@ class Charger:
             )
             unrated[index] = "unknown_subscriber"
         await self._keep_unrated(steps, outcomes, unrated)
-        return [outcome for outcome in outcomes if outcome is not None]
 
     async def _keep_unrated(
         self,
-        steps: Sequence[EventStep],
+        steps: dict[int, EventStep],
         outcomes: Sequence[EventOutcome | None],
         unrated: dict[int, str],
     ) -> None:
-        """Usage that cannot be rated must not vanish: keep the debits, with why."""
+        """Usage that cannot be rated must not vanish: keep the debits, with why. (An invalid
+        event never gets here: it is a malformed request, not usage.)"""
         kept = []
         for index, reason in sorted(unrated.items()):
             step, outcome = steps[index], outcomes[index]
@@ -245,6 +278,13 @@ class Charger:
             )
         views.sort(key=lambda v: (v.resource, v.id))
         return BalanceSheet(Result.SUCCESS, subscriber, route.account, tuple(views))
+
+
+def _filled(outcomes: list[EventOutcome | None]) -> list[EventOutcome]:
+    """Every slot answered (a slot left empty would shift the answers after it)."""
+    if any(outcome is None for outcome in outcomes):
+        raise RuntimeError("an event of the batch got no outcome")
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _from_ms(ms: int) -> datetime | None:

@@ -80,6 +80,15 @@ class EventStep:
 
 
 @dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """An event of a batch that failed the input checks: answered INVALID_REQUEST in its own
+    slot, never charged, and not usage (not kept as unratable)."""
+
+    event_id: str  # as the client sent it
+    message: str  # names the field: "events[3].units: must be at least 1"
+
+
+@dataclass(frozen=True, slots=True)
 class RefundStep:
     subscriber: str
     refund_id: str

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from engine.charger import Charger
 from engine.routes import RouteCache
 from engine.validation import Limits
 from tarif_balances.model import (
     Action,
     EventStep,
+    InvalidEvent,
     Money,
     RefundStep,
     Route,
@@ -18,6 +21,7 @@ from tarif_balances.model import (
     SessionStep,
 )
 from tarif_balances.ports import StoredBalance
+from tarif_common.errors import InvalidRequest
 from tarif_common.results import Result
 from tests.unit.engine.fakes import AT, NOW, PRICING, Catalog, FakeStore
 
@@ -159,3 +163,41 @@ async def test_balances_show_what_is_available_now_in_the_resource_unit() -> Non
     ]
     assert sheet.balances[2].valid_to is not None
     assert (await charger(store).balances("999")).result is Result.USER_UNKNOWN
+
+
+async def test_an_invalid_event_is_answered_in_its_slot_and_the_rest_is_charged() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    outcomes = await charger(store).events(
+        [
+            event("e1"),
+            event("e2", "nobody", units=0),  # invalid: not charged, not kept as unratable
+            InvalidEvent("e3", "events[2].action: unknown requested action 7"),  # from convert
+            event("e4"),
+        ]
+    )
+    assert [(o.result, o.event_id, o.message) for o in outcomes] == [
+        (Result.SUCCESS, "e1", ""),
+        (Result.INVALID_REQUEST, "e2", "events[1].units: must be at least 1"),
+        (Result.INVALID_REQUEST, "e3", "events[2].action: unknown requested action 7"),
+        (Result.SUCCESS, "e4", ""),
+    ]
+    assert [[c.step.event_id for c in batch] for batch in store.batches] == [["e1", "e4"]]
+    assert store.resolved == [["386401"]]  # the invalid event's subscriber is not even looked up
+    assert store.unrated == []
+
+
+async def test_a_batch_of_invalid_events_reaches_no_store() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    (outcome,) = await charger(store).events([event("e1", units=0)])
+    assert (outcome.result, outcome.message) == (
+        Result.INVALID_REQUEST,
+        "events[0].units: must be at least 1",
+    )
+    assert (store.resolved, store.batches, store.unrated) == ([], [], [])
+
+
+async def test_a_single_invalid_event_raises() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    with pytest.raises(InvalidRequest, match=r"^units: must be at least 1$"):
+        await charger(store).event(event("e1", units=0))
+    assert store.batches == []
