@@ -5,7 +5,9 @@ back. Storage is the `ChargingStore` port (`tarif_balances.ports`), given to the
 charger hands it typed calls and gets outcomes back, never a script's arguments or raw answer.
 Malformed input raises `InvalidRequest` before anything is read or written (inside a batch, the
 invalid event's slot is answered INVALID_REQUEST instead); business outcomes (unknown subscriber,
-no credit, unratable usage) are results in the outcome.
+no credit, unratable usage, a reused idempotency id) are results in the outcome. Each stored
+request carries its fingerprint (`engine.fingerprints`), so the scripts can tell a retry from a
+different request under the same id.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from engine.coalescer import EventCoalescer
+from engine.fingerprints import event_fingerprint, refund_fingerprint, session_fingerprint
 from engine.routes import RouteCache
 from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
 from tarif_balances.model import (
@@ -124,7 +127,9 @@ class Charger:
                     pricing = self._price(route, step.service, step.attributes, step.event_time)
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
-            call = SessionCall(route, step, pricing, self._cycle(step.event_time))
+            call = SessionCall(
+                route, step, pricing, self._cycle(step.event_time), session_fingerprint(step)
+            )
             outcome = await self._store.session(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
                 return outcome
@@ -199,7 +204,10 @@ class Charger:
                     )
                     unrated[index] = _REASONS.get(type(exc), "rating_failed")
                     continue
-                calls.append(EventCall(route, step, pricing, self._cycle(step.event_time)))
+                # only a debit stores an answer, so only a debit's replay is compared
+                fingerprint = event_fingerprint(step) if step.action is Action.DEBIT else ""
+                cycle = self._cycle(step.event_time)
+                calls.append(EventCall(route, step, pricing, cycle, fingerprint))
                 called.append(index)
             answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
             pending = []
@@ -242,7 +250,8 @@ class Charger:
         for _ in range(2):
             if route is None:
                 return RefundOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            outcome = await self._store.refund(RefundCall(route, step), self._now_ms())
+            call = RefundCall(route, step, refund_fingerprint(step))
+            outcome = await self._store.refund(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
                 return outcome
             route = await self._reroute(step.subscriber)

@@ -54,6 +54,7 @@ def session_step(op: SessionOp, req: pb.SessionRequest, now: Callable[[], float]
         attributes=dict(req.attributes),
         requested_units=req.requested_units,
         used_units=req.used_units,
+        time_given=req.HasField("event_time"),
     )
 
 
@@ -72,6 +73,7 @@ def event_step(req: pb.EventRequest, now: Callable[[], float], prefix: str = "")
         attributes=dict(req.attributes),
         units=req.units,
         action=action,
+        time_given=req.HasField("event_time"),
     )
 
 

@@ -66,6 +66,8 @@ class SessionStep:
     attributes: dict[str, str]
     requested_units: int
     used_units: int
+    # the client stated `event_time` (else it is the engine's "now", which a retry does not repeat)
+    time_given: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,8 @@ class EventStep:
     attributes: dict[str, str]
     units: int
     action: Action = Action.DEBIT
+    # the client stated `event_time` (else it is the engine's "now", which a retry does not repeat)
+    time_given: bool = True
 
 
 @dataclass(frozen=True, slots=True)

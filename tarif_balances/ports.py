@@ -42,6 +42,7 @@ class SessionCall:
     step: SessionStep
     pricing: Pricing | None  # the rate chosen at start; a running session keeps its own
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
+    fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class EventCall:
     step: EventStep
     pricing: Pricing
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
+    fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class RefundCall:
 
     route: Route
     step: RefundStep
+    fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
 
 
 @dataclass(frozen=True, slots=True)

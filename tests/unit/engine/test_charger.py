@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from engine.charger import Charger
+from engine.fingerprints import event_fingerprint, refund_fingerprint, session_fingerprint
 from engine.routes import RouteCache
 from engine.validation import Limits
 from tarif_balances.model import (
@@ -201,3 +202,17 @@ async def test_a_single_invalid_event_raises() -> None:
     with pytest.raises(InvalidRequest, match=r"^units: must be at least 1$"):
         await charger(store).event(event("e1", units=0))
     assert store.batches == []
+
+
+async def test_stored_requests_carry_their_fingerprint_and_enquiries_none() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    charging = charger(store)
+    debit, enquiry = event("e1"), event("e2", action=Action.PRICE_ENQUIRY)
+    await charging.events([debit, enquiry])
+    await charging.session(session(SessionOp.START, 0))
+    refund = RefundStep("386401", "r1", "e1", AT)
+    await charging.refund(refund)
+    (batch,) = store.batches
+    assert [c.fingerprint for c in batch] == [event_fingerprint(debit), ""]
+    assert store.sessions[0].fingerprint == session_fingerprint(session(SessionOp.START, 0))
+    assert store.refunds[0].fingerprint == refund_fingerprint(refund)
