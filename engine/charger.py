@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 
 from engine.coalescer import EventCoalescer
 from engine.routes import RouteCache
-from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
+from engine.validation import (
+    Limits,
+    check_id,
+    refund_in_minor_units,
+    validate_event,
+    validate_refund,
+    validate_session,
+)
 from tarif_balances.model import (
     Action,
     BalanceSheet,
@@ -212,6 +219,9 @@ class Charger:
 
     async def refund(self, step: RefundStep) -> RefundOutcome:
         validate_refund(step, self._limits, self._clock())
+        compiled = self._catalog.current
+        if compiled is not None:
+            step = refund_in_minor_units(step, compiled.catalog.resources.values())
         route = await self._route(step.subscriber)
         for _ in range(2):
             if route is None:
