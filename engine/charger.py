@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from engine.coalescer import EventCoalescer
 from engine.fingerprints import event_fingerprint, refund_fingerprint, session_fingerprint
 from engine.routes import RouteCache
-from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
+from engine.validation import (
+    Limits,
+    check_id,
+    refund_in_minor_units,
+    validate_event,
+    validate_refund,
+    validate_session,
+)
 from tarif_balances.model import (
     Action,
     BalanceSheet,
@@ -88,12 +95,19 @@ class Charger:
         return compiled
 
     async def _routes_of(self, subscribers: Sequence[str], fresh: bool) -> dict[str, Route | None]:
-        """Routes of a batch: cached ones, then all misses (or all, if `fresh`) in one MGET."""
+        """Routes of a batch: cached ones, then all misses (or all, if `fresh`) in one MGET.
+
+        A cached route naming a plan the catalog no longer has counts as a miss: the plan may
+        have left the catalog in the same change that moved the subscriber to another plan, and
+        rating the old route would answer "unknown plan" before any script could find it stale.
+        """
+        compiled = self._catalog.current
+        plans = compiled.catalog.plans if compiled is not None else None
         found: dict[str, Route | None] = {}
         missing: list[str] = []
         for subscriber in dict.fromkeys(subscribers):
             route = None if fresh else self._routes.get(subscriber)
-            if route is None:
+            if route is None or (plans is not None and route.plan not in plans):
                 missing.append(subscriber)
             else:
                 found[subscriber] = route
@@ -246,6 +260,9 @@ class Charger:
 
     async def refund(self, step: RefundStep) -> RefundOutcome:
         validate_refund(step, self._limits, self._clock())
+        compiled = self._catalog.current
+        if compiled is not None:
+            step = refund_in_minor_units(step, compiled.catalog.resources.values())
         route = await self._route(step.subscriber)
         for _ in range(2):
             if route is None:

@@ -76,6 +76,28 @@ async def test_a_stale_route_is_resolved_again_and_retried_once() -> None:
     assert routes.get("386401") == ROUTE
 
 
+async def test_a_cached_route_on_a_plan_the_catalog_lacks_is_read_again_first() -> None:
+    routes = RouteCache(100)
+    routes.put("386401", Route(3, "acct-1", "retired"))  # the plan left the catalog since
+    store = FakeStore(routes={"386401": ROUTE})
+    (outcome,) = await charger(store, routes).events([event("e1")])
+    assert outcome.result is Result.SUCCESS
+    assert store.resolved == [["386401"]]  # read once, before rating
+    assert [[c.route.plan for c in batch] for batch in store.batches] == [["basic"]]
+    assert routes.get("386401") == ROUTE
+
+
+async def test_a_fresh_route_on_a_plan_the_catalog_lacks_is_rating_failed() -> None:
+    routes = RouteCache(100)
+    routes.put("386401", Route(3, "acct-1", "retired"))
+    store = FakeStore(routes={"386401": Route(3, "acct-1", "retired")})
+    (outcome,) = await charger(store, routes).events([event("e1")])
+    assert (outcome.result, outcome.message) == (Result.RATING_FAILED, "unknown plan 'retired'")
+    assert store.resolved == [["386401"]]  # once, not again and again
+    assert store.batches == []
+    assert [(u.step.event_id, u.reason) for u in store.unrated] == [("e1", "no_tariff")]
+
+
 async def test_a_route_stale_twice_is_an_unknown_subscriber_kept_as_unrated() -> None:
     store = FakeStore(routes={"386401": ROUTE}, moving={"acct-1"})
     (outcome,) = await charger(store).events([event("e1")])
