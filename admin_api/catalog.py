@@ -11,7 +11,7 @@ from admin_api.auth import Principal
 from admin_api.paging import MAX_ID, Keyset, Listed, Paging
 from tarif_billing.published import published_catalog
 from tarif_catalog import Catalog, parse_catalog
-from tarif_common.errors import NotFound
+from tarif_common.errors import Conflict, NotFound
 from tarif_postgres import queries
 
 Q = queries.load("catalog")
@@ -35,9 +35,12 @@ async def current(conn: asyncpg.Connection) -> Catalog:
 async def publish(
     conn: asyncpg.Connection, who: Principal | None, document: dict[str, Any], actor: str = ""
 ) -> int:
-    """Validate, keep as a new version and queue it for Redis (in the caller's transaction)."""
+    """Validate, keep as a new version and queue it for Redis (in the caller's transaction).
+
+    Refused with `PlanInUse` if it drops a plan that subscriptions use."""
     parse_catalog(document)  # CatalogError -> 422 naming the path
     await conn.execute(Q.lock_publishing, _PUBLISH_LOCK)
+    await refuse_dropping_used_plans(conn, document)
     version: int = await conn.fetchval(
         Q.insert_catalog_version, document, who.actor if who else actor
     )
@@ -45,6 +48,44 @@ async def publish(
     if who is not None:
         await audit.record(conn, who, "catalog.publish", "catalog", str(version), None, document)
     return version
+
+
+class PlanInUse(Conflict):
+    """A plan in use cannot leave the catalog."""
+
+
+async def refuse_dropping_used_plans(conn: asyncpg.Connection, document: dict[str, Any]) -> None:
+    """`PlanInUse` (409) if `document` drops a plan of the newest version that an active
+    subscription is on (so its services and balance group too) or that a scheduled plan
+    transition targets: the engine could not rate their usage any more ("unknown plan").
+
+    Call it holding the publishing lock, so that the version compared with is the newest."""
+    before = {row["plan"] for row in await conn.fetch(Q.latest_plan_names)}
+    dropped = sorted(before - set(document.get("plans") or {}))
+    if not dropped:
+        return
+    used = await conn.fetch(Q.plan_users, dropped)
+    if not used:
+        return
+    users = 0
+    parts = []
+    for row in used:
+        uses = []
+        if row["subscriptions"]:
+            uses.append(_count(row["subscriptions"], "subscription"))
+        if row["transitions"]:
+            uses.append(_count(row["transitions"], "scheduled plan transition"))
+        users += row["subscriptions"] + row["transitions"]
+        parts.append(f"plan {row['plan']!r} is used by {' and '.join(uses)}")
+    if len(used) > 1:
+        advice = "move them to other plans first"
+    else:
+        advice = f"move {'it' if users == 1 else 'them'} to another plan first"
+    raise PlanInUse(f"{'; '.join(parts)}: {advice}")
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 SECTIONS = (
@@ -75,7 +116,8 @@ async def put_item(
 
 
 async def delete_item(conn: asyncpg.Connection, who: Principal, section: str, name: str) -> int:
-    """Remove one object; refused (422, naming what still uses it) if the catalog would break."""
+    """Remove one object; refused (422, naming what still uses it) if the catalog would break,
+    and a plan (409) while subscriptions use it (`refuse_dropping_used_plans`)."""
     async with conn.transaction():
         await conn.execute(Q.lock_publishing, _PUBLISH_LOCK)
         _, document = await latest(conn)

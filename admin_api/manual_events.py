@@ -1,10 +1,10 @@
 """Usage events entered by hand: charged by the engine like network usage, and audited with
 the engine's answer. The request's `request_id` is the engine's event id (the engine's
-idempotency key), so a retry charges once; a refusal is a `Refused` problem."""
+idempotency key), so a retry charges once; the same `request_id` with another event is the
+engine's IDEMPOTENCY_CONFLICT (409); a refusal is a `Refused` problem."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -43,7 +43,7 @@ async def enter(
         event_id=event.request_id,
         subscriber=event.service_identifier,
         service=event.service,
-        event_time=event.event_time or datetime.now(UTC),
+        event_time=event.event_time,  # unset: the engine's now (a retry then still replays)
         units=event.units,
         attributes=event.attributes,
     )

@@ -5,7 +5,11 @@ engine's idempotency key: the client's own event id the first time (the engine n
 answer under it: unratable usage stops before the charging step), a fresh `tarif-rerate:<row>:<n>`
 id after each refusal the engine kept (credit limit reached, service denied). The id is committed
 before the call, so a crash between the engine's answer and our record replays the same id:
-re-rating twice charges once.
+re-rating twice charges once. If the event was corrected after such a lost answer, the engine
+refuses the id for the different event (IDEMPOTENCY_CONFLICT): what the lost answer did is
+unknown (it may have charged the usage), so the id is kept, not moved past (a fresh id could
+charge the usage twice); the row stays as it was with the result recorded, for the operator to
+undo the correction (the next re-rate then replays the lost answer) or reject the event.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ Q = queries.load("unrated")
 STATUSES = ("open", "corrected", "rerated", "rejected")
 # Engine answers that mean "still cannot be rated": nothing was stored under the id.
 _STILL_UNRATABLE = {"USER_UNKNOWN", "RATING_FAILED"}
+# Answers after which the same id is tried again: nothing new was stored under it.
+_ID_KEPT = _STILL_UNRATABLE | {"INVALID_REQUEST", "IDEMPOTENCY_CONFLICT"}
 _MAX_ATTRIBUTE = 256
 
 
@@ -155,7 +161,7 @@ async def _record(
         return  # a concurrent re-rate of the same event recorded it already
     if charged.result == "SUCCESS":
         status, rejected = "rerated", 0
-    elif charged.result in _STILL_UNRATABLE or charged.result == "INVALID_REQUEST":
+    elif charged.result in _ID_KEPT:
         status, rejected = None, 0
     else:
         status, rejected = "rejected", 1  # the engine keeps this answer under rerate_id

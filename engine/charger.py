@@ -3,8 +3,11 @@
 Transport-free: the gRPC servicer converts protobuf to the steps of `tarif_balances.model` and
 back. Storage is the `ChargingStore` port (`tarif_balances.ports`), given to the constructor: the
 charger hands it typed calls and gets outcomes back, never a script's arguments or raw answer.
-Malformed input raises `InvalidRequest` before anything is read or written; business outcomes
-(unknown subscriber, no credit, unratable usage) are results in the outcome.
+Malformed input raises `InvalidRequest` before anything is read or written (inside a batch, the
+invalid event's slot is answered INVALID_REQUEST instead); business outcomes (unknown subscriber,
+no credit, unratable usage, a reused idempotency id) are results in the outcome. Each stored
+request carries its fingerprint (`engine.fingerprints`), so the scripts can tell a retry from a
+different request under the same id.
 """
 
 from __future__ import annotations
@@ -14,14 +17,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from engine.coalescer import EventCoalescer
+from engine.fingerprints import event_fingerprint, refund_fingerprint, session_fingerprint
 from engine.routes import RouteCache
-from engine.validation import Limits, check_id, validate_event, validate_refund, validate_session
+from engine.validation import (
+    Limits,
+    check_id,
+    refund_in_minor_units,
+    validate_event,
+    validate_refund,
+    validate_session,
+)
 from tarif_balances.model import (
     Action,
     BalanceSheet,
     BalanceView,
     EventOutcome,
     EventStep,
+    InvalidEvent,
     RefundOutcome,
     RefundStep,
     Route,
@@ -41,6 +53,7 @@ from tarif_balances.ports import (
 from tarif_catalog import CompiledCatalog, Quote
 from tarif_catalog.cache import CatalogSource
 from tarif_common.errors import (
+    InvalidRequest,
     MissingRatingField,
     NoTariff,
     RatingError,
@@ -85,12 +98,19 @@ class Charger:
         return compiled
 
     async def _routes_of(self, subscribers: Sequence[str], fresh: bool) -> dict[str, Route | None]:
-        """Routes of a batch: cached ones, then all misses (or all, if `fresh`) in one MGET."""
+        """Routes of a batch: cached ones, then all misses (or all, if `fresh`) in one MGET.
+
+        A cached route naming a plan the catalog no longer has counts as a miss: the plan may
+        have left the catalog in the same change that moved the subscriber to another plan, and
+        rating the old route would answer "unknown plan" before any script could find it stale.
+        """
+        compiled = self._catalog.current
+        plans = compiled.catalog.plans if compiled is not None else None
         found: dict[str, Route | None] = {}
         missing: list[str] = []
         for subscriber in dict.fromkeys(subscribers):
             route = None if fresh else self._routes.get(subscriber)
-            if route is None:
+            if route is None or (plans is not None and route.plan not in plans):
                 missing.append(subscriber)
             else:
                 found[subscriber] = route
@@ -125,7 +145,9 @@ class Charger:
                     quote = self._quote(route, step.service, step.attributes, step.event_time, 0)
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
-            call = SessionCall(route, step, quote, self._cycle(step.event_time))
+            call = SessionCall(
+                route, step, quote, self._cycle(step.event_time), session_fingerprint(step)
+            )
             outcome = await self._store.session(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
                 return outcome
@@ -144,16 +166,41 @@ class Charger:
         return self._compiled().quote(route.plan, service, attributes, at, units)
 
     async def event(self, step: EventStep) -> EventOutcome:
-        return (await self.events([step]))[0]
+        """Charge one event; a malformed one raises `InvalidRequest` (gRPC INVALID_ARGUMENT)."""
+        validate_event(step, self._limits, self._clock())
+        outcomes: list[EventOutcome | None] = [None]
+        await self._charge({0: step}, outcomes)
+        return _filled(outcomes)[0]
 
-    async def events(self, steps: Sequence[EventStep]) -> list[EventOutcome]:
-        """Charge events in order; all are validated before any is charged."""
+    async def events(self, batch: Sequence[EventStep | InvalidEvent]) -> list[EventOutcome]:
+        """Charge a batch in order, one outcome per slot. An event that fails the input checks
+        is answered INVALID_REQUEST naming its field (`events[i].<field>`) in its own slot; it
+        is neither charged nor kept as unratable usage, and the others are charged as usual."""
         now = self._clock()
-        for index, step in enumerate(steps):
-            validate_event(step, self._limits, now, index if len(steps) > 1 else None)
-        outcomes: list[EventOutcome | None] = [None] * len(steps)
+        outcomes: list[EventOutcome | None] = [None] * len(batch)
+        steps: dict[int, EventStep] = {}
+        for index, item in enumerate(batch):
+            if isinstance(item, EventStep):
+                try:
+                    validate_event(item, self._limits, now, index)
+                except InvalidRequest as exc:
+                    item = InvalidEvent(item.event_id, exc.message)
+                else:
+                    steps[index] = item
+                    continue
+            outcomes[index] = EventOutcome(
+                Result.INVALID_REQUEST, item.event_id, message=item.message
+            )
+        if steps:
+            await self._charge(steps, outcomes)
+        return _filled(outcomes)
+
+    async def _charge(
+        self, steps: dict[int, EventStep], outcomes: list[EventOutcome | None]
+    ) -> None:
+        """Route, rate and charge valid events (by slot), filling in their outcomes."""
         unrated: dict[int, str] = {}  # index -> reason, for the debits that cannot be rated
-        pending = list(range(len(steps)))
+        pending = list(steps)
         for attempt in range(2):
             calls: list[EventCall] = []
             called: list[int] = []
@@ -179,7 +226,10 @@ class Charger:
                     )
                     unrated[index] = _REASONS.get(type(exc), "rating_failed")
                     continue
-                calls.append(EventCall(route, step, quote, self._cycle(step.event_time)))
+                # only a debit stores an answer, so only a debit's replay is compared
+                fingerprint = event_fingerprint(step) if step.action is Action.DEBIT else ""
+                cycle = self._cycle(step.event_time)
+                calls.append(EventCall(route, step, quote, cycle, fingerprint))
                 called.append(index)
             answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
             pending = []
@@ -198,15 +248,15 @@ class Charger:
             )
             unrated[index] = "unknown_subscriber"
         await self._keep_unrated(steps, outcomes, unrated)
-        return [outcome for outcome in outcomes if outcome is not None]
 
     async def _keep_unrated(
         self,
-        steps: Sequence[EventStep],
+        steps: dict[int, EventStep],
         outcomes: Sequence[EventOutcome | None],
         unrated: dict[int, str],
     ) -> None:
-        """Usage that cannot be rated must not vanish: keep the debits, with why."""
+        """Usage that cannot be rated must not vanish: keep the debits, with why. (An invalid
+        event never gets here: it is a malformed request, not usage.)"""
         kept = []
         for index, reason in sorted(unrated.items()):
             step, outcome = steps[index], outcomes[index]
@@ -218,11 +268,15 @@ class Charger:
 
     async def refund(self, step: RefundStep) -> RefundOutcome:
         validate_refund(step, self._limits, self._clock())
+        compiled = self._catalog.current
+        if compiled is not None:
+            step = refund_in_minor_units(step, compiled.catalog.resources.values())
         route = await self._route(step.subscriber)
         for _ in range(2):
             if route is None:
                 return RefundOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            outcome = await self._store.refund(RefundCall(route, step), self._now_ms())
+            call = RefundCall(route, step, refund_fingerprint(step))
+            outcome = await self._store.refund(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
                 return outcome
             route = await self._reroute(step.subscriber)
@@ -258,6 +312,13 @@ class Charger:
             )
         views.sort(key=lambda v: (v.resource, v.id))
         return BalanceSheet(Result.SUCCESS, subscriber, route.account, tuple(views))
+
+
+def _filled(outcomes: list[EventOutcome | None]) -> list[EventOutcome]:
+    """Every slot answered (a slot left empty would shift the answers after it)."""
+    if any(outcome is None for outcome in outcomes):
+        raise RuntimeError("an event of the batch got no outcome")
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _from_ms(ms: int) -> datetime | None:

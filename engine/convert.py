@@ -14,6 +14,7 @@ from tarif_balances.model import (
     EventOutcome,
     EventStep,
     Impact,
+    InvalidEvent,
     Money,
     RefundOutcome,
     RefundStep,
@@ -53,6 +54,7 @@ def session_step(op: SessionOp, req: pb.SessionRequest, now: Callable[[], float]
         attributes=dict(req.attributes),
         requested_units=req.requested_units,
         used_units=req.used_units,
+        time_given=req.HasField("event_time"),
     )
 
 
@@ -71,7 +73,19 @@ def event_step(req: pb.EventRequest, now: Callable[[], float], prefix: str = "")
         attributes=dict(req.attributes),
         units=req.units,
         action=action,
+        time_given=req.HasField("event_time"),
     )
+
+
+def batch_event(
+    req: pb.EventRequest, index: int, now: Callable[[], float]
+) -> EventStep | InvalidEvent:
+    """Event `index` of a `ChargeEvents` batch: one that cannot be converted is answered in its
+    slot (INVALID_REQUEST naming `events[index].<field>`) instead of ending the stream."""
+    try:
+        return event_step(req, now, f"events[{index}].")
+    except InvalidRequest as exc:
+        return InvalidEvent(req.event_id, exc.message)
 
 
 def refund_step(req: pb.RefundRequest, now: Callable[[], float]) -> RefundStep:

@@ -2,7 +2,9 @@
 
 Saves the route lookup on the hot path, keeping one round trip to Redis per request. It can never
 charge the wrong account: each script checks that the account still owns the identifier with that
-plan and answers "stale" otherwise, and the charger then drops the entry and resolves again.
+plan and answers "stale" otherwise, and the charger then drops the entry and resolves again. A
+cached route naming a plan the current catalog lacks is read again before rating (the charger's
+`_routes_of`): no script would ever see it, since rating fails first.
 """
 
 from __future__ import annotations

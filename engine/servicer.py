@@ -61,9 +61,6 @@ class ChargingServicer(pb_grpc.ChargingServiceServicer):
         self, request_iterator: AsyncIterator[pb.EventBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.EventBatchAnswer]:
         async for batch in request_iterator:
-            steps = [
-                convert.event_step(event, self._clock, f"events[{i}].")
-                for i, event in enumerate(batch.events)
-            ]
+            steps = [convert.batch_event(e, i, self._clock) for i, e in enumerate(batch.events)]
             outcomes = await self._charger.events(steps) if steps else []
             yield pb.EventBatchAnswer(answers=[convert.event_answer(o) for o in outcomes])

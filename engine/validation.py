@@ -6,16 +6,19 @@ INVALID_ARGUMENT with that detail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from tarif_balances.model import Action, EventStep, RefundStep, SessionOp, SessionStep
+from tarif_balances.model import Action, EventStep, Money, RefundStep, SessionOp, SessionStep
+from tarif_catalog.model import Resource
 from tarif_common.errors import InvalidRequest
 from tarif_common.keys import ID_PATTERN
 
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 256
+MAX_DECIMALS = 6  # as the catalog's money (tarif_catalog.parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +103,30 @@ def validate_refund(step: RefundStep, limits: Limits, now: float) -> None:
             raise InvalidRequest("amount.minor_units", "must be positive (unset refunds all)")
         if not step.amount.currency:
             raise InvalidRequest("amount.currency", "is required with an amount")
+        if step.amount.decimals > MAX_DECIMALS:
+            raise InvalidRequest("amount.decimals", f"must be at most {MAX_DECIMALS}")
+
+
+def refund_in_minor_units(step: RefundStep, resources: Iterable[Resource]) -> RefundStep:
+    """The refund with its amount in the minor unit of its currency's money resource (its
+    catalog `decimals`), the unit the refund script counts in: 1 with decimals 0 is 100 cents of
+    EUR, 1230 with decimals 3 is 123; 1234 with decimals 3 is no whole number of cents and is
+    refused. A currency no money resource has is left as it is: it is not the charged event's,
+    and the script refuses it (CREDIT_CONTROL_NOT_APPLICABLE) as before."""
+    amount = step.amount
+    if amount is None:
+        return step
+    decimals = next((r.decimals for r in resources if r.currency == amount.currency), None)
+    if decimals is None or decimals == amount.decimals:
+        return step
+    if amount.decimals < decimals:
+        units = amount.minor_units * 10 ** (decimals - amount.decimals)
+    else:
+        units, rest = divmod(amount.minor_units, 10 ** (amount.decimals - decimals))
+        if rest:
+            raise InvalidRequest(
+                "amount.minor_units",
+                f"{amount.minor_units} with amount.decimals {amount.decimals} is a fraction of"
+                f" the smallest unit of {amount.currency} ({decimals} decimals)",
+            )
+    return replace(step, amount=Money(amount.currency, units, decimals))

@@ -34,6 +34,9 @@ from tarif_common.settings import Settings
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
 IDEMPOTENCY_TTL = Settings().idempotency_ttl
 DRAIN_TIMEOUT = 10.0
+# As long as a real request fingerprint (`engine.fingerprints`), so the script stores the same
+# bytes; computing it is the engine's cost, which the raw path leaves out.
+FINGERPRINT = "0" * 16
 
 
 def sms_quote() -> Quote:
@@ -75,7 +78,8 @@ class _Commands:
             self._counter += 1
             step = EventStep(subscriber, wire.SERVICE, f"{self._tag}-{self._counter}", at,
                              wire.ATTRIBUTES, wire.UNITS)  # fmt: skip
-            calls.append(EventCall(Route(p, account, PLAN), step, self._quote))
+            route = Route(p, account, PLAN)
+            calls.append(EventCall(route, step, self._quote, fingerprint=FINGERPRINT))
         script_keys, args = event_script_call(calls, now_ms, IDEMPOTENCY_TTL)
         command: tuple[Any, ...] = ("EVALSHA", self._sha, len(script_keys), *script_keys, *args)
         return bytes(hiredis.pack_command(command))

@@ -66,6 +66,8 @@ class SessionStep:
     attributes: dict[str, str]
     requested_units: int
     used_units: int
+    # the client stated `event_time` (else it is the engine's "now", which a retry does not repeat)
+    time_given: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,17 @@ class EventStep:
     attributes: dict[str, str]
     units: int
     action: Action = Action.DEBIT
+    # the client stated `event_time` (else it is the engine's "now", which a retry does not repeat)
+    time_given: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """An event of a batch that failed the input checks: answered INVALID_REQUEST in its own
+    slot, never charged, and not usage (not kept as unratable)."""
+
+    event_id: str  # as the client sent it
+    message: str  # names the field: "events[3].units: must be at least 1"
 
 
 @dataclass(frozen=True, slots=True)

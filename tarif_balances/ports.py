@@ -79,6 +79,7 @@ class SessionCall:
     step: SessionStep
     quote: Quote | None  # the pieces chosen at start; a running session keeps its own
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
+    fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class EventCall:
     step: EventStep
     quote: Quote
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
+    fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class RefundCall:
 
     route: Route
     step: RefundStep
+    fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,6 +180,7 @@ def session_script_call(
         route.group,
         route.owner,
         call.cycle,
+        call.fingerprint,
     ]
     return script_keys, args
 
@@ -200,9 +201,9 @@ def expire_script_call(route: Route, session_id: str, now_ms: int) -> ScriptCall
     ]
     script_keys.extend(group_keys(route, script_keys[0]))
     # session.lua's ARGV: op, account, session id, now and the group matter; the rest are
-    # placeholders (a release rates nothing and stores no answer)
+    # placeholders (a release rates nothing, stores no answer and has no fingerprint)
     args: list[Any] = ["expire", account, "", "", session_id, 0, now_ms, now_ms, 0, 0, 1, 1, 0,
-                       b"", "", route.group, route.owner, ""]  # fmt: skip
+                       b"", "", route.group, route.owner, "", ""]  # fmt: skip
     return script_keys, args
 
 
@@ -245,6 +246,7 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
                     c.cycle,
                     quote.rate_id,
                     quote.prefix,
+                    c.fingerprint,
                 )
             )
         )
@@ -278,6 +280,7 @@ def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:
         "" if amount is None else amount.currency,
         route.group,
         route.owner,
+        call.fingerprint,
     ]
     return script_keys, args
 

@@ -2,8 +2,8 @@
 
 Everything here is already validated by `tarif_catalog.parse` and carries money as integer
 micro-units (1/1,000,000 of the currency), so no rounding can happen before the single rounding
-of a call in `tarif_catalog.units.to_currency`. Instances are frozen and the mappings are read-only views,
-so one catalog can be shared by every request without copying or locking.
+of a call in `tarif_catalog.units.to_currency`. Instances are frozen and the mappings are
+read-only views, so one catalog can be shared by every request without copying or locking.
 """
 
 from __future__ import annotations

@@ -172,8 +172,7 @@ def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
         event_id=args.event_id or uuid.uuid4().hex,
         units=args.units,
         attributes=dict(args.attr),
-    )
-    request.event_time.GetCurrentTime()
+    )  # no event_time: the engine's "now", so a retry with the same --event-id replays
     called = _engine_call(settings, "ChargeEvent", request)
     if called is None:
         return 1

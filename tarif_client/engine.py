@@ -56,7 +56,7 @@ class Engine(Protocol):
         event_id: str,
         subscriber: str,
         service: str,
-        event_time: datetime,
+        event_time: datetime | None,
         units: int,
         attributes: dict[str, str],
     ) -> Charged: ...
@@ -140,10 +140,13 @@ class GrpcEngine:
         event_id: str,
         subscriber: str,
         service: str,
-        event_time: datetime,
+        event_time: datetime | None,
         units: int,
         attributes: dict[str, str],
     ) -> Charged:
+        """Charge one event, once per `event_id`. `event_time` None: the engine's now, left out
+        of the comparison that tells a retry from another request under the same id (a
+        reused id with another body is IDEMPOTENCY_CONFLICT)."""
         request = pb.EventRequest(
             subscriber=subscriber,
             service=service,
@@ -151,7 +154,8 @@ class GrpcEngine:
             units=units,
             attributes=attributes,
         )
-        request.event_time.FromDatetime(event_time)
+        if event_time is not None:
+            request.event_time.FromDatetime(event_time)
         answer = await self._call(self._stub.ChargeEvent, request, "event")
         cost = None
         if answer.HasField("cost"):

@@ -28,7 +28,7 @@ class TarifError(Exception):
 class InvalidRequest(TarifError):
     """The request is malformed."""
 
-    result = Result.INVALID_REQUEST
+    result = Result.MALFORMED_REQUEST
 
     def __init__(self, field: str, reason: str) -> None:
         self.field = field
@@ -39,7 +39,7 @@ class InvalidRequest(TarifError):
 class CatalogError(TarifError):
     """The catalog document is invalid."""
 
-    result = Result.INVALID_REQUEST
+    result = Result.MALFORMED_REQUEST
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
@@ -50,7 +50,7 @@ class CatalogError(TarifError):
 class ProvisioningError(TarifError):
     """The provisioning document is invalid."""
 
-    result = Result.INVALID_REQUEST
+    result = Result.MALFORMED_REQUEST
 
 
 class RatingError(TarifError):

@@ -38,7 +38,9 @@ async def publish(
     request: Request,
     document: Annotated[dict[str, Any], Body(description="resources, service_types, tariffs...")],
 ) -> dict[str, Any]:
-    """Validated whole; kept as a new version; the engines switch to it without a restart."""
+    """Validated whole; kept as a new version; the engines switch to it without a restart.
+    A document that drops a plan an active subscription is on, or that a scheduled plan
+    transition targets, is refused (409, naming the plan and how many use it)."""
     async with pool.acquire() as conn:
         version = await catalog.publish_now(conn, who, document)
     await sync_engine(request, "catalog", "catalog")
@@ -114,6 +116,9 @@ async def put_item(
 async def delete_item(
     who: Admin, pool: Pool, request: Request, section: Section, name: ItemName
 ) -> dict[str, Any]:
+    """Publishes a new catalog version without the object: refused (422) while another object
+    of the catalog names it, and a plan (409) while a subscription or a scheduled plan
+    transition uses it."""
     async with pool.acquire() as conn:
         version = await catalog.delete_item(conn, who, section, name)
     await sync_engine(request, "catalog", "catalog")

@@ -16,11 +16,14 @@
 --   schedule {{start offset, index of its pricing in ARGV[4] (1-based)}...} (the first piece
 --   starts at 0 and gives the increments, connect fee and cap), rating fields (JSON text),
 --   index of its account key in KEYS, group id ('' when none; route check), owner account id,
---   cycle id, rate id (of the first piece), prefix (of the first piece)
+--   cycle id, rate id (of the first piece), prefix (of the first piece), fingerprint of the
+--   request ('' or absent: none; a replay with another one is refused)
 -- (one argument per event: the client packs commands in pure Python, per argument)
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired), ru
 -- (rated units), tc (cost at the tariff's decimals), rd (those decimals), t (tariff), rt (rate),
--- x (prefix), bs (bands the rated units touched)}, in the order of the events;
+-- x (prefix), bs (bands the rated units touched)}, in the order of the events (a debit's is kept
+-- with its fingerprint `h`); r = 11: the event id was used for a different request, nothing
+-- changed;
 -- r = 100 means "route is stale, resolve again" and changed nothing for that event.
 
 local stream, sexp_key, stats_key, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -41,19 +44,19 @@ end
 local function charge(a)
   local account_id, subscriber, plan, event_id = a[1], a[2], a[3], a[4]
   local t, units, action = a[5], a[6], a[7]
-  local ki, group_id, owner_id, cycle = a[10], a[11], a[12], a[13]
+  local ki, group_id, owner_id, cycle, h = a[10], a[11], a[12], a[13], a[16]
   local acct_key, idem_key = KEYS[ki], KEYS[ki + 1]
   local debit = action == 0
   if debit then
     local stored = redis.call('GET', idem_key)
-    if stored then return stored end
+    if stored then return replay(stored, h, 'event_id ' .. event_id) end
   end
   local acct = load_account(acct_key)
   if acct and group_id ~= '' then attach_group(acct, KEYS[ki + 2], KEYS[ki + 3], owner_id, account_id) end
   local stop = gate(acct, subscriber, plan, group_id)
   if stop then
     if debit and stop.r ~= ROUTE_STALE and stop.r ~= USER_UNKNOWN then
-      return keep_answer(idem_key, ttl, stop)
+      return keep_answer(idem_key, ttl, stop, h)
     end
     return cmsgpack.pack(stop)
   end
@@ -87,7 +90,7 @@ local function charge(a)
   end
   -- Refund bookkeeping rides on the stored answer: money refunded so far, per balance.
   answer.rf, answer.rb = 0, {}
-  return keep_answer(idem_key, ttl, answer)
+  return keep_answer(idem_key, ttl, answer, h)
 end
 
 local answers = {}

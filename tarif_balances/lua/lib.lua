@@ -8,6 +8,7 @@
 local SUCCESS, CREDIT_LIMIT_REACHED, USER_UNKNOWN = 1, 2, 3
 local SESSION_UNKNOWN, END_USER_SERVICE_DENIED, CREDIT_CONTROL_NOT_APPLICABLE = 5, 6, 7
 local EVENT_UNKNOWN, REQUEST_OUT_OF_ORDER = 8, 9
+local IDEMPOTENCY_CONFLICT = 11
 local ROUTE_STALE = 100
 
 local NO_END = 9007199254740991
@@ -577,8 +578,21 @@ local function gate(acct, subscriber, plan, group)
 end
 
 -- Pack an answer and keep it under the request's idempotency key: a replay gets it back as is.
-local function keep_answer(idem_key, ttl, answer)
+-- `h` (the request's fingerprint; nil or '' when none) is kept with it as field `h`.
+local function keep_answer(idem_key, ttl, answer, h)
+  if h and h ~= '' then answer.h = h end
   local packed = cmsgpack.pack(answer)
   redis.call('SET', idem_key, packed, 'EX', ttl)
   return packed
+end
+
+-- A request whose id has a stored answer: the same request (same fingerprint `h`, or an answer
+-- kept before fingerprints, or a caller that sends none) gets the answer back as is; a different
+-- request under the same id is refused, and nothing is stored or moved. Only this path unpacks.
+local function replay(stored, h, what)
+  if h == nil or h == '' then return stored end
+  local kept = cmsgpack.unpack(stored).h
+  if kept == nil or kept == h then return stored end
+  return cmsgpack.pack({ r = IDEMPOTENCY_CONFLICT,
+                         m = what .. ' was already used for a different request' })
 end

@@ -11,17 +11,19 @@
 -- ARGV[6] refund id  ARGV[7] original event id  ARGV[8] amount in minor units (-1 = everything)
 -- ARGV[9] event time (ms)  ARGV[10] currency of the amount ('' when refunding everything)
 -- ARGV[11] group id ('' when none; route check)  ARGV[12] owner account id
--- returns msgpack answer {r, c (refunded), imp, cur, d, m}; r = 100: route stale, nothing changed.
+-- ARGV[13] fingerprint of the request ('' or absent: none; a replay with another one is refused)
+-- returns msgpack answer {r, c (refunded), imp, cur, d, m} (kept with the fingerprint as `h`);
+-- r = 100: route stale, nothing changed; r = 11: the refund id was used for a different refund.
 
 local acct_key, idem_key, orig_key, stream, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, ttl, account_id, subscriber, plan = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local refund_id, original_id, amount, t = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
-local currency, group_id, owner_id = ARGV[10], ARGV[11], ARGV[12]
+local currency, group_id, owner_id, h = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 
 local stored = redis.call('GET', idem_key)
-if stored then return stored end
+if stored then return replay(stored, h, 'refund_id ' .. refund_id) end
 
-local function finish(answer) return keep_answer(idem_key, ttl, answer) end
+local function finish(answer) return keep_answer(idem_key, ttl, answer, h) end
 
 local acct = load_account(acct_key)
 if acct then attach_group(acct, KEYS[6], KEYS[7], owner_id, account_id) end

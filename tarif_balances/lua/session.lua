@@ -28,10 +28,12 @@
 -- ARGV[15] rating fields (JSON text, start only)
 -- ARGV[16] group id ('' when none; route check)  ARGV[17] owner account id
 -- ARGV[18] cycle id of the event time (the member's cap is per cycle; start only)
+-- ARGV[19] fingerprint of the request ('' or absent: none; a replay with another one is refused)
 -- returns msgpack answer {r, g, f, c, sc, imp, vt, cur, d, m, n (notifications fired), ru (units
 -- rated by this request), tc (its cost at the tariff's decimals), rd (those decimals), t
 -- (tariff), rt (rate), x (prefix), bs (bands its rated units touched)}; r = 100 means "route is
--- stale, resolve the subscriber again" and changes nothing. A replay returns the stored answer.
+-- stale, resolve the subscriber again" and changes nothing. A replay returns the stored answer (kept
+-- with the fingerprint as `h`); r = 11: this request number was used for a different request.
 
 local acct_key, idem_key, stream, sexp_key, stats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local notif_key, group_key, owner_key = KEYS[6], KEYS[7], KEYS[8]
@@ -42,9 +44,12 @@ local now, t = tonumber(ARGV[7]), tonumber(ARGV[8])
 local requested, used = tonumber(ARGV[9]), tonumber(ARGV[10])
 local ttl, validity, grace = ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
 
+local h = ARGV[19]
 if op ~= 'expire' then
   local stored = redis.call('GET', idem_key)
-  if stored then return stored end
+  if stored then
+    return replay(stored, h, 'request_number ' .. ARGV[6] .. ' of session ' .. sid)
+  end
 end
 
 local acct = load_account(acct_key)
@@ -63,7 +68,7 @@ if op == 'expire' then
   return cmsgpack.pack({ r = SUCCESS, m = 'released' })
 end
 
-local function finish(answer) return keep_answer(idem_key, ttl, answer) end
+local function finish(answer) return keep_answer(idem_key, ttl, answer, h) end
 
 local stop = gate(acct, subscriber, plan, group_id)
 if stop then

@@ -144,3 +144,26 @@ async def test_payment_change_and_a_manual_event_through_the_engine(admin: Admin
     del old_name["request_id"]
     renamed = await admin.call("POST", f"{path}/events", "operator", json=old_name)
     assert (renamed.status_code, renamed.json()["field"]) == (422, "body.request_id")
+
+
+async def test_a_manual_event_request_id_reused_for_another_event_is_a_conflict(
+    admin: Admin,
+) -> None:
+    customer = await onboarded(admin)
+    path = f"/v1/customers/{customer['id']}/events"
+    event = {  # no event_time: the engine's now, which a retry need not repeat
+        "request_id": "manual-9",
+        "service_identifier": MSISDN,
+        "service": "sms",
+        "attributes": {"destination": "38641000000"},
+    }
+    first = await admin.call("POST", path, "operator", json=event)
+    assert first.json()["result"] == "SUCCESS", first.text
+    admin.engine.clock.advance(5)
+    again = await admin.call("POST", path, "operator", json=event)
+    assert again.json() == first.json()
+    other = await admin.call("POST", path, "operator", json={**event, "units": 2})
+    assert other.status_code == 409, other.text
+    assert other.json()["result"] == "IDEMPOTENCY_CONFLICT"
+    assert "manual-9 was already used for a different request" in other.json()["detail"]
+    assert await admin.engine.balance(MSISDN) == 995  # charged once

@@ -126,19 +126,16 @@ async def test_undecodable_bytes(funded: Engine) -> None:
     await _assert_untouched(funded)
 
 
-async def test_a_bad_event_in_a_batch_rejects_the_whole_batch(funded: Engine) -> None:
-    batch = pb.EventBatch(
-        events=[
-            sms(MSISDN, "ok-1", funded.clock.now),
-            sms(MSISDN, "bad", funded.clock.now, units=-1),
-        ]
-    )
+async def test_a_bad_event_in_a_batch_is_answered_in_its_slot(funded: Engine) -> None:
+    """Unlike a unary call, a batch goes on: the bad event's slot says which field (more in
+    test_stream_bad_events.py)."""
+    batch = pb.EventBatch(events=[sms(MSISDN, "bad", funded.clock.now, units=-1)])
     call = funded.stub.ChargeEvents()
     await call.write(batch)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call.read()
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith("events[1].units")
+    (answer,) = (await call.read()).answers
+    await call.done_writing()
+    assert (answer.result, answer.diameter_result_code) == (pb.INVALID_REQUEST, 5004)
+    assert answer.message.startswith("events[0].units")
     await _assert_untouched(funded)
 
 

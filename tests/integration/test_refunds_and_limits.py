@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import grpc
+import pytest
+
 from tarif.charging.v1 import charging_pb2 as pb
 from tests.integration.harness import Engine, account, eur, ts
 from tests.integration.requests import sms, voice, voice_call
@@ -41,6 +44,82 @@ async def test_partial_refunds_never_exceed_the_charge(engine: Engine) -> None:
     refunds = [r for r in await engine.rated_records() if r["k"] == "refund"]
     assert sorted(int(r["cost"]) for r in refunds) == [-70, -50]
     assert all(r["ref"] == "call" for r in refunds)
+
+
+def refund_of(refund_id: str, original: str, now: float, money: pb.Money) -> pb.RefundRequest:
+    return pb.RefundRequest(
+        subscriber=MSISDN,
+        refund_id=refund_id,
+        original_event_id=original,
+        event_time=ts(now),
+        amount=money,
+    )
+
+
+async def test_a_refund_amount_is_read_with_its_decimals(engine: Engine) -> None:
+    """1 with decimals 0 is 1 EUR (100 cents), 1230 with decimals 3 is 1.23 EUR; the answer
+    keeps EUR's decimals."""
+    await engine.provision(account("f6", MSISDN, eur("10.00")))
+    charged = await engine.stub.ChargeEvent(voice_call(MSISDN, "long", engine.clock.now, 1200))
+    assert charged.cost.minor_units == 240
+    now = engine.clock.now
+    whole = await engine.stub.Refund(
+        refund_of("d0", "long", now, pb.Money(currency="EUR", minor_units=1, decimals=0))
+    )
+    assert (whole.result, whole.refunded.minor_units, whole.refunded.decimals) == (
+        pb.SUCCESS,
+        100,
+        2,
+    ), whole.message
+    milli = await engine.stub.Refund(
+        refund_of("d3", "long", now, pb.Money(currency="EUR", minor_units=1230, decimals=3))
+    )
+    assert (milli.result, milli.refunded.minor_units, milli.refunded.decimals) == (
+        pb.SUCCESS,
+        123,
+        2,
+    ), milli.message
+    assert await engine.balance(MSISDN) == 1000 - 240 + 100 + 123
+    refunds = [r for r in await engine.rated_records() if r["k"] == "refund"]
+    assert sorted(int(r["cost"]) for r in refunds) == [-123, -100]
+
+
+@pytest.mark.parametrize(
+    ("money", "field"),
+    [
+        (pb.Money(currency="EUR", minor_units=1234, decimals=3), "amount.minor_units"),
+        (pb.Money(currency="EUR", minor_units=1, decimals=7), "amount.decimals"),
+    ],
+)
+async def test_a_refund_amount_finer_than_the_currency_is_refused(
+    engine: Engine, money: pb.Money, field: str
+) -> None:
+    await engine.provision(account("f7", MSISDN, eur("10.00")))
+    await engine.stub.ChargeEvent(voice_call(MSISDN, "long", engine.clock.now, 1200))
+    before = await engine.rated_records()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await engine.stub.Refund(refund_of("fine", "long", engine.clock.now, money))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(field)
+    assert "amount.decimals" in caught.value.details()
+    assert await engine.balance(MSISDN) == 1000 - 240  # nothing moved
+    assert await engine.rated_records() == before
+    # nothing kept under the refund id either: the same id, corrected, refunds
+    fixed = pb.Money(currency="EUR", minor_units=1230, decimals=3)
+    answer = await engine.stub.Refund(refund_of("fine", "long", engine.clock.now, fixed))
+    assert (answer.result, answer.refunded.minor_units) == (pb.SUCCESS, 123)
+
+
+async def test_a_refund_in_another_currency_is_still_not_applicable(engine: Engine) -> None:
+    """A currency the catalog has no money resource for cannot be scaled: the engine leaves it
+    as it is and the refund is refused for its currency, whatever its decimals."""
+    await engine.provision(account("f8", MSISDN, eur("10.00")))
+    await engine.stub.ChargeEvent(voice_call(MSISDN, "long", engine.clock.now, 1200))
+    usd = pb.Money(currency="USD", minor_units=1234, decimals=3)
+    answer = await engine.stub.Refund(refund_of("usd", "long", engine.clock.now, usd))
+    assert answer.result == pb.CREDIT_CONTROL_NOT_APPLICABLE
+    assert answer.message == "refund in USD of an event charged in EUR"
+    assert await engine.balance(MSISDN) == 1000 - 240
 
 
 async def test_full_refund_returns_free_units_too(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -174,3 +175,40 @@ async def test_bad_corrections_are_refused_and_change_nothing(
         assert await unrated.get_unrated(conn, row["id"]) == row
     with pytest.raises(NotFound):
         await unrated.rerate(pg, grpc_engine, 999_999)
+
+
+async def test_a_correction_after_a_lost_answer_is_not_charged_under_a_new_id(
+    engine: Engine, pg: asyncpg.Pool, grpc_engine: GrpcEngine
+) -> None:
+    """The engine charged the re-rate but our record of it was lost (a crash), then the event was
+    corrected again: the engine refuses the id for a different event, and the row keeps its id
+    (a fresh one would charge the usage twice) until the correction is undone."""
+    await engine.provision(account("r7", MSISDN, eur("1.00")))
+    row = await kept(engine, pg, sms(MSISDN, "cdr-7", engine.clock.now, service="texto"))
+    async with pg.acquire() as conn:
+        await unrated.correct(conn, row["id"], service="sms")
+        fixed = await unrated.get_unrated(conn, row["id"])
+    lost = await grpc_engine.charge_event(  # what the re-rate sent before the crash
+        event_id="cdr-7",
+        subscriber=MSISDN,
+        service="sms",
+        event_time=datetime.fromisoformat(fixed["event_time"]),
+        units=1,
+        attributes=fixed["attributes"],
+    )
+    assert lost.result == "SUCCESS"
+    async with pg.acquire() as conn:
+        await unrated.correct(conn, row["id"], set_attributes={"destination": "38641999999"})
+    refused = await unrated.rerate(pg, grpc_engine, row["id"])
+    assert (refused["status"], refused["result"], refused["rerate_id"]) == (
+        "corrected",
+        "IDEMPOTENCY_CONFLICT",
+        "cdr-7",
+    )
+    assert refused["result_message"] == "event_id cdr-7 was already used for a different request"
+    assert await engine.balance(MSISDN) == 95
+    async with pg.acquire() as conn:
+        await unrated.correct(conn, row["id"], set_attributes={"destination": "38641000000"})
+    done = await unrated.rerate(pg, grpc_engine, row["id"])
+    assert (done["status"], done["result"], done["rerate_id"]) == ("rerated", "SUCCESS", "cdr-7")
+    assert await engine.balance(MSISDN) == 95  # charged once

@@ -57,11 +57,14 @@ def _argv_count(script: str) -> int:
 
 def test_session_arguments_follow_the_header() -> None:
     step = SessionStep(SessionOp.START, "386401", "voice", "c1", 0, AT, {"b": "2", "a": "1"}, 60, 0)
-    keys, args = session_script_call(SessionCall(ROUTE, step, QUOTE, "202611"), 7, 60, 300, 30)
-    assert len(args) == _argv_count("session") == 18
+    call = SessionCall(ROUTE, step, QUOTE, "202611", "f00d")
+    keys, args = session_script_call(call, 7, 60, 300, 30)
+    assert len(args) == _argv_count("session") == 19
     assert keys[:2] == ["tarif:{p4}:a:acct-1", "tarif:{p4}:i:acct-1:s:c1#0"]
     assert args[:10] == ["start", "acct-1", "386401", "basic", "c1", 0, 7, AT_MS, 60, 0]
-    assert args[10:] == [60, 300, 30, quote_blob(QUOTE), '{"a":"1","b":"2"}', "", "", "202611"]
+    assert args[10:] == [
+        60, 300, 30, quote_blob(QUOTE), '{"a":"1","b":"2"}', "", "", "202611", "f00d",
+    ]  # fmt: skip
     assert msgpack.unpackb(args[13], raw=True) == {
         b"r": b"voice-std:39",
         b"x": b"39",
@@ -93,13 +96,14 @@ def test_expire_and_refund_arguments_follow_the_headers() -> None:
         "expire", "m1", "c1", 9, "fam", "o1",
     )  # fmt: skip
     assert keys[6:] == ["tarif:{p4}:g:fam", "tarif:{p4}:a:o1"]
+    assert args[18] == ""  # a release stores no answer: no fingerprint
     whole = RefundCall(ROUTE, RefundStep("386401", "r1", "e1", AT))
-    part = RefundCall(ROUTE, RefundStep("386401", "r2", "e1", AT, Money("EUR", 25, 2)))
+    part = RefundCall(ROUTE, RefundStep("386401", "r2", "e1", AT, Money("EUR", 25, 2)), "beef")
     _, args = refund_script_call(whole, 9, 60)
-    assert len(args) == _argv_count("refund") == 12
-    assert (args[7], args[9]) == (-1, "")  # everything that is left
+    assert len(args) == _argv_count("refund") == 13
+    assert (args[7], args[9], args[12]) == (-1, "", "")  # everything that is left; no fingerprint
     keys, args = refund_script_call(part, 9, 60)
-    assert (args[7], args[9]) == (25, "EUR")
+    assert (args[7], args[9], args[12]) == (25, "EUR", "beef")
     assert keys[1:3] == ["tarif:{p4}:i:acct-1:r:r2", "tarif:{p4}:i:acct-1:e:e1"]
 
 
@@ -111,7 +115,7 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
 
     def call(event_id: str, route: Route, quote: Quote) -> EventCall:
         step = EventStep("386401", "voice", event_id, AT, {"destination": "39"}, 5)
-        return EventCall(route, step, quote, "202611")
+        return EventCall(route, step, quote, "202611", f"h-{event_id}")
 
     member = Route(4, "m1", "basic", "fam", "o1")
     calls = [
@@ -141,7 +145,7 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
     ]
     assert events[1] == [
         "m1", "386401", "basic", "e2", AT_MS, 5, 0, [[0, 2]], '{"destination":"39"}', 7, "fam",
-        "o1", "202611", "voice-std:386:peak", "386",
+        "o1", "202611", "voice-std:386:peak", "386", "h-e2",
     ]  # fmt: skip
     assert (events[3][13], events[3][14]) == ("voice-std:386:peak", "386")  # the start's rate
 

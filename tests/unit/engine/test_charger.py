@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from engine.charger import Charger
+from engine.fingerprints import event_fingerprint, refund_fingerprint, session_fingerprint
 from engine.routes import RouteCache
 from engine.validation import Limits
 from tarif_balances.model import (
     Action,
     EventStep,
+    InvalidEvent,
     Money,
     RefundStep,
     Route,
@@ -18,6 +22,7 @@ from tarif_balances.model import (
     SessionStep,
 )
 from tarif_balances.ports import StoredBalance
+from tarif_common.errors import InvalidRequest
 from tarif_common.results import Result
 from tests.unit.engine.fakes import AT, NOW, QUOTE, Catalog, FakeStore
 
@@ -69,6 +74,28 @@ async def test_a_stale_route_is_resolved_again_and_retried_once() -> None:
     assert store.resolved == [["386401"]]  # the cached route first, then a fresh read
     assert [[c.route.account for c in batch] for batch in store.batches] == [["gone"], ["acct-1"]]
     assert routes.get("386401") == ROUTE
+
+
+async def test_a_cached_route_on_a_plan_the_catalog_lacks_is_read_again_first() -> None:
+    routes = RouteCache(100)
+    routes.put("386401", Route(3, "acct-1", "retired"))  # the plan left the catalog since
+    store = FakeStore(routes={"386401": ROUTE})
+    (outcome,) = await charger(store, routes).events([event("e1")])
+    assert outcome.result is Result.SUCCESS
+    assert store.resolved == [["386401"]]  # read once, before rating
+    assert [[c.route.plan for c in batch] for batch in store.batches] == [["basic"]]
+    assert routes.get("386401") == ROUTE
+
+
+async def test_a_fresh_route_on_a_plan_the_catalog_lacks_is_rating_failed() -> None:
+    routes = RouteCache(100)
+    routes.put("386401", Route(3, "acct-1", "retired"))
+    store = FakeStore(routes={"386401": Route(3, "acct-1", "retired")})
+    (outcome,) = await charger(store, routes).events([event("e1")])
+    assert (outcome.result, outcome.message) == (Result.RATING_FAILED, "unknown plan 'retired'")
+    assert store.resolved == [["386401"]]  # once, not again and again
+    assert store.batches == []
+    assert [(u.step.event_id, u.reason) for u in store.unrated] == [("e1", "no_tariff")]
 
 
 async def test_a_route_stale_twice_is_an_unknown_subscriber_kept_as_unrated() -> None:
@@ -159,3 +186,55 @@ async def test_balances_show_what_is_available_now_in_the_resource_unit() -> Non
     ]
     assert sheet.balances[2].valid_to is not None
     assert (await charger(store).balances("999")).result is Result.USER_UNKNOWN
+
+
+async def test_an_invalid_event_is_answered_in_its_slot_and_the_rest_is_charged() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    outcomes = await charger(store).events(
+        [
+            event("e1"),
+            event("e2", "nobody", units=0),  # invalid: not charged, not kept as unratable
+            InvalidEvent("e3", "events[2].action: unknown requested action 7"),  # from convert
+            event("e4"),
+        ]
+    )
+    assert [(o.result, o.event_id, o.message) for o in outcomes] == [
+        (Result.SUCCESS, "e1", ""),
+        (Result.INVALID_REQUEST, "e2", "events[1].units: must be at least 1"),
+        (Result.INVALID_REQUEST, "e3", "events[2].action: unknown requested action 7"),
+        (Result.SUCCESS, "e4", ""),
+    ]
+    assert [[c.step.event_id for c in batch] for batch in store.batches] == [["e1", "e4"]]
+    assert store.resolved == [["386401"]]  # the invalid event's subscriber is not even looked up
+    assert store.unrated == []
+
+
+async def test_a_batch_of_invalid_events_reaches_no_store() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    (outcome,) = await charger(store).events([event("e1", units=0)])
+    assert (outcome.result, outcome.message) == (
+        Result.INVALID_REQUEST,
+        "events[0].units: must be at least 1",
+    )
+    assert (store.resolved, store.batches, store.unrated) == ([], [], [])
+
+
+async def test_a_single_invalid_event_raises() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    with pytest.raises(InvalidRequest, match=r"^units: must be at least 1$"):
+        await charger(store).event(event("e1", units=0))
+    assert store.batches == []
+
+
+async def test_stored_requests_carry_their_fingerprint_and_enquiries_none() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    charging = charger(store)
+    debit, enquiry = event("e1"), event("e2", action=Action.PRICE_ENQUIRY)
+    await charging.events([debit, enquiry])
+    await charging.session(session(SessionOp.START, 0))
+    refund = RefundStep("386401", "r1", "e1", AT)
+    await charging.refund(refund)
+    (batch,) = store.batches
+    assert [c.fingerprint for c in batch] == [event_fingerprint(debit), ""]
+    assert store.sessions[0].fingerprint == session_fingerprint(session(SessionOp.START, 0))
+    assert store.refunds[0].fingerprint == refund_fingerprint(refund)
