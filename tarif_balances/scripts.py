@@ -318,13 +318,20 @@ def session_outcome(answer: Answer) -> SessionOutcome | StaleRoute:
         session_cost=_money(answer, "sc"),
         impacts=_impacts(answer),
         message=str(answer.get("m", "")),
-        rated_units=int(answer.get("ru", 0)),
-        tariff=str(answer.get("t", "")),
-        rate=str(answer.get("rt", "")),
-        prefix=str(answer.get("x", "")),
-        bands=_bands(answer),
-        tariff_cost=_tariff_cost(answer),
+        **_rating(answer),
     )
+
+
+def _rating(answer: Answer) -> dict[str, Any]:
+    """How a request was rated, as event and session outcomes both carry it."""
+    return {
+        "rated_units": int(answer.get("ru", 0)),
+        "tariff": str(answer.get("t", "")),
+        "rate": str(answer.get("rt", "")),
+        "prefix": str(answer.get("x", "")),
+        "bands": _bands(answer),
+        "tariff_cost": _tariff_cost(answer),
+    }
 
 
 def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
@@ -337,12 +344,7 @@ def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
         cost=_money(answer, "c"),
         impacts=_impacts(answer),
         message=str(answer.get("m", "")),
-        rated_units=int(answer.get("ru", 0)),
-        tariff=str(answer.get("t", "")),
-        rate=str(answer.get("rt", "")),
-        prefix=str(answer.get("x", "")),
-        bands=_bands(answer),
-        tariff_cost=_tariff_cost(answer),
+        **_rating(answer),
     )
 
 

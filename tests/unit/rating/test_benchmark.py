@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from loadtest.catalog_bench import document
 from tarif_catalog import Catalog, CompiledCatalog, parse_catalog
 
 PREFIXES = 100_000
@@ -21,31 +22,7 @@ MONDAY_NOON = datetime.datetime(2024, 5, 6, 10, 0, tzinfo=datetime.UTC)
 
 def _generated_doc(rng: random.Random) -> dict[str, Any]:
     """One voice tariff with PREFIXES distinct prefixes; one in ten also has a peak rate."""
-    prefixes: set[str] = set()
-    while len(prefixes) < PREFIXES:
-        prefixes.add(
-            str(rng.randrange(1, 10)) + "".join(rng.choices("0123456789", k=rng.randint(1, 7)))
-        )
-    prices = ["0.01", "0.05", "0.10", "0.12", "0.25", "0.50", "1.00"]
-    rates: list[dict[str, Any]] = [{"prefix": "", "price": "2", "per": 60}]
-    for i, prefix in enumerate(sorted(prefixes)):
-        rates.append(
-            {"prefix": prefix, "price": rng.choice(prices), "per": 60, "increment": [60, 60]}
-        )
-        if i % 10 == 0:
-            rates.append({"prefix": prefix, "band": "peak", "price": "0.30", "per": 60})
-    return {
-        "timezone": "Europe/Ljubljana",
-        "resources": {"EUR": {"kind": "money", "currency": "EUR", "decimals": 2}},
-        "service_types": {
-            "voice": {"unit": "second", "rating_field": "destination", "mandatory": ["destination"]}
-        },
-        "time_bands": {
-            "peak": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "20:00"}
-        },
-        "tariffs": {"voice-big": {"service": "voice", "currency": "EUR", "rates": rates}},
-        "plans": {"big": {"tariffs": {"voice": "voice-big"}}},
-    }
+    return document(PREFIXES, rng.randrange(2**32))
 
 
 def _retained_bytes(build: Any, *args: Any) -> tuple[Any, int]:
