@@ -55,8 +55,7 @@ SESSION_HORIZON = 48 * 3600
 TIME_UNITS = frozenset(("second", "seconds", "s"))
 """Service units that are seconds of time: only their calls are split at band changes."""
 
-_WEEK = datetime.timedelta(weeks=1)
-_MINUTE = datetime.timedelta(minutes=1)
+_WEEK_SECONDS = 7 * 24 * 3600
 _Entries = tuple[tuple[str | None, Pricing], ...]
 _Slot = Pricing | _Entries
 _Chain = tuple[tuple[str, _Slot], ...]
@@ -69,17 +68,18 @@ class _Band:
     bitmap: bytes | None  # weekly bands only
     changes: tuple[int, ...] = ()  # weekly bands: the minutes of the week where it opens/closes
 
-    def crossed(self, start: datetime.datetime, end: datetime.datetime) -> bool:
-        """Whether the band may open or close in (start, end]: exact for a weekly band when the
-        clock does not change within the call, else True (let `edges` find out)."""
-        if self.bitmap is None:
+    def crossed(self, start: datetime.datetime, seconds: int) -> bool:
+        """Whether the band may open or close within `seconds` after `start`: exact for a weekly
+        band when the clock does not change within the call (checked an hour beyond its end, so
+        a call ending in a spring-forward gap counts as changing), else True (let `edges` find
+        out)."""
+        if self.bitmap is None or seconds >= _WEEK_SECONDS:
             return True
-        local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
-        span = end - start
-        if local_end.utcoffset() != local_start.utcoffset() or span >= _WEEK:
+        local = start.astimezone(self.zone)
+        if (local + datetime.timedelta(seconds=seconds + 3600)).utcoffset() != local.utcoffset():
             return True
-        first = minute_of_week(local_start)
-        last = first + math.ceil(span / _MINUTE) + 1
+        first = minute_of_week(local)
+        last = first + (local.second + seconds) // 60 + 1
         changes = self.changes
         i = bisect.bisect_right(changes, first)
         if i < len(changes) and changes[i] <= last:
@@ -181,16 +181,17 @@ class CompiledCatalog:
             raw = attributes.get(service_type.rating_field)
             if raw:
                 key = destination_key(raw)
-        table, size = tariff.table, len(key)
-        for length in tariff.lengths:  # the common case inline: one band-less rate
+        table, size, lengths = tariff.table, len(key), tariff.lengths
+        chain: _Chain = ()
+        for i, length in enumerate(lengths):  # the common case inline: one band-less rate
             if length <= size:
                 prefix = key[:length]
                 slot = table.get(prefix)
                 if slot is not None:
                     if isinstance(slot, Pricing):
                         return Quote((Piece(0, prefix, slot),))
+                    chain = _chain(table, key, lengths[i + 1 :], prefix, slot)
                     break
-        chain = self._chain(tariff, key)
         if not chain:
             raise NoTariff(f"no rate of plan {plan_id!r} for service {service!r} matches {key!r}")
         start = self._select(chain, event_time)
@@ -201,24 +202,6 @@ class CompiledCatalog:
             return Quote((Piece(0, prefix, pricing),))
         horizon = rated_units(units, pricing.steps) if units else SESSION_HORIZON
         return Quote(self._pieces(chain, event_time, horizon, Piece(0, prefix, pricing)))
-
-    def _chain(self, tariff: _CompiledTariff, key: str) -> _Chain:
-        """The slots of every prefix of `key` in the tariff, longest first, up to the first
-        band-less rate (no shorter prefix can be selected after it)."""
-        table = tariff.table
-        size = len(key)
-        found: list[tuple[str, _Slot]] = []
-        for length in tariff.lengths:
-            if length > size:
-                continue
-            prefix = key[:length]
-            slot = table.get(prefix)
-            if slot is None:
-                continue
-            found.append((prefix, slot))
-            if isinstance(slot, Pricing) or slot[-1][0] is None:
-                break
-        return tuple(found)
 
     def _select(self, chain: _Chain, at: datetime.datetime) -> tuple[str, Pricing] | None:
         """The (prefix, rate) in force at instant `at`."""
@@ -250,7 +233,7 @@ class CompiledCatalog:
         for name in names - {None}:
             assert name is not None
             band = self._bands[name]
-            if not band.crossed(start, end):
+            if not band.crossed(start, horizon):
                 continue
             for instant in edges(band.band, band.zone, start, end):
                 offset = math.ceil((instant - start).total_seconds())
@@ -265,6 +248,27 @@ class CompiledCatalog:
             if pricing is not pieces[-1].pricing or prefix != pieces[-1].prefix:
                 pieces.append(Piece(offset, prefix, pricing))
         return tuple(pieces)
+
+
+def _chain(
+    table: dict[str, _Slot], key: str, shorter: tuple[int, ...], prefix: str, slot: _Entries
+) -> _Chain:
+    """The banded `slot` of `prefix`, then the slots of the `shorter` prefixes of `key`, longest
+    first, up to the first band-less rate (no shorter prefix can be selected after it)."""
+    chain: list[tuple[str, _Slot]] = [(prefix, slot)]
+    if slot[-1][0] is None:
+        return tuple(chain)
+    size = len(key)
+    for length in shorter:
+        if length > size:
+            continue
+        found = table.get(key[:length])
+        if found is None:
+            continue
+        chain.append((key[:length], found))
+        if isinstance(found, Pricing) or found[-1][0] is None:
+            break
+    return tuple(chain)
 
 
 def _changes(bitmap: bytes) -> tuple[int, ...]:
