@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from billing_batch.streams import Backlog, Entry, StreamIngestor
+from billing_batch.streams import Backlog, Entry, Handler, StreamIngestor
 from tarif_common import keys
 
 STREAMS = [keys.rated_stream(0), keys.rated_stream(1)]
@@ -20,10 +20,8 @@ async def store_none(entries: Sequence[Entry]) -> list[Entry]:
     return list(entries)  # unreadable: left pending, never deleted
 
 
-def ingestor(redis: Redis, handle: object) -> StreamIngestor:
-    return StreamIngestor(
-        redis, "rated", STREAMS, handle, consumer="a", block_ms=10
-    )  # type: ignore[arg-type]
+def ingestor(redis: Redis, handle: Handler) -> StreamIngestor:
+    return StreamIngestor(redis, "rated", STREAMS, handle, consumer="a", block_ms=10)
 
 
 async def redis_ms(redis: Redis) -> int:
