@@ -18,7 +18,8 @@ tarif bills list --profile P           a billing profile's bills
 tarif invoices list|show|document      invoices and credit notes (document: --format, -o)
 tarif payments add --profile P ...     record a payment or a refund
 tarif jobs list|show|create|pause|resume|delete   operations jobs (docs/jobs-api.md)
-tarif jobs run JOB [--process-now T]   run a job now (queued; T refused in production)
+tarif jobs run JOB [--process-now T] [--wait]   run a job now (queued; T refused in
+                          production; --wait: follow it to its end, progress on stderr)
 tarif jobs runs|run-show|run-items|retry          the run history, failed items, retry
 tarif alerts [--open] / tarif alerts ack ID        alerts for operators
 tarif activity            the activity log (process, object, likely cause)
@@ -30,8 +31,10 @@ tarif reconcile           list differences between Postgres and Redis, and billi
 
 Commands that answer print lines and tables for people, with money in its currency (`-0.36 EUR`)
 and units in their unit (`60 s`); with `--json` they print one JSON document for scripts, every
-amount an exact decimal string. Exit codes: 0 done, 1 failed (or `reconcile` found
-differences), 2 refused (bad input, see the message), 130 interrupted.
+amount an exact decimal string. Long work (`provision`, `sync`, `reconcile`, `billing run`,
+`jobs run --wait`) shows its progress on stderr: a bar on a terminal, plain lines in a log.
+Exit codes: 0 done, 1 failed (or `reconcile` found differences, or a run waited for failed),
+2 refused (bad input, see the message), 130 interrupted.
 """
 
 from __future__ import annotations
