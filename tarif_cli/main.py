@@ -28,6 +28,7 @@ tarif reminders list|start             reminders; start a reminder automation (q
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
+tarif health engine|batch|admin   is the process up (exit 0) or not (1): container health checks
 
 Commands that answer print lines and tables for people, with money in its currency (`-0.36 EUR`)
 and units in their unit (`60 s`); with `--json` they print one JSON document for scripts, every
@@ -48,6 +49,7 @@ from tarif_cli import billing, jobs
 from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.email_log import add_parser as add_email_log_parser
+from tarif_cli.health import add_parser as add_health_parser
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
 from tarif_cli.provision import cmd_provision
 from tarif_cli.reminders import add_parser as add_reminders_parser
@@ -129,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     jobs.add_parsers(sub, answers)
     add_email_log_parser(sub, answers)
     add_reminders_parser(sub, answers)
+    add_health_parser(sub)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)

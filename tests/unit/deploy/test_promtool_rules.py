@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests import promtool
@@ -52,7 +53,8 @@ def test_every_alert_fires_in_a_scenario_and_stays_quiet_in_another() -> None:
     assert quiet == alert_names()
 
 
-def test_the_prometheus_config_passes_promtool_check_config() -> None:
-    status, said = promtool.run("check", "config", str(DEPLOY / "prometheus.yml"))
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-local.yml"])
+def test_the_prometheus_configs_pass_promtool_check_config(config: str) -> None:
+    status, said = promtool.run("check", "config", str(DEPLOY / config))
     assert status == 0, said
     assert "prometheus/alerts.yml" in said  # its rule_files name the rules: they load with it
