@@ -10,6 +10,7 @@ first test that needs one starts it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -110,3 +111,14 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await scratch.empty_tables(conn)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """Give every test the root logger's handlers and level back: a CLI command run in-process
+    sets logging up for its process, with a handler on the test's captured stderr, which is
+    closed once that test ends (a later test logging through it would fail)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
