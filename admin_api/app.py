@@ -49,6 +49,7 @@ from admin_api.routes import (
     sepa,
     sharing,
     unrated,
+    usage,
 )
 from admin_api.routes import (
     subscriptions as subscription_routes,
@@ -134,6 +135,7 @@ def create_app(state: State) -> FastAPI:
         contract_changes,
         reminders,
         payment_attempts,
+        usage,
         admin,
     ):
         app.include_router(module.router)
