@@ -28,12 +28,12 @@ def add_parser(sub: Any, answers: argparse.ArgumentParser) -> None:
     traced.set_defaults(func=cmd_trace)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Dates as ISO text, through nested documents (the JSON view has no date type)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, date) and not isinstance(value, datetime):
         return value.isoformat()
     return value
@@ -128,6 +128,6 @@ def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
 
     with embedded_services(settings) as urls:
         settings = with_urls(settings, urls)
-        document = _plain(run(with_pool(settings, work)))
+        document = plain(run(with_pool(settings, work)))
     output.emit(document, trace_lines, args.json)
     return 0
