@@ -242,6 +242,9 @@ class BatchApp(Process):
     async def refresh_gauges(self) -> None:
         for ingestor in self.ingestors:
             self.metrics.stream_pending.labels(ingestor.name).set(await ingestor.pending())
+            backlog = await ingestor.backlog()
+            self.metrics.stream_backlog.labels(ingestor.name).set(backlog.entries)
+            self.metrics.stream_lag.labels(ingestor.name).set(backlog.lag_seconds)
         async with self.pool.acquire() as conn:
             self.metrics.waiting.set(await notifier_store.waiting(conn))
             counts = await unrated.open_counts(conn)

@@ -17,6 +17,7 @@ import asyncpg
 from tarif_billing.context import billing_context
 from tarif_billing.runs import OnChunk, RunReport, run_billing
 from tarif_catalog import Catalog
+from tarif_common.progress import Progress
 from tarif_common.settings import Settings
 from tarif_jobs.criteria import Criteria
 
@@ -33,9 +34,10 @@ async def run_due_billing(
     criteria: Criteria | None = None,
     stop: Callable[[], bool] = lambda: False,
     on_chunk: OnChunk | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """Bill every profile due by `at` (of `profile_ids`, whose customer matches `criteria`);
-    returns what was billed and issued."""
+    returns what was billed and issued. `progress`: see `run_billing` (`tarif billing run`)."""
     ctx, facts = billing_context(settings, catalog, at)
     report = await run_billing(
         pool,
@@ -46,6 +48,7 @@ async def run_due_billing(
         chunk=settings.billing_chunk,
         stop=stop,
         on_chunk=on_chunk,
+        progress=progress,
     )
     log.info(
         "billing_run",

@@ -19,6 +19,19 @@ class BatchMetrics:
             ["ingestor"],
             registry=registry,
         )
+        # ingestion lag: stored entries are deleted, so what is left in a stream waits
+        self.stream_backlog = Gauge(
+            "tarif_batch_stream_backlog",
+            "Stream entries not stored in Postgres yet (new, in flight or failing), by ingestor.",
+            ["ingestor"],
+            registry=registry,
+        )
+        self.stream_lag = Gauge(
+            "tarif_batch_stream_lag_seconds",
+            "Age of the oldest stream entry not stored in Postgres yet (0 when none), by ingestor.",
+            ["ingestor"],
+            registry=registry,
+        )
         self.deliveries = Counter(
             "tarif_notifier_deliveries",
             "Notification delivery attempts by channel and outcome"

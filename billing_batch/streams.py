@@ -38,6 +38,15 @@ class Entry:
 Handler = Callable[[Sequence[Entry]], Awaitable[Sequence[Entry]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in an ingestor's streams: stored entries are deleted, so every entry left is
+    one not stored yet (new, in flight, failing, or unreadable)."""
+
+    entries: int
+    lag_seconds: float  # age of the oldest entry left, by the Redis clock; 0 when none is left
+
+
 class StreamIngestor:
     def __init__(
         self,
@@ -161,6 +170,24 @@ class StreamIngestor:
             info = await self._redis.xpending(stream, self._group)
             total += int(info["pending"])
         return total
+
+    async def backlog(self) -> Backlog:
+        """The entries left in the streams and the oldest one's age (the ingestion lag gauges).
+
+        The age compares the entry's id (the Redis server's clock when the engine wrote it) with
+        Redis' TIME, so a batch host whose clock is off does not skew it.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for stream in self._streams:
+                pipe.xlen(stream)
+                pipe.xrange(stream, count=1)
+            now, *replies = await pipe.execute()
+        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+        entries = sum(int(n) for n in replies[0::2])
+        oldest = [int(keys.text(first[0][0]).split("-")[0]) for first in replies[1::2] if first]
+        lag_ms = max(0, now_ms - min(oldest)) if oldest else 0
+        return Backlog(entries, lag_ms / 1000)
 
 
 def _text_fields(fields: dict[bytes | str, bytes | str]) -> dict[str, str]:

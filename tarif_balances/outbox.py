@@ -25,8 +25,10 @@ from redis.exceptions import RedisError
 
 from tarif_balances.provisioning import AccountDoc, Provisioner, account_fields
 from tarif_balances.sharing import GroupDoc, Groups
+from tarif_catalog import Catalog
 from tarif_common import keys
 from tarif_common.errors import InvalidRequest, TarifError
+from tarif_common.progress import NO_PROGRESS, Progress
 from tarif_postgres import queries
 
 log = logging.getLogger(__name__)
@@ -117,14 +119,18 @@ class Relay:
         self._redis = redis
         self._provisioner = Provisioner(redis, partitions)
 
-    async def drain(self, limit: int = 500) -> int:
+    async def drain(self, limit: int = 500, progress: Progress = NO_PROGRESS) -> int:
         """Apply pending rows (the catalog first, then accounts, oldest first); returns how many
-        rows were applied. Objects failing are left pending with their error."""
+        rows were applied. Objects failing are left pending with their error. `progress` hears
+        of each object (`tarif sync --pending`)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(Q.pending_objects, limit)
             applied = 0
+            progress.start("applied", "pending objects", len(rows))
             for row in rows:
                 applied += await self._apply_pending(conn, row["kind"], row["key"])
+                progress.advance()
+            progress.done()
         return applied
 
     async def drain_one(self, kind: str, key: str, conn: asyncpg.Connection | None = None) -> int:
@@ -202,22 +208,28 @@ class Relay:
         if located is not None:
             await self._redis.hset(keys.account(int(located), account_id), "st", "inactive")
 
-    async def sync_all(self) -> dict[str, int]:
+    async def sync_all(self, progress: Progress = NO_PROGRESS) -> dict[str, int]:
         """Rebuild Redis from Postgres: the catalog, every customer, then the sharing groups
         (`tarif sync`). A balance Redis lost comes back as its provisioned amount plus every
         movement of the ingested rated records (usage, refunds, adjustments, expiries); one
-        Redis still has keeps its live amount."""
+        Redis still has keeps its live amount. `progress` hears of each account and group."""
         async with self._pool.acquire() as conn:
             await self._apply(conn, "catalog", "catalog")
             accounts = [r["account_id"] for r in await conn.fetch(Q.all_account_ids)]
             moved = await moved_units(conn)
+            progress.start("synced", "accounts", len(accounts))
             for account_id in accounts:
                 held = await self._held_balances(account_id)
                 await self._apply(conn, "account", account_id)
                 await self._replay_movements(account_id, held, moved)
+                progress.advance()
+            progress.done()
             groups = [r["id"] for r in await conn.fetch(Q.all_sharing_group_ids)]
+            progress.start("synced", "sharing groups", len(groups))
             for group_id in groups:
                 await self._apply(conn, "group", group_id)
+                progress.advance()
+            progress.done()
         return {"accounts": len(accounts), "groups": len(groups)}
 
 
@@ -228,53 +240,52 @@ async def moved_units(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
     return {(r["account"], r["balance_id"]): int(r["units"]) for r in rows}
 
 
-async def reconcile(pool: asyncpg.Pool, redis: Redis, partitions: int) -> list[dict[str, Any]]:
-    """Every difference between what Postgres says an account is and what Redis holds."""
+async def reconcile(
+    pool: asyncpg.Pool, redis: Redis, partitions: int, progress: Progress = NO_PROGRESS
+) -> list[dict[str, Any]]:
+    """Every difference between what Postgres says an account is and what Redis holds;
+    `progress` hears of each account compared."""
 
     provisioner = Provisioner(redis, partitions)
     catalog = await provisioner.current_catalog()
     differences: list[dict[str, Any]] = []
     async with pool.acquire() as conn:
         accounts = [r["account_id"] for r in await conn.fetch(Q.all_account_ids)]
+        progress.start("compared", "accounts", len(accounts))
         for account_id in accounts:
-            document = await account_document(conn, account_id)
-            located = await redis.get(keys.locator(account_id))
-            held: dict[str, str] = {}
-            if located is not None:
-                raw = await redis.hgetall(keys.account(int(located), account_id))
-                held = {keys.text(k): keys.text(v) for k, v in raw.items()}
-            if document is None:
-                if held and held.get("st") != "inactive":
-                    differences.append(
-                        {
-                            "account": account_id,
-                            "field": "st",
-                            "postgres": "inactive",
-                            "redis": held.get("st"),
-                        }
-                    )
-                continue
-            expected = account_fields(AccountDoc.model_validate(document), catalog, account_id)
-            for name, value in sorted(expected.items()):
-                if name.startswith("a:") and name in held:
-                    continue  # live amounts belong to the engine
-                if held.get(name) != value:
-                    differences.append(
-                        {
-                            "account": account_id,
-                            "field": name,
-                            "postgres": value,
-                            "redis": held.get(name),
-                        }
-                    )
-            for name in sorted(held):
-                if name.startswith(("s:", "b:", "t:", "ti:")) and name not in expected:
-                    differences.append(
-                        {
-                            "account": account_id,
-                            "field": name,
-                            "postgres": None,
-                            "redis": held[name],
-                        }
-                    )
+            differences += await _account_differences(conn, redis, catalog, account_id)
+            progress.advance()
+        progress.done()
+    return differences
+
+
+async def _account_differences(
+    conn: asyncpg.Connection, redis: Redis, catalog: Catalog, account_id: str
+) -> list[dict[str, Any]]:
+    """How Redis' copy of one account differs from what Postgres says it is."""
+    document = await account_document(conn, account_id)
+    located = await redis.get(keys.locator(account_id))
+    held: dict[str, str] = {}
+    if located is not None:
+        raw = await redis.hgetall(keys.account(int(located), account_id))
+        held = {keys.text(k): keys.text(v) for k, v in raw.items()}
+    if document is None:
+        status = held.get("st")
+        if held and status != "inactive":
+            return [{"account": account_id, "field": "st", "postgres": "inactive", "redis": status}]
+        return []
+    differences: list[dict[str, Any]] = []
+    expected = account_fields(AccountDoc.model_validate(document), catalog, account_id)
+    for name, value in sorted(expected.items()):
+        if name.startswith("a:") and name in held:
+            continue  # live amounts belong to the engine
+        if held.get(name) != value:
+            differences.append(
+                {"account": account_id, "field": name, "postgres": value, "redis": held.get(name)}
+            )
+    for name in sorted(held):
+        if name.startswith(("s:", "b:", "t:", "ti:")) and name not in expected:
+            differences.append(
+                {"account": account_id, "field": name, "postgres": None, "redis": held[name]}
+            )
     return differences

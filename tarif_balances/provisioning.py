@@ -39,6 +39,7 @@ from tarif_common import keys
 from tarif_common.contacts import Contact, unique_tags
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text
+from tarif_common.progress import NO_PROGRESS, Progress
 
 BALANCE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -255,8 +256,11 @@ class Provisioner:
             self._parsed = (version, parse_catalog(json.loads(raw)))
         return self._parsed[1]
 
-    async def apply(self, document: Mapping[str, Any]) -> dict[str, int]:
-        """Provision a whole document; validates everything before writing anything."""
+    async def apply(
+        self, document: Mapping[str, Any], progress: Progress = NO_PROGRESS
+    ) -> dict[str, int]:
+        """Provision a whole document; validates everything before writing anything. `progress`
+        hears of each account and sharing group written."""
         doc = parse_document(document)
         catalog = parse_catalog(doc.catalog) if doc.catalog else await self.current_catalog()
         planned = [
@@ -270,11 +274,17 @@ class Provisioner:
                     raise ProvisioningError(f"accounts[{i}].services: {identifier} is used twice")
         version = await self.publish_catalog(doc.catalog) if doc.catalog else 0
         partitions = await self.partitions()
+        progress.start("provisioned", "accounts", len(planned))
         for account, fields in planned:
             await self.put_account(account.id, fields, partitions)
+            progress.advance()
+        progress.done()
         groups = Groups(self._redis, catalog)
+        progress.start("provisioned", "sharing groups", len(doc.sharing_groups))
         for i, group in enumerate(doc.sharing_groups):
             await groups.put(group, f"sharing_groups[{i}]")
+            progress.advance()
+        progress.done()
         return {
             "catalog_version": version,
             "accounts": len(planned),

@@ -27,6 +27,7 @@ from tarif_billing.issuing import BilledBill, IssueContext, Issued, issue_invoic
 from tarif_billing.opening import bill_row, open_bills
 from tarif_billing.profiles import cycle_rule, period_after
 from tarif_common.errors import Conflict, NotFound
+from tarif_common.progress import Progress
 from tarif_jobs.criteria import Criteria
 from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
@@ -70,12 +71,18 @@ async def run_billing(
     chunk: int = 500,
     stop: Callable[[], bool] = lambda: False,
     on_chunk: OnChunk | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """Bill every active bill whose cycle ended by `ctx.issued_at` (the "process now" time),
     cycle after cycle until none is due; returns what it did. `profile_ids` and `criteria` (on
-    the profile's customer) narrow what is billed; `on_chunk` hears of each committed chunk."""
+    the profile's customer) narrow what is billed; `on_chunk` hears of each committed chunk;
+    given a `progress`, the run counts what is due first (one query) and reports each chunk
+    against that count."""
     report = RunReport()
     report.opened = await open_due(pool, ctx.issued_at, profile_ids, chunk)
+    if progress is not None:
+        total = await count_due(pool, ctx.issued_at, profile_ids, criteria)
+        progress.start("billed", "bills", total)
     take_due, extra = _due_bills(B.take_due_bills, criteria, 4)
     while not stop():
         async with pool.acquire() as conn, conn.transaction():
@@ -85,8 +92,12 @@ async def run_billing(
             issued = await _bill(conn, rows, ctx, facts, "cycle")
         report.invoices += issued
         report.billed += len(rows)
+        if progress is not None:
+            progress.advance(len(rows))
         if on_chunk is not None:
             await on_chunk(rows, issued)
+    if progress is not None:
+        progress.done()
     return report
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from tarif_cli import output
 from tarif_cli.connections import run, with_pool, with_urls
+from tarif_cli.progress import reporting
 from tarif_common.embedded import embedded_services
 from tarif_common.settings import Settings
 from tarif_jobs.process_now import process_now
@@ -63,7 +64,7 @@ def cmd_billing_run(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> dict[str, Any]:
         async with pool.acquire() as conn:
             published = await catalog.current(conn)
-        report = await run_due_billing(pool, settings, published, at)
+        report = await run_due_billing(pool, settings, published, at, progress=progress)
         return {
             "at": at.isoformat(),
             "opened": report.opened,
@@ -83,7 +84,8 @@ def cmd_billing_run(settings: Settings, args: argparse.Namespace) -> int:
             ],
         }
 
-    document = _with_pool(settings, work)
+    with reporting() as progress:
+        document = _with_pool(settings, work)
     output.emit(document, run_lines, args.json)
     return 1 if document["failed"] else 0
 

@@ -4,7 +4,8 @@ prints its documents); changes are audited as `cli`.
 
 A job's `--start` without a zone is read in its `--time-zone`; other times without a zone are
 UTC. `tarif jobs run --process-now T` is refused in a production deployment
-(TARIF_ENVIRONMENT), as the API refuses it.
+(TARIF_ENVIRONMENT), as the API refuses it. `tarif jobs run --wait` (and `retry --wait`) follows
+the queued run to its end with its progress on stderr, and exits 1 if it failed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tarif_cli import output
 from tarif_cli.connections import run, with_pool, with_urls
+from tarif_cli.progress import reporting
 from tarif_common.embedded import embedded_services
 from tarif_common.settings import Settings
 from tarif_jobs.process_now import process_now
@@ -263,6 +265,16 @@ def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
         process_now(settings, args.process_now, now)  # refused in production: exit 2
 
     async def work(pool: Any) -> Any:
+        document = await answer(pool)
+        if args.wait:
+            from tarif_cli.job_wait import follow
+
+            finished = await follow(pool, document["id"], progress, give_up_after=args.timeout)
+            replayed = {"replayed": document["replayed"]} if "replayed" in document else {}
+            document = finished | replayed
+        return document
+
+    async def answer(pool: Any) -> Any:
         async with pool.acquire() as conn:
             if args.action == "runs":
                 filters = job_runs.RunFilters(
@@ -283,10 +295,18 @@ def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
             body = RunNow(process_now=args.process_now, request_id=args.request_id)
             return await job_runs.run_now(conn, _cli(), args.id, body, now)
 
-    document = _with_pool(settings, work)
+    with reporting() as progress:
+        document = _with_pool(settings, work)
     lines = {"runs": runs_lines, "run-items": items_lines}.get(args.action, run_lines)
     output.emit(document, lines, args.json)
-    return 0
+    if args.wait and document["status"] not in ("succeeded", "failed"):
+        print(
+            f"tarif: run {document['id']} is {document['status']} after {args.timeout:g} s;"
+            f" `tarif jobs run-show {document['id']}` follows it",
+            file=sys.stderr,
+        )
+        return 1
+    return 1 if args.wait and document["status"] == "failed" else 0
 
 
 # -- alerts and the activity log -------------------------------------------------------------
@@ -432,8 +452,15 @@ def add_parsers(sub: Any, answers: argparse.ArgumentParser) -> None:
     retry = actions.add_parser("retry", parents=[answers], help="retry what a run failed")
     retry.add_argument("run", type=int)
     retry.add_argument("--request-id", help="idempotency key: a repeat answers the same retry")
+    for parser in (now, retry):
+        parser.add_argument(
+            "--wait", action="store_true", help="follow the run to its end (progress on stderr)"
+        )
+        parser.add_argument(
+            "--timeout", type=float, help="with --wait: give up waiting after this many seconds"
+        )
     for parser in (now, runs, show, items, retry):
-        parser.set_defaults(func=cmd_runs)
+        parser.set_defaults(func=cmd_runs, wait=False, timeout=None)
 
     alerts = sub.add_parser("alerts", parents=[answers], help="alerts for operators")
     alerts.add_argument("--open", action="store_true", help="only those not acknowledged")

@@ -18,7 +18,8 @@ tarif bills list --profile P           a billing profile's bills
 tarif invoices list|show|document      invoices and credit notes (document: --format, -o)
 tarif payments add --profile P ...     record a payment or a refund
 tarif jobs list|show|create|pause|resume|delete   operations jobs (docs/jobs-api.md)
-tarif jobs run JOB [--process-now T]   run a job now (queued; T refused in production)
+tarif jobs run JOB [--process-now T] [--wait]   run a job now (queued; T refused in
+                          production; --wait: follow it to its end, progress on stderr)
 tarif jobs runs|run-show|run-items|retry          the run history, failed items, retry
 tarif alerts [--open] / tarif alerts ack ID        alerts for operators
 tarif activity            the activity log (process, object, likely cause)
@@ -29,11 +30,14 @@ tarif trace EVENT [--subscriber S]   one charge's path: answer, rated record and
                           of its call, bill item, invoice line (docs/tracing.md)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
+tarif health engine|batch|admin   is the process up (exit 0) or not (1): container health checks
 
 Commands that answer print lines and tables for people, with money in its currency (`-0.36 EUR`)
 and units in their unit (`60 s`); with `--json` they print one JSON document for scripts, every
-amount an exact decimal string. Exit codes: 0 done, 1 failed (or `reconcile` found
-differences), 2 refused (bad input, see the message), 130 interrupted.
+amount an exact decimal string. Long work (`provision`, `sync`, `reconcile`, `billing run`,
+`jobs run --wait`) shows its progress on stderr: a bar on a terminal, plain lines in a log.
+Exit codes: 0 done, 1 failed (or `reconcile` found differences, or a run waited for failed),
+2 refused (bad input, see the message), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from tarif_cli import billing, jobs
 from tarif_cli.backoffice import cmd_notifications, cmd_unrated
 from tarif_cli.charging import cmd_balances, cmd_event
 from tarif_cli.email_log import add_parser as add_email_log_parser
+from tarif_cli.health import add_parser as add_health_parser
 from tarif_cli.operations import cmd_create_key, cmd_migrate, cmd_sync
 from tarif_cli.provision import cmd_provision
 from tarif_cli.reminders import add_parser as add_reminders_parser
@@ -130,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
     add_email_log_parser(sub, answers)
     add_reminders_parser(sub, answers)
     add_trace_parser(sub, answers)
+    add_health_parser(sub)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")
     sync.set_defaults(func=cmd_sync)

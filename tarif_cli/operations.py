@@ -8,6 +8,7 @@ from typing import Any
 
 from tarif_cli import output
 from tarif_cli.connections import run, with_pool, with_urls
+from tarif_cli.progress import reporting
 from tarif_common.embedded import embedded_services
 from tarif_common.settings import Settings
 
@@ -110,7 +111,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         try:
             relay = Relay(pool, redis, settings.partitions)
             if args.command == "reconcile":
-                differences = await reconcile(pool, redis, settings.partitions)
+                differences = await reconcile(pool, redis, settings.partitions, progress)
                 async with pool.acquire() as conn:
                     billing = await reconcile_billing(conn, args.since, args.until)
                 return {
@@ -122,12 +123,12 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
                     },
                 }
             if args.pending:
-                return {"applied": await relay.drain(10_000)}
-            return await relay.sync_all()
+                return {"applied": await relay.drain(10_000, progress)}
+            return await relay.sync_all(progress)
         finally:
             await redis.aclose()
 
-    with embedded_services(settings) as urls:
+    with embedded_services(settings) as urls, reporting() as progress:
         settings = with_urls(settings, urls)
         result = run(with_pool(settings, work))
     human = reconcile_lines if args.command == "reconcile" else sync_lines

@@ -14,8 +14,10 @@ from typing import Any
 
 from tarif_cli import output
 from tarif_cli.connections import run, with_urls
+from tarif_cli.progress import reporting
 from tarif_common.embedded import embedded_services
 from tarif_common.errors import ProvisioningError
+from tarif_common.progress import NO_PROGRESS, Progress
 from tarif_common.settings import Settings
 from tarif_postgres import queries
 
@@ -30,8 +32,11 @@ _COUNTED = {
 }
 
 
-async def provision(settings: Settings, path: Path) -> dict[str, int]:
-    """Load `path`; returns the catalog version published (0: none) and what was loaded."""
+async def provision(
+    settings: Settings, path: Path, progress: Progress = NO_PROGRESS
+) -> dict[str, int]:
+    """Load `path`; returns the catalog version published (0: none) and what was loaded.
+    `progress` hears of each account, group, account's contacts and customer written."""
     from redis.asyncio import Redis
 
     from tarif_balances.provisioning import Provisioner, load_document, parse_document
@@ -41,7 +46,7 @@ async def provision(settings: Settings, path: Path) -> dict[str, int]:
     accounts = parse_document(document).accounts  # validated before anything is written
     redis = Redis.from_url(settings.redis_url)
     try:
-        done = await Provisioner(redis, settings.partitions).apply(document)
+        done = await Provisioner(redis, settings.partitions).apply(document, progress)
     finally:
         await redis.aclose()
     if settings.database_url and document.get("catalog"):
@@ -54,11 +59,14 @@ async def provision(settings: Settings, path: Path) -> dict[str, int]:
         await db.migrate_url(settings.database_url)
         pool = await db.create_pool(settings.database_url, max_size=2)
         try:
+            progress.start("saved the contacts of", "accounts", len(with_contacts))
             async with pool.acquire() as conn:
                 for account in with_contacts:
                     await put_contacts(
                         conn, account.id, [Contact.of(c) for c in account.contacts or []]
                     )
+                    progress.advance()
+            progress.done()
         finally:
             await pool.close()
         done["contacts"] = sum(len(a.contacts or []) for a in with_contacts)
@@ -66,11 +74,11 @@ async def provision(settings: Settings, path: Path) -> dict[str, int]:
     if customers:
         if not settings.database_url:
             raise ProvisioningError("customers go to Postgres: set DATABASE_URL (or let it embed)")
-        done["customers"] = await _onboard(settings, customers)
+        done["customers"] = await _onboard(settings, customers, progress)
     return done
 
 
-async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
+async def _onboard(settings: Settings, documents: list[dict[str, Any]], progress: Progress) -> int:
     """Onboard each customer that does not exist yet (by account_id); returns how many exist."""
     from pydantic import ValidationError
     from redis.asyncio import Redis
@@ -101,6 +109,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
     try:
         relay = Relay(pool, redis, settings.partitions)
         store = balance_store(redis, settings)
+        progress.start("onboarded", "customers", len(requests))
         async with pool.acquire() as conn:
             for request in requests:
                 if not await conn.fetchval(Q.account_has_customer, request.account_id):
@@ -111,6 +120,8 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]]) -> int:
                     for adjustment_id in payments:
                         await purchasing.settle(pool, store, adjustment_id)
                     await relay.drain_one("account", account_id, conn)
+                progress.advance()  # one that existed already is done too
+        progress.done()
     finally:
         await redis.aclose()
         await pool.close()
@@ -141,7 +152,7 @@ def provision_lines(document: dict[str, Any]) -> list[str]:
 
 
 def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
-    with embedded_services(settings) as urls:
-        done = run(provision(with_urls(settings, urls), args.file))
+    with embedded_services(settings) as urls, reporting() as progress:
+        done = run(provision(with_urls(settings, urls), args.file, progress))
     output.emit({"file": str(args.file), **done}, provision_lines, args.json)
     return 0

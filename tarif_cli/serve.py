@@ -15,7 +15,8 @@ from tarif_cli.provision import provision
 from tarif_common.embedded import embedded_services
 from tarif_common.settings import Settings
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
+# examples/demo.yaml, through a link in the package so that an installed wheel carries it too
+DEMO = Path(__file__).resolve().parent / "demo.yaml"
 
 
 async def _serve(

@@ -18,6 +18,7 @@ import pytest
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 from tarif_common.embedded import free_port
+from tests import promtool
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +102,7 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
             f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
         ).read()
         assert b'tarif_engine_requests_total{result="SUCCESS",rpc="ChargeEvent"} 1.0' in metrics
+        assert not promtool.wanted() or promtool.lint_metrics(metrics) == ""
 
         # The batch child moves unratable usage into Postgres; other `tarif` commands on the
         # same state dir use the running embedded servers.
@@ -126,6 +128,8 @@ def test_tarif_up_serves_the_demo_and_stops_cleanly() -> None:
             f"http://127.0.0.1:{batch_port}/metrics", timeout=5
         ).read()
         assert b'tarif_batch_ingested_total{ingestor="unrated"} 1.0' in batch_metrics
+        assert b'tarif_batch_stream_lag_seconds{ingestor="unrated"}' in batch_metrics
+        assert not promtool.wanted() or promtool.lint_metrics(batch_metrics) == ""
 
         # The admin API answers with the key the banner printed.
         key = banner.split("admin key: ")[1].split()[0]
