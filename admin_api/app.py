@@ -27,6 +27,7 @@ from admin_api import (
 )
 from admin_api.openapi import add_problems
 from admin_api.outbox import Relay
+from admin_api.request_id import RequestIdMiddleware
 from admin_api.routes import (
     admin,
     alerts,
@@ -48,6 +49,7 @@ from admin_api.routes import (
     sepa,
     sharing,
     unrated,
+    usage,
 )
 from admin_api.routes import (
     subscriptions as subscription_routes,
@@ -111,6 +113,7 @@ def create_app(state: State) -> FastAPI:
         setattr(app.state, name, value)
     problems.install(app)
     limits.install(app, state.settings.admin_max_body)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries X-Request-ID
     for module in (
         customers,
         contacts,
@@ -132,6 +135,7 @@ def create_app(state: State) -> FastAPI:
         contract_changes,
         reminders,
         payment_attempts,
+        usage,
         admin,
     ):
         app.include_router(module.router)

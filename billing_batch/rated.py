@@ -36,7 +36,7 @@ def _no_catalog(currency: str) -> int | None:
 COLUMNS = [
     "account_id", "request_id", "kind", "subscriber", "service", "rate", "event_time",
     "charged_at", "units", "rated_units", "cost", "currency", "uncovered", "impacts",
-    "session_id", "refunded", "attributes", "reason",
+    "session_id", "refunded", "attributes", "reason", "x_request_id",
 ]  # fmt: skip
 _LOCK = int.from_bytes(b"trpt", "big")  # advisory lock: one partition creator at a time
 _NO_PARTITION = "23514"  # check_violation: "no partition of relation ... found for row"
@@ -108,6 +108,7 @@ def record_row(
         record.refunded_event,
         record.attributes,
         record.reason,
+        record.x_request_id or None,
     )
 
 
@@ -119,13 +120,13 @@ def to_row(f: Mapping[str, str], legacy_decimals: LegacyDecimals = _no_catalog) 
     (
         request_id, kind, account_id, subscriber, service, rate, event_time, charged_at, units,
         rated_units, cost, currency, decimals, impacts, uncovered, session_id, attributes,
-        refunded, reason,
+        refunded, reason, x_request_id,
     ) = read_flat(f)  # fmt: skip
     scale = _scale(decimals, currency, cost, uncovered, request_id, legacy_decimals)
     return (
         account_id, request_id, kind, subscriber, service, rate, event_time, charged_at, units,
         rated_units, _amount(cost, scale), currency, _amount(uncovered, scale), impacts,
-        session_id, refunded, attributes, reason,
+        session_id, refunded, attributes, reason, x_request_id or None,
     )  # fmt: skip
 
 

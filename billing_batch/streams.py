@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from tarif_common import keys
+from tarif_common import keys, request_ids
 from tarif_common.lifecycle import sleep_unless
 from tarif_postgres.driver import DB_ERRORS
 
@@ -143,10 +143,17 @@ class StreamIngestor:
         done = [e for e in entries if (e.stream, e.id) not in rejected]
         for entry in entries:
             if (entry.stream, entry.id) in rejected:
-                log.error(
-                    "ingest.unreadable_entry",
-                    extra={"ingestor": self.name, "stream": entry.stream, "id": entry.id},
-                )
+                # the line carries the entry's request id (a rated record's `rq`) and its own id
+                with request_ids.bound(entry.fields.get("rq")):
+                    log.error(
+                        "ingest.unreadable_entry",
+                        extra={
+                            "ingestor": self.name,
+                            "stream": entry.stream,
+                            "id": entry.id,
+                            "record": entry.fields.get("id", ""),
+                        },
+                    )
         async with self._redis.pipeline(transaction=False) as pipe:
             for entry in done:
                 pipe.xack(entry.stream, self._group, entry.id)

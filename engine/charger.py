@@ -7,7 +7,8 @@ Malformed input raises `InvalidRequest` before anything is read or written (insi
 invalid event's slot is answered INVALID_REQUEST instead); business outcomes (unknown subscriber,
 no credit, unratable usage, a reused idempotency id) are results in the outcome. Each stored
 request carries its fingerprint (`engine.fingerprints`), so the scripts can tell a retry from a
-different request under the same id.
+different request under the same id, and the call's request id (`tarif_common.request_ids`),
+which goes into the rated record.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from tarif_balances.ports import (
 )
 from tarif_catalog import CompiledCatalog, Quote
 from tarif_catalog.cache import CatalogSource
+from tarif_common import request_ids
 from tarif_common.errors import (
     InvalidRequest,
     MissingRatingField,
@@ -146,7 +148,12 @@ class Charger:
                 except RatingError as exc:
                     return SessionOutcome(Result.RATING_FAILED, message=exc.message)
             call = SessionCall(
-                route, step, quote, self._cycle(step.event_time), session_fingerprint(step)
+                route,
+                step,
+                quote,
+                self._cycle(step.event_time),
+                session_fingerprint(step),
+                request_ids.current() or "",
             )
             outcome = await self._store.session(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
@@ -201,6 +208,7 @@ class Charger:
         """Route, rate and charge valid events (by slot), filling in their outcomes."""
         unrated: dict[int, str] = {}  # index -> reason, for the debits that cannot be rated
         pending = list(steps)
+        request_id = request_ids.current() or ""  # the call's (the coalescer mixes calls)
         for attempt in range(2):
             calls: list[EventCall] = []
             called: list[int] = []
@@ -229,7 +237,7 @@ class Charger:
                 # only a debit stores an answer, so only a debit's replay is compared
                 fingerprint = event_fingerprint(step) if step.action is Action.DEBIT else ""
                 cycle = self._cycle(step.event_time)
-                calls.append(EventCall(route, step, quote, cycle, fingerprint))
+                calls.append(EventCall(route, step, quote, cycle, fingerprint, request_id))
                 called.append(index)
             answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
             pending = []
@@ -275,7 +283,7 @@ class Charger:
         for _ in range(2):
             if route is None:
                 return RefundOutcome(Result.USER_UNKNOWN, message="unknown subscriber")
-            call = RefundCall(route, step, refund_fingerprint(step))
+            call = RefundCall(route, step, refund_fingerprint(step), request_ids.current() or "")
             outcome = await self._store.refund(call, self._now_ms())
             if not isinstance(outcome, StaleRoute):
                 return outcome

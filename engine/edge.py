@@ -1,9 +1,12 @@
-"""gRPC server interceptor: metrics, undecodable requests and error mapping, for every method.
+"""gRPC server interceptor: request ids, metrics, undecodable requests and error mapping, for
+every method.
 
-Handlers only convert and delegate. Here a request whose bytes do not decode, or a `TarifError`
-raised anywhere below, becomes a typed gRPC status (INVALID_ARGUMENT with the field, UNAVAILABLE
-when Redis is down); an unexpected exception is logged with its stack and becomes INTERNAL, and
-the server keeps serving.
+Handlers only convert and delegate. Each call gets its request id (the caller's `x-request-id`
+metadata, or a new one): held in `tarif_common.request_ids` while the call runs, so log lines and
+the rated records it writes carry it, and sent back as trailing metadata `x-request-id`. Here a
+request whose bytes do not decode, or a `TarifError` raised anywhere below, becomes a typed gRPC
+status (INVALID_ARGUMENT with the field, UNAVAILABLE when Redis is down); an unexpected exception
+is logged with its stack and becomes INTERNAL, and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from engine.metrics import EngineMetrics
+from tarif_common import request_ids
 from tarif_common.errors import InvalidRequest, TarifError
 from tarif_common.results import RESULTS, Result
 
@@ -58,6 +62,18 @@ async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    """The call's request id: the caller's, if acceptable, else a new one; answered back."""
+    given = None
+    for key, value in context.invocation_metadata() or ():
+        if key == request_ids.METADATA:
+            given = value
+            break
+    request_id = request_ids.accepted(given)
+    context.set_trailing_metadata(((request_ids.METADATA, request_id),))
+    return request_id
+
+
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, metrics: EngineMetrics) -> None:
         self._metrics = metrics
@@ -91,6 +107,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             label = "INTERNAL"
+            token = request_ids.set_current(_request_id(context))
             try:
                 if isinstance(request, Undecodable):
                     raise InvalidRequest("request", request.error)
@@ -105,8 +122,12 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     raise
                 await _abort(context, exc)
             finally:
+                elapsed = time.perf_counter() - started
                 metrics.requests.labels(rpc, label).inc()
-                metrics.latency.labels(rpc).observe(time.perf_counter() - started)
+                metrics.latency.labels(rpc).observe(elapsed)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("rpc.done", extra={"rpc": rpc, "result": label, "seconds": elapsed})
+                request_ids.reset(token)
 
         return wrapper
 
@@ -124,6 +145,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def wrapper(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
+            # one id for the whole stream; the call's own task ends with it, so no reset
+            request_ids.set_current(_request_id(context))
             try:
                 async for response in behavior(checked(requests), context):
                     started = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Protocol
 from tarif_balances.model import (
     EventOutcome,
     EventStep,
+    Money,
     RefundOutcome,
     RefundStep,
     Route,
@@ -80,6 +81,7 @@ class SessionCall:
     quote: Quote | None  # the pieces chosen at start; a running session keeps its own
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
     fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
+    x_request_id: str = ""  # the call's request id, kept in the rated record ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class EventCall:
     quote: Quote
     cycle: str = ""  # billing cycle of the event time (a group member's cap is per cycle)
     fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
+    x_request_id: str = ""  # the call's request id, kept in the rated record ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class RefundCall:
     route: Route
     step: RefundStep
     fingerprint: str = ""  # of the request, kept with its answer ("": none, replays unchecked)
+    x_request_id: str = ""  # the call's request id, kept in the rated record ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,17 @@ class AdjustOutcome:
     result: Result
     amount_after: int | None = None  # the balance's amount afterwards, smallest units
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """What the store keeps of a charged event for its replays (`tarif:{p}:i:<account>:e:<id>`,
+    for `TARIF_IDEMPOTENCY_TTL`): the answer a retry gets, and what was refunded of it since."""
+
+    outcome: EventOutcome
+    refunded: Money | None  # refunded so far (None: the event charged no money)
+    fingerprinted: bool  # kept with the request's fingerprint (a different request conflicts)
+    expires_in: int  # seconds it is kept still (-1: no expiry)
 
 
 class ChargingStore(Protocol):

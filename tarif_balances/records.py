@@ -51,9 +51,11 @@ FIELDS: Final[Mapping[str, str]] = {
     "attrs": "rating fields (JSON object)",
     "ref": "the refunded event id (refunds; empty for an adjustment; absent otherwise)",
     "reason": "why (adjustments only; absent otherwise)",
+    "rq": "request id of the call that charged it (`x-request-id`, or the engine's own; events, "
+    "session steps and refunds; absent otherwise and in records written before it existed)",
 }
 
-_OPTIONAL = frozenset({"dec", "ref", "reason"})
+_OPTIONAL = frozenset({"dec", "ref", "reason", "rq"})
 REQUIRED: Final = frozenset(FIELDS) - _OPTIONAL
 
 
@@ -97,6 +99,7 @@ class RatedRecord:
     attributes: dict[str, Any]
     refunded_event: str = ""
     reason: str = ""
+    x_request_id: str = ""  # `rq`: the request id of the call ("": none)
 
 
 def impacts_text(impacts: tuple[Impact, ...]) -> str:
@@ -143,6 +146,7 @@ def parse_record(fields: Mapping[str, str]) -> RatedRecord:
             attributes=attributes if isinstance(attributes, dict) else {},
             refunded_event=fields.get("ref", ""),
             reason=fields.get("reason", ""),
+            x_request_id=fields.get("rq", ""),
         )
     except (ValueError, OverflowError) as exc:  # JSONDecodeError is a ValueError
         raise UnreadableRecord(f"rated record {fields.get('id')!r}: {exc}") from exc
@@ -152,7 +156,7 @@ def parse_record(fields: Mapping[str, str]) -> RatedRecord:
 # the impacts as their text (`impacts_text`).
 FlatRecord: TypeAlias = tuple[
     str, str, str, str, str, str, datetime, datetime, int, int, int, str, int | None, str, int,
-    str, dict[str, Any], str, str,
+    str, dict[str, Any], str, str, str,
 ]  # fmt: skip
 
 
@@ -163,7 +167,7 @@ def flat(record: RatedRecord) -> FlatRecord:
         record.service, record.rate, record.event_time, record.charged_at, record.units,
         record.rated_units, record.cost, record.currency, record.decimals,
         impacts_text(record.impacts), record.uncovered, record.session_id, record.attributes,
-        record.refunded_event, record.reason,
+        record.refunded_event, record.reason, record.x_request_id,
     )  # fmt: skip
 
 
@@ -198,6 +202,7 @@ def read_flat(fields: Mapping[str, str]) -> FlatRecord:
             ms_time(fields["t"]), ms_time(fields["at"]), int(fields["u"]), int(fields["ru"]),
             int(fields["cost"]), fields["cur"], decimals, impacts, int(fields["unc"]),
             fields["sid"], attributes, fields.get("ref", ""), fields.get("reason", ""),
+            fields.get("rq", ""),
         )  # fmt: skip
     except (KeyError, ValueError, OverflowError, TypeError, StopIteration):
         return flat(parse_record(fields))

@@ -33,6 +33,7 @@ from tarif_balances.ports import (
     RefundCall,
     SessionCall,
     StaleRoute,
+    StoredAnswer,
     StoredBalance,
     UnratedEvent,
 )
@@ -181,6 +182,7 @@ def session_script_call(
         route.owner,
         call.cycle,
         call.fingerprint,
+        call.x_request_id,
     ]
     return script_keys, args
 
@@ -201,9 +203,10 @@ def expire_script_call(route: Route, session_id: str, now_ms: int) -> ScriptCall
     ]
     script_keys.extend(group_keys(route, script_keys[0]))
     # session.lua's ARGV: op, account, session id, now and the group matter; the rest are
-    # placeholders (a release rates nothing, stores no answer and has no fingerprint)
+    # placeholders (a release rates nothing, stores no answer, has no fingerprint and no
+    # request id: its record carries no `rq`)
     args: list[Any] = ["expire", account, "", "", session_id, 0, now_ms, now_ms, 0, 0, 1, 1, 0,
-                       b"", "", route.group, route.owner, "", ""]  # fmt: skip
+                       b"", "", route.group, route.owner, "", "", ""]  # fmt: skip
     return script_keys, args
 
 
@@ -247,6 +250,7 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
                     quote.rate_id,
                     quote.prefix,
                     c.fingerprint,
+                    c.x_request_id,
                 )
             )
         )
@@ -281,6 +285,7 @@ def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:
         route.group,
         route.owner,
         call.fingerprint,
+        call.x_request_id,
     ]
     return script_keys, args
 
@@ -346,6 +351,15 @@ def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
         message=str(answer.get("m", "")),
         **_rating(answer),
     )
+
+
+def stored_event_answer(answer: Answer, event_id: str, expires_in: int) -> StoredAnswer:
+    """A charged event's stored answer (event.lua's, `rf` the money refunded so far, `h` the
+    fingerprint) as the trace shows it."""
+    outcome = event_outcome(answer, event_id)
+    if isinstance(outcome, StaleRoute):  # never stored; kept out of the answer's type
+        raise ValueError(f"a stored answer of event {event_id} says the route is stale")
+    return StoredAnswer(outcome, _money(answer, "rf"), bool(answer.get("h")), expires_in)
 
 
 def refund_outcome(answer: Answer) -> RefundOutcome | StaleRoute:

@@ -27,6 +27,7 @@ from tarif_balances.ports import (
     RefundCall,
     SessionCall,
     StaleRoute,
+    StoredAnswer,
     StoredBalance,
     UnratedEvent,
 )
@@ -43,6 +44,7 @@ from tarif_balances.scripts import (
     session_outcome,
     session_script_call,
     stored_balances,
+    stored_event_answer,
     unpack,
     unrated_entry,
 )
@@ -258,6 +260,24 @@ class RedisBalanceStore:
         fields = {keys.text(k): v for k, v in raw.items()}
         texts = {k: keys.text(v) for k, v in fields.items() if not k.startswith("x:")}
         return stored_balances(texts, subscriber)
+
+    async def stored_event_answer(self, account_id: str, event_id: str) -> StoredAnswer | None:
+        """The answer kept for a charged event's replays; None once its TTL has passed (or if
+        none was kept: the account is unknown, the event never charged)."""
+        try:
+            located = await self._redis.get(keys.locator(account_id))
+            if located is None:
+                return None
+            key = keys.idempotency(int(located), account_id, keys.event_request_id(event_id))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.ttl(key)
+                raw, ttl = await pipe.execute()
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if raw is None:
+            return None
+        return stored_event_answer(unpack(raw), event_id, int(ttl))
 
     async def _run(
         self, name: str, script: AsyncScript, script_keys: list[str], args: list[Any]

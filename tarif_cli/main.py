@@ -26,6 +26,8 @@ tarif activity            the activity log (process, object, likely cause)
 tarif email-log [--status failed]      e-mails sent or tried; `show ID`, `resend ID` (a failed one)
 tarif reminders list|start             reminders; start a reminder automation (queued)
 tarif sync [--pending]    rebuild Redis from Postgres (or apply the pending outbox rows)
+tarif trace EVENT [--subscriber S]   one charge's path: answer, rated record and the request id
+                          of its call, bill item, invoice line (docs/tracing.md)
 tarif reconcile           list differences between Postgres and Redis, and billing amounts
                           that do not add up (--from/--to: the period, default all)
 tarif health engine|batch|admin   is the process up (exit 0) or not (1): container health checks
@@ -55,6 +57,7 @@ from tarif_cli.provision import cmd_provision
 from tarif_cli.reminders import add_parser as add_reminders_parser
 from tarif_cli.sepa import add_parser as add_sepa_parser
 from tarif_cli.serve import DEMO, cmd_admin_serve, cmd_batch, cmd_engine, cmd_up
+from tarif_cli.trace import add_parser as add_trace_parser
 from tarif_common import logs
 from tarif_common.errors import TarifError
 from tarif_common.settings import Settings
@@ -131,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     jobs.add_parsers(sub, answers)
     add_email_log_parser(sub, answers)
     add_reminders_parser(sub, answers)
+    add_trace_parser(sub, answers)
     add_health_parser(sub)
     sync = sub.add_parser("sync", parents=[answers], help="rebuild Redis from Postgres")
     sync.add_argument("--pending", action="store_true", help="only the pending outbox rows")

@@ -1,5 +1,6 @@
 """The back office's way into the engine: the public gRPC API, so re-rated usage takes the same
-idempotent path as live traffic."""
+idempotent path as live traffic. Each call passes the current request id on (`x-request-id`
+metadata), so an admin request and the charge it makes share one id."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import grpc
 
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc
+from tarif_common import request_ids
 from tarif_common.errors import InvalidRequest, StoreUnavailable
 
 
@@ -75,7 +77,7 @@ class GrpcEngine:
         """One RPC; the engine's refusal of the input is InvalidRequest, anything else means
         the engine cannot be reached (StoreUnavailable: retry later)."""
         try:
-            return await method(request, timeout=self._timeout)
+            return await method(request, timeout=self._timeout, metadata=request_ids.outgoing())
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise InvalidRequest(what, exc.details() or "rejected by the engine") from exc
@@ -113,7 +115,9 @@ class GrpcEngine:
         """What the engine holds now (amounts move with every charge)."""
         try:
             report = await self._stub.GetBalances(
-                pb.BalanceQuery(subscriber=subscriber), timeout=self._timeout
+                pb.BalanceQuery(subscriber=subscriber),
+                timeout=self._timeout,
+                metadata=request_ids.outgoing(),
             )
         except grpc.aio.AioRpcError as exc:
             raise StoreUnavailable(f"engine: {exc.code().name}: {exc.details()}") from exc

@@ -1,7 +1,9 @@
 """Structured logs: one JSON object per line in production, readable text for a terminal.
 
 Modules log with `logging.getLogger(__name__)`, a stable event name as the message and the
-details in `extra`; this formatter puts those extra fields into the JSON object.
+details in `extra`; this formatter puts those extra fields into the JSON object. The handler's
+`request_ids.LogFilter` adds `request_id`, the id of the call being served, to every line
+written while one is (docs/tracing.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from tarif_common import request_ids
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -44,5 +48,6 @@ class TextFormatter(logging.Formatter):
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(request_ids.LogFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.Formatter.converter = time.gmtime

@@ -17,7 +17,8 @@
 --   starts at 0 and gives the increments, connect fee and cap), rating fields (JSON text),
 --   index of its account key in KEYS, group id ('' when none; route check), owner account id,
 --   cycle id, rate id (of the first piece), prefix (of the first piece), fingerprint of the
---   request ('' or absent: none; a replay with another one is refused)
+--   request ('' or absent: none; a replay with another one is refused), request id of the call
+--   (a[17]: the record's `rq`; '' or absent: none)
 -- (one argument per event: the client packs commands in pure Python, per argument)
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired), ru
 -- (rated units), tc (cost at the tariff's decimals), rd (those decimals), t (tariff), rt (rate),
@@ -84,7 +85,7 @@ local function charge(a)
     consume(acct, free, fu, answer.imp)
     consume(acct, money, cost, answer.imp)
     add_record(stream, 'e:' .. event_id, 'event', account_id, subscriber, p.svc, a[14], t, now,
-      units, rated, cost, p.cur, p.d, impacts_text(answer.imp), 0, '', a[9])
+      units, rated, cost, p.cur, p.d, impacts_text(answer.imp), 0, '', a[9], request_field(a[17]))
     answer.n = notify_crossings(acct, answer.imp, t, now, notif_key, 'e:' .. event_id, account_id,
       subscriber)
   end

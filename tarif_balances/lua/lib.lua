@@ -453,6 +453,12 @@ local function add_record(stream, id, kind, account_id, sub, svc, rate, t, now, 
     'cur', cur, 'dec', fmt(dec), 'imp', imp, 'unc', fmt(unc), 'sid', sid, 'attrs', attrs, ...)
 end
 
+-- The optional `rq` field of a record: the request id of the call (nil or '': none, no field).
+-- Called last in add_record's arguments, so it adds the pair or nothing.
+local function request_field(rq)
+  if rq and rq ~= '' then return 'rq', rq end
+end
+
 local function gcd(a, b)
   while b ~= 0 do a, b = b, a % b end
   return a

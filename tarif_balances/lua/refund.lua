@@ -12,6 +12,7 @@
 -- ARGV[9] event time (ms)  ARGV[10] currency of the amount ('' when refunding everything)
 -- ARGV[11] group id ('' when none; route check)  ARGV[12] owner account id
 -- ARGV[13] fingerprint of the request ('' or absent: none; a replay with another one is refused)
+-- ARGV[14] request id of the call (the record's `rq`; '' or absent: none)
 -- returns msgpack answer {r, c (refunded), imp, cur, d, m} (kept with the fingerprint as `h`);
 -- r = 100: route stale, nothing changed; r = 11: the refund id was used for a different refund.
 
@@ -93,7 +94,8 @@ o.rf = o.rf + refunded
 redis.call('SET', orig_key, cmsgpack.pack(o), 'KEEPTTL')
 
 add_record(stream, 'r:' .. refund_id, 'refund', account_id, subscriber, o.svc, '', t, now, 0, 0,
-  -refunded, o.cur, o.d, impacts_text(impacts), 0, '', '', 'ref', original_id)
+  -refunded, o.cur, o.d, impacts_text(impacts), 0, '', '', 'ref', original_id,
+  request_field(ARGV[14]))
 
 local fired = notify_crossings(acct, impacts, t, now, notif_key, 'r:' .. refund_id, account_id,
   subscriber)

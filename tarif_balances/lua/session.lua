@@ -29,6 +29,7 @@
 -- ARGV[16] group id ('' when none; route check)  ARGV[17] owner account id
 -- ARGV[18] cycle id of the event time (the member's cap is per cycle; start only)
 -- ARGV[19] fingerprint of the request ('' or absent: none; a replay with another one is refused)
+-- ARGV[20] request id of the call (the record's `rq`; '' or absent, as for a release: none)
 -- returns msgpack answer {r, g, f, c, sc, imp, vt, cur, d, m, n (notifications fired), ru (units
 -- rated by this request), tc (its cost at the tariff's decimals), rd (those decimals), t
 -- (tariff), rt (rate), x (prefix), bs (bands its rated units touched)}; r = 100 means "route is
@@ -228,7 +229,8 @@ end
 
 if used > 0 or op == 'end' then
   add_record(stream, 's:' .. sid .. '#' .. reqno, op, account_id, subscriber, p.svc, s.r, t, now,
-    used, dr, charged, p.cur, p.d, impacts_text(impacts), uncovered, sid, s.attrs)
+    used, dr, charged, p.cur, p.d, impacts_text(impacts), uncovered, sid, s.attrs,
+    request_field(ARGV[20]))
 end
 
 return finish(answer)

@@ -36,6 +36,7 @@ EXPECTED = {
     ("GET", "/v1/customers/{customer_id}/usage"): READ,
     ("GET", "/v1/customers/{customer_id}/usage/export"): READ,
     ("POST", "/v1/customers/{customer_id}/usage/adjustments"): OPERATE,
+    ("GET", "/v1/usage/{event_id}/trace"): READ,
     ("GET", "/v1/customers/{customer_id}/selfcare-user"): READ,
     ("POST", "/v1/customers/{customer_id}/selfcare-user"): ADMIN,
     ("PATCH", "/v1/customers/{customer_id}/selfcare-user"): ADMIN,

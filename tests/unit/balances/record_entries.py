@@ -78,7 +78,7 @@ def entries(draw: st.DrawFn) -> dict[str, str]:
         "sid": draw(st.text(max_size=6)),
         "attrs": draw(_attributes),
     }
-    for optional in ("dec", "ref", "reason"):
+    for optional in ("dec", "ref", "reason", "rq"):
         if draw(st.booleans()):
             fields[optional] = draw(
                 _number(st.integers(-2, 20)) if optional == "dec" else st.text(max_size=6)

@@ -69,6 +69,9 @@ def test_optional_fields() -> None:
         {},
     )
     assert parse_record(EVENT | {"k": "refund", "ref": "x0"}).refunded_event == "x0"
+    assert parse_record(EVENT).x_request_id == ""  # written before records carried it
+    assert parse_record(EVENT | {"rq": "4f1d"}).x_request_id == "4f1d"
+    assert read_flat(EVENT | {"rq": "4f1d"})[-1] == "4f1d"
 
 
 @pytest.mark.parametrize(

@@ -57,13 +57,13 @@ def _argv_count(script: str) -> int:
 
 def test_session_arguments_follow_the_header() -> None:
     step = SessionStep(SessionOp.START, "386401", "voice", "c1", 0, AT, {"b": "2", "a": "1"}, 60, 0)
-    call = SessionCall(ROUTE, step, QUOTE, "202611", "f00d")
+    call = SessionCall(ROUTE, step, QUOTE, "202611", "f00d", "rq-1")
     keys, args = session_script_call(call, 7, 60, 300, 30)
-    assert len(args) == _argv_count("session") == 19
+    assert len(args) == _argv_count("session") == 20
     assert keys[:2] == ["tarif:{p4}:a:acct-1", "tarif:{p4}:i:acct-1:s:c1#0"]
     assert args[:10] == ["start", "acct-1", "386401", "basic", "c1", 0, 7, AT_MS, 60, 0]
     assert args[10:] == [
-        60, 300, 30, quote_blob(QUOTE), '{"a":"1","b":"2"}', "", "", "202611", "f00d",
+        60, 300, 30, quote_blob(QUOTE), '{"a":"1","b":"2"}', "", "", "202611", "f00d", "rq-1",
     ]  # fmt: skip
     assert msgpack.unpackb(args[13], raw=True) == {
         b"r": b"voice-std:39",
@@ -97,13 +97,17 @@ def test_expire_and_refund_arguments_follow_the_headers() -> None:
     )  # fmt: skip
     assert keys[6:] == ["tarif:{p4}:g:fam", "tarif:{p4}:a:o1"]
     assert args[18] == ""  # a release stores no answer: no fingerprint
+    assert args[19] == ""  # and answers no call: no request id
     whole = RefundCall(ROUTE, RefundStep("386401", "r1", "e1", AT))
-    part = RefundCall(ROUTE, RefundStep("386401", "r2", "e1", AT, Money("EUR", 25, 2)), "beef")
+    part = RefundCall(
+        ROUTE, RefundStep("386401", "r2", "e1", AT, Money("EUR", 25, 2)), "beef", "rq-2"
+    )
     _, args = refund_script_call(whole, 9, 60)
-    assert len(args) == _argv_count("refund") == 13
-    assert (args[7], args[9], args[12]) == (-1, "", "")  # everything that is left; no fingerprint
+    assert len(args) == _argv_count("refund") == 14
+    # everything that is left; no fingerprint, no request id
+    assert (args[7], args[9], args[12], args[13]) == (-1, "", "", "")
     keys, args = refund_script_call(part, 9, 60)
-    assert (args[7], args[9], args[12]) == (25, "EUR", "beef")
+    assert (args[7], args[9], args[12], args[13]) == (25, "EUR", "beef", "rq-2")
     assert keys[1:3] == ["tarif:{p4}:i:acct-1:r:r2", "tarif:{p4}:i:acct-1:e:e1"]
 
 
@@ -115,7 +119,7 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
 
     def call(event_id: str, route: Route, quote: Quote) -> EventCall:
         step = EventStep("386401", "voice", event_id, AT, {"destination": "39"}, 5)
-        return EventCall(route, step, quote, "202611", f"h-{event_id}")
+        return EventCall(route, step, quote, "202611", f"h-{event_id}", f"rq-{event_id}")
 
     member = Route(4, "m1", "basic", "fam", "o1")
     calls = [
@@ -145,7 +149,7 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
     ]
     assert events[1] == [
         "m1", "386401", "basic", "e2", AT_MS, 5, 0, [[0, 2]], '{"destination":"39"}', 7, "fam",
-        "o1", "202611", "voice-std:386:peak", "386", "h-e2",
+        "o1", "202611", "voice-std:386:peak", "386", "h-e2", "rq-e2",
     ]  # fmt: skip
     assert (events[3][13], events[3][14]) == ("voice-std:386:peak", "386")  # the start's rate
 

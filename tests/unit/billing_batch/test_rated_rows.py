@@ -69,6 +69,10 @@ def test_the_row_keeps_what_the_record_says() -> None:
         "x",
         {"destination": "39"},
     )
+    assert row["x_request_id"] is None  # no `rq`: NULL, as for records written before it
+    traced = dict(zip(COLUMNS, to_row(RECORD | {"rq": "4f1d"}), strict=True))
+    assert traced["x_request_id"] == "4f1d"
+    assert record_row(parse_record(RECORD | {"rq": "4f1d"}))[-1] == "4f1d"
 
 
 def outcome(read: Callable[[], object]) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from tarif_balances.model import (
     SessionStep,
 )
 from tarif_balances.ports import StoredBalance
+from tarif_common import request_ids
 from tarif_common.errors import InvalidRequest
 from tarif_common.results import Result
 from tests.unit.engine.fakes import AT, NOW, QUOTE, Catalog, FakeStore
@@ -238,3 +239,19 @@ async def test_stored_requests_carry_their_fingerprint_and_enquiries_none() -> N
     assert [c.fingerprint for c in batch] == [event_fingerprint(debit), ""]
     assert store.sessions[0].fingerprint == session_fingerprint(session(SessionOp.START, 0))
     assert store.refunds[0].fingerprint == refund_fingerprint(refund)
+
+
+async def test_every_call_carries_the_request_id_of_the_call_that_made_it() -> None:
+    store = FakeStore(routes={"386401": ROUTE})
+    charging = charger(store)
+    refund = RefundStep("386401", "r1", "e1", AT)
+    with request_ids.bound("rq-1"):
+        await charging.events([event("e1"), event("e2")])
+        await charging.session(session(SessionOp.START, 0))
+        await charging.refund(refund)
+    await charging.event(event("e3"))  # outside a call: none
+    assert [[c.x_request_id for c in batch] for batch in store.batches] == [
+        ["rq-1", "rq-1"],
+        [""],
+    ]
+    assert (store.sessions[0].x_request_id, store.refunds[0].x_request_id) == ("rq-1", "rq-1")
