@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from admin_api import (
     balances,
     limits,
+    metrics,
     problems,
     services,
     strictness,
@@ -41,6 +42,7 @@ from admin_api.routes import (
     invoices,
     jobs,
     payment_attempts,
+    probes,
     reference,
     reminders,
     reports,
@@ -67,6 +69,7 @@ DESCRIPTION = """Run the business: customers, catalog, usage.
 
 **Auth**: every call needs an `X-API-Key` header (`tarif admin create-key --role R`). Roles:
 `admin` (everything), `operator` (read; correct and re-rate usage), `auditor` (read only).
+`/healthz`, `/readyz` and `/metrics`, outside this document, need no key.
 
 **Lists**: every list takes `limit` and `cursor` (from `next_cursor`, null on the last page);
 some take `sort` (`field` or `-field`) and filters named after the field. **Errors**:
@@ -94,7 +97,8 @@ class AdminApp(FastAPI):
         return self.openapi_schema
 
 
-def create_app(state: State) -> FastAPI:
+def create_app(state: State, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The app over `state`; its request metrics go to `registry` (a new one if None)."""
     app = AdminApp(
         title="Tarif admin API",
         version="1",
@@ -111,6 +115,8 @@ def create_app(state: State) -> FastAPI:
         setattr(app.state, name, value)
     problems.install(app)
     limits.install(app, state.settings.admin_max_body)
+    metrics.install(app, CollectorRegistry() if registry is None else registry)  # outermost
+    app.include_router(probes.router)  # first: probes and scrapes match at once
     for module in (
         customers,
         contacts,
@@ -163,7 +169,7 @@ class AdminProcess(Process):
         self._stack.push_async_callback(engine.close)
         relay = Relay(pool, redis, partitions)
         store = balance_store(redis, s)
-        self.app = create_app(State(s, pool, redis, relay, engine, store))
+        self.app = create_app(State(s, pool, redis, relay, engine, store), self.registry)
         host, port = split_addr(s.admin_addr)
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
