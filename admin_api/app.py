@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from admin_api import (
     balances,
     limits,
+    metrics,
     problems,
     services,
     strictness,
@@ -42,6 +43,7 @@ from admin_api.routes import (
     invoices,
     jobs,
     payment_attempts,
+    probes,
     reference,
     reminders,
     reports,
@@ -69,6 +71,7 @@ DESCRIPTION = """Run the business: customers, catalog, usage.
 
 **Auth**: every call needs an `X-API-Key` header (`tarif admin create-key --role R`). Roles:
 `admin` (everything), `operator` (read; correct and re-rate usage), `auditor` (read only).
+`/healthz`, `/readyz` and `/metrics`, outside this document, need no key.
 
 **Lists**: every list takes `limit` and `cursor` (from `next_cursor`, null on the last page);
 some take `sort` (`field` or `-field`) and filters named after the field. **Errors**:
@@ -96,7 +99,8 @@ class AdminApp(FastAPI):
         return self.openapi_schema
 
 
-def create_app(state: State) -> FastAPI:
+def create_app(state: State, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The app over `state`; its request metrics go to `registry` (a new one if None)."""
     app = AdminApp(
         title="Tarif admin API",
         version="1",
@@ -113,7 +117,9 @@ def create_app(state: State) -> FastAPI:
         setattr(app.state, name, value)
     problems.install(app)
     limits.install(app, state.settings.admin_max_body)
+    metrics.install(app, CollectorRegistry() if registry is None else registry)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries X-Request-ID
+    app.include_router(probes.router)  # first: probes and scrapes match at once
     for module in (
         customers,
         contacts,
@@ -167,7 +173,7 @@ class AdminProcess(Process):
         self._stack.push_async_callback(engine.close)
         relay = Relay(pool, redis, partitions)
         store = balance_store(redis, s)
-        self.app = create_app(State(s, pool, redis, relay, engine, store))
+        self.app = create_app(State(s, pool, redis, relay, engine, store), self.registry)
         host, port = split_addr(s.admin_addr)
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, access_log=False, lifespan="off"

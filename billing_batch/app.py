@@ -38,6 +38,7 @@ from tarif_catalog.cache import CatalogCache
 from tarif_catalog.model import Resource
 from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every
+from tarif_common.readiness import NotReady, Readiness, probe
 from tarif_common.settings import Settings
 from tarif_jobs.mail import Mailer
 from tarif_notifications import store as notifier_store
@@ -66,6 +67,11 @@ def channels_from(
     if s.webhook_url and s.webhook_secret:
         found["webhook"] = WebhookChannel(client, secret=s.webhook_secret)
     return found
+
+
+def _ingest_task(ingestor: StreamIngestor) -> str:
+    """The name of an ingest loop's task (in logs, and looked for by the readiness check)."""
+    return f"ingest-{ingestor.name}"
 
 
 class BatchApp(Process):
@@ -162,11 +168,11 @@ class BatchApp(Process):
         for ingestor in self.ingestors:
             await ingestor.prepare()
         if self._metrics_wanted:
-            self._serve_metrics(s.batch_metrics_addr)
+            self._serve_metrics(s.batch_metrics_addr, self.readiness)
 
         self._spawn("catalog", self.catalog.watch(self._stopped))
         for ingestor in self.ingestors:
-            self._spawn(f"ingest-{ingestor.name}", ingestor.run(self._stopped))
+            self._spawn(_ingest_task(ingestor), ingestor.run(self._stopped))
         self._spawn("notifier", self.dispatcher.run(self._stopped))
         self._spawn(
             "gauges", every(5.0, self.refresh_gauges, "gauges", self._stopped, _PG_TRANSIENT)
@@ -182,6 +188,25 @@ class BatchApp(Process):
             "batch.started",
             extra={"channels": sorted(channels), "metrics_port": self.metrics_port},
         )
+
+    async def readiness(self) -> Readiness:
+        """Ready: Postgres and Redis answer and every ingest loop runs (`/readyz` on the metrics
+        port, docs/health.md)."""
+        return await probe(
+            {
+                "postgres": lambda: db.ping(self.pool),
+                "redis": self.redis.ping,
+                "ingestion": self._ingesting,
+            }
+        )
+
+    async def _ingesting(self) -> None:
+        if self._stopped.is_set():
+            raise NotReady("the process is stopping")
+        running = {task.get_name() for task in self._tasks if not task.done()}
+        missing = [_ingest_task(i) for i in self.ingestors if _ingest_task(i) not in running]
+        if missing:
+            raise NotReady("not running: " + ", ".join(missing))
 
     def _start_jobs(self) -> None:
         """The scheduler loop and the job worker (every batch process runs both)."""

@@ -18,7 +18,9 @@ from typing import Any, Self
 from prometheus_client import CollectorRegistry, start_http_server
 from redis.exceptions import RedisError
 
+from tarif_common import metrics_http
 from tarif_common.errors import TarifError
+from tarif_common.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,17 @@ class Process(abc.ABC):
     async def _before_tasks_stop(self) -> None:  # noqa: B027 (optional hook)
         """Stop taking work (e.g. close a server) before the background tasks are ended."""
 
-    def _serve_metrics(self, addr: str) -> None:
+    def _serve_metrics(
+        self, addr: str, readiness: Callable[[], Awaitable[Readiness]] | None = None
+    ) -> None:
+        """The metrics on `addr`; with `readiness`, `/healthz` and `/readyz` beside them."""
         host, port = split_addr(addr)
-        http_server, thread = start_http_server(port, host, registry=self.registry)
+        if readiness is None:
+            http_server, thread = start_http_server(port, host, registry=self.registry)
+        else:
+            ready = metrics_http.in_loop(readiness, asyncio.get_running_loop())
+            app = metrics_http.probes_app(self.registry, ready)
+            http_server, thread = metrics_http.serve(host, port, app)
         self.metrics_port = http_server.server_port
         self._stack.callback(http_server.server_close)
         self._stack.callback(thread.join, 5)

@@ -25,9 +25,11 @@ import asyncpg
 from pgqueuer import Queries
 
 from tarif_common.errors import TarifError
+from tarif_postgres import queries
 from tarif_postgres.driver import TarifConnection
 
 log = logging.getLogger(__name__)
+Q = queries.load("health")
 
 _MIGRATIONS = "tarif_postgres.migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -175,3 +177,8 @@ async def migrate_url(url: str) -> list[int]:
         return await migrate(conn)
     finally:
         await conn.close()
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """Postgres answers a round trip on a pooled connection (the readiness probes)."""
+    await pool.fetchval(Q.ping)

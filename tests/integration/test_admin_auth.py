@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from admin_api.metrics import every_route
 from tests.integration.admin_harness import Admin, onboarding
 
 READ, OPERATE, ADMIN = {"admin", "operator", "auditor"}, {"admin", "operator"}, {"admin"}
@@ -193,6 +194,17 @@ EXPECTED = {
     ("POST", "/v1/contract-changes/{change_id}/cancel"): ADMIN,
 }
 
+# Answered without a key, and outside the matrix: the probes and metrics (docs/health.md) and the
+# API's own description.
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+}
+
 PATH_VALUES = {
     "customer_id": "1",
     "subscription_id": "1",
@@ -230,6 +242,23 @@ async def test_the_matrix_covers_every_endpoint(admin: Admin) -> None:
     paths = (await admin.client.get("/openapi.json")).json()["paths"]
     published = sorted((m.upper(), p) for p, ops in paths.items() for m in ops)
     assert sorted(EXPECTED) == published
+
+
+async def test_every_route_is_in_the_matrix_or_public(admin: Admin) -> None:
+    """Routes kept out of the OpenAPI document too: none escapes the matrix unnoticed."""
+    served = {
+        (method, route.path_format)
+        for route in every_route(admin.app.router)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert sorted(served) == sorted(set(EXPECTED) | PUBLIC)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PUBLIC))
+async def test_the_public_routes_answer_without_a_key(admin: Admin, method: str, path: str) -> None:
+    response = await admin.client.request(method, path)
+    assert response.status_code == 200, (method, path, response.text)
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
