@@ -99,8 +99,13 @@ class AdminApp(FastAPI):
         return self.openapi_schema
 
 
-def create_app(state: State, registry: CollectorRegistry | None = None) -> FastAPI:
-    """The app over `state`; its request metrics go to `registry` (a new one if None)."""
+def create_app(
+    state: State,
+    registry: CollectorRegistry | None = None,
+    request_metrics: metrics.AdminMetrics | None = None,
+) -> FastAPI:
+    """The app over `state`; its request metrics go to `request_metrics`, or new ones in
+    `registry` (a new one if None)."""
     app = AdminApp(
         title="Tarif admin API",
         version="1",
@@ -117,7 +122,7 @@ def create_app(state: State, registry: CollectorRegistry | None = None) -> FastA
         setattr(app.state, name, value)
     problems.install(app)
     limits.install(app, state.settings.admin_max_body)
-    metrics.install(app, CollectorRegistry() if registry is None else registry)
+    metrics.install(app, CollectorRegistry() if registry is None else registry, request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries X-Request-ID
     app.include_router(probes.router)  # first: probes and scrapes match at once
     for module in (
@@ -157,6 +162,8 @@ class AdminProcess(Process):
         super().__init__(registry=registry)
         self.settings = settings
         self.port = 0
+        # made with the process, as the engine's and the batch's are: scrapes see every family
+        self.request_metrics = metrics.AdminMetrics(self.registry)
 
     async def _start(self) -> None:
         s = self.settings
@@ -173,7 +180,8 @@ class AdminProcess(Process):
         self._stack.push_async_callback(engine.close)
         relay = Relay(pool, redis, partitions)
         store = balance_store(redis, s)
-        self.app = create_app(State(s, pool, redis, relay, engine, store), self.registry)
+        state = State(s, pool, redis, relay, engine, store)
+        self.app = create_app(state, self.registry, self.request_metrics)
         host, port = split_addr(s.admin_addr)
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, access_log=False, lifespan="off"

@@ -113,7 +113,9 @@ class RequestMetrics:
             self.metrics.duration.labels(route, method).observe(time.perf_counter() - started)
 
 
-def install(app: FastAPI, registry: CollectorRegistry) -> None:
-    """Count every request into `registry`, which `/metrics` serves (`routes/probes.py`)."""
+def install(app: FastAPI, registry: CollectorRegistry, metrics: AdminMetrics | None = None) -> None:
+    """Count every request into `metrics` (made in `registry` when not given), which `/metrics`
+    serves (`routes/probes.py`)."""
     app.state.registry = registry
-    app.add_middleware(RequestMetrics, metrics=AdminMetrics(registry), router=app.router)
+    made = AdminMetrics(registry) if metrics is None else metrics
+    app.add_middleware(RequestMetrics, metrics=made, router=app.router)

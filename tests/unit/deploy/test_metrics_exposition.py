@@ -21,16 +21,12 @@ from tarif_common.lifecycle import Process
 from tarif_common.settings import Settings
 from tests import promtool
 
-# Every long-running process. The admin API's metrics (issue #15, item 4: HTTP requests by route
-# template and status) land on the AdminProcess registry; until they do, its registry is empty
-# and `test_every_process_exports_metrics[admin]` is an expected failure (strict: once they
-# land it passes, and the mark must go).
+# Every long-running process; each makes its metrics in its registry when it is built.
 PROCESSES: dict[str, Callable[[Settings, CollectorRegistry], Process]] = {
     "engine": lambda s, r: App(s, registry=r),
     "batch": lambda s, r: BatchApp(s, registry=r),
     "admin": lambda s, r: AdminProcess(s, registry=r),
 }
-NO_METRICS_YET = {"admin"}
 
 
 class Recording(CollectorRegistry):
@@ -90,18 +86,7 @@ def test_the_exposition_passes_promtool(name: str) -> None:
     assert promtool.lint_metrics(text) == "", text.decode()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(strict=True, reason="issue #15 item 4 adds them")
-            if n in NO_METRICS_YET
-            else (),
-        )
-        for n in sorted(PROCESSES)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(PROCESSES))
 def test_every_process_exports_metrics(name: str) -> None:
     text = exposition(name).decode()
     families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
