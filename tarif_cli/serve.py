@@ -151,8 +151,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 f"  gRPC:     {settings.grpc_addr}  (ChargingService, health, reflection)",
                 f"  metrics:  http://{metrics_host}:{{metrics_port}}/metrics",
                 f"  batch:    ingestion, notifier, jobs; metrics http://{settings.batch_metrics_addr}"
-                "/metrics",
-                f"  admin:    http://{settings.admin_addr}/docs  (REST, OpenAPI at /openapi.json)",
+                "/metrics (/healthz, /readyz)",
+                f"  admin:    http://{settings.admin_addr}/docs  (REST, OpenAPI at /openapi.json;"
+                " /healthz, /readyz, /metrics)",
                 f"  admin key: {admin_key}  (X-API-Key header; role admin)",
                 "  try:      .venv/bin/tarif event 38640111222 voice --units 60 \\",
                 "                --attr destination=393331234567",

@@ -127,6 +127,7 @@ def serve_a_charge_from_the_wheel(redis_url: str, database_url: str) -> None:
             healthy = _run([str(bin_dir / "tarif"), "health", "engine"], cwd=workdir, env=env)
             assert healthy.stdout.strip() == f"engine 127.0.0.1:{grpc_port}: SERVING"
             _run([str(bin_dir / "tarif"), "health", "batch"], cwd=workdir, env=env)
+            _run([str(bin_dir / "tarif"), "health", "admin"], cwd=workdir, env=env)
 
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
