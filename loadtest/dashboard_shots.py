@@ -88,6 +88,7 @@ def _stop(name: str, proc: subprocess.Popen[bytes]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log(f"{name} stopped (exit status {proc.returncode})")
 
 
 def _wait_for(

@@ -75,7 +75,8 @@ def graphs() -> list[dict[str, Any]]:
 def test_the_dashboard_is_one_grafana_can_import() -> None:
     doc = document()
     assert doc["schemaVersion"] >= 36
-    assert doc["uid"] and doc["title"]
+    assert doc["uid"]
+    assert doc["title"]
     variables = {v["name"]: v for v in doc["templating"]["list"]}
     assert variables["DS_PROMETHEUS"]["type"] == "datasource"
     assert variables["DS_PROMETHEUS"]["query"] == "prometheus"
@@ -176,3 +177,18 @@ def test_legends_are_filled_from_the_series_labels() -> None:
     target = dashboard.Target("A", "x", "{{rpc}} {{result}}")
     assert target.label({"rpc": "ChargeEvent", "result": "SUCCESS"}) == "ChargeEvent SUCCESS"
     assert dashboard.Target("A", "x", "").label({"a": "1"}) == '{a="1"}'
+
+
+def test_a_panel_and_the_dashboard_are_drawn_from_series(tmp_path: Path) -> None:
+    from loadtest import dashboard_render as render
+
+    panels = dashboard.load(DASHBOARD)
+    times = [1_800_000_000.0 + 2 * i for i in range(30)]
+    series = [render.Series("ChargeEvent", times, [0.002 + i / 10_000 for i in range(30)])]
+    render.panel_png(panels[0], series, tmp_path / "one.png")
+    render.dashboard_png([(p, series) for p in panels], "Tarif", tmp_path / "all.png")
+    for name in ("one.png", "all.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+    assert render._scaled(0.0025, "s") == "2.5 ms"
+    assert render._scaled(0.025, "percentunit") == "2.5%"
+    assert render._scaled(1500, "reqps") == "1.5k req/s"
