@@ -1,10 +1,11 @@
 """The operator's side of the dashboard's load run, over the admin API: billing that fails for
 want of a tax, the tax added and the failed runs retried, billing one month further every
-15 s, runs of the other default jobs, alerts acknowledged."""
+15 s, runs of the other default jobs, alerts acknowledged; and customers browsed meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ TAX = "vat-si"
 # the default jobs the migrations create, run besides billing (docs/jobs.md)
 OTHER_JOBS = ("purchase_check", "plan_transition", "contract_change", "deferred_activation")
 STEP = 15.0  # seconds between the operator's steps
+BROWSE_SEED = 15
 
 
 class Operator:
@@ -61,6 +63,12 @@ class Operator:
             await self._finished(admin, self._failed_runs[-1])
 
     async def run(self, duration: float) -> Counter[str]:
+        """The operator's steps, and the back office browsing customers meanwhile."""
+        async with self._client() as admin:
+            await asyncio.gather(self._steps(admin, duration), self._browse(admin, duration))
+        return self.answers
+
+    async def _steps(self, admin: httpx.AsyncClient, duration: float) -> None:
         """Every 15 s a step, and a run of one of the other default jobs: billing of the
         residential customers (fails: no tax yet); the tax added and both failed runs retried;
         then billing of everyone, one month further each time, the alerts acknowledged on the
@@ -73,16 +81,35 @@ class Operator:
             self._bill_everyone,
         ]
         start = time.monotonic()
-        async with self._client() as admin:
-            for i, step in enumerate(steps):
-                due = start + STEP * (i + 1)
-                if due > start + duration - 10:
-                    break
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-                await step(admin)
-                other = self._job_ids[OTHER_JOBS[i % len(OTHER_JOBS)]]
-                await self._call(admin, "POST", f"/v1/jobs/{other}/runs", json={})
-        return self.answers
+        for i, step in enumerate(steps):
+            due = start + STEP * (i + 1)
+            if due > start + duration - 10:
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await step(admin)
+            other = self._job_ids[OTHER_JOBS[i % len(OTHER_JOBS)]]
+            await self._call(admin, "POST", f"/v1/jobs/{other}/runs", json={})
+
+    async def _browse(self, admin: httpx.AsyncClient, duration: float) -> None:
+        """Four reads a second: customer lists, details, live balances, and now and then an
+        unknown customer (404) or a bad page size (422), so the admin API's panels vary."""
+        listed = await self._call(admin, "GET", "/v1/customers", params={"limit": 100})
+        ids = [customer["id"] for customer in listed["items"]]
+        end, rng = time.monotonic() + duration, random.Random(BROWSE_SEED)
+        while time.monotonic() < end:
+            await asyncio.sleep(0.25)
+            roll, customer = rng.random(), rng.choice(ids)
+            if roll < 0.3:
+                path, params = "/v1/customers", {"limit": 20, "q": rng.choice(["load", "r00"])}
+            elif roll < 0.6:
+                path, params = f"/v1/customers/{customer}", {}
+            elif roll < 0.9:
+                path, params = f"/v1/customers/{customer}/balances", {}
+            elif roll < 0.95:
+                path, params = "/v1/customers/999999999", {}
+            else:
+                path, params = "/v1/customers", {"limit": 0}
+            await self._call(admin, "GET", path, params=params, refused_ok=True)
 
     async def _bill_residential(self, admin: httpx.AsyncClient) -> None:
         self._failed_runs.append(await self._billing(admin, "billing residential", month=1))
@@ -117,10 +144,19 @@ class Operator:
             await asyncio.sleep(0.5)
         raise TimeoutError(f"job run {run_id} did not finish in 2 minutes")
 
-    async def _call(self, admin: httpx.AsyncClient, method: str, path: str, **kw: Any) -> Any:
-        """One admin API call, counted by route and status; an error status stops the run."""
+    async def _call(
+        self,
+        admin: httpx.AsyncClient,
+        method: str,
+        path: str,
+        refused_ok: bool = False,
+        **kw: Any,
+    ) -> Any:
+        """One admin API call, counted by route and status; an error status stops the run
+        (a 4xx is only counted when `refused_ok`)."""
         answer = await admin.request(method, path, **kw)
         route = re.sub(r"/[0-9]+", "/{id}", path)
         self.answers[f"{method} {route} {answer.status_code}"] += 1
-        answer.raise_for_status()
+        if not (refused_ok and answer.is_client_error):
+            answer.raise_for_status()
         return answer.json() if answer.content else None
