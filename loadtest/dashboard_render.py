@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from loadtest.dashboard import Panel
@@ -106,11 +107,13 @@ def _tick_spacing(span: float, ticks: int) -> float:
     return 3600.0
 
 
-def _legend_columns(compact: bool, width: int) -> int:
-    return max(1, width // 4) if compact else 4
+def _legend_columns(series: list[Series], inches: float, compact: bool) -> int:
+    """As many legend columns (at most 4) as the longest name lets fit in `inches`."""
+    longest = max((len(s.label) for s in series), default=1) + 5  # and the line's sample
+    return max(1, min(4, int(inches / (longest * (0.047 if compact else 0.058)))))
 
 
-def _draw(ax: Axes, panel: Panel, series: list[Series], compact: bool) -> None:
+def _draw(ax: Axes, panel: Panel, series: list[Series], compact: bool, columns: int) -> None:
     """The panel as Grafana draws a time series: title, lines over a light fill, legend below."""
     ax.set_facecolor(PANEL)
     ax.set_title(panel.title, loc="left", color=TEXT, fontsize=9 if compact else 11)
@@ -133,11 +136,13 @@ def _draw(ax: Axes, panel: Panel, series: list[Series], compact: bool) -> None:
         spine.set_visible(False)
     if series:
         # the legend starts 0.3 inch under the graph (room for the time labels)
-        inches = ax.get_position().height * ax.get_figure().get_figheight()  # type: ignore[union-attr]
+        figure = ax.get_figure()
+        assert isinstance(figure, Figure)
+        height = ax.get_position().height * figure.get_figheight()
         ax.legend(
             loc="upper left",
-            bbox_to_anchor=(0.0, -0.3 / inches),
-            ncol=_legend_columns(compact, panel.grid[2]),
+            bbox_to_anchor=(0.0, -0.3 / height),
+            ncol=columns,
             frameon=False,
             fontsize=6 if compact else 7.5,
             labelcolor=TEXT,
@@ -146,9 +151,10 @@ def _draw(ax: Axes, panel: Panel, series: list[Series], compact: bool) -> None:
 
 def panel_png(panel: Panel, series: list[Series], path: Path) -> None:
     """One panel alone, legend below the graph as Grafana shows it."""
-    rows = math.ceil(len(series) / 4)
+    columns = _legend_columns(series, 8.2, compact=False)
+    rows = math.ceil(len(series) / columns)
     fig, ax = plt.subplots(figsize=(9, 3.6 + 0.22 * rows), facecolor=PANEL)
-    _draw(ax, panel, series, compact=False)
+    _draw(ax, panel, series, compact=False, columns=columns)
     fig.tight_layout()
     fig.savefig(path, dpi=100, facecolor=PANEL)
     plt.close(fig)
@@ -168,19 +174,17 @@ def dashboard_png(drawn: list[tuple[Panel, list[Series]]], title: str, path: Pat
             sections.add(panel.section)
             row_middle = top + (y - 0.5) * unit
             fig.text(0.005, 1 - row_middle / height, panel.section, color=TEXT, fontsize=12)
-        legend = math.ceil(len(series) / _legend_columns(True, w)) * 0.15
-        cell_top, cell_height = top + y * unit, h * unit
-        axes_top = cell_top + 0.4  # the panel's title
-        axes_height = cell_height - 0.4 - 0.35 - legend  # tick labels, legend
-        left = (x / 24 * width + 0.55) / width
-        ax = fig.add_axes(
-            (
-                left,
-                1 - (axes_top + axes_height) / height,
-                (w / 24 * width - 0.75) / width,
-                axes_height / height,
-            )
+        axes_width = w / 24 * width - 0.75
+        columns = _legend_columns(series, axes_width, compact=True)
+        legend = math.ceil(len(series) / columns) * 0.15
+        axes_top = top + y * unit + 0.4  # under the panel's title
+        axes_height = h * unit - 0.4 - 0.35 - legend  # over the time labels and the legend
+        box = (
+            (x / 24 * width + 0.55) / width,
+            1 - (axes_top + axes_height) / height,
+            axes_width / width,
+            axes_height / height,
         )
-        _draw(ax, panel, series, compact=True)
+        _draw(fig.add_axes(box), panel, series, compact=True, columns=columns)
     fig.savefig(path, dpi=80, facecolor=BACKGROUND)
     plt.close(fig)
