@@ -15,6 +15,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from admin_api.metrics import AdminMetrics
 from billing_batch.metrics import BatchMetrics
 from engine.metrics import EngineMetrics
 from loadtest import dashboard
@@ -32,7 +33,11 @@ LEGEND = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 def exported() -> dict[str, set[str]]:
     """Every series name the processes expose, with its labels (as Prometheus scrapes it)."""
     registry = CollectorRegistry()
-    metrics = [*vars(EngineMetrics(registry)).values(), *vars(BatchMetrics(registry)).values()]
+    metrics = [
+        *vars(EngineMetrics(registry)).values(),
+        *vars(BatchMetrics(registry)).values(),
+        *vars(AdminMetrics(registry)).values(),
+    ]
     series: dict[str, set[str]] = {}
     for metric in metrics:
         name, labels = metric._name, set(metric._labelnames)  # no public accessor for these
