@@ -123,7 +123,9 @@ def _ms(at: datetime | None) -> int:
 
 def load_document(path: Path) -> dict[str, Any]:
     text = path.read_text()
-    doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    # libyaml's loader when PyYAML has it: about three times faster on a file of many accounts
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=loader)
     if not isinstance(doc, dict):
         raise ProvisioningError(f"{path}: expected a mapping at the top")
     return doc
