@@ -4,9 +4,10 @@ One run per appendfsync policy (default: `always` and `everysec`, side by side).
 its own embedded Redis in a temporary directory, provisions the demo catalog and N subscribers,
 starts `tarif engine` as a subprocess, then measures in turn: unary ChargeEvent throughput and
 the same Lua script driven raw with single events (no engine), batched ChargeEvents throughput
-and raw batches, latency at fixed offered rates, the engine's RSS and Redis memory per
-subscriber. The Markdown report is printed and
-written to `--out` (default docs/benchmarks.md; nothing is written for --quick without --out).
+and raw batches, the same unary and batched generators against a bare gRPC floor (a no-op
+`ChargingService` in its own process, `loadtest.floor`), latency at fixed offered rates, the
+engine's RSS and Redis memory per subscriber. The Markdown report is printed and written to
+`--out` (default docs/benchmarks.md; nothing is written for --quick without --out).
 
 Everything is bounded in time, and the engine (SIGTERM) and Redis are stopped on any exit,
 Ctrl-C included.
@@ -31,6 +32,7 @@ from typing import Any
 import redis
 
 from loadtest import clients, raw, report
+from loadtest.floor import FloorProcess
 from loadtest.report import Memory, OpenLoop, Phase, RunFigures
 from loadtest.setup import PARTITIONS, REPO, EngineProcess, msisdn, provision, route_of
 from loadtest.workers import Job, Monitor, Result, run_workers
@@ -146,6 +148,12 @@ def _specs(common: dict[str, Any], count: int, **extra: Any) -> list[dict[str, A
     return [{**common, **extra, "seed": i, "tag": f"{tag}{i}"} for i in range(count)]
 
 
+def _again(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same worker specs with fresh tags, for a second phase driven identically."""
+    tag = uuid.uuid4().hex[:8]
+    return [{**spec, "tag": f"{tag}{spec['seed']}"} for spec in specs]
+
+
 def _check_engine(
     engine: EngineProcess, figures: RunFigures, phase: str, monitor: Monitor, say: Log
 ) -> None:
@@ -169,13 +177,16 @@ def _measure(
     opts: Options,
     figures: RunFigures,
     engine: EngineProcess,
+    floor: FloorProcess,
     redis_port: int,
     monitor: Monitor,
     say: Log,
 ) -> None:
     """Warm-up, then every phase, with the engine's peak RSS over the gRPC ones.
 
-    Each raw phase runs right after its engine counterpart: Redis gets slower per event as the
+    The floor runs (its own process, started and stopped here) right after each engine phase,
+    with the same generator specs aimed at it. Each raw phase runs right after its engine
+    counterpart: Redis gets slower per event as the
     data set grows (measured: up to ~40% over a run), so only neighbours compare fairly. The
     open loop at the target rate runs last: it may overload the engine.
     """
@@ -188,11 +199,13 @@ def _measure(
         "duration": opts.raw_duration,
     }
 
-    def phase(name: str, job: Job, specs: list[dict[str, Any]]) -> tuple[Phase, list[Result]]:
+    def phase(
+        name: str, job: Job, specs: list[dict[str, Any]], server: EngineProcess = engine
+    ) -> tuple[Phase, list[Result]]:
         seconds = specs[0]["duration"]
         if job is not raw.raw_job:
             for spec in specs:
-                spec["target"] = engine.target  # a restarted engine listens elsewhere
+                spec["target"] = server.target  # a restarted engine listens elsewhere
         say(f"{name} {seconds:g} s")
         measured = _timed_phase(name, job, specs, seconds, monitor)
         _check_engine(engine, figures, name, monitor, say)
@@ -207,6 +220,11 @@ def _measure(
     per = max(1, opts.concurrency // opts.unary_workers)
     unary = _specs(common, opts.unary_workers, duration=opts.duration, concurrency=per)
     figures.unary, _ = phase("unary", clients.unary_job, unary)
+    say("starting the bare gRPC floor")
+    floor.start()
+    monitor.watch("floor", floor.pid)
+    # The same specs, a fresh tag: the floor does not check event ids, but keep them unique.
+    figures.floor_unary, _ = phase("floor unary", clients.unary_job, _again(unary), floor)
     single = _specs(
         raw_common, 1, batch=1, window=opts.raw_single_window, connections=opts.raw_connections
     )
@@ -215,6 +233,8 @@ def _measure(
         common, opts.batch_workers, duration=opts.duration, streams=opts.streams, batch=opts.batch
     )
     figures.batch, _ = phase("batched", clients.batch_job, batched)
+    figures.floor_batch, _ = phase("floor batched", clients.batch_job, _again(batched), floor)
+    floor.stop()
     raw_batched = _specs(
         raw_common, 1, batch=opts.batch, window=opts.raw_batch_window, connections=opts.streams
     )
@@ -264,10 +284,12 @@ def run_mode(opts: Options, appendfsync: str, log: Callable[[str], None]) -> Run
         engine = EngineProcess(server.url, Path(tmp))
         stack.callback(_stop_engine, engine, say)
         engine.start()
+        floor = FloorProcess(server.url, Path(tmp))
+        stack.callback(floor.stop)  # stopped by _measure already, unless a phase failed
         assert server.pid is not None
         with Monitor({"engine": engine.pid, "redis": server.pid}) as monitor:
             figures.engine_rss_idle = monitor.rss().get("engine", 0)
-            _measure(opts, figures, engine, server.port, monitor, say)
+            _measure(opts, figures, engine, floor, server.port, monitor, say)
         _measure_memory_after(client, figures, used_before)
         figures.forks = _info(client, "stats", "total_forks") - forks_before
     return figures
@@ -297,6 +319,11 @@ def _settings(opts: Options) -> list[str]:
         f"- Unary: {opts.unary_workers} generator process(es), {opts.concurrency} calls in flight, "
         f"{opts.duration:g} s. Batched: {opts.batch_workers} process(es) x {opts.streams} "
         f"streams, one batch of {opts.batch} in flight per stream, {opts.duration:g} s.",
+        "- Bare gRPC floor: `python -m loadtest.floor`, a grpc.aio process (uvloop) with the "
+        "engine's server options whose ChargeEvent and ChargeEvents only decode the request and "
+        "answer SUCCESS per event (no interceptor, no Redis); driven by the unary and batched "
+        "generators above with the same settings, right after each engine phase. Engine / floor "
+        "is what the engine keeps of what one grpc.aio process can answer here.",
         f"- Open loop: {opts.rate / 2:,.0f} req/s, then {opts.rate:,.0f} req/s (the target; last, "
         f"as it may overload the engine), {opts.duration:g} s each, sends planned at fixed times "
         "whatever the answers do; latency from the actual send (the planned-time p99 is also "

@@ -90,6 +90,8 @@ class RunFigures:
     latency_half: OpenLoop | None = None  # at half of it: the engine's latency when not saturated
     raw_single: Phase | None = None
     raw_batch: Phase | None = None
+    floor_unary: Phase | None = None  # the same generators against the bare gRPC floor
+    floor_batch: Phase | None = None
     engine_rss_idle: int = 0
     engine_rss_max: int = 0
     memory_before: Memory = field(default_factory=Memory)
@@ -118,11 +120,30 @@ class Target:
 
 def _phases(r: RunFigures) -> tuple[Phase | None, ...]:
     """In the order they run."""
-    return (r.unary, r.raw_single, r.batch, r.raw_batch, r.latency_half, r.latency)
+    return (
+        r.unary,
+        r.floor_unary,
+        r.raw_single,
+        r.batch,
+        r.floor_batch,
+        r.raw_batch,
+        r.latency_half,
+        r.latency,
+    )
 
 
 def _rate(phase: Phase | None) -> float:
     return phase.rate if phase else 0.0
+
+
+def _of(part: Phase | None, whole: Phase | None) -> float:
+    """Rate of `part` as a share of `whole`'s (0 when either is missing)."""
+    return _rate(part) / _rate(whole) if _rate(whole) else 0.0
+
+
+def cpu_per_event_us(phase: Phase, process: str) -> float:
+    """Microseconds of CPU `process` spent per answered event in the phase's window."""
+    return phase.cpu.get(process, 0.0) / phase.events * 1e6 if phase.events else 0.0
 
 
 TARGETS = (
@@ -134,6 +155,13 @@ TARGETS = (
         10.0,
         False,
         "ms",
+    ),
+    Target(
+        "Unary engine / bare gRPC floor",
+        lambda f: _of(f.unary, f.floor_unary),
+        0.7,
+        True,
+        "x floor",
     ),
     Target("Engine RSS (max)", lambda f: f.engine_rss_max / MB, 200, False, "MB"),
     Target("Redis per subscriber", lambda f: f.memory_before.per_subscriber, 2048, False, "B"),
@@ -151,7 +179,7 @@ def _ratio(a: float, b: float) -> str:
 def target_cell(target: Target, figures: RunFigures) -> str:
     value = target.value(figures)
     verdict = "PASS" if target.passes(figures) else "**FAIL**"
-    digits = 1 if target.unit in ("ms", "MB") else 0
+    digits = {"ms": 1, "MB": 1, "x floor": 2}.get(target.unit, 0)
     return f"{_num(value, digits)} ({_ratio(value, target.limit)} x target) {verdict}"
 
 
@@ -228,6 +256,10 @@ _ROWS: tuple[Row, ...] = (
         "Raw SUCCESS share (single / batched)",
         lambda r: f"{_share(r.raw_single)} / {_share(r.raw_batch)}",
     ),
+    ("Bare gRPC floor, unary, events/s", lambda r: _num(_rate(r.floor_unary))),
+    ("Bare gRPC floor, batches of 500, events/s", lambda r: _num(_rate(r.floor_batch))),
+    ("Ratio unary engine / floor", lambda r: _ratio(_rate(r.unary), _rate(r.floor_unary))),
+    ("Ratio batched engine / floor", lambda r: _ratio(_rate(r.batch), _rate(r.floor_batch))),
     ("Ratio unary engine / raw single", lambda r: _ratio(_rate(r.unary), _rate(r.raw_single))),
     ("Ratio batched engine / raw batched", lambda r: _ratio(_rate(r.batch), _rate(r.raw_batch))),
     (
@@ -250,22 +282,39 @@ _ROWS: tuple[Row, ...] = (
 )
 
 
+CPU_PROCESSES = ("engine", "floor", "redis")  # the ones that answer; CPU per event is theirs
+
+
 def _cpu_rows(runs: list[RunFigures]) -> list[str]:
     lines = [
-        "| Phase | appendfsync | engine | redis | generator | rest of machine | steal |",
-        "|---|---|---|---|---|---|---|",
+        "| Phase | appendfsync | engine | floor | redis | generator | rest of machine | steal |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         for phase in _phases(run):
             if phase is None:
                 continue
-            cells = [phase.cores(p) for p in ("engine", "redis", "generator")]
+            cells = [phase.cores(p) for p in (*CPU_PROCESSES, "generator")]
             rest = max(0.0, phase.cores("busy") - sum(cells))
             lines.append(
                 f"| {phase.name} | {run.appendfsync} | "
                 + " | ".join(f"{c:.2f}" for c in cells)
                 + f" | {rest:.2f} | {phase.cores('steal'):.2f} |"
             )
+    return lines
+
+
+def _cpu_per_event_rows(runs: list[RunFigures]) -> list[str]:
+    lines = [
+        "| Phase | appendfsync | events/s | " + " | ".join(CPU_PROCESSES) + " |",
+        "|---" * (3 + len(CPU_PROCESSES)) + "|",
+    ]
+    for run in runs:
+        for phase in _phases(run):
+            if phase is None:
+                continue
+            cells = " | ".join(_num(cpu_per_event_us(phase, p), 1) for p in CPU_PROCESSES)
+            lines.append(f"| {phase.name} | {run.appendfsync} | {_num(phase.rate)} | {cells} |")
     return lines
 
 
@@ -325,7 +374,8 @@ def render(runs: list[RunFigures], command: str, settings: list[str], server: st
     for target in TARGETS:
         op = ">=" if target.higher_is_better else "<="
         cells = " | ".join(target_cell(target, run) for run in runs)
-        lines.append(f"| {target.label} | {op} {_num(target.limit)} {target.unit} | {cells} |")
+        limit = _num(target.limit) if float(target.limit).is_integer() else f"{target.limit:g}"
+        lines.append(f"| {target.label} | {op} {limit} {target.unit} | {cells} |")
     lines += [
         "",
         "## All figures",
@@ -345,6 +395,10 @@ def render(runs: list[RunFigures], command: str, settings: list[str], server: st
         "## CPU use per phase (cores busy on average; the machine has `nproc` of them)",
         "",
         *_cpu_rows(runs),
+        "",
+        "## CPU per event (microseconds of CPU per answered event, over the same windows)",
+        "",
+        *_cpu_per_event_rows(runs),
         "",
     ]
     return "\n".join(lines)

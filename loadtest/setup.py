@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -121,6 +121,7 @@ def _engine_command() -> list[str]:
 class EngineProcess:
     """`tarif engine` as a subprocess on free loopback ports; stop() is idempotent."""
 
+    name: ClassVar[str] = "engine"  # names its log and its errors
     redis_url: str
     workdir: Path
     grpc_port: int = 0
@@ -138,7 +139,10 @@ class EngineProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.workdir / "engine.log"
+        return self.workdir / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        return _engine_command()
 
     def start(self) -> None:
         self.grpc_port, self.metrics_port = free_port(), free_port()
@@ -157,7 +161,7 @@ class EngineProcess:
             # Own process group: a Ctrl-C reaches the benchmark only, which then stops the
             # engine with SIGTERM (its graceful path) instead of racing it.
             self.proc = subprocess.Popen(
-                _engine_command(),
+                self.command(),
                 env=env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
@@ -182,7 +186,7 @@ class EngineProcess:
                 time.sleep(0.1)
         tail = self.log_path.read_text(errors="replace")[-3000:]
         self.stop()
-        raise RuntimeError(f"engine did not become SERVING on {self.target}:\n{tail}")
+        raise RuntimeError(f"{self.name} did not become SERVING on {self.target}:\n{tail}")
 
     def exited(self) -> int | None:
         """The exit code if the engine stopped on its own, else None (running or never started)."""

@@ -20,11 +20,25 @@ def test_quick_benchmark_produces_figures(tmp_path: Path) -> None:
     runs, text = run_benchmark(Options.make(True, ("everysec",)), out, "pytest -m load")
 
     (run,) = runs
-    phases = (run.unary, run.batch, run.latency, run.raw_single, run.raw_batch)
+    phases = (
+        run.unary,
+        run.batch,
+        run.latency,
+        run.raw_single,
+        run.raw_batch,
+        run.floor_unary,
+        run.floor_batch,
+    )
     for phase in phases:
         assert phase is not None
         assert phase.events > 0
+    for floor in (run.floor_unary, run.floor_batch):
+        assert floor is not None
+        assert floor.success == floor.events  # the no-op answers SUCCESS to every event
+        assert floor.cpu.get("floor", 0.0) > 0  # its own process was sampled
     assert run.engine_rss_max > 0
     assert run.memory_before.per_subscriber > 0
     assert out.read_text() == text
     assert "## Targets" in text
+    assert "| Ratio unary engine / floor |" in text
+    assert "## CPU per event" in text
