@@ -105,15 +105,7 @@ class CompiledCatalog:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._zone = zoneinfo.ZoneInfo(catalog.timezone)
-        self._bands = {
-            name: _Band(
-                band,
-                self._zone if band.timezone is None else zoneinfo.ZoneInfo(band.timezone),
-                None if band.dated else week_bitmap(band),
-                () if band.dated else _changes(week_bitmap(band)),
-            )
-            for name, band in catalog.time_bands.items()
-        }
+        self._bands = {name: _band(band, self._zone) for name, band in catalog.time_bands.items()}
         tariffs = {
             tariff_id: _compile_tariff(catalog, tariff)
             for tariff_id, tariff in catalog.tariffs.items()
@@ -145,9 +137,6 @@ class CompiledCatalog:
         if resource is None:
             raise KeyError(f"unknown resource {name!r}")
         return resource
-
-    def has_plan(self, plan_id: str) -> bool:
-        return plan_id in self._plans
 
     def quote(
         self,
@@ -269,6 +258,14 @@ def _chain(
         if isinstance(found, Pricing) or found[-1][0] is None:
             break
     return tuple(chain)
+
+
+def _band(band: TimeBand, catalog_zone: zoneinfo.ZoneInfo) -> _Band:
+    zone = catalog_zone if band.timezone is None else zoneinfo.ZoneInfo(band.timezone)
+    if band.dated:
+        return _Band(band, zone, None)
+    bitmap = week_bitmap(band)
+    return _Band(band, zone, bitmap, _changes(bitmap))
 
 
 def _changes(bitmap: bytes) -> tuple[int, ...]:
