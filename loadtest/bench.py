@@ -5,9 +5,11 @@ its own embedded Redis in a temporary directory, provisions the demo catalog and
 starts `tarif engine` as a subprocess, then measures in turn: unary ChargeEvent throughput and
 the same Lua script driven raw with single events (no engine), batched ChargeEvents throughput
 and raw batches, the same unary and batched generators against a bare gRPC floor (a no-op
-`ChargingService` in its own process, `loadtest.floor`), latency at fixed offered rates, the
-engine's RSS and Redis memory per subscriber. The Markdown report is printed and written to
-`--out` (default docs/benchmarks.md; nothing is written for --quick without --out).
+`ChargingService` in its own process, `loadtest.floor`), latency in open loop at half the unary
+peak just measured and at the peak, the engine's RSS and Redis memory per subscriber. The
+Markdown report is printed and written to `--out` (default docs/benchmarks.md; nothing is
+written for --quick without --out). `--workers N` runs the engine as `tarif engine --workers N`
+(N processes on one port); `python -m loadtest.scaling` compares several N.
 
 Everything is bounded in time, and the engine (SIGTERM) and Redis are stopped on any exit,
 Ctrl-C included.
@@ -60,7 +62,8 @@ class Options:
     batch_workers: int = 1
     streams: int = 8  # per batch worker
     batch: int = 500
-    rate: float = 2_000.0
+    workers: int = 1  # engine processes (`tarif engine --workers N`) on one gRPC port
+    channels: int = 0  # connections per generator process; 0: 1 for one engine, else 4 per worker
     raw_single_window: int = 256  # events in flight over all connections
     raw_batch_window: int = 4_000  # one batch in flight per connection (8 x 500)
     raw_connections: int = 16  # single events; batches use one connection per engine stream
@@ -70,6 +73,12 @@ class Options:
         base = {"subscribers": 1_000, "duration": 3.0, "raw_duration": 1.5}
         values = {**(base if quick else {}), **{k: v for k, v in overrides.items() if v}}
         return cls(quick=quick, modes=modes, **values)
+
+    @property
+    def connections(self) -> int:
+        """Connections per generator process: the kernel spreads connections, not calls, over
+        engine workers, so several workers need several connections each."""
+        return self.channels or (1 if self.workers == 1 else 4 * self.workers)
 
 
 def _phase(name: str, results: list[Result], cpu: dict[str, float], seconds: float) -> Phase:
@@ -190,7 +199,11 @@ def _measure(
     data set grows (measured: up to ~40% over a run), so only neighbours compare fairly. The
     open loop at the target rate runs last: it may overload the engine.
     """
-    common = {"target": engine.target, "subscribers": opts.subscribers}
+    common = {
+        "target": engine.target,
+        "subscribers": opts.subscribers,
+        "channels": opts.connections,
+    }
     raw_common = {
         "host": "127.0.0.1",
         "port": redis_port,
@@ -239,16 +252,25 @@ def _measure(
         raw_common, 1, batch=opts.batch, window=opts.raw_batch_window, connections=opts.streams
     )
     figures.raw_batch, _ = phase("raw batched", raw.raw_job, raw_batched)
-    for rate in (opts.rate / 2, opts.rate):
+    half, peak = open_loop_rates(figures.unary)
+    for rate in (half, peak):
         spec = _specs(common, 1, duration=opts.duration, rate=rate)
         open_loop = _open_loop(
             *phase(f"open loop {rate:,.0f}/s", clients.open_loop_job, spec), rate
         )
-        if rate == opts.rate:
-            figures.latency = open_loop
-        else:
+        if rate == half:
             figures.latency_half = open_loop
+        else:
+            figures.latency = open_loop
     figures.engine_rss_max = monitor.max_rss.get("engine", 0)
+    figures.engine_rss_max_process = monitor.max_rss_process.get("engine", 0)
+
+
+def open_loop_rates(unary: Phase | None) -> tuple[float, float]:
+    """(half the unary peak, the peak): the open loop's offered rates, from the closed-loop
+    unary phase measured just before in the same run (at least 1 req/s each)."""
+    peak = max(2.0, round(unary.rate) if unary else 0.0)
+    return peak / 2, peak
 
 
 def _measure_memory_after(client: redis.Redis, figures: RunFigures, used_before: int) -> None:
@@ -264,7 +286,7 @@ def _measure_memory_after(client: redis.Redis, figures: RunFigures, used_before:
 
 def run_mode(opts: Options, appendfsync: str, log: Callable[[str], None]) -> RunFigures:
     """One full run with its own Redis and engine; both are stopped whatever happens."""
-    figures = RunFigures(appendfsync, opts.subscribers)
+    figures = RunFigures(appendfsync, opts.subscribers, workers=opts.workers)
 
     def say(message: str) -> None:
         log(f"[{appendfsync}] {message}")
@@ -281,7 +303,7 @@ def run_mode(opts: Options, appendfsync: str, log: Callable[[str], None]) -> Run
         figures.memory_before = _memory(client, opts.subscribers)
         used_before = _info(client, "memory", "used_memory")
         forks_before = _info(client, "stats", "total_forks")
-        engine = EngineProcess(server.url, Path(tmp))
+        engine = EngineProcess(server.url, Path(tmp), workers=opts.workers)
         stack.callback(_stop_engine, engine, say)
         engine.start()
         floor = FloorProcess(server.url, Path(tmp))
@@ -314,8 +336,10 @@ def _settings(opts: Options) -> list[str]:
         f"- {opts.subscribers:,} subscribers, 16 partitions, each one account with 3 balances "
         "(1,000,000.00 EUR, 1,000,000 voice seconds, 1,000 SMS); demo catalog "
         "(examples/demo.yaml); all events are SMS (1 unit, destination 38641000000).",
-        "- Engine: `tarif engine` subprocess, default settings (log level WARNING). "
-        "Warm-up: every subscriber charged once (batches) so the route cache is warm.",
+        f"- Engine: `tarif engine{f' --workers {opts.workers}' if opts.workers > 1 else ''}` "
+        "subprocess, default settings (log level WARNING); its CPU and RSS are summed over its "
+        "worker processes. Warm-up: every subscriber charged once (batches) so the route cache "
+        f"is warm. Each generator process opens {opts.connections} connection(s).",
         f"- Unary: {opts.unary_workers} generator process(es), {opts.concurrency} calls in flight, "
         f"{opts.duration:g} s. Batched: {opts.batch_workers} process(es) x {opts.streams} "
         f"streams, one batch of {opts.batch} in flight per stream, {opts.duration:g} s.",
@@ -324,8 +348,9 @@ def _settings(opts: Options) -> list[str]:
         "answer SUCCESS per event (no interceptor, no Redis); driven by the unary and batched "
         "generators above with the same settings, right after each engine phase. Engine / floor "
         "is what the engine keeps of what one grpc.aio process can answer here.",
-        f"- Open loop: {opts.rate / 2:,.0f} req/s, then {opts.rate:,.0f} req/s (the target; last, "
-        f"as it may overload the engine), {opts.duration:g} s each, sends planned at fixed times "
+        "- Open loop: at half the unary peak measured in the same run (the target), then at "
+        f"the peak (last, as it may overload the engine), {opts.duration:g} s each, from one "
+        "generator process, sends planned at fixed times "
         "whatever the answers do; latency from the actual send (the planned-time p99 is also "
         "shown); the generator fell behind if its sends were late by more than "
         f"{report.LAG_LIMIT_MS:g} ms at p99. If the engine stops on its own it is restarted for "
@@ -374,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unary-workers", type=int, help="unary generator processes")
     parser.add_argument("--concurrency", type=int, help="unary calls in flight in all")
     parser.add_argument("--streams", type=int, help="ChargeEvents streams per batch worker")
+    parser.add_argument("--workers", type=int, help="engine processes (tarif engine --workers)")
+    parser.add_argument("--channels", type=int, help="connections per generator process")
     args = parser.parse_args(argv)
     modes = ("always", "everysec") if args.appendfsync == "both" else (args.appendfsync,)
     opts = Options.make(
@@ -384,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         unary_workers=args.unary_workers,
         concurrency=args.concurrency,
         streams=args.streams,
+        workers=args.workers,
+        channels=args.channels,
     )
     out = args.out if args.out or args.quick else REPO / "docs" / "benchmarks.md"
     command = shlex.join(["python", "-m", "loadtest.bench", *sys.argv[1:]] if argv is None else

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
 import time
 from typing import Any
@@ -33,6 +34,24 @@ _OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
 def _channel(target: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(target, options=_OPTIONS)
+
+
+async def _channels(
+    spec: dict[str, Any], stack: contextlib.AsyncExitStack
+) -> list[grpc.aio.Channel]:
+    """`spec["channels"]` channels (default 1), each on its own TCP connection.
+
+    Several engine processes on one port (`tarif engine --workers N`, SO_REUSEPORT) get
+    connections, not calls, from the kernel: one connection would load one process only. gRPC
+    shares one connection between channels to the same target unless each keeps a local
+    subchannel pool.
+    """
+    count = max(1, int(spec.get("channels", 1)))
+    options = [*_OPTIONS, ("grpc.use_local_subchannel_pool", 1)] if count > 1 else _OPTIONS
+    return [
+        await stack.enter_async_context(grpc.aio.insecure_channel(spec["target"], options=options))
+        for _ in range(count)
+    ]
 
 
 def _encoder(spec: dict[str, Any]) -> wire.EventEncoder:
@@ -71,15 +90,17 @@ async def unary_job(spec: dict[str, Any], gate: Gate) -> Result:
     results: collections.Counter[int] = collections.Counter()
     errors: collections.Counter[str] = collections.Counter()
     latencies: list[float] = []
-    async with _channel(spec["target"]) as channel:
-        call = _unary(channel)
-        await call(encode.event(0, f"{tag}-warm", wire.stamp_field()), timeout=CALL_TIMEOUT)
+    async with contextlib.AsyncExitStack() as stack:
+        calls = [_unary(channel) for channel in await _channels(spec, stack)]
+        for i, call in enumerate(calls):  # every connection up before the window
+            await call(encode.event(0, f"{tag}-warm{i}", wire.stamp_field()), timeout=CALL_TIMEOUT)
         start = await gate.wait()
         end = start + spec["duration"]
         cpu0 = _cpu()
 
         async def caller(who: int) -> None:
             seq = 0
+            call = calls[who % len(calls)]
             while time.monotonic() < end:
                 seq += 1
                 request = encode.event(rng.randrange(n), f"{tag}-{who}-{seq}", wire.stamp_field())
@@ -118,22 +139,26 @@ async def batch_job(spec: dict[str, Any], gate: Gate) -> Result:
             events.append(encode.event(rng.randrange(n), f"{tag}-{counter}", stamp))
         return wire.batch_bytes(events)
 
-    async with _channel(spec["target"]) as channel:
-        open_stream = channel.stream_stream(
-            f"{SERVICE}/ChargeEvents",
-            request_serializer=None,
-            response_deserializer=pb.EventBatchAnswer.FromString,
-        )
-        warm = open_stream(timeout=CALL_TIMEOUT)
-        await warm.write(make_batch())
-        await warm.read()
-        await warm.done_writing()
+    async with contextlib.AsyncExitStack() as stack:
+        openers = [
+            channel.stream_stream(
+                f"{SERVICE}/ChargeEvents",
+                request_serializer=None,
+                response_deserializer=pb.EventBatchAnswer.FromString,
+            )
+            for channel in await _channels(spec, stack)
+        ]
+        for open_stream in openers:  # every connection up before the window
+            warm = open_stream(timeout=CALL_TIMEOUT)
+            await warm.write(make_batch())
+            await warm.read()
+            await warm.done_writing()
         start = await gate.wait()
         end = start + spec["duration"]
         cpu0 = _cpu()
 
-        async def stream() -> None:
-            call = open_stream(timeout=spec["duration"] + CALL_TIMEOUT + 5)
+        async def stream(which: int) -> None:
+            call = openers[which % len(openers)](timeout=spec["duration"] + CALL_TIMEOUT + 5)
             try:
                 while time.monotonic() < end:
                     payload = make_batch()
@@ -151,7 +176,7 @@ async def batch_job(spec: dict[str, Any], gate: Gate) -> Result:
             except grpc.aio.AioRpcError as exc:
                 errors[exc.code().name] += 1
 
-        await asyncio.gather(*(stream() for _ in range(spec["streams"])))
+        await asyncio.gather(*(stream(i) for i in range(spec["streams"])))
         cpu = _cpu() - cpu0
     return tally(results, errors, cpu, latencies=batch_latencies)
 
@@ -205,13 +230,14 @@ async def open_loop_job(spec: dict[str, Any], gate: Gate) -> Result:
     skipped = 0
     pending: set[asyncio.Task[None]] = set()
 
-    async with _channel(spec["target"]) as channel:
-        call = _unary(channel)
-        await call(encode.event(0, f"{tag}-warm", wire.stamp_field()), timeout=CALL_TIMEOUT)
+    async with contextlib.AsyncExitStack() as stack:
+        calls = [_unary(channel) for channel in await _channels(spec, stack)]
+        for k, call in enumerate(calls):  # every connection up before the window
+            await call(encode.event(0, f"{tag}-warm{k}", wire.stamp_field()), timeout=CALL_TIMEOUT)
         start = await gate.wait()
         cpu0 = _cpu()
 
-        async def one(request: bytes, due: float, sent: float) -> None:
+        async def one(request: bytes, due: float, sent: float, call: Any) -> None:
             try:
                 answer = await call(request, timeout=CALL_TIMEOUT)
             except grpc.aio.AioRpcError as exc:
@@ -233,7 +259,7 @@ async def open_loop_job(spec: dict[str, Any], gate: Gate) -> Result:
                     request = encode.event(rng.randrange(n), f"{tag}-{i}", wire.stamp_field())
                     sent = time.monotonic()
                     lags.append(sent - due)
-                    task = asyncio.create_task(one(request, due, sent))
+                    task = asyncio.create_task(one(request, due, sent, calls[i % len(calls)]))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                 i += 1

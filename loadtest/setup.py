@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,6 +99,22 @@ async def provision(redis_url: str, subscribers: int) -> float:
     return time.perf_counter() - started
 
 
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive ports free right now on 127.0.0.1 (the metrics ports of
+    `tarif engine --workers count`)."""
+    for _ in range(100):
+        first = free_port()
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first + 1, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
 def _die_with_parent() -> Callable[[], None] | None:
     """The kernel SIGTERMs the engine if the benchmark dies, even by SIGKILL (Linux only)."""
     if sys.platform != "linux":
@@ -119,11 +136,17 @@ def _engine_command() -> list[str]:
 
 @dataclass
 class EngineProcess:
-    """`tarif engine` as a subprocess on free loopback ports; stop() is idempotent."""
+    """`tarif engine` as a subprocess on free loopback ports; stop() is idempotent.
+
+    With `workers` > 1 it is `tarif engine --workers N`: N processes on the one gRPC port (the
+    kernel spreads connections over them), the extra ones serving metrics on the ports after
+    `metrics_port`; `pid` is the first, the others are its children.
+    """
 
     name: ClassVar[str] = "engine"  # names its log and its errors
     redis_url: str
     workdir: Path
+    workers: int = 1
     grpc_port: int = 0
     metrics_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
@@ -142,10 +165,10 @@ class EngineProcess:
         return self.workdir / f"{self.name}.log"
 
     def command(self) -> list[str]:
-        return _engine_command()
+        return [*_engine_command(), *(["--workers", str(self.workers)] if self.workers > 1 else [])]
 
     def start(self) -> None:
-        self.grpc_port, self.metrics_port = free_port(), free_port()
+        self.grpc_port, self.metrics_port = free_port(), free_ports_in_a_row(self.workers)
         env = {
             **os.environ,
             "REDIS_URL": self.redis_url,
@@ -181,12 +204,23 @@ class EngineProcess:
                     break
                 with contextlib.suppress(grpc.RpcError):
                     answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    serving = answer.status == health_pb2.HealthCheckResponse.SERVING
+                    if serving and self._all_workers_listening():
                         return
                 time.sleep(0.1)
         tail = self.log_path.read_text(errors="replace")[-3000:]
         self.stop()
         raise RuntimeError(f"{self.name} did not become SERVING on {self.target}:\n{tail}")
+
+    def _all_workers_listening(self) -> bool:
+        """Each worker serves metrics once its gRPC server listens: until all do, connections
+        would land on the first ones only."""
+        for port in range(self.metrics_port + 1, self.metrics_port + self.workers):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except OSError:
+                return False
+        return True
 
     def exited(self) -> int | None:
         """The exit code if the engine stopped on its own, else None (running or never started)."""

@@ -21,9 +21,9 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil  # type: ignore[import-untyped]
 
@@ -164,22 +164,36 @@ def run_workers(
 
 @dataclass
 class Monitor:
-    """Samples RSS of watched processes every `interval` s in a thread; reads CPU on demand."""
+    """Samples RSS of watched processes every `interval` s in a thread; reads CPU on demand.
+
+    A watched process counts with its descendants (the workers of `tarif engine --workers N`):
+    its CPU and RSS are their sums, and each process also appears alone as `name/pid`, so
+    the share of each worker can be read. Descendants are looked up again every
+    `REFRESH_CHILDREN` seconds (walking /proc each sample would cost CPU of its own).
+    """
+
+    REFRESH_CHILDREN: ClassVar[float] = 1.0
 
     pids: dict[str, int]
     interval: float = 0.1
-    max_rss: dict[str, int] = field(default_factory=dict)
+    max_rss: dict[str, int] = field(default_factory=dict)  # name -> largest sum over its tree
+    max_rss_process: dict[str, int] = field(default_factory=dict)  # name -> largest one process
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def _procs(self) -> Iterator[tuple[str, psutil.Process]]:
+    def _procs(self) -> list[tuple[str, psutil.Process]]:
+        found = []
         for name, pid in self.pids.items():
             with contextlib.suppress(psutil.Error):
-                yield name, psutil.Process(pid)
+                proc = psutil.Process(pid)
+                found.append((name, proc))
+                found += [(name, child) for child in proc.children(recursive=True)]
+        return found
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far: user + system of each watched process, and machine-wide
-        `busy` (all non-idle time of all CPUs) and `steal` (taken by the hypervisor)."""
+        """CPU seconds so far: user + system of each watched process (summed over its tree, and
+        alone as `name/pid`), and machine-wide `busy` (all non-idle time of all CPUs) and
+        `steal` (taken by the hypervisor)."""
         machine = psutil.cpu_times()
         idle = machine.idle + getattr(machine, "iowait", 0.0)
         steal = getattr(machine, "steal", 0.0)
@@ -187,32 +201,45 @@ class Monitor:
         for name, proc in self._procs():
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                used[name] = times.user + times.system
+                used[f"{name}/{proc.pid}"] = times.user + times.system
+                used[name] = used.get(name, 0.0) + times.user + times.system
         return used
 
     def rss(self) -> dict[str, int]:
-        sizes = {}
-        for name, proc in self._procs():
+        return self._sizes(self._procs())[0]
+
+    @staticmethod
+    def _sizes(procs: list[tuple[str, psutil.Process]]) -> tuple[dict[str, int], dict[str, int]]:
+        """(RSS summed per name, largest single process per name)."""
+        sums: dict[str, int] = {}
+        largest: dict[str, int] = {}
+        for name, proc in procs:
             with contextlib.suppress(psutil.Error):
-                sizes[name] = proc.memory_info().rss
-        return sizes
+                rss = proc.memory_info().rss
+                sums[name] = sums.get(name, 0) + rss
+                largest[name] = max(rss, largest.get(name, 0))
+        return sums, largest
 
     def reset_peak(self) -> None:
-        self.max_rss = self.rss()
+        self.max_rss, self.max_rss_process = self._sizes(self._procs())
 
     def watch(self, name: str, pid: int) -> None:
         """Follow another process under `name` (an engine restarted after it stopped)."""
         self.pids = {**self.pids, name: pid}
 
     def _run(self) -> None:
-        procs: dict[str, psutil.Process] = {}
+        procs: list[tuple[str, psutil.Process]] = []
+        watched: dict[str, int] = {}
+        looked = 0.0
         while not self._stop.wait(self.interval):
-            if {n: p.pid for n, p in procs.items()} != self.pids:
-                procs = dict(self._procs())
-            for name, proc in procs.items():
-                with contextlib.suppress(psutil.Error):
-                    rss = proc.memory_info().rss
-                    self.max_rss[name] = max(rss, self.max_rss.get(name, 0))
+            if watched != self.pids or time.monotonic() - looked > self.REFRESH_CHILDREN:
+                watched, looked = self.pids, time.monotonic()
+                procs = self._procs()
+            sums, largest = self._sizes(procs)
+            for name, rss in sums.items():
+                self.max_rss[name] = max(rss, self.max_rss.get(name, 0))
+            for name, rss in largest.items():
+                self.max_rss_process[name] = max(rss, self.max_rss_process.get(name, 0))
 
     def __enter__(self) -> Monitor:
         self.reset_peak()
