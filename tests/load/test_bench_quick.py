@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import Options, run_benchmark
+from loadtest.bench import Options, open_loop_rates, run_benchmark
 
 
 @pytest.mark.load
@@ -37,8 +37,13 @@ def test_quick_benchmark_produces_figures(tmp_path: Path) -> None:
         assert floor.success == floor.events  # the no-op answers SUCCESS to every event
         assert floor.cpu.get("floor", 0.0) > 0  # its own process was sampled
     assert run.engine_rss_max > 0
+    # the open loop runs at half the unary peak just measured, then at the peak
+    assert run.latency is not None
+    assert run.latency_half is not None
+    assert (run.latency_half.offered_rate, run.latency.offered_rate) == open_loop_rates(run.unary)
     assert run.memory_before.per_subscriber > 0
     assert out.read_text() == text
     assert "## Targets" in text
     assert "| Ratio unary engine / floor |" in text
+    assert "| Open-loop p99 at half the unary peak | <= 5 ms |" in text
     assert "## CPU per event" in text
