@@ -39,6 +39,23 @@ from tarif_common.embedded import EmbeddedRedis
 
 Log = Callable[[str], None]
 PROCESSES = ("engine", "redis", "generator")
+NET_IN, NET_OUT = "bytes:redis_in", "bytes:redis_out"  # counters read with the CPU times
+
+
+@dataclass
+class RedisMonitor(Monitor):
+    """Also reads Redis' network byte counters at the instants the CPU times are read (the
+    window's edges), so bytes per event between engine and Redis are measured, not guessed."""
+
+    redis_url: str = ""
+
+    def cpu(self) -> dict[str, float]:
+        used = super().cpu()
+        with redis.Redis.from_url(self.redis_url) as client:
+            stats = client.info("stats")
+        used[NET_IN] = float(stats["total_net_input_bytes"])
+        used[NET_OUT] = float(stats["total_net_output_bytes"])
+        return used
 
 
 @dataclass(frozen=True)
@@ -111,7 +128,8 @@ def measure(opts: Options, workers: int, round_: int, log: Log) -> Point:
         assert server.pid is not None
         common = {"target": engine.target, "subscribers": opts.subscribers}
         incidents: list[str] = []
-        with Monitor({"engine": engine.pid, "redis": server.pid}) as monitor:
+        pids = {"engine": engine.pid, "redis": server.pid}
+        with RedisMonitor(pids, redis_url=server.url) as monitor:
             say("warm-up")
             warm = _specs(1, **common, duration=WARMUP_LIMIT, batch=opts.batch)
             run_workers(clients.warm_job, warm, 0.0, collect_timeout=WARMUP_LIMIT + 15)
@@ -156,6 +174,13 @@ def engine_cores(phase: Phase) -> list[float]:
     return sorted((cpu / phase.seconds for cpu in per), reverse=True) if phase.seconds else []
 
 
+def redis_bytes_per_event(phase: Phase) -> tuple[float, float]:
+    """Bytes Redis received and sent per answered event (engine <-> Redis traffic)."""
+    if not phase.events:
+        return 0.0, 0.0
+    return phase.cpu.get(NET_IN, 0.0) / phase.events, phase.cpu.get(NET_OUT, 0.0) / phase.events
+
+
 def _median_rate(points: Sequence[Point], pick: Callable[[Point], Phase]) -> float:
     return statistics.median(pick(p).rate for p in points) if points else 0.0
 
@@ -164,8 +189,9 @@ def _table(points: list[Point], pick: Callable[[Point], Phase], what: str) -> li
     base = _median_rate([p for p in points if p.workers == 1], pick)
     lines = [
         f"| N | round | {what}, events/s | x N=1 | engine cores (each process) | redis cores "
-        "| generator cores | rest of machine | engine µs/event | redis µs/event |",
-        "|---" * 10 + "|",
+        "| generator cores | rest of machine | engine µs/event | redis µs/event "
+        "| Redis bytes in / out per event |",
+        "|---" * 11 + "|",
     ]
     for point in sorted(points, key=lambda p: (p.workers, p.round)):
         phase = pick(point)
@@ -178,7 +204,8 @@ def _table(points: list[Point], pick: Callable[[Point], Phase], what: str) -> li
             f"{phase.cores('redis'):.2f} | {phase.cores('generator'):.2f} | "
             f"{max(0.0, phase.cores('busy') - named):.2f} | "
             f"{report.cpu_per_event_us(phase, 'engine'):,.0f} | "
-            f"{report.cpu_per_event_us(phase, 'redis'):,.0f} |"
+            f"{report.cpu_per_event_us(phase, 'redis'):,.0f} | "
+            f"{' / '.join(f'{b:,.0f}' for b in redis_bytes_per_event(phase))} |"
         )
     return lines
 
@@ -234,7 +261,8 @@ def render(points: list[Point], opts: Options, command: str) -> str:
         "- x N=1: against the median of N=1 over the rounds. Cores: average cores busy over the "
         "window; rest of machine: busy cores not in the engine, Redis or the generators (other "
         "work on a shared machine). µs/event: CPU microseconds per answered event, all engine "
-        "processes together.",
+        "processes together. Redis bytes: its `total_net_input_bytes` and "
+        "`total_net_output_bytes` over the window per answered event (engine <-> Redis).",
         "",
         "## Summary (median over rounds)",
         "",
