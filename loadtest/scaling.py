@@ -40,12 +40,15 @@ from tarif_common.embedded import EmbeddedRedis
 Log = Callable[[str], None]
 PROCESSES = ("engine", "redis", "generator")
 NET_IN, NET_OUT = "bytes:redis_in", "bytes:redis_out"  # counters read with the CPU times
+AOF = "bytes:aof"  # what a replica would receive too: the scripts' effects
 
 
 @dataclass
 class RedisMonitor(Monitor):
-    """Also reads Redis' network byte counters at the instants the CPU times are read (the
-    window's edges), so bytes per event between engine and Redis are measured, not guessed."""
+    """Also reads Redis' network and AOF byte counters at the instants the CPU times are read
+    (the window's edges), so the bytes per event between engine and Redis, and written to the
+    append-only file (as much as a replica receives: both carry the scripts' effects), are
+    measured, not guessed."""
 
     redis_url: str = ""
 
@@ -53,8 +56,10 @@ class RedisMonitor(Monitor):
         used = super().cpu()
         with redis.Redis.from_url(self.redis_url) as client:
             stats = client.info("stats")
+            aof = client.info("persistence").get("aof_current_size", 0)
         used[NET_IN] = float(stats["total_net_input_bytes"])
         used[NET_OUT] = float(stats["total_net_output_bytes"])
+        used[AOF] = float(aof)
         return used
 
 
@@ -174,11 +179,11 @@ def engine_cores(phase: Phase) -> list[float]:
     return sorted((cpu / phase.seconds for cpu in per), reverse=True) if phase.seconds else []
 
 
-def redis_bytes_per_event(phase: Phase) -> tuple[float, float]:
-    """Bytes Redis received and sent per answered event (engine <-> Redis traffic)."""
+def redis_bytes_per_event(phase: Phase) -> tuple[float, float, float]:
+    """Bytes Redis received, sent and appended to its AOF per answered event."""
     if not phase.events:
-        return 0.0, 0.0
-    return phase.cpu.get(NET_IN, 0.0) / phase.events, phase.cpu.get(NET_OUT, 0.0) / phase.events
+        return 0.0, 0.0, 0.0
+    return tuple(phase.cpu.get(k, 0.0) / phase.events for k in (NET_IN, NET_OUT, AOF))  # type: ignore[return-value]
 
 
 def _median_rate(points: Sequence[Point], pick: Callable[[Point], Phase]) -> float:
@@ -190,7 +195,7 @@ def _table(points: list[Point], pick: Callable[[Point], Phase], what: str) -> li
     lines = [
         f"| N | round | {what}, events/s | x N=1 | engine cores (each process) | redis cores "
         "| generator cores | rest of machine | engine µs/event | redis µs/event "
-        "| Redis bytes in / out per event |",
+        "| Redis bytes in / out / AOF per event |",
         "|---" * 11 + "|",
     ]
     for point in sorted(points, key=lambda p: (p.workers, p.round)):
@@ -262,7 +267,8 @@ def render(points: list[Point], opts: Options, command: str) -> str:
         "window; rest of machine: busy cores not in the engine, Redis or the generators (other "
         "work on a shared machine). µs/event: CPU microseconds per answered event, all engine "
         "processes together. Redis bytes: its `total_net_input_bytes` and "
-        "`total_net_output_bytes` over the window per answered event (engine <-> Redis).",
+        "`total_net_output_bytes` over the window per answered event (engine <-> Redis), and "
+        "the growth of its append-only file (`aof_current_size`; a replica receives as much).",
         "",
         "## Summary (median over rounds)",
         "",

@@ -10,7 +10,11 @@ from loadtest.scaling import Options, Point
 def _point(workers: int, round_: int, unary: int, batch: int, cores: list[float]) -> Point:
     cpu = {f"engine/{100 + i}": c * 2.0 for i, c in enumerate(cores)}  # 2 s windows
     cpu |= {"engine": sum(cores) * 2.0, "redis": 0.5, "generator": 0.4, "busy": 3.0}
-    cpu |= {scaling.NET_IN: unary * 2 * 300.0, scaling.NET_OUT: unary * 2 * 150.0}
+    cpu |= {
+        scaling.NET_IN: unary * 600.0,
+        scaling.NET_OUT: unary * 300.0,
+        scaling.AOF: unary * 900.0,
+    }
     return Point(
         workers,
         round_,
@@ -46,7 +50,7 @@ def test_tables_show_each_engine_process_busiest_first() -> None:
     cells = _row(text, "Unary ChargeEvent", "3")
     assert cells[2:5] == ["2,500", "2.50", "2.10 (0.90 / 0.70 / 0.50)"]
     assert cells[8] == "840"  # engine µs/event: 4.2 s of CPU over 5,000 events
-    assert cells[10] == "300 / 150"  # Redis bytes in / out per event
+    assert cells[10] == "300 / 150 / 450"  # Redis bytes in / out / AOF per event
     assert scaling.engine_cores(points[1].unary) == [0.9, 0.7, 0.5]
 
 
