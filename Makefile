@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := tarif/charging/v1/charging_pb2.py
 
-.PHONY: run test test-all lint typecheck bench bench-billing proto clean
+.PHONY: run test test-all lint typecheck bench bench-scaling bench-billing proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-all: $(GENERATED)
 
 bench: $(GENERATED)
 	$(BIN)/python -m loadtest.bench
+
+# Unary and batched throughput with 1, 2 and 3 engine processes (docs/scaling-benchmarks.md).
+bench-scaling: $(GENERATED)
+	$(BIN)/python -m loadtest.scaling --workers 1,2,3 --rounds 2
 
 # Billing run and rated-record ingestion, small sizes (the full-size commands: docs/benchmarks.md).
 bench-billing: $(GENERATED)

@@ -197,7 +197,8 @@ def _measure(
     with the same generator specs aimed at it. Each raw phase runs right after its engine
     counterpart: Redis gets slower per event as the
     data set grows (measured: up to ~40% over a run), so only neighbours compare fairly. The
-    open loop at the target rate runs last: it may overload the engine.
+    open loop runs at half the unary peak just measured (the latency target), then at the peak,
+    last: it may overload the engine.
     """
     common = {
         "target": engine.target,
@@ -347,7 +348,8 @@ def _settings(opts: Options) -> list[str]:
         "engine's server options whose ChargeEvent and ChargeEvents only decode the request and "
         "answer SUCCESS per event (no interceptor, no Redis); driven by the unary and batched "
         "generators above with the same settings, right after each engine phase. Engine / floor "
-        "is what the engine keeps of what one grpc.aio process can answer here.",
+        "is what the engine keeps of what one grpc.aio process can answer here (one floor "
+        "process whatever `--workers` is).",
         "- Open loop: at half the unary peak measured in the same run (the target), then at "
         f"the peak (last, as it may overload the engine), {opts.duration:g} s each, from one "
         "generator process, sends planned at fixed times "
