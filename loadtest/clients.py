@@ -7,7 +7,9 @@
   so a slow answer cannot slow the offered load (no coordinated omission).
 
 Only answers received inside the common window count. Requests are pre-encoded bytes
-(`loadtest.wire`) to keep the generator's CPU share small.
+(`loadtest.wire`) to keep the generator's CPU share small. `channels` in a spec opens that many
+connections and spreads the callers or streams over them (for several engine processes on one
+port, which the kernel assigns per connection).
 """
 
 from __future__ import annotations
