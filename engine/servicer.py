@@ -1,6 +1,6 @@
 """The gRPC edge of the charging service: convert, delegate to the charger, convert back.
 
-Errors and metrics are handled once, in `engine.edge.EdgeInterceptor`.
+Errors and metrics are handled once, in `engine.edge` (each handler wrapped at start-up).
 """
 
 from __future__ import annotations
