@@ -58,22 +58,28 @@ def session_step(op: SessionOp, req: pb.SessionRequest, now: Callable[[], float]
     )
 
 
+_ACTIONS = {int(action): action for action in Action}
+
+
 def event_step(req: pb.EventRequest, now: Callable[[], float], prefix: str = "") -> EventStep:
-    try:
-        action = Action(req.action)
-    except ValueError:
-        raise InvalidRequest(f"{prefix}action", f"unknown requested action {req.action}") from None
+    """Field names in errors start with `prefix` (an event of a batch: `events[i].`)."""
+    action = _ACTIONS.get(req.action)
+    if action is None:
+        raise InvalidRequest(f"{prefix}action", f"unknown requested action {req.action}")
+    given = req.HasField("event_time")
+    if given:
+        at = to_datetime(f"{prefix}event_time", req.event_time, True, now)
+    else:
+        at = datetime.fromtimestamp(now(), UTC)
     return EventStep(
         subscriber=req.subscriber,
         service=req.service,
         event_id=req.event_id,
-        event_time=to_datetime(
-            f"{prefix}event_time", req.event_time, req.HasField("event_time"), now
-        ),
+        event_time=at,
         attributes=dict(req.attributes),
         units=req.units,
         action=action,
-        time_given=req.HasField("event_time"),
+        time_given=given,
     )
 
 
