@@ -251,19 +251,23 @@ def measure(
 
 
 def _table(samples: list[Sample], baseline: str | None) -> str:
-    """Markdown: one row per build and phase, range over the rounds, ratio to the baseline's
-    median and to the floor's median."""
+    """Markdown: one row per build and phase, range over the rounds, medians' ratios to the
+    baseline's (events/s, CPU per event) and to the floor's (events/s)."""
     medians: dict[tuple[str, str], float] = {}
+    cpu_medians: dict[tuple[str, str], float] = {}
     groups: dict[tuple[str, str], list[Sample]] = {}
     for sample in samples:
         groups.setdefault((sample.build, sample.phase), []).append(sample)
     for key, group in groups.items():
         rates = sorted(s.rate for s in group)
         medians[key] = rates[len(rates) // 2]
+        cpus = sorted(s.cpu_us for s in group)
+        cpu_medians[key] = cpus[len(cpus) // 2]
     rows = [
         "| build | phase | events/s (min-max) | median | CPU us/event (min-max) "
-        f"| / {baseline or '-'} | / floor |",
-        "|---|---|---|---|---|---|---|",
+        f"| events/store call | events/s / {baseline or '-'} | CPU/event / {baseline or '-'} "
+        "| events/s / floor |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (build, phase), group in groups.items():
         rates = [s.rate for s in group]
@@ -271,10 +275,15 @@ def _table(samples: list[Sample], baseline: str | None) -> str:
         base = medians.get((baseline or "", phase))
         floor = medians.get(("floor", phase))
         median = medians[(build, phase)]
+        cpu_base = cpu_medians.get((baseline or "", phase))
+        cpu_ratio = cpu_medians[(build, phase)] / cpu_base if cpu_base else 0
+        calls = sum(s.store_calls for s in group)
+        grouped = f"{sum(s.events for s in group) / calls:,.1f}" if calls else "-"
         rows.append(
             f"| {build} | {phase} | {min(rates):,.0f}-{max(rates):,.0f} | {median:,.0f} "
-            f"| {min(cpus):,.0f}-{max(cpus):,.0f} "
-            f"| {median / base if base else 0:.2f} | {median / floor if floor else 0:.2f} |"
+            f"| {min(cpus):,.0f}-{max(cpus):,.0f} | {grouped} "
+            f"| {median / base if base else 0:.2f} | {cpu_ratio:.2f} "
+            f"| {median / floor if floor else 0:.2f} |"
         )
     return "\n".join(rows) + "\n"
 
