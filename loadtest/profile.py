@@ -113,6 +113,35 @@ class Profile:
     own: Counter[str] = field(default_factory=Counter)
     total: Counter[str] = field(default_factory=Counter)
     groups: Counter[str] = field(default_factory=Counter)  # own samples by package
+    layers: Counter[str] = field(default_factory=Counter)  # samples by layer (`layer`)
+
+
+# Packages that name a layer, and how the summary calls it.
+LAYERS = {
+    "redis": "redis-py (with the asyncio streams it calls)",
+    "hiredis": "redis-py (with the asyncio streams it calls)",
+    "tarif_balances": "store (tarif_balances)",
+    "msgpack": "store (tarif_balances)",
+    "prometheus_client": "metrics (prometheus_client)",
+    "tarif_catalog": "rating (tarif_catalog)",
+    "engine": "engine (edge, servicer, convert, charger, coalescer)",
+    "tarif_common": "engine (edge, servicer, convert, charger, coalescer)",
+}
+
+
+def layer(frames: list[tuple[str, str]]) -> str:
+    """The layer a stack's sample is spent in: the innermost frame of a package in LAYERS;
+    else a thread's own work, or native code under the event loop (no Python frame: gRPC's
+    Cython core, uvloop, C asyncio), or other Python."""
+    for _, package in reversed(frames):
+        if package in LAYERS:
+            return LAYERS[package]
+    names = [name for name, _ in frames]
+    if any(name.startswith("Thread.run") for name in names):
+        return "threads (gRPC's poller)"
+    if names[-1].startswith("Runner.run"):
+        return "native under the event loop (gRPC core, uvloop, C asyncio)"
+    return "other Python (asyncio, grpc.aio, stdlib)"
 
 
 def frame_name(frame: str) -> tuple[str, str]:
@@ -149,15 +178,19 @@ def fold(lines: Iterable[str]) -> Profile:
         leaf, package = frames[-1]
         profile.own[leaf] += count
         profile.groups[package] += count
+        profile.layers[layer(frames)] += count
         for name in {name for name, _ in frames}:
             profile.total[name] += count
     return profile
 
 
 def summarise(profile: Profile, title: str) -> str:
-    """Text tables: own samples by package, then the top functions by own and by total."""
+    """Text tables: samples by layer, own samples by package, then the top functions by own
+    and by total samples."""
     n = max(1, profile.samples)
-    out = [f"# {title}: {profile.samples} samples", "", "## Own samples by package"]
+    out = [f"# {title}: {profile.samples} samples", "", "## Samples by layer"]
+    out += [f"{c / n:6.1%}  {name}" for name, c in profile.layers.most_common()]
+    out += ["", "## Own samples by package"]
     out += [f"{c / n:6.1%}  {name}" for name, c in profile.groups.most_common()]
     for label, counter in (("own", profile.own), ("total", profile.total)):
         out += ["", f"## Top {TOP} functions by {label} samples"]
