@@ -63,4 +63,4 @@ class ChargingServicer(pb_grpc.ChargingServiceServicer):
         async for batch in request_iterator:
             steps = [convert.batch_event(e, i, self._clock) for i, e in enumerate(batch.events)]
             outcomes = await self._charger.events(steps) if steps else []
-            yield pb.EventBatchAnswer(answers=[convert.event_answer(o) for o in outcomes])
+            yield convert.batch_answer(outcomes)
