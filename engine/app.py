@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from engine.charger import Charger
-from engine.edge import EdgeInterceptor
+from engine.edge import EdgeRegistry
 from engine.housekeeping import Sweeper, watch_gauges
 from engine.metrics import EngineMetrics
 from engine.routes import RouteCache
@@ -103,25 +103,26 @@ class App(Process):
         )
 
         self.server = grpc.aio.server(
-            interceptors=[EdgeInterceptor(self.metrics)],
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
             options=[
                 ("grpc.so_reuseport", 1),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
             ],
         )
+        edge = EdgeRegistry(self.server, self.metrics)  # every method with the edge
         charging_pb2_grpc.add_ChargingServiceServicer_to_server(
-            ChargingServicer(self.charger, self.clock), self.server
+            ChargingServicer(self.charger, self.clock), edge
         )
         self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (
-                SERVICE_NAME,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            self.server,
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, edge)
+        names = (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        # what reflection.enable_server_reflection does for an aio server
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(names), edge
         )
         credentials = _credentials(s)
         if credentials is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -38,6 +39,12 @@ def to_datetime(field: str, ts: Timestamp, has: bool, now: Callable[[], float]) 
     return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
 
 
+def _attributes(given: Any) -> dict[str, str]:
+    """A protobuf map as a dict: by its keys (3x cheaper than `dict(map)`, which goes through
+    the generic Mapping protocol)."""
+    return {key: given[key] for key in given}
+
+
 def _set_time(ts: Timestamp, at: datetime | None) -> None:
     if at is not None:
         ts.FromDatetime(at)
@@ -51,29 +58,35 @@ def session_step(op: SessionOp, req: pb.SessionRequest, now: Callable[[], float]
         session_id=req.session_id,
         request_number=req.request_number,
         event_time=to_datetime("event_time", req.event_time, req.HasField("event_time"), now),
-        attributes=dict(req.attributes),
+        attributes=_attributes(req.attributes),
         requested_units=req.requested_units,
         used_units=req.used_units,
         time_given=req.HasField("event_time"),
     )
 
 
+_ACTIONS = {int(action): action for action in Action}
+
+
 def event_step(req: pb.EventRequest, now: Callable[[], float], prefix: str = "") -> EventStep:
-    try:
-        action = Action(req.action)
-    except ValueError:
-        raise InvalidRequest(f"{prefix}action", f"unknown requested action {req.action}") from None
+    """Field names in errors start with `prefix` (an event of a batch: `events[i].`)."""
+    action = _ACTIONS.get(req.action)
+    if action is None:
+        raise InvalidRequest(f"{prefix}action", f"unknown requested action {req.action}")
+    given = req.HasField("event_time")
+    if given:
+        at = to_datetime(f"{prefix}event_time", req.event_time, True, now)
+    else:
+        at = datetime.fromtimestamp(now(), UTC)
     return EventStep(
         subscriber=req.subscriber,
         service=req.service,
         event_id=req.event_id,
-        event_time=to_datetime(
-            f"{prefix}event_time", req.event_time, req.HasField("event_time"), now
-        ),
-        attributes=dict(req.attributes),
+        event_time=at,
+        attributes=_attributes(req.attributes),
         units=req.units,
         action=action,
-        time_given=req.HasField("event_time"),
+        time_given=given,
     )
 
 
@@ -108,11 +121,11 @@ def _money(target: pb.Money, money: Money | None) -> None:
         target.decimals = money.decimals
 
 
-def _impacts(target: object, impacts: tuple[Impact, ...]) -> None:
-    target.extend(  # type: ignore[attr-defined]
-        pb.BalanceImpact(balance_id=i.balance_id, resource=i.resource, amount=i.amount)
-        for i in impacts
-    )
+def _impacts(target: Any, impacts: tuple[Impact, ...]) -> None:
+    """Each impact made in place (`extend` would build a message and then copy it)."""
+    add = target.add
+    for i in impacts:
+        add(balance_id=i.balance_id, resource=i.resource, amount=i.amount)
 
 
 def session_answer(req: pb.SessionRequest, out: SessionOutcome) -> pb.SessionAnswer:
@@ -138,8 +151,10 @@ def session_answer(req: pb.SessionRequest, out: SessionOutcome) -> pb.SessionAns
     return answer
 
 
-def event_answer(out: EventOutcome) -> pb.EventAnswer:
-    answer = pb.EventAnswer(
+def _event_answer(make: Callable[..., pb.EventAnswer], out: EventOutcome) -> pb.EventAnswer:
+    """The answer to one event, made by `make`: a new message, or one added in place to a
+    batch's answers (a list of messages given to a constructor is copied, message by message)."""
+    answer = make(
         result=pb.ResultCode.ValueType(out.result),
         diameter_result_code=diameter_code(out.result),
         event_id=out.event_id,
@@ -155,6 +170,19 @@ def event_answer(out: EventOutcome) -> pb.EventAnswer:
     _money(answer.tariff_cost, out.tariff_cost)
     _impacts(answer.impacts, out.impacts)
     return answer
+
+
+def event_answer(out: EventOutcome) -> pb.EventAnswer:
+    return _event_answer(pb.EventAnswer, out)
+
+
+def batch_answer(outcomes: Iterable[EventOutcome]) -> pb.EventBatchAnswer:
+    """The answer to a `ChargeEvents` batch, one answer per event in order."""
+    batch = pb.EventBatchAnswer()
+    add = batch.answers.add
+    for out in outcomes:
+        _event_answer(add, out)
+    return batch
 
 
 def refund_answer(req: pb.RefundRequest, out: RefundOutcome) -> pb.RefundAnswer:

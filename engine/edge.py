@@ -1,5 +1,4 @@
-"""gRPC server interceptor: request ids, metrics, undecodable requests and error mapping, for
-every method.
+"""The gRPC edge: request ids, metrics, undecodable requests and error mapping, for every method.
 
 Handlers only convert and delegate. Each call gets its request id (the caller's `x-request-id`
 metadata, or a new one): held in `tarif_common.request_ids` while the call runs, so log lines and
@@ -7,13 +6,19 @@ the rated records it writes carry it, and sent back as trailing metadata `x-requ
 request whose bytes do not decode, or a `TarifError` raised anywhere below, becomes a typed gRPC
 status (INVALID_ARGUMENT with the field, UNAVAILABLE when Redis is down); an unexpected exception
 is logged with its stack and becomes INTERNAL, and the server keeps serving.
+
+The edge wraps each method handler once, when the services are added to the server
+(`EdgeRegistry`), and keeps its metric children: a grpc.aio server interceptor would run for
+every call (two coroutines, a new handler and closures before the handler starts), and so would
+`Metric.labels()`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -74,94 +79,167 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
     return request_id
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class _Meter:
+    """The metric children of one method, each bound at its first use (a series appears only
+    once it has a value, as with `.labels()` per call)."""
+
+    __slots__ = ("_latency", "_metrics", "_requests", "rpc")
+
+    def __init__(self, metrics: EngineMetrics, rpc: str) -> None:
+        self._metrics = metrics
+        self.rpc = rpc
+        self._requests: dict[str, Any] = {}
+        self._latency: Any = None
+
+    def request(self, result: str, count: int = 1) -> None:
+        child = self._requests.get(result)
+        if child is None:
+            child = self._requests[result] = self._metrics.requests.labels(self.rpc, result)
+        child.inc(count)
+
+    def latency(self, seconds: float) -> None:
+        if self._latency is None:
+            self._latency = self._metrics.latency.labels(self.rpc)
+        self._latency.observe(seconds)
+
+
+class _EventResults:
+    """`tarif_engine_batch_events` by result, children bound at first use; one increment per
+    result present in a batch answer, not per event."""
+
     def __init__(self, metrics: EngineMetrics) -> None:
         self._metrics = metrics
+        self._children: dict[int, Any] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
+    def count(self, answers: Any) -> None:
+        for result, count in Counter(answer.result for answer in answers).items():
+            child = self._children.get(result)
+            if child is None:
+                name = _RESULT_NAMES.get(result, "UNKNOWN")
+                child = self._children[result] = self._metrics.events.labels(name)
+            child.inc(count)
+
+
+def _unary(meter: _Meter, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    rpc = meter.rpc
+    perf_counter = time.perf_counter
+
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = perf_counter()
+        label = "INTERNAL"
+        token = request_ids.set_current(_request_id(context))
+        try:
+            if request.__class__ is Undecodable:
+                raise InvalidRequest("request", request.error)
+            response = await behavior(request, context)
+            label = _RESULT_NAMES.get(getattr(response, "result", 1), "OK")
+            return response
+        except TarifError as exc:
+            label = _status(exc).name
+            await _abort(context, exc)
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await _abort(context, exc)
+        finally:
+            elapsed = perf_counter() - started
+            meter.request(label)
+            meter.latency(elapsed)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("rpc.done", extra={"rpc": rpc, "result": label, "seconds": elapsed})
+            request_ids.reset(token)
+
+    return wrapper
+
+
+def _stream(
+    meter: _Meter, events: _EventResults, behavior: Callable[..., AsyncIterator[Any]]
+) -> Callable[..., AsyncIterator[Any]]:
+    perf_counter = time.perf_counter
+
+    async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for request in requests:
+            if request.__class__ is Undecodable:
+                raise InvalidRequest("request", request.error)
+            yield request
+
+    async def wrapper(
+        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        # one id for the whole stream; the call's own task ends with it, so no reset
+        request_ids.set_current(_request_id(context))
+        try:
+            async for response in behavior(checked(requests), context):
+                started = perf_counter()
+                events.count(getattr(response, "answers", ()))
+                meter.request("OK")
+                yield response
+                meter.latency(perf_counter() - started)
+        except TarifError as exc:
+            meter.request(_status(exc).name)
+            await _abort(context, exc)
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            meter.request("INTERNAL")
+            await _abort(context, exc)
+
+    return wrapper
+
+
+class EdgeRegistry:
+    """Stands for the grpc.aio server while services are added to it (the generated
+    `add_*Servicer_to_server(servicer, registry)`): every method handler reaches the server
+    wrapped by the edge. Unary-unary and stream-stream methods are wrapped, the others (health's
+    Watch) pass as they are."""
+
+    def __init__(self, server: grpc.aio.Server, metrics: EngineMetrics) -> None:
+        self._server = server
+        self._metrics = metrics
+        self._events = _EventResults(metrics)
+
+    def wrap(self, rpc: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` of method `rpc` (the method's name without its service) with the edge."""
         if handler is None:
             return handler
-        rpc = details.method.rsplit("/", 1)[-1]
+        meter = _Meter(self._metrics, rpc)
         if handler.unary_unary is not None:
             return handler._replace(
-                unary_unary=self._unary(rpc, handler.unary_unary),
+                unary_unary=_unary(meter, handler.unary_unary),
                 request_deserializer=_safe(handler.request_deserializer),
             )
         if handler.stream_stream is not None:
             return handler._replace(
-                stream_stream=self._stream(rpc, handler.stream_stream),
+                stream_stream=_stream(meter, self._events, handler.stream_stream),
                 request_deserializer=_safe(handler.request_deserializer),
             )
         return handler
 
-    def _unary(
-        self, rpc: str, behavior: Callable[..., Awaitable[Any]]
-    ) -> Callable[..., Awaitable[Any]]:
-        metrics = self._metrics
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        wrapped = {name: self.wrap(name, handler) for name, handler in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)
 
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            label = "INTERNAL"
-            token = request_ids.set_current(_request_id(context))
-            try:
-                if isinstance(request, Undecodable):
-                    raise InvalidRequest("request", request.error)
-                response = await behavior(request, context)
-                label = _RESULT_NAMES.get(getattr(response, "result", 1), "OK")
-                return response
-            except TarifError as exc:
-                label = _status(exc).name
-                await _abort(context, exc)
-            except Exception as exc:
-                if isinstance(exc, grpc.aio.AbortError):
-                    raise
-                await _abort(context, exc)
-            finally:
-                elapsed = time.perf_counter() - started
-                metrics.requests.labels(rpc, label).inc()
-                metrics.latency.labels(rpc).observe(elapsed)
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("rpc.done", extra={"rpc": rpc, "result": label, "seconds": elapsed})
-                request_ids.reset(token)
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_Generic(self, h) for h in handlers))
 
-        return wrapper
 
-    def _stream(
-        self, rpc: str, behavior: Callable[..., AsyncIterator[Any]]
-    ) -> Callable[..., AsyncIterator[Any]]:
-        metrics = self._metrics
+class _Generic(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A generic handler's answers wrapped by the edge, once per method (the server asks only
+    for methods that are not registered)."""
 
-        async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-            async for request in requests:
-                if isinstance(request, Undecodable):
-                    raise InvalidRequest("request", request.error)
-                yield request
+    def __init__(self, registry: EdgeRegistry, inner: grpc.GenericRpcHandler) -> None:
+        self._registry = registry
+        self._inner = inner
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
-        async def wrapper(
-            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Any]:
-            # one id for the whole stream; the call's own task ends with it, so no reset
-            request_ids.set_current(_request_id(context))
-            try:
-                async for response in behavior(checked(requests), context):
-                    started = time.perf_counter()
-                    for answer in getattr(response, "answers", ()):
-                        metrics.events.labels(_RESULT_NAMES.get(answer.result, "UNKNOWN")).inc()
-                    metrics.requests.labels(rpc, "OK").inc()
-                    yield response
-                    metrics.latency.labels(rpc).observe(time.perf_counter() - started)
-            except TarifError as exc:
-                metrics.requests.labels(rpc, _status(exc).name).inc()
-                await _abort(context, exc)
-            except Exception as exc:
-                if isinstance(exc, grpc.aio.AbortError):
-                    raise
-                metrics.requests.labels(rpc, "INTERNAL").inc()
-                await _abort(context, exc)
-
-        return wrapper
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = self._inner.service(details)
+        if handler is None:
+            return None
+        known = self._wrapped.get(details.method)
+        if known is None or known[0] is not handler:
+            rpc = details.method.rsplit("/", 1)[-1]
+            known = self._wrapped[details.method] = (handler, self._registry.wrap(rpc, handler))
+        return known[1]

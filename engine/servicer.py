@@ -1,6 +1,6 @@
 """The gRPC edge of the charging service: convert, delegate to the charger, convert back.
 
-Errors and metrics are handled once, in `engine.edge.EdgeInterceptor`.
+Errors and metrics are handled once, in `engine.edge` (each handler wrapped at start-up).
 """
 
 from __future__ import annotations
@@ -63,4 +63,4 @@ class ChargingServicer(pb_grpc.ChargingServiceServicer):
         async for batch in request_iterator:
             steps = [convert.batch_event(e, i, self._clock) for i, e in enumerate(batch.events)]
             outcomes = await self._charger.events(steps) if steps else []
-            yield pb.EventBatchAnswer(answers=[convert.event_answer(o) for o in outcomes])
+            yield convert.batch_answer(outcomes)

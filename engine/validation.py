@@ -19,6 +19,7 @@ MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 256
 MAX_DECIMALS = 6  # as the catalog's money (tarif_catalog.parse)
+_ACTIONS = frozenset(Action)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ def validate_event(step: EventStep, limits: Limits, now: float, index: int | Non
     _check_time(f"{prefix}event_time", step.event_time, limits, now)
     _check_attributes(f"{prefix}attributes", step.attributes)
     _check_units(f"{prefix}units", step.units, limits, minimum=1)
-    if step.action not in Action.__members__.values():
+    if step.action not in _ACTIONS:
         raise InvalidRequest(f"{prefix}action", "unknown requested action")
 
 

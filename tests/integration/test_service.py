@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.provisioning import Provisioner
+from tarif_common import request_ids
 from tests.integration.harness import Engine, account, catalog, eur, running_engine
 from tests.integration.requests import sms, voice
 
@@ -54,6 +55,19 @@ async def test_metrics_endpoint(metered: Engine) -> None:
     assert 'tarif_engine_redis_script_seconds_count{script="session"} 1.0' in text
     assert "tarif_engine_open_sessions 1.0" in text
     assert 'tarif_engine_reserved_units{resource="EUR"} 12.0' in text
+
+
+async def test_health_calls_pass_the_edge_too(metered: Engine) -> None:
+    """Every service the engine serves gets a request id and is counted, not only charging."""
+    health = health_pb2_grpc.HealthStub(metered.channel)
+    call = health.Check(
+        health_pb2.HealthCheckRequest(service=""), metadata=((request_ids.METADATA, "rq-h1"),)
+    )
+    await call
+    assert (request_ids.METADATA, "rq-h1") in tuple(await call.trailing_metadata())
+    url = f"http://127.0.0.1:{metered.app.metrics_port}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    assert 'tarif_engine_request_seconds_count{rpc="Check"} 1.0' in text
 
 
 async def test_charging_survives_script_flush(engine: Engine) -> None:

@@ -1,0 +1,57 @@
+"""Answers built in place are the messages the fields describe, in the order of the events."""
+
+from __future__ import annotations
+
+from engine import convert
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_balances.model import EventOutcome, Impact, Money
+from tarif_common.results import Result, diameter_code
+
+CHARGED = EventOutcome(
+    Result.SUCCESS,
+    "e1",
+    1,
+    cost=Money("EUR", 5, 2),
+    impacts=(Impact("sms", "sms_count", -1), Impact("main", "EUR", -5)),
+    rated_units=1,
+    tariff="sms-std",
+    rate="eu",
+    prefix="386",
+)
+REFUSED = EventOutcome(Result.CREDIT_LIMIT_REACHED, "e2", message="no credit")
+
+
+def expected(out: EventOutcome) -> pb.EventAnswer:
+    answer = pb.EventAnswer(
+        result=int(out.result),
+        diameter_result_code=diameter_code(out.result),
+        event_id=out.event_id,
+        granted_units=out.granted_units,
+        message=out.message,
+        rated_units=out.rated_units,
+        tariff=out.tariff,
+        rate=out.rate,
+        prefix=out.prefix,
+    )
+    if out.cost is not None:
+        answer.cost.CopyFrom(pb.Money(currency="EUR", minor_units=5, decimals=2))
+    for impact in out.impacts:
+        answer.impacts.append(
+            pb.BalanceImpact(
+                balance_id=impact.balance_id, resource=impact.resource, amount=impact.amount
+            )
+        )
+    return answer
+
+
+def test_an_event_answer_carries_every_field_and_impact_in_order() -> None:
+    answer = convert.event_answer(CHARGED)
+    assert answer == expected(CHARGED)
+    assert [(i.balance_id, i.amount) for i in answer.impacts] == [("sms", -1), ("main", -5)]
+    assert not answer.HasField("tariff_cost")
+
+
+def test_a_batch_answer_is_one_answer_per_event_in_order() -> None:
+    batch = convert.batch_answer([CHARGED, REFUSED, CHARGED])
+    assert list(batch.answers) == [expected(CHARGED), expected(REFUSED), expected(CHARGED)]
+    assert convert.batch_answer([]) == pb.EventBatchAnswer()
