@@ -220,7 +220,7 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
         keys.notification_stream(p),
     ]
     pricings: dict[Pricing, int] = {}
-    events: list[bytes] = []
+    events: list[tuple[Any, ...]] = []
     for c in calls:
         route, step = c.route, c.step
         account = route.account
@@ -232,30 +232,28 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
         quote = c.quote
         schedule = _schedule(quote, pricings)
         events.append(
-            pack(
-                (
-                    account,
-                    step.subscriber,
-                    route.plan,
-                    step.event_id,
-                    int(step.event_time.timestamp() * 1000),  # not _ms(): the per-event path
-                    step.units,
-                    int(step.action),
-                    schedule,
-                    attributes_text(step.attributes),
-                    index,
-                    route.group,
-                    route.owner,
-                    c.cycle,
-                    quote.rate_id,
-                    quote.prefix,
-                    c.fingerprint,
-                    c.x_request_id,
-                )
+            (
+                account,
+                step.subscriber,
+                route.plan,
+                step.event_id,
+                int(step.event_time.timestamp() * 1000),  # not _ms(): the per-event path
+                step.units,
+                int(step.action),
+                schedule,
+                attributes_text(step.attributes),
+                index,
+                route.group,
+                route.owner,
+                c.cycle,
+                quote.rate_id,
+                quote.prefix,
+                c.fingerprint,
+                c.x_request_id,
             )
         )
-    header: list[Any] = [now_ms, ttl, len(calls), pack([pricing_blob(p) for p in pricings])]
-    return script_keys, header + events
+    blobs = pack([pricing_blob(p) for p in pricings])
+    return script_keys, [now_ms, ttl, len(calls), blobs, pack(events)]
 
 
 def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:

@@ -11,7 +11,8 @@
 -- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
 -- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack: see
 --   tarif_balances/scripts.py `pricing_blob`)
--- ARGV[4+i] event i, msgpack array: account id, subscriber, plan (route check), event id,
+-- ARGV[5] the events, one msgpack array packed once for the whole batch: each event an array of
+--   account id, subscriber, plan (route check), event id,
 --   event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
 --   schedule {{start offset, index of its pricing in ARGV[4] (1-based)}...} (the first piece
 --   starts at 0 and gives the increments, connect fee and cap), rating fields (JSON text),
@@ -19,7 +20,8 @@
 --   cycle id, rate id (of the first piece), prefix (of the first piece), fingerprint of the
 --   request ('' or absent: none; a replay with another one is refused), request id of the call
 --   (a[17]: the record's `rq`; '' or absent: none)
--- (one argument per event: the client packs commands in pure Python, per argument)
+-- (one argument for the whole batch: Redis parses two arguments instead of one per event, and the
+-- caller packs it in one call of the msgpack C extension)
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired), ru
 -- (rated units), tc (cost at the tariff's decimals), rd (those decimals), t (tariff), rt (rate),
 -- x (prefix), bs (bands the rated units touched)}, in the order of the events (a debit's is kept
@@ -94,8 +96,9 @@ local function charge(a)
   return keep_answer(idem_key, ttl, answer, h)
 end
 
+local events = cmsgpack.unpack(ARGV[5])
 local answers = {}
 for i = 1, count do
-  answers[i] = charge(cmsgpack.unpack(ARGV[4 + i]))
+  answers[i] = charge(events[i])
 end
 return answers

@@ -130,11 +130,12 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
     ]
     keys, args = event_script_call(calls, 7, 60)
     assert args[:3] == [7, 60, 4]
+    assert len(args) == 5  # the whole batch is one argument
     assert msgpack.unpackb(args[3], raw=True) == [
         pricing_blob(QUOTE.pricing),
         pricing_blob(sms.pricing),
     ]
-    events = [msgpack.unpackb(a, raw=False) for a in args[4:]]
+    events = msgpack.unpackb(args[4], raw=False)
     assert [(e[3], e[7], e[9]) for e in events] == [
         ("e1", [[0, 1]], 5),
         ("e2", [[0, 2]], 7),
