@@ -445,9 +445,23 @@ end
 -- Append a rated record: the one writer of `tarif:{p}:rated` entries. The fields are defined in
 -- tarif_balances/records.py (and documented in docs/architecture.md, "Rated record"); numbers
 -- are integers (times in ms, units, money in minor units of `cur`, which has `dec` decimals).
--- `...` adds the optional field/value pairs (`ref`, `reason`).
+-- `...` adds the optional field/value pairs (`ref`, `reason`, `rq`).
+-- Compact form: one stream field `r` holding the values in the order of the arguments, then the
+-- optional names and values, joined by the unit separator (\31): one XADD argument instead of
+-- 34 to 40, and a third of the AOF bytes. A record whose text holds that byte itself (never
+-- written by the engine's ids and JSON, but not excluded) keeps the long form, one stream field
+-- per record field, which readers still take (records written before the compact form).
+local RECORD_SEP = '\31'
 local function add_record(stream, id, kind, account_id, sub, svc, rate, t, now, u, ru, cost, cur,
                           dec, imp, unc, sid, attrs, ...)
+  local values = { id, kind, account_id, sub, svc, rate, fmt(t), fmt(now), fmt(u), fmt(ru),
+                   fmt(cost), cur, fmt(dec), imp, fmt(unc), sid, attrs, ... }
+  local text = table.concat(values, RECORD_SEP)
+  local _, separators = string.gsub(text, RECORD_SEP, '')
+  if separators == #values - 1 then
+    redis.call('XADD', stream, '*', 'r', text)
+    return
+  end
   redis.call('XADD', stream, '*', 'id', id, 'k', kind, 'acct', account_id, 'sub', sub, 'svc', svc,
     'rate', rate, 't', fmt(t), 'at', fmt(now), 'u', fmt(u), 'ru', fmt(ru), 'cost', fmt(cost),
     'cur', cur, 'dec', fmt(dec), 'imp', imp, 'unc', fmt(unc), 'sid', sid, 'attrs', attrs, ...)

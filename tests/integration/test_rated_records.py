@@ -13,7 +13,14 @@ from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry
 from engine.housekeeping import Sweeper
 from tarif.charging.v1 import charging_pb2 as pb
-from tarif_balances.records import FIELDS, REQUIRED, RecordKind, parse_record
+from tarif_balances.records import (
+    COMPACT,
+    FIELDS,
+    REQUIRED,
+    RecordKind,
+    parse_record,
+    record_fields,
+)
 from tarif_common import keys
 from tarif_common.results import Result
 from tests.integration.harness import Engine, account, catalog, eur, ts
@@ -60,6 +67,8 @@ async def test_every_writer_writes_the_defined_fields_with_the_decimals(engine: 
     assert adjusted.result is Result.SUCCESS
     assert adjusted.amount_after is not None
 
+    # every record in the compact form: one stream field (`records.COMPACT`)
+    assert {tuple(entry) for entry in await engine.rated_entries()} == {(COMPACT,)}
     found = await engine.rated_records()
     for fields in found:
         assert REQUIRED <= fields.keys() <= FIELDS.keys(), fields
@@ -112,6 +121,33 @@ async def test_money_is_stored_with_the_record_s_own_decimals(
         "e:y1": (Decimal("0.015"), Decimal(0), "BHD"),
         "e:y-old": (Decimal("0.015"), Decimal(0), "BHD"),
         "e:y-old-zero": (Decimal(0), Decimal(0), "BHD"),
+    }
+
+
+async def test_a_record_holding_the_separator_keeps_the_long_form(engine: Engine) -> None:
+    await engine.provision(account("r5", EURO, eur("10.00")))
+    at = int(engine.clock.now * 1000)
+    adjusted = await engine.app.store.adjust("r5", "main", 100, "w-adj", "one\x1ftwo", at)
+    assert adjusted.result is Result.SUCCESS
+    (entry,) = await engine.rated_entries()
+    assert COMPACT not in entry
+    assert entry.keys() >= REQUIRED
+    assert parse_record(entry).reason == "one\x1ftwo"
+
+
+async def test_the_batch_ingests_old_and_compact_records_side_by_side(
+    engine: Engine, pg: asyncpg.Pool
+) -> None:
+    await engine.provision(account("r6", EURO, eur("10.00")))
+    await engine.stub.ChargeEvent(sms(EURO, "v1", engine.clock.now))
+    (compact,) = await engine.rated_entries()
+    assert list(compact) == [COMPACT]
+    long_form = dict(record_fields(compact)) | {"id": "e:v-long"}  # as written before
+    entries = [Entry("s", "1-0", compact), Entry("s", "1-1", long_form)]
+    assert await RatedIngest(pg)(entries) == []
+    assert await stored(pg) == {
+        "e:v1": (Decimal("0.05"), Decimal(0), "EUR"),
+        "e:v-long": (Decimal("0.05"), Decimal(0), "EUR"),
     }
 
 
