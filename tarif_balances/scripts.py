@@ -302,7 +302,8 @@ def _tariff_cost(answer: Answer) -> Money | None:
     """The cost at the tariff's decimals (`rd`), when the request was rated."""
     if answer.get("tc") is None or answer.get("cur") is None:
         return None
-    return Money(answer["cur"], int(answer["tc"]), int(answer["rd"]))
+    # `rd` is left out when it equals `d` (keep_answer in lib.lua)
+    return Money(answer["cur"], int(answer["tc"]), int(answer.get("rd", answer["d"])))
 
 
 def _bands(answer: Answer) -> tuple[str, ...]:

@@ -597,10 +597,22 @@ local function gate(acct, subscriber, plan, group)
   return nil
 end
 
+-- Fields an answer leaves out when they hold their default (readers take the default: an answer
+-- kept before, which has them, reads the same): empty lists, no notification, no prefix.
+local DEFAULTS = { imp = true, bs = true, rb = true, n = 0, x = '' }
+
 -- Pack an answer and keep it under the request's idempotency key: a replay gets it back as is.
--- `h` (the request's fingerprint; nil or '' when none) is kept with it as field `h`.
+-- `h` (the request's fingerprint; nil or '' when none) is kept with it as field `h`. Default
+-- values are left out (`DEFAULTS`; `rd` when it equals `d`).
 local function keep_answer(idem_key, ttl, answer, h)
   if h and h ~= '' then answer.h = h end
+  for name, default in pairs(DEFAULTS) do
+    local v = answer[name]
+    if v == default or (default == true and type(v) == 'table' and next(v) == nil) then
+      answer[name] = nil
+    end
+  end
+  if answer.rd ~= nil and answer.rd == answer.d then answer.rd = nil end
   local packed = cmsgpack.pack(answer)
   redis.call('SET', idem_key, packed, 'EX', ttl)
   return packed
