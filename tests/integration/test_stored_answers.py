@@ -9,7 +9,7 @@ from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.scripts import pack, unpack
 from tarif_common import keys
 from tests.integration.harness import Engine, account, eur, ts
-from tests.integration.requests import sms, voice_call
+from tests.integration.requests import sms, voice, voice_call
 
 MSISDN = "38640000061"
 
@@ -70,3 +70,27 @@ async def test_an_answer_stored_in_the_full_form_replays_and_refunds(engine: Eng
     assert await engine.balance(MSISDN) == 1000
     assert unpack(await engine.redis.get(key))["rf"] == 120
     assert 0 < await engine.redis.ttl(key) <= ttl  # the refunds kept the answer's expiry
+
+
+async def test_answers_are_kept_for_the_refund_or_the_retry_window(engine: Engine) -> None:
+    """A charged event's answer lives for the refund window (idempotency_ttl), as does a refund's;
+    an event that charged nothing and a session step only for the retry window (retry_ttl)."""
+    settings = engine.app.settings
+    refund_window, retry_window = settings.idempotency_ttl, settings.retry_ttl
+    assert retry_window < refund_window
+    await engine.provision(account("s3", MSISDN, eur("0.05")))
+    now = engine.clock.now
+    assert (await engine.stub.ChargeEvent(sms(MSISDN, "paid", now))).result == pb.SUCCESS
+    assert (await engine.stub.ChargeEvent(sms(MSISDN, "broke", now))).result != pb.SUCCESS
+    assert (await engine.stub.Refund(refund("back", "paid", now))).result == pb.SUCCESS
+    await engine.stub.StartSession(voice(MSISDN, "call", 0, now, requested=60))
+    p = keys.partition_of("s3", engine.app.partitions)
+
+    async def ttl(request_id: str) -> int:
+        return int(await engine.redis.ttl(keys.idempotency(p, "s3", request_id)))
+
+    assert refund_window - 60 < await ttl(keys.event_request_id("paid")) <= refund_window
+    assert refund_window - 60 < await ttl(keys.refund_request_id("back")) <= refund_window
+    assert retry_window - 60 < await ttl(keys.event_request_id("broke")) <= retry_window
+    step = keys.session_request_id("call", 0)
+    assert retry_window - 60 < await ttl(step) <= retry_window
