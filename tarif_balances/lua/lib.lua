@@ -296,6 +296,21 @@ local function spend(b, x, sess)
   if sess then sess.pu[b.budget.field] = (sess.pu[b.budget.field] or 0) + x end
 end
 
+-- A member's usage of a capped resource is counted per cycle (`u:<member>:<res>:<cycle>`); the
+-- group hash keeps the member's latest two cycles of it (a late event may still fall in the one
+-- before) and deletes the older one when a newer cycle begins, so it does not grow with the
+-- cycles. `u:<member>:<res>:cycles` holds "latest|previous" (copied with the usage fields when a
+-- group is rewritten); usage fields written before it existed are left as they are.
+local function note_cycle(g, member_id, res, cycle, seen)
+  local latest, previous = '', ''
+  if seen then latest, previous = string.match(seen, '^([^|]*)|(.*)$') end
+  if latest == nil then latest, previous = '', '' end
+  if cycle <= latest then return end
+  local base = 'u:' .. member_id .. ':' .. res .. ':'
+  if previous ~= '' then redis.call('HDEL', g.key, base .. previous) end
+  redis.call('HSET', g.key, base .. 'cycles', cycle .. '|' .. latest)
+end
+
 -- The owner's balances of `res` a member may draw on now, each carrying the member's budget
 -- (cap per cycle minus what it used and holds). Empty when the group, the member or the
 -- resource is not active/shared.
@@ -308,9 +323,11 @@ local function pool_of(acct, member_id, res, order, t, cycle)
   if not string.find(g.shared, ',' .. res .. ',', 1, true) then return {} end
   local field = member_id .. ':' .. res .. ':' .. cycle
   if g.caps[res] == nil then
-    local v = redis.call('HMGET', g.key, 'r:' .. res, 'u:' .. field)
+    local v = redis.call('HMGET', g.key, 'r:' .. res, 'u:' .. field,
+      'u:' .. member_id .. ':' .. res .. ':cycles')
     g.caps[res] = tonumber(v[1]) or false
     g.used[field] = tonumber(v[2]) or 0
+    if g.caps[res] and g.caps[res] >= 0 then note_cycle(g, member_id, res, cycle, v[3]) end
   end
   local cap = g.caps[res]
   if not cap then return {} end
@@ -416,7 +433,10 @@ local function release(acct, s, stats_key)
   end
   if s.pu and acct.group then
     for field, x in pairs(s.pu) do
-      redis.call('HINCRBY', acct.group.key, field, fmt(-x))
+      -- a field of a cycle deleted since (`note_cycle`) is not written again
+      if redis.call('HEXISTS', acct.group.key, field) == 1 then
+        redis.call('HINCRBY', acct.group.key, field, fmt(-x))
+      end
       acct.group.used[string.sub(field, 3)] = (acct.group.used[string.sub(field, 3)] or 0) - x
     end
   end
