@@ -307,8 +307,8 @@ def _tariff_cost(answer: Answer) -> Money | None:
     """The cost at the tariff's decimals (`rd`), when the request was rated."""
     if answer.get("tc") is None or answer.get("cur") is None:
         return None
-    # `rd` is left out when it equals `d` (keep_answer in lib.lua)
-    return Money(answer["cur"], int(answer["tc"]), int(answer.get("rd", answer["d"])))
+    decimals = answer["rd"] if "rd" in answer else answer["d"]  # left out when equal to `d`
+    return Money(answer["cur"], int(answer["tc"]), int(decimals))
 
 
 def _bands(answer: Answer) -> tuple[str, ...]:

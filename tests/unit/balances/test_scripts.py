@@ -191,6 +191,10 @@ def test_answers_become_outcomes() -> None:
         60, "voice-std:39", "39", (),
     )  # fmt: skip
     assert outcome.tariff_cost == Money("EUR", 12, 2)
+    # a compact answer: defaults left out (`rd` equal to `d`, empty bands, no prefix) read alike
+    compact = {k: v for k, v in charged.items() if k not in ("rd", "bs", "x")}
+    assert event_outcome(compact, "e1") == event_outcome(charged | {"x": ""}, "e1")
+    assert event_outcome(compact, "e1").tariff_cost == Money("EUR", 12, 2)  # type: ignore[union-attr]
     assert session_outcome({"r": 9, "m": "late"}) == SessionOutcome(
         Result.REQUEST_OUT_OF_ORDER, message="late"
     )
