@@ -179,8 +179,8 @@ class _Now:
 
 
 def _redis_figures(client: Any, partitions: int) -> dict[str, float]:
-    """Counters of the Redis server that the per-event figures are deltas of (`records`: every
-    charged event adds one, answered in the window or after it)."""
+    """Counters of the Redis server that the per-event figures are deltas of (`entries`: of the
+    rated streams; a chunk's records are one entry)."""
     from tarif_common import keys
 
     stats = client.info("commandstats").get("cmdstat_evalsha", {})
@@ -190,8 +190,30 @@ def _redis_figures(client: Any, partitions: int) -> dict[str, float]:
         "evalsha_usec": float(stats.get("usec", 0)),
         "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
         "aof_bytes": float(persistence.get("aof_current_size", 0)),
-        "records": float(sum(client.xlen(keys.rated_stream(p)) for p in range(partitions))),
+        "entries": float(sum(client.xlen(keys.rated_stream(p)) for p in range(partitions))),
     }
+
+
+def _text(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+def rated_streams(client: Any, partitions: int) -> tuple[int, int]:
+    """Rated records in the streams and their bytes (MEMORY USAGE). A chunk's records are one
+    entry: records per entry are counted over each stream's latest 100 entries."""
+    from tarif_balances.records import entry_records
+    from tarif_common import keys
+
+    records = 0.0
+    size = 0
+    for p in range(partitions):
+        stream = keys.rated_stream(p)
+        size += int(client.memory_usage(stream, samples=0) or 0)
+        latest = client.xrevrange(stream, count=100)
+        counted = [len(entry_records(_text(fields))) for _, fields in latest]
+        if counted:
+            records += int(client.xlen(stream)) * sum(counted) / len(counted)
+    return round(records), size
 
 
 def _sizes(client: Any, subscribers: int, partitions: int) -> dict[str, float]:
@@ -207,11 +229,7 @@ def _sizes(client: Any, subscribers: int, partitions: int) -> dict[str, float]:
     _, found = client.scan(0, match="tarif:{p*}:i:*", count=10_000)
     if found:
         answer = int(client.memory_usage(found[0], samples=0) or 0)
-    records = size = 0
-    for p in range(partitions):
-        stream = keys.rated_stream(p)
-        records += int(client.xlen(stream))
-        size += int(client.memory_usage(stream, samples=0) or 0)
+    records, size = rated_streams(client, partitions)
     return {
         "account_bytes": sum(account) / len(account),
         "answer_bytes": answer,
@@ -267,7 +285,7 @@ def main() -> None:
         "evalsha_us_per_event": delta["evalsha_usec"] / events,
         "redis_cpu_us_per_event": delta["cpu_s"] * 1e6 / events,
         "aof_bytes_per_event": delta["aof_bytes"] / events,
-        "records_per_event": delta["records"] / events,
+        "stream_entries_per_event": delta["entries"] / events,
         "evalsha_calls": calls,
         "results": result["results"],
         "errors": result["errors"],

@@ -7,11 +7,13 @@ every field (docs/architecture.md shows the same table, and a test holds the two
 `parse_record` reads an entry into a typed `RatedRecord`; `read_flat` gives the same values as a
 plain tuple for bulk readers (billing_batch's ingestion), held equal to `parse_record` by tests.
 
-Two forms of an entry, both read everywhere: the compact one `add_record` writes (one stream field
-`r`, the values of `POSITIONAL` then the optional names and values, joined by `SEPARATOR`), and the
-long one (one stream field per record field), which records written before the compact form have
-and which `add_record` still writes for a record whose text holds the separator.
-`record_fields` turns either into the long form's mapping.
+Three forms of an entry, all read everywhere: the compact record `add_record` writes (one stream
+field `r`, the values of `POSITIONAL` then the optional names and values, joined by `SEPARATOR`);
+several compact records in one entry (field `rs`, joined by `RECORDS_SEPARATOR`: the records of
+one `event.lua` chunk); and the long form (one stream field per record field), which records
+written before the compact form have and which `add_record` still writes for a record whose text
+holds a separator. `entry_records` gives an entry's records, `record_fields` turns a record of
+either form into the long form's mapping.
 
 A record carries the decimals of its currency (`dec`), so a reader needs no catalog. Records
 written before `dec` existed have none: `decimals` is None, and the reader must look the currency
@@ -66,6 +68,8 @@ REQUIRED: Final = frozenset(FIELDS) - _OPTIONAL
 
 COMPACT: Final = "r"  # the compact form's one stream field (no long-form field has this name)
 SEPARATOR: Final = "\x1f"  # the unit separator
+BATCH: Final = "rs"  # an entry holding several compact records
+RECORDS_SEPARATOR: Final = "\x1e"  # the record separator
 POSITIONAL: Final = (
     "id", "k", "acct", "sub", "svc", "rate", "t", "at", "u", "ru", "cost", "cur", "dec", "imp",
     "unc", "sid", "attrs",
@@ -134,6 +138,16 @@ def compact_text(fields: Mapping[str, str]) -> str:
         part for name in ("ref", "reason", "rq") if name in fields for part in (name, fields[name])
     ]
     return SEPARATOR.join([fields[name] for name in POSITIONAL] + optional)
+
+
+def entry_records(fields: Mapping[str, str]) -> list[Mapping[str, str]]:
+    """The records of a stream entry: several for a chunk's entry (`BATCH`), else the entry's
+    own fields (a record in the compact or the long form: read it with `parse_record` or
+    `read_flat`)."""
+    texts = fields.get(BATCH)
+    if texts is None:
+        return [fields]
+    return [{COMPACT: text} for text in texts.split(RECORDS_SEPARATOR)]
 
 
 def record_fields(fields: Mapping[str, str]) -> Mapping[str, str]:

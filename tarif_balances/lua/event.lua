@@ -24,6 +24,7 @@
 -- ARGV[6] TTL (s) of the answer of an event that charged nothing: the retry window
 -- (one argument for the whole batch: Redis parses two arguments instead of one per event, and the
 -- caller packs it in one call of the msgpack C extension)
+-- The rated records of the chunk are one entry of KEYS[1] (field `rs`, see lib.lua add_record).
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired), ru
 -- (rated units), tc (cost at the tariff's decimals), rd (those decimals), t (tariff), rt (rate),
 -- x (prefix), bs (bands the rated units touched)}, in the order of the events (a debit's is kept
@@ -99,9 +100,16 @@ local function charge(a)
   return keep_answer(idem_key, answer.r == SUCCESS and ttl or retry_ttl, answer, h)
 end
 
+-- The chunk's rated records go to the stream as one entry (`flush_records`), written even when
+-- an event fails with an error, so every balance moved so far has its record.
 local events = cmsgpack.unpack(ARGV[5])
 local answers = {}
-for i = 1, count do
-  answers[i] = charge(events[i])
-end
+batched_records = {}
+local ok, err = pcall(function()
+  for i = 1, count do
+    answers[i] = charge(events[i])
+  end
+end)
+flush_records(stream)
+if not ok then error(err) end
 return answers

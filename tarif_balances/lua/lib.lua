@@ -468,23 +468,39 @@ end
 -- `...` adds the optional field/value pairs (`ref`, `reason`, `rq`).
 -- Compact form: one stream field `r` holding the values in the order of the arguments, then the
 -- optional names and values, joined by the unit separator (\31): one XADD argument instead of
--- 34 to 40, and a third of the AOF bytes. A record whose text holds that byte itself (never
--- written by the engine's ids and JSON, but not excluded) keeps the long form, one stream field
--- per record field, which readers still take (records written before the compact form).
-local RECORD_SEP = '\31'
+-- 34 to 40, and a third of the AOF bytes. While `batched_records` is a table (a script charging
+-- several events sets it), compact records are collected there and written by
+-- `flush_records` as one entry of the stream, field `rs`: the records joined by the record
+-- separator (\30). A record whose text holds either byte itself (never written by the engine's
+-- ids and JSON, but not excluded) keeps the long form, one stream field per record field, in an
+-- entry of its own; readers take all three forms (tarif_balances/records.py).
+local RECORD_SEP, RECORDS_SEP = '\31', '\30'
+local batched_records = nil
 local function add_record(stream, id, kind, account_id, sub, svc, rate, t, now, u, ru, cost, cur,
                           dec, imp, unc, sid, attrs, ...)
   local values = { id, kind, account_id, sub, svc, rate, fmt(t), fmt(now), fmt(u), fmt(ru),
                    fmt(cost), cur, fmt(dec), imp, fmt(unc), sid, attrs, ... }
   local text = table.concat(values, RECORD_SEP)
   local _, separators = string.gsub(text, RECORD_SEP, '')
-  if separators == #values - 1 then
-    redis.call('XADD', stream, '*', 'r', text)
+  if separators == #values - 1 and not string.find(text, RECORDS_SEP, 1, true) then
+    if batched_records then
+      batched_records[#batched_records + 1] = text
+    else
+      redis.call('XADD', stream, '*', 'r', text)
+    end
     return
   end
   redis.call('XADD', stream, '*', 'id', id, 'k', kind, 'acct', account_id, 'sub', sub, 'svc', svc,
     'rate', rate, 't', fmt(t), 'at', fmt(now), 'u', fmt(u), 'ru', fmt(ru), 'cost', fmt(cost),
     'cur', cur, 'dec', fmt(dec), 'imp', imp, 'unc', fmt(unc), 'sid', sid, 'attrs', attrs, ...)
+end
+
+-- Write the records collected since `batched_records` was set, as one stream entry.
+local function flush_records(stream)
+  if batched_records and #batched_records > 0 then
+    redis.call('XADD', stream, '*', 'rs', table.concat(batched_records, RECORDS_SEP))
+  end
+  batched_records = nil
 end
 
 -- The optional `rq` field of a record: the request id of the call (nil or '': none, no field).

@@ -22,7 +22,7 @@ from engine.app import App
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 from tarif_balances.provisioning import Provisioner, load_document
-from tarif_balances.records import record_fields
+from tarif_balances.records import entry_records, record_fields
 from tarif_common import keys
 from tarif_common.settings import Settings
 
@@ -117,8 +117,9 @@ class Engine:
         return entries
 
     async def rated_records(self) -> list[dict[str, str]]:
-        """The rated records' fields (`record_fields`: either form)."""
-        return [dict(record_fields(entry)) for entry in await self.rated_entries()]
+        """The rated records' fields (`entry_records`, `record_fields`: every form)."""
+        entries = await self.rated_entries()
+        return [dict(record_fields(r)) for entry in entries for r in entry_records(entry)]
 
 
 @asynccontextmanager

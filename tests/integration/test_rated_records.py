@@ -14,10 +14,12 @@ from billing_batch.streams import Entry
 from engine.housekeeping import Sweeper
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif_balances.records import (
+    BATCH,
     COMPACT,
     FIELDS,
     REQUIRED,
     RecordKind,
+    entry_records,
     parse_record,
     record_fields,
 )
@@ -67,8 +69,8 @@ async def test_every_writer_writes_the_defined_fields_with_the_decimals(engine: 
     assert adjusted.result is Result.SUCCESS
     assert adjusted.amount_after is not None
 
-    # every record in the compact form: one stream field (`records.COMPACT`)
-    assert {tuple(entry) for entry in await engine.rated_entries()} == {(COMPACT,)}
+    # every record in the compact form: alone (`COMPACT`) or with its event chunk's (`BATCH`)
+    assert {tuple(entry) for entry in await engine.rated_entries()} == {(COMPACT,), (BATCH,)}
     found = await engine.rated_records()
     for fields in found:
         assert REQUIRED <= fields.keys() <= FIELDS.keys(), fields
@@ -140,10 +142,11 @@ async def test_the_batch_ingests_old_and_compact_records_side_by_side(
 ) -> None:
     await engine.provision(account("r6", EURO, eur("10.00")))
     await engine.stub.ChargeEvent(sms(EURO, "v1", engine.clock.now))
-    (compact,) = await engine.rated_entries()
-    assert list(compact) == [COMPACT]
-    long_form = dict(record_fields(compact)) | {"id": "e:v-long"}  # as written before
-    entries = [Entry("s", "1-0", compact), Entry("s", "1-1", long_form)]
+    (chunk,) = await engine.rated_entries()
+    (record,) = entry_records(chunk)
+    assert list(record) == [COMPACT]
+    long_form = dict(record_fields(record)) | {"id": "e:v-long"}  # as written before
+    entries = [Entry("s", "1-0", chunk), Entry("s", "1-1", long_form)]
     assert await RatedIngest(pg)(entries) == []
     assert await stored(pg) == {
         "e:v1": (Decimal("0.05"), Decimal(0), "EUR"),
@@ -167,3 +170,26 @@ async def test_the_batch_reads_an_older_record_through_the_catalog(
         "e:z1": (Decimal("0.05"), Decimal(0), "EUR"),
         "e:z-old": (Decimal("1.23"), Decimal(0), "EUR"),
     }
+
+
+async def test_a_batch_s_records_are_one_entry_and_ingested_together(
+    engine: Engine, pg: asyncpg.Pool
+) -> None:
+    await engine.provision(account("r7", EURO, eur("10.00")))
+    batch = pb.EventBatch(events=[sms(EURO, f"u{i}", engine.clock.now) for i in range(3)])
+    call = engine.stub.ChargeEvents()
+    await call.write(batch)
+    answer = await call.read()
+    await call.done_writing()
+    assert [a.result for a in answer.answers] == [pb.SUCCESS] * 3
+    (chunk,) = await engine.rated_entries()
+    assert list(chunk) == [BATCH]
+    assert [r["id"] for r in await engine.rated_records()] == ["e:u0", "e:u1", "e:u2"]
+    assert await RatedIngest(pg)([Entry("s", "1-0", chunk)]) == []
+    assert sorted(await stored(pg)) == ["e:u0", "e:u1", "e:u2"]
+    # one unreadable record keeps its whole entry pending, nothing of it stored
+    bent = chunk[BATCH].replace("e:u1\x1fevent", "e:u9\x1fnot-a-kind")
+    bent = bent.replace("e:u0", "e:u8").replace("e:u2", "e:u7")
+    held = Entry("s", "1-1", {BATCH: bent})
+    assert await RatedIngest(pg)([held]) == [held]
+    assert sorted(await stored(pg)) == ["e:u0", "e:u1", "e:u2"]

@@ -12,15 +12,18 @@ from hypothesis import given, settings
 
 from tarif_balances.model import Impact
 from tarif_balances.records import (
+    BATCH,
     COMPACT,
     FIELDS,
     POSITIONAL,
+    RECORDS_SEPARATOR,
     REQUIRED,
     SEPARATOR,
     RatedRecord,
     RecordKind,
     UnreadableRecord,
     compact_text,
+    entry_records,
     flat,
     impacts_text,
     parse_record,
@@ -160,6 +163,17 @@ def test_a_compact_record_reads_like_its_long_form() -> None:
             read_flat({COMPACT: bad})
         with pytest.raises(UnreadableRecord, match="compact rated record"):
             parse_record({COMPACT: bad})
+
+
+def test_an_entry_of_a_chunk_holds_its_records() -> None:
+    one = compact_text(EVENT)
+    other = compact_text(EVENT | {"id": "e:x2", "rq": "rq-2"})
+    records = entry_records({BATCH: one + RECORDS_SEPARATOR + other})
+    assert records == [{COMPACT: one}, {COMPACT: other}]
+    assert [read_flat(r)[0] for r in records] == ["e:x1", "e:x2"]
+    assert parse_record(records[1]).x_request_id == "rq-2"
+    assert entry_records(EVENT) == [EVENT]  # a record alone, in either form
+    assert entry_records({COMPACT: one}) == [{COMPACT: one}]
 
 
 def test_times_are_exact_milliseconds_and_out_of_range_is_unreadable() -> None:
