@@ -4,15 +4,20 @@ and reads records written before they carried them through the catalog."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
+from redis.exceptions import ResponseError
 
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry
 from engine.housekeeping import Sweeper
 from tarif.charging.v1 import charging_pb2 as pb
+from tarif_balances.model import EventStep, Route
+from tarif_balances.ports import EventCall
 from tarif_balances.records import (
     BATCH,
     COMPACT,
@@ -193,3 +198,26 @@ async def test_a_batch_s_records_are_one_entry_and_ingested_together(
     held = Entry("s", "1-1", {BATCH: bent})
     assert await RatedIngest(pg)([held]) == [held]
     assert sorted(await stored(pg)) == ["e:u0", "e:u1", "e:u2"]
+
+
+async def test_a_chunk_s_records_are_written_when_a_later_event_fails(engine: Engine) -> None:
+    """An error inside event.lua stops the chunk, but what it charged before has its records."""
+    partitions = engine.app.partitions
+    p = keys.partition_of("r8", partitions)
+    other = next(f"r8-{i}" for i in range(1000) if keys.partition_of(f"r8-{i}", partitions) == p)
+    await engine.provision(account("r8", EURO, eur("10.00")), account(other, DINAR, eur("1.00")))
+    await engine.redis.delete(keys.account(p, other))
+    await engine.redis.set(keys.account(p, other), "not a hash")  # HGETALL fails: WRONGTYPE
+    at = datetime.fromtimestamp(engine.clock.now, UTC)
+    where = {"destination": "38641000000"}
+    compiled = engine.app.catalog.current
+    assert compiled is not None
+    quote = compiled.quote("basic", "sms", where, at, 1)
+    calls = [
+        EventCall(Route(p, acct, "basic"), EventStep(msisdn, "sms", f"k{n}", at, where, 1), quote)
+        for n, (acct, msisdn) in enumerate([("r8", EURO), (other, DINAR), ("r8", EURO)])
+    ]
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await engine.app.store.events(calls, int(engine.clock.now * 1000))
+    assert await engine.balance(EURO) == 1000 - 5  # the first event was charged...
+    assert [r["id"] for r in await engine.rated_records()] == ["e:k0"]  # ...and has its record
