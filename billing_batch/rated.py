@@ -210,16 +210,17 @@ class RatedIngest:
         unreadable: list[Entry] = []
         stores: list[asyncio.Task[None]] = []
         try:
-            for start in range(0, len(entries), self._part):
-                rows = []
-                for i, entry in enumerate(entries[start : start + self._part]):
-                    if stores and i % _SLICE == 0:
-                        await asyncio.sleep(0)  # the parts started go on talking to Postgres
-                    try:  # an entry's records are stored together, or kept pending together
-                        rows.extend(to_rows(entry.fields, self._legacy_decimals))
-                    except (UnreadableRecord, ArithmeticError):
-                        unreadable.append(entry)
-                if not rows:
+            rows: list[tuple[Any, ...]] = []
+            last = len(entries) - 1
+            for i, entry in enumerate(entries):
+                if stores and i % _SLICE == 0:
+                    await asyncio.sleep(0)  # the parts started go on talking to Postgres
+                try:  # an entry's records are stored together, or kept pending together
+                    rows.extend(to_rows(entry.fields, self._legacy_decimals))
+                except (UnreadableRecord, ArithmeticError):
+                    unreadable.append(entry)
+                # a part is `part` records (an entry may hold a chunk's: parts count records)
+                if not rows or (len(rows) < self._part and i < last):
                     continue
                 running = [task for task in stores if not task.done()]
                 if len(running) >= _PARTS_AT_ONCE:  # a bounded share of the pool
@@ -227,6 +228,7 @@ class RatedIngest:
                 if any(t.done() and not t.cancelled() and t.exception() for t in stores):
                     break  # the call fails below: storing more would be in vain
                 stores.append(asyncio.create_task(self._store(rows)))
+                rows = []
                 await asyncio.sleep(0)
         except BaseException:
             for task in stores:
