@@ -111,5 +111,5 @@ local ok, err = pcall(function()
   end
 end)
 flush_records(stream)
-if not ok then error(err) end
+if not ok then error(err, 0) end -- as raised (level 0: no position added twice)
 return answers
