@@ -235,6 +235,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
 
 def balance_store(redis: Redis, settings: Settings) -> RedisBalanceStore:
     limits = StoreLimits(
-        settings.idempotency_ttl, settings.validity_time, settings.reservation_grace
+        settings.idempotency_ttl,
+        settings.validity_time,
+        settings.reservation_grace,
+        retry_ttl=settings.retry_ttl,
     )
     return RedisBalanceStore(redis, limits)

@@ -18,7 +18,13 @@ from typing import Any
 import asyncpg
 
 from billing_batch.streams import Entry
-from tarif_balances.records import RatedRecord, UnreadableRecord, impacts_text, read_flat
+from tarif_balances.records import (
+    RatedRecord,
+    UnreadableRecord,
+    entry_records,
+    impacts_text,
+    read_flat,
+)
 from tarif_common.errors import DatabaseError, Duplicate
 from tarif_postgres import queries
 
@@ -130,6 +136,14 @@ def to_row(f: Mapping[str, str], legacy_decimals: LegacyDecimals = _no_catalog) 
     )  # fmt: skip
 
 
+def to_rows(
+    f: Mapping[str, str], legacy_decimals: LegacyDecimals = _no_catalog
+) -> list[tuple[Any, ...]]:
+    """The `rated_events` rows of a stream entry: one per record (a chunk of `event.lua` writes
+    its records as one entry); UnreadableRecord if any of them is not one."""
+    return [to_row(record, legacy_decimals) for record in entry_records(f)]
+
+
 def _month(year: int, month: int) -> tuple[datetime, datetime]:
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
@@ -196,16 +210,17 @@ class RatedIngest:
         unreadable: list[Entry] = []
         stores: list[asyncio.Task[None]] = []
         try:
-            for start in range(0, len(entries), self._part):
-                rows = []
-                for i, entry in enumerate(entries[start : start + self._part]):
-                    if stores and i % _SLICE == 0:
-                        await asyncio.sleep(0)  # the parts started go on talking to Postgres
-                    try:
-                        rows.append(to_row(entry.fields, self._legacy_decimals))
-                    except (UnreadableRecord, ArithmeticError):
-                        unreadable.append(entry)
-                if not rows:
+            rows: list[tuple[Any, ...]] = []
+            last = len(entries) - 1
+            for i, entry in enumerate(entries):
+                if stores and i % _SLICE == 0:
+                    await asyncio.sleep(0)  # the parts started go on talking to Postgres
+                try:  # an entry's records are stored together, or kept pending together
+                    rows.extend(to_rows(entry.fields, self._legacy_decimals))
+                except (UnreadableRecord, ArithmeticError):
+                    unreadable.append(entry)
+                # a part is `part` records (an entry may hold a chunk's: parts count records)
+                if not rows or (len(rows) < self._part and i < last):
                     continue
                 running = [task for task in stores if not task.done()]
                 if len(running) >= _PARTS_AT_ONCE:  # a bounded share of the pool
@@ -213,6 +228,7 @@ class RatedIngest:
                 if any(t.done() and not t.cancelled() and t.exception() for t in stores):
                     break  # the call fails below: storing more would be in vain
                 stores.append(asyncio.create_task(self._store(rows)))
+                rows = []
                 await asyncio.sleep(0)
         except BaseException:
             for task in stores:

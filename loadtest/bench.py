@@ -140,11 +140,7 @@ def _one_idempotency_key(client: redis.Redis) -> int:
 
 
 def _streams(client: redis.Redis, partitions: int) -> tuple[int, int]:
-    records = size = 0
-    for p in range(partitions):
-        records += int(client.xlen(keys.rated_stream(p)))
-        size += int(client.memory_usage(keys.rated_stream(p), samples=0) or 0)
-    return records, size
+    return raw.rated_streams(client, partitions)  # a chunk's records are one entry
 
 
 def _info(client: redis.Redis, section: str, name: str) -> int:

@@ -93,6 +93,7 @@ async def _connection(
     start: float,
     results: collections.Counter[int],
     errors: collections.Counter[str],
+    sent: list[int],
 ) -> None:
     """One pipelined connection keeping about `window` events in flight until the window ends."""
     reader, writer = await asyncio.open_connection(spec["host"], spec["port"])
@@ -116,6 +117,7 @@ async def _connection(
                 while outstanding + batch <= window:
                     for payload, count in commands.batch([rng.randrange(n) for _ in range(batch)]):
                         writer.write(payload)
+                        sent[0] += count
                         in_flight.append(count)
                         outstanding += count
                 await writer.drain()
@@ -157,12 +159,140 @@ async def raw_job(spec: dict[str, Any], gate: Gate) -> Result:
     errors: collections.Counter[str] = collections.Counter()
     connections = spec["connections"]
     window = max(spec["batch"], spec["window"] // connections)
+    sent = [0]  # events sent, answered in the window or after it
     start = await gate.wait()
     cpu0 = time.process_time()
     await asyncio.gather(
         *(
-            _connection(spec, commands, rng, window, start, results, errors)
+            _connection(spec, commands, rng, window, start, results, errors, sent)
             for _ in range(connections)
         )
     )
-    return tally(results, errors, time.process_time() - cpu0)
+    return tally(results, errors, time.process_time() - cpu0, sent=sent[0])
+
+
+class _Now:
+    """A `Gate` for a job run in this process: start at once."""
+
+    async def wait(self) -> float:
+        return time.monotonic()
+
+
+def _redis_figures(client: Any, partitions: int) -> dict[str, float]:
+    """Counters of the Redis server that the per-event figures are deltas of (`entries`: of the
+    rated streams; a chunk's records are one entry)."""
+    from tarif_common import keys
+
+    stats = client.info("commandstats").get("cmdstat_evalsha", {})
+    cpu = client.info("cpu")
+    persistence = client.info("persistence")
+    return {
+        "evalsha_usec": float(stats.get("usec", 0)),
+        "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+        "aof_bytes": float(persistence.get("aof_current_size", 0)),
+        "entries": float(sum(client.xlen(keys.rated_stream(p)) for p in range(partitions))),
+    }
+
+
+def _text(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+def rated_streams(client: Any, partitions: int) -> tuple[int, int]:
+    """Rated records in the streams and their bytes (MEMORY USAGE). A chunk's records are one
+    entry: records per entry are counted over each stream's latest 100 entries."""
+    from tarif_balances.records import entry_records
+    from tarif_common import keys
+
+    records = 0.0
+    size = 0
+    for p in range(partitions):
+        stream = keys.rated_stream(p)
+        size += int(client.memory_usage(stream, samples=0) or 0)
+        latest = client.xrevrange(stream, count=100)
+        counted = [len(entry_records(_text(fields))) for _, fields in latest]
+        if counted:
+            records += int(client.xlen(stream)) * sum(counted) / len(counted)
+    return round(records), size
+
+
+def _sizes(client: Any, subscribers: int, partitions: int) -> dict[str, float]:
+    """MEMORY USAGE (exact) of an account hash, one stored answer, and a rated record."""
+    from loadtest.setup import route_of as account_route
+    from tarif_common import keys
+
+    sample = range(0, subscribers, max(1, subscribers // 100))
+    account = [
+        int(client.memory_usage(keys.account(*account_route(i)), samples=0) or 0) for i in sample
+    ]
+    answer = 0
+    _, found = client.scan(0, match="tarif:{p*}:i:*", count=10_000)
+    if found:
+        answer = int(client.memory_usage(found[0], samples=0) or 0)
+    records, size = rated_streams(client, partitions)
+    return {
+        "account_bytes": sum(account) / len(account),
+        "answer_bytes": answer,
+        "stream_bytes_per_record": size / records if records else 0.0,
+    }
+
+
+def main() -> None:
+    """Only the raw batched phase, against a running Redis: events/s, Redis CPU per event, AOF
+    bytes per event and memory per account, stored answer and rated record, as one JSON line.
+    For before/after comparisons: run it alternately against two servers, one per variant."""
+    import argparse
+    import json
+
+    import redis
+
+    from loadtest.setup import PARTITIONS, provision
+
+    parser = argparse.ArgumentParser(prog="python -m loadtest.raw", description=main.__doc__)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--window", type=int, default=4_000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--provision", action="store_true", help="create the accounts first")
+    parser.add_argument("--tag", default=f"raw{int(time.time())}")
+    args = parser.parse_args()
+    if args.provision:
+        asyncio.run(provision(args.redis_url, args.subscribers))
+    client = redis.Redis.from_url(args.redis_url)
+    url = client.connection_pool.connection_kwargs
+    spec = {
+        "host": url.get("host", "127.0.0.1"),
+        "port": url.get("port", 6379),
+        "subscribers": args.subscribers,
+        "quote": sms_quote(),
+        "duration": args.duration,
+        "batch": args.batch,
+        "window": args.window,
+        "connections": args.connections,
+        "seed": 1,
+        "tag": args.tag,
+    }
+    before = _redis_figures(client, PARTITIONS)
+    result = asyncio.run(raw_job(spec, _Now()))  # type: ignore[arg-type]
+    after = _redis_figures(client, PARTITIONS)
+    calls = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    delta = {name: after[name] - before[name] for name in after}
+    events = max(1, result["sent"])  # every event Redis ran, in the window or after it
+    figures = {
+        "events_per_s": result["events"] / args.duration,
+        "evalsha_us_per_event": delta["evalsha_usec"] / events,
+        "redis_cpu_us_per_event": delta["cpu_s"] * 1e6 / events,
+        "aof_bytes_per_event": delta["aof_bytes"] / events,
+        "stream_entries_per_event": delta["entries"] / events,
+        "evalsha_calls": calls,
+        "results": result["results"],
+        "errors": result["errors"],
+        **_sizes(client, args.subscribers, PARTITIONS),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

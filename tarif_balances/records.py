@@ -7,6 +7,14 @@ every field (docs/architecture.md shows the same table, and a test holds the two
 `parse_record` reads an entry into a typed `RatedRecord`; `read_flat` gives the same values as a
 plain tuple for bulk readers (billing_batch's ingestion), held equal to `parse_record` by tests.
 
+Three forms of an entry, all read everywhere: the compact record `add_record` writes (one stream
+field `r`, the values of `POSITIONAL` then the optional names and values, joined by `SEPARATOR`);
+several compact records in one entry (field `rs`, joined by `RECORDS_SEPARATOR`: the records of
+one `event.lua` chunk); and the long form (one stream field per record field), which records
+written before the compact form have and which `add_record` still writes for a record whose text
+holds a separator. `entry_records` gives an entry's records, `record_fields` turns a record of
+either form into the long form's mapping.
+
 A record carries the decimals of its currency (`dec`), so a reader needs no catalog. Records
 written before `dec` existed have none: `decimals` is None, and the reader must look the currency
 up in the catalog (billing_batch does).
@@ -57,6 +65,15 @@ FIELDS: Final[Mapping[str, str]] = {
 
 _OPTIONAL = frozenset({"dec", "ref", "reason", "rq"})
 REQUIRED: Final = frozenset(FIELDS) - _OPTIONAL
+
+COMPACT: Final = "r"  # the compact form's one stream field (no long-form field has this name)
+SEPARATOR: Final = "\x1f"  # the unit separator
+BATCH: Final = "rs"  # an entry holding several compact records
+RECORDS_SEPARATOR: Final = "\x1e"  # the record separator
+POSITIONAL: Final = (
+    "id", "k", "acct", "sub", "svc", "rate", "t", "at", "u", "ru", "cost", "cur", "dec", "imp",
+    "unc", "sid", "attrs",
+)  # fmt: skip
 
 
 class RecordKind(StrEnum):
@@ -115,8 +132,45 @@ def _impacts(text: str) -> tuple[Impact, ...]:
     return tuple(found)
 
 
+def compact_text(fields: Mapping[str, str]) -> str:
+    """The compact form's text of a long-form record (what `add_record` writes; tests)."""
+    optional = [
+        part for name in ("ref", "reason", "rq") if name in fields for part in (name, fields[name])
+    ]
+    return SEPARATOR.join([fields[name] for name in POSITIONAL] + optional)
+
+
+def entry_records(fields: Mapping[str, str]) -> list[Mapping[str, str]]:
+    """The records of a stream entry: several for a chunk's entry (`BATCH`), else the entry's
+    own fields (a record in the compact or the long form: read it with `parse_record` or
+    `read_flat`)."""
+    texts = fields.get(BATCH)
+    if texts is None:
+        return [fields]
+    return [{COMPACT: text} for text in texts.split(RECORDS_SEPARATOR)]
+
+
+def record_fields(fields: Mapping[str, str]) -> Mapping[str, str]:
+    """An entry's record fields, from either form; UnreadableRecord for a compact text with too
+    few values or an optional name without its value."""
+    text = fields.get(COMPACT)
+    if text is None:
+        return fields
+    values = text.split(SEPARATOR)
+    rest = len(values) - len(POSITIONAL)
+    if rest < 0 or rest % 2:
+        raise UnreadableRecord(f"compact rated record with {len(values)} values")
+    found = dict(zip(POSITIONAL, values, strict=False))  # rest >= 0: every name has a value
+    if rest:
+        tail = values[len(POSITIONAL) :]
+        found.update(zip(tail[::2], tail[1::2], strict=True))
+    return found
+
+
 def parse_record(fields: Mapping[str, str]) -> RatedRecord:
-    """Read a `tarif:{p}:rated` entry (fields as text); UnreadableRecord if it is not one."""
+    """Read a `tarif:{p}:rated` entry (fields as text, either form); UnreadableRecord if it is
+    not one."""
+    fields = record_fields(fields)
     missing = REQUIRED - fields.keys()
     if missing:
         raise UnreadableRecord(f"rated record without {', '.join(sorted(missing))}")
@@ -177,6 +231,8 @@ def read_flat(fields: Mapping[str, str]) -> FlatRecord:
     ingestion in bulk. Whatever it cannot read goes through `parse_record`, so an unreadable
     entry raises parse_record's UnreadableRecord."""
     try:
+        if COMPACT in fields:
+            fields = record_fields(fields)
         kind = fields["k"]
         if kind not in _KINDS:
             raise ValueError(kind)

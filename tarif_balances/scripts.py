@@ -210,8 +210,12 @@ def expire_script_call(route: Route, session_id: str, now_ms: int) -> ScriptCall
     return script_keys, args
 
 
-def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> ScriptCall:
-    """KEYS and ARGV of `event.lua` for events of one partition (see the script's header)."""
+def event_script_call(
+    calls: Sequence[EventCall], now_ms: int, ttl: int, retry_ttl: int | None = None
+) -> ScriptCall:
+    """KEYS and ARGV of `event.lua` for events of one partition (see the script's header):
+    `ttl` keeps a charged event's answer (the refund window), `retry_ttl` (default `ttl`) the
+    answer of one that charged nothing."""
     p = calls[0].route.partition
     script_keys = [
         keys.rated_stream(p),
@@ -220,7 +224,7 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
         keys.notification_stream(p),
     ]
     pricings: dict[Pricing, int] = {}
-    events: list[bytes] = []
+    events: list[tuple[Any, ...]] = []
     for c in calls:
         route, step = c.route, c.step
         account = route.account
@@ -232,30 +236,29 @@ def event_script_call(calls: Sequence[EventCall], now_ms: int, ttl: int) -> Scri
         quote = c.quote
         schedule = _schedule(quote, pricings)
         events.append(
-            pack(
-                (
-                    account,
-                    step.subscriber,
-                    route.plan,
-                    step.event_id,
-                    int(step.event_time.timestamp() * 1000),  # not _ms(): the per-event path
-                    step.units,
-                    int(step.action),
-                    schedule,
-                    attributes_text(step.attributes),
-                    index,
-                    route.group,
-                    route.owner,
-                    c.cycle,
-                    quote.rate_id,
-                    quote.prefix,
-                    c.fingerprint,
-                    c.x_request_id,
-                )
+            (
+                account,
+                step.subscriber,
+                route.plan,
+                step.event_id,
+                int(step.event_time.timestamp() * 1000),  # not _ms(): the per-event path
+                step.units,
+                int(step.action),
+                schedule,
+                attributes_text(step.attributes),
+                index,
+                route.group,
+                route.owner,
+                c.cycle,
+                quote.rate_id,
+                quote.prefix,
+                c.fingerprint,
+                c.x_request_id,
             )
         )
-    header: list[Any] = [now_ms, ttl, len(calls), pack([pricing_blob(p) for p in pricings])]
-    return script_keys, header + events
+    blobs = pack([pricing_blob(p) for p in pricings])
+    retry = ttl if retry_ttl is None else retry_ttl
+    return script_keys, [now_ms, ttl, len(calls), blobs, pack(events), retry]
 
 
 def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:
@@ -304,7 +307,8 @@ def _tariff_cost(answer: Answer) -> Money | None:
     """The cost at the tariff's decimals (`rd`), when the request was rated."""
     if answer.get("tc") is None or answer.get("cur") is None:
         return None
-    return Money(answer["cur"], int(answer["tc"]), int(answer["rd"]))
+    decimals = answer["rd"] if "rd" in answer else answer["d"]  # left out when equal to `d`
+    return Money(answer["cur"], int(answer["tc"]), int(decimals))
 
 
 def _bands(answer: Answer) -> tuple[str, ...]:

@@ -63,6 +63,13 @@ class StoreLimits:
     validity_time: int
     reservation_grace: int
     batch_chunk: int = 250  # events per EVALSHA: bounds how long one script blocks Redis
+    # seconds the answer of a request nothing refunds is kept (session steps, events that charged
+    # nothing); 0: idempotency_ttl
+    retry_ttl: int = 0
+
+    @property
+    def retry_window(self) -> int:
+        return self.retry_ttl or self.idempotency_ttl
 
 
 class RedisBalanceStore:
@@ -99,7 +106,7 @@ class RedisBalanceStore:
     async def session(self, call: SessionCall, now_ms: int) -> SessionOutcome | StaleRoute:
         limits = self._limits
         script_keys, args = session_script_call(
-            call, now_ms, limits.idempotency_ttl, limits.validity_time, limits.reservation_grace
+            call, now_ms, limits.retry_window, limits.validity_time, limits.reservation_grace
         )
         answer = unpack(await self._run("session", self._session, script_keys, args))
         return session_outcome(self._count(answer))
@@ -186,8 +193,9 @@ class RedisBalanceStore:
     async def _event_chunk(
         self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int
     ) -> Any:
+        limits = self._limits
         script_keys, args = event_script_call(
-            [calls[i] for i in chunk], now_ms, self._limits.idempotency_ttl
+            [calls[i] for i in chunk], now_ms, limits.idempotency_ttl, limits.retry_window
         )
         return await self._event(keys=script_keys, args=args, client=client)
 

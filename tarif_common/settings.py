@@ -41,8 +41,12 @@ class Settings(BaseSettings):
     validity_time: int = Field(default=300, ge=1, le=86400)
     # Extra seconds before an unreported reservation is released.
     reservation_grace: int = Field(default=30, ge=0, le=86400)
-    # How long a request id is remembered (replays inside it get the stored answer).
+    # How long a request id is remembered (replays inside it get the stored answer): the refund
+    # window for a charged event (refunds read and update its stored answer), and the retry window
+    # for refunds and adjustments.
     idempotency_ttl: int = Field(default=7 * 86400, ge=60)
+    # The retry window of answers nothing refunds: session steps and events that charged nothing.
+    retry_ttl: int = Field(default=86400, ge=60)
     # Largest unit count accepted in one request (guards against absurd input).
     max_units: int = Field(default=10**12, ge=1, le=2**50)
     # Accepted event_time window around the server clock.

@@ -8,10 +8,12 @@
 -- KEYS[1] tarif:{p}:rated   KEYS[2] tarif:{p}:sexp   KEYS[3] tarif:{p}:stats   KEYS[4] tarif:{p}:notif
 -- then for each event: tarif:{p}:a:<account>, tarif:{p}:i:<account>:e:<id>, and for a member of
 -- a sharing group also tarif:{p}:g:<group>, tarif:{p}:a:<owner> (the event gives the index)
--- ARGV[1] now (ms)   ARGV[2] answer TTL (s)   ARGV[3] number of events
+-- ARGV[1] now (ms)   ARGV[2] TTL (s) of a charged event's answer: the refund window (refunds
+--   read and update it)   ARGV[3] number of events
 -- ARGV[4] the distinct pricings of the batch: msgpack array of pricing blobs (each msgpack: see
 --   tarif_balances/scripts.py `pricing_blob`)
--- ARGV[4+i] event i, msgpack array: account id, subscriber, plan (route check), event id,
+-- ARGV[5] the events, one msgpack array packed once for the whole batch: each event an array of
+--   account id, subscriber, plan (route check), event id,
 --   event time (ms), units, action (0 debit, 2 check balance, 3 price enquiry),
 --   schedule {{start offset, index of its pricing in ARGV[4] (1-based)}...} (the first piece
 --   starts at 0 and gives the increments, connect fee and cap), rating fields (JSON text),
@@ -19,7 +21,10 @@
 --   cycle id, rate id (of the first piece), prefix (of the first piece), fingerprint of the
 --   request ('' or absent: none; a replay with another one is refused), request id of the call
 --   (a[17]: the record's `rq`; '' or absent: none)
--- (one argument per event: the client packs commands in pure Python, per argument)
+-- ARGV[6] TTL (s) of the answer of an event that charged nothing: the retry window
+-- (one argument for the whole batch: Redis parses two arguments instead of one per event, and the
+-- caller packs it in one call of the msgpack C extension)
+-- The rated records of the chunk are one entry of KEYS[1] (field `rs`, see lib.lua add_record).
 -- returns an array of msgpack answers {r, g, c, imp, cur, d, m, n (notifications fired), ru
 -- (rated units), tc (cost at the tariff's decimals), rd (those decimals), t (tariff), rt (rate),
 -- x (prefix), bs (bands the rated units touched)}, in the order of the events (a debit's is kept
@@ -28,7 +33,7 @@
 -- r = 100 means "route is stale, resolve again" and changed nothing for that event.
 
 local stream, sexp_key, stats_key, notif_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, ttl, count = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local now, ttl, count, retry_ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[6]
 local blobs = cmsgpack.unpack(ARGV[4])
 local pricings = {}
 
@@ -57,7 +62,7 @@ local function charge(a)
   local stop = gate(acct, subscriber, plan, group_id)
   if stop then
     if debit and stop.r ~= ROUTE_STALE and stop.r ~= USER_UNKNOWN then
-      return keep_answer(idem_key, ttl, stop, h)
+      return keep_answer(idem_key, retry_ttl, stop, h)
     end
     return cmsgpack.pack(stop)
   end
@@ -89,13 +94,22 @@ local function charge(a)
     answer.n = notify_crossings(acct, answer.imp, t, now, notif_key, 'e:' .. event_id, account_id,
       subscriber)
   end
-  -- Refund bookkeeping rides on the stored answer: money refunded so far, per balance.
+  -- Refund bookkeeping rides on the stored answer: money refunded so far, per balance. A charged
+  -- event's answer is kept for the refund window, another for the retry window.
   answer.rf, answer.rb = 0, {}
-  return keep_answer(idem_key, ttl, answer, h)
+  return keep_answer(idem_key, answer.r == SUCCESS and ttl or retry_ttl, answer, h)
 end
 
+-- The chunk's rated records go to the stream as one entry (`flush_records`), written even when
+-- an event fails with an error, so every balance moved so far has its record.
+local events = cmsgpack.unpack(ARGV[5])
 local answers = {}
-for i = 1, count do
-  answers[i] = charge(cmsgpack.unpack(ARGV[4 + i]))
-end
+batched_records = {}
+local ok, err = pcall(function()
+  for i = 1, count do
+    answers[i] = charge(events[i])
+  end
+end)
+flush_records(stream)
+if not ok then error(err, 0) end -- as raised (level 0: no position added twice)
 return answers

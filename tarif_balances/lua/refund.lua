@@ -37,6 +37,7 @@ local o = cmsgpack.unpack(raw)
 if o.r ~= SUCCESS or o.rf == nil then
   return finish({ r = EVENT_UNKNOWN, m = 'event ' .. original_id .. ' charged nothing' })
 end
+o.imp, o.rb = o.imp or {}, o.rb or {} -- left out of an answer kept when empty
 
 if currency ~= '' and currency ~= o.cur then
   return finish({ r = CREDIT_CONTROL_NOT_APPLICABLE,

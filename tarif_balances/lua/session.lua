@@ -21,7 +21,7 @@
 -- ARGV[2] account id     ARGV[3] subscriber      ARGV[4] plan (route check)
 -- ARGV[5] session id     ARGV[6] request number  ARGV[7] now (ms)   ARGV[8] event time (ms)
 -- ARGV[9] requested units                        ARGV[10] used units
--- ARGV[11] answer TTL (s)  ARGV[12] grant validity (s)  ARGV[13] grace (s)
+-- ARGV[11] answer TTL (s): the retry window  ARGV[12] grant validity (s)  ARGV[13] grace (s)
 -- ARGV[14] the call's quote (start only; '' otherwise): msgpack map {r = rate id, x = prefix,
 --   q = {{start offset, pricing blob (msgpack, see event.lua)}...}}: the pieces of a horizon
 --   from the session's start; beyond the last piece its prices go on

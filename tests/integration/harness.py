@@ -22,6 +22,7 @@ from engine.app import App
 from tarif.charging.v1 import charging_pb2 as pb
 from tarif.charging.v1 import charging_pb2_grpc as pb_grpc
 from tarif_balances.provisioning import Provisioner, load_document
+from tarif_balances.records import entry_records, record_fields
 from tarif_common import keys
 from tarif_common.settings import Settings
 
@@ -107,12 +108,18 @@ class Engine:
         await ingestor.prepare()
         return await ingestor.step()
 
-    async def rated_records(self) -> list[dict[str, str]]:
-        records = []
+    async def rated_entries(self) -> list[dict[str, str]]:
+        """The rated streams' entries as stored (compact or long form)."""
+        entries = []
         for partition in range(self.app.partitions):
             for _, fields in await self.redis.xrange(f"tarif:{{p{partition}}}:rated"):
-                records.append({k.decode(): v.decode() for k, v in fields.items()})
-        return records
+                entries.append({k.decode(): v.decode() for k, v in fields.items()})
+        return entries
+
+    async def rated_records(self) -> list[dict[str, str]]:
+        """The rated records' fields (`entry_records`, `record_fields`: every form)."""
+        entries = await self.rated_entries()
+        return [dict(record_fields(r)) for entry in entries for r in entry_records(entry)]
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry, StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
+from tarif_balances.records import BATCH, RECORDS_SEPARATOR, compact_text
 from tarif_common import keys
 from tarif_common.errors import DatabaseError
 from tests.integration.admin_harness import Admin, onboarding
@@ -209,3 +210,21 @@ async def test_a_part_refused_leaves_the_batch_pending_and_a_replay_stores_each_
     assert sorted(await stored_by(pg)) == ["e:q0", "e:q1"]  # the other part committed
     assert await ingest([record(0), record(1), record(2)]) == []  # the entries, read again
     assert sorted(await stored_by(pg)) == ["e:q0", "e:q1", "e:q2"]
+
+
+async def test_parts_count_the_records_of_chunk_entries(pg: asyncpg.Pool) -> None:
+    """An entry may hold an event chunk's records: a part is `part` records, not entries."""
+    chunk = [compact_text(record(i).fields) for i in range(5)]
+    entries = [
+        Entry(keys.rated_stream(0), "1-0", {BATCH: RECORDS_SEPARATOR.join(chunk[:3])}),
+        Entry(keys.rated_stream(0), "2-0", {BATCH: RECORDS_SEPARATOR.join(chunk[3:])}),
+        record(5),  # the long form, next to them
+    ]
+    assert await RatedIngest(pg, part=2)(entries) == []
+    stored = await stored_by(pg)
+    assert sorted(stored) == [f"e:q{i}" for i in range(6)]
+    transactions = [stored[f"e:q{i}"][0] for i in range(6)]
+    # parts: the first entry's 3 records, then the second's 2, then the last one
+    assert transactions[0] == transactions[1] == transactions[2]
+    assert transactions[3] == transactions[4] != transactions[0]
+    assert transactions[5] not in (transactions[0], transactions[3])

@@ -4,16 +4,30 @@ and reads records written before they carried them through the catalog."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
+from redis.exceptions import ResponseError
 
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry
 from engine.housekeeping import Sweeper
 from tarif.charging.v1 import charging_pb2 as pb
-from tarif_balances.records import FIELDS, REQUIRED, RecordKind, parse_record
+from tarif_balances.model import EventStep, Route
+from tarif_balances.ports import EventCall
+from tarif_balances.records import (
+    BATCH,
+    COMPACT,
+    FIELDS,
+    REQUIRED,
+    RecordKind,
+    entry_records,
+    parse_record,
+    record_fields,
+)
 from tarif_common import keys
 from tarif_common.results import Result
 from tests.integration.harness import Engine, account, catalog, eur, ts
@@ -60,6 +74,8 @@ async def test_every_writer_writes_the_defined_fields_with_the_decimals(engine: 
     assert adjusted.result is Result.SUCCESS
     assert adjusted.amount_after is not None
 
+    # every record in the compact form: alone (`COMPACT`) or with its event chunk's (`BATCH`)
+    assert {tuple(entry) for entry in await engine.rated_entries()} == {(COMPACT,), (BATCH,)}
     found = await engine.rated_records()
     for fields in found:
         assert REQUIRED <= fields.keys() <= FIELDS.keys(), fields
@@ -115,6 +131,34 @@ async def test_money_is_stored_with_the_record_s_own_decimals(
     }
 
 
+async def test_a_record_holding_the_separator_keeps_the_long_form(engine: Engine) -> None:
+    await engine.provision(account("r5", EURO, eur("10.00")))
+    at = int(engine.clock.now * 1000)
+    adjusted = await engine.app.store.adjust("r5", "main", 100, "w-adj", "one\x1ftwo", at)
+    assert adjusted.result is Result.SUCCESS
+    (entry,) = await engine.rated_entries()
+    assert COMPACT not in entry
+    assert entry.keys() >= REQUIRED
+    assert parse_record(entry).reason == "one\x1ftwo"
+
+
+async def test_the_batch_ingests_old_and_compact_records_side_by_side(
+    engine: Engine, pg: asyncpg.Pool
+) -> None:
+    await engine.provision(account("r6", EURO, eur("10.00")))
+    await engine.stub.ChargeEvent(sms(EURO, "v1", engine.clock.now))
+    (chunk,) = await engine.rated_entries()
+    (record,) = entry_records(chunk)
+    assert list(record) == [COMPACT]
+    long_form = dict(record_fields(record)) | {"id": "e:v-long"}  # as written before
+    entries = [Entry("s", "1-0", chunk), Entry("s", "1-1", long_form)]
+    assert await RatedIngest(pg)(entries) == []
+    assert await stored(pg) == {
+        "e:v1": (Decimal("0.05"), Decimal(0), "EUR"),
+        "e:v-long": (Decimal("0.05"), Decimal(0), "EUR"),
+    }
+
+
 async def test_the_batch_reads_an_older_record_through_the_catalog(
     engine: Engine, pg: asyncpg.Pool, redis_url: str, database_url: str
 ) -> None:
@@ -131,3 +175,49 @@ async def test_the_batch_reads_an_older_record_through_the_catalog(
         "e:z1": (Decimal("0.05"), Decimal(0), "EUR"),
         "e:z-old": (Decimal("1.23"), Decimal(0), "EUR"),
     }
+
+
+async def test_a_batch_s_records_are_one_entry_and_ingested_together(
+    engine: Engine, pg: asyncpg.Pool
+) -> None:
+    await engine.provision(account("r7", EURO, eur("10.00")))
+    batch = pb.EventBatch(events=[sms(EURO, f"u{i}", engine.clock.now) for i in range(3)])
+    call = engine.stub.ChargeEvents()
+    await call.write(batch)
+    answer = await call.read()
+    await call.done_writing()
+    assert [a.result for a in answer.answers] == [pb.SUCCESS] * 3
+    (chunk,) = await engine.rated_entries()
+    assert list(chunk) == [BATCH]
+    assert [r["id"] for r in await engine.rated_records()] == ["e:u0", "e:u1", "e:u2"]
+    assert await RatedIngest(pg)([Entry("s", "1-0", chunk)]) == []
+    assert sorted(await stored(pg)) == ["e:u0", "e:u1", "e:u2"]
+    # one unreadable record keeps its whole entry pending, nothing of it stored
+    bent = chunk[BATCH].replace("e:u1\x1fevent", "e:u9\x1fnot-a-kind")
+    bent = bent.replace("e:u0", "e:u8").replace("e:u2", "e:u7")
+    held = Entry("s", "1-1", {BATCH: bent})
+    assert await RatedIngest(pg)([held]) == [held]
+    assert sorted(await stored(pg)) == ["e:u0", "e:u1", "e:u2"]
+
+
+async def test_a_chunk_s_records_are_written_when_a_later_event_fails(engine: Engine) -> None:
+    """An error inside event.lua stops the chunk, but what it charged before has its records."""
+    partitions = engine.app.partitions
+    p = keys.partition_of("r8", partitions)
+    other = next(f"r8-{i}" for i in range(1000) if keys.partition_of(f"r8-{i}", partitions) == p)
+    await engine.provision(account("r8", EURO, eur("10.00")), account(other, DINAR, eur("1.00")))
+    await engine.redis.delete(keys.account(p, other))
+    await engine.redis.set(keys.account(p, other), "not a hash")  # HGETALL fails: WRONGTYPE
+    at = datetime.fromtimestamp(engine.clock.now, UTC)
+    where = {"destination": "38641000000"}
+    compiled = engine.app.catalog.current
+    assert compiled is not None
+    quote = compiled.quote("basic", "sms", where, at, 1)
+    calls = [
+        EventCall(Route(p, acct, "basic"), EventStep(msisdn, "sms", f"k{n}", at, where, 1), quote)
+        for n, (acct, msisdn) in enumerate([("r8", EURO), (other, DINAR), ("r8", EURO)])
+    ]
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await engine.app.store.events(calls, int(engine.clock.now * 1000))
+    assert await engine.balance(EURO) == 1000 - 5  # the first event was charged...
+    assert [r["id"] for r in await engine.rated_records()] == ["e:k0"]  # ...and has its record

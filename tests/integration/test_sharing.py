@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -204,3 +205,41 @@ async def test_a_member_with_an_open_session_cannot_leave(engine: Engine) -> Non
     await engine.stub.StartSession(data("38650000001", "open", 0, engine.clock.now, requested=MB))
     with pytest.raises(ProvisioningError, match="open sessions"):
         await engine.provision(groups=[group([])])
+
+
+async def test_usage_of_the_cycle_before_last_is_deleted(engine: Engine) -> None:
+    """The group hash keeps a member's usage for its latest two cycles only: it does not grow
+    with the cycles, and a late event of the cycle before still counts against its cap."""
+    owner = account("owner", OWNER, eur("0.00"), data_balance(1000))
+    await engine.provision(owner, member(1), groups=[group(["m1"], 400 * MB)])
+    p = keys.partition_of("owner", engine.app.partitions)
+    group_key = keys.group(p, "family")
+
+    async def usage() -> dict[str, str]:
+        fields = await engine.redis.hgetall(group_key)
+        return {k.decode(): v.decode() for k, v in fields.items() if k.startswith(b"u:")}
+
+    cycles = []
+    for n in range(3):
+        if n:
+            engine.clock.advance(32 * 86400)  # mid-month to mid-month: the next cycle
+        at = engine.clock.now
+        answer = await engine.stub.ChargeEvent(data_event("38650000001", f"c{n}", at, 10))
+        assert answer.result == pb.SUCCESS
+        cycles.append(datetime.fromtimestamp(at, UTC).strftime("%Y%m"))
+    first, second, third = cycles
+    assert first < second < third
+    assert await usage() == {
+        f"u:m1:data_bytes:{second}": str(10 * MB),
+        f"u:m1:data_bytes:{third}": str(10 * MB),
+        "u:m1:data_bytes:cycles": f"{third}|{second}",
+    }
+    # a late event of the cycle before counts there, against its cap, and deletes nothing
+    late = engine.clock.now - 25 * 86400
+    assert datetime.fromtimestamp(late, UTC).strftime("%Y%m") == second
+    answer = await engine.stub.ChargeEvent(data_event("38650000001", "late", late, 390))
+    assert answer.result == pb.SUCCESS
+    over = await engine.stub.ChargeEvent(data_event("38650000001", "over", late, 1))
+    assert over.result == pb.CREDIT_LIMIT_REACHED
+    assert (await usage())[f"u:m1:data_bytes:{second}"] == str(400 * MB)
+    assert len(await usage()) == 3

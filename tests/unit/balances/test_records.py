@@ -12,15 +12,23 @@ from hypothesis import given, settings
 
 from tarif_balances.model import Impact
 from tarif_balances.records import (
+    BATCH,
+    COMPACT,
     FIELDS,
+    POSITIONAL,
+    RECORDS_SEPARATOR,
     REQUIRED,
+    SEPARATOR,
     RatedRecord,
     RecordKind,
     UnreadableRecord,
+    compact_text,
+    entry_records,
     flat,
     impacts_text,
     parse_record,
     read_flat,
+    record_fields,
 )
 from tests.unit.balances.record_entries import entries
 
@@ -126,6 +134,46 @@ def test_read_flat_reads_a_record_as_add_record_writes_it() -> None:
     assert read_flat(EVENT)[13] == "free|sms_count|-1,o1/main|BHD|-15"
     with pytest.raises(UnreadableRecord, match="without t"):
         read_flat({k: v for k, v in EVENT.items() if k != "t"})
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None)
+@given(entries())
+def test_the_compact_form_reads_as_the_long_form(fields: dict[str, str]) -> None:
+    if not fields.keys() >= REQUIRED or "dec" not in fields:
+        return  # add_record writes every positional field; the long form covers the rest
+    if any(SEPARATOR in v for v in fields.values()):
+        return  # add_record keeps such a record in the long form
+    compact = {COMPACT: compact_text(fields)}
+    assert record_fields(compact) == fields
+    assert outcome(lambda: read_flat(compact)) == outcome(lambda: read_flat(fields))
+    assert outcome(lambda: parse_record(compact)) == outcome(lambda: parse_record(fields))
+
+
+def test_a_compact_record_reads_like_its_long_form() -> None:
+    refund = EVENT | {"k": "refund", "ref": "x0", "rq": "rq-1"}
+    text = SEPARATOR.join([refund[name] for name in POSITIONAL] + ["ref", "x0", "rq", "rq-1"])
+    assert compact_text(refund) == text
+    assert record_fields({COMPACT: text}) == refund
+    assert parse_record({COMPACT: text}) == parse_record(refund)
+    assert read_flat({COMPACT: text}) == read_flat(refund)
+    assert record_fields(EVENT) is EVENT  # the long form as it is
+    for bad in (text.rsplit(SEPARATOR, 1)[0], SEPARATOR.join(EVENT[n] for n in POSITIONAL[:-1])):
+        with pytest.raises(UnreadableRecord, match="compact rated record"):
+            read_flat({COMPACT: bad})
+        with pytest.raises(UnreadableRecord, match="compact rated record"):
+            parse_record({COMPACT: bad})
+
+
+def test_an_entry_of_a_chunk_holds_its_records() -> None:
+    one = compact_text(EVENT)
+    other = compact_text(EVENT | {"id": "e:x2", "rq": "rq-2"})
+    records = entry_records({BATCH: one + RECORDS_SEPARATOR + other})
+    assert records == [{COMPACT: one}, {COMPACT: other}]
+    assert [read_flat(r)[0] for r in records] == ["e:x1", "e:x2"]
+    assert parse_record(records[1]).x_request_id == "rq-2"
+    assert entry_records(EVENT) == [EVENT]  # a record alone, in either form
+    assert entry_records({COMPACT: one}) == [{COMPACT: one}]
 
 
 def test_times_are_exact_milliseconds_and_out_of_range_is_unreadable() -> None:

@@ -130,11 +130,14 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
     ]
     keys, args = event_script_call(calls, 7, 60)
     assert args[:3] == [7, 60, 4]
+    assert len(args) == 6  # the whole batch is one argument
+    assert args[5] == 60  # no retry window given: the answer's TTL
+    assert event_script_call(calls, 7, 60, 5)[1][5] == 5
     assert msgpack.unpackb(args[3], raw=True) == [
         pricing_blob(QUOTE.pricing),
         pricing_blob(sms.pricing),
     ]
-    events = [msgpack.unpackb(a, raw=False) for a in args[4:]]
+    events = msgpack.unpackb(args[4], raw=False)
     assert [(e[3], e[7], e[9]) for e in events] == [
         ("e1", [[0, 1]], 5),
         ("e2", [[0, 2]], 7),
@@ -188,6 +191,10 @@ def test_answers_become_outcomes() -> None:
         60, "voice-std:39", "39", (),
     )  # fmt: skip
     assert outcome.tariff_cost == Money("EUR", 12, 2)
+    # a compact answer: defaults left out (`rd` equal to `d`, empty bands, no prefix) read alike
+    compact = {k: v for k, v in charged.items() if k not in ("rd", "bs", "x")}
+    assert event_outcome(compact, "e1") == event_outcome(charged | {"x": ""}, "e1")
+    assert event_outcome(compact, "e1").tariff_cost == Money("EUR", 12, 2)  # type: ignore[union-attr]
     assert session_outcome({"r": 9, "m": "late"}) == SessionOutcome(
         Result.REQUEST_OUT_OF_ORDER, message="late"
     )
