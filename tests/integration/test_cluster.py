@@ -264,3 +264,61 @@ async def test_an_interrupted_move_is_finished_by_provisioning_again(
     answer = await engine.stub.ChargeEvent(data_event("38691000000", "pool", at, 10))
     assert answer.result == pb.SUCCESS
     assert await engine.balance("38690000001", "data") == 90 * MB
+
+
+async def test_a_member_charged_while_it_moves_is_copied_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis: RedisClient = engine.redis
+    owner_p, (member,) = await _members_and_owner(engine)
+    leave = Groups._leave
+    calls = []
+
+    async def charged_first(self: Groups, *args: Any) -> bool:
+        calls.append(args)
+        if len(calls) == 1:  # a charge lands in the old home between the copy and the delete
+            now = engine.clock.now
+            charge = await engine.stub.ChargeEvent(sms("38691000000", "meanwhile", now))
+            assert charge.result == pb.SUCCESS
+        return await leave(self, *args)
+
+    monkeypatch.setattr(Groups, "_leave", charged_first)
+    await engine.provision(groups=[group_doc("owner", [member])])
+    assert len(calls) == 2  # the first delete saw the change and the account was copied again
+    assert int(await redis.get(keys.locator(member))) == owner_p
+    assert await engine.balance("38691000000") == 95  # the charge made meanwhile is kept
+
+
+@pytest.mark.parametrize("steps_done", [1, 2, 3])
+async def test_an_account_write_interrupted_between_its_steps_is_finished_by_a_rerun(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, steps_done: int
+) -> None:
+    """Service A is replaced by B; a crash after 1 (A's route gone), 2 (the account) or 3
+    (B's route) of the 4 steps leaves the account's state in force: A works while the account
+    still has it (an engine that cached its route), B once its route is there."""
+    from tarif_balances import provisioning
+    from tarif_common import redis_client
+
+    await engine.provision(account("acct", "38692000001", eur("5.00")))
+    now = engine.clock.now
+    assert (await engine.stub.ChargeEvent(sms("38692000001", "a1", now))).result == pb.SUCCESS
+
+    async def crashing(client: Any, steps: list[redis_client.Step]) -> None:
+        await redis_client.write_in_order(client, steps[:steps_done])
+        raise Crash
+
+    replaced = account("acct", "38692000002", eur("5.00"))
+    monkeypatch.setattr(provisioning, "write_in_order", crashing)
+    with pytest.raises(Crash):
+        await engine.provision(replaced)
+    monkeypatch.undo()
+    old = await engine.stub.ChargeEvent(sms("38692000001", "a2", now))
+    assert old.result == (pb.SUCCESS if steps_done == 1 else pb.USER_UNKNOWN)
+    new = await engine.stub.ChargeEvent(sms("38692000002", "b1", now))
+    assert new.result == (pb.SUCCESS if steps_done == 3 else pb.USER_UNKNOWN)
+
+    await engine.provision(replaced)
+    assert (await engine.stub.ChargeEvent(sms("38692000002", "b2", now))).result == pb.SUCCESS
+    old = await engine.stub.ChargeEvent(sms("38692000001", "a3", now))
+    assert old.result == pb.USER_UNKNOWN
+    assert await engine.balance("38692000002") == 495  # provisioned at 5.00 again, then b2
