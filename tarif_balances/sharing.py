@@ -239,7 +239,13 @@ class Groups:
         """
         old, new = keys.account(source, account), keys.account(target, account)
         marker = keys.moving(source, account)
-        if await self._redis.get(marker) is None:
+        marked = await self._redis.get(marker)
+        if marked is not None and int(marked) != target:
+            raise ProvisioningError(
+                f"account {account} is being moved into partition {int(marked)}: provision its"
+                " sharing group again first"
+            )
+        if marked is None:
             for _ in range(_MOVE_ATTEMPTS):
                 raw = await self._redis.hgetall(old)
                 async with self._redis.pipeline(transaction=True) as pipe:

@@ -25,7 +25,7 @@ from tarif_common.embedded_cluster import EmbeddedCluster
 from tarif_common.errors import ProvisioningError
 from tarif_common.redis_client import RedisClient, connect
 from tests.integration.admin_harness import onboarding, running_admin
-from tests.integration.harness import Engine, account, eur, running_engine, ts
+from tests.integration.harness import Engine, account, catalog, eur, running_engine, ts
 from tests.integration.notifier_harness import eventually, running_batch
 from tests.integration.requests import sms, voice
 
@@ -248,7 +248,7 @@ async def test_an_interrupted_move_is_finished_by_provisioning_again(
         assert mid.result == pb.USER_UNKNOWN
         assert int(await redis.get(keys.moving(source, member))) == owner_p
         with pytest.raises(ProvisioningError, match="being moved"):
-            await Provisioner(redis, PARTITIONS).apply(  # type: ignore[arg-type]
+            await Provisioner(redis, PARTITIONS).apply(
                 {"accounts": [account(member, "38691000000", eur("1.00"))]}
             )
         assert not await redis.exists(keys.account(source, member))
@@ -322,3 +322,21 @@ async def test_an_account_write_interrupted_between_its_steps_is_finished_by_a_r
     old = await engine.stub.ChargeEvent(sms("38692000001", "a3", now))
     assert old.result == pb.USER_UNKNOWN
     assert await engine.balance("38692000002") == 495  # provisioned at 5.00 again, then b2
+
+
+async def test_a_catalog_publish_reaches_the_engine_through_the_cluster(
+    cluster: EmbeddedCluster,
+) -> None:
+    """The engine hears of a publish on the catalog channel (polling is set to 60 s here)."""
+    client = connect(cluster.url)
+    try:
+        async with running_engine(  # type: ignore[arg-type]
+            cluster.url, client, catalog_poll_interval=60.0
+        ) as engine:
+            before = engine.app.catalog.version
+            await asyncio.sleep(0.2)  # the watcher has subscribed
+            provisioner = Provisioner(client, PARTITIONS)
+            await provisioner.publish_catalog(catalog())
+            await eventually(lambda: engine.app.catalog.version == before + 1, within=5.0)
+    finally:
+        await client.aclose()
