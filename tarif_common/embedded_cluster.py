@@ -32,6 +32,11 @@ class _ClusterNode(EmbeddedRedis):
         self.bus_port = 0
         self.node_timeout_ms = node_timeout_ms
 
+    def _prepare(self) -> None:
+        """Under the data dir's lock: always a fresh node (no slots, keys or peers of before)."""
+        (self.data_dir / "nodes.conf").unlink(missing_ok=True)
+        shutil.rmtree(self.data_dir / "appendonlydir", ignore_errors=True)
+
     def _command(self) -> list[str]:
         self.bus_port = free_port()
         return [
@@ -45,7 +50,7 @@ class _ClusterNode(EmbeddedRedis):
 class EmbeddedCluster:
     """`with EmbeddedCluster() as cluster: cluster.url` (redis+cluster://127.0.0.1:<port>).
 
-    `data_dir` None: a temporary folder, removed on stop."""
+    `data_dir` None: a temporary folder, removed on stop. Either way the cluster starts empty."""
 
     def __init__(
         self,
@@ -84,7 +89,6 @@ class EmbeddedCluster:
             return self.url
         try:
             for node in self.nodes:
-                (node.data_dir / "nodes.conf").unlink(missing_ok=True)  # always a fresh cluster
                 node.start()
             self._form()
         except BaseException:
