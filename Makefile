@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := tarif/charging/v1/charging_pb2.py
 
-.PHONY: run test test-all lint typecheck bench bench-scaling bench-billing proto clean
+.PHONY: run test test-all lint typecheck bench bench-cluster bench-scaling bench-billing proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,11 @@ test-all: $(GENERATED)
 	$(BIN)/pytest -q -m ''
 
 bench: $(GENERATED)
-	$(BIN)/python -m loadtest.bench
+	$(BIN)/python -m loadtest.bench $(BENCH_ARGS)
+
+# One Redis and a local 3-master Redis Cluster side by side (docs/cluster.md).
+bench-cluster: $(GENERATED)
+	$(BIN)/python -m loadtest.bench --cluster $(BENCH_ARGS)
 
 # Unary and batched throughput with 1, 2 and 3 engine processes (docs/scaling-benchmarks.md).
 bench-scaling: $(GENERATED)

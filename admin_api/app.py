@@ -16,7 +16,6 @@ import asyncpg
 import uvicorn
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from admin_api import (
     balances,
@@ -61,6 +60,7 @@ from tarif_billing import purchasing
 from tarif_client.engine import Engine, GrpcEngine
 from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every, split_addr
+from tarif_common.redis_client import RedisClient, connect
 from tarif_common.settings import Settings
 from tarif_postgres import db
 from tarif_postgres.driver import DB_ERRORS
@@ -85,7 +85,7 @@ does not take is a 422; a body that is not JSON a 400; a body over `TARIF_ADMIN_
 class State:
     settings: Settings
     pool: asyncpg.Pool
-    redis: Redis
+    redis: RedisClient
     relay: Relay
     engine: Engine
     store: RedisBalanceStore
@@ -172,7 +172,7 @@ class AdminProcess(Process):
         await db.migrate_url(s.database_url)
         pool = await db.create_pool(s.database_url, max_size=20)
         self._stack.push_async_callback(pool.close)
-        redis = Redis.from_url(s.redis_url)
+        redis = connect(s.redis_url)
         self._stack.push_async_callback(redis.aclose)
         await redis.hsetnx(keys.META, "partitions", s.partitions)
         partitions = int(await redis.hget(keys.META, "partitions") or s.partitions)
@@ -233,7 +233,7 @@ def openapi(settings: Settings) -> dict[str, Any]:
     return create_app(State(settings, None, None, None, None, None)).openapi()  # type: ignore[arg-type]
 
 
-def balance_store(redis: Redis, settings: Settings) -> RedisBalanceStore:
+def balance_store(redis: RedisClient, settings: Settings) -> RedisBalanceStore:
     limits = StoreLimits(
         settings.idempotency_ttl,
         settings.validity_time,

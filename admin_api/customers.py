@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
 
 from admin_api import (
     audit,
@@ -40,6 +39,7 @@ from admin_api.paging import (
 )
 from admin_api.schemas import AccountPatch, Onboarding, check_attribute, payment_info
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_common.redis_client import RedisClient
 from tarif_common.settings import Settings
 from tarif_notifications import store
 from tarif_notifications.store import Contact
@@ -96,7 +96,7 @@ async def _check_reference(conn: asyncpg.Connection, info: Mapping[str, Any], wh
 
 async def onboard(
     conn: asyncpg.Connection,
-    redis: Redis,
+    redis: RedisClient,
     who: Principal,
     request: Onboarding,
     *,

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
 
 from admin_api import audit, outbox
 from admin_api.auth import Principal
@@ -18,6 +17,7 @@ from admin_api.paging import Keyset, Listed, Paging
 from admin_api.schemas import ServiceNew, ServicePatch
 from admin_api.subscriptions import services_free
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_common.redis_client import RedisClient
 from tarif_postgres import queries
 
 Q = queries.load("services")
@@ -45,7 +45,7 @@ async def services_page(conn: asyncpg.Connection, customer_id: int, page: Paging
 
 async def add(
     conn: asyncpg.Connection,
-    redis: Redis,
+    redis: RedisClient,
     who: Principal,
     customer_id: int,
     subscription_id: int,
@@ -86,7 +86,7 @@ async def _owned(conn: asyncpg.Connection, customer_id: int, identifier: str) ->
 
 async def change(
     conn: asyncpg.Connection,
-    redis: Redis,
+    redis: RedisClient,
     who: Principal,
     customer_id: int,
     identifier: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
 
 from admin_api import audit, catalog, groups, outbox
 from admin_api.auth import Principal
@@ -21,13 +20,14 @@ from admin_api.paging import Listed, Paging
 from admin_api.schemas import MemberStatus, SharingGroupNew, SharingGroupPatch
 from tarif_balances.sharing import Groups
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound
+from tarif_common.redis_client import RedisClient
 from tarif_postgres import queries
 
 Q = queries.load("sharing")
 CUSTOMERS = queries.load("customers")
 
 
-async def _write_to_engine(conn: asyncpg.Connection, redis: Redis, group_id: str) -> None:
+async def _write_to_engine(conn: asyncpg.Connection, redis: RedisClient, group_id: str) -> None:
     doc = await outbox.group_document(conn, group_id)
     if doc is None:
         return
@@ -62,7 +62,7 @@ async def _member_unique(conn: asyncpg.Connection, group_id: str, customer_id: i
 
 
 async def create(
-    conn: asyncpg.Connection, redis: Redis, who: Principal, body: SharingGroupNew
+    conn: asyncpg.Connection, redis: RedisClient, who: Principal, body: SharingGroupNew
 ) -> dict[str, Any]:
     async with conn.transaction():
         if await conn.fetchval(CUSTOMERS.customer_exists, body.owner_id) is None:
@@ -109,7 +109,11 @@ async def join_new(conn: asyncpg.Connection, group_id: str, customer_id: int, st
 
 
 async def update(
-    conn: asyncpg.Connection, redis: Redis, who: Principal, group_id: str, body: SharingGroupPatch
+    conn: asyncpg.Connection,
+    redis: RedisClient,
+    who: Principal,
+    group_id: str,
+    body: SharingGroupPatch,
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if not changes:
@@ -135,7 +139,7 @@ async def update(
 
 async def put_member(
     conn: asyncpg.Connection,
-    redis: Redis,
+    redis: RedisClient,
     who: Principal,
     group_id: str,
     customer_id: int,
@@ -156,7 +160,7 @@ async def put_member(
 
 
 async def remove_member(
-    conn: asyncpg.Connection, redis: Redis, who: Principal, group_id: str, customer_id: int
+    conn: asyncpg.Connection, redis: RedisClient, who: Principal, group_id: str, customer_id: int
 ) -> dict[str, Any]:
     async with conn.transaction():
         before = await get(conn, group_id)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
 
 from admin_api import audit, balance_groups, catalog, coupons, outbox, purchases, sepa, vouchers
 from admin_api.auth import SYSTEM, Principal
@@ -23,6 +22,7 @@ from tarif_catalog import Catalog
 from tarif_catalog.pricing import CouponTerms
 from tarif_common import keys
 from tarif_common.errors import Conflict, Duplicate, InvalidRequest, NotFound, ProvisioningError
+from tarif_common.redis_client import RedisClient, mget
 from tarif_postgres import queries
 
 Q = queries.load("subscriptions")
@@ -75,19 +75,25 @@ def _engine_doc(s: SubscriptionIn, account_id: str, where: str) -> AccountDoc:
 
 
 async def services_free(
-    conn: asyncpg.Connection, redis: Redis, identifiers: list[str], account_id: str, where: str
+    conn: asyncpg.Connection,
+    redis: RedisClient,
+    identifiers: list[str],
+    account_id: str,
+    where: str,
 ) -> None:
     """Unique across every customer, and not held in Redis by an account Postgres does not know."""
     taken = await conn.fetch(Q.services_in_use, identifiers)
     if taken:
         raise Conflict(f"{where}: {taken[0]['identifier']} is already in use")
-    routes = await redis.mget([keys.route(i) for i in identifiers])
+    routes = await mget(redis, [keys.route(i) for i in identifiers])
     for identifier, raw in zip(identifiers, routes, strict=True):
         if raw is not None and keys.text(raw).split("|")[1] != account_id:
             raise Conflict(f"{where}: {identifier} is already in use")
 
 
-def checker(redis: Redis) -> Callable[[asyncpg.Connection, list[str], str, str], Awaitable[None]]:
+def checker(
+    redis: RedisClient,
+) -> Callable[[asyncpg.Connection, list[str], str, str], Awaitable[None]]:
     """`services_free` bound to a Redis (what purchases.buy_pack takes)."""
 
     async def check(conn: asyncpg.Connection, ids: list[str], account: str, where: str) -> None:
@@ -98,7 +104,7 @@ def checker(redis: Redis) -> Callable[[asyncpg.Connection, list[str], str, str],
 
 async def open_subscription(
     conn: asyncpg.Connection,
-    redis: Redis,
+    redis: RedisClient,
     customer_id: int,
     group_id: int,
     account_id: str,
@@ -239,7 +245,11 @@ async def check_group(
 
 
 async def add(
-    conn: asyncpg.Connection, redis: Redis, who: Principal, customer_id: int, s: SubscriptionIn
+    conn: asyncpg.Connection,
+    redis: RedisClient,
+    who: Principal,
+    customer_id: int,
+    s: SubscriptionIn,
 ) -> tuple[Opened, str]:
     """Another subscription for an existing customer, in an existing balance group or a new
     one; returns its id and the group's engine account."""

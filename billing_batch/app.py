@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import httpx
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from billing_batch import unrated
 from billing_batch.jobs import registry
@@ -39,6 +38,7 @@ from tarif_catalog.model import Resource
 from tarif_common import keys
 from tarif_common.lifecycle import TRANSIENT, Process, every
 from tarif_common.readiness import NotReady, Readiness, probe
+from tarif_common.redis_client import connect
 from tarif_common.settings import Settings
 from tarif_jobs.mail import Mailer
 from tarif_notifications import store as notifier_store
@@ -100,7 +100,7 @@ class BatchApp(Process):
         s = self.settings
         assert s.redis_url is not None
         assert s.database_url is not None
-        self.redis = Redis.from_url(s.redis_url)
+        self.redis = connect(s.redis_url)
         self._stack.push_async_callback(self.redis.aclose)
         await self.redis.ping()
         await self.redis.hsetnx(keys.META, "partitions", s.partitions)

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tarif_common import keys, request_ids
 from tarif_common.lifecycle import sleep_unless
+from tarif_common.redis_client import RedisClient, is_cluster
 from tarif_postgres.driver import DB_ERRORS
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Backlog:
 class StreamIngestor:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         name: str,
         streams: Sequence[str],
         handle: Handler,
@@ -94,22 +94,39 @@ class StreamIngestor:
 
     async def step(self) -> int:
         """Read and store one batch of new entries; returns how many were stored."""
-        reply = await self._redis.xreadgroup(
-            self._group,
-            self._consumer,
-            dict.fromkeys(self._streams, ">"),
-            count=self._batch,
-            block=self._block_ms,
+        return await self._store(await self._read(">", block=True))
+
+    async def _read(self, start: str, *, block: bool) -> list[Entry]:
+        """One XREADGROUP over every stream. On a cluster the streams (one per partition) are
+        in several slots and one command may name only one: a read per stream, all at once,
+        without BLOCK (a blocked read would hold the others back); an empty round waits
+        `block_ms` instead."""
+        if not is_cluster(self._redis):
+            reply = await self._redis.xreadgroup(
+                self._group,
+                self._consumer,
+                dict.fromkeys(self._streams, start),
+                count=self._batch,
+                block=self._block_ms if block else None,
+            )
+            return _entries(reply)
+        replies = await asyncio.gather(
+            *(
+                self._redis.xreadgroup(
+                    self._group, self._consumer, {stream: start}, count=self._batch
+                )
+                for stream in self._streams
+            )
         )
-        return await self._store(_entries(reply))
+        entries = [entry for reply in replies for entry in _entries(reply)]
+        if not entries and block:
+            await asyncio.sleep(self._block_ms / 1000)
+        return entries
 
     async def _drain_own_pending(self) -> None:
         """Entries this consumer read before a restart and never acknowledged."""
         while True:
-            reply = await self._redis.xreadgroup(
-                self._group, self._consumer, dict.fromkeys(self._streams, "0"), count=self._batch
-            )
-            entries = _entries(reply)
+            entries = await self._read("0", block=False)
             if not entries or not await self._store(entries):
                 return
 
@@ -177,12 +194,15 @@ class StreamIngestor:
         The age compares the entry's id (the Redis server's clock when the engine wrote it) with
         Redis' TIME, so a batch host whose clock is off does not skew it.
         """
+        cluster = is_cluster(self._redis)  # a cluster pipeline takes keyed commands only
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.time()
+            if not cluster:
+                pipe.time()
             for stream in self._streams:
                 pipe.xlen(stream)
                 pipe.xrange(stream, count=1)
-            now, *replies = await pipe.execute()
+            replies = await pipe.execute()
+        now = await self._redis.time() if cluster else replies.pop(0)
         now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
         entries = sum(int(n) for n in replies[0::2])
         oldest = [int(keys.text(first[0][0]).split("-")[0]) for first in replies[1::2] if first]

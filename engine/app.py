@@ -15,7 +15,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from engine.charger import Charger
 from engine.edge import EdgeRegistry
@@ -29,6 +28,7 @@ from tarif_balances.store import RedisBalanceStore, StoreLimits
 from tarif_catalog.cache import CatalogCache
 from tarif_common import keys
 from tarif_common.lifecycle import Process
+from tarif_common.redis_client import connect, is_cluster_url
 from tarif_common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,16 @@ class App(Process):
     async def _start(self) -> None:
         s = self.settings
         assert s.redis_url is not None
-        # A bounded pool that waits for a free connection instead of failing at once.
-        pool = BlockingConnectionPool.from_url(
+        # A bounded pool that waits for a free connection instead of failing at once. On a
+        # cluster the bound is per node and an exhausted one fails at once: room for every RPC.
+        self.redis = connect(
             s.redis_url,
-            max_connections=s.redis_max_connections,
-            timeout=s.redis_pool_timeout,
+            max_connections=max(s.redis_max_connections, s.max_concurrent_rpcs + 8)
+            if is_cluster_url(s.redis_url)
+            else s.redis_max_connections,
+            pool_timeout=s.redis_pool_timeout,
             health_check_interval=30,
         )
-        self.redis = Redis(connection_pool=pool)
-        self._stack.push_async_callback(pool.disconnect)
         self._stack.push_async_callback(self.redis.aclose)
         await self.redis.ping()
         await self.redis.hsetnx(keys.META, "partitions", s.partitions)

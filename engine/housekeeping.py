@@ -12,12 +12,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from engine.metrics import EngineMetrics
 from tarif_balances.ports import SessionSweepStore
 from tarif_common import keys
 from tarif_common.lifecycle import every
+from tarif_common.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class Sweeper:
         await every(interval, self.run_once, "sweeper", stop)
 
 
-async def refresh_gauges(redis: Redis, partitions: int, metrics: EngineMetrics) -> None:
+async def refresh_gauges(redis: RedisClient, partitions: int, metrics: EngineMetrics) -> None:
     """Open sessions and reserved units, summed over the partitions' counters."""
     async with redis.pipeline(transaction=False) as pipe:
         for partition in range(partitions):
@@ -79,6 +78,10 @@ async def refresh_gauges(redis: Redis, partitions: int, metrics: EngineMetrics) 
 
 
 async def watch_gauges(
-    redis: Redis, partitions: int, metrics: EngineMetrics, interval: float, stop: asyncio.Event
+    redis: RedisClient,
+    partitions: int,
+    metrics: EngineMetrics,
+    interval: float,
+    stop: asyncio.Event,
 ) -> None:
     await every(interval, lambda: refresh_gauges(redis, partitions, metrics), "gauges", stop)

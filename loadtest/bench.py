@@ -399,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, help="ChargeEvents streams per batch worker")
     parser.add_argument("--workers", type=int, help="engine processes (tarif engine --workers)")
     parser.add_argument("--channels", type=int, help="connections per generator process")
+    parser.add_argument(
+        "--cluster", action="store_true", help="one Redis and a 3-master cluster side by side"
+    )
     args = parser.parse_args(argv)
     modes = ("always", "everysec") if args.appendfsync == "both" else (args.appendfsync,)
     opts = Options.make(
@@ -417,7 +420,16 @@ def main(argv: list[str] | None = None) -> int:
                          ["python", "-m", "loadtest.bench", *argv])  # fmt: skip
     signal.signal(signal.SIGTERM, _interrupt)  # a `kill` cleans up like Ctrl-C does
     try:
-        _, text = run_benchmark(opts, out, command)
+        if args.cluster:  # loadtest/cluster_bench.py (its own report)
+            from loadtest import cluster_bench
+
+            o = opts
+            text = cluster_bench.run(
+                subscribers=o.subscribers, duration=o.duration, concurrency=o.concurrency,
+                streams=o.streams, batch=o.batch, out=args.out, command=command,
+            )  # fmt: skip
+        else:
+            _, text = run_benchmark(opts, out, command)
     except KeyboardInterrupt:
         print("interrupted; engine and Redis stopped", file=sys.stderr)
         return 130

@@ -41,7 +41,6 @@ from typing import Any
 import asyncpg
 import httpx
 import uvloop
-from redis.asyncio import Redis
 
 from billing_batch.jobs import payment_collection
 from billing_batch.jobs.context import JobContext
@@ -50,6 +49,7 @@ from loadtest.billing_bench import cpu_seconds
 from tarif_billing.gateway.http import HttpGateway
 from tarif_billing.gateway.protocol import Approved, Charge
 from tarif_common.embedded import EmbeddedPostgres, free_port
+from tarif_common.redis_client import connect
 from tarif_common.settings import Settings
 from tarif_jobs.items import RunItems
 from tarif_jobs.runs import RunRequest
@@ -258,7 +258,7 @@ async def one_run(s: Settings) -> Worker:
     """One run of the job, as a batch worker runs it (its own run row and items)."""
     assert s.database_url is not None
     pool = await db.create_pool(s.database_url, min_size=1, max_size=4)
-    redis = Redis.from_url(s.redis_url or "")
+    redis = connect(s.redis_url or "")
     try:
         async with pool.acquire() as conn:
             run_id = await conn.fetchval(Q.bench_run_row, PROCESS_NOW)

@@ -23,11 +23,11 @@ from typing import Any, ClassVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from redis.asyncio import Redis
 
 from tarif_balances.provisioning import Provisioner, load_document
 from tarif_common import keys
 from tarif_common.embedded import free_port
+from tarif_common.redis_client import connect
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo.yaml"
@@ -83,7 +83,7 @@ async def provision(redis_url: str, subscribers: int) -> float:
     appendfsync=always a strictly sequential load would pay one fsync per account.
     """
     started = time.perf_counter()
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     try:
         provisioner = Provisioner(redis, PARTITIONS)
         await provisioner.apply({"catalog": demo_catalog(), "accounts": []})

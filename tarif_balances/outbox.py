@@ -20,7 +20,6 @@ from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tarif_balances.provisioning import AccountDoc, Provisioner, account_fields
@@ -29,6 +28,7 @@ from tarif_catalog import Catalog
 from tarif_common import keys
 from tarif_common.errors import InvalidRequest, TarifError
 from tarif_common.progress import NO_PROGRESS, Progress
+from tarif_common.redis_client import RedisClient
 from tarif_postgres import queries
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ async def group_document(conn: asyncpg.Connection, group_id: str) -> GroupDoc | 
 
 
 class Relay:
-    def __init__(self, pool: asyncpg.Pool, redis: Redis, partitions: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, redis: RedisClient, partitions: int) -> None:
         self._pool = pool
         self._redis = redis
         self._provisioner = Provisioner(redis, partitions)
@@ -241,7 +241,7 @@ async def moved_units(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
 
 
 async def reconcile(
-    pool: asyncpg.Pool, redis: Redis, partitions: int, progress: Progress = NO_PROGRESS
+    pool: asyncpg.Pool, redis: RedisClient, partitions: int, progress: Progress = NO_PROGRESS
 ) -> list[dict[str, Any]]:
     """Every difference between what Postgres says an account is and what Redis holds;
     `progress` hears of each account compared."""
@@ -260,7 +260,7 @@ async def reconcile(
 
 
 async def _account_differences(
-    conn: asyncpg.Connection, redis: Redis, catalog: Catalog, account_id: str
+    conn: asyncpg.Connection, redis: RedisClient, catalog: Catalog, account_id: str
 ) -> list[dict[str, Any]]:
     """How Redis' copy of one account differs from what Postgres says it is."""
     document = await account_document(conn, account_id)

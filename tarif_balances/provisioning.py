@@ -29,7 +29,6 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from redis.asyncio import Redis
 
 from tarif_balances.sharing import GroupDoc, Groups, group_of
 from tarif_catalog import Catalog, parse_catalog
@@ -40,6 +39,14 @@ from tarif_common.contacts import Contact, unique_tags
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text
 from tarif_common.progress import NO_PROGRESS, Progress
+from tarif_common.redis_client import (
+    RedisClient,
+    RedisPipeline,
+    Step,
+    is_cluster,
+    mget,
+    write_in_order,
+)
 
 BALANCE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -221,7 +228,7 @@ def _level(
 
 
 class Provisioner:
-    def __init__(self, redis: Redis, partitions: int) -> None:
+    def __init__(self, redis: RedisClient, partitions: int) -> None:
         self._redis = redis
         self._partitions = partitions
         self._parsed: tuple[Any, Catalog] | None = None
@@ -239,10 +246,17 @@ class Provisioner:
         """Validate, store and announce a catalog; returns its new version."""
         parse_catalog(document)
         text = json.dumps(document, separators=(",", ":"), default=str)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.CATALOG, text)
-            pipe.incr(keys.CATALOG_VERSION)
-            _, version = await pipe.execute()
+        if is_cluster(self._redis):
+            # two slots: the document first, so a version read is never newer than the
+            # document read after it (what CatalogCache does); a crash between the two leaves
+            # the outbox row pending and the publish runs again
+            await self._redis.set(keys.CATALOG, text)
+            version = await self._redis.incr(keys.CATALOG_VERSION)
+        else:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(keys.CATALOG, text)
+                pipe.incr(keys.CATALOG_VERSION)
+                _, version = await pipe.execute()
         await self._redis.publish(keys.CATALOG_CHANNEL, str(version))
         return int(version)
 
@@ -251,8 +265,13 @@ class Provisioner:
         for each)."""
         version = await self._redis.get(keys.CATALOG_VERSION)
         if self._parsed is None or self._parsed[0] != version or version is None:
-            # version and document together (a publish between two reads would mismatch them)
-            version, raw = await self._redis.mget(keys.CATALOG_VERSION, keys.CATALOG)
+            # version and document together (a publish between two reads would mismatch them);
+            # on a cluster the version first: the document read after it is as new or newer
+            if is_cluster(self._redis):
+                version = await self._redis.get(keys.CATALOG_VERSION)
+                raw = await self._redis.get(keys.CATALOG)
+            else:
+                version, raw = await self._redis.mget(keys.CATALOG_VERSION, keys.CATALOG)
             if raw is None:
                 raise ProvisioningError("no catalog is published yet")
             self._parsed = (version, parse_catalog(json.loads(raw)))
@@ -314,14 +333,22 @@ class Provisioner:
         if fields.get("g"):
             raise ProvisioningError(f"account {account_id} is in sharing group {fields['g']}")
         identifiers = [name[2:] for name in fields if name.startswith("s:")]
-        routes = await self._redis.mget([keys.route(i) for i in identifiers]) if identifiers else []
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for identifier, raw in zip(identifiers, routes, strict=True):
-                if raw is not None and text(raw).split("|")[1] == account_id:
-                    pipe.delete(keys.route(identifier))
-            pipe.delete(key)
-            pipe.delete(keys.locator(account_id))
-            await pipe.execute()
+        routes = await mget(self._redis, [keys.route(i) for i in identifiers])
+        owned = [
+            keys.route(identifier)
+            for identifier, raw in zip(identifiers, routes, strict=True)
+            if raw is not None and text(raw).split("|")[1] == account_id
+        ]
+        # On a cluster in this order: the routes first (the engine then answers USER_UNKNOWN),
+        # the locator last (a re-run after a crash finds the account and finishes)
+        await write_in_order(
+            self._redis,
+            [
+                Step(lambda pipe: [pipe.delete(route) for route in owned], one_slot=False),
+                Step(lambda pipe: pipe.delete(key)),
+                Step(lambda pipe: pipe.delete(keys.locator(account_id))),
+            ],
+        )
         return True
 
     async def put_account(
@@ -338,7 +365,7 @@ class Provisioner:
         get the amount written). That makes a replay harmless: the admin API's outbox uses it.
         """
         identifiers = [f[2:] for f in fields if f.startswith("s:")]
-        routes = await self._redis.mget([keys.route(i) for i in identifiers])
+        routes = await mget(self._redis, [keys.route(i) for i in identifiers])
         located = await self._redis.get(keys.locator(account_id))
         partition = keys.partition_of(account_id, partitions) if located is None else int(located)
         for identifier, raw in zip(identifiers, routes, strict=True):
@@ -350,6 +377,15 @@ class Provisioner:
             partition = int(owner_partition)
         key = keys.account(partition, account_id)
         existing = {text(k): v for k, v in (await self._redis.hgetall(key)).items()}
+        moving = keys.moving(partition, account_id)
+        if not existing and is_cluster(self._redis) and await self._redis.exists(moving):
+            # a move into a sharing group's partition was interrupted after the account left
+            # (sharing.Groups._move, on a cluster): writing it here would make a second copy.
+            # Provisioning the group again finishes the move.
+            raise ProvisioningError(
+                f"account {account_id} is being moved into its sharing group's partition;"
+                " provision the group again"
+            )
         stale = [
             name
             for name in existing
@@ -358,16 +394,29 @@ class Provisioner:
         if keep_amounts:
             fields = {k: v for k, v in fields.items() if not (k.startswith("a:") and k in existing)}
         group, owner = await group_of(self._redis, partition, existing.get("g"))
-        async with self._redis.pipeline(transaction=True) as pipe:
+        gone = [keys.route(name[2:]) for name in stale if name.startswith("s:")]
+        routes_to = {
+            keys.route(identifier): keys.route_value(
+                partition, account_id, fields[f"s:{identifier}"], group, owner
+            )
+            for identifier in identifiers
+        }
+
+        def account(pipe: RedisPipeline) -> None:
             if stale:
                 pipe.hdel(key, *stale)
-                for name in stale:
-                    if name.startswith("s:"):
-                        pipe.delete(keys.route(name[2:]))
             pipe.hset(key, mapping=cast("Mapping[Any, Any]", fields))
-            for identifier in identifiers:
-                plan = fields[f"s:{identifier}"]
-                route = keys.route_value(partition, account_id, plan, group, owner)
-                pipe.set(keys.route(identifier), route)
-            pipe.set(keys.locator(account_id), partition)
-            await pipe.execute()
+
+        # On a cluster in this order, each step re-runnable: routes of removed services go
+        # first (their usage is then unknown, as it will be), the account before the routes
+        # to it (a route to an account without that service is stale: the engine resolves
+        # again), the locator last.
+        await write_in_order(
+            self._redis,
+            [
+                Step(lambda pipe: [pipe.delete(route) for route in gone], one_slot=False),
+                Step(account),
+                Step(lambda pipe: [pipe.set(r, v) for r, v in routes_to.items()], one_slot=False),
+                Step(lambda pipe: pipe.set(keys.locator(account_id), partition)),
+            ],
+        )

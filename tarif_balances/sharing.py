@@ -31,13 +31,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from tarif_catalog import Catalog
 from tarif_catalog.amounts import to_units
 from tarif_common import keys
 from tarif_common.errors import ProvisioningError
 from tarif_common.keys import text
+from tarif_common.redis_client import (
+    RedisClient,
+    RedisPipeline,
+    Step,
+    is_cluster,
+    write_in_order,
+)
+
+_MOVE_ATTEMPTS = 5  # copies of a member account charged while it moves (cluster), then give up
 
 
 class CapDoc(BaseModel):
@@ -72,7 +81,9 @@ class GroupDoc(BaseModel):
     members: list[MemberDoc] = Field(default_factory=list, max_length=10_000)
 
 
-async def group_of(redis: Redis, partition: int, group: bytes | str | None) -> tuple[str, str]:
+async def group_of(
+    redis: RedisClient, partition: int, group: bytes | str | None
+) -> tuple[str, str]:
     """(group, owner) of an account's `g` field; empty strings when it is in no group."""
     if not group:
         return "", ""
@@ -97,7 +108,7 @@ def _totals(fields: dict[str, str]) -> dict[str, int]:
 
 
 class Groups:
-    def __init__(self, redis: Redis, catalog: Catalog) -> None:
+    def __init__(self, redis: RedisClient, catalog: Catalog) -> None:
         self._redis = redis
         self._catalog = catalog
 
@@ -158,6 +169,12 @@ class Groups:
                 )
             partition = await self._locate(member.account, f"{at}.account")
             fields = await self._fields(partition, member.account)
+            if (
+                not fields
+                and partition != owner_p
+                and await self._moving_to(partition, member.account, owner_p)
+            ):
+                fields = await self._fields(owner_p, member.account)  # _move finishes it
             if fields.get("g") and fields["g"] != doc.id:
                 raise ProvisioningError(
                     f"{at}.account: {member.account} is already a member of group {fields['g']}"
@@ -177,12 +194,22 @@ class Groups:
                 await self._move(account, partition, owner_p, fields)
         await self._write(doc, owner_p, group_key, existing, caps, members, leaving)
 
+    async def _moving_to(self, source: int, account: str, target: int) -> bool:
+        """Whether a move of `account` from `source` to `target` was left half done (cluster)."""
+        if not is_cluster(self._redis):
+            return False
+        marker = await self._redis.get(keys.moving(source, account))
+        return marker is not None and int(marker) == target
+
     async def _move(self, account: str, source: int, target: int, fields: dict[str, str]) -> None:
         """Re-home an account in another partition (no open sessions: checked by the caller).
 
         Stored answers of earlier requests stay behind: replays of those ids after a move are
         treated as new requests.
         """
+        if is_cluster(self._redis):
+            await self._move_across_slots(account, source, target, fields)
+            return
         old, new = keys.account(source, account), keys.account(target, account)
         raw = await self._redis.hgetall(old)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -194,6 +221,68 @@ class Groups:
                 if name.startswith("s:"):
                     pipe.set(keys.route(name[2:]), keys.route_value(target, account, plan))
             await pipe.execute()
+
+    async def _move_across_slots(
+        self, account: str, source: int, target: int, fields: dict[str, str]
+    ) -> None:
+        """The move on a cluster, where the two homes are in two slots (no MULTI spans them).
+
+        1. copy the account to its new home (nothing points there yet);
+        2. delete the old home if unchanged since the copy (WATCH; else copy again), leaving
+           a marker in its slot. From here the engine finds no account at the routes' key and
+           resolves again (ROUTE_STALE; answered USER_UNKNOWN until 3 is done);
+        3. point the routes, then the locator, at the new home; drop the marker.
+        A crash anywhere is repaired by provisioning the group again: before 2 the old home
+        still holds the account (the copy is made again), after it the marker says where it
+        went (`put` reads it there and this finishes 3). `Provisioner.put_account` refuses a
+        marked account meanwhile rather than write a second copy.
+        """
+        old, new = keys.account(source, account), keys.account(target, account)
+        marker = keys.moving(source, account)
+        marked = await self._redis.get(marker)
+        if marked is not None and int(marked) != target:
+            raise ProvisioningError(
+                f"account {account} is being moved into partition {int(marked)}: provision its"
+                " sharing group again first"
+            )
+        if marked is None:
+            for _ in range(_MOVE_ATTEMPTS):
+                raw = await self._redis.hgetall(old)
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(new)
+                    pipe.hset(new, mapping=cast("Mapping[Any, Any]", raw))
+                    await pipe.execute()
+                if await self._leave(old, raw, marker, target):
+                    break
+            else:
+                raise ProvisioningError(f"account {account} kept changing while moved; try again")
+        routes = {
+            keys.route(name[2:]): keys.route_value(target, account, plan)
+            for name, plan in fields.items()
+            if name.startswith("s:")
+        }
+        if routes:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for route, value in routes.items():
+                    pipe.set(route, value)
+                await pipe.execute()
+        await self._redis.set(keys.locator(account), target)
+        await self._redis.delete(marker)
+
+    async def _leave(self, old: str, copied: dict[Any, Any], marker: str, target: int) -> bool:
+        """Delete the old home and mark where it went, if it is still what was copied."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(old)
+            if await pipe.hgetall(old) != copied:  # charged meanwhile: copy again
+                return False  # (leaving the block unwatches)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.delete(old)
+            pipe.set(marker, target)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
 
     async def _write(
         self,
@@ -216,20 +305,34 @@ class Groups:
         fields.update({f"r:{resource}": cap for resource, cap in caps.items()})
         fields["res"] = ",".join(caps)  # the shared resources, read with the member's fields
         fields.update({f"m:{m.account}": m.status for m in doc.members})
-        async with self._redis.pipeline(transaction=True) as pipe:
+        routes: dict[str, str] = {}
+        for account, (_, account_fields) in members.items():
+            for name, plan in account_fields.items():
+                if name.startswith("s:"):
+                    route = keys.route_value(partition, account, plan, doc.id, doc.owner)
+                    routes[keys.route(name[2:])] = route
+        for account in leaving:
+            for name, plan in (await self._fields(partition, account)).items():
+                if name.startswith("s:"):
+                    routes[keys.route(name[2:])] = keys.route_value(partition, account, plan)
+
+        def group_and_accounts(pipe: RedisPipeline) -> None:  # all in the owner's partition
             pipe.delete(group_key)
             pipe.hset(group_key, mapping=cast("Mapping[Any, Any]", fields))
-            pipe.set(keys.group_locator(doc.id), f"{partition}|{doc.owner}")
-            for account, (_, account_fields) in members.items():
+            for account in members:
                 pipe.hset(keys.account(partition, account), "g", doc.id)
-                for name, plan in account_fields.items():
-                    if name.startswith("s:"):
-                        route = keys.route_value(partition, account, plan, doc.id, doc.owner)
-                        pipe.set(keys.route(name[2:]), route)
             for account in leaving:
-                account_fields = await self._fields(partition, account)
                 pipe.hdel(keys.account(partition, account), "g")
-                for name, plan in account_fields.items():
-                    if name.startswith("s:"):
-                        pipe.set(keys.route(name[2:]), keys.route_value(partition, account, plan))
-            await pipe.execute()
+
+        # On a cluster in this order: the group and its accounts first (a route whose group
+        # differs from the account's is stale: the engine resolves again and, until the routes
+        # follow, answers USER_UNKNOWN), then the routes and the group's locator; a re-run
+        # after a crash writes the same again.
+        await write_in_order(
+            self._redis,
+            [
+                Step(group_and_accounts),
+                Step(lambda pipe: [pipe.set(r, v) for r, v in routes.items()], one_slot=False),
+                Step(lambda pipe: pipe.set(keys.group_locator(doc.id), f"{partition}|{doc.owner}")),
+            ],
+        )

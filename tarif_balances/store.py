@@ -9,6 +9,7 @@ argument layout and answer encoding are in `scripts.py`; callers see only `ports
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any, cast
 
 from prometheus_client import Counter, Histogram
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from tarif_balances.model import EventOutcome, RefundOutcome, Route, SessionOutcome
@@ -48,8 +48,9 @@ from tarif_balances.scripts import (
     unpack,
     unrated_entry,
 )
-from tarif_common import keys
+from tarif_common import keys, redis_client
 from tarif_common.errors import StoreUnavailable
+from tarif_common.redis_client import RedisClient
 from tarif_common.results import Result
 
 _DRIVER_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -77,7 +78,7 @@ class RedisBalanceStore:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         limits: StoreLimits,
         observe: Histogram | None = None,
         fired: Counter | None = None,
@@ -98,7 +99,7 @@ class RedisBalanceStore:
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
         """Routes of many identifiers in one round trip (MGET)."""
         try:
-            raws = await self._redis.mget([keys.route(s) for s in subscribers])
+            raws = await redis_client.mget(self._redis, [keys.route(s) for s in subscribers])
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [None if raw is None else route_of(raw) for raw in raws]
@@ -163,6 +164,14 @@ class RedisBalanceStore:
         try:
             if len(chunks) == 1:
                 replies = [await self._event_chunk(self._redis, calls, chunks[0], now_ms)]
+            elif redis_client.is_cluster(self._redis):
+                # partitions live on several nodes: one call per chunk, all at once (each
+                # reloads its script after a NOSCRIPT, which a cluster pipeline would not do)
+                replies = list(
+                    await asyncio.gather(
+                        *(self._event_chunk(self._redis, calls, c, now_ms) for c in chunks)
+                    )
+                )
             else:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for chunk in chunks:

@@ -13,12 +13,12 @@ import json
 import logging
 from typing import Protocol
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tarif_catalog import CompiledCatalog, parse_catalog
 from tarif_common import keys
 from tarif_common.errors import TarifError
+from tarif_common.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class CatalogSource(Protocol):
 
 
 class CatalogCache:
-    def __init__(self, redis: Redis, poll_interval: float) -> None:
+    def __init__(self, redis: RedisClient, poll_interval: float) -> None:
         self._redis = redis
         self._poll_interval = poll_interval
         self._current: CompiledCatalog | None = None

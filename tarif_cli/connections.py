@@ -50,14 +50,14 @@ def redis_url(settings: Settings) -> str | None:
 
 async def running_measures(url: str | None) -> Measures | None:
     """The measures of the catalog the engines run (`tarif:catalog`), or None if unreadable."""
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
     from tarif_common import keys
+    from tarif_common.redis_client import connect
 
     if not url:
         return None
-    redis = Redis.from_url(url)
+    redis = connect(url)
     try:
         raw = await redis.get(keys.CATALOG)
     except (RedisError, OSError):

@@ -100,14 +100,13 @@ def _billing_differences(document: dict[str, Any]) -> bool:
 
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     """`tarif sync [--pending]` and `tarif reconcile` (exit 1 when they differ)."""
-    from redis.asyncio import Redis
-
     from admin_api.outbox import Relay, reconcile
     from tarif_billing.reconcile import reconcile_billing
+    from tarif_common.redis_client import connect
 
     async def work(pool: Any) -> Any:
         assert settings.redis_url is not None
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect(settings.redis_url)
         try:
             relay = Relay(pool, redis, settings.partitions)
             if args.command == "reconcile":

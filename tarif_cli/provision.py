@@ -37,14 +37,13 @@ async def provision(
 ) -> dict[str, int]:
     """Load `path`; returns the catalog version published (0: none) and what was loaded.
     `progress` hears of each account, group, account's contacts and customer written."""
-    from redis.asyncio import Redis
-
     from tarif_balances.provisioning import Provisioner, load_document, parse_document
+    from tarif_common.redis_client import connect
 
     assert settings.redis_url is not None
     document = load_document(path)
     accounts = parse_document(document).accounts  # validated before anything is written
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)
     try:
         done = await Provisioner(redis, settings.partitions).apply(document, progress)
     finally:
@@ -81,7 +80,6 @@ async def provision(
 async def _onboard(settings: Settings, documents: list[dict[str, Any]], progress: Progress) -> int:
     """Onboard each customer that does not exist yet (by account_id); returns how many exist."""
     from pydantic import ValidationError
-    from redis.asyncio import Redis
 
     from admin_api import customers
     from admin_api.app import balance_store
@@ -89,6 +87,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]], progress
     from admin_api.outbox import Relay
     from admin_api.schemas import Onboarding
     from tarif_billing import purchasing
+    from tarif_common.redis_client import connect
     from tarif_postgres import db
 
     requests = []
@@ -105,7 +104,7 @@ async def _onboard(settings: Settings, documents: list[dict[str, Any]], progress
     assert settings.redis_url is not None
     await db.migrate_url(settings.database_url)
     pool = await db.create_pool(settings.database_url, max_size=2)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)
     try:
         relay = Relay(pool, redis, settings.partitions)
         store = balance_store(redis, settings)

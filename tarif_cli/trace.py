@@ -110,14 +110,13 @@ def trace_lines(document: dict[str, Any]) -> list[str]:
 
 
 def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
-    from redis.asyncio import Redis
-
     from admin_api import trace
     from admin_api.app import balance_store
+    from tarif_common.redis_client import connect
 
     async def work(pool: Any) -> Any:
         assert settings.redis_url is not None
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect(settings.redis_url)
         try:
             async with pool.acquire() as conn:
                 return await trace.trace(

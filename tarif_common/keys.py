@@ -114,6 +114,13 @@ def group(partition: int, group_id: str) -> str:
     return f"{PREFIX}:{tag(partition)}:g:{group_id}"
 
 
+def moving(partition: int, account_id: str) -> str:
+    """String: the partition an account left this one for, while a move into its sharing
+    group's partition is under way on a Redis Cluster (written with the account's deletion,
+    deleted once its routes and locator point to the new home). No TTL."""
+    return f"{PREFIX}:{tag(partition)}:mv:{account_id}"
+
+
 def idempotency(partition: int, account_id: str, request_id: str) -> str:
     """String (msgpack): the stored answer of one request. TTL: settings.idempotency_ttl."""
     return f"{PREFIX}:{tag(partition)}:i:{account_id}:{request_id}"

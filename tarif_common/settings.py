@@ -22,6 +22,8 @@ from stdnum.exceptions import ValidationError
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TARIF_", extra="ignore", frozen=True)
 
+    # `redis://host:6379/0` one server; `redis+cluster://host:7000` a Redis (Valkey) Cluster
+    # through any of its nodes (docs/cluster.md); unset: an embedded server.
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "TARIF_REDIS_URL")
     )
@@ -54,6 +56,7 @@ class Settings(BaseSettings):
     max_clock_skew: int = Field(default=300, ge=0)
 
     # Redis connections per engine process; a request waits up to redis_pool_timeout for one.
+    # On a cluster: per node, at least max_concurrent_rpcs + 8 (a request never waits there).
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     redis_pool_timeout: float = Field(default=5.0, gt=0)
     # gRPC calls handled at once; beyond it calls fail fast with RESOURCE_EXHAUSTED.

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
-from redis.asyncio import Redis
 
 from tarif_billing.published import published_catalog
 from tarif_catalog import Catalog
+from tarif_common.redis_client import RedisClient
 from tarif_common.settings import Settings
 from tarif_jobs.runs import Items, RunRequest
 
@@ -18,7 +18,7 @@ from tarif_jobs.runs import Items, RunRequest
 @dataclass
 class JobContext:
     pool: asyncpg.Pool
-    redis: Redis
+    redis: RedisClient
     settings: Settings
     # True once the process is stopping: a run finishes the unit it is on and returns; the
     # queue hands the run to a worker again and it resumes (every job type is idempotent)
