@@ -298,9 +298,10 @@ def test_an_event_costs_what_call_cost_says(
     cut_to_nothing = cost.capped and quote.pricing.disconnect and cost.rated == 0
     assert answer["r"] == (Result.CREDIT_LIMIT_REACHED if cut_to_nothing else Result.SUCCESS)
     assert (answer["c"], answer["ru"], answer["tc"]) == (cost.minor, cost.rated, cost.at_tariff)
-    assert answer["rd"] == quote.pricing.rounding_decimals
+    # keep_answer leaves out `rd` equal to `d` and empty `bs`: read as scripts.py reads them
+    assert answer.get("rd", answer["d"]) == quote.pricing.rounding_decimals
     assert (answer["t"], answer["rt"], answer["x"]) == ("voice-x", quote.rate_id, "386")
-    assert answer["bs"] == list(bands_touched(quote, 0, cost.rated))
+    assert answer.get("bs", []) == list(bands_touched(quote, 0, cost.rated))
     if not cost.capped or not quote.pricing.disconnect:
         assert answer["g"] == units
     else:
@@ -371,7 +372,7 @@ def test_a_session_split_in_reports_costs_what_the_whole_call_costs(
     assert scripts.amount(route, "main") == money - cost.minor
     rated = 0
     for answer in answers:
-        assert answer["bs"] == list(bands_touched(quote, rated, rated + answer["ru"]))
+        assert answer.get("bs", []) == list(bands_touched(quote, rated, rated + answer["ru"]))
         rated += answer["ru"]
 
 
