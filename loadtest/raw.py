@@ -194,26 +194,26 @@ def _redis_figures(client: Any, partitions: int) -> dict[str, float]:
     }
 
 
-def _text(fields: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in fields.items()}
-
-
 def rated_streams(client: Any, partitions: int) -> tuple[int, int]:
     """Rated records in the streams and their bytes (MEMORY USAGE). A chunk's records are one
-    entry: records per entry are counted over each stream's latest 100 entries."""
-    from tarif_balances.records import entry_records
+    entry: every entry is read (in pages) and its records counted, since batched and unary
+    phases leave entries of very different sizes in one stream."""
+    from tarif_balances.records import BATCH, RECORDS_SEPARATOR
     from tarif_common import keys
 
-    records = 0.0
+    batch, separator = BATCH.encode(), RECORDS_SEPARATOR.encode()
+    records = 0
     size = 0
     for p in range(partitions):
         stream = keys.rated_stream(p)
         size += int(client.memory_usage(stream, samples=0) or 0)
-        latest = client.xrevrange(stream, count=100)
-        counted = [len(entry_records(_text(fields))) for _, fields in latest]
-        if counted:
-            records += int(client.xlen(stream)) * sum(counted) / len(counted)
-    return round(records), size
+        start = "-"
+        while page := client.xrange(stream, min=start, count=1000):
+            for _, fields in page:
+                texts = fields.get(batch)
+                records += 1 if texts is None else texts.count(separator) + 1
+            start = "(" + page[-1][0].decode()
+    return records, size
 
 
 def _sizes(client: Any, subscribers: int, partitions: int) -> dict[str, float]:
