@@ -81,7 +81,8 @@ class Options:
         return self.channels or (1 if self.workers == 1 else 4 * self.workers)
 
 
-def _phase(name: str, results: list[Result], cpu: dict[str, float], seconds: float) -> Phase:
+def phase_of(name: str, results: list[Result], cpu: dict[str, float], seconds: float) -> Phase:
+    """A phase's figures from its generators' merged results and the CPU of its window."""
     merged = clients.merge(results)
     phase = Phase(
         name=name,
@@ -99,7 +100,7 @@ def _timed_phase(
     name: str, job: Job, specs: list[dict[str, Any]], seconds: float, monitor: Monitor
 ) -> tuple[Phase, list[Result]]:
     results, window = run_workers(job, specs, seconds, monitor)
-    return _phase(name, results, window.cpu, seconds), results
+    return phase_of(name, results, window.cpu, seconds), results
 
 
 def _open_loop(base: Phase, results: list[Result], rate: float) -> OpenLoop:

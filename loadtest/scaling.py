@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from loadtest import clients, report
-from loadtest.bench import WARMUP_LIMIT
+from loadtest.bench import WARMUP_LIMIT, phase_of
 from loadtest.report import Phase
 from loadtest.setup import REPO, EngineProcess, provision
 from loadtest.workers import Job, Monitor, run_workers
@@ -93,16 +93,7 @@ class Point:
 def _phase(name: str, job: Job, specs: list[dict[str, Any]], monitor: Monitor) -> Phase:
     seconds = float(specs[0]["duration"])
     results, window = run_workers(job, specs, seconds, monitor)
-    merged = clients.merge(results)
-    return Phase(
-        name=name,
-        seconds=seconds,
-        events=int(merged.get("events", 0)),
-        success=int(merged["results"].get(report.SUCCESS, 0)),
-        errors=dict(merged["errors"]),
-        latency_ms=clients.summary(merged.get("latencies", [])),
-        cpu={**window.cpu, "generator": float(merged.get("cpu", 0.0))},
-    )
+    return phase_of(name, results, window.cpu, seconds)
 
 
 def _specs(count: int, **common: Any) -> list[dict[str, Any]]:
