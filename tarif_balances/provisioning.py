@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from tarif_balances.sharing import GroupDoc, Groups, group_of
+from tarif_balances.sharing import GroupDoc, Groups, group_of, service_routes
 from tarif_catalog import Catalog, parse_catalog
 from tarif_catalog.amounts import to_units
 from tarif_catalog.model import Direction, Threshold, ThresholdBasis
@@ -395,12 +395,7 @@ class Provisioner:
             fields = {k: v for k, v in fields.items() if not (k.startswith("a:") and k in existing)}
         group, owner = await group_of(self._redis, partition, existing.get("g"))
         gone = [keys.route(name[2:]) for name in stale if name.startswith("s:")]
-        routes_to = {
-            keys.route(identifier): keys.route_value(
-                partition, account_id, fields[f"s:{identifier}"], group, owner
-            )
-            for identifier in identifiers
-        }
+        routes_to = service_routes(fields, partition, account_id, group, owner)
 
         def account(pipe: RedisPipeline) -> None:
             if stale:

@@ -91,6 +91,18 @@ async def group_of(
     return (text(group), text(owner)) if owner else ("", "")
 
 
+def service_routes(
+    fields: Mapping[str, str], partition: int, account: str, group: str = "", owner: str = ""
+) -> dict[str, str]:
+    """Route key -> route value of each service (`s:<identifier>` field) of an account's hash,
+    homed in `partition` (and in `group` of `owner`, when given)."""
+    return {
+        keys.route(name[2:]): keys.route_value(partition, account, plan, group, owner)
+        for name, plan in fields.items()
+        if name.startswith("s:")
+    }
+
+
 def _ms(at: datetime | None) -> int:
     if at is None:
         return 0
@@ -217,9 +229,8 @@ class Groups:
             pipe.hset(new, mapping=cast("Mapping[Any, Any]", raw))
             pipe.delete(old)
             pipe.set(keys.locator(account), target)
-            for name, plan in fields.items():
-                if name.startswith("s:"):
-                    pipe.set(keys.route(name[2:]), keys.route_value(target, account, plan))
+            for route, value in service_routes(fields, target, account).items():
+                pipe.set(route, value)
             await pipe.execute()
 
     async def _move_across_slots(
@@ -256,11 +267,7 @@ class Groups:
                     break
             else:
                 raise ProvisioningError(f"account {account} kept changing while moved; try again")
-        routes = {
-            keys.route(name[2:]): keys.route_value(target, account, plan)
-            for name, plan in fields.items()
-            if name.startswith("s:")
-        }
+        routes = service_routes(fields, target, account)
         if routes:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for route, value in routes.items():
@@ -307,14 +314,10 @@ class Groups:
         fields.update({f"m:{m.account}": m.status for m in doc.members})
         routes: dict[str, str] = {}
         for account, (_, account_fields) in members.items():
-            for name, plan in account_fields.items():
-                if name.startswith("s:"):
-                    route = keys.route_value(partition, account, plan, doc.id, doc.owner)
-                    routes[keys.route(name[2:])] = route
+            routes.update(service_routes(account_fields, partition, account, doc.id, doc.owner))
         for account in leaving:
-            for name, plan in (await self._fields(partition, account)).items():
-                if name.startswith("s:"):
-                    routes[keys.route(name[2:])] = keys.route_value(partition, account, plan)
+            left_with = await self._fields(partition, account)
+            routes.update(service_routes(left_with, partition, account))
 
         def group_and_accounts(pipe: RedisPipeline) -> None:  # all in the owner's partition
             pipe.delete(group_key)
