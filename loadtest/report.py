@@ -368,6 +368,11 @@ def _cpu_per_event_rows(runs: list[RunFigures]) -> list[str]:
     return lines
 
 
+def measured_with(command: str) -> list[str]:
+    """The lines that open a report: when, and the command that produced it."""
+    return [f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with:", "", "```", command, "```"]
+
+
 def machine_facts() -> list[str]:
     def run(*cmd: str) -> str:
         try:
@@ -400,11 +405,7 @@ def render(runs: list[RunFigures], command: str, settings: list[str], server: st
     lines = [
         "# Tarif engine benchmarks",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with:",
-        "",
-        "```",
-        command,
-        "```",
+        *measured_with(command),
         "",
         "## Machine",
         "",

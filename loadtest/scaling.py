@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -236,11 +235,7 @@ def render(points: list[Point], opts: Options, command: str) -> str:
     lines = [
         "# Tarif engine: throughput by engine processes (`tarif engine --workers N`)",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with:",
-        "",
-        "```",
-        command,
-        "```",
+        *report.measured_with(command),
         "",
         *report.machine_facts(),
         "",
