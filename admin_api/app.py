@@ -234,10 +234,4 @@ def openapi(settings: Settings) -> dict[str, Any]:
 
 
 def balance_store(redis: RedisClient, settings: Settings) -> RedisBalanceStore:
-    limits = StoreLimits(
-        settings.idempotency_ttl,
-        settings.validity_time,
-        settings.reservation_grace,
-        retry_ttl=settings.retry_ttl,
-    )
-    return RedisBalanceStore(redis, limits)
+    return RedisBalanceStore(redis, StoreLimits.of(settings))

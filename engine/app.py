@@ -89,9 +89,7 @@ class App(Process):
         await self.catalog.refresh()
         self.store = RedisBalanceStore(
             self.redis,
-            StoreLimits(
-                s.idempotency_ttl, s.validity_time, s.reservation_grace, retry_ttl=s.retry_ttl
-            ),
+            StoreLimits.of(s),
             observe=self.metrics.script_latency,
             fired=self.metrics.thresholds_fired,
             unrated=self.metrics.unrated,

@@ -52,6 +52,7 @@ from tarif_common import keys, redis_client
 from tarif_common.errors import StoreUnavailable
 from tarif_common.redis_client import RedisClient
 from tarif_common.results import Result
+from tarif_common.settings import Settings
 
 _DRIVER_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
@@ -71,6 +72,16 @@ class StoreLimits:
     @property
     def retry_window(self) -> int:
         return self.retry_ttl or self.idempotency_ttl
+
+    @classmethod
+    def of(cls, settings: Settings) -> StoreLimits:
+        """The limits every process that charges (engine, admin API, batch jobs) sets."""
+        return cls(
+            settings.idempotency_ttl,
+            settings.validity_time,
+            settings.reservation_grace,
+            retry_ttl=settings.retry_ttl,
+        )
 
 
 class RedisBalanceStore:

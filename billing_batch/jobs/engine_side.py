@@ -30,12 +30,7 @@ class EngineSide:
     @classmethod
     async def of(cls, ctx: JobContext) -> EngineSide:
         s = ctx.settings
-        store = RedisBalanceStore(
-            ctx.redis,
-            StoreLimits(
-                s.idempotency_ttl, s.validity_time, s.reservation_grace, retry_ttl=s.retry_ttl
-            ),
-        )
+        store = RedisBalanceStore(ctx.redis, StoreLimits.of(s))
         partitions = int(await ctx.redis.hget(keys.META, "partitions") or s.partitions)
         return cls(store, Relay(ctx.pool, ctx.redis, partitions))
 
