@@ -29,6 +29,7 @@ from tarif_catalog.cache import CatalogCache
 from tarif_common import keys
 from tarif_common.lifecycle import Process
 from tarif_common.redis_client import connect, is_cluster_url
+from tarif_common.redis_pipe import ScriptPipe
 from tarif_common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ class App(Process):
 
         self.catalog = CatalogCache(self.redis, s.catalog_poll_interval)
         await self.catalog.refresh()
+        pipe = None
+        if s.redis_pipe:  # the charging scripts' own connections (docs/profile.md)
+            pipe = ScriptPipe.for_client(
+                s.redis_url, self.redis, s.redis_timeout, s.redis_pipe_connections
+            )
+            self._stack.callback(pipe.close)
         self.store = RedisBalanceStore(
             self.redis,
             StoreLimits.of(s),
@@ -94,6 +101,7 @@ class App(Process):
             fired=self.metrics.thresholds_fired,
             unrated=self.metrics.unrated,
             pooled=self.metrics.pool_consumed,
+            pipe=pipe,
         )
         self.charger = Charger(
             self.store,

@@ -7,8 +7,9 @@ with one call each in flight, and report their process's CPU per call:
 
 * redis-py asyncio with the engine's pool (`BlockingConnectionPool`),
 * redis-py asyncio with a plain `ConnectionPool`,
-* one raw pipelined connection: an asyncio Protocol, RESP packed by hand, replies parsed with
-  hiredis and matched to a FIFO of futures (what a lean event-script transport could be).
+* the engine's own transport for the charging scripts (`tarif_common.redis_pipe.ScriptPipe`):
+  one pipelined connection, RESP packed in one join, replies parsed with hiredis and matched to
+  a FIFO of futures.
 
 The script writes nothing; it runs on database 15 of the given Redis.
 """
@@ -17,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import functools
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
-import hiredis
 import msgpack  # type: ignore[import-untyped]
 import uvloop
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+
+from tarif_common.redis_pipe import LuaScript, ScriptCall, ScriptPipe
 
 SCRIPT = "return #ARGV[1]"
 KEYS = ["tarif:{p3}:a:lt0000123", "tarif:{p3}:i:e:lt-ev-123456-7", "tarif:{p3}:rated"]
@@ -44,38 +45,6 @@ EVENT = {  # about one packed event of the engine's
     "rq": "0123456789abcdef0123456789abcdef",
 }
 CONCURRENCY = 64
-
-
-class RawConnection(asyncio.Protocol):
-    """Pipelined RESP over one connection: replies come in the order of the commands."""
-
-    def __init__(self) -> None:
-        self._reader = hiredis.Reader()
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
-        self._transport: asyncio.WriteTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.WriteTransport, transport)  # uvloop's is no subclass
-
-    def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
-        while (reply := self._reader.gets()) is not False:
-            self._waiting.popleft().set_result(reply)
-
-    def call(self, *args: bytes | str | int) -> asyncio.Future[Any]:
-        assert self._transport is not None
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        self._transport.write(b"".join(parts))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
-        return future
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
 
 async def _cost(call: Callable[[], Awaitable[Any]], calls: int) -> tuple[float, float]:
@@ -97,8 +66,6 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float, f
     arg = msgpack.packb(EVENT)
     args = [arg, 1764410000000, 604800]
     loader = Redis.from_url(url)
-    sha = await loader.script_load(SCRIPT)
-    await loader.aclose()
     rows = []
     for _ in range(rounds):
         pools: list[tuple[str, ConnectionPool]] = [
@@ -115,14 +82,13 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float, f
             rows.append((label, *await _cost(call, calls)))
             await client.aclose()
             await pool.disconnect()
-        host, _, port = url.removeprefix("redis://").split("/")[0].partition(":")
-        _, raw = await asyncio.get_running_loop().create_connection(
-            RawConnection, host, int(port or 6379)
-        )
-        await raw.call("SELECT", 15)
-        evalsha = functools.partial(raw.call, "EVALSHA", sha, len(KEYS), *KEYS, *args)
-        rows.append(("raw pipelined connection", *await _cost(evalsha, calls)))
-        raw.close()
+        pipe = ScriptPipe.for_client(url, loader)
+        lua = LuaScript(SCRIPT)
+        one = [ScriptCall(lua, KEYS, args)]
+        run_one = functools.partial(pipe.run, one)
+        rows.append(("tarif ScriptPipe (the engine's)", *await _cost(run_one, calls)))
+        pipe.close()
+    await loader.aclose()
     return rows
 
 

@@ -2,8 +2,10 @@
 
 Each charging request is one EVALSHA (a batch of events is one EVALSHA per partition, all sent in
 one pipeline). Scripts are `.lua` files shipped with the package; `lib.lua` is prepended to each.
-redis-py's `Script` re-loads a script after SCRIPT FLUSH or a failover (NoScriptError). Driver
-errors become `StoreUnavailable` here, so the domain never sees redis exceptions. The scripts'
+The scripts run over the lean pipelined transport (`redis_pipe.ScriptPipe`) when one is given
+(the engine's hot path), else through redis-py's `Script`; both re-send a script after SCRIPT
+FLUSH or a failover (NOSCRIPT). Driver errors become `StoreUnavailable` here, so the domain
+never sees redis exceptions. The scripts'
 argument layout and answer encoding are in `scripts.py`; callers see only `ports.py` types.
 """
 
@@ -51,10 +53,12 @@ from tarif_balances.scripts import (
 from tarif_common import keys, redis_client
 from tarif_common.errors import StoreUnavailable
 from tarif_common.redis_client import RedisClient
+from tarif_common.redis_pipe import LuaScript, ScriptCall, ScriptPipe
 from tarif_common.results import Result
 from tarif_common.settings import Settings
 
 _DRIVER_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+_SCRIPTS = ("session", "event", "refund", "adjust")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +99,10 @@ class RedisBalanceStore:
         fired: Counter | None = None,
         unrated: Counter | None = None,
         pooled: Counter | None = None,
+        pipe: ScriptPipe | None = None,
     ) -> None:
         self._redis = redis
+        self._pipe = pipe
         self._limits = limits
         self._observe = observe
         self._fired = fired
@@ -106,6 +112,7 @@ class RedisBalanceStore:
         self._event = redis.register_script(script_source("event"))
         self._refund = redis.register_script(script_source("refund"))
         self._adjust = redis.register_script(script_source("adjust"))
+        self._lua = {name: LuaScript(script_source(name)) for name in _SCRIPTS}
 
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
         """Routes of many identifiers in one round trip (MGET)."""
@@ -173,7 +180,12 @@ class RedisBalanceStore:
             chunks.extend(indexes[i : i + size] for i in range(0, len(indexes), size))
         started = time.perf_counter()
         try:
-            if len(chunks) == 1:
+            if self._pipe is not None:
+                lua = self._lua["event"]
+                replies = await self._pipe.run(
+                    [ScriptCall(lua, *self._event_args(calls, c, now_ms)) for c in chunks]
+                )
+            elif len(chunks) == 1:
                 replies = [await self._event_chunk(self._redis, calls, chunks[0], now_ms)]
             elif redis_client.is_cluster(self._redis):
                 # partitions live on several nodes: one call per chunk, all at once (each
@@ -210,13 +222,18 @@ class RedisBalanceStore:
                     self._pooled.labels(resource).inc(-amount)
         return answer
 
+    def _event_args(
+        self, calls: Sequence[EventCall], chunk: list[int], now_ms: int
+    ) -> tuple[list[str], list[Any]]:
+        limits = self._limits
+        return event_script_call(
+            [calls[i] for i in chunk], now_ms, limits.idempotency_ttl, limits.retry_window
+        )
+
     async def _event_chunk(
         self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int
     ) -> Any:
-        limits = self._limits
-        script_keys, args = event_script_call(
-            [calls[i] for i in chunk], now_ms, limits.idempotency_ttl, limits.retry_window
-        )
+        script_keys, args = self._event_args(calls, chunk, now_ms)
         return await self._event(keys=script_keys, args=args, client=client)
 
     async def refund(self, call: RefundCall, now_ms: int) -> RefundOutcome | StaleRoute:
@@ -312,7 +329,11 @@ class RedisBalanceStore:
     ) -> bytes:
         started = time.perf_counter()
         try:
-            reply = await script(keys=script_keys, args=args)
+            if self._pipe is not None:
+                lua = self._lua["session" if name == "expire" else name]
+                (reply,) = await self._pipe.run([ScriptCall(lua, script_keys, args)])
+            else:
+                reply = await script(keys=script_keys, args=args)
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         if self._observe is not None:

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     # On a cluster: per node, at least max_concurrent_rpcs + 8 (a request never waits there).
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     redis_pool_timeout: float = Field(default=5.0, gt=0)
+    # The engine's charging scripts go over their own pipelined connections (one per Redis node
+    # by default; redis-py's pool serves the rest). False: through the pool like everything else.
+    redis_pipe: bool = True
+    redis_pipe_connections: int = Field(default=1, ge=1, le=64)
+    # Seconds a script call on those connections may wait for its reply before it (and every call
+    # in flight on its connection) fails UNAVAILABLE and the connection is opened again.
+    redis_timeout: float = Field(default=5.0, gt=0)
     # gRPC calls handled at once; beyond it calls fail fast with RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = Field(default=2000, ge=1)
 

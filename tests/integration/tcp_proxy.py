@@ -13,13 +13,22 @@ from tarif_common.embedded import free_port
 
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`; `cut()` closes the listener and every connection
-    (the server looks down), `restore()` listens again on the same port."""
+    (the server looks down), `restore()` listens again on the same port; `stall()` keeps the
+    connections open but holds what they carry (the server looks hung) until `flow()`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()
 
     async def restore(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -46,6 +55,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:

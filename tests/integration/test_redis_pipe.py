@@ -1,0 +1,235 @@
+"""The charging scripts' pipelined transport against a real Redis: order, NOSCRIPT, a lost
+connection, a hung server, credentials, a database, and a real MOVED on a real cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import grpc
+import pytest
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_common.embedded_cluster import EmbeddedCluster
+from tarif_common.redis_client import connect
+from tarif_common.redis_pipe import LuaScript, NodeOptions, ScriptCall, ScriptPipe, pack_command
+from tests.integration.harness import account, eur, running_engine
+from tests.integration.requests import sms
+from tests.integration.tcp_proxy import proxied
+
+MSISDN = "38640000071"
+
+# counts its runs in KEYS[1] and answers its argument and that count
+COUNT = LuaScript("local n = redis.call('INCR', KEYS[1]) return {ARGV[1], n}")
+FAILS = LuaScript("return redis.error_reply('ERR tarif test: ' .. ARGV[1])")
+
+
+@pytest.fixture
+async def pipe(redis_url: str, redis: Redis) -> AsyncIterator[ScriptPipe]:
+    script_pipe = ScriptPipe.for_client(redis_url, redis, timeout=2.0)
+    yield script_pipe
+    script_pipe.close()
+
+
+async def script_connections(redis: Redis) -> list[str]:
+    """Ids of the scripts' connections to this test's database (other workers use others)."""
+    db = str(redis.connection_pool.connection_kwargs.get("db", 0))
+    clients = await redis.client_list()
+    return [c["id"] for c in clients if c["name"] == "tarif-scripts" and c["db"] == db]
+
+
+def count(key: str, arg: str | int | bytes) -> ScriptCall:
+    return ScriptCall(COUNT, [key], [arg])
+
+
+async def test_replies_come_back_to_their_callers_in_order(pipe: ScriptPipe, redis: Redis) -> None:
+    async def caller(n: int) -> list[list[object]]:
+        return [(await pipe.run([count(f"k{n}", f"{n}-{i}")]))[0] for i in range(20)]
+
+    answers = await asyncio.gather(*(caller(n) for n in range(50)))
+    for n, replies in enumerate(answers):
+        assert replies == [[f"{n}-{i}".encode(), i + 1] for i in range(20)]
+    batch = await pipe.run([count("b", i) for i in range(300)])
+    assert batch == [[str(i).encode(), i + 1] for i in range(300)]
+    assert int(await redis.get("b") or 0) == 300
+
+
+async def test_a_flushed_script_is_sent_again_and_runs_once(pipe: ScriptPipe, redis: Redis) -> None:
+    assert await pipe.run([count("once", "a")]) == [[b"a", 1]]
+    await redis.script_flush()
+    assert await pipe.run([count("once", "b"), count("once", "c")]) == [[b"b", 2], [b"c", 3]]
+    await redis.script_flush()
+    assert await pipe.run([count("once", "d")]) == [[b"d", 4]]
+    assert await redis.script_exists(COUNT.sha) == [True]  # EVAL cached it again
+
+
+async def test_a_script_error_is_raised_after_the_others_ran(
+    pipe: ScriptPipe, redis: Redis
+) -> None:
+    with pytest.raises(redis_errors.ResponseError, match="tarif test: boom"):
+        await pipe.run([count("e", 1), ScriptCall(FAILS, ["e"], ["boom"]), count("e", 3)])
+    assert int(await redis.get("e") or 0) == 2
+    with pytest.raises(redis_errors.ResponseError, match="tarif test: alone"):
+        await pipe.run([ScriptCall(FAILS, ["e"], ["alone"])])
+    assert await pipe.run([count("e", 4)]) == [[b"4", 3]]  # the connection is still good
+
+
+async def test_a_killed_connection_fails_and_the_next_call_reconnects(
+    pipe: ScriptPipe, redis: Redis
+) -> None:
+    await pipe.run([count("kill", 1)])
+    ours = await script_connections(redis)
+    assert len(ours) == 1
+    await redis.client_kill_filter(_id=ours[0])
+    await asyncio.sleep(0.05)  # the close reaches the client
+    assert await pipe.run([count("kill", 2)]) == [[b"2", 2]]
+    again = await script_connections(redis)
+    assert len(again) == 1
+    assert again != ours
+
+
+async def test_a_server_gone_fails_every_call_in_flight_then_comes_back(
+    redis_url: str, redis: Redis
+) -> None:
+    async with proxied(redis_url) as (url, proxy):
+        pipe = ScriptPipe.for_client(url, redis, timeout=2.0)
+        try:
+            assert await pipe.run([count("gone", 0)]) == [[b"0", 1]]
+            await proxy.cut()
+            with pytest.raises(redis_errors.ConnectionError):
+                await pipe.run([count("gone", 1)])
+            with pytest.raises(redis_errors.ConnectionError):  # nobody listens: connect fails
+                await pipe.run([count("gone", 2), count("gone", 3)])
+            await proxy.restore()
+            assert await pipe.run([count("gone", 4)]) == [[b"4", 2]]
+        finally:
+            pipe.close()
+
+
+async def test_a_hung_server_times_out_every_call_in_flight(redis_url: str, redis: Redis) -> None:
+    async with proxied(redis_url) as (url, proxy):
+        pipe = ScriptPipe.for_client(url, redis, timeout=0.5)
+        try:
+            assert await pipe.run([count("hung", 0)]) == [[b"0", 1]]
+            proxy.stall()
+            started = asyncio.get_running_loop().time()
+            results = await asyncio.gather(
+                *(pipe.run([count("hung", i)]) for i in range(5)), return_exceptions=True
+            )
+            waited = asyncio.get_running_loop().time() - started
+            assert all(isinstance(r, redis_errors.TimeoutError) for r in results), results
+            assert 0.4 < waited < 2.0
+            proxy.flow()
+            # a new connection; the stalled commands may have run after all (the callers'
+            # request ids make a retry safe), so only this call's own answer is checked
+            reply = (await pipe.run([count("hung", "after")]))[0]
+            assert reply[0] == b"after"
+        finally:
+            pipe.close()
+
+
+async def test_credentials_and_database_of_the_url(redis_url: str, redis: Redis) -> None:
+    user, secret = f"pipe-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await redis.acl_setuser(
+        user, enabled=True, passwords=[f"+{secret}"], keys=["*"], commands=["+@all"]
+    )
+    parts = urlsplit(redis_url)
+    try:
+        other_db = (int(parts.path.strip("/") or 0) + 1) % 16
+        url = urlunsplit(
+            parts._replace(netloc=f"{user}:{secret}@{parts.netloc}", path=f"/{other_db}")
+        )
+        pipe = ScriptPipe.for_client(url, redis)
+        try:
+            assert await pipe.run([count("creds", "x")]) == [[b"x", 1]]
+        finally:
+            pipe.close()
+        assert await redis.get("creds") is None  # written in the URL's database, not ours
+        other = Redis.from_url(urlunsplit(parts._replace(path=f"/{other_db}")))
+        try:
+            assert await other.getdel("creds") == b"1"
+        finally:
+            await other.aclose()
+        wrong = urlunsplit(parts._replace(netloc=f"{user}:nope@{parts.netloc}"))
+        pipe = ScriptPipe.for_client(wrong, redis)
+        try:
+            with pytest.raises(redis_errors.ConnectionError, match="greeting"):
+                await pipe.run([count("creds", "y")])
+        finally:
+            pipe.close()
+    finally:
+        await redis.acl_deluser(user)
+
+
+def test_commands_are_packed_as_resp_and_floats_refused() -> None:
+    assert pack_command(["EVALSHA", "ab", 1, b"k\r\n", -3]) == (
+        b"*5\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n1\r\n$3\r\nk\r\n\r\n$2\r\n-3\r\n"
+    )
+    with pytest.raises(redis_errors.DataError):
+        pack_command(["SET", "k", 1.5])  # type: ignore[list-item]
+    options = NodeOptions.from_url("rediss://u:p@h:7000/3", 1.0)
+    assert (options.host, options.port, options.username, options.password, options.db) == (
+        "h", 7000, "u", "p", 3)  # fmt: skip
+    assert options.tls is not None
+
+
+@pytest.mark.slow
+async def test_a_stale_slot_map_is_mended_by_moved(tmp_path: Path) -> None:
+    with EmbeddedCluster(tmp_path / "cluster") as cluster:
+        client = connect(cluster.url)
+        assert isinstance(client, RedisCluster)
+        pipe = ScriptPipe.for_client(cluster.url, client)
+        try:
+            keys = [f"{{p{n}}}:moved" for n in range(12)]  # slots on every master
+            assert await pipe.run([count(k, "a") for k in keys]) == [[b"a", 1]] * 12
+            nodes = {(n.host, n.port) for n in client.get_primaries()}
+            assert len(nodes) == 3
+            # point every slot at one node: the two others' keys come back MOVED
+            manager = client.nodes_manager
+            wrong = client.get_primaries()[0]
+            for slot in manager.slots_cache:
+                manager.slots_cache[slot] = [wrong]
+            assert await pipe.run([count(k, "b") for k in keys]) == [[b"b", 2]] * 12
+            served = {(n[0].host, n[0].port) for n in manager.slots_cache.values()}
+            assert served == nodes  # the MOVED replies made the pipe refresh the map
+            assert await pipe.run([count(keys[5], "c")]) == [[b"c", 3]]
+            for key in keys:
+                assert await client.get(key) == (b"3" if key == keys[5] else b"2")
+        finally:
+            pipe.close()
+            await client.aclose()
+
+
+async def test_the_engine_answers_unavailable_while_redis_is_away_then_charges_once(
+    redis_url: str, redis: Redis
+) -> None:
+    async with (
+        proxied(redis_url) as (url, proxy),
+        running_engine(url, redis, redis_timeout=1.0) as engine,
+    ):
+        await engine.provision(account("out1", MSISDN, eur("10.00")))
+        first = await engine.stub.ChargeEvent(sms(MSISDN, "out-1", engine.clock.now))
+        assert first.result == pb.SUCCESS
+        assert await script_connections(redis)  # the charge went over the scripts' own connection
+        before = await engine.balance(MSISDN)
+        await proxy.cut()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await engine.stub.ChargeEvent(sms(MSISDN, "out-2", engine.clock.now))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        batch = pb.EventBatch(events=[sms(MSISDN, "out-2", engine.clock.now)])
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in engine.stub.ChargeEvents(iter([batch])):
+                pass
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        await proxy.restore()
+        for _ in range(2):  # the client's retry, then a replay: one charge
+            again = await engine.stub.ChargeEvent(sms(MSISDN, "out-2", engine.clock.now))
+            assert again.result == pb.SUCCESS
+        assert first.cost.minor_units > 0
+        assert before - await engine.balance(MSISDN) == first.cost.minor_units
