@@ -31,7 +31,7 @@ from billing_batch.notifier.channels import (
 )
 from billing_batch.notifier.dispatcher import Dispatcher, RetryPolicy
 from billing_batch.notifier.ingest import NotificationIngest
-from billing_batch.rated import RatedIngest
+from billing_batch.rated import RatedIngest, record_count
 from billing_batch.streams import StreamIngestor
 from tarif_catalog.cache import CatalogCache
 from tarif_catalog.model import Resource
@@ -134,6 +134,7 @@ class BatchApp(Process):
             "claim_idle_ms": int(s.stream_claim_idle * 1000),
             "block_ms": int(self._idle_poll * 1000),
             "ingested": self.metrics.ingested,
+            "records": self.metrics.records,
         }
         self.ingestors = [
             StreamIngestor(
@@ -155,6 +156,7 @@ class BatchApp(Process):
                 "rated",
                 [keys.rated_stream(p) for p in range(partitions)],
                 RatedIngest(self.pool, self._legacy_decimals),
+                record_count=record_count,
                 **common,  # type: ignore[arg-type]
             ),
             StreamIngestor(

@@ -7,9 +7,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 class BatchMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        # entries, not records: a rated entry holds an event chunk's records (`records`)
         self.ingested = Counter(
             "tarif_batch_ingested",
             "Stream entries stored in Postgres and acknowledged, by ingestor.",
+            ["ingestor"],
+            registry=registry,
+        )
+        self.records = Counter(
+            "tarif_batch_records_ingested",
+            "Records in the stream entries stored in Postgres and acknowledged, by ingestor"
+            " (a rated entry holds up to an event chunk's records; other entries one each).",
             ["ingestor"],
             registry=registry,
         )

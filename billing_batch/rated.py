@@ -19,6 +19,8 @@ import asyncpg
 
 from billing_batch.streams import Entry
 from tarif_balances.records import (
+    BATCH,
+    RECORDS_SEPARATOR,
     RatedRecord,
     UnreadableRecord,
     entry_records,
@@ -142,6 +144,13 @@ def to_rows(
     """The `rated_events` rows of a stream entry: one per record (a chunk of `event.lua` writes
     its records as one entry); UnreadableRecord if any of them is not one."""
     return [to_row(record, legacy_decimals) for record in entry_records(f)]
+
+
+def record_count(entry: Entry) -> int:
+    """How many records an entry holds (`tarif_batch_records_ingested`): those of a chunk's
+    entry, counted without reading them; one for an entry holding a single record."""
+    texts = entry.fields.get(BATCH)
+    return 1 if texts is None else texts.count(RECORDS_SEPARATOR) + 1
 
 
 def _month(year: int, month: int) -> tuple[datetime, datetime]:

@@ -36,6 +36,13 @@ class Entry:
 
 # Stores a batch; returns the entries it could not make sense of (left pending, logged).
 Handler = Callable[[Sequence[Entry]], Awaitable[Sequence[Entry]]]
+# The number of records an entry holds (only for the records counter: one, unless an entry
+# carries several, as a rated chunk's does).
+RecordCount = Callable[[Entry], int]
+
+
+def one_record(entry: Entry) -> int:
+    return 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,8 @@ class StreamIngestor:
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         ingested: Counter | None = None,
+        records: Counter | None = None,
+        record_count: RecordCount = one_record,
     ) -> None:
         self.name = name
         self._redis = redis
@@ -71,6 +80,8 @@ class StreamIngestor:
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
         self._ingested = ingested
+        self._records = records
+        self._record_count = record_count
 
     async def prepare(self) -> None:
         """Create the consumer group on every stream (from the start: nothing written is missed)."""
@@ -178,6 +189,8 @@ class StreamIngestor:
             await pipe.execute()
         if self._ingested is not None and done:
             self._ingested.labels(self.name).inc(len(done))
+        if self._records is not None and done:
+            self._records.labels(self.name).inc(sum(map(self._record_count, done)))
         return len(done)
 
     async def pending(self) -> int:

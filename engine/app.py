@@ -48,6 +48,19 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+def _server_options(settings: Settings) -> list[tuple[str, int]]:
+    """The gRPC server's channel arguments; a connection age (`engine_max_connection_age`) makes
+    clients reconnect now and then, so that client-side balancing sees engines added since."""
+    options = [("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+    if settings.engine_max_connection_age > 0:
+        age_ms = max(1, round(settings.engine_max_connection_age * 1000))
+        options.append(("grpc.max_connection_age_ms", age_ms))
+        if settings.engine_max_connection_age_grace is not None:
+            grace_ms = round(settings.engine_max_connection_age_grace * 1000)
+            options.append(("grpc.max_connection_age_grace_ms", grace_ms))
+    return options
+
+
 class App(Process):
     name = "engine"
 
@@ -113,10 +126,7 @@ class App(Process):
 
         self.server = grpc.aio.server(
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
-            options=[
-                ("grpc.so_reuseport", 1),
-                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ],
+            options=_server_options(s),
         )
         edge = EdgeRegistry(self.server, self.metrics)  # every method with the edge
         charging_pb2_grpc.add_ChargingServiceServicer_to_server(

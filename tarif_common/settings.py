@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     redis_timeout: float = Field(default=5.0, gt=0)
     # gRPC calls handled at once; beyond it calls fail fast with RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = Field(default=2000, ge=1)
+    # Seconds a client connection lives before the engine asks the client to reconnect (GOAWAY,
+    # +-10 % jitter): clients balancing on their side (DNS `round_robin`, an L4 balancer) then
+    # reach engines started since. 0: never (the default: one engine or an L7 proxy gains
+    # nothing from it, and every reconnection costs a TLS handshake). The grace is how long calls
+    # still open on a connection told to go may go on before it is closed under them (a
+    # ChargeEvents stream ends UNAVAILABLE and is reopened); unset: as long as they last.
+    engine_max_connection_age: float = Field(default=0.0, ge=0, le=86400)
+    engine_max_connection_age_grace: float | None = Field(default=None, ge=0, le=86400)
 
     catalog_poll_interval: float = Field(default=2.0, gt=0)
     route_cache_size: int = Field(default=200_000, ge=0)

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from billing_batch.rated import RatedIngest
 from billing_batch.streams import Entry, StreamIngestor
 from tarif.charging.v1 import charging_pb2 as pb
-from tarif_balances.records import BATCH, RECORDS_SEPARATOR, compact_text
+from tarif_balances.records import BATCH, RECORDS_SEPARATOR, compact_text, entry_records
 from tarif_common import keys
 from tarif_common.errors import DatabaseError
 from tests.integration.admin_harness import Admin, onboarding
@@ -76,6 +76,34 @@ async def test_every_record_lands_once_and_explains_the_balance(
             " WHERE p.relname = 'rated_events'"
         )
     assert partitions >= 1
+
+
+async def test_the_records_counter_counts_each_record_of_a_chunk_s_entry(
+    engine: Engine, pg: asyncpg.Pool, redis_url: str, database_url: str
+) -> None:
+    """`tarif_batch_ingested_total` counts entries; an event chunk writes its records as one
+    entry, and `tarif_batch_records_ingested_total` counts those records, stored ones only."""
+    await engine.provision(account("g4", MSISDN, eur("10.00")))
+    now = engine.clock.now
+    call = engine.stub.ChargeEvents()
+    await call.write(pb.EventBatch(events=[sms(MSISDN, f"b{i}", now) for i in range(3)]))
+    assert [a.result for a in (await call.read()).answers] == [pb.SUCCESS] * 3
+    await call.done_writing()
+    await engine.stub.ChargeEvent(sms(MSISDN, "alone", now))
+    entries = await engine.rated_entries()
+    assert sorted(len(entry_records(e)) for e in entries) == [1, 3]
+    (chunk,) = (e for e in entries if len(entry_records(e)) == 3)
+    # a chunk's entry with an unreadable record stays pending: neither it nor its records count
+    bent = chunk[BATCH].replace("e:b0", "e:x0").replace("e:b1\x1fevent", "e:x1\x1fnot-a-kind")
+    await engine.redis.xadd(keys.rated_stream(0), {BATCH: bent.replace("e:b2", "e:x2")})
+    async with running_batch(redis_url, database_url) as app:
+        await eventually(lambda: app.metrics.ingested.labels("rated")._value.get() == 2)
+        assert app.metrics.records.labels("rated")._value.get() == 4
+        rated = next(i for i in app.ingestors if i.name == "rated")
+        assert await rated.pending() == 1
+    assert sorted(str(r["request_id"]) for r in await rows(pg)) == [
+        "e:alone", "e:b0", "e:b1", "e:b2",
+    ]  # fmt: skip
 
 
 class Crash(Exception):

@@ -131,15 +131,45 @@ async def test_money_is_stored_with_the_record_s_own_decimals(
     }
 
 
-async def test_a_record_holding_the_separator_keeps_the_long_form(engine: Engine) -> None:
+@pytest.mark.parametrize("separator", ["\x1f", "\x1e"])  # of values; of a chunk's records
+async def test_a_record_holding_the_separator_keeps_the_long_form(
+    engine: Engine, separator: str
+) -> None:
     await engine.provision(account("r5", EURO, eur("10.00")))
     at = int(engine.clock.now * 1000)
-    adjusted = await engine.app.store.adjust("r5", "main", 100, "w-adj", "one\x1ftwo", at)
+    reason = f"one{separator}two"
+    adjusted = await engine.app.store.adjust("r5", "main", 100, "w-adj", reason, at)
     assert adjusted.result is Result.SUCCESS
     (entry,) = await engine.rated_entries()
     assert COMPACT not in entry
     assert entry.keys() >= REQUIRED
-    assert parse_record(entry).reason == "one\x1ftwo"
+    assert parse_record(entry).reason == reason
+
+
+async def test_a_chunk_s_record_holding_a_separator_gets_an_entry_of_its_own(
+    engine: Engine,
+) -> None:
+    """In a chunk, the records without a separator are one entry; the one with, the long form."""
+    await engine.provision(account("r9", EURO, eur("10.00")))
+    at = datetime.fromtimestamp(engine.clock.now, UTC)
+    where = {"destination": "38641000000"}
+    compiled = engine.app.catalog.current
+    assert compiled is not None
+    quote = compiled.quote("basic", "sms", where, at, 1)
+    route = Route(keys.partition_of("r9", engine.app.partitions), "r9", "basic")
+    ids = ["j0", "j\x1e1", "j2", "j\x1f3", "j4"]  # ids the gRPC edge would refuse
+    calls = [EventCall(route, EventStep(EURO, "sms", i, at, where, 1), quote) for i in ids]
+    await engine.app.store.events(calls, int(engine.clock.now * 1000))
+    entries = await engine.rated_entries()
+    batched = [e for e in entries if BATCH in e]
+    assert [r["id"] for e in batched for r in map(record_fields, entry_records(e))] == [
+        "e:j0", "e:j2", "e:j4",
+    ]  # fmt: skip
+    long_form = [e for e in entries if BATCH not in e]
+    assert [(COMPACT in e, parse_record(e).request_id) for e in long_form] == [
+        (False, "e:j\x1e1"), (False, "e:j\x1f3"),
+    ]  # fmt: skip
+    assert len(batched) == 1
 
 
 async def test_the_batch_ingests_old_and_compact_records_side_by_side(

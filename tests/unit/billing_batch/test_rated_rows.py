@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_batch.rated import COLUMNS, LegacyDecimals, record_row, to_row
-from tarif_balances.records import UnreadableRecord, parse_record
+from billing_batch.rated import COLUMNS, LegacyDecimals, record_count, record_row, to_row
+from billing_batch.streams import Entry
+from tarif_balances.records import (
+    BATCH,
+    RECORDS_SEPARATOR,
+    UnreadableRecord,
+    entry_records,
+    parse_record,
+)
 from tests.unit.balances.record_entries import entries
 
 RECORD = {
@@ -93,3 +100,11 @@ def test_the_fast_row_is_the_row_of_the_parsed_record(
     assert outcome(lambda: to_row(fields, known)) == outcome(
         lambda: record_row(parse_record(fields), known)
     )
+
+
+@given(st.lists(st.text(alphabet="ab\x1e\x1f", max_size=4), min_size=1, max_size=6))
+def test_an_entry_s_record_count_is_the_number_of_its_records(texts: list[str]) -> None:
+    """The records counter counts without reading: as many as the ingestion stores."""
+    chunk = {BATCH: RECORDS_SEPARATOR.join(texts)}
+    assert record_count(Entry("s", "1-0", chunk)) == len(entry_records(chunk)) >= len(texts)
+    assert record_count(Entry("s", "1-1", RECORD)) == len(entry_records(RECORD)) == 1
