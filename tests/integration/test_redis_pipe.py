@@ -233,3 +233,14 @@ async def test_the_engine_answers_unavailable_while_redis_is_away_then_charges_o
             assert again.result == pb.SUCCESS
         assert first.cost.minor_units > 0
         assert before - await engine.balance(MSISDN) == first.cost.minor_units
+
+
+async def test_several_connections_share_the_calls(redis_url: str, redis: Redis) -> None:
+    pipe = ScriptPipe.for_client(redis_url, redis, connections=3)
+    try:
+        replies = await asyncio.gather(*(pipe.run([count("many", i)]) for i in range(30)))
+        assert sorted(int(r[0][0]) for r in replies) == list(range(30))
+        assert sorted(r[0][1] for r in replies) == list(range(1, 31))  # each ran once
+        assert len(await script_connections(redis)) == 3
+    finally:
+        pipe.close()
