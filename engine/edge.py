@@ -79,45 +79,52 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
     return request_id
 
 
-class _Meter:
-    """The metric children of one method, each bound at its first use (a series appears only
-    once it has a value, as with `.labels()` per call)."""
+class _Children:
+    """Children of one metric bound at first use, by key (`.labels()` takes a lock and hashes
+    the label tuple on every call; a series still appears only once it has a value)."""
 
-    __slots__ = ("_latency", "_metrics", "_requests", "rpc")
+    __slots__ = ("_bind", "_bound")
+
+    def __init__(self, bind: Callable[[Any], Any]) -> None:
+        self._bind = bind
+        self._bound: dict[Any, Any] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        child = self._bound.get(key)
+        if child is None:
+            child = self._bound[key] = self._bind(key)
+        return child
+
+
+class _Meter:
+    """The request count and latency of one method."""
+
+    __slots__ = ("_latency", "_requests", "rpc")
 
     def __init__(self, metrics: EngineMetrics, rpc: str) -> None:
-        self._metrics = metrics
         self.rpc = rpc
-        self._requests: dict[str, Any] = {}
-        self._latency: Any = None
+        self._requests = _Children(lambda result: metrics.requests.labels(rpc, result))
+        self._latency = _Children(lambda _: metrics.latency.labels(rpc))
 
     def request(self, result: str, count: int = 1) -> None:
-        child = self._requests.get(result)
-        if child is None:
-            child = self._requests[result] = self._metrics.requests.labels(self.rpc, result)
-        child.inc(count)
+        self._requests[result].inc(count)
 
     def latency(self, seconds: float) -> None:
-        if self._latency is None:
-            self._latency = self._metrics.latency.labels(self.rpc)
-        self._latency.observe(seconds)
+        self._latency[None].observe(seconds)
 
 
 class _EventResults:
-    """`tarif_engine_batch_events` by result, children bound at first use; one increment per
-    result present in a batch answer, not per event."""
+    """`tarif_engine_batch_events` by result: one increment per result present in a batch
+    answer, not per event."""
 
     def __init__(self, metrics: EngineMetrics) -> None:
-        self._metrics = metrics
-        self._children: dict[int, Any] = {}
+        self._children = _Children(
+            lambda result: metrics.events.labels(_RESULT_NAMES.get(result, "UNKNOWN"))
+        )
 
     def count(self, answers: Any) -> None:
         for result, count in Counter(answer.result for answer in answers).items():
-            child = self._children.get(result)
-            if child is None:
-                name = _RESULT_NAMES.get(result, "UNKNOWN")
-                child = self._children[result] = self._metrics.events.labels(name)
-            child.inc(count)
+            self._children[result].inc(count)
 
 
 def _unary(meter: _Meter, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
