@@ -1,0 +1,286 @@
+"""The engine's CPU per batched event, in-process: `python -m loadtest.batch_path`.
+
+What one `ChargeEvents` batch costs the engine's Python, without gRPC's transport and without
+Redis, so that a change to the hot path can be measured on a busy machine (docs/profile.md):
+CPU time (`process_time`) is steady where events/s is not. Each batch of `--events` SMS events
+(the benchmark's, random subscribers of 2,000) goes through the servicer's steps:
+
+* request: `EventBatch.FromString` (what gRPC's deserializer does), `convert.batch_event`;
+* charge: `Charger.events` (validation, cached routes, rating, fingerprints, cycles, the
+  coalescer), with a store that does the per-event work of `RedisBalanceStore.events` but no
+  I/O: `event_script_call` per chunk of a partition (pack), then each event's answer decoded
+  from a recorded `event.lua` answer (`unpack`, `event_outcome`: decode);
+* answer: `convert.batch_answer` and its serialization.
+
+A round is `--batches` batches after one warm-up batch; the figure is the median over
+`--rounds` rounds. `--compare NAME=DIR` runs each round in a new process per build, importing
+the engine's modules from DIR first (e.g. `git archive main | tar -x -C DIR`), the builds in
+alternating order; each build also reports a digest of every script argument it packed and of
+every answer it serialized, which must match across builds (same requests, same answers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any
+
+from engine import convert
+from engine.charger import Charger
+from engine.routes import RouteCache
+from engine.validation import Limits
+from loadtest import setup, wire
+from tarif.charging.v1 import charging_pb2 as pb
+from tarif_balances.model import EventOutcome, RefundOutcome, Route, SessionOutcome
+from tarif_balances.ports import (
+    STALE_ROUTE,
+    EventCall,
+    RefundCall,
+    SessionCall,
+    StaleRoute,
+    StoredBalance,
+    UnratedEvent,
+)
+from tarif_balances.scripts import event_outcome, event_script_call, unpack
+from tarif_catalog import CompiledCatalog, parse_catalog
+from tarif_common import request_ids
+
+SUBSCRIBERS = 2000
+CHUNK = 250  # StoreLimits.batch_chunk
+IDEMPOTENCY_TTL, RETRY_TTL = 7 * 86400, 86400  # the settings' defaults
+# A Wednesday noon in Ljubljana (a weekday: the peak band applies to Slovenian calls).
+AT_NS = 1_763_463_600_123_000_000
+NOW = AT_NS / 1e9 + 1.0
+REQUEST_ID = "0123456789abcdef0123456789abcdef"
+
+# event.lua's answers to one SMS debit, recorded from Redis (demo catalog, `loadtest.setup`
+# accounts): drawn from the free SMS, and paid with money (an account without free SMS).
+FREE_SMS = (
+    b"\x8e\xa1c\x00\xa1d\x02\xa1g\x01\xa2ru\x01\xa2rt\xa9sms-std:*\xa3svc\xa3sms\xa3imp\x91\x93"
+    b"\xa3sms\xa9sms_count\xff\xa3cur\xa3EUR\xa1r\x01\xa1t\xa7sms-std\xa1h\xb0cf5cae9c8a3fc0d8"
+    b"\xa2rf\x00\xa2tc\x00\xa2mr\xa3EUR"
+)
+MONEY_SMS = (
+    b"\x8e\xa1c\x05\xa1d\x02\xa1g\x01\xa2ru\x01\xa2rt\xa9sms-std:*\xa3svc\xa3sms\xa3imp\x91\x93"
+    b"\xa4main\xa3EUR\xfb\xa3cur\xa3EUR\xa1r\x01\xa1t\xa7sms-std\xa1h\xb06177224e3b7d92cd"
+    b"\xa2rf\x00\xa2tc\x05\xa2mr\xa3EUR"
+)
+
+STAGES = ("request", "charge", "pack", "decode", "answer")
+
+
+@dataclass
+class RecordedStore:
+    """A `ChargingStore` for the batched path only: the packing and decoding of
+    `RedisBalanceStore.events` (one `event_script_call` per chunk of a partition; an answer
+    per event), with recorded answers instead of Redis: accounts of an odd-numbered subscriber
+    pay with money, the others draw free SMS."""
+
+    routes: dict[str, Route]
+    answers: dict[str, bytes]  # by account
+    cpu: dict[str, float] = field(default_factory=dict)
+    digest: Any = field(default_factory=lambda: blake2b(digest_size=8))
+
+    async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
+        return [self.routes.get(s) for s in subscribers]
+
+    async def events(
+        self, calls: Sequence[EventCall], now_ms: int
+    ) -> list[EventOutcome | StaleRoute]:
+        started = time.process_time()
+        groups: dict[int, list[int]] = {}
+        for index, call in enumerate(calls):
+            groups.setdefault(call.route.partition, []).append(index)
+        chunks: list[list[int]] = []
+        for indexes in groups.values():
+            chunks.extend(indexes[i : i + CHUNK] for i in range(0, len(indexes), CHUNK))
+        packed = [
+            event_script_call([calls[i] for i in chunk], now_ms, IDEMPOTENCY_TTL, RETRY_TTL)
+            for chunk in chunks
+        ]
+        decoding = time.process_time()
+        outcomes: list[EventOutcome | StaleRoute] = [STALE_ROUTE] * len(calls)
+        answers = self.answers
+        for chunk in chunks:
+            for index in chunk:
+                call = calls[index]
+                answer = unpack(answers[call.route.account])
+                outcomes[index] = event_outcome(answer, call.step.event_id)
+        done = time.process_time()
+        self.cpu["pack"] = self.cpu.get("pack", 0.0) + decoding - started
+        self.cpu["decode"] = self.cpu.get("decode", 0.0) + done - decoding
+        for script_keys, args in packed:  # outside the timed part
+            self.digest.update(repr((script_keys, args)).encode())
+        return outcomes
+
+    async def session(self, call: SessionCall, now_ms: int) -> SessionOutcome | StaleRoute:
+        raise NotImplementedError
+
+    async def refund(self, call: RefundCall, now_ms: int) -> RefundOutcome | StaleRoute:
+        raise NotImplementedError
+
+    async def balances(self, route: Route, subscriber: str) -> list[StoredBalance] | None:
+        raise NotImplementedError
+
+    async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int:
+        raise RuntimeError(f"{len(events)} benchmark events were not rated")
+
+
+def _batches(events: int, count: int, seed: int) -> list[bytes]:
+    """Serialized `EventBatch`es as the benchmark's generator makes them."""
+    wire.self_check()
+    encode = wire.EventEncoder([setup.msisdn(i) for i in range(SUBSCRIBERS)])
+    rng = random.Random(seed)
+    stamp = wire.stamp_field(AT_NS)
+    counter = 0
+    made = []
+    for _ in range(count):
+        batch = []
+        for _ in range(events):
+            counter += 1
+            batch.append(encode.event(rng.randrange(SUBSCRIBERS), f"bp-{counter}", stamp))
+        made.append(wire.batch_bytes(batch))
+    return made
+
+
+def _store() -> RecordedStore:
+    routes, answers = {}, {}
+    for i in range(SUBSCRIBERS):
+        partition, account = setup.route_of(i)
+        routes[setup.msisdn(i)] = Route(partition, account, setup.PLAN)
+        answers[account] = MONEY_SMS if i % 2 else FREE_SMS
+    return RecordedStore(routes, answers)
+
+
+async def _round(events: int, batches: int, seed: int) -> dict[str, Any]:
+    """One round: a warm-up batch, then `batches` batches, each stage's CPU in seconds."""
+    compiled = CompiledCatalog(parse_catalog(setup.demo_catalog()))
+
+    class Catalog:
+        current = compiled
+
+    store = _store()
+    routes = RouteCache(SUBSCRIBERS)
+    for subscriber, route in store.routes.items():
+        routes.put(subscriber, route)
+    charger = Charger(store, Catalog(), routes, Limits(10**12, 30 * 86400, 300), lambda: NOW)
+    clock = lambda: NOW  # noqa: E731
+    answered = blake2b(digest_size=8)
+    cpu = dict.fromkeys(STAGES, 0.0)
+    payloads = _batches(events, batches + 1, seed)
+    results: dict[int, int] = {}
+    with request_ids.bound(REQUEST_ID):
+        for number, payload in enumerate(payloads):
+            if number == 1:  # after the warm-up
+                cpu = dict.fromkeys(STAGES, 0.0)
+                store.cpu.clear()
+            t0 = time.process_time()
+            batch = pb.EventBatch.FromString(payload)
+            steps = [convert.batch_event(e, i, clock) for i, e in enumerate(batch.events)]
+            t1 = time.process_time()
+            outcomes = await charger.events(steps)
+            t2 = time.process_time()
+            raw = convert.batch_answer(outcomes).SerializeToString()
+            t3 = time.process_time()
+            cpu["request"] += t1 - t0
+            cpu["charge"] += t2 - t1
+            cpu["answer"] += t3 - t2
+            answered.update(raw)
+            for outcome in outcomes:
+                results[int(outcome.result)] = results.get(int(outcome.result), 0) + 1
+    cpu.update(store.cpu)
+    return {
+        "per_event_us": {k: v * 1e6 / (events * batches) for k, v in cpu.items()},
+        "total_us": (cpu["request"] + cpu["charge"] + cpu["answer"]) * 1e6 / (events * batches),
+        "digest": f"{store.digest.hexdigest()}/{answered.hexdigest()}",
+        "results": results,
+        "engine": sys.modules[Charger.__module__].__file__,
+    }
+
+
+def _one_round(args: argparse.Namespace) -> dict[str, Any]:
+    return asyncio.run(_round(args.events, args.batches, args.seed))
+
+
+def _in_build(source: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    """One round in a new process importing the engine from `source` (None: this checkout)."""
+    argv = ["--json", "--events", str(args.events), "--batches", str(args.batches)]
+    argv += ["--seed", str(args.seed)]
+    prelude = f"sys.path.insert(0, {source!r}); " if source else ""
+    code = (
+        f"import runpy, sys; {prelude}sys.argv = ['batch_path', *{argv!r}]; "
+        f"runpy.run_path({__file__!r}, run_name='__main__')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _row(name: str, rounds: list[dict[str, Any]]) -> str:
+    totals = [r["total_us"] for r in rounds]
+    stages = [statistics.median(r["per_event_us"][s] for r in rounds) for s in STAGES]
+    figures = " | ".join(f"{v:.1f}" for v in stages)
+    return (
+        f"| {name} | {statistics.median(totals):.1f} | {min(totals):.1f}-{max(totals):.1f} "
+        f"| {figures} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=500, help="events per batch")
+    parser.add_argument("--batches", type=int, default=20, help="measured batches per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR")
+    parser.add_argument("--json", action="store_true", help="one round, as JSON (internal)")
+    args = parser.parse_args(argv)
+    if args.json:
+        print(json.dumps(_one_round(args)))
+        return 0
+    builds: list[tuple[str, str | None]] = [("this", None)]
+    builds += [(name, path) for name, _, path in (c.partition("=") for c in args.compare)]
+    measured: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in builds}
+    for number in range(args.rounds):
+        order = builds if number % 2 == 0 else builds[::-1]
+        for name, source in order:
+            result = _one_round(args) if len(builds) == 1 else _in_build(source, args)
+            measured[name].append(result)
+            print(f"round {number + 1} {name}: {result['total_us']:.1f} µs/event", file=sys.stderr)
+    print(
+        "| build | CPU µs/event (median) | min-max | request | charge | of it: pack | decode "
+        "| answer |"
+    )
+    print("|---|---|---|" + "---|" * len(STAGES))
+    for name, _ in builds:
+        print(_row(name, measured[name]))
+    print()
+    base = statistics.median(r["total_us"] for r in measured["this"])
+    for name, rounds in measured.items():
+        digests = ", ".join(sorted({r["digest"] for r in rounds}))
+        ratio = base / statistics.median(r["total_us"] for r in rounds)
+        print(
+            f"- {name}: engine from {rounds[0]['engine']}; results {rounds[0]['results']};"
+            f" digest of the script arguments/answers {digests}"
+            + ("" if name == "this" else f"; CPU per event this/{name} = {ratio:.2f}")
+        )
+    digests = {r["digest"] for rounds in measured.values() for r in rounds}
+    if len(digests) != 1:
+        print("the builds packed or answered differently", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
