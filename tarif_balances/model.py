@@ -3,6 +3,12 @@
 Plain dataclasses, free of protobuf and of Redis, so the charger can be driven from gRPC, from the
 admin API or from tests alike. Units are integers in the service type's unit; money is an integer
 amount of the currency's minor unit.
+
+The records made for every event of a batch are cheaper kinds (docs/profile.md): a frozen
+dataclass sets each field through `object.__setattr__`, 3-5 times the cost of a plain one. The
+values (`Money`, `Impact`, `EventOutcome`) are NamedTuples, immutable and hashable as before;
+`EventStep` is a slotted dataclass that is not frozen (`dataclasses.replace` keeps working;
+nothing assigns to it, and its attributes dict never let it be hashed).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 from tarif_common.results import Result
 
@@ -28,15 +35,13 @@ class SessionOp(StrEnum):
     END = "end"
 
 
-@dataclass(frozen=True, slots=True)
-class Money:
+class Money(NamedTuple):
     currency: str
     minor_units: int
     decimals: int
 
 
-@dataclass(frozen=True, slots=True)
-class Impact:
+class Impact(NamedTuple):
     """One balance movement: negative consumed, positive given back."""
 
     balance_id: str
@@ -70,7 +75,7 @@ class SessionStep:
     time_given: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventStep:
     subscriber: str
     service: str
@@ -124,8 +129,7 @@ class SessionOutcome:
     tariff_cost: Money | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class EventOutcome:
+class EventOutcome(NamedTuple):
     """One event's answer: `granted_units` is what the client may use (the units, less when a
     disconnecting cap cut the call, 0 when refused); `tariff_cost` as for a session."""
 

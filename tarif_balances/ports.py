@@ -84,9 +84,10 @@ class SessionCall:
     x_request_id: str = ""  # the call's request id, kept in the rated record ("": none)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventCall:
-    """One event of a batch, routed and rated (its quote covers its units)."""
+    """One event of a batch, routed and rated (its quote covers its units). Made per event, so
+    not frozen (a frozen dataclass's `__init__` costs 3-5 times more); nothing assigns to it."""
 
     route: Route
     step: EventStep
