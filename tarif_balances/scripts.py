@@ -124,9 +124,28 @@ def _schedule(quote: Quote, pricings: dict[Pricing, int]) -> list[list[int]]:
     ]
 
 
+def _plain(text: str) -> bool:
+    """Whether JSON writes `text` as it is: printable ASCII without a quote or a backslash."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
 def attributes_text(attributes: Mapping[str, str]) -> str:
-    """Rating fields as the rated record's `attrs` (compact JSON, sorted keys)."""
-    return json.dumps(attributes, separators=(",", ":"), sort_keys=True) if attributes else "{}"
+    """Rating fields as the rated record's `attrs` (compact JSON, sorted keys). Plain fields are
+    written directly (what `json.dumps` writes, at a sixth of its cost per event)."""
+    if not attributes:
+        return "{}"
+    try:
+        if len(attributes) == 1:  # the common case: the rating field alone
+            ((key, value),) = attributes.items()
+            if _plain(key) and _plain(value):
+                return f'{{"{key}":"{value}"}}'
+        else:
+            fields = sorted(attributes.items())  # as json.dumps(sort_keys=True) sorts them
+            if all([_plain(key) and _plain(value) for key, value in fields]):
+                return "{" + ",".join([f'"{key}":"{value}"' for key, value in fields]) + "}"
+    except AttributeError:  # not text: json.dumps says what it makes of it
+        pass
+    return json.dumps(attributes, separators=(",", ":"), sort_keys=True)
 
 
 def route_of(raw: bytes | str) -> Route:
@@ -294,7 +313,8 @@ def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:
 
 
 def _impacts(answer: Answer) -> tuple[Impact, ...]:
-    return tuple(Impact(str(b), str(r), int(a)) for b, r, a in answer.get("imp") or ())
+    imp = answer.get("imp")
+    return tuple([Impact(str(b), str(r), int(a)) for b, r, a in imp]) if imp else ()
 
 
 def _money(answer: Answer, key: str) -> Money | None:
@@ -343,17 +363,38 @@ def _rating(answer: Answer) -> dict[str, Any]:
     }
 
 
+_RESULTS = {int(result): result for result in Result}
+
+
 def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
-    if answer["r"] == ROUTE_STALE:
+    """An event's answer as its outcome: `session_outcome`'s decoding written out for the one
+    answer per event of a batch (no keyword arguments, no helper calls, `Result` by lookup)."""
+    code = answer["r"]
+    if code == ROUTE_STALE:
         return STALE_ROUTE
+    get = answer.get
+    cost = tariff_cost = None
+    currency = get("cur")
+    if currency is not None:
+        if (c := get("c")) is not None:
+            cost = Money(currency, int(c), int(answer["d"]))
+        if (tc := get("tc")) is not None:  # at the tariff's decimals, left out when equal to `d`
+            tariff_cost = Money(currency, int(tc), int(answer["rd" if "rd" in answer else "d"]))
+    imp = get("imp")
+    bands = get("bs")
     return EventOutcome(
-        result=Result(answer["r"]),
-        event_id=event_id,
-        granted_units=int(answer.get("g", 0)),
-        cost=_money(answer, "c"),
-        impacts=_impacts(answer),
-        message=str(answer.get("m", "")),
-        **_rating(answer),
+        _RESULTS.get(code) or Result(code),
+        event_id,
+        int(get("g", 0)),
+        cost,
+        tuple([Impact(str(b), str(r), int(a)) for b, r, a in imp]) if imp else (),
+        str(get("m", "")),
+        int(get("ru", 0)),
+        str(get("t", "")),
+        str(get("rt", "")),
+        str(get("x", "")),
+        tuple([str(band) for band in bands]) if bands else (),
+        tariff_cost,
     )
 
 
