@@ -6,6 +6,7 @@ INVALID_ARGUMENT with that detail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -82,16 +83,32 @@ def validate_session(step: SessionStep, limits: Limits, now: float) -> None:
         raise InvalidRequest("requested_units", "must be 0 when a session ends")
 
 
+_ID_CHARS = ID_PATTERN.pattern.removeprefix("^").removesuffix("$")  # [...]{1,128}
+# The three ids of an event at once (one match instead of three, for every event of a batch):
+# NUL is not an id character, so the text matches exactly when each id does.
+_EVENT_IDS = re.compile(rf"{_ID_CHARS}\x00{_ID_CHARS}\x00{_ID_CHARS}")
+
+
 def validate_event(step: EventStep, limits: Limits, now: float, index: int | None = None) -> None:
-    prefix = "" if index is None else f"events[{index}]."
-    check_id(f"{prefix}subscriber", step.subscriber)
-    check_id(f"{prefix}event_id", step.event_id)
-    check_id(f"{prefix}service", step.service)
-    _check_time(f"{prefix}event_time", step.event_time, limits, now)
-    _check_attributes(f"{prefix}attributes", step.attributes)
-    _check_units(f"{prefix}units", step.units, limits, minimum=1)
+    """The checks of one event; a failure inside a batch names `events[index].<field>`."""
+    try:
+        _check_event(step, limits, now)
+    except InvalidRequest as exc:
+        if index is None:
+            raise
+        raise InvalidRequest(f"events[{index}].{exc.field}", exc.reason) from None
+
+
+def _check_event(step: EventStep, limits: Limits, now: float) -> None:
+    if not _EVENT_IDS.fullmatch(f"{step.subscriber}\x00{step.event_id}\x00{step.service}"):
+        check_id("subscriber", step.subscriber)  # which one, in this order
+        check_id("event_id", step.event_id)
+        check_id("service", step.service)
+    _check_time("event_time", step.event_time, limits, now)
+    _check_attributes("attributes", step.attributes)
+    _check_units("units", step.units, limits, minimum=1)
     if step.action not in _ACTIONS:
-        raise InvalidRequest(f"{prefix}action", "unknown requested action")
+        raise InvalidRequest("action", "unknown requested action")
 
 
 def validate_refund(step: RefundStep, limits: Limits, now: float) -> None:
