@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from engine.coalescer import EventCoalescer
 from engine.fingerprints import event_fingerprint, refund_fingerprint, session_fingerprint
@@ -89,6 +89,7 @@ class Charger:
         self._limits = limits
         self._clock = clock
         self._coalescer = EventCoalescer(store)
+        self._cycles = _Cycles()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -164,8 +165,9 @@ class Charger:
     def _cycle(self, at: datetime) -> str:
         """The billing cycle of a time (calendar month in the catalog's time zone, for now)."""
         compiled = self._catalog.current
-        local = at.astimezone(compiled.zone) if compiled is not None else at
-        return f"{local.year:04d}{local.month:02d}"
+        if compiled is None:
+            return _month(at)
+        return self._cycles.of(at, compiled.zone)
 
     def _quote(
         self, route: Route, service: str, attributes: dict[str, str], at: datetime, units: int
@@ -320,6 +322,46 @@ class Charger:
             )
         views.sort(key=lambda v: (v.resource, v.id))
         return BalanceSheet(Result.SUCCESS, subscriber, route.account, tuple(views))
+
+
+def _month(local: datetime) -> str:
+    return f"{local.year:04d}{local.month:02d}"
+
+
+class _Cycles:
+    """Billing cycles by UTC hour and zone: a zone conversion per event was a visible share of a
+    batch. An hour is remembered only when it lies in one month and one UTC offset of the zone
+    (its first and last second agree; no zone changes its offset twice within an hour), so every
+    instant of it is in that month; other hours, and times not in UTC, are converted each time.
+    """
+
+    __slots__ = ("_known",)
+    LIMIT = 4096  # hours remembered (then forgotten all at once)
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[tzinfo, int], str | None] = {}
+
+    def of(self, at: datetime, zone: tzinfo) -> str:
+        if at.tzinfo is not UTC:
+            return _month(at.astimezone(zone))
+        key = (zone, at.toordinal() * 24 + at.hour)
+        try:
+            cycle = self._known[key]
+        except KeyError:
+            cycle = self._hour(at, zone)
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            self._known[key] = cycle
+        return _month(at.astimezone(zone)) if cycle is None else cycle
+
+    @staticmethod
+    def _hour(at: datetime, zone: tzinfo) -> str | None:
+        """The cycle of every instant of `at`'s UTC hour, None if they are not all in one."""
+        first = at.replace(minute=0, second=0, microsecond=0).astimezone(zone)
+        last = at.replace(minute=59, second=59, microsecond=999999).astimezone(zone)
+        if first.utcoffset() != last.utcoffset() or _month(first) != _month(last):
+            return None
+        return _month(first)
 
 
 def _filled(outcomes: list[EventOutcome | None]) -> list[EventOutcome]:
