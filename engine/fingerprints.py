@@ -29,7 +29,10 @@ def _time(at: datetime, given: bool) -> str:
 
 def _attributes(attributes: dict[str, str]) -> str:
     """Sorted by name: the same fields in another order are the same request."""
-    return "".join(f"\0{key}\0{attributes[key]}" for key in sorted(attributes))
+    if len(attributes) == 1:  # the common case: the rating field alone
+        ((key, value),) = attributes.items()
+        return f"\0{key}\0{value}"
+    return "".join([f"\0{key}\0{attributes[key]}" for key in sorted(attributes)])
 
 
 def event_fingerprint(step: EventStep) -> str:
