@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from importlib import resources
 
 import msgpack  # type: ignore[import-untyped]
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tarif_balances.model import (
     EventOutcome,
@@ -29,6 +32,7 @@ from tarif_balances.ports import (
 )
 from tarif_balances.scripts import (
     ROUTE_STALE,
+    attributes_text,
     event_outcome,
     event_script_call,
     expire_script_call,
@@ -231,3 +235,29 @@ def test_an_unrated_entry_keeps_the_event_as_received() -> None:
         "id": "e:e9", "reason": "unknown_service", "m": "no fax", "sub": "386401",
         "svc": "fax", "t": AT_MS, "u": 3, "attrs": '{"destination":"39"}', "at": 11,
     }  # fmt: skip
+
+
+# plain characters and each kind JSON escapes (quote, backslash, control, DEL, non-ASCII)
+_FIELD_TEXT = st.text(st.sampled_from('aZ9 ~:"\\\x00\x1f\x7f\x80\u00e9\u2028') | st.characters())
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(_FIELD_TEXT, _FIELD_TEXT, max_size=3))
+def test_rating_fields_are_the_json_text_json_dumps_writes(attributes: dict[str, str]) -> None:
+    """Plain fields are written directly; quotes, backslashes, control and non-ASCII characters
+    go through json.dumps: the text is the same either way."""
+    assert attributes_text(attributes) == (_json(attributes) if attributes else "{}")
+
+
+def _json(attributes: dict[str, str]) -> str:
+    return json.dumps(attributes, separators=(",", ":"), sort_keys=True)
+
+
+def test_plain_and_escaped_rating_fields() -> None:
+    assert attributes_text({"destination": "38641000000"}) == '{"destination":"38641000000"}'
+    assert attributes_text({"o": "1", "d": "2"}) == '{"d":"2","o":"1"}'
+    assert attributes_text({"d": 'a"b\\c\x7f\x00é'}) == '{"d":"a\\"b\\\\c\\u007f\\u0000\\u00e9"}'
+    assert attributes_text({"d": "1", "o": "\n"}) == '{"d":"1","o":"\\n"}'
+    for escaped in ('"', "\\", "\x1f", "\x7f", "\u00e9"):  # each one alone
+        assert attributes_text({"d": f"1{escaped}"}) == _json({"d": f"1{escaped}"})
+        assert attributes_text({f"d{escaped}": "1"}) == _json({f"d{escaped}": "1"})
