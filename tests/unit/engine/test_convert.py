@@ -55,3 +55,44 @@ def test_a_batch_answer_is_one_answer_per_event_in_order() -> None:
     batch = convert.batch_answer([CHARGED, REFUSED, CHARGED])
     assert list(batch.answers) == [expected(CHARGED), expected(REFUSED), expected(CHARGED)]
     assert convert.batch_answer([]) == pb.EventBatchAnswer()
+
+
+def by_keywords(out: EventOutcome) -> pb.EventAnswer:
+    """The answer as a keyword constructor makes it, every field given (empty ones too)."""
+    answer = pb.EventAnswer(
+        result=int(out.result),
+        diameter_result_code=diameter_code(out.result),
+        event_id=out.event_id,
+        granted_units=out.granted_units,
+        message=out.message,
+        rated_units=out.rated_units,
+        tariff=out.tariff,
+        rate=out.rate,
+        prefix=out.prefix,
+        bands=out.bands,
+        impacts=[
+            pb.BalanceImpact(balance_id=i.balance_id, resource=i.resource, amount=i.amount)
+            for i in out.impacts
+        ],
+    )
+    for target, money in ((answer.cost, out.cost), (answer.tariff_cost, out.tariff_cost)):
+        if money is not None:
+            target.CopyFrom(pb.Money(currency=money.currency, minor_units=money.minor_units,
+                                     decimals=money.decimals))  # fmt: skip
+    return answer
+
+
+def test_an_answer_made_field_by_field_is_the_keyword_one_byte_for_byte() -> None:
+    rated = EventOutcome(
+        Result.SUCCESS, "e3", 90, Money("EUR", 0, 2), (Impact("voice", "voice_seconds", -60),),
+        "capped", 120, "voice-std", "voice-std:386:peak", "386", ("peak", "offpeak"),
+        Money("EUR", 2501, 4),
+    )  # fmt: skip
+    free = EventOutcome(Result.SUCCESS, "e4", 1, Money("", 0, 0), tariff_cost=Money("", 0, 0))
+    for out in (CHARGED, REFUSED, rated, free, EventOutcome(Result.USER_UNKNOWN, "")):
+        made = convert.event_answer(out)
+        assert made.SerializeToString() == by_keywords(out).SerializeToString()
+        assert made.HasField("cost") is (out.cost is not None)
+        assert made.HasField("tariff_cost") is (out.tariff_cost is not None)
+    batch = convert.batch_answer([rated, free])
+    assert list(batch.answers) == [by_keywords(rated), by_keywords(free)]
