@@ -268,15 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     base = statistics.median(r["total_us"] for r in measured["this"])
     for name, rounds in measured.items():
-        digests = ", ".join(sorted({r["digest"] for r in rounds}))
+        seen = ", ".join(sorted({r["digest"] for r in rounds}))
         ratio = base / statistics.median(r["total_us"] for r in rounds)
         print(
             f"- {name}: engine from {rounds[0]['engine']}; results {rounds[0]['results']};"
-            f" digest of the script arguments/answers {digests}"
+            f" digest of the script arguments/answers {seen}"
             + ("" if name == "this" else f"; CPU per event this/{name} = {ratio:.2f}")
         )
-    digests = {r["digest"] for rounds in measured.values() for r in rounds}
-    if len(digests) != 1:
+    if len({r["digest"] for rounds in measured.values() for r in rounds}) != 1:
         print("the builds packed or answered differently", file=sys.stderr)
         return 1
     return 0
