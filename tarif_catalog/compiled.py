@@ -55,6 +55,9 @@ SESSION_HORIZON = 48 * 3600
 TIME_UNITS = frozenset(("second", "seconds", "s"))
 """Service units that are seconds of time: only their calls are split at band changes."""
 
+QUOTES = 100_000
+"""One-piece quotes kept per tariff (a few bytes each; past that, made per request)."""
+
 _WEEK_SECONDS = 7 * 24 * 3600
 _Entries = tuple[tuple[str | None, Pricing], ...]
 _Slot = Pricing | _Entries
@@ -89,12 +92,25 @@ class _Band:
 
 
 class _CompiledTariff:
-    __slots__ = ("lengths", "split", "table")
+    __slots__ = ("lengths", "quotes", "split", "table")
 
     def __init__(self, table: dict[str, _Slot], split: bool) -> None:
         self.table = table
         self.split = split
         self.lengths = tuple(sorted({len(prefix) for prefix in table}, reverse=True))
+        # one-piece quotes made so far (a Quote is immutable: requests share it)
+        self.quotes: dict[tuple[str, Pricing], Quote] = {}
+
+    def single(self, prefix: str, pricing: Pricing) -> Quote:
+        """The quote of a call priced whole by `pricing` from `prefix`: made once (up to
+        `QUOTES` of them per tariff), not per request."""
+        key = (prefix, pricing)
+        quote = self.quotes.get(key)
+        if quote is None:
+            quote = Quote((Piece(0, prefix, pricing),))
+            if len(self.quotes) < QUOTES:
+                self.quotes[key] = quote
+        return quote
 
 
 class CompiledCatalog:
@@ -178,7 +194,7 @@ class CompiledCatalog:
                 slot = table.get(prefix)
                 if slot is not None:
                     if isinstance(slot, Pricing):
-                        return Quote((Piece(0, prefix, slot),))
+                        return tariff.single(prefix, slot)
                     chain = _chain(table, key, lengths[i + 1 :], prefix, slot)
                     break
         if not chain:
@@ -188,7 +204,7 @@ class CompiledCatalog:
             raise NoTariff(f"no rate of plan {plan_id!r} for service {service!r} matches {key!r}")
         prefix, pricing = start
         if not tariff.split or service_type.unit not in TIME_UNITS:
-            return Quote((Piece(0, prefix, pricing),))
+            return tariff.single(prefix, pricing)
         horizon = rated_units(units, pricing.steps) if units else SESSION_HORIZON
         return Quote(self._pieces(chain, event_time, horizon, Piece(0, prefix, pricing)))
 

@@ -282,3 +282,19 @@ def test_pricing_carries_what_charging_needs(compiled: CompiledCatalog) -> None:
     assert other.prefix == "386"
     sms = compiled.quote("basic", "sms", {"destination": "1"}, MONDAY_NOON).pricing
     assert (sms.currency, sms.decimals, sms.free_resources) == ("JPY", 0, ())
+
+
+def test_a_one_piece_quote_is_made_once_and_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = CompiledCatalog(parse_catalog(yaml.safe_load(SELECTION_YAML)))
+    first = fresh.quote("basic", "sms", {"destination": "1555"}, MONDAY_NOON, 1)
+    assert fresh.quote("basic", "sms", {"destination": "+1 555"}, SATURDAY_NOON, 3) is first
+    assert first.rate_id == "sms:1"
+    other = fresh.quote("basic", "sms", {"destination": "4420"}, MONDAY_NOON, 1)
+    assert other.rate_id == "sms:*"
+    assert other is not first
+    monkeypatch.setattr("tarif_catalog.compiled.QUOTES", 0)  # none kept: made per request
+    unkept = CompiledCatalog(parse_catalog(yaml.safe_load(SELECTION_YAML)))
+    made = unkept.quote("basic", "sms", {"destination": "1555"}, MONDAY_NOON, 1)
+    again = unkept.quote("basic", "sms", {"destination": "1555"}, MONDAY_NOON, 1)
+    assert made == again
+    assert made is not again
