@@ -10,7 +10,7 @@ rates the whole call at its start band, has one piece.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tarif_catalog.model import ConsumptionOrder, rate_id
 from tarif_catalog.units import CallTerms, Rounding, Segment, Step, UnitPrice
@@ -69,6 +69,8 @@ class Quote:
     """The pieces of one call, in offset order; the first starts at 0."""
 
     pieces: tuple[Piece, ...]
+    # the start rate's id, worked out on first use: a one-piece quote serves many requests
+    _rate_id: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def pricing(self) -> Pricing:
@@ -82,7 +84,11 @@ class Quote:
     @property
     def rate_id(self) -> str:
         """The start rate's id, as rated records name the rate."""
-        return self.pieces[0].rate_id
+        found = self._rate_id
+        if not found:
+            found = self.pieces[0].rate_id
+            object.__setattr__(self, "_rate_id", found)  # not part of its value
+        return found
 
     @property
     def bands(self) -> tuple[str, ...]:
