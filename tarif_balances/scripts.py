@@ -244,17 +244,19 @@ def event_script_call(
     ]
     pricings: dict[Pricing, int] = {}
     events: list[tuple[Any, ...]] = []
+    # looked up once, not per event
+    add_key, add_event = script_keys.append, events.append
+    account_key, idempotency_key, request_id = keys.account, keys.idempotency, keys.event_request_id
     for c in calls:
-        route, step = c.route, c.step
+        route, step, quote = c.route, c.step, c.quote
         account = route.account
         index = len(script_keys) + 1
-        script_keys.append(keys.account(p, account))
-        script_keys.append(keys.idempotency(p, account, keys.event_request_id(step.event_id)))
+        add_key(account_key(p, account))
+        add_key(idempotency_key(p, account, request_id(step.event_id)))
         if route.group:
             script_keys.extend(group_keys(route, script_keys[-2]))
-        quote = c.quote
         schedule = _schedule(quote, pricings)
-        events.append(
+        add_event(
             (
                 account,
                 step.subscriber,
