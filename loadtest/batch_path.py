@@ -17,14 +17,18 @@ A round is `--batches` batches after one warm-up batch; the figure is the median
 the engine's modules from DIR first (e.g. `git archive main | tar -x -C DIR`), the builds in
 alternating order; each build also reports a digest of every script argument it packed and of
 every answer it serialized, which must match across builds (same requests, same answers).
+`--instructions` counts instead the instructions of the measured batches under callgrind (one
+round per build, about 25 s each): steady where CPU time on a shared machine is not.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -76,6 +80,13 @@ MONEY_SMS = (
 )
 
 STAGES = ("request", "charge", "pack", "decode", "answer")
+CALLGRIND = [
+    "valgrind",
+    "--tool=callgrind",
+    "--collect-atstart=no",
+    "--toggle-collect=functools_reduce",
+    "--callgrind-out-file=/dev/null",
+]
 
 
 @dataclass
@@ -161,69 +172,116 @@ def _store() -> RecordedStore:
     return RecordedStore(routes, answers)
 
 
+class BatchPath:
+    """The servicer's steps for one batch (`ChargingServicer.ChargeEvents`), timed by stage."""
+
+    def __init__(self) -> None:
+        compiled = CompiledCatalog(parse_catalog(setup.demo_catalog()))
+
+        class Catalog:
+            current = compiled
+
+        self.store = _store()
+        routes = RouteCache(SUBSCRIBERS)
+        for subscriber, route in self.store.routes.items():
+            routes.put(subscriber, route)
+        self.charger = Charger(
+            self.store, Catalog(), routes, Limits(10**12, 30 * 86400, 300), lambda: NOW
+        )
+        self.cpu = dict.fromkeys(STAGES, 0.0)
+        self.answered = blake2b(digest_size=8)
+        self.results: dict[int, int] = {}
+
+    def reset(self) -> None:
+        """Forget the CPU counted so far (after the warm-up)."""
+        self.cpu = dict.fromkeys(STAGES, 0.0)
+        self.store.cpu.clear()
+
+    async def batch(self, payload: bytes) -> None:
+        clock = _clock
+        t0 = time.process_time()
+        batch = pb.EventBatch.FromString(payload)
+        steps = [convert.batch_event(e, i, clock) for i, e in enumerate(batch.events)]
+        t1 = time.process_time()
+        outcomes = await self.charger.events(steps) if steps else []
+        t2 = time.process_time()
+        raw = convert.batch_answer(outcomes).SerializeToString()
+        t3 = time.process_time()
+        cpu = self.cpu
+        cpu["request"] += t1 - t0
+        cpu["charge"] += t2 - t1
+        cpu["answer"] += t3 - t2
+        self.answered.update(raw)
+        for outcome in outcomes:
+            self.results[int(outcome.result)] = self.results.get(int(outcome.result), 0) + 1
+
+    def figures(self, events: int) -> dict[str, Any]:
+        cpu = self.cpu | self.store.cpu
+        return {
+            "per_event_us": {k: v * 1e6 / events for k, v in cpu.items()},
+            "total_us": (cpu["request"] + cpu["charge"] + cpu["answer"]) * 1e6 / events,
+            "digest": f"{self.store.digest.hexdigest()}/{self.answered.hexdigest()}",
+            "results": self.results,
+            "engine": sys.modules[Charger.__module__].__file__,
+        }
+
+
+def _clock() -> float:
+    return NOW
+
+
 async def _round(events: int, batches: int, seed: int) -> dict[str, Any]:
     """One round: a warm-up batch, then `batches` batches, each stage's CPU in seconds."""
-    compiled = CompiledCatalog(parse_catalog(setup.demo_catalog()))
-
-    class Catalog:
-        current = compiled
-
-    store = _store()
-    routes = RouteCache(SUBSCRIBERS)
-    for subscriber, route in store.routes.items():
-        routes.put(subscriber, route)
-    charger = Charger(store, Catalog(), routes, Limits(10**12, 30 * 86400, 300), lambda: NOW)
-    clock = lambda: NOW  # noqa: E731
-    answered = blake2b(digest_size=8)
-    cpu = dict.fromkeys(STAGES, 0.0)
+    path = BatchPath()
     payloads = _batches(events, batches + 1, seed)
-    results: dict[int, int] = {}
     with request_ids.bound(REQUEST_ID):
         for number, payload in enumerate(payloads):
             if number == 1:  # after the warm-up
-                cpu = dict.fromkeys(STAGES, 0.0)
-                store.cpu.clear()
-            t0 = time.process_time()
-            batch = pb.EventBatch.FromString(payload)
-            steps = [convert.batch_event(e, i, clock) for i, e in enumerate(batch.events)]
-            t1 = time.process_time()
-            outcomes = await charger.events(steps)
-            t2 = time.process_time()
-            raw = convert.batch_answer(outcomes).SerializeToString()
-            t3 = time.process_time()
-            cpu["request"] += t1 - t0
-            cpu["charge"] += t2 - t1
-            cpu["answer"] += t3 - t2
-            answered.update(raw)
-            for outcome in outcomes:
-                results[int(outcome.result)] = results.get(int(outcome.result), 0) + 1
-    cpu.update(store.cpu)
-    return {
-        "per_event_us": {k: v * 1e6 / (events * batches) for k, v in cpu.items()},
-        "total_us": (cpu["request"] + cpu["charge"] + cpu["answer"]) * 1e6 / (events * batches),
-        "digest": f"{store.digest.hexdigest()}/{answered.hexdigest()}",
-        "results": results,
-        "engine": sys.modules[Charger.__module__].__file__,
-    }
+                path.reset()
+            await path.batch(payload)
+    return path.figures(events * batches)
 
 
 def _one_round(args: argparse.Namespace) -> dict[str, Any]:
+    if args.instructions_inside:
+        return _counted_round(args.events, args.batches, args.seed)
     return asyncio.run(_round(args.events, args.batches, args.seed))
 
 
+def _counted_round(events: int, batches: int, seed: int) -> dict[str, Any]:
+    """A round for callgrind: the measured batches run inside `functools.reduce`, the C function
+    whose calls callgrind counts (`--toggle-collect`); set-up and the warm-up batch do not."""
+    path = BatchPath()
+    payloads = _batches(events, batches + 1, seed)
+    loop = asyncio.new_event_loop()
+    with request_ids.bound(REQUEST_ID):
+        loop.run_until_complete(path.batch(payloads[0]))
+        path.reset()
+        functools.reduce(lambda _, p: loop.run_until_complete(path.batch(p)), payloads[1:], None)
+    loop.close()
+    return path.figures(events * batches)
+
+
 def _in_build(source: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    """One round in a new process importing the engine from `source` (None: this checkout)."""
+    """One round in a new process importing the engine from `source` (None: this checkout);
+    with `--instructions`, under callgrind, counting the instructions of the measured batches."""
     argv = ["--json", "--events", str(args.events), "--batches", str(args.batches)]
-    argv += ["--seed", str(args.seed)]
+    argv += ["--seed", str(args.seed)] + (["--instructions-inside"] if args.instructions else [])
     prelude = f"sys.path.insert(0, {source!r}); " if source else ""
     code = (
         f"import runpy, sys; {prelude}sys.argv = ['batch_path', *{argv!r}]; "
         f"runpy.run_path({__file__!r}, run_name='__main__')"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
+    command = [sys.executable, "-c", code]
+    if args.instructions:
+        command = [*CALLGRIND, *command]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    if args.instructions:
+        counted = re.search(r"Collected : (\d+)", done.stderr)
+        if counted is None:
+            raise RuntimeError(f"no instruction count from callgrind:\n{done.stderr}")
+        result["instructions"] = int(counted[1]) / (args.events * args.batches)
     return result
 
 
@@ -244,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per event with callgrind instead (one round per build)",
+    )
     parser.add_argument("--json", action="store_true", help="one round, as JSON (internal)")
+    parser.add_argument("--instructions-inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.json:
         print(json.dumps(_one_round(args)))
@@ -252,33 +316,56 @@ def main(argv: list[str] | None = None) -> int:
     builds: list[tuple[str, str | None]] = [("this", None)]
     builds += [(name, path) for name, _, path in (c.partition("=") for c in args.compare)]
     measured: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in builds}
-    for number in range(args.rounds):
+    rounds = 1 if args.instructions else args.rounds
+    for number in range(rounds):
         order = builds if number % 2 == 0 else builds[::-1]
         for name, source in order:
-            result = _one_round(args) if len(builds) == 1 else _in_build(source, args)
+            alone = len(builds) == 1 and not args.instructions
+            result = _one_round(args) if alone else _in_build(source, args)
             measured[name].append(result)
-            print(f"round {number + 1} {name}: {result['total_us']:.1f} µs/event", file=sys.stderr)
-    print(
-        "| build | CPU µs/event (median) | min-max | request | charge | of it: pack | decode "
-        "| answer |"
-    )
-    print("|---|---|---|" + "---|" * len(STAGES))
-    for name, _ in builds:
-        print(_row(name, measured[name]))
-    print()
-    base = statistics.median(r["total_us"] for r in measured["this"])
-    for name, rounds in measured.items():
-        seen = ", ".join(sorted({r["digest"] for r in rounds}))
-        ratio = base / statistics.median(r["total_us"] for r in rounds)
+            figure = (
+                f"{result['instructions']:,.0f} instructions/event"
+                if args.instructions
+                else f"{result['total_us']:.1f} µs/event"
+            )
+            print(f"round {number + 1} {name}: {figure}", file=sys.stderr)
+    if args.instructions:
+        _instructions_table(measured)
+    else:
+        _cpu_table(measured)
+    for name, results in measured.items():
+        seen = ", ".join(sorted({r["digest"] for r in results}))
         print(
-            f"- {name}: engine from {rounds[0]['engine']}; results {rounds[0]['results']};"
+            f"- {name}: engine from {results[0]['engine']}; results {results[0]['results']};"
             f" digest of the script arguments/answers {seen}"
-            + ("" if name == "this" else f"; CPU per event this/{name} = {ratio:.2f}")
         )
-    if len({r["digest"] for rounds in measured.values() for r in rounds}) != 1:
+    if len({r["digest"] for results in measured.values() for r in results}) != 1:
         print("the builds packed or answered differently", file=sys.stderr)
         return 1
     return 0
+
+
+def _cpu_table(measured: dict[str, list[dict[str, Any]]]) -> None:
+    print(
+        "| build | CPU µs/event (median) | min-max | request | charge | of it: pack | decode "
+        "| answer | CPU vs this |"
+    )
+    print("|---|---|---|" + "---|" * (len(STAGES) + 1))
+    base = statistics.median(r["total_us"] for r in measured["this"])
+    for name, results in measured.items():
+        ratio = statistics.median(r["total_us"] for r in results) / base
+        print(f"{_row(name, results)} {ratio:.2f} |")
+    print()
+
+
+def _instructions_table(measured: dict[str, list[dict[str, Any]]]) -> None:
+    print("| build | instructions per event (callgrind) | vs this |")
+    print("|---|---|---|")
+    base = measured["this"][0]["instructions"]
+    for name, results in measured.items():
+        counted = results[0]["instructions"]
+        print(f"| {name} | {counted:,.0f} | {counted / base:.2f} |")
+    print()
 
 
 if __name__ == "__main__":
