@@ -215,6 +215,7 @@ class Charger:
             calls: list[EventCall] = []
             called: list[int] = []
             routes = await self._routes_of([steps[i].subscriber for i in pending], attempt > 0)
+            compiled = self._catalog.current  # the loop below does not wait: it stays current
             for index in pending:
                 step = steps[index]
                 route = routes[step.subscriber]
@@ -225,8 +226,10 @@ class Charger:
                     unrated[index] = "unknown_subscriber"
                     continue
                 try:
-                    quote = self._quote(
-                        route, step.service, step.attributes, step.event_time, step.units
+                    if compiled is None:
+                        compiled = self._compiled()  # raises the RatingError
+                    quote = compiled.quote(
+                        route.plan, step.service, step.attributes, step.event_time, step.units
                     )
                     if not priced_exactly(quote, step.units):
                         raise UsageTooLarge()
@@ -238,7 +241,7 @@ class Charger:
                     continue
                 # only a debit stores an answer, so only a debit's replay is compared
                 fingerprint = event_fingerprint(step) if step.action is Action.DEBIT else ""
-                cycle = self._cycle(step.event_time)
+                cycle = self._cycles.of(step.event_time, compiled.zone)  # self._cycle's
                 calls.append(EventCall(route, step, quote, cycle, fingerprint, request_id))
                 called.append(index)
             answers = await self._coalescer.events(calls, self._now_ms()) if calls else []
