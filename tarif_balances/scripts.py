@@ -382,14 +382,20 @@ def event_outcome(answer: Answer, event_id: str) -> EventOutcome | StaleRoute:
             cost = Money(currency, int(c), int(answer["d"]))
         if (tc := get("tc")) is not None:  # at the tariff's decimals, left out when equal to `d`
             tariff_cost = Money(currency, int(tc), int(answer["rd" if "rd" in answer else "d"]))
-    imp = get("imp")
+    impacts: tuple[Impact, ...] = ()
+    if imp := get("imp"):
+        if len(imp) == 1:  # the common case: one balance moved
+            ((b, r, a),) = imp
+            impacts = (Impact(str(b), str(r), int(a)),)
+        else:
+            impacts = tuple([Impact(str(b), str(r), int(a)) for b, r, a in imp])
     bands = get("bs")
     return EventOutcome(
         _RESULTS.get(code) or Result(code),
         event_id,
         int(get("g", 0)),
         cost,
-        tuple([Impact(str(b), str(r), int(a)) for b, r, a in imp]) if imp else (),
+        impacts,
         str(get("m", "")),
         int(get("ru", 0)),
         str(get("t", "")),

@@ -187,6 +187,13 @@ def test_answers_become_outcomes() -> None:
         rated_units=120, tariff="voice-std", rate="voice-std:386:peak", prefix="386",
         bands=("peak", "offpeak"), tariff_cost=Money("EUR", 2501, 4),
     )  # fmt: skip
+    split = {**answer, "imp": [["voice", "voice_seconds", -60], ["main", "EUR", -12]],
+             "bs": ["peak", "offpeak"]}  # fmt: skip
+    assert event_outcome(split, "e3") == EventOutcome(
+        Result.SUCCESS, "e3", 5, Money("EUR", 12, 2),
+        (Impact("voice", "voice_seconds", -60), Impact("main", "EUR", -12)),
+        bands=("peak", "offpeak"),
+    )  # fmt: skip
     charged = {**answer, "ru": 60, "tc": 12, "rd": 2, "t": "voice-std", "rt": "voice-std:39",
                "x": "39", "bs": []}  # fmt: skip
     outcome = event_outcome(charged, "e1")
