@@ -99,7 +99,7 @@ class RecordedStore:
     routes: dict[str, Route]
     answers: dict[str, bytes]  # by account
     cpu: dict[str, float] = field(default_factory=dict)
-    digest: Any = field(default_factory=lambda: blake2b(digest_size=8))
+    packed: list[Any] = field(default_factory=list)  # every call's KEYS and ARGV, for the digest
 
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
         return [self.routes.get(s) for s in subscribers]
@@ -129,8 +129,7 @@ class RecordedStore:
         done = time.process_time()
         self.cpu["pack"] = self.cpu.get("pack", 0.0) + decoding - started
         self.cpu["decode"] = self.cpu.get("decode", 0.0) + done - decoding
-        for script_keys, args in packed:  # outside the timed part
-            self.digest.update(repr((script_keys, args)).encode())
+        self.packed.append(packed)  # digested after the round, outside what is measured
         return outcomes
 
     async def session(self, call: SessionCall, now_ms: int) -> SessionOutcome | StaleRoute:
@@ -189,7 +188,7 @@ class BatchPath:
             self.store, Catalog(), routes, Limits(10**12, 30 * 86400, 300), lambda: NOW
         )
         self.cpu = dict.fromkeys(STAGES, 0.0)
-        self.answered = blake2b(digest_size=8)
+        self.answered: list[bytes] = []  # serialized answers, for the digest
         self.results: dict[int, int] = {}
 
     def reset(self) -> None:
@@ -211,7 +210,7 @@ class BatchPath:
         cpu["request"] += t1 - t0
         cpu["charge"] += t2 - t1
         cpu["answer"] += t3 - t2
-        self.answered.update(raw)
+        self.answered.append(raw)
         for outcome in outcomes:
             self.results[int(outcome.result)] = self.results.get(int(outcome.result), 0) + 1
 
@@ -220,10 +219,14 @@ class BatchPath:
         return {
             "per_event_us": {k: v * 1e6 / events for k, v in cpu.items()},
             "total_us": (cpu["request"] + cpu["charge"] + cpu["answer"]) * 1e6 / events,
-            "digest": f"{self.store.digest.hexdigest()}/{self.answered.hexdigest()}",
+            "digest": f"{_digest(self.store.packed)}/{_digest(self.answered)}",
             "results": self.results,
             "engine": sys.modules[Charger.__module__].__file__,
         }
+
+
+def _digest(made: list[Any]) -> str:
+    return blake2b(repr(made).encode(), digest_size=8).hexdigest()
 
 
 def _clock() -> float:
