@@ -56,7 +56,8 @@ TIME_UNITS = frozenset(("second", "seconds", "s"))
 """Service units that are seconds of time: only their calls are split at band changes."""
 
 QUOTES = 100_000
-"""One-piece quotes kept per tariff (a few bytes each; past that, made per request)."""
+"""One-piece quotes, and chains of banded prefixes, kept per tariff (past that many, each is
+made per request)."""
 
 _WEEK_SECONDS = 7 * 24 * 3600
 _Entries = tuple[tuple[str | None, Pricing], ...]
@@ -92,7 +93,7 @@ class _Band:
 
 
 class _CompiledTariff:
-    __slots__ = ("lengths", "quotes", "split", "table")
+    __slots__ = ("chains", "lengths", "quotes", "split", "table")
 
     def __init__(self, table: dict[str, _Slot], split: bool) -> None:
         self.table = table
@@ -100,6 +101,22 @@ class _CompiledTariff:
         self.lengths = tuple(sorted({len(prefix) for prefix in table}, reverse=True))
         # one-piece quotes made so far (a Quote is immutable: requests share it)
         self.quotes: dict[tuple[str, Pricing], Quote] = {}
+        # the chain of each banded prefix matched so far, and the bands it names
+        self.chains: dict[str, tuple[_Chain, tuple[str, ...]]] = {}
+
+    def chain(
+        self, prefix: str, slot: _Entries, shorter: tuple[int, ...]
+    ) -> tuple[_Chain, tuple[str, ...]]:
+        """`_chain` of a banded `prefix` and the bands of its slots (the shorter prefixes of a
+        key that matched `prefix` are those of `prefix`: one chain per prefix), made once."""
+        found = self.chains.get(prefix)
+        if found is None:
+            chain = _chain(self.table, prefix, shorter, prefix, slot)
+            names = {name for _, s in chain if not isinstance(s, Pricing) for name, _ in s}
+            found = (chain, tuple(sorted(name for name in names if name is not None)))
+            if len(self.chains) < QUOTES:
+                self.chains[prefix] = found
+        return found
 
     def single(self, prefix: str, pricing: Pricing) -> Quote:
         """The quote of a call priced whole by `pricing` from `prefix`: made once (up to
@@ -188,6 +205,7 @@ class CompiledCatalog:
                 key = destination_key(raw)
         table, size, lengths = tariff.table, len(key), tariff.lengths
         chain: _Chain = ()
+        names: tuple[str, ...] = ()
         for i, length in enumerate(lengths):  # the common case inline: one band-less rate
             if length <= size:
                 prefix = key[:length]
@@ -195,7 +213,7 @@ class CompiledCatalog:
                 if slot is not None:
                     if isinstance(slot, Pricing):
                         return tariff.single(prefix, slot)
-                    chain = _chain(table, key, lengths[i + 1 :], prefix, slot)
+                    chain, names = tariff.chain(prefix, slot, lengths[i + 1 :])
                     break
         if not chain:
             raise NoTariff(f"no rate of plan {plan_id!r} for service {service!r} matches {key!r}")
@@ -206,7 +224,8 @@ class CompiledCatalog:
         if not tariff.split or service_type.unit not in TIME_UNITS:
             return tariff.single(prefix, pricing)
         horizon = rated_units(units, pricing.steps) if units else SESSION_HORIZON
-        return Quote(self._pieces(chain, event_time, horizon, Piece(0, prefix, pricing)))
+        pieces = self._pieces(chain, names, event_time, horizon, prefix, pricing)
+        return tariff.single(prefix, pricing) if pieces is None else Quote(pieces)
 
     def _select(self, chain: _Chain, at: datetime.datetime) -> tuple[str, Pricing] | None:
         """The (prefix, rate) in force at instant `at`."""
@@ -229,14 +248,19 @@ class CompiledCatalog:
         return None
 
     def _pieces(
-        self, chain: _Chain, start: datetime.datetime, horizon: int, first: Piece
-    ) -> tuple[Piece, ...]:
-        """Split [start, start + horizon s) where the selected rate changes."""
+        self,
+        chain: _Chain,
+        names: tuple[str, ...],
+        start: datetime.datetime,
+        horizon: int,
+        prefix: str,
+        pricing: Pricing,
+    ) -> tuple[Piece, ...] | None:
+        """Split [start, start + horizon s) where the selected rate changes (`names`: the bands
+        of the chain; `prefix` and `pricing`: the rate at the start); None: it does not."""
         end = start + datetime.timedelta(seconds=horizon)
-        names = {name for _, slot in chain if not isinstance(slot, Pricing) for name, _ in slot}
         offsets: set[int] = set()
-        for name in names - {None}:
-            assert name is not None
+        for name in names:
             band = self._bands[name]
             if not band.crossed(start, horizon):
                 continue
@@ -244,7 +268,9 @@ class CompiledCatalog:
                 offset = math.ceil((instant - start).total_seconds())
                 if 0 < offset < horizon:
                     offsets.add(offset)
-        pieces = [first]
+        if not offsets:
+            return None
+        pieces = [Piece(0, prefix, pricing)]
         for offset in sorted(offsets):
             selected = self._select(chain, start + datetime.timedelta(seconds=offset))
             if selected is None:
@@ -252,7 +278,7 @@ class CompiledCatalog:
             prefix, pricing = selected
             if pricing is not pieces[-1].pricing or prefix != pieces[-1].prefix:
                 pieces.append(Piece(offset, prefix, pricing))
-        return tuple(pieces)
+        return tuple(pieces) if len(pieces) > 1 else None
 
 
 def _chain(

@@ -11,6 +11,7 @@ import yaml
 from tarif_catalog import (
     CompiledCatalog,
     ConsumptionOrder,
+    Quote,
     Rounding,
     Step,
     UnitPrice,
@@ -298,3 +299,32 @@ def test_a_one_piece_quote_is_made_once_and_shared(monkeypatch: pytest.MonkeyPat
     again = unkept.quote("basic", "sms", {"destination": "1555"}, MONDAY_NOON, 1)
     assert made == again
     assert made is not again
+
+
+def test_banded_prefixes_quote_alike_from_a_fresh_or_a_served_catalog() -> None:
+    """Chains of banded prefixes are kept once matched: later requests, for other numbers
+    under the same prefixes, get what a fresh catalog gives them."""
+    served = CompiledCatalog(parse_catalog(yaml.safe_load(SELECTION_YAML)))
+    numbers = ["38640111", "38640", "386401", "3864", "38651", "44207", "4420", "49301", "1"]
+    times = [MONDAY_NOON, SATURDAY_NOON, local(2024, 5, 10, 21, 59), local(2024, 5, 12, 0, 30),
+             local(2024, 5, 6, 19, 59), local(2024, 5, 7, 2, 30)]  # fmt: skip
+    for when in times:
+        for number in numbers:
+            attributes = {"destination": number, "origin": "386"}
+            fresh = CompiledCatalog(parse_catalog(yaml.safe_load(SELECTION_YAML)))
+            for units in (7200, 60, 0):
+                expected = fresh.quote("basic", "voice", attributes, when, units)
+                got = served.quote("basic", "voice", attributes, when, units)
+                assert _pieces(got) == _pieces(expected)
+    # a call within one band is a one-piece quote, shared like a band-less rate's
+    first = served.quote("basic", "voice", {"destination": "38651", "origin": "1"}, MONDAY_NOON, 60)
+    assert len(first.pieces) == 1
+    assert (
+        served.quote("basic", "voice", {"destination": "386519", "origin": "1"}, MONDAY_NOON, 9)
+        is first
+    )
+
+
+def _pieces(quote: Quote) -> list[tuple[int, str, str, tuple[UnitPrice, ...]]]:
+    """A quote's pieces by value (each catalog has its own `Pricing` objects)."""
+    return [(p.start, p.prefix, p.rate_id, p.pricing.prices) for p in quote.pieces]
