@@ -3,7 +3,8 @@
 What one `ChargeEvents` batch costs the engine's Python, without gRPC's transport and without
 Redis, so that a change to the hot path can be measured on a busy machine (docs/profile.md):
 CPU time (`process_time`) is steady where events/s is not. Each batch of `--events` SMS events
-(the benchmark's, random subscribers of 2,000) goes through the servicer's steps:
+(the benchmark's, random subscribers of 2,000; `--service voice`: calls of up to 30 minutes to
+banded and band-less destinations, some crossing a band's end) goes through the servicer's steps:
 
 * request: `EventBatch.FromString` (what gRPC's deserializer does), `convert.batch_event`;
 * charge: `Charger.events` (validation, cached routes, rating, fingerprints, cycles, the
@@ -61,9 +62,11 @@ from tarif_common import request_ids
 SUBSCRIBERS = 2000
 CHUNK = 250  # StoreLimits.batch_chunk
 IDEMPOTENCY_TTL, RETRY_TTL = 7 * 86400, 86400  # the settings' defaults
-# A Wednesday noon in Ljubljana (a weekday: the peak band applies to Slovenian calls).
+# Tuesday 18 November 2025, noon in Ljubljana (a weekday: the peak band applies to Slovenian
+# calls), and 19:32 (a call of more than 28 minutes crosses 20:00); the engine's clock is 20:00.
 AT_NS = 1_763_463_600_123_000_000
-NOW = AT_NS / 1e9 + 1.0
+LATE_NS = AT_NS + (7 * 60 + 32) * 60 * 10**9
+NOW = AT_NS / 1e9 + 8 * 3600
 REQUEST_ID = "0123456789abcdef0123456789abcdef"
 
 # event.lua's answers to one SMS debit, recorded from Redis (demo catalog, `loadtest.setup`
@@ -78,6 +81,20 @@ MONEY_SMS = (
     b"\xa4main\xa3EUR\xfb\xa3cur\xa3EUR\xa1r\x01\xa1t\xa7sms-std\xa1h\xb06177224e3b7d92cd"
     b"\xa2rf\x00\xa2tc\x05\xa2mr\xa3EUR"
 )
+# ... and to a 75 s call to Slovenia: drawn from free seconds, and paid with money.
+FREE_VOICE = (
+    b"\x8f\xa1c\x00\xa1d\x02\xa1gK\xa2ruK\xa2rt\xadvoice-std:386\xa3svc\xa5voice\xa3imp\x91"
+    b"\x93\xa5voice\xadvoice_seconds\xd0\xb5\xa3cur\xa3EUR\xa1r\x01\xa1t\xa9voice-std\xa1h"
+    b"\xb08b2150c640ce30c4\xa2rf\x00\xa1x\xa3386\xa2tc\x00\xa2mr\xa3EUR"
+)
+MONEY_VOICE = (
+    b"\x8f\xa1c\x04\xa1d\x02\xa1gK\xa2ruK\xa2rt\xadvoice-std:386\xa3svc\xa5voice\xa3imp\x91"
+    b"\x93\xa4main\xa3EUR\xfc\xa3cur\xa3EUR\xa1r\x01\xa1t\xa9voice-std\xa1h"
+    b"\xb043ce36eab07674b3\xa2rf\x00\xa1x\xa3386\xa2tc\x04\xa2mr\xa3EUR"
+)
+ANSWERS = {"sms": (FREE_SMS, MONEY_SMS), "voice": (FREE_VOICE, MONEY_VOICE)}
+# voice destinations: Slovenian numbers (rated by band: peak on weekdays 08-20), Italy, elsewhere
+DESTINATIONS = ("38641000000", "38640123456", "3861234567", "390612345678", "12125550100")
 
 STAGES = ("request", "charge", "pack", "decode", "answer")
 CALLGRIND = [
@@ -145,8 +162,11 @@ class RecordedStore:
         raise RuntimeError(f"{len(events)} benchmark events were not rated")
 
 
-def _batches(events: int, count: int, seed: int) -> list[bytes]:
-    """Serialized `EventBatch`es as the benchmark's generator makes them."""
+def _batches(events: int, count: int, seed: int, service: str = "sms") -> list[bytes]:
+    """Serialized `EventBatch`es as the benchmark's generator makes them (SMS), or of calls of
+    1-1,800 s to `DESTINATIONS` (voice; a call of more than 1,680 s crosses 20:00 at peak)."""
+    if service == "voice":
+        return _voice_batches(events, count, seed)
     wire.self_check()
     encode = wire.EventEncoder([setup.msisdn(i) for i in range(SUBSCRIBERS)])
     rng = random.Random(seed)
@@ -162,25 +182,44 @@ def _batches(events: int, count: int, seed: int) -> list[bytes]:
     return made
 
 
-def _store() -> RecordedStore:
+def _voice_batches(events: int, count: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    made = []
+    for number in range(count):
+        batch = pb.EventBatch()
+        for index in range(events):
+            event = batch.events.add(
+                subscriber=setup.msisdn(rng.randrange(SUBSCRIBERS)),
+                service="voice",
+                event_id=f"bpv-{number}-{index}",
+                units=rng.randrange(1, 1801),
+            )
+            event.attributes["destination"] = rng.choice(DESTINATIONS)
+            event.event_time.FromNanoseconds(LATE_NS if index % 2 else AT_NS)
+        made.append(batch.SerializeToString())
+    return made
+
+
+def _store(service: str = "sms") -> RecordedStore:
     routes, answers = {}, {}
+    free, money = ANSWERS[service]
     for i in range(SUBSCRIBERS):
         partition, account = setup.route_of(i)
         routes[setup.msisdn(i)] = Route(partition, account, setup.PLAN)
-        answers[account] = MONEY_SMS if i % 2 else FREE_SMS
+        answers[account] = money if i % 2 else free
     return RecordedStore(routes, answers)
 
 
 class BatchPath:
     """The servicer's steps for one batch (`ChargingServicer.ChargeEvents`), timed by stage."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str = "sms") -> None:
         compiled = CompiledCatalog(parse_catalog(setup.demo_catalog()))
 
         class Catalog:
             current = compiled
 
-        self.store = _store()
+        self.store = _store(service)
         routes = RouteCache(SUBSCRIBERS)
         for subscriber, route in self.store.routes.items():
             routes.put(subscriber, route)
@@ -233,10 +272,10 @@ def _clock() -> float:
     return NOW
 
 
-async def _round(events: int, batches: int, seed: int) -> dict[str, Any]:
+async def _round(events: int, batches: int, seed: int, service: str = "sms") -> dict[str, Any]:
     """One round: a warm-up batch, then `batches` batches, each stage's CPU in seconds."""
-    path = BatchPath()
-    payloads = _batches(events, batches + 1, seed)
+    path = BatchPath(service)
+    payloads = _batches(events, batches + 1, seed, service)
     with request_ids.bound(REQUEST_ID):
         for number, payload in enumerate(payloads):
             if number == 1:  # after the warm-up
@@ -247,15 +286,15 @@ async def _round(events: int, batches: int, seed: int) -> dict[str, Any]:
 
 def _one_round(args: argparse.Namespace) -> dict[str, Any]:
     if args.instructions_inside:
-        return _counted_round(args.events, args.batches, args.seed)
-    return asyncio.run(_round(args.events, args.batches, args.seed))
+        return _counted_round(args.events, args.batches, args.seed, args.service)
+    return asyncio.run(_round(args.events, args.batches, args.seed, args.service))
 
 
-def _counted_round(events: int, batches: int, seed: int) -> dict[str, Any]:
+def _counted_round(events: int, batches: int, seed: int, service: str) -> dict[str, Any]:
     """A round for callgrind: the measured batches run inside `functools.reduce`, the C function
     whose calls callgrind counts (`--toggle-collect`); set-up and the warm-up batch do not."""
-    path = BatchPath()
-    payloads = _batches(events, batches + 1, seed)
+    path = BatchPath(service)
+    payloads = _batches(events, batches + 1, seed, service)
     loop = asyncio.new_event_loop()
     with request_ids.bound(REQUEST_ID):
         loop.run_until_complete(path.batch(payloads[0]))
@@ -269,7 +308,8 @@ def _in_build(source: str | None, args: argparse.Namespace) -> dict[str, Any]:
     """One round in a new process importing the engine from `source` (None: this checkout);
     with `--instructions`, under callgrind, counting the instructions of the measured batches."""
     argv = ["--json", "--events", str(args.events), "--batches", str(args.batches)]
-    argv += ["--seed", str(args.seed)] + (["--instructions-inside"] if args.instructions else [])
+    argv += ["--seed", str(args.seed), "--service", args.service]
+    argv += ["--instructions-inside"] if args.instructions else []
     prelude = f"sys.path.insert(0, {source!r}); " if source else ""
     code = (
         f"import runpy, sys; {prelude}sys.argv = ['batch_path', *{argv!r}]; "
@@ -304,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=20, help="measured batches per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--service", choices=sorted(ANSWERS), default="sms")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument(
         "--instructions",

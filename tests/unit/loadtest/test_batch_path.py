@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgpack  # type: ignore[import-untyped]
 
-from loadtest.batch_path import FREE_SMS, MONEY_SMS, STAGES, _round
+from loadtest.batch_path import FREE_SMS, FREE_VOICE, MONEY_SMS, MONEY_VOICE, STAGES, _round
 from tarif_common.results import Result
 
 
@@ -18,7 +18,15 @@ async def test_a_round_charges_every_event_and_is_repeatable() -> None:
     assert (await _round(40, 2, seed=4))["digest"] != first["digest"]
 
 
+async def test_voice_calls_are_charged_too() -> None:
+    calls = await _round(40, 1, seed=3, service="voice")
+    assert calls["results"] == {int(Result.SUCCESS): 80}
+
+
 def test_the_recorded_answers_are_event_lua_s() -> None:
     free, money = msgpack.unpackb(FREE_SMS), msgpack.unpackb(MONEY_SMS)
     assert (free["r"], free["imp"], free["c"]) == (1, [["sms", "sms_count", -1]], 0)
     assert (money["r"], money["imp"], money["c"]) == (1, [["main", "EUR", -5]], 5)
+    free, money = msgpack.unpackb(FREE_VOICE), msgpack.unpackb(MONEY_VOICE)
+    assert (free["imp"], free["rt"]) == ([["voice", "voice_seconds", -75]], "voice-std:386")
+    assert (money["imp"], money["c"]) == ([["main", "EUR", -4]], 4)
