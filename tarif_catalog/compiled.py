@@ -55,9 +55,9 @@ SESSION_HORIZON = 48 * 3600
 TIME_UNITS = frozenset(("second", "seconds", "s"))
 """Service units that are seconds of time: only their calls are split at band changes."""
 
-QUOTES = 100_000
-"""One-piece quotes, and chains of banded prefixes, kept per tariff (past that many, each is
-made per request)."""
+QUOTES = 20_000
+"""One-piece quotes, and chains of banded prefixes, kept per tariff: the first prefixes
+requested, at about 300 bytes each (6 MB per tariff at most); past that, made per request."""
 
 _WEEK_SECONDS = 7 * 24 * 3600
 _Entries = tuple[tuple[str | None, Pricing], ...]
