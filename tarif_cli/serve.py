@@ -12,6 +12,7 @@ from typing import Any
 
 from tarif_cli.connections import run, with_pool, with_urls
 from tarif_cli.provision import provision
+from tarif_common import heap
 from tarif_common.embedded import embedded_services
 from tarif_common.settings import Settings
 
@@ -38,6 +39,7 @@ async def _serve(
         children.append(await _child(settings, "batch"))
         children.append(await _child(settings, "admin", "serve"))
     async with App(settings) as app:
+        heap.settle()  # start-up's objects out of the collector's scans (tarif_common.heap)
         watchers = [asyncio.create_task(child.wait()) for child in children]
         for watcher in watchers:
             watcher.add_done_callback(lambda _: app.stop())
