@@ -33,6 +33,7 @@ from tarif_common.settings import Settings
 
 BATCH_CHUNK = StoreLimits(0, 0, 0).batch_chunk
 IDEMPOTENCY_TTL = Settings().idempotency_ttl
+RETRY_TTL = Settings().retry_ttl
 DRAIN_TIMEOUT = 10.0
 # As long as a real request fingerprint (`engine.fingerprints`), so the script stores the same
 # bytes; computing it is the engine's cost, which the raw path leaves out.
@@ -80,7 +81,7 @@ class _Commands:
                              wire.ATTRIBUTES, wire.UNITS)  # fmt: skip
             route = Route(p, account, PLAN)
             calls.append(EventCall(route, step, self._quote, fingerprint=FINGERPRINT))
-        script_keys, args = event_script_call(calls, now_ms, IDEMPOTENCY_TTL)
+        script_keys, args = event_script_call(calls, now_ms, IDEMPOTENCY_TTL, RETRY_TTL)
         command: tuple[Any, ...] = ("EVALSHA", self._sha, len(script_keys), *script_keys, *args)
         return bytes(hiredis.pack_command(command))
 

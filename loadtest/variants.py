@@ -113,7 +113,7 @@ async def measure(accounts: int, rounds: int, redis: Redis) -> dict[str, float]:
                 serial += 1
                 step = EventStep(subscriber, "sms", f"v{serial}", now, {}, 1)
                 calls.append(EventCall(route, step, sms, f"{now.year:04d}{now.month:02d}"))
-            script_keys, args = event_script_call(calls, int(time.time() * 1000), 3600)
+            script_keys, args = event_script_call(calls, int(time.time() * 1000), 3600, 3600)
             before = await _evalsha_usec(redis)
             await script(keys=script_keys, args=args)
             usec[name] += await _evalsha_usec(redis) - before

@@ -230,11 +230,11 @@ def expire_script_call(route: Route, session_id: str, now_ms: int) -> ScriptCall
 
 
 def event_script_call(
-    calls: Sequence[EventCall], now_ms: int, ttl: int, retry_ttl: int | None = None
+    calls: Sequence[EventCall], now_ms: int, ttl: int, retry_ttl: int
 ) -> ScriptCall:
     """KEYS and ARGV of `event.lua` for events of one partition (see the script's header):
-    `ttl` keeps a charged event's answer (the refund window), `retry_ttl` (default `ttl`) the
-    answer of one that charged nothing."""
+    `ttl` keeps a charged event's answer (the refund window), `retry_ttl` the answer of one
+    that charged nothing."""
     p = calls[0].route.partition
     script_keys = [
         keys.rated_stream(p),
@@ -278,8 +278,7 @@ def event_script_call(
             )
         )
     blobs = pack([pricing_blob(p) for p in pricings])
-    retry = ttl if retry_ttl is None else retry_ttl
-    return script_keys, [now_ms, ttl, len(calls), blobs, pack(events), retry]
+    return script_keys, [now_ms, ttl, len(calls), blobs, pack(events), retry_ttl]
 
 
 def refund_script_call(call: RefundCall, now_ms: int, ttl: int) -> ScriptCall:

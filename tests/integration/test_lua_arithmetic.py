@@ -208,7 +208,9 @@ class Scripts:
 
     def event(self, route: Route, quote: Quote, units: int, event_id: str = "e") -> dict[str, Any]:
         step = EventStep(route.account, "voice", event_id, AT, {}, units, Action.DEBIT)
-        script_keys, args = event_script_call([EventCall(route, step, quote, "202611")], NOW_MS, 60)
+        script_keys, args = event_script_call(
+            [EventCall(route, step, quote, "202611")], NOW_MS, 60, 60
+        )
         (raw,) = self.event_script(keys=script_keys, args=args)
         return unpack(raw)
 

@@ -132,11 +132,10 @@ def test_an_event_batch_sends_each_rate_once_and_points_at_its_keys() -> None:
         call("e3", ROUTE, QUOTE),
         call("e4", ROUTE, crossing),
     ]
-    keys, args = event_script_call(calls, 7, 60)
+    keys, args = event_script_call(calls, 7, 60, 5)
     assert args[:3] == [7, 60, 4]
     assert len(args) == 6  # the whole batch is one argument
-    assert args[5] == 60  # no retry window given: the answer's TTL
-    assert event_script_call(calls, 7, 60, 5)[1][5] == 5
+    assert args[5] == 5  # the retry window of answers nothing refunds
     assert msgpack.unpackb(args[3], raw=True) == [
         pricing_blob(QUOTE.pricing),
         pricing_blob(sms.pricing),

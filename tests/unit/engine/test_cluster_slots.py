@@ -40,6 +40,6 @@ def test_an_event_chunk_of_one_partition_is_in_one_slot() -> None:
 
     calls = [call(i, Route(5, f"acct-{i}", "basic")) for i in range(20)]
     calls[3] = call(3, Route(5, "m", "basic", "family", "o"))
-    keys, _ = event_script_call(calls, 0, 60)
+    keys, _ = event_script_call(calls, 0, 60, 60)
     assert len(keys) == 4 + 2 * 20 + 2  # a member also brings its group and owner
     assert _one_slot(keys)
