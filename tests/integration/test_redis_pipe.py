@@ -4,6 +4,7 @@ connection, a hung server, credentials, a database, and a real MOVED on a real c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -244,3 +245,60 @@ async def test_several_connections_share_the_calls(redis_url: str, redis: Redis)
         assert len(await script_connections(redis)) == 3
     finally:
         pipe.close()
+
+
+@pytest.mark.fault
+async def test_redis_cut_under_load_charges_every_retried_event_once(
+    redis_url: str, redis: Redis
+) -> None:
+    """Connections die with calls in flight (some ran in Redis, their answers lost); clients
+    retry on UNAVAILABLE with the same event id: every event is charged once, none is lost."""
+    callers = 16
+    async with (
+        proxied(redis_url) as (url, proxy),
+        running_engine(url, redis, redis_timeout=1.0) as engine,
+    ):
+        await engine.provision(account("cut1", MSISDN, eur("10000.00")))
+        before = await engine.balance(MSISDN)
+        numbers = itertools.count()
+        statuses: list[grpc.StatusCode] = []
+        cutting = asyncio.Event()
+
+        async def charge(n: int) -> int:
+            while True:
+                try:
+                    answer = await engine.stub.ChargeEvent(
+                        sms(MSISDN, f"cut-{n}", engine.clock.now)
+                    )
+                except grpc.aio.AioRpcError as error:
+                    statuses.append(error.code())
+                    await asyncio.sleep(0.02)
+                    continue
+                assert answer.result == pb.SUCCESS
+                return int(answer.cost.minor_units)
+
+        async def caller() -> dict[int, int]:
+            costs = {}
+            while not cutting.is_set() or len(statuses) == 0:
+                n = next(numbers)
+                costs[n] = await charge(n)
+            return costs
+
+        async def cuts() -> None:
+            for _ in range(3):
+                await asyncio.sleep(0.15)
+                await proxy.cut()
+                await asyncio.sleep(0.1)
+                await proxy.restore()
+            cutting.set()
+
+        per_caller, _ = await asyncio.wait_for(
+            asyncio.gather(asyncio.gather(*(caller() for _ in range(callers))), cuts()), 30
+        )
+        charged = {n: cost for costs in per_caller for n, cost in costs.items()}
+        assert statuses  # the cuts did land on calls in flight...
+        assert set(statuses) == {grpc.StatusCode.UNAVAILABLE}  # ...and were answered UNAVAILABLE
+        assert sorted(charged) == list(range(len(charged)))  # every event answered SUCCESS
+        assert before - await engine.balance(MSISDN) == sum(charged.values())
+        ids = [r["id"] for r in await engine.rated_records() if r["id"].startswith("e:cut-")]
+        assert sorted(ids) == sorted(f"e:cut-{n}" for n in charged)  # one record each
