@@ -57,7 +57,28 @@ from tarif_common.redis_pipe import LuaScript, ScriptCall, ScriptPipe
 from tarif_common.results import Result
 from tarif_common.settings import Settings
 
-_DRIVER_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+# Redis cannot serve now, and the script did not run (or, on a lost connection, may have: the
+# request id makes the client's retry safe). CLUSTERDOWN, MASTERDOWN and TRYAGAIN come during a
+# cluster's failover or resharding, READONLY from a demoted master, OOM from a full one.
+_DRIVER_ERRORS = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    redis_errors.ReadOnlyError,
+    redis_errors.OutOfMemoryError,
+    OSError,
+)
+# The same refusals when a command inside a script raised them: event.lua re-raises an event's
+# error after writing the chunk's records, and Redis then answers it as `ERR <code> ...`.
+_REFUSED_IN_SCRIPT = ("READONLY ", "CLUSTERDOWN ", "MASTERDOWN ", "TRYAGAIN ", "LOADING ", "OOM ")
+
+
+def _refused(error: redis_errors.ResponseError) -> bool:
+    """A script's error reply that says Redis would not serve, rather than a bug."""
+    return str(error).startswith(_REFUSED_IN_SCRIPT)
+
+
 _SCRIPTS = ("session", "event", "refund", "adjust")
 
 
@@ -202,6 +223,10 @@ class RedisBalanceStore:
                     replies = await pipe.execute()
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
+        except redis_errors.ResponseError as exc:
+            if _refused(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
         if self._observe is not None:
             self._observe.labels("event").observe(time.perf_counter() - started)
         # every index is in exactly one chunk, every chunk has one reply per event (strict zip)
@@ -336,6 +361,10 @@ class RedisBalanceStore:
                 reply = await script(keys=script_keys, args=args)
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
+        except redis_errors.ResponseError as exc:
+            if _refused(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
         if self._observe is not None:
             self._observe.labels(name).observe(time.perf_counter() - started)
         return bytes(reply)

@@ -17,11 +17,12 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from tarif.charging.v1 import charging_pb2 as pb
+from tarif_common.embedded import EmbeddedRedis
 from tarif_common.embedded_cluster import EmbeddedCluster
 from tarif_common.redis_client import connect
 from tarif_common.redis_pipe import LuaScript, NodeOptions, ScriptCall, ScriptPipe, pack_command
 from tests.integration.harness import account, eur, running_engine
-from tests.integration.requests import sms
+from tests.integration.requests import sms, voice
 from tests.integration.tcp_proxy import proxied
 
 MSISDN = "38640000071"
@@ -302,3 +303,56 @@ async def test_redis_cut_under_load_charges_every_retried_event_once(
         assert before - await engine.balance(MSISDN) == sum(charged.values())
         ids = [r["id"] for r in await engine.rated_records() if r["id"].startswith("e:cut-")]
         assert sorted(ids) == sorted(f"e:cut-{n}" for n in charged)  # one record each
+
+
+@pytest.mark.parametrize("over_pipe", [True, False], ids=["pipe", "redis-py"])
+async def test_a_demoted_master_is_answered_unavailable(tmp_path: Path, over_pipe: bool) -> None:
+    """READONLY (the engine's Redis made a replica, as after a failover) is Redis being
+    unavailable to the engine, not an internal error, for events and for sessions."""
+    with (
+        EmbeddedRedis(tmp_path / "a", appendfsync="everysec") as first,
+        EmbeddedRedis(tmp_path / "b", appendfsync="everysec") as second,
+    ):
+        client = Redis.from_url(first.url)
+        try:
+            async with running_engine(
+                first.url, client, redis_timeout=1.0, redis_pipe=over_pipe
+            ) as engine:
+                await engine.provision(account("ro1", MSISDN, eur("10.00")))
+                ok = await engine.stub.ChargeEvent(sms(MSISDN, "ro-1", engine.clock.now))
+                assert ok.result == pb.SUCCESS
+                await client.replicaof("127.0.0.1", second.port)
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await engine.stub.ChargeEvent(sms(MSISDN, "ro-2", engine.clock.now))
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await engine.stub.StartSession(
+                        voice(MSISDN, "ro-s", 0, engine.clock.now, requested=60)
+                    )
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+                await client.replicaof("NO", "ONE")
+        finally:
+            await client.aclose()
+
+
+async def test_a_full_redis_is_answered_unavailable_and_charges_nothing(tmp_path: Path) -> None:
+    """OOM (maxmemory reached, no eviction) refuses the step as a whole: UNAVAILABLE, the
+    balance untouched, and the same event charged once when memory is back."""
+    with EmbeddedRedis(tmp_path / "full", appendfsync="everysec") as server:
+        client = Redis.from_url(server.url)
+        try:
+            async with running_engine(server.url, client, redis_timeout=1.0) as engine:
+                await engine.provision(account("oom1", MSISDN, eur("10.00")))
+                before = await engine.balance(MSISDN)
+                await client.config_set("maxmemory-policy", "noeviction")
+                await client.config_set("maxmemory", 1)
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await engine.stub.ChargeEvent(sms(MSISDN, "oom-1", engine.clock.now))
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+                await client.config_set("maxmemory", 0)
+                assert await engine.balance(MSISDN) == before
+                again = await engine.stub.ChargeEvent(sms(MSISDN, "oom-1", engine.clock.now))
+                assert again.result == pb.SUCCESS
+                assert before - await engine.balance(MSISDN) == again.cost.minor_units
+        finally:
+            await client.aclose()
