@@ -199,9 +199,12 @@ class NodePipe:
         self._links: list[_Link | None] = [None] * max(1, connections)
         self._opening: list[asyncio.Future[_Link] | None] = [None] * len(self._links)
         self._next = 0
+        self._closed = False
 
     async def send(self, commands: Sequence[bytes]) -> list[asyncio.Future[Any]]:
         """Packed commands in order on one connection; one future per reply."""
+        if self._closed:
+            raise redis_errors.ConnectionError("Redis connections closed by the client")
         index = self._next
         self._next = (index + 1) % len(self._links)
         link = self._links[index]
@@ -216,6 +219,9 @@ class NodePipe:
             self._opening[index] = opening
             opening.add_done_callback(lambda _: self._opening.__setitem__(index, None))
         link = await asyncio.shield(opening)
+        if self._closed:  # closed while connecting: the new connection must not outlive it
+            link.close()
+            raise redis_errors.ConnectionError("Redis connections closed by the client")
         self._links[index] = link
         return link
 
@@ -242,6 +248,7 @@ class NodePipe:
         return link
 
     def close(self) -> None:
+        self._closed = True
         for link in self._links:
             if link is not None:
                 link.close()
@@ -273,6 +280,7 @@ class ScriptPipe:
         self._cluster = cluster
         self._connections = connections
         self._nodes: dict[tuple[str, int], NodePipe] = {}
+        self._closed = False
 
     @classmethod
     def for_client(
@@ -287,6 +295,8 @@ class ScriptPipe:
     def _node(self, host: str, port: int) -> NodePipe:
         pipe = self._nodes.get((host, port))
         if pipe is None:
+            if self._closed:
+                raise redis_errors.ConnectionError("Redis connections closed by the client")
             options = dataclasses.replace(self._options, host=host, port=port)
             pipe = self._nodes[(host, port)] = NodePipe(options, self._connections)
         return pipe
@@ -364,6 +374,8 @@ class ScriptPipe:
         return error
 
     def close(self) -> None:
+        """Close every connection, for good: later calls fail with ConnectionError."""
+        self._closed = True
         for node in self._nodes.values():
             node.close()
         self._nodes.clear()

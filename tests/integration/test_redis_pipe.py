@@ -356,3 +356,17 @@ async def test_a_full_redis_is_answered_unavailable_and_charges_nothing(tmp_path
                 assert before - await engine.balance(MSISDN) == again.cost.minor_units
         finally:
             await client.aclose()
+
+
+async def test_closing_while_connecting_leaves_no_connection(redis_url: str, redis: Redis) -> None:
+    pipe = ScriptPipe.for_client(redis_url, redis)
+    running = asyncio.ensure_future(pipe.run([count("closing", 1)]))
+    await asyncio.sleep(0)  # its connection is being opened
+    pipe.close()
+    with pytest.raises(redis_errors.ConnectionError):
+        await running
+    with pytest.raises(redis_errors.ConnectionError):  # closed for good: no new connection
+        await pipe.run([count("closing", 2)])
+    await asyncio.sleep(0.05)
+    assert await script_connections(redis) == []
+    assert await redis.get("closing") is None
