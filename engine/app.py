@@ -106,7 +106,7 @@ class App(Process):
             pipe = ScriptPipe.for_client(
                 s.redis_url, self.redis, s.redis_timeout, s.redis_pipe_connections
             )
-            self._stack.callback(pipe.close)
+            self._stack.push_async_callback(pipe.aclose)
         self.store = RedisBalanceStore(
             self.redis,
             StoreLimits.of(s),

@@ -87,7 +87,7 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float, f
         one = [ScriptCall(lua, KEYS, args)]
         run_one = functools.partial(pipe.run, one)
         rows.append(("tarif ScriptPipe (the engine's)", *await _cost(run_one, calls)))
-        pipe.close()
+        await pipe.aclose()
     await loader.aclose()
     return rows
 

@@ -129,6 +129,7 @@ class _Link(asyncio.Protocol):
         self._timeout = timeout
         self._watch: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        self._lost: asyncio.Future[None] = self._loop.create_future()
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,6 +151,12 @@ class _Link(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(redis_errors.ConnectionError(f"Redis connection lost: {exc or 'closed'}"))
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Until the socket is really closed (closing only schedules it on the loop)."""
+        await asyncio.shield(self._lost)
 
     def send(self, payload: bytes, count: int) -> list[asyncio.Future[Any]]:
         """Write `count` packed commands at once; one future per reply."""
@@ -247,12 +254,14 @@ class NodePipe:
                 raise redis_errors.ConnectionError(f"Redis refused the greeting: {reply!r}")
         return link
 
-    def close(self) -> None:
+    def close(self) -> list[_Link]:
+        """Close every connection; returns them, to wait for their sockets."""
         self._closed = True
-        for link in self._links:
-            if link is not None:
-                link.close()
+        links = [link for link in self._links if link is not None]
+        for link in links:
+            link.close()
         self._links = [None] * len(self._links)
+        return links
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,11 +293,17 @@ class ScriptPipe:
 
     @classmethod
     def for_client(
-        cls, url: str, client: RedisClient, timeout: float = 5.0, connections: int = 1
+        cls,
+        url: str,
+        client: RedisClient,
+        timeout: float = 5.0,
+        connections: int = 1,
+        name: str = "tarif-scripts",
     ) -> ScriptPipe:
-        """A pipe to the server (or cluster) `client` was made for, with `url`'s credentials."""
+        """A pipe to the server (or cluster) `client` was made for, with `url`'s credentials;
+        `name` is what CLIENT LIST shows for its connections."""
         plain = url.replace("+cluster://", "://", 1)
-        options = NodeOptions.from_url(plain, timeout)
+        options = dataclasses.replace(NodeOptions.from_url(plain, timeout), name=name)
         cluster = client if isinstance(client, RedisCluster) else None
         return cls(options, cluster, connections)
 
@@ -373,9 +388,15 @@ class ScriptPipe:
                 error = again
         return error
 
-    def close(self) -> None:
+    def close(self) -> list[_Link]:
         """Close every connection, for good: later calls fail with ConnectionError."""
         self._closed = True
-        for node in self._nodes.values():
-            node.close()
+        links = [link for node in self._nodes.values() for link in node.close()]
         self._nodes.clear()
+        return links
+
+    async def aclose(self) -> None:
+        """`close`, then wait until the sockets are closed (before the event loop ends)."""
+        links = self.close()
+        if links:
+            await asyncio.wait_for(asyncio.gather(*(link.wait_closed() for link in links)), 5)

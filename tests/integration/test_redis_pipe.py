@@ -27,6 +27,7 @@ from tests.integration.tcp_proxy import proxied
 
 MSISDN = "38640000071"
 
+OURS = "tarif-scripts-test"  # this file's pipes, told apart from engines' in CLIENT LIST
 # counts its runs in KEYS[1] and answers its argument and that count
 COUNT = LuaScript("local n = redis.call('INCR', KEYS[1]) return {ARGV[1], n}")
 FAILS = LuaScript("return redis.error_reply('ERR tarif test: ' .. ARGV[1])")
@@ -34,16 +35,17 @@ FAILS = LuaScript("return redis.error_reply('ERR tarif test: ' .. ARGV[1])")
 
 @pytest.fixture
 async def pipe(redis_url: str, redis: Redis) -> AsyncIterator[ScriptPipe]:
-    script_pipe = ScriptPipe.for_client(redis_url, redis, timeout=2.0)
+    script_pipe = ScriptPipe.for_client(redis_url, redis, timeout=2.0, name=OURS)
     yield script_pipe
-    script_pipe.close()
+    await script_pipe.aclose()
 
 
-async def script_connections(redis: Redis) -> list[str]:
-    """Ids of the scripts' connections to this test's database (other workers use others)."""
+async def script_connections(redis: Redis, name: str = OURS) -> list[str]:
+    """Ids of the connections named `name` (the tests' own pipes are named OURS; the engine's
+    are `tarif-scripts`) to this test's database: other workers use other databases."""
     db = str(redis.connection_pool.connection_kwargs.get("db", 0))
     clients = await redis.client_list()
-    return [c["id"] for c in clients if c["name"] == "tarif-scripts" and c["db"] == db]
+    return [c["id"] for c in clients if c["name"] == name and c["db"] == db]
 
 
 def count(key: str, arg: str | int | bytes) -> ScriptCall:
@@ -111,7 +113,7 @@ async def test_a_server_gone_fails_every_call_in_flight_then_comes_back(
             await proxy.restore()
             assert await pipe.run([count("gone", 4)]) == [[b"4", 2]]
         finally:
-            pipe.close()
+            await pipe.aclose()
 
 
 async def test_a_hung_server_times_out_every_call_in_flight(redis_url: str, redis: Redis) -> None:
@@ -133,7 +135,7 @@ async def test_a_hung_server_times_out_every_call_in_flight(redis_url: str, redi
             reply = (await pipe.run([count("hung", "after")]))[0]
             assert reply[0] == b"after"
         finally:
-            pipe.close()
+            await pipe.aclose()
 
 
 async def test_credentials_and_database_of_the_url(redis_url: str, redis: Redis) -> None:
@@ -151,7 +153,7 @@ async def test_credentials_and_database_of_the_url(redis_url: str, redis: Redis)
         try:
             assert await pipe.run([count("creds", "x")]) == [[b"x", 1]]
         finally:
-            pipe.close()
+            await pipe.aclose()
         assert await redis.get("creds") is None  # written in the URL's database, not ours
         other = Redis.from_url(urlunsplit(parts._replace(path=f"/{other_db}")))
         try:
@@ -164,7 +166,7 @@ async def test_credentials_and_database_of_the_url(redis_url: str, redis: Redis)
             with pytest.raises(redis_errors.ConnectionError, match="greeting"):
                 await pipe.run([count("creds", "y")])
         finally:
-            pipe.close()
+            await pipe.aclose()
     finally:
         await redis.acl_deluser(user)
 
@@ -204,7 +206,7 @@ async def test_a_stale_slot_map_is_mended_by_moved(tmp_path: Path) -> None:
             for key in keys:
                 assert await client.get(key) == (b"3" if key == keys[5] else b"2")
         finally:
-            pipe.close()
+            await pipe.aclose()
             await client.aclose()
 
 
@@ -216,9 +218,11 @@ async def test_the_engine_answers_unavailable_while_redis_is_away_then_charges_o
         running_engine(url, redis, redis_timeout=1.0) as engine,
     ):
         await engine.provision(account("out1", MSISDN, eur("10.00")))
+        idle = set(await script_connections(redis, "tarif-scripts"))
         first = await engine.stub.ChargeEvent(sms(MSISDN, "out-1", engine.clock.now))
         assert first.result == pb.SUCCESS
-        assert await script_connections(redis)  # the charge went over the scripts' own connection
+        # the charge opened the engine's own connection for scripts
+        assert set(await script_connections(redis, "tarif-scripts")) - idle
         before = await engine.balance(MSISDN)
         await proxy.cut()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -238,14 +242,14 @@ async def test_the_engine_answers_unavailable_while_redis_is_away_then_charges_o
 
 
 async def test_several_connections_share_the_calls(redis_url: str, redis: Redis) -> None:
-    pipe = ScriptPipe.for_client(redis_url, redis, connections=3)
+    pipe = ScriptPipe.for_client(redis_url, redis, connections=3, name=OURS)
     try:
         replies = await asyncio.gather(*(pipe.run([count("many", i)]) for i in range(30)))
         assert sorted(int(r[0][0]) for r in replies) == list(range(30))
         assert sorted(r[0][1] for r in replies) == list(range(1, 31))  # each ran once
         assert len(await script_connections(redis)) == 3
     finally:
-        pipe.close()
+        await pipe.aclose()
 
 
 @pytest.mark.fault
@@ -359,10 +363,10 @@ async def test_a_full_redis_is_answered_unavailable_and_charges_nothing(tmp_path
 
 
 async def test_closing_while_connecting_leaves_no_connection(redis_url: str, redis: Redis) -> None:
-    pipe = ScriptPipe.for_client(redis_url, redis)
+    pipe = ScriptPipe.for_client(redis_url, redis, name=OURS)
     running = asyncio.ensure_future(pipe.run([count("closing", 1)]))
     await asyncio.sleep(0)  # its connection is being opened
-    pipe.close()
+    await pipe.aclose()
     with pytest.raises(redis_errors.ConnectionError):
         await running
     with pytest.raises(redis_errors.ConnectionError):  # closed for good: no new connection
