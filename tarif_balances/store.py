@@ -5,8 +5,8 @@ one pipeline). Scripts are `.lua` files shipped with the package; `lib.lua` is p
 The scripts run over the lean pipelined transport (`redis_pipe.ScriptPipe`) when one is given
 (the engine's hot path), else through redis-py's `Script`; both re-send a script after SCRIPT
 FLUSH or a failover (NOSCRIPT). Driver errors become `StoreUnavailable` here, so the domain
-never sees redis exceptions. The scripts'
-argument layout and answer encoding are in `scripts.py`; callers see only `ports.py` types.
+never sees redis exceptions. The scripts' argument layout and answer encoding are in
+`scripts.py`; callers see only `ports.py` types.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from prometheus_client import Counter, Histogram
 from redis import exceptions as redis_errors
-from redis.commands.core import AsyncScript
 
 from tarif_balances.model import EventOutcome, RefundOutcome, Route, SessionOutcome
 from tarif_balances.ports import (
@@ -129,11 +128,11 @@ class RedisBalanceStore:
         self._fired = fired
         self._unrated = unrated
         self._pooled = pooled
-        self._session = redis.register_script(script_source("session"))
-        self._event = redis.register_script(script_source("event"))
-        self._refund = redis.register_script(script_source("refund"))
-        self._adjust = redis.register_script(script_source("adjust"))
+        # each script read once: its text and SHA for the pipe, a redis-py `Script` otherwise
         self._lua = {name: LuaScript(script_source(name)) for name in _SCRIPTS}
+        self._registered = {
+            name: redis.register_script(lua.source) for name, lua in self._lua.items()
+        }
 
     async def resolve_many(self, subscribers: Sequence[str]) -> list[Route | None]:
         """Routes of many identifiers in one round trip (MGET)."""
@@ -148,7 +147,7 @@ class RedisBalanceStore:
         script_keys, args = session_script_call(
             call, now_ms, limits.retry_window, limits.validity_time, limits.reservation_grace
         )
-        answer = unpack(await self._run("session", self._session, script_keys, args))
+        answer = unpack(await self._run("session", script_keys, args))
         return session_outcome(self._count(answer))
 
     async def expire_session(
@@ -157,7 +156,7 @@ class RedisBalanceStore:
         """Release one expired session (the sweeper's path); False if it was renewed or gone."""
         route = await self._member_route(partition, account)
         script_keys, args = expire_script_call(route, session_id, now_ms)
-        answer = unpack(await self._run("expire", self._session, script_keys, args))
+        answer = unpack(await self._run("session", script_keys, args, label="expire"))
         return bool(answer.get("m") == "released")
 
     async def _member_route(self, partition: int, account: str) -> Route:
@@ -259,11 +258,11 @@ class RedisBalanceStore:
         self, client: Any, calls: Sequence[EventCall], chunk: list[int], now_ms: int
     ) -> Any:
         script_keys, args = self._event_args(calls, chunk, now_ms)
-        return await self._event(keys=script_keys, args=args, client=client)
+        return await self._registered["event"](keys=script_keys, args=args, client=client)
 
     async def refund(self, call: RefundCall, now_ms: int) -> RefundOutcome | StaleRoute:
         script_keys, args = refund_script_call(call, now_ms, self._limits.idempotency_ttl)
-        answer = unpack(await self._run("refund", self._refund, script_keys, args))
+        answer = unpack(await self._run("refund", script_keys, args))
         return refund_outcome(self._count(answer))
 
     async def adjust(
@@ -298,7 +297,7 @@ class RedisBalanceStore:
             request_id,
             reason,
         ]
-        answer = self._count(unpack(await self._run("adjust", self._adjust, script_keys, args)))
+        answer = self._count(unpack(await self._run("adjust", script_keys, args)))
         return adjust_outcome(answer)
 
     async def keep_unrated(self, events: Sequence[UnratedEvent], now_ms: int) -> int:
@@ -350,15 +349,15 @@ class RedisBalanceStore:
         return stored_event_answer(unpack(raw), event_id, int(ttl))
 
     async def _run(
-        self, name: str, script: AsyncScript, script_keys: list[str], args: list[Any]
+        self, name: str, script_keys: list[str], args: list[Any], label: str = ""
     ) -> bytes:
+        """One run of script `name`, timed under `label` (default: the script's name)."""
         started = time.perf_counter()
         try:
             if self._pipe is not None:
-                lua = self._lua["session" if name == "expire" else name]
-                (reply,) = await self._pipe.run([ScriptCall(lua, script_keys, args)])
+                (reply,) = await self._pipe.run([ScriptCall(self._lua[name], script_keys, args)])
             else:
-                reply = await script(keys=script_keys, args=args)
+                reply = await self._registered[name](keys=script_keys, args=args)
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         except redis_errors.ResponseError as exc:
@@ -366,5 +365,5 @@ class RedisBalanceStore:
                 raise StoreUnavailable(str(exc)) from exc
             raise
         if self._observe is not None:
-            self._observe.labels(name).observe(time.perf_counter() - started)
+            self._observe.labels(label or name).observe(time.perf_counter() - started)
         return bytes(reply)
