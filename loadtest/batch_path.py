@@ -58,10 +58,11 @@ from tarif_balances.ports import (
 from tarif_balances.scripts import event_outcome, event_script_call, unpack
 from tarif_catalog import CompiledCatalog, parse_catalog
 from tarif_common import request_ids
+from tarif_common.settings import Settings
 
 SUBSCRIBERS = 2000
 CHUNK = 250  # StoreLimits.batch_chunk
-IDEMPOTENCY_TTL, RETRY_TTL = 7 * 86400, 86400  # the settings' defaults
+IDEMPOTENCY_TTL, RETRY_TTL = Settings().idempotency_ttl, Settings().retry_ttl
 # Tuesday 18 November 2025, noon in Ljubljana (a weekday: the peak band applies to Slovenian
 # calls), and 19:32 (a call of more than 28 minutes crosses 20:00); the engine's clock is 20:00.
 AT_NS = 1_763_463_600_123_000_000
